@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValidator.sol";
+
+/// @title SessionKeyValidator
+/// @notice ERC-7579 validator module (type 1) enforcing session-key permissions during ERC-4337 validation.
+/// @dev Wire format of `userOp.signature` (all integers big-endian, no padding):
+///
+///     uint8   mode                       0 = use a granted session, 1 = enable it first
+///     bytes   session[224]               abi.encode(SessionTypes.Session)
+///     -- enable mode only --
+///     uint16  ownerSignatureLength
+///     bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(enableDigest, .)
+///     -- both modes --
+///     uint8   callCount                  must equal the number of calls `execute` runs
+///     callCount times:
+///       uint16  permissionLength
+///       bytes   permission               abi.encode(SessionTypes.Permission), the leaf's preimage
+///       uint8   proofLength
+///       bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
+///       uint32  rateLimitWindow          window index k for rate-limited permissions (else 0)
+///     uint8   sessionSignatureLength
+///     bytes   sessionSignature           65-byte r ‖ s ‖ v by the session key over the raw userOpHash
+///
+/// The session key signs the raw `userOpHash` (no EIP-191 prefix): the hash is already bound to the EntryPoint,
+/// the chain and the account, and session keys are programmatic signers, not wallets showing messages.
+///
+/// Storage is ERC-7562 associated with the account: every mapping's innermost key is the account.
+contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
+    /// @notice Most calls in one batch.
+    uint256 public constant MAX_CALLS = 32;
+    /// @notice Most argument rules in one permission.
+    uint256 public constant MAX_RULES = 32;
+    /// @notice Most operands of a OneOf rule.
+    uint256 public constant MAX_ONE_OF = 64;
+
+    uint256 private constant _SESSION_LENGTH = 224;
+    uint256 private constant _PERMISSION_HEAD_LENGTH = 0x20 + 12 * 0x20;
+    uint256 private constant _SIG_VALIDATION_FAILED = 1;
+    bytes4 private constant _ERC1271_MAGIC = 0x1626ba7e;
+    bytes4 private constant _EXECUTE = 0xe9ae5c53; // execute(bytes32,bytes)
+    bytes1 private constant _CALLTYPE_SINGLE = 0x00;
+    bytes1 private constant _CALLTYPE_BATCH = 0x01;
+    bytes4 private constant _TRANSFER = 0xa9059cbb;
+    bytes4 private constant _TRANSFER_FROM = 0x23b872dd;
+    bytes4 private constant _APPROVE = 0x095ea7b3;
+    bytes4 private constant _INCREASE_ALLOWANCE = 0x39509351;
+
+    struct AccountState {
+        uint64 epoch;
+        bool installed;
+    }
+
+    struct SessionRecord {
+        uint64 epoch;
+        SessionStatus status;
+    }
+
+    struct Usage {
+        uint64 uses;
+        uint32 window;
+        uint32 windowUses;
+    }
+
+    /// Running state of one validation.
+    struct Context {
+        address account;
+        bytes32 scope;
+        bytes32 root;
+        uint256 validAfter;
+        uint256 validUntil;
+    }
+
+    mapping(address account => AccountState) private _accounts;
+    mapping(bytes32 sessionId => mapping(address account => SessionRecord)) private _sessions;
+    mapping(bytes32 usageKey => mapping(address account => Usage)) private _usage;
+    mapping(bytes32 spendKey => mapping(address account => uint256)) private _spent;
+
+    constructor() EIP712("Keyscope SessionKeyValidator", "1") {}
+
+    // ------------------------------------------------------------------------------------------------------------
+    // ERC-7579 module
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @notice Installs the module on the calling account and starts a new epoch, so no state from an earlier
+    ///         installation comes back.
+    /// @param data Empty, or abi.encode(SessionTypes.Session[]) of sessions to grant at once.
+    function onInstall(bytes calldata data) external {
+        AccountState storage state = _accounts[msg.sender];
+        if (state.installed) revert AlreadyInstalled(msg.sender);
+        uint64 epoch = state.epoch + 1;
+        state.epoch = epoch;
+        state.installed = true;
+        emit ValidatorInstalled(msg.sender, epoch);
+        if (data.length != 0) {
+            SessionTypes.Session[] memory sessions = abi.decode(data, (SessionTypes.Session[]));
+            for (uint256 i; i < sessions.length; ++i) {
+                _grant(msg.sender, epoch, sessions[i]);
+            }
+        }
+    }
+
+    /// @notice Uninstalls the module from the calling account; every session and counter becomes void.
+    function onUninstall(bytes calldata) external {
+        AccountState storage state = _accounts[msg.sender];
+        if (!state.installed) revert NotInstalled(msg.sender);
+        uint64 epoch = state.epoch + 1;
+        state.epoch = epoch;
+        state.installed = false;
+        emit ValidatorUninstalled(msg.sender, epoch);
+    }
+
+    /// @notice Whether the module is installed on `account`.
+    /// @param account The account.
+    /// @return installed True when installed.
+    function isInitialized(address account) external view returns (bool installed) {
+        return _accounts[account].installed;
+    }
+
+    /// @notice Whether this module is of ERC-7579 type `moduleTypeId` (only validator, type 1).
+    /// @param moduleTypeId The module type.
+    /// @return matches True for type 1.
+    function isModuleType(uint256 moduleTypeId) external pure returns (bool matches) {
+        return moduleTypeId == MODULE_TYPE_VALIDATOR;
+    }
+
+    /// @notice Session keys cannot sign messages: every ERC-1271 request is answered invalid.
+    /// @return magic Always 0xffffffff.
+    function isValidSignatureWithSender(address, bytes32, bytes calldata) external pure returns (bytes4 magic) {
+        return 0xffffffff;
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Granting and revoking
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ISessionKeyValidator
+    function grantSession(SessionTypes.Session calldata session) external returns (bytes32 sessionId) {
+        AccountState memory state = _installedState(msg.sender);
+        return _grant(msg.sender, state.epoch, session);
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function revokeSession(bytes32 sessionId) external {
+        AccountState memory state = _installedState(msg.sender);
+        _sessions[sessionId][msg.sender] = SessionRecord({epoch: state.epoch, status: SessionStatus.Revoked});
+        emit SessionRevoked(msg.sender, sessionId);
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function revokeAllSessions() external returns (uint64 epoch) {
+        _installedState(msg.sender);
+        epoch = ++_accounts[msg.sender].epoch;
+        emit AllSessionsRevoked(msg.sender, epoch);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ISessionKeyValidator
+    function sessionStatus(address account, bytes32 sessionId) external view returns (SessionStatus status) {
+        SessionRecord memory record = _sessions[sessionId][account];
+        return record.epoch == _accounts[account].epoch ? record.status : SessionStatus.Unknown;
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function epochOf(address account) external view returns (uint64 epoch) {
+        return _accounts[account].epoch;
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function usageOf(address account, bytes32 sessionId, bytes32 leaf)
+        external
+        view
+        returns (uint64 uses, uint32 window, uint32 windowUses)
+    {
+        Usage memory usage = _usage[_usageKey(_scope(sessionId, _accounts[account].epoch), leaf)][account];
+        return (usage.uses, usage.window, usage.windowUses);
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function spentOf(address account, bytes32 sessionId, address token) external view returns (uint256 spent) {
+        return _spent[_spendKey(_scope(sessionId, _accounts[account].epoch), token)][account];
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function sessionIdOf(SessionTypes.Session calldata session) external pure returns (bytes32 sessionId) {
+        return keccak256(abi.encode(SessionTypes.SESSION_TYPEHASH, session));
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function enableDigest(address account, SessionTypes.Session calldata session)
+        external
+        view
+        returns (bytes32 digest)
+    {
+        bytes32 sessionId = keccak256(abi.encode(SessionTypes.SESSION_TYPEHASH, session));
+        return _enableDigest(account, _accounts[account].epoch, sessionId);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Validation
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @notice Validates a session-signed user operation of the calling account.
+    /// @dev Scope violations revert with this contract's custom errors (EntryPoint: AA23). A bad session or
+    ///      owner signature returns SIG_VALIDATION_FAILED after every other check has run (EntryPoint: AA24), so
+    ///      gas estimation with a dummy signature of the right shape works. The returned window is the
+    ///      intersection of the session's, each permission's and each rate-limit window (EntryPoint: AA22).
+    /// @param userOp The user operation; its signature has the format in this contract's documentation.
+    /// @param userOpHash The hash the session key signed.
+    /// @return validationData ERC-4337 validation data: sigFailed | validUntil << 160 | validAfter << 208.
+    function validateUserOp(PackedUserOperation calldata userOp, bytes32 userOpHash)
+        external
+        returns (uint256 validationData)
+    {
+        if (userOp.sender != msg.sender) revert SenderMismatch(userOp.sender, msg.sender);
+        AccountState memory state = _installedState(msg.sender);
+        bytes calldata signature = userOp.signature;
+
+        (bytes calldata sessionData, uint256 cursor) = _take(signature, 1, _SESSION_LENGTH);
+        uint8 mode = uint8(signature[0]);
+        bytes32 sessionId = _sessionIdOf(sessionData);
+        bool signatureFailed;
+        if (mode == SessionTypes.MODE_ENABLE) {
+            bytes calldata ownerSignature;
+            (ownerSignature, cursor) = _takeLengthPrefixed(signature, cursor, 2);
+            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, ownerSignature);
+        } else if (mode == SessionTypes.MODE_USE) {
+            SessionRecord memory record = _sessions[sessionId][msg.sender];
+            if (record.epoch != state.epoch || record.status != SessionStatus.Active) {
+                revert SessionNotActive(sessionId);
+            }
+        } else {
+            revert UnknownSignatureMode(mode);
+        }
+
+        _checkPaymaster(sessionData, userOp.paymasterAndData);
+
+        Context memory context = Context({
+            account: msg.sender,
+            scope: _scope(sessionId, state.epoch),
+            root: bytes32(sessionData[96:128]),
+            validAfter: uint48(uint256(bytes32(sessionData[32:64]))),
+            validUntil: uint48(uint256(bytes32(sessionData[64:96])))
+        });
+        cursor = _checkCalls(context, userOp.callData, signature, cursor);
+
+        if (!_signedBySessionKey(userOpHash, sessionData, signature, cursor)) signatureFailed = true;
+
+        return (signatureFailed ? _SIG_VALIDATION_FAILED : 0) | (context.validUntil << 160)
+            | (context.validAfter << 208);
+    }
+
+    /// Whether the session signature, the signature's last field, is the session key's over `userOpHash`.
+    function _signedBySessionKey(
+        bytes32 userOpHash,
+        bytes calldata sessionData,
+        bytes calldata signature,
+        uint256 cursor
+    ) private pure returns (bool) {
+        bytes calldata sessionSignature;
+        (sessionSignature, cursor) = _takeLengthPrefixed(signature, cursor, 1);
+        if (cursor != signature.length) revert SignatureTrailingBytes(signature.length - cursor);
+        (address recovered, ECDSA.RecoverError recoverError,) = ECDSA.tryRecoverCalldata(userOpHash, sessionSignature);
+        address signer = address(uint160(uint256(bytes32(sessionData[0:32]))));
+        return recoverError == ECDSA.RecoverError.NoError && recovered == signer;
+    }
+
+    /// Grants the session in enable mode; returns whether the owner's signature is valid. The session is marked
+    /// active either way: with a bad signature the EntryPoint reverts the whole operation (AA24).
+    function _enable(
+        address account,
+        uint64 epoch,
+        bytes32 sessionId,
+        bytes calldata sessionData,
+        bytes calldata ownerSignature
+    ) private returns (bool ownerSigned) {
+        SessionTypes.Session calldata session = _sessionView(sessionData);
+        _checkSessionFields(session);
+        SessionRecord memory record = _sessions[sessionId][account];
+        if (record.epoch == epoch && record.status == SessionStatus.Revoked) revert SessionIsRevoked(sessionId);
+        bytes32 digest = _enableDigest(account, epoch, sessionId);
+        try IERC1271(account).isValidSignature(digest, ownerSignature) returns (bytes4 magic) {
+            ownerSigned = magic == _ERC1271_MAGIC;
+        } catch {
+            ownerSigned = false;
+        }
+        if (record.epoch != epoch || record.status != SessionStatus.Active) {
+            _sessions[sessionId][account] = SessionRecord({epoch: epoch, status: SessionStatus.Active});
+            emit SessionGranted(account, sessionId, session.signer, session.validAfter, session.validUntil, epoch);
+        }
+    }
+
+    /// Decodes the account's `execute` call and checks each call against the permission the signature names.
+    function _checkCalls(Context memory context, bytes calldata callData, bytes calldata signature, uint256 cursor)
+        private
+        returns (uint256)
+    {
+        (bytes1 callType, bytes calldata executionData) = _decodeExecute(callData);
+        uint256 calls = callType == _CALLTYPE_SINGLE ? 1 : _batchLength(executionData);
+        uint256 permissions;
+        (permissions, cursor) = _takeUint(signature, cursor, 1);
+        if (permissions != calls) revert CallCountMismatch(calls, permissions);
+
+        uint256 nextElement = calls * 0x20; // batch: where the next element must start, after the offsets
+        for (uint256 i; i < calls; ++i) {
+            address target;
+            uint256 value;
+            bytes calldata data;
+            if (callType == _CALLTYPE_SINGLE) {
+                (target, value, data) = _decodeSingle(executionData);
+            } else {
+                (target, value, data, nextElement) = _decodeBatchElement(executionData, i, nextElement);
+            }
+            cursor = _checkCall(context, i, target, value, data, signature, cursor);
+        }
+        if (callType == _CALLTYPE_BATCH && 0x40 + nextElement != executionData.length) {
+            revert MalformedExecutionCalldata(0x40 + nextElement);
+        }
+        return cursor;
+    }
+
+    /// Reads call `index`'s permission, proof and rate-limit window from the signature and enforces them.
+    function _checkCall(
+        Context memory context,
+        uint256 index,
+        address target,
+        uint256 value,
+        bytes calldata data,
+        bytes calldata signature,
+        uint256 cursor
+    ) private returns (uint256) {
+        bytes calldata permissionData;
+        (permissionData, cursor) = _takeLengthPrefixed(signature, cursor, 2);
+        uint256 proofLength;
+        (proofLength, cursor) = _takeUint(signature, cursor, 1);
+        bytes calldata proofData;
+        (proofData, cursor) = _take(signature, cursor, proofLength * 0x20);
+        uint256 window;
+        (window, cursor) = _takeUint(signature, cursor, 4);
+
+        bytes32 leaf = keccak256(bytes.concat(keccak256(permissionData)));
+        if (!MerkleProof.verifyCalldata(_proofView(proofData), context.root, leaf)) {
+            revert PermissionNotInSession(index, leaf);
+        }
+        SessionTypes.Permission calldata permission = _permissionView(index, permissionData);
+        _checkScope(context.account, index, target, value, data, permission);
+        _narrowWindow(context, index, permission, window);
+        _count(context, index, leaf, permission, window);
+        _spend(context, index, target, value, data, permission);
+        return cursor;
+    }
+
+    /// Target, selector, value and argument rules: what the call may do.
+    function _checkScope(
+        address account,
+        uint256 index,
+        address target,
+        uint256 value,
+        bytes calldata data,
+        SessionTypes.Permission calldata permission
+    ) private view {
+        uint8 flags = permission.flags;
+        if (flags & ~SessionTypes.ALL_FLAGS != 0) revert InvalidPermissionFlags(index, flags);
+        if (target == account || target == address(this) || target == address(0)) {
+            revert ForbiddenTarget(index, target);
+        }
+        if (flags & SessionTypes.FLAG_ANY_TARGET != 0) {
+            if (permission.target != address(0)) revert InvalidPermissionFlags(index, flags);
+        } else if (target != permission.target) {
+            revert TargetNotAllowed(index, target, permission.target);
+        }
+        if (flags & SessionTypes.FLAG_NATIVE_TRANSFER != 0) {
+            if (permission.selector != bytes4(0) || flags & SessionTypes.FLAG_ERC20_TOTAL != 0) {
+                revert InvalidPermissionFlags(index, flags);
+            }
+            if (data.length != 0) revert NativeTransferWithCalldata(index);
+        } else {
+            bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data[0:4]);
+            if (data.length < 4 || selector != permission.selector) {
+                revert SelectorNotAllowed(index, selector, permission.selector);
+            }
+        }
+        if (value > permission.valueLimit) revert ValueLimitExceeded(index, value, permission.valueLimit);
+
+        uint256 ruleCount = permission.rules.length;
+        if (ruleCount > MAX_RULES) revert TooManyRules(index, ruleCount, MAX_RULES);
+        for (uint256 r; r < ruleCount; ++r) {
+            _checkRule(index, r, data, permission.rules[r]);
+        }
+    }
+
+    /// One argument rule; a rule that would read past the calldata fails closed.
+    function _checkRule(uint256 index, uint256 ruleIndex, bytes calldata data, SessionTypes.ArgRule calldata rule)
+        private
+        pure
+    {
+        uint256 argIndex = rule.argIndex;
+        uint256 start = 4 + argIndex * 0x20;
+        if (data.length < start + 0x20) revert ArgumentOutOfBounds(index, ruleIndex, argIndex);
+        bytes32 arg = bytes32(data[start:start + 0x20]);
+        bytes32[] calldata operands = rule.operands;
+        SessionTypes.RuleOperator operator = rule.operator;
+        bool passed;
+        if (operator <= SessionTypes.RuleOperator.SignedGte) {
+            if (operands.length != 1) revert InvalidRule(index, ruleIndex);
+            passed = _compare(operator, arg, operands[0]);
+        } else if (operator == SessionTypes.RuleOperator.OneOf) {
+            if (operands.length == 0 || operands.length > MAX_ONE_OF) revert InvalidRule(index, ruleIndex);
+            for (uint256 k; k < operands.length && !passed; ++k) {
+                passed = arg == operands[k];
+            }
+        } else {
+            if (operands.length != 2) revert InvalidRule(index, ruleIndex);
+            if (operator == SessionTypes.RuleOperator.InRange) {
+                passed = uint256(arg) >= uint256(operands[0]) && uint256(arg) <= uint256(operands[1]);
+            } else if (operator == SessionTypes.RuleOperator.SignedInRange) {
+                passed = int256(uint256(arg)) >= int256(uint256(operands[0]))
+                    && int256(uint256(arg)) <= int256(uint256(operands[1]));
+            } else {
+                passed = arg & operands[0] == operands[1];
+            }
+        }
+        if (!passed) revert ArgumentRuleFailed(index, ruleIndex, argIndex);
+    }
+
+    function _compare(SessionTypes.RuleOperator operator, bytes32 arg, bytes32 operand)
+        private
+        pure
+        returns (bool)
+    {
+        if (operator == SessionTypes.RuleOperator.Eq) return arg == operand;
+        if (operator == SessionTypes.RuleOperator.Ne) return arg != operand;
+        if (operator <= SessionTypes.RuleOperator.Gte) {
+            uint256 a = uint256(arg);
+            uint256 b = uint256(operand);
+            if (operator == SessionTypes.RuleOperator.Lt) return a < b;
+            if (operator == SessionTypes.RuleOperator.Lte) return a <= b;
+            if (operator == SessionTypes.RuleOperator.Gt) return a > b;
+            return a >= b;
+        }
+        int256 sa = int256(uint256(arg));
+        int256 sb = int256(uint256(operand));
+        if (operator == SessionTypes.RuleOperator.SignedLt) return sa < sb;
+        if (operator == SessionTypes.RuleOperator.SignedLte) return sa <= sb;
+        if (operator == SessionTypes.RuleOperator.SignedGt) return sa > sb;
+        return sa >= sb;
+    }
+
+    /// Intersects the running window with the permission's and, if rate-limited, with the named window's.
+    function _narrowWindow(
+        Context memory context,
+        uint256 index,
+        SessionTypes.Permission calldata permission,
+        uint256 window
+    ) private pure {
+        uint256 validAfter = permission.validAfter;
+        uint256 validUntil = permission.validUntil == 0 ? type(uint48).max : permission.validUntil;
+        if (permission.rateLimitCount != 0) {
+            if (permission.rateLimitInterval == 0) revert MalformedPermission(index);
+            uint256 start = validAfter + window * permission.rateLimitInterval;
+            uint256 end = start + permission.rateLimitInterval - 1;
+            if (start > validAfter) validAfter = start;
+            if (end < validUntil) validUntil = end;
+        }
+        if (validAfter > context.validAfter) context.validAfter = validAfter > type(uint48).max ? type(uint48).max : validAfter;
+        if (validUntil < context.validUntil) context.validUntil = validUntil;
+    }
+
+    /// Usage and rate limits: one storage slot per (account, session epoch, permission).
+    function _count(
+        Context memory context,
+        uint256 index,
+        bytes32 leaf,
+        SessionTypes.Permission calldata permission,
+        uint256 window
+    ) private {
+        uint256 maxUses = permission.maxUses;
+        uint256 perWindow = permission.rateLimitCount;
+        if (maxUses == 0 && perWindow == 0) return;
+        Usage storage usage = _usage[_usageKey(context.scope, leaf)][context.account];
+        Usage memory current = usage;
+        uint256 uses = uint256(current.uses) + 1;
+        if (maxUses != 0 && uses > maxUses) revert UsageLimitReached(index, uses, maxUses);
+        if (perWindow != 0) {
+            if (window < current.window) revert RateLimitWindowPassed(index, window, current.window);
+            uint256 windowUses = window == current.window ? uint256(current.windowUses) + 1 : 1;
+            if (windowUses > perWindow) revert RateLimitReached(index, window, perWindow);
+            usage.window = uint32(window);
+            usage.windowUses = uint32(windowUses);
+        }
+        usage.uses = uint64(uses);
+    }
+
+    /// Cumulative native and ERC-20 limits, shared per (account, session epoch, asset) across permissions.
+    function _spend(
+        Context memory context,
+        uint256 index,
+        address target,
+        uint256 value,
+        bytes calldata data,
+        SessionTypes.Permission calldata permission
+    ) private {
+        uint8 flags = permission.flags;
+        if (flags & SessionTypes.FLAG_NATIVE_TOTAL != 0) {
+            uint256 total = _addSpent(context, address(0), value);
+            if (total > permission.nativeTotalLimit) revert NativeTotalExceeded(index, total, permission.nativeTotalLimit);
+        }
+        if (flags & SessionTypes.FLAG_ERC20_TOTAL != 0) {
+            bytes4 selector = bytes4(data[0:4]);
+            uint256 amountArg;
+            if (selector == _TRANSFER || selector == _APPROVE || selector == _INCREASE_ALLOWANCE) amountArg = 1;
+            else if (selector == _TRANSFER_FROM) amountArg = 2;
+            else revert NotAnErc20Movement(index, selector);
+            uint256 start = 4 + amountArg * 0x20;
+            if (data.length < start + 0x20) revert NotAnErc20Movement(index, selector);
+            uint256 total = _addSpent(context, target, uint256(bytes32(data[start:start + 0x20])));
+            if (total > permission.erc20TotalLimit) {
+                revert Erc20TotalExceeded(index, target, total, permission.erc20TotalLimit);
+            }
+        }
+    }
+
+    /// Adds `amount` to the session's spending of `asset`, saturating, and returns the new total.
+    function _addSpent(Context memory context, address asset, uint256 amount) private returns (uint256 total) {
+        mapping(address => uint256) storage spent = _spent[_spendKey(context.scope, asset)];
+        uint256 before = spent[context.account];
+        unchecked {
+            total = before + amount;
+            if (total < before) total = type(uint256).max;
+        }
+        spent[context.account] = total;
+    }
+
+    function _checkPaymaster(bytes calldata sessionData, bytes calldata paymasterAndData) private pure {
+        uint8 policy = uint8(uint256(bytes32(sessionData[128:160])));
+        if (policy == uint8(SessionTypes.PaymasterPolicy.Any)) return;
+        address paymaster = paymasterAndData.length >= 20 ? address(bytes20(paymasterAndData[0:20])) : address(0);
+        bool allowed;
+        if (policy == uint8(SessionTypes.PaymasterPolicy.None)) {
+            allowed = paymasterAndData.length == 0;
+        } else if (policy == uint8(SessionTypes.PaymasterPolicy.Required)) {
+            allowed = paymaster != address(0);
+        } else {
+            allowed = paymaster != address(0)
+                && paymaster == address(uint160(uint256(bytes32(sessionData[160:192]))));
+        }
+        if (!allowed) revert PaymasterNotAllowed(policy, paymaster);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Execute calldata decoding: strict and canonical, so the decoded calls are exactly those `execute` runs.
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// Checks `execute(bytes32 mode, bytes executionData)` and returns its call type and execution data.
+    function _decodeExecute(bytes calldata callData)
+        private
+        pure
+        returns (bytes1 callType, bytes calldata executionData)
+    {
+        if (callData.length < 4 || bytes4(callData[0:4]) != _EXECUTE) {
+            revert UnsupportedAccountCall(callData.length < 4 ? bytes4(0) : bytes4(callData[0:4]));
+        }
+        if (callData.length < 100) revert MalformedExecutionCalldata(callData.length);
+        bytes32 mode = bytes32(callData[4:36]);
+        callType = mode[0];
+        bytes1 execType = mode[1];
+        if (
+            (callType != _CALLTYPE_SINGLE && callType != _CALLTYPE_BATCH) || (execType != 0x00 && execType != 0x01)
+                || uint256(mode) << 16 != 0
+        ) revert UnsupportedExecutionMode(mode);
+        if (uint256(bytes32(callData[36:68])) != 0x40) revert MalformedExecutionCalldata(36);
+        uint256 length = uint256(bytes32(callData[68:100]));
+        if (length > callData.length || callData.length != 100 + _padded(length)) {
+            revert MalformedExecutionCalldata(68);
+        }
+        executionData = callData[100:100 + length];
+    }
+
+    function _decodeSingle(bytes calldata executionData)
+        private
+        pure
+        returns (address target, uint256 value, bytes calldata data)
+    {
+        if (executionData.length < 52) revert MalformedExecutionCalldata(100 + executionData.length);
+        target = address(bytes20(executionData[0:20]));
+        value = uint256(bytes32(executionData[20:52]));
+        data = executionData[52:];
+    }
+
+    /// Number of calls in an abi.encode(Execution[]) batch, checking its head.
+    function _batchLength(bytes calldata executionData) private pure returns (uint256 count) {
+        if (executionData.length < 0x40 || uint256(bytes32(executionData[0:32])) != 0x20) {
+            revert MalformedExecutionCalldata(100);
+        }
+        count = uint256(bytes32(executionData[32:64]));
+        if (count == 0 || count > MAX_CALLS) revert InvalidBatchSize(count, MAX_CALLS);
+        if (executionData.length < 0x40 + count * 0x20) revert MalformedExecutionCalldata(100 + 0x40);
+    }
+
+    /// Element `i` of a batch, which must start exactly at `expectedOffset` (relative to the offsets table);
+    /// returns the offset where element `i + 1` must start.
+    function _decodeBatchElement(bytes calldata executionData, uint256 i, uint256 expectedOffset)
+        private
+        pure
+        returns (address target, uint256 value, bytes calldata data, uint256 nextOffset)
+    {
+        uint256 headPosition = 0x40 + i * 0x20;
+        if (uint256(bytes32(executionData[headPosition:headPosition + 0x20])) != expectedOffset) {
+            revert MalformedExecutionCalldata(100 + headPosition);
+        }
+        uint256 element = 0x40 + expectedOffset;
+        if (executionData.length < element + 0x80) revert MalformedExecutionCalldata(100 + element);
+        uint256 targetWord = uint256(bytes32(executionData[element:element + 0x20]));
+        if (targetWord >> 160 != 0) revert MalformedExecutionCalldata(100 + element);
+        target = address(uint160(targetWord));
+        value = uint256(bytes32(executionData[element + 0x20:element + 0x40]));
+        if (uint256(bytes32(executionData[element + 0x40:element + 0x60])) != 0x60) {
+            revert MalformedExecutionCalldata(100 + element + 0x40);
+        }
+        uint256 length = uint256(bytes32(executionData[element + 0x60:element + 0x80]));
+        uint256 dataStart = element + 0x80;
+        if (length > executionData.length || executionData.length < dataStart + _padded(length)) {
+            revert MalformedExecutionCalldata(100 + element + 0x60);
+        }
+        data = executionData[dataStart:dataStart + length];
+        nextOffset = expectedOffset + 0x80 + _padded(length);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Helpers
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _grant(address account, uint64 epoch, SessionTypes.Session memory session)
+        private
+        returns (bytes32 sessionId)
+    {
+        if (session.signer == address(0)) revert ZeroSessionSigner();
+        if (session.validUntil == 0 || session.validAfter > session.validUntil) {
+            revert InvalidSessionWindow(session.validAfter, session.validUntil);
+        }
+        bool exact = session.paymasterPolicy == SessionTypes.PaymasterPolicy.Exactly;
+        if (exact == (session.paymaster == address(0))) {
+            revert InvalidPaymasterPolicy(uint8(session.paymasterPolicy), session.paymaster);
+        }
+        sessionId = keccak256(abi.encode(SessionTypes.SESSION_TYPEHASH, session));
+        SessionRecord memory record = _sessions[sessionId][account];
+        if (record.epoch == epoch && record.status == SessionStatus.Revoked) revert SessionIsRevoked(sessionId);
+        _sessions[sessionId][account] = SessionRecord({epoch: epoch, status: SessionStatus.Active});
+        emit SessionGranted(account, sessionId, session.signer, session.validAfter, session.validUntil, epoch);
+    }
+
+    /// The same checks as `_grant` on a session read from the signature, whose fields are raw words.
+    function _checkSessionFields(SessionTypes.Session calldata session) private pure {
+        bytes32[7] calldata words;
+        assembly ("memory-safe") {
+            words := session
+        }
+        if (
+            uint256(words[0]) >> 160 != 0 || uint256(words[1]) >> 48 != 0 || uint256(words[2]) >> 48 != 0
+                || uint256(words[5]) >> 160 != 0
+        ) revert MalformedSession();
+        address signer = address(uint160(uint256(words[0])));
+        uint48 validAfter = uint48(uint256(words[1]));
+        uint48 validUntil = uint48(uint256(words[2]));
+        uint256 policy = uint256(words[4]);
+        address paymaster = address(uint160(uint256(words[5])));
+        if (signer == address(0)) revert ZeroSessionSigner();
+        if (validUntil == 0 || validAfter > validUntil) revert InvalidSessionWindow(validAfter, validUntil);
+        if (policy > uint8(SessionTypes.PaymasterPolicy.Exactly)) {
+            revert InvalidPaymasterPolicy(uint8(policy), paymaster);
+        }
+        if ((policy == uint8(SessionTypes.PaymasterPolicy.Exactly)) == (paymaster == address(0))) {
+            revert InvalidPaymasterPolicy(uint8(policy), paymaster);
+        }
+    }
+
+    function _installedState(address account) private view returns (AccountState memory state) {
+        state = _accounts[account];
+        if (!state.installed) revert NotInstalled(account);
+    }
+
+    function _enableDigest(address account, uint64 epoch, bytes32 sessionId) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(SessionTypes.ENABLE_SESSION_TYPEHASH, account, epoch, sessionId)));
+    }
+
+    /// EIP-712 struct hash of a session given as its 224-byte ABI encoding.
+    function _sessionIdOf(bytes calldata sessionData) private pure returns (bytes32) {
+        return keccak256(bytes.concat(SessionTypes.SESSION_TYPEHASH, sessionData));
+    }
+
+    function _scope(bytes32 sessionId, uint64 epoch) private pure returns (bytes32) {
+        return keccak256(abi.encode(sessionId, epoch));
+    }
+
+    function _usageKey(bytes32 scope, bytes32 leaf) private pure returns (bytes32) {
+        return keccak256(abi.encode(scope, leaf));
+    }
+
+    function _spendKey(bytes32 scope, address asset) private pure returns (bytes32) {
+        return keccak256(abi.encode(scope, asset));
+    }
+
+    function _padded(uint256 length) private pure returns (uint256) {
+        return (length + 31) & ~uint256(31);
+    }
+
+    /// `length` bytes of `data` at `cursor`, and the cursor after them.
+    function _take(bytes calldata data, uint256 cursor, uint256 length)
+        private
+        pure
+        returns (bytes calldata slice, uint256 next)
+    {
+        if (data.length < cursor || data.length - cursor < length) revert SignatureTruncated(cursor, length);
+        next = cursor + length;
+        slice = data[cursor:next];
+    }
+
+    /// A big-endian unsigned integer of `size` bytes at `cursor`.
+    function _takeUint(bytes calldata data, uint256 cursor, uint256 size)
+        private
+        pure
+        returns (uint256 value, uint256 next)
+    {
+        bytes calldata slice;
+        (slice, next) = _take(data, cursor, size);
+        value = uint256(bytes32(slice)) >> (256 - 8 * size);
+    }
+
+    /// A byte string preceded by its length in `lengthSize` bytes.
+    function _takeLengthPrefixed(bytes calldata data, uint256 cursor, uint256 lengthSize)
+        private
+        pure
+        returns (bytes calldata slice, uint256 next)
+    {
+        uint256 length;
+        (length, cursor) = _takeUint(data, cursor, lengthSize);
+        return _take(data, cursor, length);
+    }
+
+    function _sessionView(bytes calldata sessionData) private pure returns (SessionTypes.Session calldata session) {
+        assembly ("memory-safe") {
+            session := sessionData.offset
+        }
+    }
+
+    /// The leaf preimage seen as a calldata struct. Only called after the Merkle proof succeeded, so the bytes are
+    /// exactly those the owner committed; the head is still checked so that no field is read out of bounds.
+    function _permissionView(uint256 index, bytes calldata permissionData)
+        private
+        pure
+        returns (SessionTypes.Permission calldata permission)
+    {
+        if (permissionData.length < _PERMISSION_HEAD_LENGTH || uint256(bytes32(permissionData[0:32])) != 0x20) {
+            revert MalformedPermission(index);
+        }
+        uint256 rulesOffset = uint256(bytes32(permissionData[0x20 + 11 * 0x20:0x20 + 12 * 0x20]));
+        if (rulesOffset > permissionData.length - 0x40) revert MalformedPermission(index);
+        assembly ("memory-safe") {
+            permission := add(permissionData.offset, 0x20)
+        }
+    }
+
+    function _proofView(bytes calldata proofData) private pure returns (bytes32[] calldata proof) {
+        assembly ("memory-safe") {
+            proof.offset := proofData.offset
+            proof.length := shr(5, proofData.length)
+        }
+    }
+}

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC7579Validator} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+
+/// @title Keyscope session types
+/// @notice Data types shared by the SessionKeyValidator, its tests and the Rust crates.
+/// @dev A session is identified by `sessionId = hashStruct(Session)` (EIP-712, see `SESSION_TYPEHASH`).
+///      A permission is one leaf of the session's Merkle tree, in OpenZeppelin StandardMerkleTree format:
+///      `leaf = keccak256(bytes.concat(keccak256(abi.encode(permission))))`, sorted-pair hashing.
+library SessionTypes {
+    /// @notice Who may pay for a session's user operations.
+    enum PaymasterPolicy {
+        /// Any paymaster, or none.
+        Any,
+        /// Only self-paid operations (empty `paymasterAndData`).
+        None,
+        /// Some non-zero paymaster must pay.
+        Required,
+        /// Exactly `Session.paymaster` must pay.
+        Exactly
+    }
+
+    /// @notice How an argument rule compares a 32-byte argument word `arg` with its operands.
+    enum RuleOperator {
+        /// arg == operands[0]
+        Eq,
+        /// arg != operands[0]
+        Ne,
+        /// arg < operands[0], unsigned
+        Lt,
+        /// arg <= operands[0], unsigned
+        Lte,
+        /// arg > operands[0], unsigned
+        Gt,
+        /// arg >= operands[0], unsigned
+        Gte,
+        /// arg < operands[0], two's complement signed
+        SignedLt,
+        /// arg <= operands[0], signed
+        SignedLte,
+        /// arg > operands[0], signed
+        SignedGt,
+        /// arg >= operands[0], signed
+        SignedGte,
+        /// arg equals one of the operands (1 to 64 operands)
+        OneOf,
+        /// operands[0] <= arg <= operands[1], unsigned
+        InRange,
+        /// operands[0] <= arg <= operands[1], signed
+        SignedInRange,
+        /// (arg & operands[0]) == operands[1]
+        Bitmask
+    }
+
+    /// @notice A session granted by an account's owner to a temporary signing key.
+    /// @param signer The session key (secp256k1 address). Never zero.
+    /// @param validAfter First second the session is valid (inclusive).
+    /// @param validUntil Last second the session is valid (inclusive); non-zero and >= validAfter.
+    /// @param permissionsRoot Merkle root of the session's permissions.
+    /// @param paymasterPolicy Who may pay for the session's operations.
+    /// @param paymaster The paymaster for `PaymasterPolicy.Exactly`; zero otherwise.
+    /// @param salt Free value that tells apart sessions that are otherwise identical.
+    struct Session {
+        address signer;
+        uint48 validAfter;
+        uint48 validUntil;
+        bytes32 permissionsRoot;
+        PaymasterPolicy paymasterPolicy;
+        address paymaster;
+        bytes32 salt;
+    }
+
+    /// @notice A condition on one static argument of a call.
+    /// @param operator The comparison.
+    /// @param argIndex Index of the argument's 32-byte head word: the word at `4 + 32 * argIndex` of the calldata.
+    /// @param operands The comparison's operands (their number depends on the operator).
+    struct ArgRule {
+        RuleOperator operator;
+        uint16 argIndex;
+        bytes32[] operands;
+    }
+
+    /// @notice One thing a session key may do: one Merkle leaf.
+    /// @param target The contract called; ignored with `FLAG_ANY_TARGET` (must then be zero). The account itself,
+    ///        the validator and address(0) are never valid targets.
+    /// @param selector The function selector; must be zero with `FLAG_NATIVE_TRANSFER`.
+    /// @param flags Bit set of `FLAG_*`.
+    /// @param valueLimit Most native value one call may send.
+    /// @param nativeTotalLimit With `FLAG_NATIVE_TOTAL`: most native value the session may send in all, summed
+    ///        over every permission that carries the flag.
+    /// @param erc20TotalLimit With `FLAG_ERC20_TOTAL`: most amount of the target token the session may move
+    ///        through transfer, transferFrom, approve and increaseAllowance, summed per token over every
+    ///        permission that carries the flag.
+    /// @param validAfter First second the permission is valid; intersected with the session's window.
+    /// @param validUntil Last second the permission is valid (0: the session's).
+    /// @param maxUses Most uses of this permission in the session (0: unlimited).
+    /// @param rateLimitCount Most uses per rate-limit window (0: no rate limit).
+    /// @param rateLimitInterval Length of a rate-limit window in seconds; window k spans
+    ///        [validAfter + k * interval, validAfter + (k + 1) * interval - 1].
+    /// @param rules Conditions on static arguments; all must hold.
+    struct Permission {
+        address target;
+        bytes4 selector;
+        uint8 flags;
+        uint256 valueLimit;
+        uint256 nativeTotalLimit;
+        uint256 erc20TotalLimit;
+        uint48 validAfter;
+        uint48 validUntil;
+        uint32 maxUses;
+        uint32 rateLimitCount;
+        uint48 rateLimitInterval;
+        ArgRule[] rules;
+    }
+
+    /// @notice The permission matches native transfers only: calls with empty calldata.
+    uint8 internal constant FLAG_NATIVE_TRANSFER = 1;
+    /// @notice The permission matches any target (but never the account, the validator or address(0)).
+    uint8 internal constant FLAG_ANY_TARGET = 2;
+    /// @notice The call's native value counts against `nativeTotalLimit`.
+    uint8 internal constant FLAG_NATIVE_TOTAL = 4;
+    /// @notice The call is an ERC-20 movement whose amount counts against `erc20TotalLimit`.
+    uint8 internal constant FLAG_ERC20_TOTAL = 8;
+    /// @notice Every defined flag.
+    uint8 internal constant ALL_FLAGS = 15;
+
+    /// @notice userOp.signature mode: use an already granted session.
+    uint8 internal constant MODE_USE = 0;
+    /// @notice userOp.signature mode: grant the session with the owner's signature, then use it.
+    uint8 internal constant MODE_ENABLE = 1;
+
+    /// @notice EIP-712 type of a session; `sessionId` is its struct hash.
+    bytes32 internal constant SESSION_TYPEHASH = keccak256(
+        "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+    );
+
+    /// @notice EIP-712 type the owner signs to enable a session inside the first user operation.
+    bytes32 internal constant ENABLE_SESSION_TYPEHASH = keccak256(
+        "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+    );
+}
+
+/// @title ISessionKeyValidator
+/// @notice ERC-7579 validator module that lets an account's session keys send user operations within the scope
+///         the owner granted: targets, selectors, native value, argument rules, time windows, usage and rate
+///         limits, cumulative native and ERC-20 spend limits, and a paymaster policy.
+interface ISessionKeyValidator is IERC7579Validator {
+    /// @notice Lifecycle of a session on one account.
+    enum SessionStatus {
+        /// Never granted in the account's current epoch.
+        Unknown,
+        /// Granted and usable within its window.
+        Active,
+        /// Revoked; it can never be granted again in this epoch.
+        Revoked
+    }
+
+    /// @notice Emitted when the module is installed on `account`.
+    /// @param account The account.
+    /// @param epoch The account's epoch after install; sessions of earlier epochs are void.
+    event ValidatorInstalled(address indexed account, uint64 epoch);
+
+    /// @notice Emitted when the module is uninstalled from `account`; every session of the account is void.
+    /// @param account The account.
+    /// @param epoch The account's epoch after uninstall.
+    event ValidatorUninstalled(address indexed account, uint64 epoch);
+
+    /// @notice Emitted when a session is granted, by owner transaction or enable signature.
+    /// @param account The account.
+    /// @param sessionId The session's EIP-712 struct hash.
+    /// @param signer The session key.
+    /// @param validAfter Session start.
+    /// @param validUntil Session end.
+    /// @param epoch The account's epoch the session belongs to.
+    event SessionGranted(
+        address indexed account,
+        bytes32 indexed sessionId,
+        address indexed signer,
+        uint48 validAfter,
+        uint48 validUntil,
+        uint64 epoch
+    );
+
+    /// @notice Emitted when one session is revoked.
+    /// @param account The account.
+    /// @param sessionId The revoked session.
+    event SessionRevoked(address indexed account, bytes32 indexed sessionId);
+
+    /// @notice Emitted when all sessions of an account are revoked at once.
+    /// @param account The account.
+    /// @param epoch The new epoch; sessions of earlier epochs are void.
+    event AllSessionsRevoked(address indexed account, uint64 epoch);
+
+    /// @notice The module is not installed on `account`.
+    error NotInstalled(address account);
+    /// @notice The module is already installed on `account`.
+    error AlreadyInstalled(address account);
+    /// @notice The validator was asked to validate an operation whose sender is not the calling account.
+    error SenderMismatch(address sender, address caller);
+    /// @notice A session's signer is address(0).
+    error ZeroSessionSigner();
+    /// @notice A session's window is empty or unbounded (`validUntil` is zero or before `validAfter`).
+    error InvalidSessionWindow(uint48 validAfter, uint48 validUntil);
+    /// @notice A session in userOp.signature is not canonically ABI-encoded.
+    error MalformedSession();
+    /// @notice A session's paymaster fields are inconsistent with its policy.
+    error InvalidPaymasterPolicy(uint8 policy, address paymaster);
+    /// @notice The session was revoked in the account's current epoch and cannot be used or granted again.
+    error SessionIsRevoked(bytes32 sessionId);
+    /// @notice The session is not active on the account (never granted, revoked, or of an old epoch).
+    error SessionNotActive(bytes32 sessionId);
+    /// @notice userOp.signature ends before the field at `offset` that needs `needed` bytes.
+    error SignatureTruncated(uint256 offset, uint256 needed);
+    /// @notice userOp.signature has `extra` bytes after its last field.
+    error SignatureTrailingBytes(uint256 extra);
+    /// @notice userOp.signature starts with an unknown mode byte.
+    error UnknownSignatureMode(uint8 mode);
+    /// @notice userOp.callData does not call the account's ERC-7579 `execute(bytes32,bytes)`.
+    error UnsupportedAccountCall(bytes4 selector);
+    /// @notice The execution mode is not single or batch call with default or try exec type and zero payload.
+    error UnsupportedExecutionMode(bytes32 mode);
+    /// @notice The execute calldata is not canonically encoded; `offset` is where decoding stopped.
+    error MalformedExecutionCalldata(uint256 offset);
+    /// @notice A batch has no calls, or more than the maximum.
+    error InvalidBatchSize(uint256 count, uint256 max);
+    /// @notice The signature carries `permissions` permission proofs for `calls` decoded calls.
+    error CallCountMismatch(uint256 calls, uint256 permissions);
+    /// @notice Call `callIndex`'s permission is not canonically ABI-encoded.
+    error MalformedPermission(uint256 callIndex);
+    /// @notice Call `callIndex`'s permission is not a leaf of the session's tree.
+    error PermissionNotInSession(uint256 callIndex, bytes32 leaf);
+    /// @notice Call `callIndex` targets the account, the validator or address(0).
+    error ForbiddenTarget(uint256 callIndex, address target);
+    /// @notice Call `callIndex` targets another contract than its permission allows.
+    error TargetNotAllowed(uint256 callIndex, address target, address allowed);
+    /// @notice Call `callIndex` has another selector than its permission allows (or calldata shorter than 4 bytes).
+    error SelectorNotAllowed(uint256 callIndex, bytes4 selector, bytes4 allowed);
+    /// @notice Call `callIndex` carries calldata under a native-transfer permission.
+    error NativeTransferWithCalldata(uint256 callIndex);
+    /// @notice Call `callIndex` sends more native value than its permission allows per call.
+    error ValueLimitExceeded(uint256 callIndex, uint256 value, uint256 limit);
+    /// @notice Call `callIndex`'s permission has an unknown flag, or flags that contradict its fields.
+    error InvalidPermissionFlags(uint256 callIndex, uint8 flags);
+    /// @notice Call `callIndex`'s permission has more argument rules than the maximum.
+    error TooManyRules(uint256 callIndex, uint256 count, uint256 max);
+    /// @notice Rule `ruleIndex` of call `callIndex` has an unknown operator or a wrong number of operands.
+    error InvalidRule(uint256 callIndex, uint256 ruleIndex);
+    /// @notice Rule `ruleIndex` of call `callIndex` reads argument `argIndex`, past the end of the calldata.
+    error ArgumentOutOfBounds(uint256 callIndex, uint256 ruleIndex, uint256 argIndex);
+    /// @notice Argument `argIndex` of call `callIndex` fails rule `ruleIndex`.
+    error ArgumentRuleFailed(uint256 callIndex, uint256 ruleIndex, uint256 argIndex);
+    /// @notice Call `callIndex` would be use number `uses` of a permission allowed `maxUses` times.
+    error UsageLimitReached(uint256 callIndex, uint256 uses, uint256 maxUses);
+    /// @notice Call `callIndex` would exceed the rate limit in rate-limit window `window`.
+    error RateLimitReached(uint256 callIndex, uint256 window, uint256 maxPerWindow);
+    /// @notice Call `callIndex` names rate-limit window `window`, before the permission's latest used window.
+    error RateLimitWindowPassed(uint256 callIndex, uint256 window, uint256 latestWindow);
+    /// @notice Call `callIndex` would bring the session's native spending to `total`, over `limit`.
+    error NativeTotalExceeded(uint256 callIndex, uint256 total, uint256 limit);
+    /// @notice Call `callIndex` would bring the session's movements of `token` to `total`, over `limit`.
+    error Erc20TotalExceeded(uint256 callIndex, address token, uint256 total, uint256 limit);
+    /// @notice Call `callIndex` is counted as an ERC-20 movement but is not transfer, transferFrom, approve or
+    ///         increaseAllowance with its arguments.
+    error NotAnErc20Movement(uint256 callIndex, bytes4 selector);
+    /// @notice The operation's paymaster is not allowed by the session's paymaster policy.
+    error PaymasterNotAllowed(uint8 policy, address paymaster);
+
+    /// @notice Grants a session to the calling account (an owner transaction through the account).
+    /// @param session The session.
+    /// @return sessionId The session's id.
+    function grantSession(SessionTypes.Session calldata session) external returns (bytes32 sessionId);
+
+    /// @notice Revokes one session of the calling account, for good in this epoch.
+    /// @param sessionId The session to revoke.
+    function revokeSession(bytes32 sessionId) external;
+
+    /// @notice Revokes every session of the calling account by starting a new epoch.
+    /// @return epoch The new epoch.
+    function revokeAllSessions() external returns (uint64 epoch);
+
+    /// @notice A session's status on an account in the account's current epoch.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @return status Unknown, Active or Revoked.
+    function sessionStatus(address account, bytes32 sessionId) external view returns (SessionStatus status);
+
+    /// @notice The account's current epoch; every `revokeAllSessions`, install and uninstall starts a new one.
+    /// @param account The account.
+    /// @return epoch The epoch.
+    function epochOf(address account) external view returns (uint64 epoch);
+
+    /// @notice How often a permission of a session has been used on an account in the current epoch.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @param leaf The permission's Merkle leaf.
+    /// @return uses Uses in all.
+    /// @return window The latest rate-limit window used.
+    /// @return windowUses Uses in that window.
+    function usageOf(address account, bytes32 sessionId, bytes32 leaf)
+        external
+        view
+        returns (uint64 uses, uint32 window, uint32 windowUses);
+
+    /// @notice How much of an asset a session has spent on an account in the current epoch.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @param token The ERC-20 token, or address(0) for native value.
+    /// @return spent The cumulative amount.
+    function spentOf(address account, bytes32 sessionId, address token) external view returns (uint256 spent);
+
+    /// @notice A session's id: its EIP-712 struct hash.
+    /// @param session The session.
+    /// @return sessionId The id.
+    function sessionIdOf(SessionTypes.Session calldata session) external pure returns (bytes32 sessionId);
+
+    /// @notice The EIP-712 digest the account's owner signs to enable `session` on `account` in its current
+    ///         epoch, checked through the account's ERC-1271 `isValidSignature`.
+    /// @param account The account.
+    /// @param session The session.
+    /// @return digest The digest.
+    function enableDigest(address account, SessionTypes.Session calldata session)
+        external
+        view
+        returns (bytes32 digest);
+}
