@@ -55,7 +55,8 @@ library SessionTypes {
 
     /// @notice A session granted by an account's owner to a temporary signing key.
     /// @param signer The session key (secp256k1 address). Never zero.
-    /// @param validAfter First second the session is valid (inclusive).
+    /// @param validAfter Start of the session, passed on to the EntryPoint as `validAfter`: v0.7 accepts operations
+    ///        from this second on, v0.8 only strictly after it.
     /// @param validUntil Last second the session is valid (inclusive); non-zero and >= validAfter.
     /// @param permissionsRoot Merkle root of the session's permissions.
     /// @param paymasterPolicy Who may pay for the session's operations.
@@ -92,7 +93,7 @@ library SessionTypes {
     /// @param erc20TotalLimit With `FLAG_ERC20_TOTAL`: most amount of the target token the session may move
     ///        through transfer, transferFrom, approve and increaseAllowance, summed per token over every
     ///        permission that carries the flag.
-    /// @param validAfter First second the permission is valid; intersected with the session's window.
+    /// @param validAfter Start of the permission (EntryPoint `validAfter` semantics); intersected with the session's.
     /// @param validUntil Last second the permission is valid (0: the session's).
     /// @param maxUses Most uses of this permission in the session (0: unlimited).
     /// @param rateLimitCount Most uses per rate-limit window (0: no rate limit).
