@@ -348,7 +348,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint256 window;
         (window, cursor) = _takeUint(signature, cursor, 4);
 
-        bytes32 leaf = keccak256(bytes.concat(keccak256(permissionData)));
+        bytes32 leaf = _leafOf(permissionData);
         if (!MerkleProof.verifyCalldata(_proofView(proofData), context.root, leaf)) {
             revert PermissionNotInSession(index, leaf);
         }
@@ -409,7 +409,13 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         if (data.length < start + 0x20) revert ArgumentOutOfBounds(index, ruleIndex, argIndex);
         bytes32 arg = bytes32(data[start:start + 0x20]);
         bytes32[] calldata operands = rule.operands;
-        SessionTypes.RuleOperator operator = rule.operator;
+        // Read the operator word raw: a checked enum read would revert without data on an unknown operator.
+        uint256 rawOperator;
+        assembly ("memory-safe") {
+            rawOperator := calldataload(rule)
+        }
+        if (rawOperator > uint256(type(SessionTypes.RuleOperator).max)) revert InvalidRule(index, ruleIndex);
+        SessionTypes.RuleOperator operator = SessionTypes.RuleOperator(rawOperator);
         bool passed;
         if (operator <= SessionTypes.RuleOperator.SignedGte) {
             if (operands.length != 1) revert InvalidRule(index, ruleIndex);
@@ -470,7 +476,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             uint256 start = validAfter + window * permission.rateLimitInterval;
             uint256 end = start + permission.rateLimitInterval - 1;
             if (start > validAfter) validAfter = start;
-            if (end < validUntil) validUntil = end;
+            // A window ending at second 0 must not become validUntil 0, which the EntryPoint reads as "no expiry".
+            if (end < validUntil) validUntil = end == 0 ? 1 : end;
         }
         if (validAfter > context.validAfter) context.validAfter = validAfter > type(uint48).max ? type(uint48).max : validAfter;
         if (validUntil < context.validUntil) context.validUntil = validUntil;
@@ -693,21 +700,47 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return _hashTypedDataV4(keccak256(abi.encode(SessionTypes.ENABLE_SESSION_TYPEHASH, account, epoch, sessionId)));
     }
 
-    /// EIP-712 struct hash of a session given as its 224-byte ABI encoding.
-    function _sessionIdOf(bytes calldata sessionData) private pure returns (bytes32) {
-        return keccak256(bytes.concat(SessionTypes.SESSION_TYPEHASH, sessionData));
+    /// EIP-712 struct hash of a session given as its 224-byte ABI encoding, hashed in unallocated memory.
+    function _sessionIdOf(bytes calldata sessionData) private pure returns (bytes32 sessionId) {
+        bytes32 typehash = SessionTypes.SESSION_TYPEHASH;
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, typehash)
+            calldatacopy(add(buffer, 0x20), sessionData.offset, _SESSION_LENGTH)
+            sessionId := keccak256(buffer, add(_SESSION_LENGTH, 0x20))
+        }
     }
 
+    /// The OpenZeppelin StandardMerkleTree leaf of a permission given as its ABI encoding.
+    function _leafOf(bytes calldata permissionData) private pure returns (bytes32 leaf) {
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            calldatacopy(buffer, permissionData.offset, permissionData.length)
+            mstore(0x00, keccak256(buffer, permissionData.length))
+            leaf := keccak256(0x00, 0x20)
+        }
+    }
+
+    /// keccak256(abi.encode(a, b)) in scratch space.
+    function _hash2(bytes32 a, bytes32 b) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            mstore(0x00, a)
+            mstore(0x20, b)
+            hash := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// Counters of a session live under its scope, which changes with the account's epoch.
     function _scope(bytes32 sessionId, uint64 epoch) private pure returns (bytes32) {
-        return keccak256(abi.encode(sessionId, epoch));
+        return _hash2(sessionId, bytes32(uint256(epoch)));
     }
 
     function _usageKey(bytes32 scope, bytes32 leaf) private pure returns (bytes32) {
-        return keccak256(abi.encode(scope, leaf));
+        return _hash2(scope, leaf);
     }
 
     function _spendKey(bytes32 scope, address asset) private pure returns (bytes32) {
-        return keccak256(abi.encode(scope, asset));
+        return _hash2(scope, bytes32(uint256(uint160(asset))));
     }
 
     function _padded(uint256 length) private pure returns (uint256) {
@@ -721,19 +754,24 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         returns (bytes calldata slice, uint256 next)
     {
         if (data.length < cursor || data.length - cursor < length) revert SignatureTruncated(cursor, length);
-        next = cursor + length;
-        slice = data[cursor:next];
+        assembly ("memory-safe") {
+            next := add(cursor, length)
+            slice.offset := add(data.offset, cursor)
+            slice.length := length
+        }
     }
 
-    /// A big-endian unsigned integer of `size` bytes at `cursor`.
+    /// A big-endian unsigned integer of `size` (1 to 32) bytes at `cursor`.
     function _takeUint(bytes calldata data, uint256 cursor, uint256 size)
         private
         pure
         returns (uint256 value, uint256 next)
     {
-        bytes calldata slice;
-        (slice, next) = _take(data, cursor, size);
-        value = uint256(bytes32(slice)) >> (256 - 8 * size);
+        if (data.length < cursor || data.length - cursor < size) revert SignatureTruncated(cursor, size);
+        assembly ("memory-safe") {
+            next := add(cursor, size)
+            value := shr(sub(256, shl(3, size)), calldataload(add(data.offset, cursor)))
+        }
     }
 
     /// A byte string preceded by its length in `lengthSize` bytes.

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {IERC7579Validator} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {SessionTestBase} from "../utils/SessionTestBase.sol";
+import {SessionEncoding} from "../utils/SessionEncoding.sol";
+
+/// @notice Gas of an ERC-20 transfer through `handleOps`, owner-signed and session-signed, and of the account's
+///         `validateUserOp` alone. Every touched address is cooled first, so the figures are those of a fresh
+///         transaction. Recorded with `vm.snapshotGas*` in snapshots/GasBenchmark.json; `script/gas-table.sh`
+///         turns them into the README table.
+contract GasBenchmark is SessionTestBase {
+    string private constant GROUP = "GasBenchmark";
+    uint256 private constant TREE_SIZE = 1024;
+    uint256 private constant AMOUNT = 100;
+
+    address private recipient;
+
+    function setUp() public override {
+        super.setUp();
+        recipient = makeAddr("recipient");
+        token.mint(address(accountV07), 1_000_000);
+        token.mint(address(accountV08), 1_000_000);
+        token.mint(recipient, 1); // the transfer updates a non-zero balance, as most real transfers do
+    }
+
+    function test_gas_ownerTransfer_v07() public {
+        _measureOwner(EntryPointVersion.V07, "v07_owner");
+    }
+
+    function test_gas_ownerTransfer_v08() public {
+        _measureOwner(EntryPointVersion.V08, "v08_owner");
+    }
+
+    function test_gas_sessionTransfer_v07_oneLeaf() public {
+        _measureSession(EntryPointVersion.V07, "v07_session_1leaf", _transferPermission(), 1);
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf() public {
+        _measureSession(EntryPointVersion.V08, "v08_session_1leaf", _transferPermission(), 1);
+    }
+
+    function test_gas_sessionTransfer_v07_1024Leaves() public {
+        _measureSession(EntryPointVersion.V07, "v07_session_1024leaves", _transferPermission(), TREE_SIZE);
+    }
+
+    function test_gas_sessionTransfer_v08_1024Leaves() public {
+        _measureSession(EntryPointVersion.V08, "v08_session_1024leaves", _transferPermission(), TREE_SIZE);
+    }
+
+    function test_gas_sessionTransfer_v07_twoRules() public {
+        _measureSession(EntryPointVersion.V07, "v07_session_2rules", _twoRulePermission(), 1);
+    }
+
+    function test_gas_sessionTransfer_v08_twoRules() public {
+        _measureSession(EntryPointVersion.V08, "v08_session_2rules", _twoRulePermission(), 1);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _transferPermission() private view returns (SessionTypes.Permission memory) {
+        return _permission(address(token), IERC20.transfer.selector);
+    }
+
+    function _twoRulePermission() private view returns (SessionTypes.Permission memory permission) {
+        permission = _transferPermission();
+        permission.rules = new SessionTypes.ArgRule[](2);
+        permission.rules[0] = _rule(SessionTypes.RuleOperator.Eq, 0, bytes32(uint256(uint160(recipient))));
+        permission.rules[1] = _rule(SessionTypes.RuleOperator.Lte, 1, bytes32(uint256(1000)));
+    }
+
+    function _transferCall() private view returns (bytes memory) {
+        return _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (recipient, AMOUNT)));
+    }
+
+    /// A tree of `size` permissions: `permission` and others on distinct targets.
+    function _tree(SessionTypes.Permission memory permission, uint256 size) private pure returns (bytes32[] memory) {
+        bytes32[] memory leaves = new bytes32[](size);
+        leaves[0] = SessionEncoding.leaf(permission);
+        for (uint256 i = 1; i < size; ++i) {
+            leaves[i] = SessionEncoding.leaf(_permission(address(uint160(0x10000 + i)), IERC20.transfer.selector));
+        }
+        return SessionEncoding.buildTree(leaves);
+    }
+
+    function _measureOwner(EntryPointVersion version, string memory name) private {
+        AccountEnv memory env = _env(version);
+        _sendOwnerOp(env.entryPoint, address(env.account), _transferCall()); // as many ops before as the session's
+        PackedUserOperation memory op = _signUserOp(
+            env.entryPoint, _buildOwnerUserOp(env.entryPoint, address(env.account), _transferCall()), OWNER_KEY
+        );
+        _measure(env, name, op, address(ownerValidator));
+    }
+
+    function _measureSession(
+        EntryPointVersion version,
+        string memory name,
+        SessionTypes.Permission memory permission,
+        uint256 treeSize
+    ) private {
+        AccountEnv memory env = _env(version);
+        bytes32[] memory tree = _tree(permission, treeSize);
+        SessionTypes.Session memory session = _session(tree[0]);
+        _grant(env.entryPoint, address(env.account), session);
+        bytes32[] memory proof = SessionEncoding.proofOf(tree, SessionEncoding.leaf(permission));
+        // A first session op opens the session's nonce lane (a one-off 20k SSTORE in the EntryPoint); the
+        // measured op is the steady state, like the owner's.
+        _handleOp(
+            env.entryPoint, _useOp1(env.entryPoint, address(env.account), _transferCall(), session, permission, proof)
+        );
+        PackedUserOperation memory op =
+            _useOp1(env.entryPoint, address(env.account), _transferCall(), session, permission, proof);
+        _measure(env, name, op, address(validator));
+    }
+
+    /// Records the module's and the account's `validateUserOp` alone (rolled back), then the full `handleOps`,
+    /// each from a cold start.
+    function _measure(AccountEnv memory env, string memory name, PackedUserOperation memory op, address module)
+        private
+    {
+        bytes32 userOpHash = _userOpHash(env.entryPoint, op);
+        uint256 before = token.balanceOf(recipient);
+
+        uint256 snapshot = vm.snapshotState();
+        _coolAll(env);
+        vm.prank(address(env.account));
+        uint256 moduleValidationData = IERC7579Validator(module).validateUserOp(op, userOpHash);
+        vm.snapshotGasLastCall(GROUP, string.concat(name, "_moduleValidateUserOp"));
+        assertEq(moduleValidationData & 1, 0, "module validation failed");
+        vm.revertToState(snapshot);
+
+        snapshot = vm.snapshotState();
+        _coolAll(env);
+        vm.prank(address(env.entryPoint));
+        uint256 validationData = env.account.validateUserOp(op, userOpHash, 0);
+        vm.snapshotGasLastCall(GROUP, string.concat(name, "_validateUserOp"));
+        assertEq(validationData & 1, 0, "validation failed");
+        vm.revertToState(snapshot);
+
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = op;
+        _coolAll(env);
+        vm.prank(bundler, bundler);
+        env.entryPoint.handleOps(ops, bundler);
+        vm.snapshotGasLastCall(GROUP, string.concat(name, "_handleOps"));
+        vm.snapshotValue(
+            GROUP,
+            string.concat(name, "_handleOps_calldata"),
+            _calldataGas(abi.encodeCall(IEntryPoint.handleOps, (ops, bundler)))
+        );
+        assertEq(token.balanceOf(recipient), before + AMOUNT, "transfer not executed");
+    }
+
+    function _coolAll(AccountEnv memory env) private {
+        vm.cool(address(env.entryPoint));
+        vm.cool(address(env.account));
+        vm.cool(address(env.implementation));
+        vm.cool(address(ownerValidator));
+        vm.cool(address(validator));
+        vm.cool(address(token));
+        vm.cool(recipient);
+        vm.cool(bundler);
+    }
+
+    /// EIP-2028 calldata gas: 4 per zero byte, 16 per non-zero byte.
+    function _calldataGas(bytes memory data) private pure returns (uint256 gas) {
+        for (uint256 i; i < data.length; ++i) {
+            gas += data[i] == 0 ? 4 : 16;
+        }
+    }
+}
