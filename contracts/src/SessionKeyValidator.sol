@@ -256,8 +256,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
 
         if (!_signedBySessionKey(userOpHash, sessionData, signature, cursor)) signatureFailed = true;
 
-        return (signatureFailed ? _SIG_VALIDATION_FAILED : 0) | (context.validUntil << 160)
-            | (context.validAfter << 208);
+        return
+            (signatureFailed ? _SIG_VALIDATION_FAILED : 0) | (context.validUntil << 160) | (context.validAfter << 208);
     }
 
     /// Whether the session signature, the signature's last field, is the session key's over `userOpHash`.
@@ -439,11 +439,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         if (!passed) revert ArgumentRuleFailed(index, ruleIndex, argIndex);
     }
 
-    function _compare(SessionTypes.RuleOperator operator, bytes32 arg, bytes32 operand)
-        private
-        pure
-        returns (bool)
-    {
+    function _compare(SessionTypes.RuleOperator operator, bytes32 arg, bytes32 operand) private pure returns (bool) {
         if (operator == SessionTypes.RuleOperator.Eq) return arg == operand;
         if (operator == SessionTypes.RuleOperator.Ne) return arg != operand;
         if (operator <= SessionTypes.RuleOperator.Gte) {
@@ -479,7 +475,9 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             // A window ending at second 0 must not become validUntil 0, which the EntryPoint reads as "no expiry".
             if (end < validUntil) validUntil = end == 0 ? 1 : end;
         }
-        if (validAfter > context.validAfter) context.validAfter = validAfter > type(uint48).max ? type(uint48).max : validAfter;
+        if (validAfter > context.validAfter) {
+            context.validAfter = validAfter > type(uint48).max ? type(uint48).max : validAfter;
+        }
         if (validUntil < context.validUntil) context.validUntil = validUntil;
     }
 
@@ -520,7 +518,9 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint8 flags = permission.flags;
         if (flags & SessionTypes.FLAG_NATIVE_TOTAL != 0) {
             uint256 total = _addSpent(context, address(0), value);
-            if (total > permission.nativeTotalLimit) revert NativeTotalExceeded(index, total, permission.nativeTotalLimit);
+            if (total > permission.nativeTotalLimit) {
+                revert NativeTotalExceeded(index, total, permission.nativeTotalLimit);
+            }
         }
         if (flags & SessionTypes.FLAG_ERC20_TOTAL != 0) {
             bytes4 selector = bytes4(data[0:4]);
@@ -558,8 +558,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         } else if (policy == uint8(SessionTypes.PaymasterPolicy.Required)) {
             allowed = paymaster != address(0);
         } else {
-            allowed = paymaster != address(0)
-                && paymaster == address(uint160(uint256(bytes32(sessionData[160:192]))));
+            allowed = paymaster != address(0) && paymaster == address(uint160(uint256(bytes32(sessionData[160:192]))));
         }
         if (!allowed) revert PaymasterNotAllowed(policy, paymaster);
     }

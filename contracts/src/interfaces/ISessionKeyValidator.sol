@@ -320,8 +320,5 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param account The account.
     /// @param session The session.
     /// @return digest The digest.
-    function enableDigest(address account, SessionTypes.Session calldata session)
-        external
-        view
-        returns (bytes32 digest);
+    function enableDigest(address account, SessionTypes.Session calldata session) external view returns (bytes32 digest);
 }

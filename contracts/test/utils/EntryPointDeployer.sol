@@ -45,9 +45,9 @@ abstract contract EntryPointDeployer is CommonBase {
     error EntryPointAddressMismatch(address expected, address computed);
 
     /// @notice The CREATE2 deployer call failed or returned another address.
-    /// @param expected The canonical address.
+    /// @param expected The CREATE2 address the deployment should have landed at.
     /// @param returnData What the deployer returned.
-    error EntryPointDeploymentFailed(address expected, bytes returnData);
+    error Create2DeploymentFailed(address expected, bytes returnData);
 
     /// @notice Deploys EntryPoint v0.7 at its canonical address (no-op when already there).
     /// @return The EntryPoint v0.7.
@@ -73,21 +73,32 @@ abstract contract EntryPointDeployer is CommonBase {
     {
         vm.label(expected, label);
         if (expected.code.length != 0) return IEntryPoint(expected);
-        _ensureCreate2Deployer();
 
         bytes memory initCode = vm.parseJsonBytes(vm.readFile(artifact), ".bytecode");
         address computed = vm.computeCreate2Address(salt, keccak256(initCode), CREATE2_DEPLOYER);
         if (computed != expected) revert EntryPointAddressMismatch(expected, computed);
+        return IEntryPoint(_deployCreate2(salt, initCode));
+    }
+
+    /// @notice Deploys `initCode` through {CREATE2_DEPLOYER} with `salt`, or returns the contract already there.
+    /// @dev Idempotent: the address only depends on the salt and the init code, so an existing deployment is detected
+    /// by its code. From a forge script inside `vm.startBroadcast`, the deployer call is broadcast as a transaction.
+    /// @param salt The CREATE2 salt.
+    /// @param initCode The creation code with its ABI-encoded constructor arguments.
+    /// @return deployed The CREATE2 address, which now has code.
+    function _deployCreate2(bytes32 salt, bytes memory initCode) internal returns (address deployed) {
+        deployed = vm.computeCreate2Address(salt, keccak256(initCode), CREATE2_DEPLOYER);
+        if (deployed.code.length != 0) return deployed;
+        _ensureCreate2Deployer();
 
         (bool ok, bytes memory returnData) = CREATE2_DEPLOYER.call(abi.encodePacked(salt, initCode));
-        if (!ok || returnData.length != 20 || address(bytes20(returnData)) != expected || expected.code.length == 0) {
-            revert EntryPointDeploymentFailed(expected, returnData);
+        if (!ok || returnData.length != 20 || address(bytes20(returnData)) != deployed || deployed.code.length == 0) {
+            revert Create2DeploymentFailed(deployed, returnData);
         }
-        return IEntryPoint(expected);
     }
 
     /// @notice Etches the deterministic deployment proxy when the chain does not have it.
-    function _ensureCreate2Deployer() internal {
+    function _ensureCreate2Deployer() internal virtual {
         if (CREATE2_DEPLOYER.code.length == 0) vm.etch(CREATE2_DEPLOYER, CREATE2_DEPLOYER_RUNTIME_CODE);
     }
 }

@@ -1,0 +1,810 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {Vm} from "forge-std/Vm.sol";
+import {SessionKeyValidator} from "../../src/SessionKeyValidator.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {SessionLifecycleBase} from "../utils/SessionLifecycleBase.sol";
+import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
+
+/// @notice Enable mode: the first user operation carries the session and the owner's EIP-712 signature.
+contract EnableModeTest is SessionLifecycleBase {
+    event SessionGranted(
+        address indexed account,
+        bytes32 indexed sessionId,
+        address indexed signer,
+        uint48 validAfter,
+        uint48 validUntil,
+        uint64 epoch
+    );
+
+    function _calls() internal view returns (CallProof[] memory) {
+        return SessionEncoding.one(_transferPermission(), _noProof());
+    }
+
+    function _session() internal view returns (SessionTypes.Session memory) {
+        return _singleLeafSession(_transferPermission());
+    }
+
+    /// An enable op of `session` transferring 100 tokens with the given owner signature.
+    function _enableTransferOp(
+        IEntryPoint entryPoint,
+        address account,
+        SessionTypes.Session memory session,
+        bytes memory ownerSignature
+    ) internal view returns (PackedUserOperation memory) {
+        return _enableOp(entryPoint, account, _transferCall(100), session, _calls(), ownerSignature);
+    }
+
+    /// Sends an enable op whose owner signature is wrong and checks nothing was granted or executed.
+    function _expectEnableRejected(
+        IEntryPoint entryPoint,
+        address account,
+        SessionTypes.Session memory session,
+        bytes memory ownerSignature
+    ) internal {
+        _expectSignatureError(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0, "not granted");
+        assertEq(token.balanceOf(account), 1000, "nothing executed");
+    }
+
+    /// Enable op whose signature bytes are patched at `index` to `value` (session fields the encoder can't express).
+    function _patchedEnableOp(IEntryPoint entryPoint, address account, uint256 index, bytes1 value)
+        internal
+        view
+        returns (PackedUserOperation memory op)
+    {
+        SessionTypes.Session memory session = _session();
+        op = _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session));
+        op.signature[index] = value;
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Success paths
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_enable_grantsAndExecutes_withoutOwnerGrantTransaction() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            bytes32 sessionId = SessionEncoding.sessionId(session);
+            assertEq(uint8(validator.sessionStatus(account, sessionId)), 0, "unknown before");
+
+            PackedUserOperation memory op =
+                _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session));
+            vm.expectEmit(true, true, true, true, address(validator));
+            emit SessionGranted(account, sessionId, sessionSigner, session.validAfter, session.validUntil, 1);
+            _handleOp(entryPoint, op);
+
+            assertEq(uint8(validator.sessionStatus(account, sessionId)), 1, "active");
+            assertEq(token.balanceOf(account), 900, "executed");
+        }
+    }
+
+    function test_enable_thenUseMode_executes() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            _handleOp(
+                entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session))
+            );
+            _handleOp(entryPoint, _transferUseOp(entryPoint, account, session, 50));
+            assertEq(token.balanceOf(account), 850);
+        }
+    }
+
+    function test_enable_grantsAndExecutes_inFirstOpOfCounterfactualAccount() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address[] memory validators = new address[](1);
+            validators[0] = address(validator);
+            bytes[] memory initData = new bytes[](1);
+            address account = envs[i].factory.getAddress(owner, 11, validators, initData);
+            assertEq(account.code.length, 0);
+            _fundAccount(entryPoint, account);
+            token.mint(account, 1000);
+
+            SessionTypes.Session memory session = _session();
+            // The account will be at epoch 1 once its initCode installed the module.
+            bytes32 digest = _expectedEnableDigest(address(validator), block.chainid, account, 1, session);
+            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+            op.initCode = _initCode(envs[i].factory, owner, 11, validators, initData);
+            _signEnable(entryPoint, op, session, _ownerSignatureOf(digest), _calls(), SESSION_KEY);
+            _handleOp(entryPoint, op);
+
+            assertEq(token.balanceOf(account), 900, "executed");
+            assertEq(validator.epochOf(account), 1);
+            assertEq(validator.enableDigest(account, session), digest);
+            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
+        }
+    }
+
+    function test_enable_executesAgain_whenSessionAlreadyActive_withoutNewGrantEvent() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            bytes memory ownerSignature = _ownerEnableSignature(account, session);
+            _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
+
+            PackedUserOperation memory op = _enableTransferOp(entryPoint, account, session, ownerSignature);
+            vm.recordLogs();
+            _handleOp(entryPoint, op);
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            for (uint256 l; l < logs.length; ++l) {
+                assertFalse(
+                    logs[l].emitter == address(validator)
+                        && logs[l].topics[0] == ISessionKeyValidator.SessionGranted.selector,
+                    "no second grant"
+                );
+            }
+            assertEq(token.balanceOf(account), 800);
+        }
+    }
+
+    function test_enable_succeedsInNewEpoch_withFreshOwnerSignature() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            _handleOp(
+                entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session))
+            );
+            _revokeAll(entryPoint, account);
+            _handleOp(
+                entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session))
+            );
+            assertEq(token.balanceOf(account), 800);
+            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Owner signature failures: AA24, nothing granted
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_enable_reverts_AA24_whenOwnerSignatureByOtherKey() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            bytes32 digest = validator.enableDigest(account, session);
+            bytes memory ownerSignature = abi.encodePacked(address(ownerValidator), _sign(OTHER_KEY, digest));
+            _expectEnableRejected(envs[i].entryPoint, account, session, ownerSignature);
+        }
+    }
+
+    function test_enable_reverts_AA24_whenSessionKeySignsInsteadOfOwner() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            bytes32 digest = validator.enableDigest(account, session);
+            // Routed to the session validator itself, which never accepts ERC-1271 signatures.
+            bytes memory ownerSignature = abi.encodePacked(address(validator), _sign(SESSION_KEY, digest));
+            _expectEnableRejected(envs[i].entryPoint, account, session, ownerSignature);
+        }
+    }
+
+    function test_enable_reverts_AA24_whenOwnerSignatureEmpty() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            _expectEnableRejected(envs[i].entryPoint, account, _session(), "");
+        }
+    }
+
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherAccount() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            address other = _account(envs[1 - i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            assertEq(validator.epochOf(other), validator.epochOf(account), "same epoch, same owner");
+            bytes32 digest = validator.enableDigest(other, session);
+            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerSignatureOf(digest));
+        }
+    }
+
+    function test_enable_reverts_AA24_whenOwnerSignatureForOldEpoch() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            bytes memory ownerSignature = _ownerEnableSignature(account, session);
+            _revokeAll(envs[i].entryPoint, account);
+            _expectEnableRejected(envs[i].entryPoint, account, session, ownerSignature);
+        }
+    }
+
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherValidator() public {
+        SessionKeyValidator otherValidator = new SessionKeyValidator();
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            vm.prank(account);
+            otherValidator.onInstall(""); // same epoch (1) on the other validator
+            SessionTypes.Session memory session = _session();
+            bytes32 digest = otherValidator.enableDigest(account, session);
+            assertEq(digest, _expectedEnableDigest(address(otherValidator), block.chainid, account, 1, session));
+            assertTrue(digest != validator.enableDigest(account, session));
+            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerSignatureOf(digest));
+        }
+    }
+
+    /// Kept in storage: the optimizer may re-read `block.chainid` for a local after `vm.chainId`.
+    uint256 internal savedChainId;
+
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherChain() public {
+        savedChainId = block.chainid;
+        uint256 chainId = savedChainId;
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            vm.chainId(chainId + 1);
+            bytes32 digest = validator.enableDigest(account, session);
+            vm.chainId(savedChainId);
+            assertEq(block.chainid, savedChainId);
+            assertEq(digest, _expectedEnableDigest(address(validator), savedChainId + 1, account, 1, session));
+            assertTrue(digest != validator.enableDigest(account, session));
+            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerSignatureOf(digest));
+        }
+    }
+
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherSession() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            SessionTypes.Session memory signed = _session();
+            signed.validUntil = session.validUntil + 1;
+            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerEnableSignature(account, signed));
+        }
+    }
+
+    function test_enable_reverts_AA24_whenSessionKeySignatureBad() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+            _signEnable(entryPoint, op, session, _ownerEnableSignature(account, session), _calls(), OTHER_KEY);
+            _expectSignatureError(entryPoint, op);
+            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0, "not granted");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Revocation and replay
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_enable_reverts_SessionIsRevoked_whenReplayedAfterRevokeSession() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            token.mint(account, 1000);
+            SessionTypes.Session memory session = _session();
+            bytes32 sessionId = SessionEncoding.sessionId(session);
+            bytes memory ownerSignature = _ownerEnableSignature(account, session);
+            _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
+            _revoke(entryPoint, account, sessionId);
+
+            _expectScopeError(
+                entryPoint,
+                _enableTransferOp(entryPoint, account, session, ownerSignature),
+                abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, sessionId)
+            );
+            _expectScopeError(
+                entryPoint,
+                _transferUseOp(entryPoint, account, session, 100),
+                abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, sessionId)
+            );
+            assertEq(token.balanceOf(account), 900);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Invalid session fields: the grant's errors
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _expectEnableError(SessionTypes.Session memory session, bytes memory inner) internal {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = _account(envs[i]);
+            _expectScopeError(
+                envs[i].entryPoint,
+                _enableTransferOp(envs[i].entryPoint, account, session, _ownerEnableSignature(account, session)),
+                inner
+            );
+        }
+    }
+
+    function test_enable_reverts_ZeroSessionSigner() public {
+        SessionTypes.Session memory session = _session();
+        session.signer = address(0);
+        _expectEnableError(session, abi.encodeWithSelector(ISessionKeyValidator.ZeroSessionSigner.selector));
+    }
+
+    function test_enable_reverts_InvalidSessionWindow_whenValidAfterAfterValidUntil() public {
+        SessionTypes.Session memory session = _session();
+        session.validAfter = START + 10;
+        session.validUntil = START + 9;
+        _expectEnableError(
+            session, abi.encodeWithSelector(ISessionKeyValidator.InvalidSessionWindow.selector, START + 10, START + 9)
+        );
+    }
+
+    function test_enable_reverts_InvalidSessionWindow_whenValidUntilZero() public {
+        SessionTypes.Session memory session = _session();
+        session.validAfter = 0;
+        session.validUntil = 0;
+        _expectEnableError(session, abi.encodeWithSelector(ISessionKeyValidator.InvalidSessionWindow.selector, 0, 0));
+    }
+
+    function test_enable_reverts_InvalidPaymasterPolicy_whenExactlyWithoutPaymaster() public {
+        SessionTypes.Session memory session = _session();
+        session.paymasterPolicy = SessionTypes.PaymasterPolicy.Exactly;
+        _expectEnableError(
+            session, abi.encodeWithSelector(ISessionKeyValidator.InvalidPaymasterPolicy.selector, 3, address(0))
+        );
+    }
+
+    function test_enable_reverts_InvalidPaymasterPolicy_whenOtherPolicyNamesPaymaster() public {
+        address paymaster = makeAddr("paymaster");
+        for (uint8 policy; policy < 3; ++policy) {
+            SessionTypes.Session memory session = _session();
+            session.paymasterPolicy = SessionTypes.PaymasterPolicy(policy);
+            session.paymaster = paymaster;
+            _expectEnableError(
+                session, abi.encodeWithSelector(ISessionKeyValidator.InvalidPaymasterPolicy.selector, policy, paymaster)
+            );
+        }
+    }
+
+    function test_enable_reverts_InvalidPaymasterPolicy_whenPolicyOutOfRange() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            // Policy word (bytes 129..160 of the signature): low byte set to 4.
+            PackedUserOperation memory op = _patchedEnableOp(envs[i].entryPoint, _account(envs[i]), 160, 0x04);
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.InvalidPaymasterPolicy.selector, 4, address(0))
+            );
+        }
+    }
+
+    function test_enable_reverts_MalformedSession_whenAddressOrTimeWordHasDirtyBits() public {
+        // First byte of the signer, validAfter, validUntil and paymaster words.
+        uint256[4] memory indexes = [uint256(1), 33, 65, 161];
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            for (uint256 k; k < indexes.length; ++k) {
+                PackedUserOperation memory op =
+                    _patchedEnableOp(envs[i].entryPoint, _account(envs[i]), indexes[k], 0x01);
+                _expectScopeError(
+                    envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.MalformedSession.selector)
+                );
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // enableDigest
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_enableDigest_matchesIndependentEip712Digest() public view {
+        SessionTypes.Session memory session = _session();
+        session.paymasterPolicy = SessionTypes.PaymasterPolicy.Exactly;
+        session.paymaster = address(0xBEEF);
+        session.salt = keccak256("salt");
+        for (uint256 i; i < 2; ++i) {
+            address account = i == 0 ? address(accountV07) : address(accountV08);
+            assertEq(
+                validator.enableDigest(account, session),
+                _expectedEnableDigest(address(validator), block.chainid, account, validator.epochOf(account), session)
+            );
+        }
+    }
+
+    function testFuzz_enableDigest_matchesIndependentEip712Digest(
+        address account,
+        address signer,
+        uint48 validAfter,
+        uint48 validUntil,
+        bytes32 root,
+        uint8 policy,
+        address paymaster,
+        bytes32 salt,
+        uint8 revokes
+    ) public {
+        vm.assume(account != address(0));
+        SessionTypes.Session memory session = SessionTypes.Session({
+            signer: signer,
+            validAfter: validAfter,
+            validUntil: validUntil,
+            permissionsRoot: root,
+            paymasterPolicy: SessionTypes.PaymasterPolicy(bound(policy, 0, 3)),
+            paymaster: paymaster,
+            salt: salt
+        });
+        revokes = uint8(bound(revokes, 0, 3));
+        vm.startPrank(account);
+        if (!validator.isInitialized(account)) validator.onInstall("");
+        for (uint256 r; r < revokes; ++r) {
+            validator.revokeAllSessions();
+        }
+        vm.stopPrank();
+        uint64 epoch = validator.epochOf(account);
+        assertEq(
+            validator.enableDigest(account, session),
+            _expectedEnableDigest(address(validator), block.chainid, account, epoch, session)
+        );
+    }
+
+    function test_eip712Domain_namesKeyscopeValidator() public view {
+        (, string memory name, string memory version, uint256 chainId, address verifyingContract,,) =
+            validator.eip712Domain();
+        assertEq(name, "Keyscope SessionKeyValidator");
+        assertEq(version, "1");
+        assertEq(chainId, block.chainid);
+        assertEq(verifyingContract, address(validator));
+    }
+}
+
+/// @notice userOp.signature handling: session-key signature checks, wire-format errors, ERC-1271.
+contract SessionSignatureTest is SessionLifecycleBase {
+    function _grantedSession(AccountEnv memory env) internal returns (SessionTypes.Session memory session) {
+        session = _singleLeafSession(_transferPermission());
+        _grant(env.entryPoint, _account(env), session);
+        token.mint(_account(env), 1000);
+    }
+
+    function _calls() internal view returns (CallProof[] memory) {
+        return SessionEncoding.one(_transferPermission(), _noProof());
+    }
+
+    /// A use-mode transfer op whose session signature is `sessionSignature`, verbatim.
+    function _opWithSessionSignature(
+        IEntryPoint entryPoint,
+        address account,
+        SessionTypes.Session memory session,
+        bytes memory callData,
+        bytes memory sessionSignature
+    ) internal view returns (PackedUserOperation memory op) {
+        op = _sessionOp(entryPoint, account, callData, "");
+        op.signature = SessionEncoding.useSignature(session, _calls(), sessionSignature);
+    }
+
+    function _dummySignature() internal pure returns (bytes memory) {
+        return _sign(OTHER_KEY, keccak256("dummy"));
+    }
+
+    function _truncated(bytes memory data, uint256 length) internal pure returns (bytes memory out) {
+        out = new bytes(length);
+        for (uint256 i; i < length; ++i) {
+            out[i] = data[i];
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Session-key signature: AA24
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_reverts_AA24_whenSignedByOtherKey() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op =
+                _useOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), session, _calls(), OTHER_KEY);
+            _expectSignatureError(envs[i].entryPoint, op);
+            op = _useOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), session, _calls(), OWNER_KEY);
+            _expectSignatureError(envs[i].entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_reverts_AA24_whenHighS() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+            bytes32 userOpHash = _userOpHash(entryPoint, op);
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, userOpHash);
+            bytes32 highS = bytes32(SECP256K1_N - uint256(s));
+            uint8 flippedV = v == 27 ? 28 : 27;
+            assertEq(ecrecover(userOpHash, flippedV, r, highS), sessionSigner, "malleated signature recovers");
+            op.signature = SessionEncoding.useSignature(session, _calls(), abi.encodePacked(r, highS, flippedV));
+            _expectSignatureError(entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_reverts_AA24_whenSignatureIs64Bytes() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, _userOpHash(entryPoint, op));
+            // ERC-2098 compact form of a valid signature.
+            bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
+            op.signature = SessionEncoding.useSignature(session, _calls(), abi.encodePacked(r, vs));
+            _expectSignatureError(entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_reverts_AA24_whenSignatureIs66Bytes() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            IEntryPoint entryPoint = envs[i].entryPoint;
+            address account = _account(envs[i]);
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+            bytes memory valid = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
+            op.signature = SessionEncoding.useSignature(session, _calls(), bytes.concat(valid, bytes1(0)));
+            _expectSignatureError(entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_reverts_AA24_whenSignatureRecoversToZero() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            bytes memory zero = abi.encodePacked(bytes32(0), bytes32(0), uint8(27));
+            PackedUserOperation memory op =
+                _opWithSessionSignature(envs[i].entryPoint, _account(envs[i]), session, _transferCall(100), zero);
+            assertEq(ecrecover(_userOpHash(envs[i].entryPoint, op), 27, bytes32(0), bytes32(0)), address(0));
+            _expectSignatureError(envs[i].entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_reverts_AA24_whenSessionSignatureEmpty() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op =
+                _opWithSessionSignature(envs[i].entryPoint, _account(envs[i]), session, _transferCall(100), "");
+            _expectSignatureError(envs[i].entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_reverts_AA24_withDummySignatureAndValidScope() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op = _opWithSessionSignature(
+                envs[i].entryPoint, _account(envs[i]), session, _transferCall(100), _dummySignature()
+            );
+            _expectSignatureError(envs[i].entryPoint, op);
+        }
+    }
+
+    function test_validateUserOp_revertsScopeError_withDummySignature() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            bytes memory approve = _executeSingle(address(token), 0, abi.encodeCall(IERC20.approve, (recipient, 1)));
+            PackedUserOperation memory op =
+                _opWithSessionSignature(envs[i].entryPoint, _account(envs[i]), session, approve, _dummySignature());
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(
+                    ISessionKeyValidator.SelectorNotAllowed.selector,
+                    0,
+                    IERC20.approve.selector,
+                    IERC20.transfer.selector
+                )
+            );
+        }
+    }
+
+    function test_validateUserOp_returnsWindowWithSigFailed_forDummySignature() public {
+        SessionTypes.Session memory session = _grantedSession(_env(EntryPointVersion.V07));
+        PackedUserOperation memory op =
+            _opWithSessionSignature(entryPointV07, address(accountV07), session, _transferCall(100), _dummySignature());
+        bytes32 userOpHash = _userOpHash(entryPointV07, op);
+        vm.prank(address(accountV07));
+        uint256 validationData = validator.validateUserOp(op, userOpHash);
+        (uint160 aggregator, uint48 validUntil, uint48 validAfter) = _unpackValidationData(validationData);
+        assertEq(aggregator, 1);
+        assertEq(validUntil, session.validUntil);
+        assertEq(validAfter, session.validAfter);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Wire format
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _expectWireError(bytes memory signature, bytes memory inner) internal {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            _grantedSession(envs[i]);
+            PackedUserOperation memory op = _sessionOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), "");
+            op.signature = signature;
+            _expectScopeError(envs[i].entryPoint, op, inner);
+        }
+    }
+
+    function _validUseSignature() internal view returns (bytes memory) {
+        return SessionEncoding.useSignature(
+            _singleLeafSession(_transferPermission()), _calls(), _sign(SESSION_KEY, keccak256("any"))
+        );
+    }
+
+    function _truncatedError(uint256 offset, uint256 needed) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISessionKeyValidator.SignatureTruncated.selector, offset, needed);
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenEmpty() public {
+        _expectWireError("", _truncatedError(1, 224));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenSessionIncomplete() public {
+        _expectWireError(_truncated(_validUseSignature(), 100), _truncatedError(1, 224));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenCallCountMissing() public {
+        _expectWireError(_truncated(_validUseSignature(), 225), _truncatedError(225, 1));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenPermissionLengthOverruns() public {
+        bytes memory signature = _validUseSignature();
+        signature[226] = 0xff;
+        signature[227] = 0xff;
+        _expectWireError(signature, _truncatedError(228, 0xffff));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureCut() public {
+        bytes memory signature = _validUseSignature();
+        uint256 length = signature.length;
+        _expectWireError(_truncated(signature, length - 1), _truncatedError(length - 65, 65));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureMissing() public {
+        bytes memory signature = _validUseSignature();
+        uint256 length = signature.length;
+        _expectWireError(_truncated(signature, length - 66), _truncatedError(length - 66, 1));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureLengthMissing() public {
+        bytes memory signature = _validUseSignature();
+        signature[0] = bytes1(SessionTypes.MODE_ENABLE);
+        _expectWireError(_truncated(signature, 226), _truncatedError(225, 2));
+    }
+
+    function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureCut() public {
+        bytes memory signature = bytes.concat(
+            bytes1(SessionTypes.MODE_ENABLE),
+            abi.encode(_singleLeafSession(_transferPermission())),
+            bytes2(uint16(65)),
+            new bytes(10)
+        );
+        _expectWireError(signature, _truncatedError(227, 65));
+    }
+
+    function test_validateUserOp_reverts_SignatureTrailingBytes() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            SessionTypes.Session memory session = _grantedSession(envs[i]);
+            PackedUserOperation memory op =
+                _useOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), session, _calls(), SESSION_KEY);
+            op.signature = bytes.concat(op.signature, hex"000000");
+            _expectScopeError(
+                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.SignatureTrailingBytes.selector, 3)
+            );
+        }
+    }
+
+    function test_validateUserOp_reverts_UnknownSignatureMode() public {
+        uint8[2] memory modes = [2, 255];
+        for (uint256 m; m < modes.length; ++m) {
+            bytes memory signature = _validUseSignature();
+            signature[0] = bytes1(modes[m]);
+            _expectWireError(
+                signature, abi.encodeWithSelector(ISessionKeyValidator.UnknownSignatureMode.selector, modes[m])
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Direct calls
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_reverts_SenderMismatch_whenCallerIsNotSender() public {
+        SessionTypes.Session memory session = _grantedSession(_env(EntryPointVersion.V08));
+        PackedUserOperation memory op =
+            _useOp(entryPointV08, address(accountV08), _transferCall(100), session, _calls(), SESSION_KEY);
+        bytes32 userOpHash = _userOpHash(entryPointV08, op);
+        vm.prank(address(accountV07));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ISessionKeyValidator.SenderMismatch.selector, address(accountV08), address(accountV07)
+            )
+        );
+        validator.validateUserOp(op, userOpHash);
+    }
+
+    function test_validateUserOp_reverts_NotInstalled_whenCallerNotInstalled() public {
+        address stranger = makeAddr("stranger");
+        PackedUserOperation memory op;
+        op.sender = stranger;
+        op.signature = _validUseSignature();
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(ISessionKeyValidator.NotInstalled.selector, stranger));
+        validator.validateUserOp(op, keccak256("hash"));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // ERC-1271
+    // ------------------------------------------------------------------------------------------------------------
+
+    function testFuzz_isValidSignatureWithSender_alwaysInvalid(address sender, bytes32 hash, bytes memory signature)
+        public
+        view
+    {
+        assertEq(validator.isValidSignatureWithSender(sender, hash, signature), bytes4(0xffffffff));
+    }
+
+    function test_isValidSignatureWithSender_invalid_forSessionKeySignature() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            _grantedSession(envs[i]);
+            bytes32 hash = keccak256("message");
+            bytes memory sessionSignature = _sign(SESSION_KEY, hash);
+            vm.prank(_account(envs[i]));
+            assertEq(validator.isValidSignatureWithSender(address(this), hash, sessionSignature), bytes4(0xffffffff));
+        }
+    }
+
+    function test_isValidSignature_invalid_throughAccountWithValidatorPrefix() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            _grantedSession(envs[i]);
+            bytes32 hash = keccak256("message");
+            assertEq(
+                envs[i].account.isValidSignature(hash, abi.encodePacked(address(validator), _sign(SESSION_KEY, hash))),
+                bytes4(0xffffffff),
+                "session key cannot sign for the account"
+            );
+            assertEq(
+                envs[i].account.isValidSignature(hash, abi.encodePacked(address(validator), _sign(OWNER_KEY, hash))),
+                bytes4(0xffffffff),
+                "not even the owner's signature through the session validator"
+            );
+            assertEq(
+                envs[i].account
+                .isValidSignature(hash, abi.encodePacked(address(ownerValidator), _sign(OWNER_KEY, hash))),
+                bytes4(0x1626ba7e),
+                "control: the owner validator accepts"
+            );
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+pub mod abi;
+mod error;
+pub mod function;
+pub mod merkle;
+pub mod spec;
+pub mod summary;
+pub mod values;
+
+pub use abi::{
+    decode_permission, decode_session, encode_permission, encode_session, leaf_hash, session_id,
+    ArgRule, PaymasterPolicyKind, Permission, RuleOperator, Session, ALL_FLAGS, FLAG_ANY_TARGET,
+    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, MAX_CALLS, MAX_ONE_OF, MAX_RULES,
+    MODE_ENABLE, MODE_USE,
+};
+pub use error::{Error, Result};
+pub use function::FunctionSignature;
+pub use merkle::{verify, MultiProof, PermissionTree};
+pub use spec::{
+    ArgRef, CompiledSession, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec, RuleValue,
+    Scalar, SessionSpec, Target, Warning, MAX_PERMISSIONS,
+};
+pub use summary::{SummaryOptions, TokenInfo};
+
+/// Re-exported primitives, so that callers need not depend on alloy to use this crate.
+pub use alloy_primitives::{self as primitives, Address, FixedBytes, B256, U256};

@@ -1,0 +1,291 @@
+//! Plain-language summaries of sessions, for consent screens and the CLI.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use alloy_primitives::{Address, B256, I256, U256};
+
+use crate::abi::{
+    erc20_amount_arg, u48_to_u64, Permission, RuleOperator, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
+};
+use crate::error::Result;
+use crate::function::ParamType;
+use crate::spec::{resolve_arg, PaymasterSpec, PermissionInfo, SessionSpec, Target, ValueType};
+use crate::values;
+
+/// What a token is called and how many decimals its amounts have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Symbol, e.g. `USDC`.
+    pub symbol: String,
+    /// Decimals, e.g. 6.
+    pub decimals: u8,
+}
+
+/// Extra knowledge for summaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SummaryOptions {
+    /// Known tokens by address: their ERC-20 amounts are shown in whole units with the symbol.
+    pub tokens: HashMap<Address, TokenInfo>,
+}
+
+impl SessionSpec {
+    /// A summary in plain English, one line per permission. Fails where [`SessionSpec::compile`] fails.
+    pub fn summary(&self, options: &SummaryOptions) -> Result<String> {
+        let (compiled, infos) = self.compile_with_info()?;
+        let mut out = String::new();
+        let from = if self.valid_after == 0 {
+            String::new()
+        } else {
+            format!(" from {}", values::format_human_time(self.valid_after))
+        };
+        let _ = writeln!(
+            out,
+            "Session key {} may act for the account{from} until {}.",
+            self.signer.to_checksum(None),
+            values::format_human_time(self.valid_until)
+        );
+        let gas = match self.paymaster {
+            PaymasterSpec::Any => "Gas: paid by the account or any paymaster.".to_owned(),
+            PaymasterSpec::None => "Gas: paid by the account itself (no paymaster).".to_owned(),
+            PaymasterSpec::Required => "Gas: must be paid by a paymaster.".to_owned(),
+            PaymasterSpec::Exactly(a) => {
+                format!("Gas: must be paid by paymaster {}.", a.to_checksum(None))
+            }
+        };
+        let _ = writeln!(out, "{gas}");
+        let _ = writeln!(
+            out,
+            "It may do only the following ({} permission{}):",
+            compiled.permissions.len(),
+            if compiled.permissions.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        for (i, ((spec, permission), info)) in self
+            .permissions
+            .iter()
+            .zip(&compiled.permissions)
+            .zip(&infos)
+            .enumerate()
+        {
+            let line = permission_line(self, i, spec, permission, info, options);
+            let _ = writeln!(out, "{}. {line}", i + 1);
+        }
+        if !compiled.warnings.is_empty() {
+            let _ = writeln!(out, "Warnings:");
+            for warning in &compiled.warnings {
+                let _ = writeln!(out, "- {warning}");
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn token_amount(options: &SummaryOptions, token: Option<Address>, amount: U256) -> String {
+    match token.and_then(|t| options.tokens.get(&t)) {
+        Some(info) => format!(
+            "{} {}",
+            values::format_decimal(amount, info.decimals),
+            info.symbol
+        ),
+        None => format!("{amount} (raw units)"),
+    }
+}
+
+fn permission_line(
+    session: &SessionSpec,
+    index: usize,
+    spec: &crate::spec::PermissionSpec,
+    permission: &Permission,
+    info: &PermissionInfo,
+    options: &SummaryOptions,
+) -> String {
+    let token = match spec.target {
+        Target::Address(a) => Some(a),
+        Target::Any => None,
+    };
+    let target_text = match spec.target {
+        Target::Address(a) => {
+            let name = options
+                .tokens
+                .get(&a)
+                .map(|t| format!(" ({})", t.symbol))
+                .unwrap_or_default();
+            format!("{}{name}", a.to_checksum(None))
+        }
+        Target::Any => "any contract".to_owned(),
+    };
+    let mut text = if spec.native_transfer {
+        let to = if spec.target == Target::Any {
+            "any address".to_owned()
+        } else {
+            target_text
+        };
+        format!("may send native value to {to}")
+    } else {
+        let function = match &info.signature {
+            Some(sig) => sig.canonical(),
+            None => format!("the function with selector {}", permission.selector),
+        };
+        format!("may call {function} on {target_text}")
+    };
+    let mut clauses: Vec<String> = Vec::new();
+
+    // argument rules
+    let amount_arg = erc20_amount_arg(permission.selector).filter(|_| !spec.native_transfer);
+    let mut conditions = Vec::new();
+    for (j, (rule_spec, rule)) in spec.rules.iter().zip(&permission.rules).enumerate() {
+        let path = format!("permissions[{index}].rules[{j}]");
+        let Ok((_, ty, label)) = resolve_arg(&path, rule_spec, info.signature.as_ref()) else {
+            continue;
+        };
+        let label = label.unwrap_or_else(|| format!("argument {}", rule.argIndex));
+        let Some(operator) = RuleOperator::from_u8(rule.operator) else {
+            continue;
+        };
+        let is_amount =
+            amount_arg == Some(rule.argIndex) && matches!(ty, ValueType::Typed(ParamType::Uint(_)));
+        let show = |word: &B256| -> String {
+            if is_amount {
+                return token_amount(options, token, U256::from_be_bytes(word.0));
+            }
+            show_word(&ty, operator, *word)
+        };
+        let ops = &rule.operands;
+        let unsigned_note =
+            if ty.is_signed() && !operator.is_signed() && operator.to_signed() != operator {
+                " (unsigned)"
+            } else {
+                ""
+            };
+        let condition = match operator {
+            RuleOperator::Eq => format!("{label} = {}", show(&ops[0])),
+            RuleOperator::Ne => format!("{label} ≠ {}", show(&ops[0])),
+            RuleOperator::Lt | RuleOperator::SignedLt => {
+                format!("{label} < {}{unsigned_note}", show(&ops[0]))
+            }
+            RuleOperator::Lte | RuleOperator::SignedLte => {
+                format!("{label} ≤ {}{unsigned_note}", show(&ops[0]))
+            }
+            RuleOperator::Gt | RuleOperator::SignedGt => {
+                format!("{label} > {}{unsigned_note}", show(&ops[0]))
+            }
+            RuleOperator::Gte | RuleOperator::SignedGte => {
+                format!("{label} ≥ {}{unsigned_note}", show(&ops[0]))
+            }
+            RuleOperator::OneOf => {
+                let list: Vec<String> = ops.iter().map(show).collect();
+                if list.len() == 1 {
+                    format!("{label} = {}", list[0])
+                } else {
+                    format!("{label} one of {}", list.join(", "))
+                }
+            }
+            RuleOperator::InRange | RuleOperator::SignedInRange => {
+                format!(
+                    "{label} between {} and {}{unsigned_note}",
+                    show(&ops[0]),
+                    show(&ops[1])
+                )
+            }
+            RuleOperator::Bitmask => format!(
+                "{label} & {} = {}",
+                show_word(&ValueType::Word, operator, ops[0]),
+                show_word(&ValueType::Word, operator, ops[1])
+            ),
+        };
+        conditions.push(condition);
+    }
+    if !conditions.is_empty() {
+        clauses.push(format!("with {}", conditions.join(" and ")));
+    }
+
+    // value
+    if spec.native_transfer {
+        clauses.push(format!(
+            "up to {} per transfer",
+            values::format_native(permission.valueLimit)
+        ));
+    } else if !permission.valueLimit.is_zero() {
+        clauses.push(format!(
+            "sending up to {} per call",
+            values::format_native(permission.valueLimit)
+        ));
+    }
+    if permission.has_flag(FLAG_NATIVE_TOTAL) {
+        clauses.push(format!(
+            "{} of native value in all (shared by every permission with a total)",
+            values::format_native(permission.nativeTotalLimit)
+        ));
+    }
+    if permission.has_flag(FLAG_ERC20_TOTAL) {
+        let what = if spec.target == Target::Any {
+            "of each token"
+        } else {
+            "of the token"
+        };
+        clauses.push(format!(
+            "moving at most {} {what} in all through transfer, transferFrom, approve and increaseAllowance",
+            token_amount(options, token, permission.erc20TotalLimit)
+        ));
+    }
+    // counts
+    match permission.maxUses {
+        0 => {}
+        1 => clauses.push("once".into()),
+        n => clauses.push(format!("at most {n} times")),
+    }
+    if permission.rateLimitCount != 0 {
+        clauses.push(format!(
+            "at most {} per {}",
+            permission.rateLimitCount,
+            values::format_duration(u48_to_u64(permission.rateLimitInterval))
+        ));
+    }
+    // window
+    let after = u48_to_u64(permission.validAfter).max(session.valid_after);
+    let until = match u48_to_u64(permission.validUntil) {
+        0 => session.valid_until,
+        t => t.min(session.valid_until),
+    };
+    if after > session.valid_after {
+        clauses.push(format!("from {}", values::format_human_time(after)));
+    }
+    clauses.push(format!("until {}", values::format_human_time(until)));
+    let mut clauses = clauses.into_iter();
+    if let Some(first) = clauses.next() {
+        text.push_str(if first.starts_with("with ") {
+            " "
+        } else {
+            ", "
+        });
+        text.push_str(&first);
+    }
+    for clause in clauses {
+        text.push_str(", ");
+        text.push_str(&clause);
+    }
+    text
+}
+
+fn show_word(ty: &ValueType, operator: RuleOperator, word: B256) -> String {
+    match ty {
+        ValueType::Typed(t) => match values::format_word(t, word) {
+            Some(scalar) => scalar.to_string(),
+            None => word.to_string(),
+        },
+        ValueType::Word => {
+            let value = U256::from_be_bytes(word.0);
+            if operator.is_signed() {
+                I256::from_raw(value).to_string()
+            } else if value.bit_len() <= 128 {
+                value.to_string()
+            } else {
+                word.to_string()
+            }
+        }
+    }
+}

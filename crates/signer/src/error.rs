@@ -1,0 +1,102 @@
+//! The crate's one error type.
+
+/// Every way key handling, hashing and signature encoding can fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The keystore's MAC does not match: wrong password (or a tampered file).
+    #[error("wrong password (keystore MAC mismatch)")]
+    WrongPassword,
+    /// The keystore is not valid JSON of the Web3 Secret Storage v3 shape (corrupt or truncated).
+    #[error("malformed keystore: {reason}")]
+    MalformedKeystore {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A keystore feature this crate does not support (another version, KDF, cipher, or KDF parameters too costly).
+    #[error("unsupported keystore: {what}")]
+    UnsupportedKeystore {
+        /// What.
+        what: String,
+    },
+    /// The decrypted key is not the keystore's stated address.
+    #[error("keystore address {stated} does not match its key's address {actual}")]
+    KeystoreAddressMismatch {
+        /// The `address` field.
+        stated: String,
+        /// The key's address.
+        actual: String,
+    },
+    /// Not a valid secp256k1 secret key (zero, or not below the group order).
+    #[error("invalid secp256k1 secret key")]
+    InvalidKey,
+    /// Reading or writing a keystore file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+    /// ECDSA signing failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// A signature that is not 65 bytes r ‖ s ‖ v, or that does not recover.
+    #[error("invalid ECDSA signature: {0}")]
+    InvalidSignature(String),
+    /// An EntryPoint v0.8 user operation with an EIP-7702 initCode, hashed without the account's delegate.
+    #[error("EIP-7702 initCode: the account's delegate address is needed to compute the v0.8 userOpHash")]
+    Eip7702DelegateNeeded,
+    /// A field too long for its length prefix in the signature wire format.
+    #[error("{field} is {length} long, at most {max} fit")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length (bytes or items).
+        length: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A signature with no calls, or more than the validator's batch maximum.
+    #[error("{count} calls: a session signature carries 1 to {max}")]
+    CallCount {
+        /// How many.
+        count: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// userOp.signature ends before the field at `offset` that needs `needed` bytes (`SignatureTruncated`).
+    #[error("signature truncated: {needed} bytes needed at offset {offset}")]
+    Truncated {
+        /// Where the field starts.
+        offset: usize,
+        /// Its length.
+        needed: usize,
+    },
+    /// userOp.signature has bytes after its last field (`SignatureTrailingBytes`).
+    #[error("{extra} trailing bytes after the session signature")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// An unknown mode byte (`UnknownSignatureMode`).
+    #[error("unknown signature mode {0}")]
+    UnknownMode(u8),
+    /// The session in the signature is not canonically encoded.
+    #[error("malformed session: {0}")]
+    MalformedSession(String),
+    /// Call `call`'s permission is not a canonical `abi.encode(Permission)`.
+    #[error("call {call}: malformed permission: {reason}")]
+    MalformedPermission {
+        /// The call's index.
+        call: usize,
+        /// Why.
+        reason: String,
+    },
+    /// An error from the permissions crate (trees, sessions).
+    #[error(transparent)]
+    Permissions(#[from] keyscope_permissions::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

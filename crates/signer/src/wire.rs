@@ -1,0 +1,385 @@
+//! The `userOp.signature` wire format of `SessionKeyValidator` (see its NatSpec), and the enable-mode digest.
+//!
+//! ```text
+//! uint8   mode                       0 = use a granted session, 1 = enable it first
+//! bytes   session[224]               abi.encode(SessionTypes.Session)
+//! -- enable mode only --
+//! uint16  ownerSignatureLength
+//! bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(enableDigest, .)
+//! -- both modes --
+//! uint8   callCount                  must equal the number of calls `execute` runs
+//! callCount times:
+//!   uint16  permissionLength
+//!   bytes   permission               abi.encode(SessionTypes.Permission), the leaf's preimage
+//!   uint8   proofLength
+//!   bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
+//!   uint32  rateLimitWindow          window index k for rate-limited permissions (else 0)
+//! uint8   sessionSignatureLength
+//! bytes   sessionSignature           65-byte r ‖ s ‖ v by the session key over the raw userOpHash
+//! ```
+
+use std::sync::OnceLock;
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use keyscope_permissions::{
+    abi::{
+        decode_permission, decode_session, encode_permission_into, encode_session,
+        encoded_permission_len,
+    },
+    CompiledSession, Permission, Session, MAX_CALLS, MODE_ENABLE, MODE_USE,
+};
+
+use crate::error::{Error, Result};
+use crate::key::SessionKey;
+use crate::userop::{domain_separator, typed_data_digest};
+
+/// The validator's EIP-712 domain name.
+pub const DOMAIN_NAME: &str = "Keyscope SessionKeyValidator";
+/// The validator's EIP-712 domain version.
+pub const DOMAIN_VERSION: &str = "1";
+/// Length of an ECDSA signature `r ‖ s ‖ v`.
+pub const ECDSA_SIGNATURE_LENGTH: usize = 65;
+
+/// One call's entry: the permission it uses, the permission's Merkle proof, and the rate-limit window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallProof {
+    /// The permission (its encoding is the leaf preimage).
+    pub permission: Permission,
+    /// The Merkle proof of the permission's leaf.
+    pub proof: Vec<B256>,
+    /// The rate-limit window index `k` (0 when the permission has no rate limit); see
+    /// [`Permission::rate_limit_window`].
+    pub rate_limit_window: u32,
+}
+
+impl CallProof {
+    /// The entry for permission `index` of a compiled session, with its proof; the window for time `now`.
+    pub fn from_compiled(compiled: &CompiledSession, index: usize, now: u64) -> Result<Self> {
+        let permission = compiled
+            .permissions
+            .get(index)
+            .ok_or(keyscope_permissions::Error::LeafIndexOutOfRange {
+                index,
+                count: compiled.permissions.len(),
+            })?
+            .clone();
+        let proof = compiled.tree.proof(index)?;
+        let rate_limit_window = permission.rate_limit_window(now);
+        Ok(Self {
+            permission,
+            proof,
+            rate_limit_window,
+        })
+    }
+}
+
+/// How the signature refers to its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The session is already granted.
+    Use,
+    /// Grant it first, with the owner's signature over [`enable_digest`] (as the account's `isValidSignature`
+    /// expects it; see [`owner_signature`]).
+    Enable {
+        /// The owner's signature.
+        owner_signature: Vec<u8>,
+    },
+}
+
+/// A decoded or to-be-encoded `userOp.signature`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSignature {
+    /// Use or enable.
+    pub mode: Mode,
+    /// The session.
+    pub session: Session,
+    /// One entry per call `execute` runs, in order.
+    pub calls: Vec<CallProof>,
+    /// The session key's 65-byte signature over the raw userOpHash (empty until signed).
+    pub session_signature: Vec<u8>,
+}
+
+fn too_long(field: &'static str, length: usize, max: usize) -> Result<()> {
+    if length > max {
+        Err(Error::TooLong { field, length, max })
+    } else {
+        Ok(())
+    }
+}
+
+impl SessionSignature {
+    /// A use-mode signature, not yet signed.
+    pub fn use_session(session: Session, calls: Vec<CallProof>) -> Self {
+        Self {
+            mode: Mode::Use,
+            session,
+            calls,
+            session_signature: Vec::new(),
+        }
+    }
+
+    /// An enable-mode signature, not yet signed.
+    pub fn enable_session(
+        session: Session,
+        owner_signature: Vec<u8>,
+        calls: Vec<CallProof>,
+    ) -> Self {
+        Self {
+            mode: Mode::Enable { owner_signature },
+            session,
+            calls,
+            session_signature: Vec::new(),
+        }
+    }
+
+    /// Signs `user_op_hash` with `key` and sets the session signature.
+    pub fn sign(mut self, key: &SessionKey, user_op_hash: &B256) -> Result<Self> {
+        self.session_signature = key.sign_hash_bytes(user_op_hash)?.to_vec();
+        Ok(self)
+    }
+
+    /// The same signature with placeholder ECDSA signatures of the real length, for gas estimation: it parses,
+    /// every check the validator makes runs, and the signature checks fail without reverting (see
+    /// [`dummy_ecdsa_signature`]). An owner signature is replaced keeping its prefix (the validator address for
+    /// the account's ERC-1271 routing) when it is `prefix ‖ 65 bytes`.
+    pub fn to_dummy(&self) -> Self {
+        let mode = match &self.mode {
+            Mode::Use => Mode::Use,
+            Mode::Enable { owner_signature } => {
+                let keep = owner_signature.len().saturating_sub(ECDSA_SIGNATURE_LENGTH);
+                let mut dummy = owner_signature[..keep].to_vec();
+                dummy.extend_from_slice(dummy_ecdsa_signature());
+                Mode::Enable {
+                    owner_signature: dummy,
+                }
+            }
+        };
+        Self {
+            mode,
+            session: self.session.clone(),
+            calls: self.calls.clone(),
+            session_signature: dummy_ecdsa_signature().to_vec(),
+        }
+    }
+
+    /// Length of [`Self::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        let owner = match &self.mode {
+            Mode::Use => 0,
+            Mode::Enable { owner_signature } => 2 + owner_signature.len(),
+        };
+        let calls: usize = self
+            .calls
+            .iter()
+            .map(|c| 2 + encoded_permission_len(&c.permission) + 1 + 32 * c.proof.len() + 4)
+            .sum();
+        1 + 224 + owner + 1 + calls + 1 + self.session_signature.len()
+    }
+
+    /// The wire bytes. Fails when a field does not fit its length prefix, or on 0 or more than
+    /// [`MAX_CALLS`] calls.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        if self.calls.is_empty() || self.calls.len() > MAX_CALLS {
+            return Err(Error::CallCount {
+                count: self.calls.len(),
+                max: MAX_CALLS,
+            });
+        }
+        let mut out = Vec::with_capacity(self.encoded_len());
+        match &self.mode {
+            Mode::Use => {
+                out.push(MODE_USE);
+                out.extend_from_slice(&encode_session(&self.session));
+            }
+            Mode::Enable { owner_signature } => {
+                too_long(
+                    "owner signature",
+                    owner_signature.len(),
+                    usize::from(u16::MAX),
+                )?;
+                out.push(MODE_ENABLE);
+                out.extend_from_slice(&encode_session(&self.session));
+                out.extend_from_slice(&(owner_signature.len() as u16).to_be_bytes());
+                out.extend_from_slice(owner_signature);
+            }
+        }
+        out.push(self.calls.len() as u8);
+        for call in &self.calls {
+            let length = encoded_permission_len(&call.permission);
+            too_long("permission encoding", length, usize::from(u16::MAX))?;
+            too_long("proof", call.proof.len(), usize::from(u8::MAX))?;
+            out.extend_from_slice(&(length as u16).to_be_bytes());
+            encode_permission_into(&call.permission, &mut out);
+            out.push(call.proof.len() as u8);
+            for node in &call.proof {
+                out.extend_from_slice(node.as_slice());
+            }
+            out.extend_from_slice(&call.rate_limit_window.to_be_bytes());
+        }
+        too_long(
+            "session signature",
+            self.session_signature.len(),
+            usize::from(u8::MAX),
+        )?;
+        out.push(self.session_signature.len() as u8);
+        out.extend_from_slice(&self.session_signature);
+        Ok(out)
+    }
+
+    /// Reads the wire bytes, failing as the validator would (truncation, trailing bytes, unknown mode) and on
+    /// session or permission encodings that are not canonical. Never panics.
+    pub fn decode(data: &[u8]) -> Result<Self> {
+        let mut reader = Reader { data, cursor: 0 };
+        // the contract reads the session before looking at the mode
+        let session_bytes = reader.take_at(1, 224)?;
+        let mode_byte = data[0];
+        let session =
+            decode_session(session_bytes).map_err(|e| Error::MalformedSession(e.to_string()))?;
+        let mode = match mode_byte {
+            MODE_ENABLE => Mode::Enable {
+                owner_signature: reader.take_prefixed(2)?.to_vec(),
+            },
+            MODE_USE => Mode::Use,
+            other => return Err(Error::UnknownMode(other)),
+        };
+        let count = reader.take_uint(1)? as usize;
+        let mut calls = Vec::with_capacity(count);
+        for call in 0..count {
+            let permission_bytes = reader.take_prefixed(2)?;
+            let proof_length = reader.take_uint(1)? as usize;
+            let proof_bytes = reader.take(32 * proof_length)?;
+            let rate_limit_window = reader.take_uint(4)? as u32;
+            let permission =
+                decode_permission(permission_bytes).map_err(|e| Error::MalformedPermission {
+                    call,
+                    reason: e.to_string(),
+                })?;
+            let proof = proof_bytes.chunks_exact(32).map(B256::from_slice).collect();
+            calls.push(CallProof {
+                permission,
+                proof,
+                rate_limit_window,
+            });
+        }
+        let session_signature = reader.take_prefixed(1)?.to_vec();
+        if reader.cursor != data.len() {
+            return Err(Error::TrailingBytes {
+                extra: data.len() - reader.cursor,
+            });
+        }
+        Ok(Self {
+            mode,
+            session,
+            calls,
+            session_signature,
+        })
+    }
+
+    /// The session id.
+    pub fn session_id(&self) -> B256 {
+        keyscope_permissions::session_id(&self.session)
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    cursor: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take_at(&mut self, cursor: usize, length: usize) -> Result<&'a [u8]> {
+        if self.data.len() < cursor || self.data.len() - cursor < length {
+            return Err(Error::Truncated {
+                offset: cursor,
+                needed: length,
+            });
+        }
+        self.cursor = cursor + length;
+        Ok(&self.data[cursor..cursor + length])
+    }
+
+    fn take(&mut self, length: usize) -> Result<&'a [u8]> {
+        self.take_at(self.cursor, length)
+    }
+
+    fn take_uint(&mut self, size: usize) -> Result<u64> {
+        Ok(self
+            .take(size)?
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+
+    fn take_prefixed(&mut self, size: usize) -> Result<&'a [u8]> {
+        let length = self.take_uint(size)? as usize;
+        self.take(length)
+    }
+}
+
+/// The struct hash the owner signs: `keccak256(abi.encode(ENABLE_SESSION_TYPEHASH, account, epoch, sessionId))`.
+pub fn enable_struct_hash(account: Address, epoch: u64, session_id: B256) -> B256 {
+    let mut buffer = [0u8; 128];
+    buffer[..32].copy_from_slice(keyscope_permissions::abi::ENABLE_SESSION_TYPEHASH.as_slice());
+    buffer[44..64].copy_from_slice(account.as_slice());
+    buffer[64..96].copy_from_slice(&U256::from(epoch).to_be_bytes::<32>());
+    buffer[96..].copy_from_slice(session_id.as_slice());
+    keccak256(buffer)
+}
+
+/// `SessionKeyValidator.enableDigest(account, session)`: the EIP-712 digest of
+/// `EnableSession(address account,uint64 epoch,Session session)` in the domain
+/// `{name: "Keyscope SessionKeyValidator", version: "1", chainId, verifyingContract: validator}`, where `epoch` is
+/// the account's current epoch (`epochOf(account)`).
+pub fn enable_digest(
+    validator: Address,
+    chain_id: u64,
+    account: Address,
+    epoch: u64,
+    session_id: B256,
+) -> B256 {
+    typed_data_digest(
+        domain_separator(DOMAIN_NAME, DOMAIN_VERSION, chain_id, validator),
+        enable_struct_hash(account, epoch, session_id),
+    )
+}
+
+/// The owner's enable signature as an OpenZeppelin `AccountERC7579` verifies it through ERC-1271: `prefix` (the
+/// 20-byte address of the owner's validator module, which the account routes `isValidSignature` to) followed by
+/// the owner's 65-byte ECDSA signature over the raw `digest`.
+pub fn owner_signature(owner: &SessionKey, prefix: &[u8], digest: &B256) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(prefix.len() + ECDSA_SIGNATURE_LENGTH);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(&owner.sign_hash_bytes(digest)?);
+    Ok(out)
+}
+
+/// A 65-byte ECDSA signature for gas estimation: well-formed (low s, v = 27 or 28, a valid curve point, so
+/// `ecrecover` runs and returns an address) but made by a published throwaway key over another hash, so it
+/// recovers to an address that is no one's signer and validation fails without reverting.
+pub fn dummy_ecdsa_signature() -> &'static [u8; 65] {
+    static DUMMY: OnceLock<[u8; 65]> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let secret = keccak256("keyscope dummy signature key");
+        let hash = keccak256("keyscope dummy signature");
+        // A fixed valid secret: keccak of a constant is below the group order with overwhelming probability,
+        // and a test pins that it is.
+        SessionKey::from_bytes(&secret.0)
+            .and_then(|key| key.sign_hash_bytes(&hash))
+            .unwrap_or([0x11; 65])
+    })
+}
+
+/// Builds the signature for `calls` under a session, signs the userOpHash, and encodes it. In enable mode pass the
+/// owner's signature (see [`owner_signature`]).
+pub fn sign_user_op(
+    key: &SessionKey,
+    user_op_hash: &B256,
+    session: &Session,
+    owner_signature: Option<Vec<u8>>,
+    calls: Vec<CallProof>,
+) -> Result<Vec<u8>> {
+    let unsigned = match owner_signature {
+        Some(owner) => SessionSignature::enable_session(session.clone(), owner, calls),
+        None => SessionSignature::use_session(session.clone(), calls),
+    };
+    unsigned.sign(key, user_op_hash)?.encode()
+}
