@@ -36,17 +36,11 @@ START_TIME=$(date +%s)
 # ---------------------------------------------------------------------------------------------------------------
 # 1. Toolchain
 # ---------------------------------------------------------------------------------------------------------------
-BIN="$ROOT/node_modules/@foundry-rs"
-FORGE="$BIN/forge-linux-amd64/bin/forge"
-ANVIL="$BIN/anvil-linux-amd64/bin/anvil"
-CAST="$BIN/cast-linux-amd64/bin/cast"
-if [ ! -x "$FORGE" ] || [ ! -x "$ANVIL" ] || [ ! -x "$CAST" ] || [ ! -f node_modules/.package-lock.json ] \
-  || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "Installing the pinned toolchain (npm ci)"
-  command -v npm >/dev/null || die "npm is required (Node.js 18+)"
-  npm ci --no-audit --no-fund
-fi
-for tool in "$FORGE" "$ANVIL" "$CAST"; do [ -x "$tool" ] || die "missing $tool after npm ci"; done
+command -v npm >/dev/null || die "npm is required (Node.js 20+)"
+source "$ROOT/script/toolchain.sh"
+FORGE=forge
+ANVIL=anvil
+CAST=cast
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Node
