@@ -76,6 +76,11 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         bytes32 root;
         uint256 validAfter;
         uint256 validUntil;
+        // batch decoding: where the next element must start, relative to the offsets table
+        uint256 nextElement;
+        // the current call's permission leaf and rate-limit window
+        bytes32 leaf;
+        uint256 window;
     }
 
     mapping(address account => AccountState) private _accounts;
@@ -250,7 +255,10 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             scope: _scope(sessionId, state.epoch),
             root: bytes32(sessionData[96:128]),
             validAfter: uint48(uint256(bytes32(sessionData[32:64]))),
-            validUntil: uint48(uint256(bytes32(sessionData[64:96])))
+            validUntil: uint48(uint256(bytes32(sessionData[64:96]))),
+            nextElement: 0,
+            leaf: bytes32(0),
+            window: 0
         });
         cursor = _checkCalls(context, userOp.callData, signature, cursor);
 
@@ -311,53 +319,63 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         (permissions, cursor) = _takeUint(signature, cursor, 1);
         if (permissions != calls) revert CallCountMismatch(calls, permissions);
 
-        uint256 nextElement = calls * 0x20; // batch: where the next element must start, after the offsets
+        context.nextElement = calls * 0x20; // a batch's first element starts right after its offsets table
         for (uint256 i; i < calls; ++i) {
-            address target;
-            uint256 value;
-            bytes calldata data;
-            if (callType == _CALLTYPE_SINGLE) {
-                (target, value, data) = _decodeSingle(executionData);
-            } else {
-                (target, value, data, nextElement) = _decodeBatchElement(executionData, i, nextElement);
-            }
-            cursor = _checkCall(context, i, target, value, data, signature, cursor);
+            cursor = _checkNthCall(context, callType, executionData, i, signature, cursor);
         }
-        if (callType == _CALLTYPE_BATCH && 0x40 + nextElement != executionData.length) {
-            revert MalformedExecutionCalldata(0x40 + nextElement);
+        if (callType == _CALLTYPE_BATCH && 0x40 + context.nextElement != executionData.length) {
+            revert MalformedExecutionCalldata(0x40 + context.nextElement);
         }
         return cursor;
     }
 
-    /// Reads call `index`'s permission, proof and rate-limit window from the signature and enforces them.
-    function _checkCall(
+    /// Decodes call `index` and enforces the permission the signature presents for it.
+    function _checkNthCall(
         Context memory context,
+        bytes1 callType,
+        bytes calldata executionData,
         uint256 index,
-        address target,
-        uint256 value,
-        bytes calldata data,
         bytes calldata signature,
         uint256 cursor
     ) private returns (uint256) {
+        address target;
+        uint256 value;
+        bytes calldata data;
+        if (callType == _CALLTYPE_SINGLE) {
+            (target, value, data) = _decodeSingle(executionData);
+        } else {
+            (target, value, data) = _decodeBatchElement(context, executionData, index);
+        }
+        SessionTypes.Permission calldata permission;
+        (permission, cursor) = _provenPermission(context, index, signature, cursor);
+        _checkScope(context.account, index, target, value, data, permission);
+        _narrowWindow(context, index, permission);
+        _count(context, index, permission);
+        _spend(context, index, target, value, data, permission);
+        return cursor;
+    }
+
+    /// Reads call `index`'s permission, proof and rate-limit window from the signature and checks the proof; sets
+    /// `context.leaf` and `context.window`.
+    function _provenPermission(Context memory context, uint256 index, bytes calldata signature, uint256 cursor)
+        private
+        pure
+        returns (SessionTypes.Permission calldata permission, uint256)
+    {
         bytes calldata permissionData;
         (permissionData, cursor) = _takeLengthPrefixed(signature, cursor, 2);
         uint256 proofLength;
         (proofLength, cursor) = _takeUint(signature, cursor, 1);
         bytes calldata proofData;
         (proofData, cursor) = _take(signature, cursor, proofLength * 0x20);
-        uint256 window;
-        (window, cursor) = _takeUint(signature, cursor, 4);
+        (context.window, cursor) = _takeUint(signature, cursor, 4);
 
         bytes32 leaf = _leafOf(permissionData);
         if (!MerkleProof.verifyCalldata(_proofView(proofData), context.root, leaf)) {
             revert PermissionNotInSession(index, leaf);
         }
-        SessionTypes.Permission calldata permission = _permissionView(index, permissionData);
-        _checkScope(context.account, index, target, value, data, permission);
-        _narrowWindow(context, index, permission, window);
-        _count(context, index, leaf, permission, window);
-        _spend(context, index, target, value, data, permission);
-        return cursor;
+        context.leaf = leaf;
+        return (_permissionView(index, permissionData), cursor);
     }
 
     /// Target, selector, value and argument rules: what the call may do.
@@ -459,12 +477,11 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// Intersects the running window with the permission's and, if rate-limited, with the named window's.
-    function _narrowWindow(
-        Context memory context,
-        uint256 index,
-        SessionTypes.Permission calldata permission,
-        uint256 window
-    ) private pure {
+    function _narrowWindow(Context memory context, uint256 index, SessionTypes.Permission calldata permission)
+        private
+        pure
+    {
+        uint256 window = context.window;
         uint256 validAfter = permission.validAfter;
         uint256 validUntil = permission.validUntil == 0 ? type(uint48).max : permission.validUntil;
         if (permission.rateLimitCount != 0) {
@@ -482,17 +499,12 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// Usage and rate limits: one storage slot per (account, session epoch, permission).
-    function _count(
-        Context memory context,
-        uint256 index,
-        bytes32 leaf,
-        SessionTypes.Permission calldata permission,
-        uint256 window
-    ) private {
+    function _count(Context memory context, uint256 index, SessionTypes.Permission calldata permission) private {
+        uint256 window = context.window;
         uint256 maxUses = permission.maxUses;
         uint256 perWindow = permission.rateLimitCount;
         if (maxUses == 0 && perWindow == 0) return;
-        Usage storage usage = _usage[_usageKey(context.scope, leaf)][context.account];
+        Usage storage usage = _usage[_usageKey(context.scope, context.leaf)][context.account];
         Usage memory current = usage;
         uint256 uses = uint256(current.uses) + 1;
         if (maxUses != 0 && uses > maxUses) revert UsageLimitReached(index, uses, maxUses);
@@ -613,13 +625,14 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         if (executionData.length < 0x40 + count * 0x20) revert MalformedExecutionCalldata(100 + 0x40);
     }
 
-    /// Element `i` of a batch, which must start exactly at `expectedOffset` (relative to the offsets table);
-    /// returns the offset where element `i + 1` must start.
-    function _decodeBatchElement(bytes calldata executionData, uint256 i, uint256 expectedOffset)
+    /// Element `i` of a batch, which must start exactly at `context.nextElement` (relative to the offsets table);
+    /// advances `context.nextElement` to where element `i + 1` must start.
+    function _decodeBatchElement(Context memory context, bytes calldata executionData, uint256 i)
         private
         pure
-        returns (address target, uint256 value, bytes calldata data, uint256 nextOffset)
+        returns (address target, uint256 value, bytes calldata data)
     {
+        uint256 expectedOffset = context.nextElement;
         uint256 headPosition = 0x40 + i * 0x20;
         if (uint256(bytes32(executionData[headPosition:headPosition + 0x20])) != expectedOffset) {
             revert MalformedExecutionCalldata(100 + headPosition);
@@ -639,7 +652,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             revert MalformedExecutionCalldata(100 + element + 0x60);
         }
         data = executionData[dataStart:dataStart + length];
-        nextOffset = expectedOffset + 0x80 + _padded(length);
+        context.nextElement = expectedOffset + 0x80 + _padded(length);
     }
 
     // ------------------------------------------------------------------------------------------------------------
