@@ -1,0 +1,713 @@
+//! The client: accounts, owner operations, session operations, all sent straight to `EntryPoint.handleOps`.
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{aliases::U192, Address, Bytes, B256, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::sol_types::{SolCall, SolValue};
+use keyscope_bindings::entry_point_v07::EntryPoint as EntryPointContract;
+use keyscope_bindings::{KeyscopeAccount, KeyscopeAccountFactory, SessionKeyValidator};
+use keyscope_permissions::{CompiledSession, Session};
+use keyscope_signer::{CallProof, PackedUserOperation, SessionKey, SessionSignature};
+
+use crate::error::{Error, Result, Revert};
+use crate::stack::{Stack, Version};
+
+alloy::sol! {
+    /// ERC-7579 `Execution` (OpenZeppelin `ERC7579Utils`), for batch calls.
+    struct Execution {
+        address target;
+        uint256 value;
+        bytes callData;
+    }
+}
+
+/// ERC-7579 module type of validators.
+pub const MODULE_TYPE_VALIDATOR: u64 = 1;
+
+/// Gas values of the user operations this client builds, and the gas limit of its `handleOps` transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasSettings {
+    /// `verificationGasLimit`.
+    pub verification_gas_limit: u128,
+    /// `callGasLimit`.
+    pub call_gas_limit: u128,
+    /// `preVerificationGas`.
+    pub pre_verification_gas: u64,
+    /// `maxPriorityFeePerGas`; `None`: the provider's EIP-1559 estimate.
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// `maxFeePerGas`; `None`: the provider's EIP-1559 estimate.
+    pub max_fee_per_gas: Option<u128>,
+    /// Gas limit of the bundler's `handleOps` transaction.
+    pub handle_ops_gas: u64,
+}
+
+impl Default for GasSettings {
+    /// The values of `script/SeedDemo.s.sol` (fees estimated).
+    fn default() -> Self {
+        Self {
+            verification_gas_limit: 1_000_000,
+            call_gas_limit: 500_000,
+            pre_verification_gas: 60_000,
+            max_priority_fee_per_gas: None,
+            max_fee_per_gas: None,
+            handle_ops_gas: 3_000_000,
+        }
+    }
+}
+
+/// A `KeyscopeAccount` and the EntryPoint version it is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// The account.
+    pub address: Address,
+    /// Its EntryPoint version.
+    pub version: Version,
+}
+
+/// A session's state on the validator (`ISessionKeyValidator.SessionStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Never granted in the account's current epoch (or all sessions were revoked since).
+    Unknown,
+    /// Granted and usable within its window.
+    Active,
+    /// Revoked.
+    Revoked,
+}
+
+/// One call of a session operation: what to call and which of the session's permissions covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCall {
+    /// The contract (or recipient) called.
+    pub target: Address,
+    /// Native value sent.
+    pub value: U256,
+    /// The calldata.
+    pub data: Bytes,
+    /// Index of the permission in the compiled session.
+    pub permission: usize,
+}
+
+impl SessionCall {
+    /// A call without value under permission `permission`.
+    pub fn new(target: Address, data: impl Into<Bytes>, permission: usize) -> Self {
+        Self {
+            target,
+            value: U256::ZERO,
+            data: data.into(),
+            permission,
+        }
+    }
+}
+
+/// A signed user operation, ready for `handleOps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedOp {
+    /// The EntryPoint version it is signed for.
+    pub version: Version,
+    /// The operation.
+    pub op: PackedUserOperation,
+    /// Its userOpHash (what was signed).
+    pub user_op_hash: B256,
+}
+
+/// What happened to a user operation sent in a `handleOps` transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpOutcome {
+    /// The userOpHash.
+    pub user_op_hash: B256,
+    /// The `handleOps` transaction.
+    pub tx_hash: B256,
+    /// Gas used by the whole transaction.
+    pub gas_used: u64,
+    /// `UserOperationEvent.actualGasUsed`.
+    pub actual_gas_used: U256,
+    /// `UserOperationEvent.actualGasCost` (wei charged to the account or paymaster).
+    pub actual_gas_cost: U256,
+    /// `UserOperationEvent.success`: whether the account's call succeeded.
+    pub success: bool,
+    /// The call's revert (`UserOperationRevertReason`), when it failed.
+    pub revert: Option<Revert>,
+}
+
+/// `validator (20 bytes) ‖ lane (4 bytes)`: the nonce key by which a `KeyscopeAccount` picks the validator of a
+/// user operation. Operations on different lanes have independent nonce sequences.
+pub fn nonce_key(validator: Address, lane: u32) -> U192 {
+    let mut bytes = [0u8; 24];
+    bytes[..20].copy_from_slice(validator.as_slice());
+    bytes[20..].copy_from_slice(&lane.to_be_bytes());
+    U192::from_be_bytes(bytes)
+}
+
+/// The nonce lane of a session: the first 4 bytes of its id, so that sessions of one account don't queue behind
+/// each other (and behind the owner, who uses lane 0 of the owner validator's key).
+pub fn session_lane(session_id: B256) -> u32 {
+    u32::from_be_bytes([session_id[0], session_id[1], session_id[2], session_id[3]])
+}
+
+/// `account.execute(mode, executionCalldata)` for one call (`CALLTYPE_SINGLE`, `EXECTYPE_DEFAULT`).
+pub fn execute_single(target: Address, value: U256, data: &[u8]) -> Bytes {
+    let mut execution = Vec::with_capacity(52 + data.len());
+    execution.extend_from_slice(target.as_slice());
+    execution.extend_from_slice(&value.to_be_bytes::<32>());
+    execution.extend_from_slice(data);
+    KeyscopeAccount::executeCall {
+        mode: B256::ZERO,
+        executionCalldata: execution.into(),
+    }
+    .abi_encode()
+    .into()
+}
+
+/// `account.execute(mode, executionCalldata)` for a batch (`CALLTYPE_BATCH`, `EXECTYPE_DEFAULT`).
+pub fn execute_batch(calls: &[(Address, U256, Bytes)]) -> Bytes {
+    let executions: Vec<Execution> = calls
+        .iter()
+        .map(|(target, value, data)| Execution {
+            target: *target,
+            value: *value,
+            callData: data.clone(),
+        })
+        .collect();
+    let mut mode = B256::ZERO;
+    mode.0[0] = 0x01;
+    KeyscopeAccount::executeCall {
+        mode,
+        executionCalldata: executions.abi_encode().into(),
+    }
+    .abi_encode()
+    .into()
+}
+
+/// Converts the permissions crate's `Session` to the bindings' (same ABI).
+fn binding_session(
+    session: &Session,
+) -> Result<keyscope_bindings::session_key_validator::SessionTypes::Session> {
+    keyscope_bindings::session_key_validator::SessionTypes::Session::abi_decode(
+        &session.abi_encode(),
+    )
+    .map_err(|e| Error::Contract(Box::new(e.into())))
+}
+
+fn binding_op(op: &PackedUserOperation) -> EntryPointContract::PackedUserOperation {
+    EntryPointContract::PackedUserOperation {
+        sender: op.sender,
+        nonce: op.nonce,
+        initCode: op.initCode.clone(),
+        callData: op.callData.clone(),
+        accountGasLimits: op.accountGasLimits,
+        preVerificationGas: op.preVerificationGas,
+        gasFees: op.gasFees,
+        paymasterAndData: op.paymasterAndData.clone(),
+        signature: op.signature.clone(),
+    }
+}
+
+/// A Keyscope client on an alloy provider that signs for the bundler address (e.g.
+/// `ProviderBuilder::new().wallet(key).connect_http(url)`): it sends the `handleOps`, funding and factory
+/// transactions itself, with no bundler service.
+#[derive(Debug, Clone)]
+pub struct Client {
+    provider: DynProvider,
+    stack: Stack,
+    chain_id: u64,
+    bundler: Address,
+    gas: GasSettings,
+}
+
+impl Client {
+    /// A client for an existing `stack`; `bundler` sends the transactions (and is the `handleOps` beneficiary).
+    pub async fn new<P: Provider + 'static>(
+        provider: P,
+        stack: Stack,
+        bundler: Address,
+    ) -> Result<Self> {
+        let provider = provider.erased();
+        let chain_id = provider.get_chain_id().await?;
+        Ok(Self {
+            provider,
+            stack,
+            chain_id,
+            bundler,
+            gas: GasSettings::default(),
+        })
+    }
+
+    /// [`Stack::deploy_or_detect`] from `bundler`, then a client for the stack.
+    pub async fn deploy<P: Provider + 'static>(provider: P, bundler: Address) -> Result<Self> {
+        let (stack, _) = Stack::deploy_or_detect(&provider, bundler).await?;
+        Self::new(provider, stack, bundler).await
+    }
+
+    /// The same client with other gas settings.
+    pub fn with_gas(mut self, gas: GasSettings) -> Self {
+        self.gas = gas;
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The bundler (sender of every transaction).
+    pub fn bundler(&self) -> Address {
+        self.bundler
+    }
+
+    fn entry_point(&self, version: Version) -> EntryPointContract::EntryPointInstance<DynProvider> {
+        // v0.7 and v0.8 share handleOps, getNonce, depositTo, balanceOf and the FailedOp errors.
+        EntryPointContract::new(
+            self.stack.version(version).entry_point,
+            self.provider.clone(),
+        )
+    }
+
+    async fn send_tx(&self, tx: TransactionRequest, what: &str) -> Result<TransactionReceipt> {
+        let receipt = self
+            .provider
+            .send_transaction(tx.with_from(self.bundler))
+            .await?
+            .get_receipt()
+            .await?;
+        if receipt.status() {
+            Ok(receipt)
+        } else {
+            Err(Error::TransactionReverted {
+                what: what.to_owned(),
+                tx_hash: receipt.transaction_hash,
+            })
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Accounts
+    // ---------------------------------------------------------------------------------------------------------
+
+    fn extra_validators(&self, install_session_validator: bool) -> (Vec<Address>, Vec<Bytes>) {
+        if install_session_validator {
+            (vec![self.stack.session_key_validator], vec![Bytes::new()])
+        } else {
+            (vec![], vec![])
+        }
+    }
+
+    /// The address of `owner`'s account number `salt` (see [`Client::create_account_with`]).
+    pub async fn account_address(
+        &self,
+        owner: Address,
+        salt: U256,
+        version: Version,
+        install_session_validator: bool,
+    ) -> Result<Address> {
+        let factory = KeyscopeAccountFactory::new(
+            self.stack.version(version).account_factory,
+            self.provider.clone(),
+        );
+        let (validators, data) = self.extra_validators(install_session_validator);
+        Ok(factory
+            .getAddress(owner, salt, validators, data)
+            .call()
+            .await?)
+    }
+
+    /// Creates (or finds) `owner`'s account number `salt` on EntryPoint `version`, with the owner's
+    /// `OwnerECDSAValidator` and the `SessionKeyValidator` installed.
+    pub async fn create_account(
+        &self,
+        owner: Address,
+        salt: U256,
+        version: Version,
+    ) -> Result<Account> {
+        self.create_account_with(owner, salt, version, true).await
+    }
+
+    /// Creates (or finds) `owner`'s account through the factory, from the bundler; the `SessionKeyValidator` is
+    /// installed at creation when `install_session_validator` (the address depends on it). Idempotent.
+    pub async fn create_account_with(
+        &self,
+        owner: Address,
+        salt: U256,
+        version: Version,
+        install_session_validator: bool,
+    ) -> Result<Account> {
+        let address = self
+            .account_address(owner, salt, version, install_session_validator)
+            .await?;
+        if self.provider.get_code_at(address).await?.is_empty() {
+            let (validators, data) = self.extra_validators(install_session_validator);
+            let call = KeyscopeAccountFactory::createAccountCall {
+                owner,
+                salt,
+                extraValidators: validators,
+                extraInitData: data,
+            };
+            let tx = TransactionRequest::default()
+                .with_to(self.stack.version(version).account_factory)
+                .with_input(call.abi_encode());
+            self.send_tx(tx, "createAccount").await?;
+        }
+        Ok(Account { address, version })
+    }
+
+    /// Sends `amount` wei from the bundler to `to`; the transaction hash.
+    pub async fn fund(&self, to: Address, amount: U256) -> Result<B256> {
+        let tx = TransactionRequest::default().with_to(to).with_value(amount);
+        Ok(self.send_tx(tx, "fund").await?.transaction_hash)
+    }
+
+    /// Adds `amount` wei to `account`'s EntryPoint deposit (`depositTo`), paid by the bundler.
+    pub async fn deposit(&self, account: &Account, amount: U256) -> Result<B256> {
+        let call = EntryPointContract::depositToCall {
+            account: account.address,
+        };
+        let tx = TransactionRequest::default()
+            .with_to(self.stack.version(account.version).entry_point)
+            .with_input(call.abi_encode())
+            .with_value(amount);
+        Ok(self.send_tx(tx, "depositTo").await?.transaction_hash)
+    }
+
+    /// `account`'s EntryPoint deposit.
+    pub async fn deposit_of(&self, account: &Account) -> Result<U256> {
+        Ok(self
+            .entry_point(account.version)
+            .balanceOf(account.address)
+            .call()
+            .await?)
+    }
+
+    /// The EntryPoint nonce of `account` for `key`.
+    pub async fn nonce(&self, account: &Account, key: U192) -> Result<U256> {
+        Ok(self
+            .entry_point(account.version)
+            .getNonce(account.address, key)
+            .call()
+            .await?)
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Owner operations
+    // ---------------------------------------------------------------------------------------------------------
+
+    async fn unsigned_op(
+        &self,
+        account: &Account,
+        key: U192,
+        call_data: Bytes,
+    ) -> Result<PackedUserOperation> {
+        let mut op = PackedUserOperation {
+            sender: account.address,
+            nonce: self.nonce(account, key).await?,
+            callData: call_data,
+            preVerificationGas: U256::from(self.gas.pre_verification_gas),
+            ..Default::default()
+        };
+        op.set_gas_limits(self.gas.verification_gas_limit, self.gas.call_gas_limit);
+        let (priority, max) = match (self.gas.max_priority_fee_per_gas, self.gas.max_fee_per_gas) {
+            (Some(priority), Some(max)) => (priority, max),
+            (priority, max) => {
+                let estimate = self.provider.estimate_eip1559_fees().await?;
+                (
+                    priority.unwrap_or(estimate.max_priority_fee_per_gas),
+                    max.unwrap_or(estimate.max_fee_per_gas),
+                )
+            }
+        };
+        op.set_gas_fees(priority, max);
+        Ok(op)
+    }
+
+    /// An owner operation running `call_data` on the account, signed by `owner` over the raw userOpHash (nonce key
+    /// = owner validator ‖ lane 0).
+    pub async fn prepare_owner_op(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+        call_data: Bytes,
+    ) -> Result<PreparedOp> {
+        let key = nonce_key(self.stack.owner_validator, 0);
+        let mut op = self.unsigned_op(account, key, call_data).await?;
+        let user_op_hash = self
+            .stack
+            .entry_point(account.version)
+            .user_op_hash(&op, self.chain_id)?;
+        op.signature = owner.sign_hash_bytes(&user_op_hash)?.to_vec().into();
+        Ok(PreparedOp {
+            version: account.version,
+            op,
+            user_op_hash,
+        })
+    }
+
+    /// Sends an owner operation that calls `target` from the account; fails with
+    /// [`Error::OperationReverted`] when the call reverts.
+    pub async fn owner_call(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+        target: Address,
+        value: U256,
+        data: &[u8],
+    ) -> Result<OpOutcome> {
+        let op = self
+            .prepare_owner_op(account, owner, execute_single(target, value, data))
+            .await?;
+        let outcome = self.send(&op).await?;
+        if outcome.success {
+            Ok(outcome)
+        } else {
+            Err(Error::OperationReverted {
+                user_op_hash: outcome.user_op_hash,
+                tx_hash: outcome.tx_hash,
+                revert: outcome.revert,
+            })
+        }
+    }
+
+    /// Grants `session` (an owner operation calling `SessionKeyValidator.grantSession`).
+    pub async fn grant_session(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+        session: &Session,
+    ) -> Result<OpOutcome> {
+        let call = SessionKeyValidator::grantSessionCall {
+            session: binding_session(session)?,
+        };
+        self.owner_call(
+            account,
+            owner,
+            self.stack.session_key_validator,
+            U256::ZERO,
+            &call.abi_encode(),
+        )
+        .await
+    }
+
+    /// Revokes one session (owner operation calling `revokeSession`).
+    pub async fn revoke_session(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+        session_id: B256,
+    ) -> Result<OpOutcome> {
+        let call = SessionKeyValidator::revokeSessionCall {
+            sessionId: session_id,
+        };
+        self.owner_call(
+            account,
+            owner,
+            self.stack.session_key_validator,
+            U256::ZERO,
+            &call.abi_encode(),
+        )
+        .await
+    }
+
+    /// Revokes every session of the account (owner operation calling `revokeAllSessions`: a new epoch).
+    pub async fn revoke_all_sessions(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+    ) -> Result<OpOutcome> {
+        let call = SessionKeyValidator::revokeAllSessionsCall {};
+        self.owner_call(
+            account,
+            owner,
+            self.stack.session_key_validator,
+            U256::ZERO,
+            &call.abi_encode(),
+        )
+        .await
+    }
+
+    /// The session's state on the validator.
+    pub async fn session_status(
+        &self,
+        account: &Account,
+        session_id: B256,
+    ) -> Result<SessionStatus> {
+        let validator =
+            SessionKeyValidator::new(self.stack.session_key_validator, self.provider.clone());
+        let status: u8 = validator
+            .sessionStatus(account.address, session_id)
+            .call()
+            .await?;
+        Ok(match status {
+            1 => SessionStatus::Active,
+            2 => SessionStatus::Revoked,
+            _ => SessionStatus::Unknown,
+        })
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Session operations
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// Builds and signs a session operation: `calls` run through `execute` (single or batch), each under its
+    /// permission of `session`; nonce key = `SessionKeyValidator` ‖ [`session_lane`]; signature in the
+    /// validator's use mode (`keyscope-signer`'s wire encoder), signed by `key` over the raw userOpHash.
+    pub async fn prepare_session_op(
+        &self,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<PreparedOp> {
+        let call_data = match calls {
+            [] => return Err(Error::NoCalls),
+            [call] => execute_single(call.target, call.value, &call.data),
+            calls => execute_batch(
+                &calls
+                    .iter()
+                    .map(|c| (c.target, c.value, c.data.clone()))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let now = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .map(|block| block.header.timestamp)
+            .unwrap_or_default();
+        let proofs = calls
+            .iter()
+            .map(|call| CallProof::from_compiled(session, call.permission, now))
+            .collect::<keyscope_signer::Result<Vec<_>>>()?;
+        let nonce_key = nonce_key(
+            self.stack.session_key_validator,
+            session_lane(session.session_id()),
+        );
+        let mut op = self.unsigned_op(account, nonce_key, call_data).await?;
+        let unsigned = SessionSignature::use_session(session.session.clone(), proofs);
+        // Same length as the final signature, although the hash does not cover it.
+        op.signature = unsigned.to_dummy().encode()?.into();
+        let user_op_hash = self
+            .stack
+            .entry_point(account.version)
+            .user_op_hash(&op, self.chain_id)?;
+        op.signature = unsigned.sign(key, &user_op_hash)?.encode()?.into();
+        Ok(PreparedOp {
+            version: account.version,
+            op,
+            user_op_hash,
+        })
+    }
+
+    /// [`Client::prepare_session_op`] then [`Client::send`].
+    pub async fn send_session_op(
+        &self,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<OpOutcome> {
+        let op = self
+            .prepare_session_op(account, key, session, calls)
+            .await?;
+        self.send(&op).await
+    }
+
+    /// Runs `handleOps([op])` in an `eth_call` from the bundler: `Ok` when the EntryPoint accepts the operation,
+    /// the decoded rejection otherwise ([`Error::EntryPoint`] with the `AAxx` code and the validator's error).
+    pub async fn simulate(&self, op: &PreparedOp) -> Result<()> {
+        self.entry_point(op.version)
+            .handleOps(vec![binding_op(&op.op)], self.bundler)
+            .from(self.bundler)
+            .gas(self.gas.handle_ops_gas)
+            .call()
+            .await?;
+        Ok(())
+    }
+
+    /// Simulates `op` (a rejection is returned decoded, and nothing is sent), then sends `handleOps([op])` from the
+    /// bundler and reads the outcome from the receipt's `UserOperationEvent`.
+    pub async fn send(&self, op: &PreparedOp) -> Result<OpOutcome> {
+        self.simulate(op).await?;
+        let entry_point = self.entry_point(op.version);
+        let receipt = entry_point
+            .handleOps(vec![binding_op(&op.op)], self.bundler)
+            .from(self.bundler)
+            .gas(self.gas.handle_ops_gas)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let tx_hash = receipt.transaction_hash;
+        if !receipt.status() {
+            return Err(Error::HandleOpsReverted { tx_hash });
+        }
+        let mut event = None;
+        let mut revert = None;
+        for log in receipt.logs() {
+            if log.address() != *entry_point.address() {
+                continue;
+            }
+            if let Ok(decoded) = log.log_decode::<EntryPointContract::UserOperationEvent>() {
+                if decoded.inner.data.userOpHash == op.user_op_hash {
+                    event = Some(decoded.inner.data);
+                }
+            } else if let Ok(decoded) =
+                log.log_decode::<EntryPointContract::UserOperationRevertReason>()
+            {
+                if decoded.inner.data.userOpHash == op.user_op_hash {
+                    revert = Some(Revert::decode(&decoded.inner.data.revertReason));
+                }
+            }
+        }
+        let event = event.ok_or(Error::MissingUserOperationEvent {
+            user_op_hash: op.user_op_hash,
+            tx_hash,
+        })?;
+        Ok(OpOutcome {
+            user_op_hash: op.user_op_hash,
+            tx_hash,
+            gas_used: receipt.gas_used,
+            actual_gas_used: event.actualGasUsed,
+            actual_gas_cost: event.actualGasCost,
+            success: event.success,
+            revert,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::address;
+
+    #[test]
+    fn nonce_key_is_validator_then_lane() {
+        let validator = address!("1111111111111111111111111111111111111111");
+        let key = nonce_key(validator, 0xdead_beef);
+        let bytes = key.to_be_bytes::<24>();
+        assert_eq!(&bytes[..20], validator.as_slice());
+        assert_eq!(&bytes[20..], &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(session_lane(B256::repeat_byte(0xab)), 0xabab_abab);
+    }
+
+    #[test]
+    fn execute_encodings() {
+        let single = execute_single(Address::repeat_byte(1), U256::from(5), &[0xaa]);
+        let decoded = KeyscopeAccount::executeCall::abi_decode(&single);
+        assert!(
+            matches!(decoded, Ok(c) if c.mode == B256::ZERO && c.executionCalldata.len() == 53)
+        );
+        let batch = execute_batch(&[(Address::repeat_byte(1), U256::ZERO, Bytes::new())]);
+        let decoded = KeyscopeAccount::executeCall::abi_decode(&batch);
+        assert!(matches!(decoded, Ok(c) if c.mode.0[0] == 1));
+    }
+}

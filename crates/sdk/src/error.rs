@@ -1,0 +1,290 @@
+//! The crate's one error type, with EntryPoint and validator reverts decoded.
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::sol_types::{SolError, SolInterface};
+use keyscope_bindings::entry_point_v07::EntryPoint;
+use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Revert data, decoded when it is one of the `SessionKeyValidator`'s custom errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revert {
+    /// A `SessionKeyValidator` custom error, with its parameters (`TargetNotAllowed { callIndex, target, allowed }`
+    /// …); [`Revert::name`] gives its name.
+    Validator(Box<SessionKeyValidatorErrors>),
+    /// Anything else (another contract's error, a `require` string, a panic), as the raw revert data.
+    Other(Bytes),
+}
+
+impl Revert {
+    /// Decodes revert data: a validator error when its selector is one, raw bytes otherwise.
+    pub fn decode(data: &[u8]) -> Self {
+        match SessionKeyValidatorErrors::abi_decode(data) {
+            Ok(error) => Self::Validator(Box::new(error)),
+            Err(_) => Self::Other(Bytes::copy_from_slice(data)),
+        }
+    }
+
+    /// The error's name (`"TargetNotAllowed"` …) for a validator error.
+    pub fn name(&self) -> Option<&'static str> {
+        match self {
+            Self::Validator(error) => SessionKeyValidatorErrors::name_by_selector(error.selector()),
+            Self::Other(_) => None,
+        }
+    }
+
+    /// The validator error, if it is one.
+    pub fn validator(&self) -> Option<&SessionKeyValidatorErrors> {
+        match self {
+            Self::Validator(error) => Some(error),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Revert {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            // The Debug form of the generated variant is `Name(Name { field: value, … })`: print the inner part.
+            Self::Validator(error) => {
+                let text = format!("{error:?}");
+                let inner = text
+                    .split_once('(')
+                    .map(|(_, rest)| rest.strip_suffix(')').unwrap_or(rest))
+                    .unwrap_or(&text);
+                f.write_str(inner)
+            }
+            Self::Other(data) => write!(f, "revert {data}"),
+        }
+    }
+}
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `EntryPoint.handleOps` rejected a user operation (`FailedOp`, or `FailedOpWithRevert` with the inner revert
+    /// decoded): `code` is the ERC-4337 `AAxx` code, `message` the rest of the reason.
+    #[error("EntryPoint rejected user operation {op_index}: {code} {message}{}", .revert.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    EntryPoint {
+        /// Index of the operation in the bundle.
+        op_index: U256,
+        /// `"AA22"`, `"AA23"` … (empty when the reason has no code).
+        code: String,
+        /// The reason after the code, e.g. `"expired or not due"`.
+        message: String,
+        /// `FailedOpWithRevert`'s inner revert (e.g. the validator's `TargetNotAllowed`).
+        revert: Option<Revert>,
+    },
+    /// A call reverted with something other than an EntryPoint rejection (a validator error directly, a factory
+    /// error …).
+    #[error("reverted: {0}")]
+    Reverted(Revert),
+    /// The `handleOps` transaction was mined but reverted (no revert data is available from a receipt).
+    #[error("handleOps transaction {tx_hash} reverted")]
+    HandleOpsReverted {
+        /// The transaction.
+        tx_hash: B256,
+    },
+    /// The `handleOps` transaction succeeded but carries no `UserOperationEvent` for the operation.
+    #[error("no UserOperationEvent for user operation {user_op_hash} in transaction {tx_hash}")]
+    MissingUserOperationEvent {
+        /// The operation.
+        user_op_hash: B256,
+        /// The transaction.
+        tx_hash: B256,
+    },
+    /// A transaction of this client (funding, deployment, account creation) reverted.
+    #[error("transaction {tx_hash} ({what}) reverted")]
+    TransactionReverted {
+        /// What it was for.
+        what: String,
+        /// The transaction.
+        tx_hash: B256,
+    },
+    /// The chain has no deterministic deployment proxy (`0x4e59b44847b379578588920cA78FbF26c0B4956C`).
+    #[error("no deterministic deployment proxy at {0}")]
+    NoCreate2Deployer(Address),
+    /// A CREATE2 deployment left no code at its predicted address.
+    #[error("{name}: no code at {address} after deployment")]
+    DeploymentFailed {
+        /// The contract.
+        name: String,
+        /// The predicted address.
+        address: Address,
+    },
+    /// The EntryPoint init code from `keyscope-bindings` does not lead to the canonical address.
+    #[error("{name}: CREATE2 address {computed} is not the canonical {expected}")]
+    AddressMismatch {
+        /// The contract.
+        name: &'static str,
+        /// The canonical address.
+        expected: Address,
+        /// The address the init code and salt give.
+        computed: Address,
+    },
+    /// The user operation was included but the account's call reverted (`UserOperationEvent.success == false`).
+    #[error("user operation {user_op_hash} reverted in execution{}", .revert.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    OperationReverted {
+        /// The operation.
+        user_op_hash: B256,
+        /// The `handleOps` transaction.
+        tx_hash: B256,
+        /// The call's revert (`UserOperationRevertReason`).
+        revert: Option<Revert>,
+    },
+    /// A session user operation needs at least one call.
+    #[error("a user operation needs at least one call")]
+    NoCalls,
+    /// An RPC error.
+    #[error(transparent)]
+    Transport(#[from] alloy::transports::TransportError),
+    /// Waiting for a transaction failed.
+    #[error(transparent)]
+    PendingTransaction(#[from] alloy::providers::PendingTransactionError),
+    /// A contract call failed without revert data (decoding, transport).
+    #[error(transparent)]
+    Contract(Box<alloy::contract::Error>),
+    /// Signing or encoding (`keyscope-signer`).
+    #[error(transparent)]
+    Signer(#[from] keyscope_signer::Error),
+    /// Permissions (`keyscope-permissions`).
+    #[error(transparent)]
+    Permissions(#[from] keyscope_permissions::Error),
+}
+
+impl Error {
+    /// Decodes revert data: EntryPoint `FailedOp` / `FailedOpWithRevert` into [`Error::EntryPoint`], anything
+    /// else into [`Error::Reverted`].
+    pub fn from_revert_data(data: &[u8]) -> Self {
+        if let Ok(failed) = EntryPoint::FailedOp::abi_decode(data) {
+            let (code, message) = split_reason(&failed.reason);
+            return Self::EntryPoint {
+                op_index: failed.opIndex,
+                code,
+                message,
+                revert: None,
+            };
+        }
+        if let Ok(failed) = EntryPoint::FailedOpWithRevert::abi_decode(data) {
+            let (code, message) = split_reason(&failed.reason);
+            return Self::EntryPoint {
+                op_index: failed.opIndex,
+                code,
+                message,
+                revert: Some(Revert::decode(&failed.inner)),
+            };
+        }
+        Self::Reverted(Revert::decode(data))
+    }
+
+    /// The `AAxx` code of an EntryPoint rejection.
+    pub fn aa_code(&self) -> Option<&str> {
+        match self {
+            Self::EntryPoint { code, .. } if !code.is_empty() => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The validator error behind this error: inside an EntryPoint rejection or a plain revert.
+    pub fn validator_error(&self) -> Option<&SessionKeyValidatorErrors> {
+        match self {
+            Self::EntryPoint {
+                revert: Some(revert),
+                ..
+            }
+            | Self::Reverted(revert) => revert.validator(),
+            _ => None,
+        }
+    }
+}
+
+impl From<alloy::contract::Error> for Error {
+    fn from(error: alloy::contract::Error) -> Self {
+        match error.as_revert_data() {
+            Some(data) => Self::from_revert_data(&data),
+            None => Self::Contract(Box::new(error)),
+        }
+    }
+}
+
+/// `"AA22 expired or not due"` → (`"AA22"`, `"expired or not due"`).
+fn split_reason(reason: &str) -> (String, String) {
+    let bytes = reason.as_bytes();
+    let coded = bytes.len() >= 4
+        && bytes.starts_with(b"AA")
+        && bytes[2].is_ascii_digit()
+        && bytes[3].is_ascii_digit()
+        && (bytes.len() == 4 || bytes[4] == b' ');
+    if coded {
+        (reason[..4].to_owned(), reason[4..].trim_start().to_owned())
+    } else {
+        (String::new(), reason.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyscope_bindings::session_key_validator::SessionKeyValidator;
+
+    #[test]
+    fn decodes_failed_op_with_validator_error() {
+        let inner = SessionKeyValidator::TargetNotAllowed {
+            callIndex: U256::ZERO,
+            target: Address::repeat_byte(1),
+            allowed: Address::repeat_byte(2),
+        }
+        .abi_encode();
+        let data = EntryPoint::FailedOpWithRevert {
+            opIndex: U256::ZERO,
+            reason: "AA23 reverted".into(),
+            inner: inner.into(),
+        }
+        .abi_encode();
+        let error = Error::from_revert_data(&data);
+        assert_eq!(error.aa_code(), Some("AA23"));
+        assert!(matches!(
+            error.validator_error(),
+            Some(SessionKeyValidatorErrors::TargetNotAllowed(e)) if e.target == Address::repeat_byte(1)
+        ));
+        let text = error.to_string();
+        assert!(text.contains("AA23 reverted (TargetNotAllowed {"), "{text}");
+        let Error::EntryPoint {
+            revert: Some(revert),
+            ..
+        } = &error
+        else {
+            unreachable!("decoded above")
+        };
+        assert_eq!(revert.name(), Some("TargetNotAllowed"));
+    }
+
+    #[test]
+    fn decodes_failed_op() {
+        let data = EntryPoint::FailedOp {
+            opIndex: U256::from(3),
+            reason: "AA22 expired or not due".into(),
+        }
+        .abi_encode();
+        match Error::from_revert_data(&data) {
+            Error::EntryPoint {
+                op_index,
+                code,
+                message,
+                revert: None,
+            } => {
+                assert_eq!(op_index, U256::from(3));
+                assert_eq!(code, "AA22");
+                assert_eq!(message, "expired or not due");
+            }
+            other => unreachable!("{other:?}"),
+        }
+        assert_eq!(split_reason("no code"), (String::new(), "no code".into()));
+        assert!(matches!(
+            Error::from_revert_data(&[1, 2]),
+            Error::Reverted(Revert::Other(_))
+        ));
+    }
+}

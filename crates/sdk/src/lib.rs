@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod error;
+pub mod stack;
+
+/// The alloy the client is built on.
+pub use alloy;
+pub use client::{
+    execute_batch, execute_single, nonce_key, session_lane, Account, Client, GasSettings,
+    OpOutcome, PreparedOp, SessionCall, SessionStatus,
+};
+pub use error::{Error, Result, Revert};
+pub use keyscope_bindings as bindings;
+pub use keyscope_permissions as permissions;
+pub use keyscope_signer as signer;
+pub use stack::{Deployed, Stack, Version, VersionStack, CREATE2_DEPLOYER};

@@ -1,0 +1,313 @@
+//! The Keyscope stack: where every contract lives, and deploying what is missing.
+//!
+//! Everything goes through the deterministic deployment proxy ([`CREATE2_DEPLOYER`]) with the salts of
+//! `script/DeployKeyscope.s.sol` and the init code from `keyscope-bindings` (the same artifacts forge builds), so
+//! the addresses are those of the forge deployment on every chain:
+//!
+//! | contract | salt | init code |
+//! | --- | --- | --- |
+//! | EntryPoint v0.7 | [`ENTRY_POINT_V07_SALT`] | npm `@account-abstraction/contracts@0.7.0` |
+//! | EntryPoint v0.8 | [`ENTRY_POINT_V08_SALT`] | npm `@account-abstraction/contracts@0.8.0` |
+//! | SessionKeyValidator | `keccak256("keyscope.deploy.SessionKeyValidator")` | creation code |
+//! | OwnerECDSAValidator | `keccak256("keyscope.deploy.OwnerECDSAValidator")` | creation code |
+//! | KeyscopeAccount (per EntryPoint) | `keccak256("keyscope.deploy.KeyscopeAccount")` | creation code ‖ `abi.encode(entryPoint)` |
+//! | KeyscopeAccountFactory (per EntryPoint) | `keccak256("keyscope.deploy.KeyscopeAccountFactory")` | creation code ‖ `abi.encode(implementation, ownerValidator)` |
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{address, b256, keccak256, Address, Bytes, B256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionRequest;
+use keyscope_bindings::{
+    entry_point_v07, entry_point_v08, KeyscopeAccount, KeyscopeAccountFactory, OwnerECDSAValidator,
+    SessionKeyValidator,
+};
+use keyscope_signer::{ENTRY_POINT_V07, ENTRY_POINT_V08};
+
+use crate::error::{Error, Result};
+
+/// The deterministic deployment proxy (Arachnid), present on most chains and in anvil.
+pub const CREATE2_DEPLOYER: Address = address!("4e59b44847b379578588920cA78FbF26c0B4956C");
+/// CREATE2 salt of the canonical EntryPoint v0.7 deployment.
+pub const ENTRY_POINT_V07_SALT: B256 =
+    b256!("90d8084deab30c2a37c45e8d47f49f2f7965183cb6990a98943ef94940681de3");
+/// CREATE2 salt of the canonical EntryPoint v0.8 deployment.
+pub const ENTRY_POINT_V08_SALT: B256 =
+    b256!("0a59dbff790c23c976a548690c27297883cc66b4c67024f9117b0238995e35e9");
+
+/// `keccak256("keyscope.deploy.SessionKeyValidator")`.
+pub fn session_key_validator_salt() -> B256 {
+    keccak256("keyscope.deploy.SessionKeyValidator")
+}
+/// `keccak256("keyscope.deploy.OwnerECDSAValidator")`.
+pub fn owner_validator_salt() -> B256 {
+    keccak256("keyscope.deploy.OwnerECDSAValidator")
+}
+/// `keccak256("keyscope.deploy.KeyscopeAccount")` (the EntryPoint argument tells the implementations apart).
+pub fn account_implementation_salt() -> B256 {
+    keccak256("keyscope.deploy.KeyscopeAccount")
+}
+/// `keccak256("keyscope.deploy.KeyscopeAccountFactory")` (the implementation argument tells the factories apart).
+pub fn account_factory_salt() -> B256 {
+    keccak256("keyscope.deploy.KeyscopeAccountFactory")
+}
+
+/// An EntryPoint version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// EntryPoint v0.7.
+    V07,
+    /// EntryPoint v0.8.
+    V08,
+}
+
+/// The contracts of one EntryPoint version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionStack {
+    /// The EntryPoint (canonical address).
+    pub entry_point: Address,
+    /// The `KeyscopeAccount` implementation bound to it.
+    pub account_implementation: Address,
+    /// The `KeyscopeAccountFactory` cloning that implementation.
+    pub account_factory: Address,
+}
+
+/// One contract of the stack and whether [`Stack::deploy_or_detect`] found it or deployed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// Which contract.
+    pub name: String,
+    /// Its address.
+    pub address: Address,
+    /// Whether it had code already.
+    pub existed: bool,
+}
+
+/// Every Keyscope contract on a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    /// The `SessionKeyValidator`.
+    pub session_key_validator: Address,
+    /// The `OwnerECDSAValidator`.
+    pub owner_validator: Address,
+    /// EntryPoint v0.7 and its account implementation and factory.
+    pub v07: VersionStack,
+    /// EntryPoint v0.8 and its account implementation and factory.
+    pub v08: VersionStack,
+}
+
+/// A contract to deploy: name, salt, init code.
+struct Plan {
+    name: String,
+    salt: B256,
+    init_code: Vec<u8>,
+    address: Address,
+}
+
+impl Plan {
+    fn new(name: impl Into<String>, salt: B256, init_code: Vec<u8>) -> Self {
+        let address = CREATE2_DEPLOYER.create2_from_code(salt, &init_code);
+        Self {
+            name: name.into(),
+            salt,
+            init_code,
+            address,
+        }
+    }
+}
+
+fn with_args(creation: &Bytes, args: &[Address]) -> Vec<u8> {
+    let mut code = creation.to_vec();
+    for arg in args {
+        code.extend_from_slice(arg.into_word().as_slice());
+    }
+    code
+}
+
+impl Stack {
+    /// The addresses the stack has on every chain (computed offline from the salts and init code).
+    pub fn predicted() -> Self {
+        let plans = Self::plans();
+        Self::from_addresses(&plans.iter().map(|p| p.address).collect::<Vec<_>>())
+    }
+
+    /// The stack for `version`.
+    pub fn version(&self, version: Version) -> &VersionStack {
+        match version {
+            Version::V07 => &self.v07,
+            Version::V08 => &self.v08,
+        }
+    }
+
+    /// The EntryPoint of `version`, as `keyscope-signer` hashes user operations for it.
+    pub fn entry_point(&self, version: Version) -> keyscope_signer::EntryPoint {
+        match version {
+            Version::V07 => keyscope_signer::EntryPoint::V07(self.v07.entry_point),
+            Version::V08 => keyscope_signer::EntryPoint::V08(self.v08.entry_point),
+        }
+    }
+
+    fn from_addresses(a: &[Address]) -> Self {
+        Self {
+            session_key_validator: a[2],
+            owner_validator: a[3],
+            v07: VersionStack {
+                entry_point: a[0],
+                account_implementation: a[4],
+                account_factory: a[5],
+            },
+            v08: VersionStack {
+                entry_point: a[1],
+                account_implementation: a[6],
+                account_factory: a[7],
+            },
+        }
+    }
+
+    /// What `script/DeployKeyscope.s.sol` deploys, in its order.
+    fn plans() -> Vec<Plan> {
+        let ep07 = Plan::new(
+            "EntryPoint v0.7",
+            ENTRY_POINT_V07_SALT,
+            entry_point_v07::EntryPoint::BYTECODE.to_vec(),
+        );
+        let ep08 = Plan::new(
+            "EntryPoint v0.8",
+            ENTRY_POINT_V08_SALT,
+            entry_point_v08::EntryPoint::BYTECODE.to_vec(),
+        );
+        let skv = Plan::new(
+            "SessionKeyValidator",
+            session_key_validator_salt(),
+            SessionKeyValidator::BYTECODE.to_vec(),
+        );
+        let owner = Plan::new(
+            "OwnerECDSAValidator",
+            owner_validator_salt(),
+            OwnerECDSAValidator::BYTECODE.to_vec(),
+        );
+        let mut plans = vec![];
+        let mut per_version = vec![];
+        for (label, entry_point) in [("v0.7", ep07.address), ("v0.8", ep08.address)] {
+            let implementation = Plan::new(
+                format!("KeyscopeAccount implementation (EntryPoint {label})"),
+                account_implementation_salt(),
+                with_args(&KeyscopeAccount::BYTECODE, &[entry_point]),
+            );
+            let factory = Plan::new(
+                format!("KeyscopeAccountFactory (EntryPoint {label})"),
+                account_factory_salt(),
+                with_args(
+                    &KeyscopeAccountFactory::BYTECODE,
+                    &[implementation.address, owner.address],
+                ),
+            );
+            per_version.push(implementation);
+            per_version.push(factory);
+        }
+        plans.extend([ep07, ep08, skv, owner]);
+        plans.extend(per_version);
+        plans
+    }
+
+    /// Deploys what is missing of the stack through [`CREATE2_DEPLOYER`], sending from `from` (the provider must
+    /// sign for it), and returns the stack with what was found and what was deployed. Idempotent: a contract with
+    /// code at its predicted address is left alone. Fails with [`Error::AddressMismatch`] if the EntryPoint init
+    /// code does not give the canonical address, and with [`Error::NoCreate2Deployer`] on a chain without the
+    /// proxy.
+    pub async fn deploy_or_detect<P: Provider>(
+        provider: &P,
+        from: Address,
+    ) -> Result<(Self, Vec<Deployed>)> {
+        let plans = Self::plans();
+        for (plan, expected) in plans.iter().zip([ENTRY_POINT_V07, ENTRY_POINT_V08]) {
+            if plan.address != expected {
+                return Err(Error::AddressMismatch {
+                    name: if expected == ENTRY_POINT_V07 {
+                        "EntryPoint v0.7"
+                    } else {
+                        "EntryPoint v0.8"
+                    },
+                    expected,
+                    computed: plan.address,
+                });
+            }
+        }
+        let mut report = Vec::with_capacity(plans.len());
+        let mut checked_deployer = false;
+        for plan in &plans {
+            let existed = !provider.get_code_at(plan.address).await?.is_empty();
+            if !existed {
+                if !checked_deployer {
+                    if provider.get_code_at(CREATE2_DEPLOYER).await?.is_empty() {
+                        return Err(Error::NoCreate2Deployer(CREATE2_DEPLOYER));
+                    }
+                    checked_deployer = true;
+                }
+                let mut input = plan.salt.to_vec();
+                input.extend_from_slice(&plan.init_code);
+                let tx = TransactionRequest::default()
+                    .with_from(from)
+                    .with_to(CREATE2_DEPLOYER)
+                    .with_input(input);
+                let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
+                if !receipt.status() {
+                    return Err(Error::TransactionReverted {
+                        what: format!("deploy {}", plan.name),
+                        tx_hash: receipt.transaction_hash,
+                    });
+                }
+                if provider.get_code_at(plan.address).await?.is_empty() {
+                    return Err(Error::DeploymentFailed {
+                        name: plan.name.clone(),
+                        address: plan.address,
+                    });
+                }
+            }
+            report.push(Deployed {
+                name: plan.name.clone(),
+                address: plan.address,
+                existed,
+            });
+        }
+        Ok((
+            Self::from_addresses(&plans.iter().map(|p| p.address).collect::<Vec<_>>()),
+            report,
+        ))
+    }
+
+    /// Whether every contract of the stack has code on the provider's chain.
+    pub async fn is_deployed(&self, provider: &DynProvider) -> Result<bool> {
+        for address in [
+            self.session_key_validator,
+            self.owner_validator,
+            self.v07.entry_point,
+            self.v07.account_implementation,
+            self.v07.account_factory,
+            self.v08.entry_point,
+            self.v08.account_implementation,
+            self.v08.account_factory,
+        ] {
+            if provider.get_code_at(address).await?.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_points_land_at_canonical_addresses() {
+        let stack = Stack::predicted();
+        assert_eq!(stack.v07.entry_point, ENTRY_POINT_V07);
+        assert_eq!(stack.v08.entry_point, ENTRY_POINT_V08);
+        assert_ne!(
+            stack.v07.account_implementation,
+            stack.v08.account_implementation
+        );
+        assert_ne!(stack.v07.account_factory, stack.v08.account_factory);
+    }
+}
