@@ -89,9 +89,7 @@ contract GasBenchmark is SessionTestBase {
     function _measureOwner(EntryPointVersion version, string memory name) private {
         AccountEnv memory env = _env(version);
         _sendOwnerOp(env.entryPoint, address(env.account), _transferCall()); // as many ops before as the session's
-        PackedUserOperation memory op = _signUserOp(
-            env.entryPoint, _buildOwnerUserOp(env.entryPoint, address(env.account), _transferCall()), OWNER_KEY
-        );
+        PackedUserOperation memory op = _signedOwnerOp(env.entryPoint, address(env.account), _transferCall());
         _measure(env, name, op, address(ownerValidator));
     }
 

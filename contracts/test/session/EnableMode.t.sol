@@ -11,15 +11,6 @@ import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
 
 /// @notice Enable mode: the first user operation carries the session and the owner's EIP-712 signature.
 contract EnableModeTest is SessionLifecycleBase {
-    event SessionGranted(
-        address indexed account,
-        bytes32 indexed sessionId,
-        address indexed signer,
-        uint48 validAfter,
-        uint48 validUntil,
-        uint64 epoch
-    );
-
     function _calls() internal view returns (CallProof[] memory) {
         return SessionEncoding.one(_transferPermission(), _noProof());
     }
@@ -78,7 +69,9 @@ contract EnableModeTest is SessionLifecycleBase {
             PackedUserOperation memory op =
                 _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session));
             vm.expectEmit(true, true, true, true, address(validator));
-            emit SessionGranted(account, sessionId, sessionSigner, session.validAfter, session.validUntil, 1);
+            emit ISessionKeyValidator.SessionGranted(
+                account, sessionId, sessionSigner, session.validAfter, session.validUntil, 1
+            );
             _handleOp(entryPoint, op);
 
             assertEq(uint8(validator.sessionStatus(account, sessionId)), 1, "active");
@@ -800,8 +793,7 @@ contract SessionSignatureTest is SessionLifecycleBase {
                 "not even the owner's signature through the session validator"
             );
             assertEq(
-                envs[i].account
-                .isValidSignature(hash, abi.encodePacked(address(ownerValidator), _sign(OWNER_KEY, hash))),
+                envs[i].account.isValidSignature(hash, _ownerSignatureOf(hash)),
                 bytes4(0x1626ba7e),
                 "control: the owner validator accepts"
             );

@@ -14,19 +14,6 @@ import {SessionLifecycleBase} from "../utils/SessionLifecycleBase.sol";
 import {SessionEncoding} from "../utils/SessionEncoding.sol";
 
 contract LifecycleTest is SessionLifecycleBase {
-    event ValidatorInstalled(address indexed account, uint64 epoch);
-    event ValidatorUninstalled(address indexed account, uint64 epoch);
-    event SessionGranted(
-        address indexed account,
-        bytes32 indexed sessionId,
-        address indexed signer,
-        uint48 validAfter,
-        uint48 validUntil,
-        uint64 epoch
-    );
-    event SessionRevoked(address indexed account, bytes32 indexed sessionId);
-    event AllSessionsRevoked(address indexed account, uint64 epoch);
-
     // ------------------------------------------------------------------------------------------------------------
     // Helpers
     // ------------------------------------------------------------------------------------------------------------
@@ -120,17 +107,13 @@ contract LifecycleTest is SessionLifecycleBase {
         for (uint256 i; i < envs.length; ++i) {
             address account = _freshAccount(envs[i], 1);
             assertFalse(validator.isInitialized(account));
-            PackedUserOperation memory op = _signUserOp(
+            PackedUserOperation memory op = _signedOwnerOp(
                 envs[i].entryPoint,
-                _buildOwnerUserOp(
-                    envs[i].entryPoint,
-                    account,
-                    abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
-                ),
-                OWNER_KEY
+                account,
+                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit ValidatorInstalled(account, 1);
+            emit ISessionKeyValidator.ValidatorInstalled(account, 1);
             _handleOp(envs[i].entryPoint, op);
             assertTrue(validator.isInitialized(account));
             assertEq(validator.epochOf(account), 1);
@@ -187,23 +170,19 @@ contract LifecycleTest is SessionLifecycleBase {
             sessions[1].signer = vm.addr(OTHER_KEY);
             sessions[1].salt = bytes32(uint256(1));
 
-            PackedUserOperation memory op = _signUserOp(
+            PackedUserOperation memory op = _signedOwnerOp(
                 envs[i].entryPoint,
-                _buildOwnerUserOp(
-                    envs[i].entryPoint,
-                    account,
-                    abi.encodeCall(
-                        IERC7579ModuleConfig.installModule,
-                        (MODULE_TYPE_VALIDATOR, address(validator), abi.encode(sessions))
-                    )
-                ),
-                OWNER_KEY
+                account,
+                abi.encodeCall(
+                    IERC7579ModuleConfig.installModule,
+                    (MODULE_TYPE_VALIDATOR, address(validator), abi.encode(sessions))
+                )
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit ValidatorInstalled(account, 1);
+            emit ISessionKeyValidator.ValidatorInstalled(account, 1);
             for (uint256 s; s < 2; ++s) {
                 vm.expectEmit(true, true, true, true, address(validator));
-                emit SessionGranted(
+                emit ISessionKeyValidator.SessionGranted(
                     account,
                     SessionEncoding.sessionId(sessions[s]),
                     sessions[s].signer,
@@ -299,19 +278,13 @@ contract LifecycleTest is SessionLifecycleBase {
             _grant(entryPoint, account, session);
             _handleOp(entryPoint, _transferUseOp(entryPoint, account, session, 100));
 
-            PackedUserOperation memory op = _signUserOp(
+            PackedUserOperation memory op = _signedOwnerOp(
                 entryPoint,
-                _buildOwnerUserOp(
-                    entryPoint,
-                    account,
-                    abi.encodeCall(
-                        IERC7579ModuleConfig.uninstallModule, (MODULE_TYPE_VALIDATOR, address(validator), "")
-                    )
-                ),
-                OWNER_KEY
+                account,
+                abi.encodeCall(IERC7579ModuleConfig.uninstallModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit ValidatorUninstalled(account, 2);
+            emit ISessionKeyValidator.ValidatorUninstalled(account, 2);
             _handleOp(entryPoint, op);
 
             assertFalse(validator.isInitialized(account));
@@ -350,17 +323,13 @@ contract LifecycleTest is SessionLifecycleBase {
             _assertCounters(account, sessionId, 1, 100);
 
             _uninstallValidator(entryPoint, account);
-            PackedUserOperation memory op = _signUserOp(
+            PackedUserOperation memory op = _signedOwnerOp(
                 entryPoint,
-                _buildOwnerUserOp(
-                    entryPoint,
-                    account,
-                    abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
-                ),
-                OWNER_KEY
+                account,
+                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit ValidatorInstalled(account, 3);
+            emit ISessionKeyValidator.ValidatorInstalled(account, 3);
             _handleOp(entryPoint, op);
             assertEq(validator.epochOf(account), 3);
             assertTrue(validator.isInitialized(account));
@@ -423,15 +392,11 @@ contract LifecycleTest is SessionLifecycleBase {
             bytes32 sessionId = SessionEncoding.sessionId(session);
             assertEq(_status(account, sessionId), 0, "unknown before");
 
-            PackedUserOperation memory op = _signUserOp(
-                entryPoint,
-                _buildOwnerUserOp(
-                    entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.grantSession, (session)))
-                ),
-                OWNER_KEY
+            PackedUserOperation memory op = _signedOwnerOp(
+                entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.grantSession, (session)))
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit SessionGranted(account, sessionId, sessionSigner, START + 10, START + 20, 1);
+            emit ISessionKeyValidator.SessionGranted(account, sessionId, sessionSigner, START + 10, START + 20, 1);
             _handleOp(entryPoint, op);
             assertEq(_status(account, sessionId), 1, "active");
         }
@@ -608,15 +573,11 @@ contract LifecycleTest is SessionLifecycleBase {
             _grant(entryPoint, account, session);
             _handleOp(entryPoint, _transferUseOp(entryPoint, account, session, 100));
 
-            PackedUserOperation memory op = _signUserOp(
-                entryPoint,
-                _buildOwnerUserOp(
-                    entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.revokeSession, (sessionId)))
-                ),
-                OWNER_KEY
+            PackedUserOperation memory op = _signedOwnerOp(
+                entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.revokeSession, (sessionId)))
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit SessionRevoked(account, sessionId);
+            emit ISessionKeyValidator.SessionRevoked(account, sessionId);
             _handleOp(entryPoint, op);
 
             assertEq(_status(account, sessionId), 2, "revoked");
@@ -689,15 +650,11 @@ contract LifecycleTest is SessionLifecycleBase {
             _handleOp(entryPoint, _transferUseOp(entryPoint, account, first, 100));
             _handleOp(entryPoint, _transferUseOp(entryPoint, account, second, 100));
 
-            PackedUserOperation memory op = _signUserOp(
-                entryPoint,
-                _buildOwnerUserOp(
-                    entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ()))
-                ),
-                OWNER_KEY
+            PackedUserOperation memory op = _signedOwnerOp(
+                entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ()))
             );
             vm.expectEmit(true, true, true, true, address(validator));
-            emit AllSessionsRevoked(account, 2);
+            emit ISessionKeyValidator.AllSessionsRevoked(account, 2);
             _handleOp(entryPoint, op);
             assertEq(validator.epochOf(account), 2);
             assertTrue(validator.isInitialized(account), "still installed");

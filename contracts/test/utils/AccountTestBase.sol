@@ -386,6 +386,19 @@ abstract contract AccountTestBase is EntryPointDeployer, Test {
         return op;
     }
 
+    /// @notice Builds an owner-validated user operation and signs it with {OWNER_KEY}.
+    /// @param entryPoint The EntryPoint.
+    /// @param sender The account.
+    /// @param callData The account calldata.
+    /// @return The signed user operation.
+    function _signedOwnerOp(IEntryPoint entryPoint, address sender, bytes memory callData)
+        internal
+        view
+        returns (PackedUserOperation memory)
+    {
+        return _signUserOp(entryPoint, _buildOwnerUserOp(entryPoint, sender, callData), OWNER_KEY);
+    }
+
     /// @notice Builds, signs with {OWNER_KEY} and sends an owner-validated user operation.
     /// @param entryPoint The EntryPoint.
     /// @param sender The account.
@@ -395,7 +408,7 @@ abstract contract AccountTestBase is EntryPointDeployer, Test {
         internal
         returns (PackedUserOperation memory op)
     {
-        op = _signUserOp(entryPoint, _buildOwnerUserOp(entryPoint, sender, callData), OWNER_KEY);
+        op = _signedOwnerOp(entryPoint, sender, callData);
         _handleOp(entryPoint, op);
     }
 

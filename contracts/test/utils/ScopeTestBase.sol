@@ -202,8 +202,8 @@ abstract contract ScopeTestBase is SessionTestBase {
         pure
         returns (bool sigFailed, uint48 validUntil, uint48 validAfter)
     {
-        sigFailed = uint160(validationData) != 0;
-        validUntil = uint48(validationData >> 160);
-        validAfter = uint48(validationData >> 208);
+        uint160 aggregator;
+        (aggregator, validUntil, validAfter) = _unpackValidationData(validationData);
+        sigFailed = aggregator != 0;
     }
 }

@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
-import {IERC7579ModuleConfig, MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {KeyscopeAccount} from "../../src/account/KeyscopeAccount.sol";
 import {SessionTestBase} from "./SessionTestBase.sol";
@@ -46,11 +45,6 @@ abstract contract SessionLifecycleBase is SessionTestBase {
         return _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (recipient, amount)));
     }
 
-    /// @notice Account calldata: a call of the validator by the account.
-    function _validatorCall(bytes memory data) internal view returns (bytes memory) {
-        return _executeSingle(address(validator), 0, data);
-    }
-
     // ------------------------------------------------------------------------------------------------------------
     // Owner operations
     // ------------------------------------------------------------------------------------------------------------
@@ -63,8 +57,7 @@ abstract contract SessionLifecycleBase is SessionTestBase {
         bytes memory callData,
         bytes memory reason
     ) internal {
-        PackedUserOperation memory op =
-            _signUserOp(entryPoint, _buildOwnerUserOp(entryPoint, account, callData), OWNER_KEY);
+        PackedUserOperation memory op = _signedOwnerOp(entryPoint, account, callData);
         bytes32 userOpHash = _userOpHash(entryPoint, op);
         vm.expectEmit(true, true, true, true, address(entryPoint));
         emit UserOperationRevertReason(userOpHash, account, op.nonce, reason);
@@ -80,15 +73,6 @@ abstract contract SessionLifecycleBase is SessionTestBase {
     ) internal {
         _sendOwnerOpExpectExecutionRevert(
             entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.grantSession, (session))), reason
-        );
-    }
-
-    /// @notice Installs the validator with `initData` on `account` through an owner operation.
-    function _installValidatorWith(IEntryPoint entryPoint, address account, bytes memory initData) internal {
-        _sendOwnerOp(
-            entryPoint,
-            account,
-            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), initData))
         );
     }
 
@@ -149,11 +133,6 @@ abstract contract SessionLifecycleBase is SessionTestBase {
         return _useOp1(entryPoint, account, _transferCall(amount), session, _transferPermission(), _noProof());
     }
 
-    /// @notice The owner's ERC-1271 signature (owner-validator prefix) of `digest`.
-    function _ownerSignatureOf(bytes32 digest) internal view returns (bytes memory) {
-        return abi.encodePacked(address(ownerValidator), _sign(OWNER_KEY, digest));
-    }
-
     // ------------------------------------------------------------------------------------------------------------
     // Independent references
     // ------------------------------------------------------------------------------------------------------------
@@ -198,17 +177,6 @@ abstract contract SessionLifecycleBase is SessionTestBase {
                 "\x19\x01", domainSeparator, keccak256(abi.encode(enableTypehash, account, epoch, sessionHash))
             )
         );
-    }
-
-    /// @notice Splits ERC-4337 validation data into its fields.
-    function _unpackValidationData(uint256 validationData)
-        internal
-        pure
-        returns (uint160 aggregator, uint48 validUntil, uint48 validAfter)
-    {
-        aggregator = uint160(validationData);
-        validUntil = uint48(validationData >> 160);
-        validAfter = uint48(validationData >> 208);
     }
 
     /// @notice Whether `env` is the v0.8 host.

@@ -40,10 +40,15 @@ abstract contract SessionTestBase is AccountTestBase {
 
     /// @notice Installs the validator on `account` through an owner operation.
     function _installValidator(IEntryPoint entryPoint, address account) internal {
+        _installValidatorWith(entryPoint, account, "");
+    }
+
+    /// @notice Installs the validator with `initData` on `account` through an owner operation.
+    function _installValidatorWith(IEntryPoint entryPoint, address account, bytes memory initData) internal {
         _sendOwnerOp(
             entryPoint,
             account,
-            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
+            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), initData))
         );
     }
 
@@ -58,29 +63,24 @@ abstract contract SessionTestBase is AccountTestBase {
 
     /// @notice Grants `session` on `account` through an owner operation calling the validator.
     function _grant(IEntryPoint entryPoint, address account, SessionTypes.Session memory session) internal {
-        _sendOwnerOp(
-            entryPoint,
-            account,
-            _executeSingle(address(validator), 0, abi.encodeCall(ISessionKeyValidator.grantSession, (session)))
-        );
+        _sendOwnerOp(entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.grantSession, (session))));
     }
 
     /// @notice Revokes `sessionId` on `account` through an owner operation.
     function _revoke(IEntryPoint entryPoint, address account, bytes32 sessionId) internal {
         _sendOwnerOp(
-            entryPoint,
-            account,
-            _executeSingle(address(validator), 0, abi.encodeCall(ISessionKeyValidator.revokeSession, (sessionId)))
+            entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.revokeSession, (sessionId)))
         );
     }
 
     /// @notice Revokes every session of `account` through an owner operation.
     function _revokeAll(IEntryPoint entryPoint, address account) internal {
-        _sendOwnerOp(
-            entryPoint,
-            account,
-            _executeSingle(address(validator), 0, abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ()))
-        );
+        _sendOwnerOp(entryPoint, account, _validatorCall(abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ())));
+    }
+
+    /// @notice Account calldata: a call of the validator by the account.
+    function _validatorCall(bytes memory data) internal view returns (bytes memory) {
+        return _executeSingle(address(validator), 0, data);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -180,7 +180,11 @@ abstract contract SessionTestBase is AccountTestBase {
         view
         returns (bytes memory)
     {
-        bytes32 digest = validator.enableDigest(account, session);
+        return _ownerSignatureOf(validator.enableDigest(account, session));
+    }
+
+    /// @notice The owner's ERC-1271 signature (owner-validator prefix) of `digest`.
+    function _ownerSignatureOf(bytes32 digest) internal view returns (bytes memory) {
         return abi.encodePacked(address(ownerValidator), _sign(OWNER_KEY, digest));
     }
 
@@ -207,5 +211,16 @@ abstract contract SessionTestBase is AccountTestBase {
     /// @notice Sends `op` and expects the validator's `inner` custom error wrapped in AA23.
     function _expectScopeError(IEntryPoint entryPoint, PackedUserOperation memory op, bytes memory inner) internal {
         _expectValidationReverted(entryPoint, op, inner);
+    }
+
+    /// @notice Splits ERC-4337 validation data into its fields.
+    function _unpackValidationData(uint256 validationData)
+        internal
+        pure
+        returns (uint160 aggregator, uint48 validUntil, uint48 validAfter)
+    {
+        aggregator = uint160(validationData);
+        validUntil = uint48(validationData >> 160);
+        validAfter = uint48(validationData >> 208);
     }
 }
