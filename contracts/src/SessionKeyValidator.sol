@@ -324,7 +324,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             cursor = _checkNthCall(context, callType, executionData, i, signature, cursor);
         }
         if (callType == _CALLTYPE_BATCH && 0x40 + context.nextElement != executionData.length) {
-            revert MalformedExecutionCalldata(0x40 + context.nextElement);
+            // in callData coordinates, like every other offset this error reports
+            revert MalformedExecutionCalldata(100 + 0x40 + context.nextElement);
         }
         return cursor;
     }

@@ -194,77 +194,146 @@ interface ISessionKeyValidator is IERC7579Validator {
     event AllSessionsRevoked(address indexed account, uint64 epoch);
 
     /// @notice The module is not installed on `account`.
+    /// @param account The account.
     error NotInstalled(address account);
     /// @notice The module is already installed on `account`.
+    /// @param account The account.
     error AlreadyInstalled(address account);
     /// @notice The validator was asked to validate an operation whose sender is not the calling account.
+    /// @param sender userOp.sender.
+    /// @param caller The account that called the validator.
     error SenderMismatch(address sender, address caller);
     /// @notice A session's signer is address(0).
     error ZeroSessionSigner();
     /// @notice A session's window is empty or unbounded (`validUntil` is zero or before `validAfter`).
+    /// @param validAfter The session's validAfter.
+    /// @param validUntil The session's validUntil.
     error InvalidSessionWindow(uint48 validAfter, uint48 validUntil);
     /// @notice A session in userOp.signature is not canonically ABI-encoded.
     error MalformedSession();
     /// @notice A session's paymaster fields are inconsistent with its policy.
+    /// @param policy The session's paymaster policy.
+    /// @param paymaster The paymaster.
     error InvalidPaymasterPolicy(uint8 policy, address paymaster);
     /// @notice The session was revoked in the account's current epoch and cannot be used or granted again.
+    /// @param sessionId The session.
     error SessionIsRevoked(bytes32 sessionId);
     /// @notice The session is not active on the account (never granted, revoked, or of an old epoch).
+    /// @param sessionId The session.
     error SessionNotActive(bytes32 sessionId);
     /// @notice userOp.signature ends before the field at `offset` that needs `needed` bytes.
+    /// @param offset Byte offset of the field.
+    /// @param needed Bytes the field needs.
     error SignatureTruncated(uint256 offset, uint256 needed);
     /// @notice userOp.signature has `extra` bytes after its last field.
+    /// @param extra Number of extra bytes.
     error SignatureTrailingBytes(uint256 extra);
     /// @notice userOp.signature starts with an unknown mode byte.
+    /// @param mode The ERC-7579 mode or signature mode.
     error UnknownSignatureMode(uint8 mode);
     /// @notice userOp.callData does not call the account's ERC-7579 `execute(bytes32,bytes)`.
+    /// @param selector The call's selector (zero if the calldata is shorter than 4 bytes).
     error UnsupportedAccountCall(bytes4 selector);
     /// @notice The execution mode is not single or batch call with default or try exec type and zero payload.
+    /// @param mode The ERC-7579 mode or signature mode.
     error UnsupportedExecutionMode(bytes32 mode);
     /// @notice The execute calldata is not canonically encoded; `offset` is where decoding stopped.
+    /// @param offset Byte offset of the field.
     error MalformedExecutionCalldata(uint256 offset);
     /// @notice A batch has no calls, or more than the maximum.
+    /// @param count The count found.
+    /// @param max The maximum.
     error InvalidBatchSize(uint256 count, uint256 max);
     /// @notice The signature carries `permissions` permission proofs for `calls` decoded calls.
+    /// @param calls Calls in the execution.
+    /// @param permissions Permission entries in the signature.
     error CallCountMismatch(uint256 calls, uint256 permissions);
     /// @notice Call `callIndex`'s permission is not canonically ABI-encoded.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
     error MalformedPermission(uint256 callIndex);
     /// @notice Call `callIndex`'s permission is not a leaf of the session's tree.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param leaf The permission's leaf.
     error PermissionNotInSession(uint256 callIndex, bytes32 leaf);
     /// @notice Call `callIndex` targets the account, the validator or address(0).
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param target The call target.
     error ForbiddenTarget(uint256 callIndex, address target);
     /// @notice Call `callIndex` targets another contract than its permission allows.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param target The call target.
+    /// @param allowed What the permission allows.
     error TargetNotAllowed(uint256 callIndex, address target, address allowed);
     /// @notice Call `callIndex` has another selector than its permission allows (or calldata shorter than 4 bytes).
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param selector The call's selector (zero if the calldata is shorter than 4 bytes).
+    /// @param allowed What the permission allows.
     error SelectorNotAllowed(uint256 callIndex, bytes4 selector, bytes4 allowed);
     /// @notice Call `callIndex` carries calldata under a native-transfer permission.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
     error NativeTransferWithCalldata(uint256 callIndex);
     /// @notice Call `callIndex` sends more native value than its permission allows per call.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param value The native value of the call.
+    /// @param limit The permission's limit.
     error ValueLimitExceeded(uint256 callIndex, uint256 value, uint256 limit);
     /// @notice Call `callIndex`'s permission has an unknown flag, or flags that contradict its fields.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param flags The permission's flags.
     error InvalidPermissionFlags(uint256 callIndex, uint8 flags);
     /// @notice Call `callIndex`'s permission has more argument rules than the maximum.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param count The count found.
+    /// @param max The maximum.
     error TooManyRules(uint256 callIndex, uint256 count, uint256 max);
     /// @notice Rule `ruleIndex` of call `callIndex` has an unknown operator or a wrong number of operands.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param ruleIndex Index of the rule in the permission.
     error InvalidRule(uint256 callIndex, uint256 ruleIndex);
     /// @notice Rule `ruleIndex` of call `callIndex` reads argument `argIndex`, past the end of the calldata.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param ruleIndex Index of the rule in the permission.
+    /// @param argIndex Index of the argument word the rule reads.
     error ArgumentOutOfBounds(uint256 callIndex, uint256 ruleIndex, uint256 argIndex);
     /// @notice Argument `argIndex` of call `callIndex` fails rule `ruleIndex`.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param ruleIndex Index of the rule in the permission.
+    /// @param argIndex Index of the argument word the rule reads.
     error ArgumentRuleFailed(uint256 callIndex, uint256 ruleIndex, uint256 argIndex);
     /// @notice Call `callIndex` would be use number `uses` of a permission allowed `maxUses` times.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param uses The use number this call would be.
+    /// @param maxUses The permission's usage limit.
     error UsageLimitReached(uint256 callIndex, uint256 uses, uint256 maxUses);
     /// @notice Call `callIndex` would exceed the rate limit in rate-limit window `window`.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param window The rate-limit window index the signature names.
+    /// @param maxPerWindow The permission's uses per window.
     error RateLimitReached(uint256 callIndex, uint256 window, uint256 maxPerWindow);
     /// @notice Call `callIndex` names rate-limit window `window`, before the permission's latest used window.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param window The rate-limit window index the signature names.
+    /// @param latestWindow The latest window already used.
     error RateLimitWindowPassed(uint256 callIndex, uint256 window, uint256 latestWindow);
     /// @notice Call `callIndex` would bring the session's native spending to `total`, over `limit`.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param total The cumulative amount with this call.
+    /// @param limit The permission's limit.
     error NativeTotalExceeded(uint256 callIndex, uint256 total, uint256 limit);
     /// @notice Call `callIndex` would bring the session's movements of `token` to `total`, over `limit`.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param token The ERC-20 token.
+    /// @param total The cumulative amount with this call.
+    /// @param limit The permission's limit.
     error Erc20TotalExceeded(uint256 callIndex, address token, uint256 total, uint256 limit);
     /// @notice Call `callIndex` is counted as an ERC-20 movement but is not transfer, transferFrom, approve or
     ///         increaseAllowance with its arguments.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param selector The call's selector (zero if the calldata is shorter than 4 bytes).
     error NotAnErc20Movement(uint256 callIndex, bytes4 selector);
     /// @notice The operation's paymaster is not allowed by the session's paymaster policy.
+    /// @param policy The session's paymaster policy.
+    /// @param paymaster The paymaster.
     error PaymasterNotAllowed(uint8 policy, address paymaster);
 
     /// @notice Grants a session to the calling account (an owner transaction through the account).

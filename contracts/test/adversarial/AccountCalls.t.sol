@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {
+    Execution,
+    IERC7579Execution,
+    IERC7579ModuleConfig,
+    MODULE_TYPE_EXECUTOR,
+    MODULE_TYPE_VALIDATOR
+} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {AdversarialBase} from "./AdversarialBase.sol";
+
+/// @notice Cases 1, 6 and 7: what the account is asked to do, and which targets are out of reach.
+contract AccountCallsTest is AdversarialBase {
+    /// `executeUserOp(PackedUserOperation,bytes32)`: EntryPoint v0.7+ runs it instead of the raw callData.
+    bytes4 private constant EXECUTE_USER_OP = 0x8dd7712f;
+    /// `upgradeToAndCall(address,bytes)` (ERC-1967 / UUPS).
+    bytes4 private constant UPGRADE_TO_AND_CALL = 0x4f1ef286;
+
+    /// A session that lets its key call anything (wildcard target) with `selector`, and grants it.
+    function _grantWildcard(IEntryPoint entryPoint, address account, bytes4 selector)
+        internal
+        returns (SessionTypes.Session memory session, SessionTypes.Permission memory permission)
+    {
+        permission = _permission(address(0), selector);
+        permission.flags = SessionTypes.FLAG_ANY_TARGET;
+        permission.valueLimit = 1 ether;
+        session = _grantSingle(entryPoint, account, permission);
+    }
+
+    function _expectUnsupportedAccountCall(bytes memory callData, bytes4 selector) internal {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+                _grantWildcard(envs[i].entryPoint, account, PING);
+            PackedUserOperation memory op =
+                _useOp1(envs[i].entryPoint, account, callData, session, permission, _noProof());
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.UnsupportedAccountCall.selector, selector)
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 1: account functions other than execute
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_reverts_whenCallDataIsInstallModule() public {
+        _expectUnsupportedAccountCall(
+            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), "")),
+            IERC7579ModuleConfig.installModule.selector
+        );
+    }
+
+    function test_validateUserOp_reverts_whenCallDataIsUninstallModule() public {
+        _expectUnsupportedAccountCall(
+            abi.encodeCall(IERC7579ModuleConfig.uninstallModule, (MODULE_TYPE_VALIDATOR, address(ownerValidator), "")),
+            IERC7579ModuleConfig.uninstallModule.selector
+        );
+    }
+
+    function test_validateUserOp_reverts_whenCallDataIsUpgradeToAndCall() public {
+        _expectUnsupportedAccountCall(
+            abi.encodeWithSelector(UPGRADE_TO_AND_CALL, address(recorder), ""), UPGRADE_TO_AND_CALL
+        );
+    }
+
+    function test_validateUserOp_reverts_whenCallDataIsExecuteFromExecutor() public {
+        bytes memory inner = abi.encodePacked(address(recorder), uint256(0), _ping(1));
+        _expectUnsupportedAccountCall(
+            abi.encodeCall(IERC7579Execution.executeFromExecutor, (bytes32(0), inner)),
+            IERC7579Execution.executeFromExecutor.selector
+        );
+    }
+
+    function test_validateUserOp_reverts_whenCallDataIsExecuteUserOp() public {
+        // the EntryPoint would call account.executeUserOp(userOp, userOpHash) with the op's own callData after it
+        bytes memory callData = bytes.concat(EXECUTE_USER_OP, _executeSingle(address(recorder), 0, _ping(1)));
+        _expectUnsupportedAccountCall(callData, EXECUTE_USER_OP);
+    }
+
+    function test_validateUserOp_reverts_whenCallDataIsShorterThanASelector() public {
+        _expectUnsupportedAccountCall(hex"e9ae5c", bytes4(0));
+        _expectUnsupportedAccountCall("", bytes4(0));
+    }
+
+    function test_validateUserOp_reverts_whenCallDataIsAccountFallbackSelector() public {
+        _expectUnsupportedAccountCall(_ping(1), PING);
+    }
+
+    function testFuzz_validateUserOp_reverts_whenSelectorIsNotExecute(bytes4 selector, bytes memory rest) public {
+        vm.assume(selector != IERC7579Execution.execute.selector);
+        address account = address(accountV08);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _grantWildcard(entryPointV08, account, PING);
+        PackedUserOperation memory op =
+            _useOp1(entryPointV08, account, bytes.concat(selector, rest), session, permission, _noProof());
+        _expectScopeError(
+            entryPointV08, op, abi.encodeWithSelector(ISessionKeyValidator.UnsupportedAccountCall.selector, selector)
+        );
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 6: wildcard targets never reach the account, the validator or address(0)
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _expectForbidden(address target, bytes4 selector, bytes memory data) internal {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            address callTarget = target == address(1) ? account : target; // 1 stands for "the account itself"
+            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+                _grantWildcard(envs[i].entryPoint, account, selector);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint, account, _executeSingle(callTarget, 0, data), session, permission, _noProof()
+            );
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, callTarget)
+            );
+        }
+    }
+
+    function test_validateUserOp_reverts_whenWildcardTargetIsAccount() public {
+        _expectForbidden(
+            address(1),
+            IERC7579ModuleConfig.installModule.selector,
+            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), ""))
+        );
+    }
+
+    function test_validateUserOp_reverts_whenWildcardTargetIsValidator() public {
+        _expectForbidden(
+            address(validator),
+            ISessionKeyValidator.revokeAllSessions.selector,
+            abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ())
+        );
+    }
+
+    function test_validateUserOp_reverts_whenWildcardTargetIsZeroAddress() public {
+        // OpenZeppelin's ERC7579Utils executes target address(0) as the account itself
+        _expectForbidden(
+            address(0),
+            IERC7579ModuleConfig.installModule.selector,
+            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), ""))
+        );
+    }
+
+    function test_validateUserOp_reverts_whenExplicitPermissionTargetIsAccount() public {
+        // even an owner-committed leaf naming the account itself as target is never usable
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission =
+                _permission(account, IERC7579ModuleConfig.installModule.selector);
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            bytes memory data =
+                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), ""));
+            PackedUserOperation memory op =
+                _useOp1(envs[i].entryPoint, account, _executeSingle(account, 0, data), session, permission, _noProof());
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, account)
+            );
+        }
+    }
+
+    function test_validateUserOp_reverts_whenWildcardBatchHidesAccountCall() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+                _grantWildcard(envs[i].entryPoint, account, PING);
+            bytes memory callData =
+                _executeBatch(_batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(0), 0, _ping(2))));
+            PackedUserOperation memory op =
+                _useOpN(envs[i].entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 1, address(0))
+            );
+        }
+        _assertRecorded(recorder, 0);
+    }
+
+    function test_validateUserOp_executes_whenWildcardTargetIsOrdinaryContract() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+                _grantWildcard(envs[i].entryPoint, account, PING);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder2), 0, _ping(7)),
+                session,
+                permission,
+                _noProof()
+            );
+            _handleOp(envs[i].entryPoint, op);
+            _assertRecordedCall(recorder2, i, account, 0, _ping(7));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 7: native transfers carry no calldata
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _nativePermission(address target) internal pure returns (SessionTypes.Permission memory permission) {
+        permission = _permission(target, bytes4(0));
+        permission.flags = SessionTypes.FLAG_NATIVE_TRANSFER;
+        permission.valueLimit = 1 ether;
+    }
+
+    function test_validateUserOp_reverts_whenNativeTransferCarriesErc20Transfer() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            token.mint(account, 1000);
+            SessionTypes.Permission memory permission = _nativePermission(address(token));
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            bytes memory callData = _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 1000)));
+            PackedUserOperation memory op =
+                _useOp1(envs[i].entryPoint, account, callData, session, permission, _noProof());
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.NativeTransferWithCalldata.selector, 0)
+            );
+            assertEq(token.balanceOf(account), 1000);
+        }
+    }
+
+    function test_validateUserOp_reverts_whenNativeTransferCarriesOneByte() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _nativePermission(address(recorder));
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 1, hex"00"),
+                session,
+                permission,
+                _noProof()
+            );
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.NativeTransferWithCalldata.selector, 0)
+            );
+        }
+    }
+
+    function test_validateUserOp_transfers_whenNativeTransferHasNoCalldata() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _nativePermission(address(recorder));
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 1 ether, ""),
+                session,
+                permission,
+                _noProof()
+            );
+            _handleOp(envs[i].entryPoint, op);
+            _assertRecordedCall(recorder, i, account, 1 ether, "");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {Vm} from "forge-std/Vm.sol";
+import {SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {CallProof} from "../utils/SessionEncoding.sol";
+import {AdversarialBase} from "./AdversarialBase.sol";
+
+/// @notice Case 24: ERC-7562 validation rules. Every storage slot validation touches is associated with the
+///         account (slot = keccak256(account ‖ x) + n, n < 128, or the account's own storage), the only contracts
+///         it calls are the validator, the account (and its implementation, through the clone's delegatecall), the
+///         account's owner validator and the ecrecover precompile,
+///         and the result does not depend on any environment value a bundler cannot pin (TIMESTAMP, NUMBER,
+///         BASEFEE, PREVRANDAO, COINBASE, GASPRICE, ORIGIN, BLOCKHASH, BLOBBASEFEE). The opcode-level check (debug_traceCall on
+///         anvil) is part of the Rust end-to-end tests.
+contract Erc7562Test is AdversarialBase {
+    address private constant ECRECOVER = address(1);
+
+    struct Fixture {
+        IEntryPoint entryPoint;
+        address account;
+        SessionTypes.Session session;
+        SessionTypes.Permission[] permissions;
+        PackedUserOperation op;
+        bytes32 opHash;
+    }
+
+    /// A batch touching every kind of validator state: session record, usage + rate limit, native and ERC-20 totals.
+    function _fixture(AccountEnv memory env, bool enable) internal returns (Fixture memory f) {
+        f.entryPoint = env.entryPoint;
+        f.account = address(env.account);
+        f.permissions = new SessionTypes.Permission[](2);
+        SessionTypes.Permission memory counted = _permission(address(recorder), PING);
+        counted.flags = SessionTypes.FLAG_NATIVE_TOTAL;
+        counted.valueLimit = 1 ether;
+        counted.nativeTotalLimit = 2 ether;
+        counted.maxUses = 5;
+        counted.validAfter = START;
+        counted.rateLimitCount = 3;
+        counted.rateLimitInterval = 1 hours;
+        SessionTypes.Permission memory erc20 = _permission(address(token), IERC20.transfer.selector);
+        erc20.flags = SessionTypes.FLAG_ERC20_TOTAL;
+        erc20.erc20TotalLimit = 100;
+        f.permissions[0] = counted;
+        f.permissions[1] = erc20;
+        (bytes32 root, bytes32[][] memory proofs) = _tree(f.permissions);
+        f.session = _session(root);
+        token.mint(f.account, 100);
+        bytes memory callData = _executeBatch(
+            _batch2(
+                Execution(address(recorder), 1 ether, _ping(1)),
+                Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 10)))
+            )
+        );
+        CallProof[] memory calls = _two(counted, proofs[0], erc20, proofs[1]);
+        if (enable) {
+            f.op = _enableOp(
+                f.entryPoint, f.account, callData, f.session, calls, _ownerEnableSignature(f.account, f.session)
+            );
+        } else {
+            _grant(f.entryPoint, f.account, f.session);
+            f.op = _useOpN(f.entryPoint, f.account, callData, f.session, calls);
+        }
+        f.opHash = _userOpHash(f.entryPoint, f.op);
+    }
+
+    /// Every x such that keccak256(abi.encode(account, x)) is a slot the validator may legitimately use: its first
+    /// ten base slots and every mapping key derived from the session (ids, scopes, usage and spend keys).
+    function _associatedKeys(Fixture memory f) internal view returns (bytes32[] memory keys) {
+        bytes32 id = _sid(f.session);
+        bytes32 scope = keccak256(abi.encode(id, uint256(validator.epochOf(f.account))));
+        bytes32[] memory inner = new bytes32[](5);
+        inner[0] = id;
+        inner[1] = keccak256(abi.encode(scope, _leaf(f.permissions[0])));
+        inner[2] = keccak256(abi.encode(scope, _leaf(f.permissions[1])));
+        inner[3] = keccak256(abi.encode(scope, address(0)));
+        inner[4] = keccak256(abi.encode(scope, address(token)));
+        keys = new bytes32[](10 + inner.length * 10);
+        for (uint256 base; base < 10; ++base) {
+            keys[base] = bytes32(base);
+            for (uint256 k; k < inner.length; ++k) {
+                keys[10 + k * 10 + base] = keccak256(abi.encode(inner[k], base));
+            }
+        }
+    }
+
+    /// Whether `slot` == keccak256(abi.encode(account, x)) + n for a key x of `keys` and n < 128.
+    function _isAssociated(address account, bytes32 slot, bytes32[] memory keys) internal pure returns (bool) {
+        for (uint256 k; k < keys.length; ++k) {
+            uint256 start = uint256(keccak256(abi.encode(account, keys[k])));
+            if (uint256(slot) >= start && uint256(slot) - start < 128) return true;
+        }
+        return false;
+    }
+
+    function _checkStorageAndCalls(bool enable) internal {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 e; e < envs.length; ++e) {
+            Fixture memory f = _fixture(envs[e], enable);
+            bytes32[] memory keys = _associatedKeys(f);
+            bytes32[] memory ownerKeys = new bytes32[](1); // OwnerECDSAValidator: mapping(account => owner) at 0
+            vm.record();
+            vm.startStateDiffRecording();
+            vm.prank(f.account, bundler);
+            uint256 validationData = validator.validateUserOp(f.op, f.opHash);
+            Vm.AccountAccess[] memory accesses = vm.stopAndReturnStateDiff();
+            (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(validator));
+            assertEq(validationData & 1, 0, "valid op");
+
+            assertGt(reads.length, 0);
+            assertGt(writes.length, 0);
+            for (uint256 k; k < reads.length; ++k) {
+                assertTrue(_isAssociated(f.account, reads[k], keys), "validator read outside account storage");
+            }
+            for (uint256 k; k < writes.length; ++k) {
+                assertTrue(_isAssociated(f.account, writes[k], keys), "validator write outside account storage");
+            }
+            bool calledOwnerValidator;
+            for (uint256 a; a < accesses.length; ++a) {
+                address touched = accesses[a].account;
+                if (touched == address(vm)) continue; // the recording cheatcodes themselves
+                assertTrue(
+                    touched == address(validator) || touched == f.account || touched == address(envs[e].implementation)
+                        || touched == address(ownerValidator) || touched == ECRECOVER,
+                    string.concat("unexpected contract touched: ", vm.toString(touched))
+                );
+                if (touched == address(ownerValidator)) calledOwnerValidator = true;
+                Vm.StorageAccess[] memory slots = accesses[a].storageAccesses;
+                for (uint256 s; s < slots.length; ++s) {
+                    if (slots[s].account == f.account) continue; // the sender's own storage
+                    if (slots[s].account == address(ownerValidator)) {
+                        assertTrue(_isAssociated(f.account, slots[s].slot, ownerKeys), "owner validator storage");
+                        continue;
+                    }
+                    assertEq(slots[s].account, address(validator), "storage of another contract");
+                    assertTrue(_isAssociated(f.account, slots[s].slot, keys), "validator storage");
+                }
+            }
+            assertEq(calledOwnerValidator, enable, "the owner validator is only asked in enable mode");
+        }
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inUseMode() public {
+        _checkStorageAndCalls(false);
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inEnableMode() public {
+        _checkStorageAndCalls(true);
+    }
+
+    /// validationData and the validator's writes under one environment.
+    function _run(Fixture memory f, address origin)
+        internal
+        returns (uint256 validationData, bytes32[] memory written)
+    {
+        uint256 snapshot = vm.snapshotState();
+        vm.startStateDiffRecording();
+        vm.prank(f.account, origin);
+        validationData = validator.validateUserOp(f.op, f.opHash);
+        Vm.AccountAccess[] memory accesses = vm.stopAndReturnStateDiff();
+        uint256 count;
+        for (uint256 a; a < accesses.length; ++a) {
+            count += accesses[a].storageAccesses.length;
+        }
+        written = new bytes32[](count * 3);
+        uint256 w;
+        for (uint256 a; a < accesses.length; ++a) {
+            Vm.StorageAccess[] memory slots = accesses[a].storageAccesses;
+            for (uint256 s; s < slots.length; ++s) {
+                if (!slots[s].isWrite) continue;
+                written[w++] = bytes32(uint256(uint160(slots[s].account)));
+                written[w++] = slots[s].slot;
+                written[w++] = slots[s].newValue;
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(written, w)
+        }
+        vm.revertToState(snapshot);
+    }
+
+    function testFuzz_validateUserOp_ignoresBlockEnvironment(
+        uint64 timestamp,
+        uint64 number,
+        uint64 basefee,
+        uint256 prevrandao,
+        address coinbase,
+        uint64 gasPrice,
+        address origin,
+        uint64 blobBaseFee,
+        bool enable
+    ) public {
+        Fixture memory f = _fixture(_env(EntryPointVersion.V08), enable);
+        (uint256 expectedData, bytes32[] memory expectedWrites) = _run(f, bundler);
+        assertEq(expectedData & 1, 0);
+
+        vm.warp(timestamp);
+        vm.roll(number);
+        vm.fee(basefee);
+        vm.prevrandao(prevrandao);
+        vm.coinbase(coinbase);
+        vm.txGasPrice(gasPrice);
+        vm.blobBaseFee(blobBaseFee);
+        vm.setBlockhash(number > 0 ? number - 1 : 0, keccak256(abi.encode(prevrandao)));
+        (uint256 data, bytes32[] memory writes) = _run(f, origin);
+        assertEq(data, expectedData, "validationData depends on the environment");
+        assertEq(writes, expectedWrites, "storage effects depend on the environment");
+    }
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {AdversarialBase} from "./AdversarialBase.sol";
+
+/// @notice Cases 11 and 12: a call is only ever checked against a permission the owner committed to, in the tree
+///         of the session the operation names. Leaves are double-hashed, so no inner node can pose as a leaf.
+contract ProofsTest is AdversarialBase {
+    SessionTypes.Permission internal committed;
+    SessionTypes.Permission internal sibling;
+    bytes32 internal root;
+    bytes32[] internal committedProof;
+
+    function setUp() public override {
+        super.setUp();
+        committed = _permission(address(recorder), PING);
+        committed.valueLimit = 1;
+        committed.maxUses = 3;
+        committed.rules = new SessionTypes.ArgRule[](1);
+        committed.rules[0] = _rule(SessionTypes.RuleOperator.Lte, 0, bytes32(uint256(10)));
+        sibling = _permission(address(recorder2), PING);
+        (bytes32 treeRoot, bytes32[][] memory proofs) = _tree(_pair(committed, sibling));
+        root = treeRoot;
+        committedProof = proofs[0];
+    }
+
+    function _notInSession(uint256 index, bytes32 leaf) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISessionKeyValidator.PermissionNotInSession.selector, index, leaf);
+    }
+
+    /// Sends a call that `forged` would allow, with `forged` presented under the committed permission's proof.
+    function _expectForgedRejected(
+        SessionTypes.Permission memory forged,
+        address target,
+        uint256 value,
+        bytes memory data
+    ) internal {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Session memory session = _session(root);
+            _grant(envs[i].entryPoint, account, session);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint, account, _executeSingle(target, value, data), session, forged, committedProof
+            );
+            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, _leaf(forged)));
+        }
+        _assertRecorded(recorder, 0);
+    }
+
+    function _copy() internal view returns (SessionTypes.Permission memory p) {
+        p = committed;
+        // deep copy of the rules so mutations do not touch storage-loaded arrays shared by reference
+        p.rules = new SessionTypes.ArgRule[](1);
+        p.rules[0] = _rule(SessionTypes.RuleOperator.Lte, 0, bytes32(uint256(10)));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 11: every field of a committed leaf is bound by its proof
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_reverts_whenLeafTargetIsChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.target = address(token);
+        _expectForgedRejected(forged, address(token), 0, _ping(1));
+    }
+
+    function test_validateUserOp_reverts_whenLeafSelectorIsChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.selector = PONG;
+        _expectForgedRejected(forged, address(recorder), 0, abi.encodeWithSelector(PONG, uint256(1), int256(1)));
+    }
+
+    function test_validateUserOp_reverts_whenLeafFlagsAreChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.target = address(0);
+        forged.flags = SessionTypes.FLAG_ANY_TARGET;
+        _expectForgedRejected(forged, address(recorder2), 0, _ping(1));
+    }
+
+    function test_validateUserOp_reverts_whenLeafValueLimitIsRaised() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.valueLimit = 1 ether;
+        _expectForgedRejected(forged, address(recorder), 1 ether, _ping(1));
+    }
+
+    function test_validateUserOp_reverts_whenLeafTotalLimitsAreChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.nativeTotalLimit = 5;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1));
+        forged = _copy();
+        forged.erc20TotalLimit = 5;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1));
+    }
+
+    function test_validateUserOp_reverts_whenLeafWindowIsChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.validAfter = 1;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1));
+        forged = _copy();
+        forged.validUntil = type(uint48).max;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1));
+    }
+
+    function test_validateUserOp_reverts_whenLeafUsageLimitsAreChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.maxUses = 0;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1));
+        forged = _copy();
+        forged.rateLimitCount = 1000;
+        forged.rateLimitInterval = 1;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1));
+    }
+
+    function test_validateUserOp_reverts_whenLeafRulesAreRemoved() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.rules = new SessionTypes.ArgRule[](0);
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1000));
+    }
+
+    function test_validateUserOp_reverts_whenLeafRuleOperandIsChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.rules[0].operands[0] = bytes32(uint256(1000));
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1000));
+    }
+
+    function test_validateUserOp_reverts_whenLeafRuleOperatorOrIndexIsChanged() public {
+        SessionTypes.Permission memory forged = _copy();
+        forged.rules[0].operator = SessionTypes.RuleOperator.Gte;
+        _expectForgedRejected(forged, address(recorder), 0, _ping(1000));
+        forged = _copy();
+        forged.rules[0] = _rule(SessionTypes.RuleOperator.Lte, 1, bytes32(uint256(10)));
+        _expectForgedRejected(forged, address(recorder), 0, abi.encodeWithSelector(PING, uint256(1000), uint256(0)));
+    }
+
+    function testFuzz_validateUserOp_reverts_whenAnyPermissionByteIsFlipped(uint256 position, uint8 mask) public {
+        vm.assume(mask != 0);
+        bytes memory permissionData = abi.encode(committed);
+        position = bound(position, 0, permissionData.length - 1);
+        permissionData[position] ^= bytes1(mask);
+        address account = address(accountV08);
+        SessionTypes.Session memory session = _session(root);
+        _grant(entryPointV08, account, session);
+        PackedUserOperation memory op = _op(entryPointV08, account, _executeSingle(address(recorder), 0, _ping(1)));
+        op = _signUseRaw(entryPointV08, op, session, 1, _rawCallEntry(permissionData, committedProof, 0));
+        _expectScopeError(entryPointV08, op, _notInSession(0, keccak256(bytes.concat(keccak256(permissionData)))));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 12: proofs of another tree, inner nodes, empty proofs
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_reverts_whenProofIsFromAnotherSessionTree() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Session memory narrow = _session(root);
+            _grant(envs[i].entryPoint, account, narrow);
+            // another session (same key, same account) whose tree allows recorder2 with any value
+            SessionTypes.Permission memory wide = _permission(address(recorder2), PING);
+            wide.valueLimit = 1 ether;
+            SessionTypes.Permission memory other = _permission(address(token), PING);
+            (bytes32 wideRoot, bytes32[][] memory wideProofs) = _tree(_pair(wide, other));
+            SessionTypes.Session memory wideSession = _session(wideRoot);
+            wideSession.salt = bytes32(uint256(1));
+            _grant(envs[i].entryPoint, account, wideSession);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder2), 1 ether, _ping(1)),
+                narrow,
+                wide,
+                wideProofs[0]
+            );
+            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, _leaf(wide)));
+        }
+        _assertRecorded(recorder2, 0);
+    }
+
+    function test_validateUserOp_reverts_whenInnerNodePresentedAsLeaf() public {
+        // two-leaf tree: root = keccak256(sorted(leafA, leafB)). Presenting the 64-byte pair as "permission" with
+        // an empty proof would make root == leaf under single hashing; the validator double-hashes leaves.
+        bytes32 leafA = _leaf(committed);
+        bytes32 leafB = _leaf(sibling);
+        bytes memory pair = leafA < leafB ? abi.encode(leafA, leafB) : abi.encode(leafB, leafA);
+        assertEq(keccak256(pair), root, "the pair is the root's preimage");
+        bytes32 presented = keccak256(bytes.concat(keccak256(pair)));
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Session memory session = _session(root);
+            _grant(envs[i].entryPoint, account, session);
+            PackedUserOperation memory op =
+                _op(envs[i].entryPoint, account, _executeSingle(address(recorder), 0, _ping(1)));
+            op = _signUseRaw(envs[i].entryPoint, op, session, 1, _rawCallEntry(pair, new bytes32[](0), 0));
+            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, presented));
+        }
+    }
+
+    function test_validateUserOp_reverts_whenInnerNodeOfDeeperTreePresentedAsLeaf() public {
+        // four leaves: the pair under one inner node, proven by the other inner node
+        SessionTypes.Permission[] memory permissions = new SessionTypes.Permission[](4);
+        for (uint256 k; k < 4; ++k) {
+            permissions[k] = _permission(address(recorder), bytes4(uint32(k + 1)));
+        }
+        bytes32[] memory leaves = new bytes32[](4);
+        for (uint256 k; k < 4; ++k) {
+            leaves[k] = _leaf(permissions[k]);
+        }
+        (bytes32 deepRoot, bytes32[][] memory proofs) = _tree(permissions);
+        // proofs[k] = [sibling leaf, other inner node]; rebuild the inner node over leaf 0 and its sibling
+        bytes32 a = leaves[0];
+        bytes32 b = proofs[0][0];
+        bytes memory pair = a < b ? abi.encode(a, b) : abi.encode(b, a);
+        bytes32[] memory innerProof = new bytes32[](1);
+        innerProof[0] = proofs[0][1];
+        bytes32 inner = keccak256(pair);
+        assertEq(
+            inner < innerProof[0]
+                ? keccak256(abi.encode(inner, innerProof[0]))
+                : keccak256(abi.encode(innerProof[0], inner)),
+            deepRoot,
+            "inner node + its proof reach the root"
+        );
+        address account = address(accountV08);
+        SessionTypes.Session memory session = _session(deepRoot);
+        _grant(entryPointV08, account, session);
+        PackedUserOperation memory op = _op(entryPointV08, account, _executeSingle(address(recorder), 0, _ping(1)));
+        op = _signUseRaw(entryPointV08, op, session, 1, _rawCallEntry(pair, innerProof, 0));
+        _expectScopeError(entryPointV08, op, _notInSession(0, keccak256(bytes.concat(inner))));
+    }
+
+    function test_validateUserOp_reverts_whenProofIsEmptyInMultiLeafTree() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Session memory session = _session(root);
+            _grant(envs[i].entryPoint, account, session);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                session,
+                committed,
+                _noProof()
+            );
+            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, _leaf(committed)));
+        }
+    }
+
+    function test_validateUserOp_reverts_whenProofHasExtraOrGarbageElements() public {
+        address account = address(accountV08);
+        SessionTypes.Session memory session = _session(root);
+        _grant(entryPointV08, account, session);
+        bytes32[] memory longer = new bytes32[](2);
+        longer[0] = committedProof[0];
+        longer[1] = bytes32(uint256(1));
+        PackedUserOperation memory op =
+            _useOp1(entryPointV08, account, _executeSingle(address(recorder), 0, _ping(1)), session, committed, longer);
+        _expectScopeError(entryPointV08, op, _notInSession(0, _leaf(committed)));
+        bytes32[] memory garbage = new bytes32[](255); // the longest proof the wire format can carry
+        for (uint256 k; k < garbage.length; ++k) {
+            garbage[k] = keccak256(abi.encode(k));
+        }
+        op = _useOp1(
+            entryPointV08, account, _executeSingle(address(recorder), 0, _ping(1)), session, committed, garbage
+        );
+        _expectScopeError(entryPointV08, op, _notInSession(0, _leaf(committed)));
+    }
+
+    function test_validateUserOp_accepts_whenSingleLeafRootHasEmptyProof() public {
+        // a one-leaf session's root is the leaf: its proof is empty. The same leaf under a 2-leaf root is not.
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Session memory single = _singleLeafSession(committed);
+            _grant(envs[i].entryPoint, account, single);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                single,
+                committed,
+                _noProof()
+            );
+            _handleOp(envs[i].entryPoint, op);
+        }
+        _assertRecorded(recorder, 2);
+    }
+}

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Account as OZAccount} from "@openzeppelin/contracts/account/Account.sol";
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {IERC7579ModuleConfig, MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {SessionEncoding} from "../utils/SessionEncoding.sol";
+import {AdversarialBase} from "./AdversarialBase.sol";
+
+/// @notice Cases 19, 20 (enable replay) and 21: signatures are bound to the account, the chain and the EntryPoint;
+///         owner enable signatures to the account's epoch; reinstalling never revives a session or a counter.
+contract ReplayTest is AdversarialBase {
+    /// The chain id kept in storage: a local copy of block.chainid would be re-read after vm.chainId.
+    uint256 internal homeChainId;
+
+    /// A second account of the same owner on `factory`'s EntryPoint, with the validator installed.
+    function _secondAccount(AccountEnv memory env) internal returns (address account) {
+        account = address(_createAccount(env.factory, owner, 1));
+        _fundAccount(env.entryPoint, account);
+        _installValidator(env.entryPoint, account);
+    }
+
+    function _pingPermission() internal view returns (SessionTypes.Permission memory permission) {
+        permission = _permission(address(recorder), PING);
+        permission.maxUses = 10;
+        permission.flags = SessionTypes.FLAG_NATIVE_TOTAL;
+        permission.valueLimit = 1 ether;
+        permission.nativeTotalLimit = 5 ether;
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 19: another account, chain, EntryPoint
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_signatureError_whenReplayedOnAnotherAccount() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            address other = _secondAccount(envs[i]);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            _grant(envs[i].entryPoint, other, session); // the same session, same key, on both accounts
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                session,
+                permission,
+                _noProof()
+            );
+            op.sender = other;
+            _expectSignatureError(envs[i].entryPoint, op);
+        }
+        _assertRecorded(recorder, 0);
+    }
+
+    function test_validateUserOp_signatureError_whenReplayedOnAnotherChain() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                session,
+                permission,
+                _noProof()
+            );
+            homeChainId = block.chainid;
+            vm.chainId(homeChainId + 1);
+            _expectSignatureError(envs[i].entryPoint, op);
+            vm.chainId(homeChainId);
+            _handleOp(envs[i].entryPoint, op); // on its own chain it is fine
+        }
+        _assertRecorded(recorder, 2);
+    }
+
+    function test_validateUserOp_reverts_whenV07OpReplayedOnV08EntryPoint() public {
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _grantSingle(entryPointV07, address(accountV07), permission);
+        _grant(entryPointV08, address(accountV08), session);
+        PackedUserOperation memory op = _useOp1(
+            entryPointV07,
+            address(accountV07),
+            _executeSingle(address(recorder), 0, _ping(1)),
+            session,
+            permission,
+            _noProof()
+        );
+        // the v0.7 account only trusts the v0.7 EntryPoint
+        vm.deal(address(this), 1 ether);
+        entryPointV08.depositTo{value: 1 ether}(address(accountV07));
+        _expectValidationReverted(
+            entryPointV08, op, abi.encodeWithSelector(OZAccount.AccountUnauthorized.selector, address(entryPointV08))
+        );
+        // and a session signature over the v0.7 hash of an op for the v0.8 account does not hold on v0.8
+        PackedUserOperation memory op08 =
+            _op(entryPointV08, address(accountV08), _executeSingle(address(recorder), 0, _ping(1)));
+        op08 = _signUse(entryPointV07, op08, session, SessionEncoding.one(permission, _noProof()), SESSION_KEY);
+        assertTrue(_userOpHash(entryPointV07, op08) != _userOpHash(entryPointV08, op08));
+        _expectSignatureError(entryPointV08, op08);
+        _assertRecorded(recorder, 0);
+    }
+
+    function test_validateUserOp_signatureError_whenEnableSignatureReplayedOnAnotherAccount() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            address other = _secondAccount(envs[i]);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _singleLeafSession(permission);
+            bytes memory ownerSig = _ownerEnableSignature(account, session); // same owner, but bound to `account`
+            PackedUserOperation memory op = _enableOp(
+                envs[i].entryPoint,
+                other,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                session,
+                SessionEncoding.one(permission, _noProof()),
+                ownerSig
+            );
+            _expectSignatureError(envs[i].entryPoint, op);
+            assertEq(
+                uint8(validator.sessionStatus(other, _sid(session))), uint8(ISessionKeyValidator.SessionStatus.Unknown)
+            );
+        }
+    }
+
+    function test_validateUserOp_signatureError_whenEnableSignatureReplayedOnAnotherChain() public {
+        address account = address(accountV08);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        bytes memory ownerSig = _ownerEnableSignature(account, session);
+        homeChainId = block.chainid;
+        vm.chainId(homeChainId + 1);
+        PackedUserOperation memory op = _enableOp(
+            entryPointV08,
+            account,
+            _executeSingle(address(recorder), 0, _ping(1)),
+            session,
+            SessionEncoding.one(permission, _noProof()),
+            ownerSig
+        ); // the session key signs for the new chain: only the owner's signature is replayed
+        _expectSignatureError(entryPointV08, op);
+        vm.chainId(homeChainId);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 20 (first half): enable signatures after revocation
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _enable(
+        AccountEnv memory env,
+        SessionTypes.Session memory session,
+        SessionTypes.Permission memory permission,
+        bytes memory ownerSig
+    ) internal view returns (PackedUserOperation memory) {
+        return _enableOp(
+            env.entryPoint,
+            address(env.account),
+            _executeSingle(address(recorder), 0, _ping(1)),
+            session,
+            SessionEncoding.one(permission, _noProof()),
+            ownerSig
+        );
+    }
+
+    function test_validateUserOp_reverts_whenEnableSignatureReplayedAfterRevoke() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _singleLeafSession(permission);
+            bytes memory ownerSig = _ownerEnableSignature(account, session);
+            _handleOp(envs[i].entryPoint, _enable(envs[i], session, permission, ownerSig));
+            _revoke(envs[i].entryPoint, account, _sid(session));
+            PackedUserOperation memory op = _enable(envs[i], session, permission, ownerSig);
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, _sid(session))
+            );
+        }
+        _assertRecorded(recorder, 2);
+    }
+
+    function test_validateUserOp_reverts_whenEnableSignatureUsedAfterPreemptiveRevoke() public {
+        // the owner can kill a leaked enable signature before it is ever used
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _singleLeafSession(permission);
+            bytes memory ownerSig = _ownerEnableSignature(account, session);
+            _revoke(envs[i].entryPoint, account, _sid(session));
+            PackedUserOperation memory op = _enable(envs[i], session, permission, ownerSig);
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, _sid(session))
+            );
+        }
+    }
+
+    function test_validateUserOp_signatureError_whenEnableSignatureReplayedAfterRevokeAll() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _singleLeafSession(permission);
+            bytes memory ownerSig = _ownerEnableSignature(account, session);
+            _handleOp(envs[i].entryPoint, _enable(envs[i], session, permission, ownerSig));
+            _revokeAll(envs[i].entryPoint, account);
+            // the enable digest names the old epoch
+            _expectSignatureError(envs[i].entryPoint, _enable(envs[i], session, permission, ownerSig));
+            // and using the old grant is over too
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                session,
+                permission,
+                _noProof()
+            );
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, _sid(session))
+            );
+        }
+    }
+
+    function test_validateUserOp_reverts_whenRevokedSessionIsUsed() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            _revoke(envs[i].entryPoint, account, _sid(session));
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(1)),
+                session,
+                permission,
+                _noProof()
+            );
+            _expectScopeError(
+                envs[i].entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, _sid(session))
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 21: uninstall, reinstall, leftover state
+    // ------------------------------------------------------------------------------------------------------------
+
+    function test_validateUserOp_rejects_afterUninstallAndReinstall() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            bytes32 id = _sid(session);
+            _handleOp(
+                envs[i].entryPoint,
+                _useOp1(
+                    envs[i].entryPoint,
+                    account,
+                    _executeSingle(address(recorder), 1 ether, _ping(1)),
+                    session,
+                    permission,
+                    _noProof()
+                )
+            );
+            assertEq(validator.spentOf(account, id, address(0)), 1 ether);
+            uint64 epochBefore = validator.epochOf(account);
+
+            _uninstallValidator(envs[i].entryPoint, account);
+            assertFalse(validator.isInitialized(account));
+            // not installed: the account does not even ask the validator
+            PackedUserOperation memory op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(2)),
+                session,
+                permission,
+                _noProof()
+            );
+            _expectSignatureError(envs[i].entryPoint, op);
+
+            _installValidator(envs[i].entryPoint, account);
+            assertEq(validator.epochOf(account), epochBefore + 2);
+            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
+            assertEq(validator.spentOf(account, id, address(0)), 0, "no spending comes back");
+            (uint64 uses,,) = validator.usageOf(account, id, _leaf(permission));
+            assertEq(uses, 0, "no usage comes back");
+            op = _useOp1(
+                envs[i].entryPoint,
+                account,
+                _executeSingle(address(recorder), 0, _ping(2)),
+                session,
+                permission,
+                _noProof()
+            );
+            _expectScopeError(
+                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, id)
+            );
+        }
+        _assertRecorded(recorder, 2);
+    }
+
+    function test_onInstall_ignoresLeftoverState_afterReinstall() public {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            address account = address(envs[i].account);
+            SessionTypes.Permission memory permission = _pingPermission();
+            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
+            bytes32 id = _sid(session);
+            _revoke(envs[i].entryPoint, account, id); // a Revoked record is left behind
+            _uninstallValidator(envs[i].entryPoint, account);
+            _installValidator(envs[i].entryPoint, account);
+            // the leftover Revoked record belongs to an old epoch: the owner may grant the session again
+            _grant(envs[i].entryPoint, account, session);
+            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Active));
+            _handleOp(
+                envs[i].entryPoint,
+                _useOp1(
+                    envs[i].entryPoint,
+                    account,
+                    _executeSingle(address(recorder), 1 ether, _ping(1)),
+                    session,
+                    permission,
+                    _noProof()
+                )
+            );
+            assertEq(validator.spentOf(account, id, address(0)), 1 ether, "fresh counters");
+            // a second uninstall/reinstall cycle revives neither the grant nor the counters
+            _uninstallValidator(envs[i].entryPoint, account);
+            _installValidator(envs[i].entryPoint, account);
+            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
+            assertEq(validator.spentOf(account, id, address(0)), 0);
+        }
+    }
+
+    function test_onInstall_reverts_whenAlreadyInstalled() public {
+        vm.prank(address(accountV08));
+        vm.expectRevert(abi.encodeWithSelector(ISessionKeyValidator.AlreadyInstalled.selector, address(accountV08)));
+        validator.onInstall("");
+        // through the account, the account refuses a second installation before the module is called
+        bytes memory callData =
+            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""));
+        uint64 epoch = validator.epochOf(address(accountV08));
+        _sendOwnerOp(entryPointV08, address(accountV08), callData);
+        assertEq(validator.epochOf(address(accountV08)), epoch, "state untouched");
+    }
+
+    function test_validateUserOp_reverts_whenOldEpochEnableSignatureUsedAfterReinstall() public {
+        address account = address(accountV08);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        bytes memory ownerSig = _ownerEnableSignature(account, session);
+        _uninstallValidator(entryPointV08, account);
+        _installValidator(entryPointV08, account);
+        _expectSignatureError(entryPointV08, _enable(_env(EntryPointVersion.V08), session, permission, ownerSig));
+    }
+}

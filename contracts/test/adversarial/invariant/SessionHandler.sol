@@ -1,0 +1,678 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
+import {Execution, IERC7579Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {IERC7579ModuleConfig, MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {SessionKeyValidator} from "../../../src/SessionKeyValidator.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../../src/interfaces/ISessionKeyValidator.sol";
+import {CallProof, SessionEncoding} from "../../utils/SessionEncoding.sol";
+import {AdversarialBase} from "../AdversarialBase.sol";
+
+/// @notice Keeps every call any logging target receives, in global order.
+contract CallLog {
+    struct Entry {
+        address target;
+        address from;
+        uint256 value;
+        bytes data;
+    }
+
+    Entry[] private _entries;
+
+    function record(address from, uint256 value, bytes calldata data) external {
+        _entries.push(Entry({target: msg.sender, from: from, value: value, data: data}));
+    }
+
+    function count() external view returns (uint256) {
+        return _entries.length;
+    }
+
+    function entry(uint256 i) external view returns (Entry memory) {
+        return _entries[i];
+    }
+}
+
+/// @notice A target that accepts any call (any selector, any value) and logs it in the shared {CallLog}.
+contract LoggingTarget {
+    CallLog private immutable _LOG;
+
+    constructor(CallLog log) {
+        _LOG = log;
+    }
+
+    fallback(bytes calldata data) external payable returns (bytes memory) {
+        _LOG.record(msg.sender, msg.value, data);
+        return abi.encode(true);
+    }
+
+    receive() external payable {
+        _LOG.record(msg.sender, msg.value, "");
+    }
+}
+
+/// @title SessionHandler
+/// @notice Stateful-fuzzing handler: an owner who grants, revokes, reinstalls and signs enable messages, a clock,
+///         and a leaked session key that sends mutated operations through the real EntryPoints. Every operation
+///         the EntryPoint accepts is checked against an independent reference model of the session's committed
+///         permissions; violations are counted in ghost variables that the invariants assert to be zero.
+contract SessionHandler is AdversarialBase {
+    uint256 internal constant ACCOUNTS = 2;
+    uint256 internal constant SESSIONS = 3;
+    uint256 internal constant PERMISSIONS = 6;
+    uint256 public constant NATIVE_LIMIT = 3 ether;
+    uint48 internal constant SESSION_END = START + 2 days;
+
+    bytes4 internal constant TRANSFER = 0xa9059cbb;
+    bytes4 internal constant APPROVE = 0x095ea7b3;
+
+    enum Status {
+        None,
+        Active,
+        Revoked
+    }
+
+    enum Violation {
+        Calls, // an accepted call is not allowed by the permission its proof names, or decoded != executed
+        Revoked, // an operation of a non-active session was accepted, or the model drifted from the validator
+        ValidationData, // malformed validationData
+        Spend, // executed value / ERC-20 amounts past a cumulative limit
+        Uses // executed uses past maxUses or a rate limit
+    }
+
+    CallLog public callLog;
+    LoggingTarget public targetA;
+    LoggingTarget public targetB;
+    LoggingTarget public targetC;
+    address public alice;
+    address public bob;
+
+    // ---- model of the owner's actions ----
+    bool[ACCOUNTS] public installed;
+    uint256[ACCOUNTS] public modelEpoch;
+    mapping(uint256 account => mapping(uint256 session => Status)) public status;
+    mapping(uint256 account => mapping(uint256 session => bytes)) internal _enableSig;
+    mapping(uint256 account => mapping(uint256 session => uint256)) internal _enableSigEpoch;
+
+    // ---- ghosts: what was really executed, per account, session and epoch ----
+    mapping(bytes32 key => uint256) public ghostNative;
+    mapping(bytes32 key => uint256) public ghostErc20;
+    mapping(bytes32 key => mapping(uint256 permission => uint256)) public ghostUses;
+    mapping(bytes32 key => mapping(uint256 permission => mapping(uint256 window => uint256))) public ghostWindowUses;
+    uint256[5] public violations;
+    string public lastViolation;
+    uint256 public acceptedOps;
+    uint256 public rejectedOps;
+    uint256 public executedCalls;
+    mapping(bytes32 => uint256) public calls;
+
+    bytes32[SESSIONS] public roots;
+    mapping(uint256 session => mapping(uint256 permission => bytes32[])) internal _proofs;
+
+    /// Per-operation scratch (kept in storage to stay clear of stack limits).
+    struct Plan {
+        uint256 account;
+        uint256 session;
+        uint256 n;
+        bool enable;
+        bool tryMode;
+        bool callDataMutated;
+        bool signatureMutated;
+        uint256[3] proofSession;
+        uint256[3] permission;
+        Execution[3] executions;
+        uint32[3] windows;
+    }
+
+    Plan internal _plan;
+
+    function setUp() public override {
+        super.setUp();
+        callLog = new CallLog();
+        targetA = new LoggingTarget(callLog);
+        targetB = new LoggingTarget(callLog);
+        targetC = new LoggingTarget(callLog);
+        alice = makeAddr("alice");
+        bob = makeAddr("bob");
+        for (uint256 a; a < ACCOUNTS; ++a) {
+            installed[a] = true;
+            vm.deal(_account(a), 1_000_000 ether);
+        }
+        for (uint256 s; s < SESSIONS; ++s) {
+            SessionTypes.Permission[] memory permissions = new SessionTypes.Permission[](PERMISSIONS);
+            for (uint256 k; k < PERMISSIONS; ++k) {
+                permissions[k] = catalog(s, k);
+            }
+            (bytes32 root, bytes32[][] memory proofs) = _tree(permissions);
+            roots[s] = root;
+            for (uint256 k; k < PERMISSIONS; ++k) {
+                _proofs[s][k] = proofs[k];
+            }
+        }
+        // the campaign starts with every session granted on both accounts
+        for (uint256 a; a < ACCOUNTS; ++a) {
+            for (uint256 s; s < SESSIONS; ++s) {
+                _grant(_entryPoint(a), _account(a), sessionOf(s));
+                status[a][s] = Status.Active;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Catalog
+    // ------------------------------------------------------------------------------------------------------------
+
+    function erc20Limit(uint256 s) public pure returns (uint256) {
+        return 500 + 100 * s;
+    }
+
+    function maxUses(uint256 s, uint256 k) public pure returns (uint256) {
+        if (k == 0) return 4 + s;
+        if (k == 5) return 3;
+        return 0;
+    }
+
+    function rateLimit(uint256 k) public pure returns (uint256 count, uint256 interval, uint256 validAfter) {
+        if (k == 4) return (2, 1 hours, START);
+        if (k == 5) return (1, 1, 0); // window k = [k, k]: window 0 ends at second 0
+        return (0, 0, 0);
+    }
+
+    /// Permission `k` of session `s`: the leaves the owner commits to.
+    function catalog(uint256 s, uint256 k) public view returns (SessionTypes.Permission memory p) {
+        if (k == 0) {
+            p = _permission(address(targetA), PING);
+            p.flags = SessionTypes.FLAG_NATIVE_TOTAL;
+            p.valueLimit = 1 ether;
+            p.nativeTotalLimit = NATIVE_LIMIT;
+            p.rules = new SessionTypes.ArgRule[](1);
+            p.rules[0] = _rule(SessionTypes.RuleOperator.Lte, 0, bytes32(uint256(1000)));
+        } else if (k == 1) {
+            p = _permission(address(targetB), TRANSFER);
+            p.flags = SessionTypes.FLAG_ERC20_TOTAL;
+            p.rules = new SessionTypes.ArgRule[](1);
+            p.rules[0].operator = SessionTypes.RuleOperator.OneOf;
+            p.rules[0].operands = new bytes32[](2);
+            p.rules[0].operands[0] = bytes32(uint256(uint160(alice)));
+            p.rules[0].operands[1] = bytes32(uint256(uint160(bob)));
+        } else if (k == 2) {
+            p = _permission(address(targetB), APPROVE);
+            p.flags = SessionTypes.FLAG_ERC20_TOTAL;
+            p.rules = new SessionTypes.ArgRule[](1);
+            p.rules[0] = _rule(SessionTypes.RuleOperator.Eq, 0, bytes32(uint256(uint160(alice))));
+        } else if (k == 3) {
+            p = _permission(address(targetA), bytes4(0));
+            p.flags = SessionTypes.FLAG_NATIVE_TRANSFER | SessionTypes.FLAG_NATIVE_TOTAL;
+            p.valueLimit = 0.5 ether;
+            p.nativeTotalLimit = NATIVE_LIMIT;
+        } else if (k == 4) {
+            p = _permission(address(0), PONG);
+            p.flags = SessionTypes.FLAG_ANY_TARGET;
+            p.validUntil = uint48(START + 1 days + s * 1 hours);
+            p.rules = new SessionTypes.ArgRule[](1);
+            p.rules[0] = _rule2(
+                SessionTypes.RuleOperator.SignedInRange, 1, bytes32(uint256(int256(-5))), bytes32(uint256(int256(5)))
+            );
+        } else {
+            p = _permission(address(targetA), PING);
+            p.rules = new SessionTypes.ArgRule[](1);
+            p.rules[0] = _rule(SessionTypes.RuleOperator.Eq, 0, bytes32(uint256(7)));
+        }
+        if (k == 1 || k == 2) p.erc20TotalLimit = erc20Limit(s);
+        p.maxUses = uint32(maxUses(s, k));
+        (uint256 count, uint256 interval, uint256 validAfter) = rateLimit(k);
+        p.rateLimitCount = uint32(count);
+        p.rateLimitInterval = uint48(interval);
+        p.validAfter = uint48(validAfter);
+    }
+
+    function sessionOf(uint256 s) public view returns (SessionTypes.Session memory session) {
+        session = _session(roots[s]);
+        session.validUntil = SESSION_END;
+        session.salt = bytes32(s);
+    }
+
+    function sessionValidator() external view returns (SessionKeyValidator) {
+        return validator;
+    }
+
+    function account(uint256 a) external view returns (address) {
+        return _account(a);
+    }
+
+    function _account(uint256 a) internal view returns (address) {
+        return a == 0 ? address(accountV07) : address(accountV08);
+    }
+
+    function _entryPoint(uint256 a) internal view returns (IEntryPoint) {
+        return a == 0 ? entryPointV07 : entryPointV08;
+    }
+
+    function ghostKey(uint256 a, uint256 s) public view returns (bytes32) {
+        return keccak256(abi.encode(a, s, modelEpoch[a]));
+    }
+
+    function _violate(Violation kind, string memory reason) internal {
+        ++violations[uint256(kind)];
+        lastViolation = reason;
+    }
+
+    function violationCount(Violation kind) external view returns (uint256) {
+        return violations[uint256(kind)];
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Owner and clock actions
+    // ------------------------------------------------------------------------------------------------------------
+
+    function grant(uint256 accountSeed, uint256 sessionSeed) external {
+        ++calls["grant"];
+        (uint256 a, uint256 s) = (accountSeed % ACCOUNTS, sessionSeed % SESSIONS);
+        _grant(_entryPoint(a), _account(a), sessionOf(s));
+        if (installed[a] && status[a][s] != Status.Revoked) status[a][s] = Status.Active;
+        _checkModel(a, s);
+    }
+
+    function revoke(uint256 accountSeed, uint256 sessionSeed) external {
+        ++calls["revoke"];
+        (uint256 a, uint256 s) = (accountSeed % ACCOUNTS, sessionSeed % SESSIONS);
+        _revoke(_entryPoint(a), _account(a), _sid(sessionOf(s)));
+        if (installed[a]) status[a][s] = Status.Revoked;
+        _checkModel(a, s);
+    }
+
+    function revokeAll(uint256 accountSeed) external {
+        ++calls["revokeAll"];
+        uint256 a = accountSeed % ACCOUNTS;
+        _revokeAll(_entryPoint(a), _account(a));
+        if (installed[a]) _newEpoch(a);
+        _checkModel(a, 0);
+    }
+
+    function reinstall(uint256 accountSeed, bool both) external {
+        ++calls["reinstall"];
+        uint256 a = accountSeed % ACCOUNTS;
+        if (installed[a]) {
+            _uninstallValidator(_entryPoint(a), _account(a));
+            installed[a] = false;
+            _newEpoch(a);
+        }
+        if (both || !installed[a]) {
+            _sendOwnerOp(
+                _entryPoint(a),
+                _account(a),
+                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, address(validator), ""))
+            );
+            installed[a] = true;
+            _newEpoch(a);
+        }
+        _checkModel(a, 0);
+    }
+
+    function ownerSignsEnable(uint256 accountSeed, uint256 sessionSeed) external {
+        ++calls["ownerSignsEnable"];
+        (uint256 a, uint256 s) = (accountSeed % ACCOUNTS, sessionSeed % SESSIONS);
+        _enableSig[a][s] = _ownerEnableSignature(_account(a), sessionOf(s));
+        _enableSigEpoch[a][s] = modelEpoch[a];
+    }
+
+    function warp(uint256 seconds_) external {
+        ++calls["warp"];
+        uint256 dt = seconds_ % 8 == 0 ? bound(seconds_, 0, 1 days) : bound(seconds_, 0, 2 hours);
+        vm.warp(block.timestamp + dt);
+    }
+
+    function _newEpoch(uint256 a) internal {
+        ++modelEpoch[a];
+        for (uint256 s; s < SESSIONS; ++s) {
+            status[a][s] = Status.None;
+        }
+    }
+
+    /// The owner model must agree with the validator's view.
+    function _checkModel(uint256 a, uint256 s) internal {
+        address acct = _account(a);
+        if (validator.isInitialized(acct) != installed[a]) _violate(Violation.Revoked, "installed drift");
+        for (uint256 t; t < SESSIONS; ++t) {
+            ISessionKeyValidator.SessionStatus actual = validator.sessionStatus(acct, _sid(sessionOf(t)));
+            if (uint8(actual) != uint8(status[a][t])) _violate(Violation.Revoked, "status drift");
+        }
+        s; // every session is checked
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // The leaked key
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _r(uint256 seed, uint256 salt) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encode(seed, salt)));
+    }
+
+    /// A call that permission `k` allows (mostly), with the window it needs.
+    function _conforming(uint256 k, uint256 seed, bool clean)
+        internal
+        view
+        returns (Execution memory e, uint32 window)
+    {
+        uint256 r = _r(seed, 1);
+        if (k == 0) {
+            e = Execution(address(targetA), r % (clean ? 1 ether : 1.1 ether), _ping((r >> 64) % (clean ? 1000 : 1100)));
+        } else if (k == 1) {
+            address to = (r >> 8) % 2 == 0 ? alice : bob;
+            e = Execution(address(targetB), 0, abi.encodeWithSelector(TRANSFER, to, (r >> 16) % 350));
+        } else if (k == 2) {
+            e = Execution(address(targetB), 0, abi.encodeWithSelector(APPROVE, alice, (r >> 16) % 350));
+        } else if (k == 3) {
+            e = Execution(address(targetA), r % (clean ? 0.5 ether : 0.6 ether), "");
+        } else if (k == 4) {
+            address target =
+                (r >> 8) % 3 == 0 ? address(targetA) : ((r >> 8) % 3 == 1 ? address(targetB) : address(targetC));
+            int256 y = clean ? int256((r >> 16) % 11) - 5 : int256((r >> 16) % 13) - 6;
+            e = Execution(target, 0, abi.encodeWithSelector(PONG, r >> 128, y));
+        } else {
+            e = Execution(address(targetA), 0, _ping(!clean && (r >> 64) % 9 == 0 ? 8 : 7));
+        }
+        (uint256 count, uint256 interval, uint256 validAfter) = rateLimit(k);
+        if (count != 0 && block.timestamp >= validAfter) {
+            window = uint32((block.timestamp - validAfter) / interval);
+        }
+        // sometimes another window: 0 (the zero-length trap), the next one, or any
+        uint256 w = clean ? 15 : (r >> 200) % 16;
+        if (w == 0) window = 0;
+        else if (w == 1) window += 1;
+        else if (w == 2) window = uint32(r >> 224);
+    }
+
+    /// Mutates a call's target, selector, value or arguments.
+    function _mutate(Execution memory e, uint256 seed) internal view {
+        uint256 r = _r(seed, 2);
+        if (r % 8 == 0) {
+            uint256 pick = (r >> 8) % 7;
+            address[7] memory pool = [
+                address(targetA),
+                address(targetB),
+                address(targetC),
+                _account(_plan.account),
+                address(validator),
+                address(0),
+                address(entryPointV08)
+            ];
+            e.target = pool[pick];
+        }
+        if ((r >> 16) % 8 == 0 && e.callData.length >= 4) {
+            bytes4[4] memory selectors = [PING, PONG, TRANSFER, APPROVE];
+            bytes4 selector = (r >> 24) % 5 == 4 ? bytes4(uint32(r >> 32)) : selectors[(r >> 24) % 5 % 4];
+            for (uint256 i; i < 4; ++i) {
+                e.callData[i] = selector[i];
+            }
+        }
+        if ((r >> 64) % 8 == 0) e.value = (r >> 72) % 2 ether;
+        if ((r >> 80) % 6 == 0 && e.callData.length >= 36) {
+            uint256 word = 4 + 32 * (((r >> 88) % (e.callData.length - 4)) / 32);
+            if (word + 32 <= e.callData.length) {
+                bytes32 v = (r >> 96) % 2 == 0 ? bytes32(r) : bytes32(uint256(int256(-int256((r >> 100) % 10))));
+                for (uint256 i; i < 32; ++i) {
+                    e.callData[word + i] = v[i];
+                }
+            }
+        }
+        if ((r >> 160) % 16 == 0) {
+            uint256 length = (r >> 168) % (e.callData.length + 1);
+            bytes memory cut = new bytes(length);
+            for (uint256 i; i < length; ++i) {
+                cut[i] = e.callData[i];
+            }
+            e.callData = cut;
+        }
+        if ((r >> 176) % 16 == 0) e.callData = bytes.concat(e.callData, bytes1(uint8(r >> 184)));
+    }
+
+    function use(uint256 accountSeed, uint256 sessionSeed, uint256 seed) external {
+        ++calls["use"];
+        delete _plan;
+        Plan storage plan = _plan;
+        plan.account = accountSeed % ACCOUNTS;
+        plan.session = sessionSeed % SESSIONS;
+        uint256 shape = _r(seed, 0);
+        plan.n = 1 + shape % 3;
+        bool batch = plan.n > 1 || (shape >> 8) % 2 == 0;
+        plan.tryMode = (shape >> 16) % 4 == 0;
+        plan.enable = (shape >> 24) % 4 == 0 && _enableSig[plan.account][plan.session].length != 0;
+        bool clean = (shape >> 100) % 2 == 0; // half of the operations are honest, the others are mutated
+
+        Execution[] memory executions = new Execution[](plan.n);
+        CallProof[] memory proofs = new CallProof[](plan.n);
+        for (uint256 i; i < plan.n; ++i) {
+            uint256 callSeed = _r(seed, 10 + i);
+            uint256 k = callSeed % PERMISSIONS;
+            uint256 proofSession = !clean && (callSeed >> 8) % 8 == 0 ? (plan.session + 1) % SESSIONS : plan.session;
+            (Execution memory e, uint32 window) = _conforming(k, callSeed, clean);
+            if (!clean) _mutate(e, callSeed);
+            executions[i] = e;
+            proofs[i] =
+                CallProof({permission: catalog(proofSession, k), proof: _proofs[proofSession][k], window: window});
+            plan.proofSession[i] = proofSession;
+            plan.permission[i] = k;
+            plan.executions[i] = e;
+            plan.windows[i] = window;
+        }
+
+        bytes32 mode = bytes32((batch ? uint256(1) << 248 : 0) | (plan.tryMode ? uint256(1) << 240 : 0));
+        bytes memory callData = abi.encodeCall(
+            IERC7579Execution.execute,
+            (
+                mode,
+                batch
+                    ? abi.encode(executions)
+                    : abi.encodePacked(executions[0].target, executions[0].value, executions[0].callData)
+            )
+        );
+        if (!clean && (shape >> 32) % 8 == 0) {
+            callData[(shape >> 40) % callData.length] ^= bytes1(uint8(1 + (shape >> 56) % 255));
+            plan.callDataMutated = true;
+        }
+
+        IEntryPoint entryPoint = _entryPoint(plan.account);
+        address acct = _account(plan.account);
+        SessionTypes.Session memory session = sessionOf(plan.session);
+        PackedUserOperation memory op = _buildUserOp(entryPoint, acct, _sessionNonceKey(1), callData);
+        bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
+        op.signature = plan.enable
+            ? SessionEncoding.enableSignature(session, _enableSig[plan.account][plan.session], proofs, sessionSig)
+            : SessionEncoding.useSignature(session, proofs, sessionSig);
+        if (!clean && (shape >> 64) % 8 == 0) {
+            op.signature[(shape >> 72) % op.signature.length] ^= bytes1(uint8(1 + (shape >> 88) % 255));
+            plan.signatureMutated = true;
+            plan.enable = op.signature[0] == bytes1(SessionTypes.MODE_ENABLE);
+        }
+
+        _checkValidationData(entryPoint, op);
+
+        uint256 logBefore = callLog.count();
+        (bool ok,) = _tryHandleOp(entryPoint, op);
+        if (!ok) {
+            ++rejectedOps;
+            return;
+        }
+        ++acceptedOps;
+        _checkAccepted(logBefore);
+    }
+
+    /// validationData as the account sees it, on a throw-away copy of the state.
+    function _checkValidationData(IEntryPoint entryPoint, PackedUserOperation memory op) internal {
+        bytes32 opHash = _userOpHash(entryPoint, op);
+        uint256 snapshot = vm.snapshotState();
+        vm.prank(op.sender);
+        (bool ok, bytes memory ret) =
+            address(validator).call(abi.encodeWithSelector(validator.validateUserOp.selector, op, opHash));
+        vm.revertToState(snapshot);
+        if (!ok) return;
+        uint256 data = abi.decode(ret, (uint256));
+        uint256 aggregator = data & type(uint160).max;
+        uint256 validUntil = uint48(data >> 160);
+        uint256 validAfter = uint48(data >> 208);
+        if (aggregator > 1) _violate(Violation.ValidationData, "aggregator bits");
+        if (validUntil == 0) _violate(Violation.ValidationData, "validUntil 0 = no expiry");
+        if (_plan.signatureMutated) return; // the signature's fields may now parse differently
+        SessionTypes.Session memory session = sessionOf(_plan.session);
+        if (validUntil > session.validUntil) _violate(Violation.ValidationData, "validUntil past session");
+        if (validAfter < session.validAfter) _violate(Violation.ValidationData, "validAfter before session");
+        if (_plan.callDataMutated) return; // the call count may differ
+        for (uint256 i; i < _plan.n; ++i) {
+            SessionTypes.Permission memory p = catalog(_plan.proofSession[i], _plan.permission[i]);
+            if (p.validUntil != 0 && validUntil > p.validUntil) {
+                _violate(Violation.ValidationData, "validUntil past permission");
+            }
+            if (validAfter < p.validAfter) _violate(Violation.ValidationData, "validAfter before permission");
+            if (p.rateLimitCount != 0) {
+                uint256 start = uint256(p.validAfter) + uint256(_plan.windows[i]) * p.rateLimitInterval;
+                if (validAfter < (start > type(uint48).max ? type(uint48).max : start)) {
+                    _violate(Violation.ValidationData, "validAfter before rate-limit window");
+                }
+                if (validUntil > start + p.rateLimitInterval - 1 && start + p.rateLimitInterval - 1 != 0) {
+                    _violate(Violation.ValidationData, "validUntil past rate-limit window");
+                }
+            }
+        }
+    }
+
+    /// The operation was accepted and executed: compare the calls really made with the committed permissions.
+    function _checkAccepted(uint256 logBefore) internal {
+        Plan storage plan = _plan;
+        uint256 a = plan.account;
+        uint256 s = plan.session;
+        address acct = _account(a);
+        uint256 logAfter = callLog.count();
+        executedCalls += logAfter - logBefore;
+
+        // the session must be active (or legitimately enabled by this very operation)
+        if (plan.enable) {
+            if (!installed[a] || status[a][s] == Status.Revoked || _enableSigEpoch[a][s] != modelEpoch[a]) {
+                _violate(Violation.Revoked, "stale or revoked enable signature accepted");
+            }
+            status[a][s] = Status.Active;
+        } else if (!installed[a] || status[a][s] != Status.Active) {
+            _violate(Violation.Revoked, "inactive session accepted");
+        }
+
+        // the time must be inside the session's window (EntryPoint v0.8 excludes validAfter itself)
+        SessionTypes.Session memory session = sessionOf(s);
+        if (block.timestamp > session.validUntil || block.timestamp < session.validAfter) {
+            _violate(Violation.Calls, "accepted outside the session window");
+        }
+
+        if (logAfter - logBefore != plan.n) {
+            _violate(Violation.Calls, "executed call count differs from the proven permissions");
+            return;
+        }
+        bytes32 key = ghostKey(a, s);
+        for (uint256 i; i < plan.n; ++i) {
+            CallLog.Entry memory executed = callLog.entry(logBefore + i);
+            if (executed.from != acct) _violate(Violation.Calls, "call not made by the account");
+            if (!plan.callDataMutated) {
+                Execution storage intended = plan.executions[i];
+                if (
+                    executed.target != intended.target || executed.value != intended.value
+                        || keccak256(executed.data) != keccak256(intended.callData)
+                ) _violate(Violation.Calls, "executed call differs from the signed calldata");
+            }
+            if (plan.proofSession[i] != s) _violate(Violation.Calls, "permission of another session's tree");
+            uint256 k = plan.permission[i];
+            SessionTypes.Permission memory p = catalog(s, k);
+            if (!_allowed(acct, p, executed)) _violate(Violation.Calls, "executed call outside its permission");
+            _tally(key, k, p, executed, plan.windows[i]);
+        }
+        _checkCounters(acct, s);
+    }
+
+    /// The validator's own counters, right after the operation (so that no transient excess goes unnoticed even
+    /// when invariants are only evaluated at the end of a run).
+    function _checkCounters(address acct, uint256 s) internal {
+        bytes32 id = _sid(sessionOf(s));
+        if (validator.spentOf(acct, id, address(0)) > NATIVE_LIMIT) _violate(Violation.Spend, "validator native");
+        if (validator.spentOf(acct, id, address(targetB)) > erc20Limit(s)) _violate(Violation.Spend, "validator erc20");
+        if (validator.spentOf(acct, id, address(targetA)) != 0) _violate(Violation.Spend, "unflagged token counted");
+        for (uint256 k; k < PERMISSIONS; ++k) {
+            (uint64 uses,, uint32 windowUses) = validator.usageOf(acct, id, _leaf(catalog(s, k)));
+            uint256 max = maxUses(s, k);
+            (uint256 perWindow,,) = rateLimit(k);
+            if (max != 0 && uses > max) _violate(Violation.Uses, "validator maxUses");
+            if (perWindow != 0 && windowUses > perWindow) _violate(Violation.Uses, "validator rate limit");
+        }
+    }
+
+    /// Reference model of target, selector, value and rule checks.
+    function _allowed(address acct, SessionTypes.Permission memory p, CallLog.Entry memory c)
+        internal
+        view
+        returns (bool)
+    {
+        if (c.target == acct || c.target == address(validator) || c.target == address(0)) return false;
+        if (p.flags & SessionTypes.FLAG_ANY_TARGET == 0 && c.target != p.target) return false;
+        if (p.flags & SessionTypes.FLAG_NATIVE_TRANSFER != 0) {
+            if (c.data.length != 0) return false;
+        } else if (c.data.length < 4 || bytes4(c.data) != p.selector) {
+            return false;
+        }
+        if (c.value > p.valueLimit) return false;
+        for (uint256 r; r < p.rules.length; ++r) {
+            uint256 start = 4 + 32 * uint256(p.rules[r].argIndex);
+            if (c.data.length < start + 32) return false;
+            bytes32 word;
+            bytes memory data = c.data;
+            assembly ("memory-safe") {
+                word := mload(add(add(data, 0x20), start))
+            }
+            SessionTypes.ArgRule memory rule = p.rules[r];
+            if (rule.operator == SessionTypes.RuleOperator.Lte && uint256(word) > uint256(rule.operands[0])) {
+                return false;
+            }
+            if (rule.operator == SessionTypes.RuleOperator.Eq && word != rule.operands[0]) return false;
+            if (
+                rule.operator == SessionTypes.RuleOperator.OneOf && word != rule.operands[0] && word != rule.operands[1]
+            ) {
+                return false;
+            }
+            if (
+                rule.operator == SessionTypes.RuleOperator.SignedInRange
+                    && (int256(uint256(word)) < int256(uint256(rule.operands[0]))
+                        || int256(uint256(word)) > int256(uint256(rule.operands[1])))
+            ) return false;
+        }
+        if (p.validUntil != 0 && block.timestamp > p.validUntil) return false;
+        if (block.timestamp < p.validAfter) return false;
+        return true;
+    }
+
+    /// Ghost accounting of executed spending and uses, checked against the limits right away.
+    function _tally(
+        bytes32 key,
+        uint256 k,
+        SessionTypes.Permission memory p,
+        CallLog.Entry memory c,
+        uint32 namedWindow
+    ) internal {
+        if (p.flags & SessionTypes.FLAG_NATIVE_TOTAL != 0) {
+            ghostNative[key] += c.value;
+            if (ghostNative[key] > p.nativeTotalLimit) _violate(Violation.Spend, "native total exceeded");
+        }
+        if (p.flags & SessionTypes.FLAG_ERC20_TOTAL != 0) {
+            uint256 amount;
+            bytes memory data = c.data;
+            if (data.length < 68) _violate(Violation.Spend, "erc20 movement without an amount");
+            assembly ("memory-safe") {
+                amount := mload(add(data, 0x44)) // argument 1 of transfer / approve
+            }
+            ghostErc20[key] += amount;
+            if (ghostErc20[key] > p.erc20TotalLimit) _violate(Violation.Spend, "erc20 total exceeded");
+        }
+        uint256 uses = ++ghostUses[key][k];
+        if (p.maxUses != 0 && uses > p.maxUses) _violate(Violation.Uses, "maxUses exceeded");
+        if (p.rateLimitCount != 0) {
+            uint256 window = (block.timestamp - p.validAfter) / p.rateLimitInterval;
+            if (window != namedWindow) _violate(Violation.Uses, "executed outside the named rate-limit window");
+            uint256 windowUses = ++ghostWindowUses[key][k][window];
+            if (windowUses > p.rateLimitCount) _violate(Violation.Uses, "rate limit exceeded");
+        }
+    }
+}
