@@ -4,11 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source script/toolchain.sh
 
-echo "==> forge test (profile ${FOUNDRY_PROFILE:=ci})"
+echo "==> [${SECONDS}s] forge test (profile ${FOUNDRY_PROFILE:=ci})"
 export FOUNDRY_PROFILE
 forge test
 
 if [ -f Cargo.toml ]; then
-  echo "==> cargo test --workspace"
+  echo "==> [${SECONDS}s] cargo test --workspace"
   cargo test --workspace --locked
 fi
