@@ -3,11 +3,8 @@
 //! typed validator errors, expire it (AA22), revoke one session and all sessions (SessionNotActive).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::PathBuf;
-
-use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
@@ -17,31 +14,7 @@ use keyscope::signer::{SessionKey, ENTRY_POINT_V07, ENTRY_POINT_V08};
 use keyscope::{
     Account, Client, Error, SessionCall, SessionStatus, Stack, Version, CREATE2_DEPLOYER,
 };
-
-fn anvil() -> AnvilInstance {
-    let path = std::env::var_os("ANVIL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        });
-    let anvil = if path.exists() {
-        Anvil::at(path)
-    } else {
-        Anvil::new()
-    };
-    anvil.spawn()
-}
-
-async fn now(provider: &DynProvider) -> u64 {
-    provider
-        .get_block_by_number(Default::default())
-        .await
-        .unwrap()
-        .unwrap()
-        .header
-        .timestamp
-}
+use keyscope_e2e::{advance_time, anvil, now};
 
 fn session(
     key: &SessionKey,
@@ -400,11 +373,7 @@ async fn session_lifecycle_on_anvil() {
         phase1.push((s, compiled));
     }
 
-    let _: serde_json::Value = provider
-        .raw_request("evm_increaseTime".into(), (3601u64,))
-        .await
-        .unwrap();
-    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    advance_time(&provider, 3601).await;
 
     for (s, compiled) in &phase1 {
         expire_and_revoke(&client, s, &key, compiled).await;
