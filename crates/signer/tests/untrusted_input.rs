@@ -109,7 +109,7 @@ proptest! {
     ) {
         let (key, original) = keystore();
         let mut paths = vec![];
-        leaves(&original, &mut vec![], &mut paths);
+        leaves(original, &mut vec![], &mut paths);
         let path = pick.get(&paths);
         let mut mutated = original.clone();
         if drop_field {
