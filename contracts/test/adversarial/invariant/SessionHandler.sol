@@ -107,6 +107,8 @@ contract SessionHandler is AdversarialBase {
     mapping(bytes32 => uint256) public calls;
 
     bytes32[SESSIONS] public roots;
+    bytes32[SESSIONS] internal _ids;
+    mapping(uint256 session => mapping(uint256 permission => bytes32)) internal _leaves;
     mapping(uint256 session => mapping(uint256 permission => bytes32[])) internal _proofs;
 
     /// Per-operation scratch (kept in storage to stay clear of stack limits).
@@ -147,7 +149,9 @@ contract SessionHandler is AdversarialBase {
             roots[s] = root;
             for (uint256 k; k < PERMISSIONS; ++k) {
                 _proofs[s][k] = proofs[k];
+                _leaves[s][k] = _leaf(permissions[k]);
             }
+            _ids[s] = _sid(sessionOf(s));
         }
         // the campaign starts with every session granted on both accounts
         for (uint256 a; a < ACCOUNTS; ++a) {
@@ -276,7 +280,7 @@ contract SessionHandler is AdversarialBase {
     function revoke(uint256 accountSeed, uint256 sessionSeed) external {
         ++calls["revoke"];
         (uint256 a, uint256 s) = (accountSeed % ACCOUNTS, sessionSeed % SESSIONS);
-        _revoke(_entryPoint(a), _account(a), _sid(sessionOf(s)));
+        _revoke(_entryPoint(a), _account(a), _ids[s]);
         if (installed[a]) status[a][s] = Status.Revoked;
         _checkModel(a, s);
     }
@@ -334,7 +338,7 @@ contract SessionHandler is AdversarialBase {
         address acct = _account(a);
         if (validator.isInitialized(acct) != installed[a]) _violate(Violation.Revoked, "installed drift");
         for (uint256 t; t < SESSIONS; ++t) {
-            ISessionKeyValidator.SessionStatus actual = validator.sessionStatus(acct, _sid(sessionOf(t)));
+            ISessionKeyValidator.SessionStatus actual = validator.sessionStatus(acct, _ids[t]);
             if (uint8(actual) != uint8(status[a][t])) _violate(Violation.Revoked, "status drift");
         }
         s; // every session is checked
@@ -498,16 +502,29 @@ contract SessionHandler is AdversarialBase {
         _checkAccepted(logBefore);
     }
 
+    /// Carries validationData out of {probeValidation}, whose state changes its revert discards.
+    error ValidationProbe(uint256 validationData);
+
+    /// Runs the validator as the account would and always reverts, returning validationData in the revert data:
+    /// cheaper than a state snapshot. Only for this handler's own use.
+    function probeValidation(PackedUserOperation calldata op, bytes32 opHash) external {
+        require(msg.sender == address(this), "internal");
+        vm.prank(op.sender);
+        uint256 data = validator.validateUserOp(op, opHash);
+        revert ValidationProbe(data);
+    }
+
     /// validationData as the account sees it, on a throw-away copy of the state.
     function _checkValidationData(IEntryPoint entryPoint, PackedUserOperation memory op) internal {
         bytes32 opHash = _userOpHash(entryPoint, op);
-        uint256 snapshot = vm.snapshotState();
-        vm.prank(op.sender);
-        (bool ok, bytes memory ret) =
-            address(validator).call(abi.encodeWithSelector(validator.validateUserOp.selector, op, opHash));
-        vm.revertToState(snapshot);
-        if (!ok) return;
-        uint256 data = abi.decode(ret, (uint256));
+        uint256 data;
+        try this.probeValidation(op, opHash) {}
+        catch (bytes memory reason) {
+            if (reason.length != 36 || bytes4(reason) != ValidationProbe.selector) return; // validation reverted
+            assembly ("memory-safe") {
+                data := mload(add(reason, 36))
+            }
+        }
         uint256 aggregator = data & type(uint160).max;
         uint256 validUntil = uint48(data >> 160);
         uint256 validAfter = uint48(data >> 208);
@@ -561,22 +578,58 @@ contract SessionHandler is AdversarialBase {
             _violate(Violation.Calls, "accepted outside the session window");
         }
 
-        if (logAfter - logBefore != plan.n) {
-            _violate(Violation.Calls, "executed call count differs from the proven permissions");
+        bytes32 key = ghostKey(a, s);
+        uint256 logged = logAfter - logBefore;
+        if (plan.callDataMutated) {
+            // the executed calls are whatever the mutated calldata encodes: each must still be allowed by a
+            // committed permission of the session
+            if (logged > plan.n) _violate(Violation.Calls, "more calls executed than proven");
+            for (uint256 e; e < logged; ++e) {
+                CallLog.Entry memory executed = callLog.entry(logBefore + e);
+                if (executed.from != acct) _violate(Violation.Calls, "call not made by the account");
+                bool covered;
+                for (uint256 k; k < PERMISSIONS && !covered; ++k) {
+                    covered = _allowed(acct, catalog(s, k), executed);
+                }
+                if (!covered) _violate(Violation.Calls, "executed call outside every committed permission");
+            }
+            _checkCounters(acct, s);
             return;
         }
-        bytes32 key = ghostKey(a, s);
+        // every proven call must be allowed by the permission its proof names, whether or not it reached a logging
+        // target (a call the validator let through to the account or the validator would not be logged)
+        uint256 expected;
+        bool unloggedCode;
         for (uint256 i; i < plan.n; ++i) {
-            CallLog.Entry memory executed = callLog.entry(logBefore + i);
-            if (executed.from != acct) _violate(Violation.Calls, "call not made by the account");
-            if (!plan.callDataMutated) {
-                Execution storage intended = plan.executions[i];
-                if (
-                    executed.target != intended.target || executed.value != intended.value
-                        || keccak256(executed.data) != keccak256(intended.callData)
-                ) _violate(Violation.Calls, "executed call differs from the signed calldata");
-            }
             if (plan.proofSession[i] != s) _violate(Violation.Calls, "permission of another session's tree");
+            Execution storage intended = plan.executions[i];
+            CallLog.Entry memory asSigned = CallLog.Entry(intended.target, acct, intended.value, intended.callData);
+            if (!_allowed(acct, catalog(s, plan.permission[i]), asSigned)) {
+                _violate(Violation.Calls, "accepted call outside its permission");
+            }
+            if (_isLogging(intended.target)) ++expected;
+            else if (intended.target.code.length != 0) unloggedCode = true;
+        }
+        // a call into other code (e.g. the EntryPoint under the wildcard permission) may revert: in default mode
+        // that reverts the whole execution, in try mode only that call
+        if (logged == 0 && unloggedCode && !plan.tryMode) {
+            _checkCounters(acct, s);
+            return;
+        }
+        if (logged != expected) {
+            _violate(Violation.Calls, "executed call count differs from the proven calls");
+            return;
+        }
+        uint256 j = logBefore;
+        for (uint256 i; i < plan.n; ++i) {
+            Execution storage intended = plan.executions[i];
+            if (!_isLogging(intended.target)) continue;
+            CallLog.Entry memory executed = callLog.entry(j++);
+            if (executed.from != acct) _violate(Violation.Calls, "call not made by the account");
+            if (
+                executed.target != intended.target || executed.value != intended.value
+                    || keccak256(executed.data) != keccak256(intended.callData)
+            ) _violate(Violation.Calls, "executed call differs from the signed calldata");
             uint256 k = plan.permission[i];
             SessionTypes.Permission memory p = catalog(s, k);
             if (!_allowed(acct, p, executed)) _violate(Violation.Calls, "executed call outside its permission");
@@ -588,17 +641,23 @@ contract SessionHandler is AdversarialBase {
     /// The validator's own counters, right after the operation (so that no transient excess goes unnoticed even
     /// when invariants are only evaluated at the end of a run).
     function _checkCounters(address acct, uint256 s) internal {
-        bytes32 id = _sid(sessionOf(s));
+        bytes32 id = _ids[s];
         if (validator.spentOf(acct, id, address(0)) > NATIVE_LIMIT) _violate(Violation.Spend, "validator native");
-        if (validator.spentOf(acct, id, address(targetB)) > erc20Limit(s)) _violate(Violation.Spend, "validator erc20");
+        if (validator.spentOf(acct, id, address(targetB)) > erc20Limit(s)) {
+            _violate(Violation.Spend, "validator erc20");
+        }
         if (validator.spentOf(acct, id, address(targetA)) != 0) _violate(Violation.Spend, "unflagged token counted");
         for (uint256 k; k < PERMISSIONS; ++k) {
-            (uint64 uses,, uint32 windowUses) = validator.usageOf(acct, id, _leaf(catalog(s, k)));
+            (uint64 uses,, uint32 windowUses) = validator.usageOf(acct, id, _leaves[s][k]);
             uint256 max = maxUses(s, k);
             (uint256 perWindow,,) = rateLimit(k);
             if (max != 0 && uses > max) _violate(Violation.Uses, "validator maxUses");
             if (perWindow != 0 && windowUses > perWindow) _violate(Violation.Uses, "validator rate limit");
         }
+    }
+
+    function _isLogging(address target) internal view returns (bool) {
+        return target == address(targetA) || target == address(targetB) || target == address(targetC);
     }
 
     /// Reference model of target, selector, value and rule checks.
