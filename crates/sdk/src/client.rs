@@ -1,5 +1,7 @@
 //! The client: accounts, owner operations, session operations, all sent straight to `EntryPoint.handleOps`.
 
+use std::sync::Arc;
+
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{aliases::U192, Address, Bytes, B256, U256};
@@ -9,7 +11,9 @@ use alloy::sol_types::{SolCall, SolValue};
 use keyscope_bindings::entry_point_v07::EntryPoint as EntryPointContract;
 use keyscope_bindings::{KeyscopeAccount, KeyscopeAccountFactory, SessionKeyValidator};
 use keyscope_permissions::{CompiledSession, Session};
-use keyscope_signer::{CallProof, PackedUserOperation, SessionKey, SessionSignature};
+use keyscope_signer::{
+    enable_digest, owner_signature, CallProof, PackedUserOperation, SessionKey, SessionSignature,
+};
 
 use crate::error::{Error, Result, Revert};
 use crate::stack::{Stack, Version};
@@ -75,6 +79,17 @@ pub enum SessionStatus {
     Active,
     /// Revoked.
     Revoked,
+}
+
+impl SessionStatus {
+    /// The status of the contract's `uint8` value (anything unknown reads as `Unknown`).
+    pub fn from_raw(status: u8) -> Self {
+        match status {
+            1 => Self::Active,
+            2 => Self::Revoked,
+            _ => Self::Unknown,
+        }
+    }
 }
 
 /// One call of a session operation: what to call and which of the session's permissions covers it.
@@ -205,9 +220,23 @@ fn binding_op(op: &PackedUserOperation) -> EntryPointContract::PackedUserOperati
     }
 }
 
+/// The calldata of `EntryPoint.handleOps(ops, beneficiary)` (the same ABI on v0.7 and v0.8): what an EOA sends to
+/// the EntryPoint to bundle `ops` itself.
+pub fn handle_ops_calldata(ops: &[PackedUserOperation], beneficiary: Address) -> Bytes {
+    EntryPointContract::handleOpsCall {
+        ops: ops.iter().map(binding_op).collect(),
+        beneficiary,
+    }
+    .abi_encode()
+    .into()
+}
+
 /// A Keyscope client on an alloy provider that signs for the bundler address (e.g.
 /// `ProviderBuilder::new().wallet(key).connect_http(url)`): it sends the `handleOps`, funding and factory
 /// transactions itself, with no bundler service.
+///
+/// Clones share one submission lock, so concurrent sends from clones of a client (e.g. operations of several
+/// sessions sent at once) get distinct bundler nonces whatever the provider's nonce manager.
 #[derive(Debug, Clone)]
 pub struct Client {
     provider: DynProvider,
@@ -215,6 +244,8 @@ pub struct Client {
     chain_id: u64,
     bundler: Address,
     gas: GasSettings,
+    /// Held from a transaction's nonce filling until the node accepted it.
+    submit: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Client {
@@ -232,6 +263,7 @@ impl Client {
             chain_id,
             bundler,
             gas: GasSettings::default(),
+            submit: Arc::default(),
         })
     }
 
@@ -275,13 +307,57 @@ impl Client {
         )
     }
 
+    /// Fails with [`Error::ChainChanged`] when the provider is no longer on the client's chain.
+    async fn ensure_chain(&self) -> Result<()> {
+        let actual = self.provider.get_chain_id().await?;
+        if actual == self.chain_id {
+            Ok(())
+        } else {
+            Err(Error::ChainChanged {
+                expected: self.chain_id,
+                actual,
+            })
+        }
+    }
+
+    /// Explains a failed call to the stack: [`Error::ChainChanged`] or [`Error::StackNotDeployed`] when that is
+    /// the cause, else `error` itself. Only runs on failures, so it costs nothing on the happy path.
+    async fn diagnose(&self, version: Version, error: Error) -> Error {
+        if let Err(changed @ Error::ChainChanged { .. }) = self.ensure_chain().await {
+            return changed;
+        }
+        let stack = self.stack.version(version);
+        let (entry_point, factory) = match version {
+            Version::V07 => (
+                "EntryPoint v0.7",
+                "KeyscopeAccountFactory (EntryPoint v0.7)",
+            ),
+            Version::V08 => (
+                "EntryPoint v0.8",
+                "KeyscopeAccountFactory (EntryPoint v0.8)",
+            ),
+        };
+        for (name, address) in [
+            (entry_point, stack.entry_point),
+            ("SessionKeyValidator", self.stack.session_key_validator),
+            ("OwnerECDSAValidator", self.stack.owner_validator),
+            (factory, stack.account_factory),
+        ] {
+            if matches!(self.provider.get_code_at(address).await, Ok(code) if code.is_empty()) {
+                return Error::StackNotDeployed { name, address };
+            }
+        }
+        error
+    }
+
     async fn send_tx(&self, tx: TransactionRequest, what: &str) -> Result<TransactionReceipt> {
-        let receipt = self
-            .provider
-            .send_transaction(tx.with_from(self.bundler))
-            .await?
-            .get_receipt()
-            .await?;
+        let pending = {
+            let _submitting = self.submit.lock().await;
+            self.provider
+                .send_transaction(tx.with_from(self.bundler))
+                .await?
+        };
+        let receipt = pending.get_receipt().await?;
         if receipt.status() {
             Ok(receipt)
         } else {
@@ -317,10 +393,14 @@ impl Client {
             self.provider.clone(),
         );
         let (validators, data) = self.extra_validators(install_session_validator);
-        Ok(factory
+        match factory
             .getAddress(owner, salt, validators, data)
             .call()
-            .await?)
+            .await
+        {
+            Ok(address) => Ok(address),
+            Err(error) => Err(self.diagnose(version, error.into()).await),
+        }
     }
 
     /// Creates (or finds) `owner`'s account number `salt` on EntryPoint `version`, with the owner's
@@ -391,23 +471,32 @@ impl Client {
 
     /// The EntryPoint nonce of `account` for `key`.
     pub async fn nonce(&self, account: &Account, key: U192) -> Result<U256> {
-        Ok(self
+        match self
             .entry_point(account.version)
             .getNonce(account.address, key)
             .call()
-            .await?)
+            .await
+        {
+            Ok(nonce) => Ok(nonce),
+            Err(error) => Err(self.diagnose(account.version, error.into()).await),
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
     // Owner operations
     // ---------------------------------------------------------------------------------------------------------
 
-    async fn unsigned_op(
+    /// An unsigned user operation of `account` running `call_data`, with the EntryPoint nonce of `key`, this
+    /// client's gas settings and fees (estimated when not set); `signature` is empty. For operations signed
+    /// elsewhere (an owner's wallet): hash it with [`Stack::entry_point`]`(version).user_op_hash(&op, chain_id)`.
+    pub async fn unsigned_op(
         &self,
         account: &Account,
         key: U192,
         call_data: Bytes,
     ) -> Result<PackedUserOperation> {
+        // Every operation is signed over a hash that binds `self.chain_id`: never for another chain.
+        self.ensure_chain().await?;
         let mut op = PackedUserOperation {
             sender: account.address,
             nonce: self.nonce(account, key).await?,
@@ -546,11 +635,7 @@ impl Client {
             .sessionStatus(account.address, session_id)
             .call()
             .await?;
-        Ok(match status {
-            1 => SessionStatus::Active,
-            2 => SessionStatus::Revoked,
-            _ => SessionStatus::Unknown,
-        })
+        Ok(SessionStatus::from_raw(status))
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -566,6 +651,36 @@ impl Client {
         key: &SessionKey,
         session: &CompiledSession,
         calls: &[SessionCall],
+    ) -> Result<PreparedOp> {
+        self.prepare_session_op_in(account, key, session, calls, None)
+            .await
+    }
+
+    /// Builds and signs a session operation in enable mode: the operation grants `session` and uses it at once,
+    /// with no earlier owner transaction. `owner` signs the validator's EIP-712
+    /// `EnableSession(account, epoch, session)` digest (the account's current epoch, read from the validator),
+    /// which the validator checks through the account's ERC-1271 `isValidSignature` (routed to the
+    /// `OwnerECDSAValidator`); `key` signs the userOpHash as in [`Client::prepare_session_op`].
+    pub async fn prepare_enable_session_op(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<PreparedOp> {
+        self.prepare_session_op_in(account, key, session, calls, Some(owner))
+            .await
+    }
+
+    /// Use mode without `owner`, enable mode (signed by `owner`) with it.
+    async fn prepare_session_op_in(
+        &self,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+        owner: Option<&SessionKey>,
     ) -> Result<PreparedOp> {
         let call_data = match calls {
             [] => return Err(Error::NoCalls),
@@ -592,7 +707,27 @@ impl Client {
             session_lane(session.session_id()),
         );
         let mut op = self.unsigned_op(account, nonce_key, call_data).await?;
-        let unsigned = SessionSignature::use_session(session.session.clone(), proofs);
+        let unsigned = match owner {
+            None => SessionSignature::use_session(session.session.clone(), proofs),
+            Some(owner) => {
+                let validator = self.stack.session_key_validator;
+                let epoch = SessionKeyValidator::new(validator, self.provider.clone())
+                    .epochOf(account.address)
+                    .call()
+                    .await?;
+                let digest = enable_digest(
+                    validator,
+                    self.chain_id,
+                    account.address,
+                    epoch,
+                    session.session_id(),
+                );
+                // The account routes ERC-1271 to the validator module named by the signature's first 20 bytes.
+                let signature =
+                    owner_signature(owner, self.stack.owner_validator.as_slice(), &digest)?;
+                SessionSignature::enable_session(session.session.clone(), signature, proofs)
+            }
+        };
         // Same length as the final signature, although the hash does not cover it.
         op.signature = unsigned.to_dummy().encode()?.into();
         let user_op_hash = self
@@ -623,14 +758,20 @@ impl Client {
 
     /// Runs `handleOps([op])` in an `eth_call` from the bundler: `Ok` when the EntryPoint accepts the operation,
     /// the decoded rejection otherwise ([`Error::EntryPoint`] with the `AAxx` code and the validator's error).
+    /// A chain id change or a missing stack is reported as such ([`Error::ChainChanged`],
+    /// [`Error::StackNotDeployed`]).
     pub async fn simulate(&self, op: &PreparedOp) -> Result<()> {
-        self.entry_point(op.version)
+        match self
+            .entry_point(op.version)
             .handleOps(vec![binding_op(&op.op)], self.bundler)
             .from(self.bundler)
             .gas(self.gas.handle_ops_gas)
             .call()
-            .await?;
-        Ok(())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.diagnose(op.version, error.into()).await),
+        }
     }
 
     /// Simulates `op` (a rejection is returned decoded, and nothing is sent), then sends `handleOps([op])` from the
@@ -638,14 +779,16 @@ impl Client {
     pub async fn send(&self, op: &PreparedOp) -> Result<OpOutcome> {
         self.simulate(op).await?;
         let entry_point = self.entry_point(op.version);
-        let receipt = entry_point
-            .handleOps(vec![binding_op(&op.op)], self.bundler)
-            .from(self.bundler)
-            .gas(self.gas.handle_ops_gas)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
+        let pending = {
+            let _submitting = self.submit.lock().await;
+            entry_point
+                .handleOps(vec![binding_op(&op.op)], self.bundler)
+                .from(self.bundler)
+                .gas(self.gas.handle_ops_gas)
+                .send()
+                .await?
+        };
+        let receipt = pending.get_receipt().await?;
         let tx_hash = receipt.transaction_hash;
         if !receipt.status() {
             return Err(Error::HandleOpsReverted { tx_hash });

@@ -137,6 +137,101 @@ pub enum Error {
     /// A session user operation needs at least one call.
     #[error("a user operation needs at least one call")]
     NoCalls,
+    /// The provider's chain id is no longer the one the client was created on (a node restarted with another
+    /// chain id, a provider pointed elsewhere): nothing was signed for the wrong chain; create a new client.
+    #[error("chain id changed: the client was created on chain {expected}, the provider is now on chain {actual}")]
+    ChainChanged {
+        /// The chain id the client was created on (and signs for).
+        expected: u64,
+        /// The provider's chain id now.
+        actual: u64,
+    },
+    /// A contract of the stack has no code on the provider's chain (e.g. a development node restarted without
+    /// state): deploy the stack again ([`crate::Stack::deploy_or_detect`]).
+    #[error("the Keyscope stack is not deployed on this chain: {name} has no code at {address}")]
+    StackNotDeployed {
+        /// The contract (`"EntryPoint v0.7"`, `"SessionKeyValidator"` …).
+        name: &'static str,
+        /// Its address in the client's stack.
+        address: Address,
+    },
+    /// A bundler answered a JSON-RPC error ([`crate::bundler`]): `code` is the ERC-7769 code
+    /// ([`crate::bundler::codes`]: -32500 rejected in validation, -32507 invalid signature …), `aa_code` the
+    /// EntryPoint's `AAxx` code and `revert` the revert data (the validator's error) found in the message or data.
+    #[error("bundler rejected the request: {code} {message}{}", .revert.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Bundler {
+        /// The JSON-RPC error code.
+        code: i64,
+        /// The bundler's message.
+        message: String,
+        /// `"AA23"` … when the message or data has one.
+        aa_code: Option<String>,
+        /// Revert data in the message or data, decoded.
+        revert: Option<Revert>,
+    },
+    /// The bundler could not be reached (connection refused, timeout, HTTP 429/5xx) in `attempts` tries.
+    #[error("bundler at {url} unavailable after {attempts} attempts: {reason}")]
+    BundlerUnavailable {
+        /// The bundler's `scheme://host:port` (its path and query, which may carry an API key, are left out).
+        url: String,
+        /// Tries made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// A bundler's answer is not what the method promises (a userOpHash other than the one signed, a gas limit
+    /// above 128 bits).
+    #[error("unexpected {method} answer from the bundler: {reason}")]
+    BundlerResponse {
+        /// The JSON-RPC method.
+        method: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The bundler serves another chain than the client's.
+    #[error("the bundler is on chain {bundler}, the client on chain {client}")]
+    BundlerChainMismatch {
+        /// The client's chain id.
+        client: u64,
+        /// The bundler's.
+        bundler: u64,
+    },
+    /// The bundler does not serve the account's EntryPoint.
+    #[error("the bundler does not support EntryPoint {entry_point} (it supports {supported:?})")]
+    EntryPointNotSupported {
+        /// The account's EntryPoint.
+        entry_point: Address,
+        /// `eth_supportedEntryPoints`.
+        supported: Vec<Address>,
+    },
+    /// No receipt for the user operation within the time allowed.
+    #[error("no receipt for user operation {user_op_hash} after {waited:?}")]
+    ReceiptTimeout {
+        /// The operation.
+        user_op_hash: B256,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
+    /// `eth_sendUserOperation` failed after a try that may have reached the bundler without an answer (a
+    /// timeout, a connection cut once the request was out, a gateway error), and no receipt came: the operation
+    /// may still be included. Look for its receipt ([`crate::BundlerClient::wait_for_receipt`]) before building
+    /// a new operation for the same calls, which could run them twice.
+    #[error("user operation {user_op_hash} may have reached the bundler, its outcome is unknown: {source}")]
+    SendOutcomeUnknown {
+        /// The operation's userOpHash (computed locally).
+        user_op_hash: B256,
+        /// The last failure (the bundler's answer to the last try, or why it could not be reached).
+        source: Box<Error>,
+    },
+    /// A user operation field that the ERC-4337 JSON shape cannot carry, or that this client does not support
+    /// (an EIP-7702 `initCode`).
+    #[error("invalid user operation field {field}: {reason}")]
+    InvalidUserOperation {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// An RPC error.
     #[error(transparent)]
     Transport(#[from] alloy::transports::TransportError),
@@ -179,18 +274,27 @@ impl Error {
         Self::Reverted(Revert::decode(data))
     }
 
-    /// The `AAxx` code of an EntryPoint rejection.
+    /// The `AAxx` code of an EntryPoint rejection (direct, or reported by a bundler).
     pub fn aa_code(&self) -> Option<&str> {
         match self {
             Self::EntryPoint { code, .. } if !code.is_empty() => Some(code),
+            Self::Bundler {
+                aa_code: Some(code),
+                ..
+            } => Some(code),
             _ => None,
         }
     }
 
-    /// The validator error behind this error: inside an EntryPoint rejection or a plain revert.
+    /// The validator error behind this error: inside an EntryPoint rejection (direct, or reported by a bundler)
+    /// or a plain revert.
     pub fn validator_error(&self) -> Option<&SessionKeyValidatorErrors> {
         match self {
             Self::EntryPoint {
+                revert: Some(revert),
+                ..
+            }
+            | Self::Bundler {
                 revert: Some(revert),
                 ..
             }
@@ -207,6 +311,65 @@ impl From<alloy::contract::Error> for Error {
             None => Self::Contract(Box::new(error)),
         }
     }
+}
+
+/// The `scheme://host:port` of a URL: all that may be shown of a node's or bundler's URL, whose path, query and
+/// user info often carry an API key. `"<invalid URL>"` when `url` does not parse.
+pub fn url_origin(url: &str) -> String {
+    match alloy::transports::http::reqwest::Url::parse(url.trim()) {
+        Ok(url) => {
+            let origin = url.origin();
+            if origin.is_tuple() {
+                origin.ascii_serialization()
+            } else {
+                format!("{}:", url.scheme())
+            }
+        }
+        Err(_) => "<invalid URL>".to_owned(),
+    }
+}
+
+/// `error` and its sources as one line (`error: source: …`; a source whose text is already there is left out),
+/// with the URL of every failed HTTP request cut to its [`url_origin`]. reqwest writes the whole request URL into
+/// its errors (`error sending request for url (https://host/v2/API_KEY)`), and a node's or bundler's URL often
+/// carries an API key: use this for every error text that leaves the process or reaches a log.
+pub fn redacted_error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    use alloy::transports::http::reqwest;
+    let mut text = String::new();
+    let mut urls = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(url) = current
+            .downcast_ref::<reqwest::Error>()
+            .and_then(reqwest::Error::url)
+        {
+            urls.push(url.as_str().to_owned());
+        }
+        let part = current.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        next = current.source();
+    }
+    for url in urls {
+        text = text.replace(&url, &url_origin(&url));
+    }
+    // Whatever wrapper hid the reqwest error from the source chain: its `for url (…)` is cut all the same.
+    const MARK: &str = "for url (";
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(MARK) {
+        let (head, tail) = rest.split_at(at + MARK.len());
+        let end = tail.find(')').unwrap_or(tail.len());
+        redacted.push_str(head);
+        redacted.push_str(&url_origin(&tail[..end]));
+        rest = &tail[end..];
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 /// `"AA22 expired or not due"` → (`"AA22"`, `"expired or not due"`).
@@ -286,5 +449,42 @@ mod tests {
             Error::from_revert_data(&[1, 2]),
             Error::Reverted(Revert::Other(_))
         ));
+    }
+
+    #[test]
+    fn origins_keep_no_secret() {
+        assert_eq!(
+            url_origin("https://user:pw@node.example:8443/v2/KEY?apikey=KEY"),
+            "https://node.example:8443"
+        );
+        assert_eq!(
+            url_origin("https://node.example:443/KEY"),
+            "https://node.example"
+        );
+        assert_eq!(url_origin("not a url KEY"), "<invalid URL>");
+    }
+
+    #[tokio::test]
+    async fn node_errors_lose_their_url() {
+        use alloy::providers::{Provider, ProviderBuilder};
+        // Nothing listens on port 1: the request fails, and reqwest's error names the whole URL.
+        let url = "http://127.0.0.1:1/v2/SECRET-API-KEY?key=SECRET-API-KEY";
+        let provider = ProviderBuilder::new()
+            .connect_http(url.parse().unwrap_or_else(|e| unreachable!("{e}")));
+        let error = Error::from(
+            provider
+                .get_chain_id()
+                .await
+                .err()
+                .unwrap_or_else(|| unreachable!("port 1 answered")),
+        );
+        assert!(error.to_string().contains("SECRET-API-KEY"), "{error}");
+        let text = redacted_error_chain(&error);
+        assert!(!text.contains("SECRET-API-KEY"), "{text}");
+        assert!(text.contains("http://127.0.0.1:1"), "{text}");
+        // A text that went through some other wrapper: cut by its `for url (…)`.
+        let wrapped = std::io::Error::other(format!("failed: {error}"));
+        let text = redacted_error_chain(&wrapped);
+        assert!(!text.contains("SECRET-API-KEY"), "{text}");
     }
 }

@@ -1,16 +1,23 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bundler;
 pub mod client;
 pub mod error;
+pub mod explain;
 pub mod stack;
 
 /// The alloy the client is built on.
 pub use alloy;
+pub use bundler::{BundlerClient, BundlerOptions, GasEstimate, UserOperationReceipt};
 pub use client::{
     execute_batch, execute_single, nonce_key, session_lane, Account, Client, GasSettings,
     OpOutcome, PreparedOp, SessionCall, SessionStatus,
 };
 pub use error::{Error, Result, Revert};
+pub use explain::{
+    evaluate, state_keys, validate_user_op, ExplainInput, Explanation, Rejection, SessionState,
+    Usage, Validation, ValidatorRevert, Verdict,
+};
 pub use keyscope_bindings as bindings;
 pub use keyscope_permissions as permissions;
 pub use keyscope_signer as signer;

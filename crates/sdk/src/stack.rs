@@ -60,6 +60,44 @@ pub enum Version {
     V08,
 }
 
+impl Version {
+    /// Every version, oldest first.
+    pub const ALL: [Version; 2] = [Version::V07, Version::V08];
+
+    /// `"v0.7"` / `"v0.8"` (also its [`Display`](core::fmt::Display) form).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::V07 => "v0.7",
+            Self::V08 => "v0.8",
+        }
+    }
+}
+
+impl core::fmt::Display for Version {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A text that names no EntryPoint version ([`Version`]'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown EntryPoint version {0:?} (v0.7 or v0.8)")]
+pub struct ParseVersionError(pub String);
+
+impl core::str::FromStr for Version {
+    type Err = ParseVersionError;
+
+    /// `"v0.7"`, `"0.7"`, `"0.7.0"`, `"07"` (an optional `v` or `V`, surrounding blanks ignored), and the same for
+    /// v0.8.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().trim_start_matches(['v', 'V']) {
+            "0.7" | "0.7.0" | "07" => Ok(Self::V07),
+            "0.8" | "0.8.0" | "08" => Ok(Self::V08),
+            _ => Err(ParseVersionError(text.to_owned())),
+        }
+    }
+}
+
 /// The contracts of one EntryPoint version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionStack {
@@ -136,6 +174,13 @@ impl Stack {
             Version::V07 => &self.v07,
             Version::V08 => &self.v08,
         }
+    }
+
+    /// The version whose EntryPoint is at `entry_point`, if it is one of this stack's.
+    pub fn version_of(&self, entry_point: Address) -> Option<Version> {
+        Version::ALL
+            .into_iter()
+            .find(|version| self.version(*version).entry_point == entry_point)
     }
 
     /// The EntryPoint of `version`, as `keyscope-signer` hashes user operations for it.
@@ -309,5 +354,34 @@ mod tests {
             stack.v08.account_implementation
         );
         assert_ne!(stack.v07.account_factory, stack.v08.account_factory);
+    }
+
+    #[test]
+    fn versions_parse_print_and_resolve() {
+        for text in ["v0.7", "0.7", "0.7.0", "07", " V0.7 "] {
+            assert_eq!(text.parse::<Version>(), Ok(Version::V07), "{text}");
+        }
+        for text in ["v0.8", "0.8", "0.8.0", "08"] {
+            assert_eq!(text.parse::<Version>(), Ok(Version::V08), "{text}");
+        }
+        for text in [
+            "0.6",
+            "v",
+            "",
+            "0.7.1",
+            "0x0000000071727De22E5E9d8BAf0edAc6f37da032",
+        ] {
+            let error = text.parse::<Version>().err();
+            assert_eq!(error, Some(ParseVersionError(text.to_owned())), "{text}");
+        }
+        assert_eq!(Version::V07.to_string(), "v0.7");
+        assert_eq!(Version::V08.label(), "v0.8");
+        for version in Version::ALL {
+            assert_eq!(version.label().parse::<Version>(), Ok(version));
+        }
+        let stack = Stack::predicted();
+        assert_eq!(stack.version_of(ENTRY_POINT_V08), Some(Version::V08));
+        assert_eq!(stack.version_of(stack.v07.entry_point), Some(Version::V07));
+        assert_eq!(stack.version_of(stack.session_key_validator), None);
     }
 }

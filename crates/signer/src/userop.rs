@@ -51,6 +51,19 @@ pub fn pack_u128(high: u128, low: u128) -> B256 {
     B256::from(out)
 }
 
+/// Splits a word packed by [`pack_u128`] into (high, low).
+pub fn unpack_u128(word: B256) -> (u128, u128) {
+    let mut high = [0u8; 16];
+    let mut low = [0u8; 16];
+    high.copy_from_slice(&word[..16]);
+    low.copy_from_slice(&word[16..]);
+    (u128::from_be_bytes(high), u128::from_be_bytes(low))
+}
+
+/// Where `paymasterData` starts in `paymasterAndData`: after paymaster (20 bytes) ‖ paymasterVerificationGasLimit
+/// (16) ‖ paymasterPostOpGasLimit (16).
+pub const PAYMASTER_DATA_OFFSET: usize = 52;
+
 /// `paymaster ‖ verificationGasLimit (16 bytes) ‖ postOpGasLimit (16 bytes) ‖ data`.
 pub fn paymaster_and_data(
     paymaster: Address,
@@ -58,7 +71,7 @@ pub fn paymaster_and_data(
     post_op_gas: u128,
     data: &[u8],
 ) -> Bytes {
-    let mut out = Vec::with_capacity(52 + data.len());
+    let mut out = Vec::with_capacity(PAYMASTER_DATA_OFFSET + data.len());
     out.extend_from_slice(paymaster.as_slice());
     out.extend_from_slice(&verification_gas.to_be_bytes());
     out.extend_from_slice(&post_op_gas.to_be_bytes());
@@ -75,6 +88,33 @@ impl PackedUserOperation {
     /// `gasFees` from maxPriorityFeePerGas and maxFeePerGas.
     pub fn set_gas_fees(&mut self, max_priority_fee: u128, max_fee: u128) {
         self.gasFees = pack_u128(max_priority_fee, max_fee);
+    }
+
+    /// (verificationGasLimit, callGasLimit) from `accountGasLimits`.
+    pub fn gas_limits(&self) -> (u128, u128) {
+        unpack_u128(self.accountGasLimits)
+    }
+
+    /// (maxPriorityFeePerGas, maxFeePerGas) from `gasFees`.
+    pub fn gas_fees(&self) -> (u128, u128) {
+        unpack_u128(self.gasFees)
+    }
+
+    /// (paymasterVerificationGasLimit, paymasterPostOpGasLimit) from `paymasterAndData`; `None` when it is
+    /// shorter than [`PAYMASTER_DATA_OFFSET`] (no paymaster, or a malformed field).
+    pub fn paymaster_gas_limits(&self) -> Option<(u128, u128)> {
+        let fields = self.paymasterAndData.get(20..PAYMASTER_DATA_OFFSET)?;
+        let mut word = [0u8; 32];
+        word.copy_from_slice(fields);
+        Some(unpack_u128(B256::from(word)))
+    }
+
+    /// `paymasterData`: the bytes of `paymasterAndData` after [`PAYMASTER_DATA_OFFSET`] (empty when it is not
+    /// longer).
+    pub fn paymaster_data(&self) -> &[u8] {
+        self.paymasterAndData
+            .get(PAYMASTER_DATA_OFFSET..)
+            .unwrap_or_default()
     }
 
     /// The paymaster: the first 20 bytes of `paymasterAndData` (zero when shorter).
@@ -214,4 +254,36 @@ pub fn user_op_hash_v08(
         domain_separator("ERC4337", "1", chain_id, entry_point),
         struct_hash,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_fields_unpack() {
+        assert_eq!(unpack_u128(pack_u128(u128::MAX, 1)), (u128::MAX, 1));
+        assert_eq!(unpack_u128(B256::ZERO), (0, 0));
+        let mut op = PackedUserOperation::default();
+        op.set_gas_limits(200_000, 100_000);
+        op.set_gas_fees(1_000_000_000, 3_000_000_000);
+        assert_eq!(op.gas_limits(), (200_000, 100_000));
+        assert_eq!(op.gas_fees(), (1_000_000_000, 3_000_000_000));
+        // High half first: the verification limit is in the first 16 bytes.
+        assert_eq!(op.accountGasLimits[15], 0x40);
+
+        assert_eq!(op.paymaster_gas_limits(), None);
+        assert!(op.paymaster_data().is_empty());
+        op.paymasterAndData =
+            paymaster_and_data(Address::repeat_byte(0xaa), 70_000, 30_000, &[9, 8]);
+        assert_eq!(op.paymasterAndData.len(), PAYMASTER_DATA_OFFSET + 2);
+        assert_eq!(op.paymaster(), Address::repeat_byte(0xaa));
+        assert_eq!(op.paymaster_gas_limits(), Some((70_000, 30_000)));
+        assert_eq!(op.paymaster_data(), &[9, 8]);
+        // Too short to hold both limits.
+        op.paymasterAndData =
+            Bytes::copy_from_slice(&op.paymasterAndData[..PAYMASTER_DATA_OFFSET - 1]);
+        assert_eq!(op.paymaster_gas_limits(), None);
+        assert!(op.paymaster_data().is_empty());
+    }
 }

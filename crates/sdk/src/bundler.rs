@@ -1,0 +1,1487 @@
+//! Sending user operations through any ERC-4337 bundler's JSON-RPC (`eth_estimateUserOperationGas`,
+//! `eth_sendUserOperation`, `eth_getUserOperationReceipt` …), instead of [`Client::send`]'s own `handleOps`.
+//!
+//! [`BundlerClient::send_session_op`] is the whole flow of a session operation: the [`Client`] builds it
+//! ([`Client::prepare_session_op`]: calls, proofs, the session's own nonce lane, fees from the chain), the bundler
+//! estimates its gas with a dummy session signature ([`SessionSignature::to_dummy`]: the validator returns
+//! `SIG_VALIDATION_FAILED` for it instead of reverting, so every other check runs), the session key signs the
+//! operation with the estimated limits, the bundler takes it, and the receipt comes back as an [`OpOutcome`].
+//!
+//! Errors are typed: a JSON-RPC error is [`Error::Bundler`] with its ERC-7769 code ([`codes`]), the `AAxx` code
+//! and the validator's custom error decoded from the message or data; a bundler that cannot be reached after
+//! [`BundlerOptions::attempts`] tries is [`Error::BundlerUnavailable`]. A send whose outcome the bundler cannot
+//! tell after a retry is looked up by its userOpHash rather than failed (see [`BundlerClient::send`]).
+
+use std::time::{Duration, Instant};
+
+use alloy::hex;
+use alloy::primitives::{Address, Bytes, B256, U256, U64};
+use alloy::rpc::client::{ClientBuilder, RpcClient};
+use alloy::rpc::json_rpc::{ErrorPayload, RpcRecv, RpcSend};
+use alloy::rpc::types::PackedUserOperation as RpcUserOperation;
+use alloy::transports::http::reqwest::{self, Url};
+use alloy::transports::{RpcError, TransportError, TransportErrorKind};
+use keyscope_permissions::CompiledSession;
+use keyscope_signer::userop::{paymaster_and_data, PAYMASTER_DATA_OFFSET};
+use keyscope_signer::{PackedUserOperation, SessionKey, SessionSignature};
+use serde::{Deserialize, Deserializer};
+
+use crate::client::{Account, Client, OpOutcome, PreparedOp, SessionCall};
+use crate::error::{Error, Result, Revert};
+use crate::stack::Version;
+
+/// ERC-7769 (and JSON-RPC) error codes a bundler answers with.
+pub mod codes {
+    /// Invalid fields (a malformed operation, an unsupported EntryPoint).
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Rejected by the EntryPoint or the account during validation (`AAxx`).
+    pub const VALIDATION_REVERTED: i64 = -32500;
+    /// Rejected by the paymaster's validation.
+    pub const PAYMASTER_REJECTED: i64 = -32501;
+    /// A banned opcode in validation (ERC-7562).
+    pub const BANNED_OPCODE: i64 = -32502;
+    /// Valid only in a future or past time range (`validAfter` / `validUntil`).
+    pub const TIME_RANGE: i64 = -32503;
+    /// An entity (factory, paymaster, aggregator) is throttled or banned.
+    pub const THROTTLED: i64 = -32504;
+    /// An entity's stake or unstake delay is too low.
+    pub const INSUFFICIENT_STAKE: i64 = -32505;
+    /// Unsupported signature aggregator.
+    pub const UNSUPPORTED_AGGREGATOR: i64 = -32506;
+    /// Invalid signature (`AA24`, `AA34`).
+    pub const INVALID_SIGNATURE: i64 = -32507;
+    /// Reverted (or would revert) in execution: the account's call or the paymaster's `postOp`
+    /// (e.g. in `eth_estimateUserOperationGas`).
+    pub const EXECUTION_REVERTED: i64 = -32521;
+
+    /// A short description of an ERC-7769 code (`None` for other codes).
+    pub fn describe(code: i64) -> Option<&'static str> {
+        Some(match code {
+            INVALID_PARAMS => "invalid fields",
+            VALIDATION_REVERTED => "rejected in validation",
+            PAYMASTER_REJECTED => "rejected by the paymaster",
+            BANNED_OPCODE => "banned opcode in validation",
+            TIME_RANGE => "outside its validity time range",
+            THROTTLED => "entity throttled or banned",
+            INSUFFICIENT_STAKE => "entity stake too low",
+            UNSUPPORTED_AGGREGATOR => "unsupported aggregator",
+            INVALID_SIGNATURE => "invalid signature",
+            EXECUTION_REVERTED => "reverted in execution",
+            _ => return None,
+        })
+    }
+}
+
+/// How a [`BundlerClient`] retries, times out and polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundlerOptions {
+    /// Tries of a request that fails in transport (connection refused or reset, timeout, HTTP 429/502/503/504)
+    /// before [`Error::BundlerUnavailable`]; at least 1. JSON-RPC errors are never retried.
+    pub attempts: u32,
+    /// Wait before the first retry; doubled after each retry (up to `max_backoff`).
+    pub initial_backoff: Duration,
+    /// Longest wait between two tries (also the cap of a server's `Retry-After`).
+    pub max_backoff: Duration,
+    /// Timeout of one HTTP request (connection included).
+    pub request_timeout: Duration,
+    /// Interval between two `eth_getUserOperationReceipt` polls in [`BundlerClient::wait_for_receipt`]; at
+    /// least [`MIN_POLL_INTERVAL`] (a shorter one is raised to it).
+    pub poll_interval: Duration,
+    /// How long [`BundlerClient::send_session_op`] waits for the receipt.
+    pub receipt_timeout: Duration,
+}
+
+impl Default for BundlerOptions {
+    /// 4 tries 200 ms, 400 ms and 800 ms apart; 30 s per request; receipts polled every 250 ms for up to 60 s.
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(250),
+            receipt_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The shortest interval between two receipt polls: a zero [`BundlerOptions::poll_interval`] would hammer the
+/// bundler in a tight loop.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// `eth_estimateUserOperationGas`'s answer (EntryPoint v0.7 and v0.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GasEstimate {
+    /// `preVerificationGas`.
+    pub pre_verification_gas: U256,
+    /// `verificationGasLimit`.
+    pub verification_gas_limit: U256,
+    /// `callGasLimit`.
+    pub call_gas_limit: U256,
+    /// `paymasterVerificationGasLimit`, when the operation has a paymaster.
+    #[serde(default)]
+    pub paymaster_verification_gas_limit: Option<U256>,
+    /// `paymasterPostOpGasLimit`, when the operation has a paymaster.
+    #[serde(default)]
+    pub paymaster_post_op_gas_limit: Option<U256>,
+}
+
+impl GasEstimate {
+    /// Sets the estimated limits on `op` (`accountGasLimits`, `preVerificationGas`, and the paymaster's limits
+    /// inside `paymasterAndData` when it has a paymaster; `paymasterData` is kept as it is). Fails with
+    /// [`Error::BundlerResponse`] on a limit above 2^128 − 1, leaving `op` unchanged.
+    ///
+    /// Apply the estimate *before* a verifying paymaster signs: such a paymaster's signature in `paymasterData`
+    /// covers these very fields (its own gas limits as well as the account's), so a `paymasterData` signed
+    /// before is invalid afterwards. Estimate with the paymaster's stub data, apply, then ask the paymaster for
+    /// its final data (ERC-7677 `pm_getPaymasterData`), then sign the operation.
+    pub fn apply(&self, op: &mut PackedUserOperation) -> Result<()> {
+        let verification = gas_u128("verificationGasLimit", self.verification_gas_limit)?;
+        let call = gas_u128("callGasLimit", self.call_gas_limit)?;
+        let paymaster = match op.paymaster_gas_limits() {
+            Some((verification, post_op)) => {
+                let verification = match self.paymaster_verification_gas_limit {
+                    Some(limit) => gas_u128("paymasterVerificationGasLimit", limit)?,
+                    None => verification,
+                };
+                let post_op = match self.paymaster_post_op_gas_limit {
+                    Some(limit) => gas_u128("paymasterPostOpGasLimit", limit)?,
+                    None => post_op,
+                };
+                Some(paymaster_and_data(
+                    op.paymaster(),
+                    verification,
+                    post_op,
+                    op.paymaster_data(),
+                ))
+            }
+            None => None,
+        };
+        op.set_gas_limits(verification, call);
+        op.preVerificationGas = self.pre_verification_gas;
+        if let Some(paymaster) = paymaster {
+            op.paymasterAndData = paymaster;
+        }
+        Ok(())
+    }
+}
+
+fn gas_u128(field: &'static str, value: U256) -> Result<u128> {
+    u128::try_from(value).map_err(|_| Error::BundlerResponse {
+        method: "eth_estimateUserOperationGas",
+        reason: format!("{field} {value} does not fit in 128 bits"),
+    })
+}
+
+/// `eth_getUserOperationReceipt`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOperationReceipt {
+    /// The userOpHash.
+    pub user_op_hash: B256,
+    /// The EntryPoint.
+    pub entry_point: Address,
+    /// The account.
+    pub sender: Address,
+    /// The operation's nonce.
+    pub nonce: U256,
+    /// The paymaster (zero or absent when none).
+    #[serde(default)]
+    pub paymaster: Option<Address>,
+    /// `UserOperationEvent.actualGasCost`.
+    pub actual_gas_cost: U256,
+    /// `UserOperationEvent.actualGasUsed`.
+    pub actual_gas_used: U256,
+    /// `UserOperationEvent.success`: whether the account's call succeeded.
+    pub success: bool,
+    /// The call's revert data when it failed (`UserOperationRevertReason`), as the bundler reports it.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The `handleOps` transaction's receipt (the fields read from it).
+    pub receipt: BundleReceipt,
+}
+
+/// The fields of the `handleOps` transaction's receipt that an [`OpOutcome`] needs. Bundlers differ in the rest
+/// (some leave out `type`, `effectiveGasPrice` …), so nothing else is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleReceipt {
+    /// The `handleOps` transaction.
+    pub transaction_hash: B256,
+    /// Gas used by the whole transaction.
+    #[serde(deserialize_with = "quantity_u64")]
+    pub gas_used: u64,
+}
+
+/// A `0x…` JSON-RPC quantity as a `u64`.
+fn quantity_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    U64::deserialize(deserializer).map(|value| value.to())
+}
+
+impl UserOperationReceipt {
+    /// The call's revert, decoded ([`Revert::Validator`] for a validator error), when the bundler reports revert
+    /// data.
+    pub fn revert(&self) -> Option<Revert> {
+        let reason = self.reason.as_deref()?;
+        let data = hex::decode(reason).ok()?;
+        (!data.is_empty()).then(|| Revert::decode(&data))
+    }
+
+    /// As the [`OpOutcome`] of [`Client::send`].
+    pub fn outcome(&self) -> OpOutcome {
+        OpOutcome {
+            user_op_hash: self.user_op_hash,
+            tx_hash: self.receipt.transaction_hash,
+            gas_used: self.receipt.gas_used,
+            actual_gas_used: self.actual_gas_used,
+            actual_gas_cost: self.actual_gas_cost,
+            success: self.success,
+            revert: if self.success { None } else { self.revert() },
+        }
+    }
+}
+
+/// The ERC-4337 v0.7 JSON shape of a user operation (`factory`/`factoryData`, unpacked gas fields, `paymaster`
+/// fields), as bundlers take it. Fails with [`Error::InvalidUserOperation`] when `initCode` or
+/// `paymasterAndData` is too short to hold an address (and its gas limits).
+///
+/// EIP-7702 operations are not supported: an `initCode` with the EIP-7702 marker
+/// ([`PackedUserOperation::has_eip7702_init_code`]) is [`Error::InvalidUserOperation`] on `initCode`, since the
+/// bundler also needs the account's signed authorization (`eip7702Auth`), which this shape does not carry.
+pub fn to_rpc(op: &PackedUserOperation) -> Result<RpcUserOperation> {
+    if op.has_eip7702_init_code() {
+        return Err(Error::InvalidUserOperation {
+            field: "initCode",
+            reason:
+                "EIP-7702 initCode marker: EIP-7702 user operations (eip7702Auth) are not supported"
+                    .into(),
+        });
+    }
+    let (factory, factory_data) = match op.initCode.len() {
+        0 => (None, None),
+        1..20 => {
+            return Err(Error::InvalidUserOperation {
+                field: "initCode",
+                reason: format!(
+                    "{} bytes, shorter than a factory address",
+                    op.initCode.len()
+                ),
+            })
+        }
+        _ => (
+            Some(Address::from_slice(&op.initCode[..20])),
+            Some(Bytes::copy_from_slice(&op.initCode[20..])),
+        ),
+    };
+    let (paymaster, paymaster_verification_gas_limit, paymaster_post_op_gas_limit, paymaster_data) =
+        match op.paymaster_gas_limits() {
+            None if op.paymasterAndData.is_empty() => (None, None, None, None),
+            None => {
+                return Err(Error::InvalidUserOperation {
+                    field: "paymasterAndData",
+                    reason: format!(
+                        "{} bytes, shorter than paymaster ‖ verification gas ‖ postOp gas ({PAYMASTER_DATA_OFFSET})",
+                        op.paymasterAndData.len()
+                    ),
+                })
+            }
+            Some((verification, post_op)) => (
+                Some(op.paymaster()),
+                Some(U256::from(verification)),
+                Some(U256::from(post_op)),
+                Some(Bytes::copy_from_slice(op.paymaster_data())),
+            ),
+        };
+    let (verification_gas_limit, call_gas_limit) = op.gas_limits();
+    let (max_priority_fee_per_gas, max_fee_per_gas) = op.gas_fees();
+    Ok(RpcUserOperation {
+        sender: op.sender,
+        nonce: op.nonce,
+        factory,
+        factory_data,
+        call_data: op.callData.clone(),
+        call_gas_limit: U256::from(call_gas_limit),
+        verification_gas_limit: U256::from(verification_gas_limit),
+        pre_verification_gas: op.preVerificationGas,
+        max_fee_per_gas: U256::from(max_fee_per_gas),
+        max_priority_fee_per_gas: U256::from(max_priority_fee_per_gas),
+        paymaster,
+        paymaster_verification_gas_limit,
+        paymaster_post_op_gas_limit,
+        paymaster_data,
+        signature: op.signature.clone(),
+    })
+}
+
+/// The packed form of an operation in the v0.7 JSON shape (the inverse of [`to_rpc`]). Fails with
+/// [`Error::InvalidUserOperation`] on a gas field above 2^128 − 1, or paymaster gas limits without a paymaster.
+pub fn from_rpc(op: &RpcUserOperation) -> Result<PackedUserOperation> {
+    fn field(name: &'static str, value: U256) -> Result<u128> {
+        u128::try_from(value).map_err(|_| Error::InvalidUserOperation {
+            field: name,
+            reason: format!("{value} does not fit in 128 bits"),
+        })
+    }
+    let mut init_code = Vec::new();
+    if let Some(factory) = op.factory {
+        init_code.extend_from_slice(factory.as_slice());
+        init_code.extend_from_slice(op.factory_data.as_ref().map_or(&[][..], |data| &data[..]));
+    } else if op
+        .factory_data
+        .as_ref()
+        .is_some_and(|data| !data.is_empty())
+    {
+        return Err(Error::InvalidUserOperation {
+            field: "factoryData",
+            reason: "factory data without a factory".into(),
+        });
+    }
+    let mut paymaster_and_data = Vec::new();
+    match op.paymaster {
+        Some(paymaster) => {
+            paymaster_and_data.extend_from_slice(paymaster.as_slice());
+            let verification = field(
+                "paymasterVerificationGasLimit",
+                op.paymaster_verification_gas_limit.unwrap_or_default(),
+            )?;
+            let post_op = field(
+                "paymasterPostOpGasLimit",
+                op.paymaster_post_op_gas_limit.unwrap_or_default(),
+            )?;
+            paymaster_and_data.extend_from_slice(&verification.to_be_bytes());
+            paymaster_and_data.extend_from_slice(&post_op.to_be_bytes());
+            paymaster_and_data
+                .extend_from_slice(op.paymaster_data.as_ref().map_or(&[][..], |data| &data[..]));
+        }
+        None if op
+            .paymaster_verification_gas_limit
+            .is_some_and(|g| !g.is_zero())
+            || op.paymaster_post_op_gas_limit.is_some_and(|g| !g.is_zero())
+            || op.paymaster_data.as_ref().is_some_and(|d| !d.is_empty()) =>
+        {
+            return Err(Error::InvalidUserOperation {
+                field: "paymaster",
+                reason: "paymaster fields without a paymaster".into(),
+            });
+        }
+        None => {}
+    }
+    let mut packed = PackedUserOperation {
+        sender: op.sender,
+        nonce: op.nonce,
+        initCode: init_code.into(),
+        callData: op.call_data.clone(),
+        preVerificationGas: op.pre_verification_gas,
+        paymasterAndData: paymaster_and_data.into(),
+        signature: op.signature.clone(),
+        ..Default::default()
+    };
+    packed.set_gas_limits(
+        field("verificationGasLimit", op.verification_gas_limit)?,
+        field("callGasLimit", op.call_gas_limit)?,
+    );
+    packed.set_gas_fees(
+        field("maxPriorityFeePerGas", op.max_priority_fee_per_gas)?,
+        field("maxFeePerGas", op.max_fee_per_gas)?,
+    );
+    Ok(packed)
+}
+
+/// A bundler's JSON-RPC endpoint, over alloy's HTTP transport. Its `Debug` form shows the origin only (the URL's
+/// path and query may carry an API key).
+#[derive(Clone)]
+pub struct BundlerClient {
+    rpc: RpcClient,
+    /// `scheme://host:port` only: the path and query may carry an API key and never appear in errors.
+    origin: String,
+    options: BundlerOptions,
+}
+
+impl std::fmt::Debug for BundlerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundlerClient")
+            .field("origin", &self.origin)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BundlerClient {
+    /// A client for the bundler at `url` with [`BundlerOptions::default`].
+    pub fn new(url: Url) -> Result<Self> {
+        Self::with_options(url, BundlerOptions::default())
+    }
+
+    /// A client for the bundler at `url`.
+    pub fn with_options(url: Url, options: BundlerOptions) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(options.request_timeout)
+            .build()
+            .map_err(|error| {
+                Error::Transport(RpcError::Transport(TransportErrorKind::Custom(
+                    without_url(Box::new(error)),
+                )))
+            })?;
+        let origin = url.origin().ascii_serialization();
+        Ok(Self {
+            rpc: ClientBuilder::default().http_with_client(http, url),
+            origin,
+            options,
+        })
+    }
+
+    /// The bundler's `scheme://host:port` (the rest of the URL is kept out of errors and logs).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The options.
+    pub fn options(&self) -> &BundlerOptions {
+        &self.options
+    }
+
+    /// One JSON-RPC call, retried on transport failures (see [`BundlerOptions`]).
+    async fn call<P: RpcSend, R: RpcRecv>(&self, method: &'static str, params: P) -> Result<R> {
+        self.call_tracked(method, params).await.0
+    }
+
+    /// [`Self::call`], and whether a try may have reached the bundler without a usable answer coming back (a
+    /// timeout or a connection cut once the request was out, a gateway error, an unreadable answer): for a send,
+    /// the bundler may then hold the operation whatever the final answer says.
+    async fn call_tracked<P: RpcSend, R: RpcRecv>(
+        &self,
+        method: &'static str,
+        params: P,
+    ) -> (Result<R>, bool) {
+        let attempts = self.options.attempts.max(1);
+        let mut backoff = self.options.initial_backoff;
+        let mut attempt = 0;
+        let mut maybe_delivered = false;
+        loop {
+            attempt += 1;
+            let error = match self.rpc.request(method, params.clone()).await {
+                Ok(response) => return (Ok(response), maybe_delivered),
+                Err(RpcError::ErrorResp(payload)) => {
+                    return (Err(bundler_error(&payload)), maybe_delivered)
+                }
+                // Not `Error::Transport`: its text would carry the whole answer.
+                Err(RpcError::DeserError { err, .. }) => {
+                    let error = Error::BundlerResponse {
+                        method,
+                        reason: err.to_string(),
+                    };
+                    return (Err(error), true);
+                }
+                Err(error) => error,
+            };
+            maybe_delivered |= may_have_reached_bundler(&error);
+            let Some(server_delay) = retry_delay(&error) else {
+                return (Err(Error::Transport(error)), maybe_delivered);
+            };
+            if attempt >= attempts {
+                let error = Error::BundlerUnavailable {
+                    url: self.origin.clone(),
+                    attempts: attempt,
+                    reason: describe_transport_error(error),
+                };
+                return (Err(error), maybe_delivered);
+            }
+            let wait = server_delay
+                .unwrap_or(backoff)
+                .min(self.options.max_backoff);
+            tokio::time::sleep(wait).await;
+            backoff = backoff.saturating_mul(2).min(self.options.max_backoff);
+        }
+    }
+
+    /// `eth_supportedEntryPoints`.
+    pub async fn supported_entry_points(&self) -> Result<Vec<Address>> {
+        self.call("eth_supportedEntryPoints", ()).await
+    }
+
+    /// `eth_chainId`.
+    pub async fn chain_id(&self) -> Result<u64> {
+        let id: U64 = self.call("eth_chainId", ()).await?;
+        Ok(id.to())
+    }
+
+    /// `eth_estimateUserOperationGas` for `op` on `entry_point` (v0.7/v0.8 JSON shape). The signature must have
+    /// the final one's length and let validation run to its end: for session operations,
+    /// [`SessionSignature::to_dummy`].
+    pub async fn estimate_user_operation_gas(
+        &self,
+        op: &PackedUserOperation,
+        entry_point: Address,
+    ) -> Result<GasEstimate> {
+        self.call("eth_estimateUserOperationGas", (to_rpc(op)?, entry_point))
+            .await
+    }
+
+    /// `eth_sendUserOperation`: the userOpHash the bundler computed. This is the raw call: when a try timed out
+    /// after the bundler took the operation, the retry is answered as a duplicate or a nonce conflict
+    /// ([`Error::Bundler`]); [`Self::send`] handles that by looking the operation up by its hash.
+    pub async fn send_user_operation(
+        &self,
+        op: &PackedUserOperation,
+        entry_point: Address,
+    ) -> Result<B256> {
+        self.call("eth_sendUserOperation", (to_rpc(op)?, entry_point))
+            .await
+    }
+
+    /// `eth_getUserOperationReceipt`: `None` while the operation is not included.
+    pub async fn get_user_operation_receipt(
+        &self,
+        user_op_hash: B256,
+    ) -> Result<Option<UserOperationReceipt>> {
+        self.call("eth_getUserOperationReceipt", (user_op_hash,))
+            .await
+    }
+
+    /// Polls [`Self::get_user_operation_receipt`] every [`BundlerOptions::poll_interval`] (at least
+    /// [`MIN_POLL_INTERVAL`]) until the operation is included, or fails with [`Error::ReceiptTimeout`] after
+    /// `timeout`.
+    pub async fn wait_for_receipt(
+        &self,
+        user_op_hash: B256,
+        timeout: Duration,
+    ) -> Result<UserOperationReceipt> {
+        let start = Instant::now();
+        let interval = self.options.poll_interval.max(MIN_POLL_INTERVAL);
+        loop {
+            if let Some(receipt) = self.get_user_operation_receipt(user_op_hash).await? {
+                return Ok(receipt);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(Error::ReceiptTimeout {
+                    user_op_hash,
+                    waited,
+                });
+            }
+            tokio::time::sleep(interval.min(timeout - waited)).await;
+        }
+    }
+
+    /// Checks that the bundler serves the client's chain and the EntryPoint of `version`
+    /// ([`Error::BundlerChainMismatch`], [`Error::EntryPointNotSupported`]).
+    pub async fn check(&self, client: &Client, version: Version) -> Result<()> {
+        let chain_id = self.chain_id().await?;
+        if chain_id != client.chain_id() {
+            return Err(Error::BundlerChainMismatch {
+                client: client.chain_id(),
+                bundler: chain_id,
+            });
+        }
+        let entry_point = client.stack().version(version).entry_point;
+        let supported = self.supported_entry_points().await?;
+        if supported.contains(&entry_point) {
+            Ok(())
+        } else {
+            Err(Error::EntryPointNotSupported {
+                entry_point,
+                supported,
+            })
+        }
+    }
+
+    /// A session operation ready for [`Self::send`]: built by [`Client::prepare_session_op`] (its own nonce
+    /// lane, fees from the chain or the client's [`crate::GasSettings`]), its gas estimated by the bundler with a
+    /// dummy session signature, then signed by `key` with the estimated limits.
+    pub async fn prepare_session_op(
+        &self,
+        client: &Client,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<PreparedOp> {
+        let prepared = client
+            .prepare_session_op(account, key, session, calls)
+            .await?;
+        self.estimate_and_sign(client, prepared, key).await
+    }
+
+    /// [`Self::prepare_session_op`] in enable mode ([`Client::prepare_enable_session_op`]): the operation grants
+    /// `session` with `owner`'s signature and uses it at once. The estimate runs with both signatures replaced by
+    /// dummies.
+    pub async fn prepare_enable_session_op(
+        &self,
+        client: &Client,
+        account: &Account,
+        owner: &SessionKey,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<PreparedOp> {
+        let prepared = client
+            .prepare_enable_session_op(account, owner, key, session, calls)
+            .await?;
+        self.estimate_and_sign(client, prepared, key).await
+    }
+
+    /// Estimates a signed session operation with its signature made dummy, sets the limits, and signs it again
+    /// with `key` (the owner's enable signature, which does not cover the gas fields, is kept).
+    async fn estimate_and_sign(
+        &self,
+        client: &Client,
+        prepared: PreparedOp,
+        key: &SessionKey,
+    ) -> Result<PreparedOp> {
+        let unsigned = SessionSignature::decode(&prepared.op.signature)?;
+        let mut op = prepared.op;
+        op.signature = unsigned.to_dummy().encode()?.into();
+        let entry_point = client.stack().entry_point(prepared.version);
+        self.estimate_user_operation_gas(&op, entry_point.address())
+            .await?
+            .apply(&mut op)?;
+        let user_op_hash = entry_point.user_op_hash(&op, client.chain_id())?;
+        op.signature = unsigned.sign(key, &user_op_hash)?.encode()?.into();
+        Ok(PreparedOp {
+            version: prepared.version,
+            op,
+            user_op_hash,
+        })
+    }
+
+    /// Sends a prepared operation (`eth_sendUserOperation` to the EntryPoint of its version on `client`'s stack)
+    /// and waits up to [`BundlerOptions::receipt_timeout`] for its receipt. A bundler that reports another
+    /// userOpHash than the one signed is [`Error::BundlerResponse`].
+    ///
+    /// Sending is safe to retry: the operation is looked up by its userOpHash (computed locally) rather than
+    /// failed when the bundler already holds it —
+    /// * an answer "already known" (a duplicate): its receipt is waited for;
+    /// * an `AA25` nonce rejection: its receipt is looked up once (it may have been included already);
+    /// * any answer after a try that may have reached the bundler without an answer (a timeout, a connection
+    ///   cut, a gateway error): its receipt is waited for, and [`Error::SendOutcomeUnknown`] comes back (with
+    ///   the bundler's answer) when none comes — as it does when every try failed that way. Look for the
+    ///   receipt then, before building a new operation for the same calls: it would run them twice.
+    pub async fn send(&self, client: &Client, op: &PreparedOp) -> Result<OpOutcome> {
+        let entry_point = client.stack().version(op.version).entry_point;
+        self.submit(&op.op, entry_point, op.user_op_hash).await
+    }
+
+    /// [`Self::send`] of `op`, whose hash on `entry_point` is `user_op_hash`.
+    async fn submit(
+        &self,
+        op: &PackedUserOperation,
+        entry_point: Address,
+        user_op_hash: B256,
+    ) -> Result<OpOutcome> {
+        let timeout = self.options.receipt_timeout;
+        let (answer, maybe_delivered) = self
+            .call_tracked::<_, B256>("eth_sendUserOperation", (to_rpc(op)?, entry_point))
+            .await;
+        let error = match answer {
+            Ok(hash) if hash == user_op_hash => {
+                return Ok(self.wait_for_receipt(hash, timeout).await?.outcome())
+            }
+            Ok(hash) => {
+                return Err(Error::BundlerResponse {
+                    method: "eth_sendUserOperation",
+                    reason: format!(
+                        "userOpHash {hash}, but the operation signed has {user_op_hash}"
+                    ),
+                })
+            }
+            Err(error) => error,
+        };
+        if is_duplicate(&error) {
+            // The bundler holds it: from a try of this call, or an earlier send of the same operation.
+            return Ok(self
+                .wait_for_receipt(user_op_hash, timeout)
+                .await?
+                .outcome());
+        }
+        if maybe_delivered {
+            // Whatever the last try was told, an earlier one may have handed the operation over.
+            let answered = matches!(error, Error::Bundler { .. } | Error::BundlerResponse { .. });
+            if answered {
+                if let Ok(receipt) = self.wait_for_receipt(user_op_hash, timeout).await {
+                    return Ok(receipt.outcome());
+                }
+            }
+            return Err(Error::SendOutcomeUnknown {
+                user_op_hash,
+                source: Box::new(error),
+            });
+        }
+        if error.aa_code() == Some("AA25") {
+            // Sent before and included already: its nonce is spent.
+            if let Ok(Some(receipt)) = self.get_user_operation_receipt(user_op_hash).await {
+                return Ok(receipt.outcome());
+            }
+        }
+        Err(error)
+    }
+
+    /// The whole flow of a session operation through the bundler: [`Self::check`], [`Self::prepare_session_op`],
+    /// [`Self::send`]. The outcome's `success` is false when the account's call reverted (with the revert in
+    /// `revert`); a rejection in validation is [`Error::Bundler`] with its `AAxx` code and the validator's error.
+    pub async fn send_session_op(
+        &self,
+        client: &Client,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<OpOutcome> {
+        self.check(client, account.version).await?;
+        let op = self
+            .prepare_session_op(client, account, key, session, calls)
+            .await?;
+        self.send(client, &op).await
+    }
+}
+
+/// `Some(server-requested delay)` when a transport error is worth retrying (the bundler may come back),
+/// `None` when it is not.
+fn retry_delay(error: &TransportError) -> Option<Option<Duration>> {
+    match error {
+        RpcError::Transport(kind) => match kind {
+            // reqwest: connection refused or reset, timeout, body cut off.
+            TransportErrorKind::Custom(_) | TransportErrorKind::BackendGone => Some(None),
+            TransportErrorKind::HttpError(http) => {
+                matches!(http.status, 429 | 502 | 503 | 504).then_some(None)
+            }
+            // Only where `Retry-After` means "come back later"; never on 400/401/403 …
+            TransportErrorKind::HttpErrorWithRetryAfter { error, retry_after } => {
+                matches!(error.status, 429 | 503).then_some(Some(*retry_after))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether the request may have reached the bundler although this error came instead of its answer.
+fn may_have_reached_bundler(error: &TransportError) -> bool {
+    match error {
+        RpcError::Transport(TransportErrorKind::Custom(inner)) => inner
+            .downcast_ref::<reqwest::Error>()
+            // Not connected: nothing was sent. Anything else (timeout, reset, body cut off) may come after.
+            .is_none_or(|error| !error.is_connect()),
+        // Turned away before processing.
+        RpcError::Transport(TransportErrorKind::HttpError(http))
+        | RpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter {
+            error: http, ..
+        }) => !matches!(http.status, 429 | 503),
+        // Never sent.
+        RpcError::SerError(_) | RpcError::LocalUsageError(_) | RpcError::UnsupportedFeature(_) => {
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Whether a bundler's JSON-RPC error says it already holds the operation (Alto: "Already known"; Rundler,
+/// Skandha, Voltaire: "… already known", "duplicate …", "… already in mempool").
+fn is_duplicate(error: &Error) -> bool {
+    let Error::Bundler { message, .. } = error else {
+        return false;
+    };
+    let message = message.to_ascii_lowercase();
+    [
+        "already known",
+        "duplicate",
+        "already in mempool",
+        "already in the mempool",
+    ]
+    .iter()
+    .any(|phrase| message.contains(phrase))
+}
+
+/// The error's text with the request URL cut to its origin (reqwest puts it in its errors; it may carry an API
+/// key): [`crate::error::redacted_error_chain`].
+fn describe_transport_error(error: TransportError) -> String {
+    crate::error::redacted_error_chain(&error)
+}
+
+fn without_url(
+    error: Box<dyn std::error::Error + Send + Sync>,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    match error.downcast::<reqwest::Error>() {
+        Ok(error) => Box::new(error.without_url()),
+        Err(other) => other,
+    }
+}
+
+/// A JSON-RPC error as [`Error::Bundler`]: the `AAxx` code and the revert data (a validator error when it is one)
+/// from the `data` field or the message.
+fn bundler_error(payload: &ErrorPayload) -> Error {
+    let message = payload.message.to_string();
+    let data: Vec<String> = payload
+        .try_data_as::<serde_json::Value>()
+        .and_then(|value| value.ok())
+        .map(|value| {
+            let mut strings = Vec::new();
+            collect_strings(&value, &mut strings);
+            strings
+        })
+        .unwrap_or_default();
+    let texts = || data.iter().map(String::as_str).chain([message.as_str()]);
+    let aa_code = texts().find_map(find_aa_code).map(str::to_owned);
+    let reverts: Vec<Revert> = texts()
+        .flat_map(hex_blobs)
+        .map(|blob| Revert::decode(&blob))
+        .collect();
+    let revert = reverts
+        .iter()
+        .find(|revert| revert.validator().is_some())
+        .or_else(|| reverts.first())
+        .cloned();
+    Error::Bundler {
+        code: payload.code,
+        message,
+        aa_code,
+        revert,
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => out.push(text.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
+        _ => {}
+    }
+}
+
+/// The first `AAnn` code standing as a word in `text`.
+fn find_aa_code(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(3)).find_map(|i| {
+        let word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let word_end = bytes.get(i + 4).is_none_or(|b| !b.is_ascii_alphanumeric());
+        (word_start
+            && word_end
+            && bytes[i] == b'A'
+            && bytes[i + 1] == b'A'
+            && bytes[i + 2].is_ascii_digit()
+            && bytes[i + 3].is_ascii_digit())
+        .then(|| &text[i..i + 4])
+    })
+}
+
+/// `0x…` words of `text` shaped like ABI revert data: a selector and whole 32-byte words (so that addresses and
+/// hashes in a message are not taken for revert data).
+fn hex_blobs(text: &str) -> Vec<Vec<u8>> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter_map(|word| word.strip_prefix("0x"))
+        .filter_map(|digits| hex::decode(digits).ok())
+        .filter(|data| data.len() >= 4 && (data.len() - 4) % 32 == 0)
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolError;
+    use keyscope_bindings::session_key_validator::SessionKeyValidator;
+    use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    fn op() -> PackedUserOperation {
+        let mut init_code = Address::repeat_byte(0xfa).to_vec();
+        init_code.extend_from_slice(&[1, 2, 3]);
+        let mut op = PackedUserOperation {
+            sender: Address::repeat_byte(1),
+            nonce: U256::from(0x1234_5678_u64) << 64,
+            initCode: init_code.into(),
+            callData: vec![0xca, 0x11].into(),
+            preVerificationGas: U256::from(50_000),
+            paymasterAndData: paymaster_and_data(Address::repeat_byte(0xaa), 70_000, 30_000, &[9]),
+            signature: vec![0x5e; 65].into(),
+            ..Default::default()
+        };
+        op.set_gas_limits(200_000, 100_000);
+        op.set_gas_fees(1_000_000_000, 3_000_000_000);
+        op
+    }
+
+    #[test]
+    fn rpc_shape_round_trips() {
+        let op = op();
+        let rpc = to_rpc(&op).unwrap();
+        assert_eq!(rpc.factory, Some(Address::repeat_byte(0xfa)));
+        assert_eq!(rpc.factory_data, Some(Bytes::from(vec![1u8, 2, 3])));
+        assert_eq!(rpc.verification_gas_limit, U256::from(200_000));
+        assert_eq!(rpc.call_gas_limit, U256::from(100_000));
+        assert_eq!(rpc.max_priority_fee_per_gas, U256::from(1_000_000_000u64));
+        assert_eq!(rpc.max_fee_per_gas, U256::from(3_000_000_000u64));
+        assert_eq!(rpc.paymaster, Some(Address::repeat_byte(0xaa)));
+        assert_eq!(
+            rpc.paymaster_verification_gas_limit,
+            Some(U256::from(70_000))
+        );
+        assert_eq!(rpc.paymaster_post_op_gas_limit, Some(U256::from(30_000)));
+        assert_eq!(rpc.paymaster_data, Some(Bytes::from(vec![9u8])));
+        assert_eq!(from_rpc(&rpc).unwrap(), op);
+
+        let json = serde_json::to_value(&rpc).unwrap();
+        assert_eq!(json["callGasLimit"], "0x186a0");
+        assert_eq!(
+            json["factory"],
+            "0xfafafafafafafafafafafafafafafafafafafafa"
+        );
+
+        // No factory, no paymaster: the fields are left out.
+        let bare = PackedUserOperation {
+            initCode: Bytes::new(),
+            paymasterAndData: Bytes::new(),
+            ..op
+        };
+        let json = serde_json::to_value(to_rpc(&bare).unwrap()).unwrap();
+        assert!(json.get("factory").is_none() && json.get("paymaster").is_none());
+        assert_eq!(from_rpc(&to_rpc(&bare).unwrap()).unwrap(), bare);
+    }
+
+    #[test]
+    fn rpc_shape_rejects_malformed_fields() {
+        let short = PackedUserOperation {
+            initCode: vec![1; 19].into(),
+            ..op()
+        };
+        assert!(matches!(
+            to_rpc(&short),
+            Err(Error::InvalidUserOperation {
+                field: "initCode",
+                ..
+            })
+        ));
+        let short = PackedUserOperation {
+            paymasterAndData: vec![1; 40].into(),
+            ..op()
+        };
+        assert!(matches!(
+            to_rpc(&short),
+            Err(Error::InvalidUserOperation {
+                field: "paymasterAndData",
+                ..
+            })
+        ));
+        let mut rpc = to_rpc(&op()).unwrap();
+        rpc.call_gas_limit = U256::from(1) << 128;
+        assert!(matches!(
+            from_rpc(&rpc),
+            Err(Error::InvalidUserOperation {
+                field: "callGasLimit",
+                ..
+            })
+        ));
+        let mut rpc = to_rpc(&op()).unwrap();
+        rpc.paymaster = None;
+        assert!(matches!(
+            from_rpc(&rpc),
+            Err(Error::InvalidUserOperation {
+                field: "paymaster",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn estimate_sets_limits() {
+        let estimate: GasEstimate = serde_json::from_str(
+            r#"{"preVerificationGas":"0xc350","verificationGasLimit":"0x30d40","callGasLimit":"0x186a0",
+                "paymasterVerificationGasLimit":"0x1","paymasterPostOpGasLimit":"0x2"}"#,
+        )
+        .unwrap();
+        let mut op = op();
+        op.set_gas_limits(1, 1);
+        estimate.apply(&mut op).unwrap();
+        let rpc = to_rpc(&op).unwrap();
+        assert_eq!(rpc.verification_gas_limit, U256::from(200_000));
+        assert_eq!(rpc.call_gas_limit, U256::from(100_000));
+        assert_eq!(rpc.pre_verification_gas, U256::from(50_000));
+        assert_eq!(rpc.paymaster_verification_gas_limit, Some(U256::from(1)));
+        assert_eq!(rpc.paymaster_post_op_gas_limit, Some(U256::from(2)));
+        assert_eq!(op.paymaster_data(), &[9]);
+        let huge = GasEstimate {
+            call_gas_limit: U256::MAX,
+            ..estimate
+        };
+        let before = op.clone();
+        assert!(matches!(
+            huge.apply(&mut op),
+            Err(Error::BundlerResponse { .. })
+        ));
+        let huge = GasEstimate {
+            paymaster_post_op_gas_limit: Some(U256::MAX),
+            ..estimate
+        };
+        assert!(matches!(
+            huge.apply(&mut op),
+            Err(Error::BundlerResponse { .. })
+        ));
+        assert_eq!(op, before, "a failed apply changes nothing");
+
+        // Without a paymaster the paymaster limits of the estimate are ignored.
+        let mut bare = PackedUserOperation {
+            paymasterAndData: Bytes::new(),
+            ..op
+        };
+        estimate.apply(&mut bare).unwrap();
+        assert!(bare.paymasterAndData.is_empty());
+    }
+
+    #[test]
+    fn eip7702_init_code_is_unsupported() {
+        for init_code in [vec![0x77, 0x02], {
+            let mut marker = vec![0x77, 0x02];
+            marker.resize(20, 0);
+            marker.extend_from_slice(&[0xde, 0xad]);
+            marker
+        }] {
+            let op = PackedUserOperation {
+                initCode: init_code.into(),
+                ..op()
+            };
+            assert!(op.has_eip7702_init_code());
+            match to_rpc(&op) {
+                Err(Error::InvalidUserOperation {
+                    field: "initCode",
+                    reason,
+                }) => assert!(reason.contains("EIP-7702"), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            codes::describe(codes::EXECUTION_REVERTED),
+            Some("reverted in execution")
+        );
+    }
+
+    fn payload(code: i64, message: &str, data: Option<&str>) -> ErrorPayload {
+        ErrorPayload {
+            code,
+            message: message.to_owned().into(),
+            data: data.map(|d| serde_json::value::RawValue::from_string(d.to_owned()).unwrap()),
+        }
+    }
+
+    #[test]
+    fn bundler_errors_are_decoded() {
+        let inner = SessionKeyValidator::TargetNotAllowed {
+            callIndex: U256::ZERO,
+            target: Address::repeat_byte(1),
+            allowed: Address::repeat_byte(2),
+        }
+        .abi_encode();
+        // Alto's shape: the reason and the inner revert in the message.
+        let message = format!(
+            "UserOperation reverted during simulation with reason: AA23 reverted {}",
+            hex::encode_prefixed(&inner)
+        );
+        let error = bundler_error(&payload(-32500, &message, None));
+        assert_eq!(error.aa_code(), Some("AA23"));
+        assert!(matches!(
+            error.validator_error(),
+            Some(SessionKeyValidatorErrors::TargetNotAllowed(e)) if e.allowed == Address::repeat_byte(2)
+        ));
+        assert!(error.to_string().contains("TargetNotAllowed {"), "{error}");
+
+        // Revert data in the `data` field, in an object.
+        let data = format!(
+            r#"{{"reason":"AA23 reverted","revertData":"{}"}}"#,
+            hex::encode_prefixed(&inner)
+        );
+        let error = bundler_error(&payload(-32500, "validation reverted", Some(&data)));
+        assert_eq!(error.aa_code(), Some("AA23"));
+        assert!(error.validator_error().is_some());
+
+        // An address in a message is not revert data; "AA2" or "XAA24" are not codes.
+        let error = bundler_error(&payload(
+            -32602,
+            "EntryPoint 0x0000000071727De22E5E9d8BAf0edAc6f37da032 not supported (AA2, XAA24)",
+            None,
+        ));
+        match &error {
+            Error::Bundler {
+                code,
+                aa_code: None,
+                revert: None,
+                ..
+            } => assert_eq!(*code, codes::INVALID_PARAMS),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(find_aa_code("AA25 invalid account nonce"), Some("AA25"));
+        assert_eq!(find_aa_code("reason:AA10"), Some("AA10"));
+        assert_eq!(
+            codes::describe(codes::INVALID_SIGNATURE),
+            Some("invalid signature")
+        );
+    }
+
+    #[test]
+    fn transport_errors_are_classified() {
+        let refused = TransportErrorKind::custom_str("tcp connect error");
+        assert_eq!(retry_delay(&refused), Some(None));
+        let busy = RpcError::Transport(TransportErrorKind::HttpError(
+            alloy::transports::HttpError {
+                status: 503,
+                body: String::new(),
+            },
+        ));
+        assert_eq!(retry_delay(&busy), Some(None));
+        let not_found = RpcError::Transport(TransportErrorKind::HttpError(
+            alloy::transports::HttpError {
+                status: 404,
+                body: String::new(),
+            },
+        ));
+        assert_eq!(retry_delay(&not_found), None);
+        assert_eq!(retry_delay(&RpcError::NullResp), None);
+        let retry_after = |status| {
+            RpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter {
+                error: alloy::transports::HttpError {
+                    status,
+                    body: String::new(),
+                },
+                retry_after: Duration::from_secs(1),
+            })
+        };
+        assert_eq!(
+            retry_delay(&retry_after(429)),
+            Some(Some(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            retry_delay(&retry_after(503)),
+            Some(Some(Duration::from_secs(1)))
+        );
+        for status in [400, 401, 403, 404, 500] {
+            assert_eq!(retry_delay(&retry_after(status)), None, "{status}");
+        }
+        // Whether a failed try may have handed the request over.
+        assert!(!may_have_reached_bundler(&busy));
+        assert!(!may_have_reached_bundler(&retry_after(429)));
+        assert!(may_have_reached_bundler(&RpcError::Transport(
+            TransportErrorKind::HttpError(alloy::transports::HttpError {
+                status: 504,
+                body: String::new(),
+            })
+        )));
+        assert!(may_have_reached_bundler(&refused), "not a reqwest error");
+        assert!(is_duplicate(&bundler_error(&payload(
+            -32602,
+            "Already known",
+            None
+        ))));
+        assert!(!is_duplicate(&bundler_error(&payload(
+            -32500,
+            "AA25 invalid account nonce",
+            None
+        ))));
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Against a scripted bundler
+    // -----------------------------------------------------------------------------------------------------------
+
+    /// What the scripted bundler does with a request.
+    enum Reply {
+        /// A JSON-RPC answer: the `"result": …` or `"error": …` member.
+        Json(String),
+        /// An HTTP error status.
+        Status(u16),
+        /// Holds the connection without answering (the client times out).
+        Hang,
+    }
+
+    /// A JSON-RPC server on 127.0.0.1, one request per connection: `reply(n, method)` answers the n-th request
+    /// (from 0). Returns its URL (with an API key in the query) and the methods called, in order.
+    fn scripted(
+        reply: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
+    ) -> (Url, Arc<Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/rpc?apikey=do-not-log",
+            listener.local_addr().unwrap()
+        )
+        .parse()
+        .unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let reply = Arc::new(reply);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (seen, reply) = (seen.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    let Some(request) = read_request(&mut stream) else {
+                        return;
+                    };
+                    let method = request["method"].as_str().unwrap_or_default().to_owned();
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(method.clone());
+                        seen.len() - 1
+                    };
+                    let (status, body) = match reply(n, &method) {
+                        Reply::Json(member) => (
+                            200,
+                            format!(r#"{{"jsonrpc":"2.0","id":{},{member}}}"#, request["id"]),
+                        ),
+                        Reply::Status(status) => (status, String::new()),
+                        Reply::Hang => {
+                            std::thread::sleep(Duration::from_secs(3));
+                            return;
+                        }
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        (url, calls)
+    }
+
+    /// One HTTP request's JSON body.
+    fn read_request(stream: &mut std::net::TcpStream) -> Option<serde_json::Value> {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                if buffer.len() >= end + 4 + length {
+                    return serde_json::from_slice(&buffer[end + 4..end + 4 + length]).ok();
+                }
+            }
+            let read = stream.read(&mut chunk).ok()?;
+            if read == 0 {
+                return None;
+            }
+            buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    fn error_reply(code: i64, message: &str) -> Reply {
+        Reply::Json(format!(
+            r#""error":{{"code":{code},"message":"{message}"}}"#
+        ))
+    }
+
+    /// A receipt as a terse bundler gives it: the transaction receipt without `type`, `effectiveGasPrice`,
+    /// `from`, `to`, `logsBloom` …
+    fn receipt_reply(user_op_hash: B256) -> Reply {
+        Reply::Json(format!(
+            r#""result":{{"userOpHash":"{user_op_hash}","entryPoint":"{}","sender":"{}","nonce":"0x0",
+                "actualGasCost":"0x100","actualGasUsed":"0x80","success":true,"logs":[],
+                "receipt":{{"transactionHash":"{}","gasUsed":"0x1d4c0","blockNumber":"0x2","logs":[]}}}}"#,
+            keyscope_signer::ENTRY_POINT_V07,
+            Address::repeat_byte(1),
+            B256::repeat_byte(0x7c),
+        ))
+    }
+
+    fn fast_options() -> BundlerOptions {
+        BundlerOptions {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            request_timeout: Duration::from_millis(300),
+            poll_interval: Duration::from_millis(10),
+            receipt_timeout: Duration::from_millis(500),
+        }
+    }
+
+    const HASH: B256 = B256::repeat_byte(0x4a);
+
+    async fn submit(
+        reply: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
+    ) -> (Result<OpOutcome>, Vec<String>) {
+        let (url, calls) = scripted(reply);
+        let bundler = BundlerClient::with_options(url, fast_options()).unwrap();
+        let result = bundler
+            .submit(&op(), keyscope_signer::ENTRY_POINT_V07, HASH)
+            .await;
+        let calls = calls.lock().unwrap().clone();
+        (result, calls)
+    }
+
+    #[tokio::test]
+    async fn send_that_timed_out_then_was_rejected_waits_for_the_receipt() {
+        // The first try reaches the bundler, which takes the operation but answers too late; the retry is
+        // rejected (the operation is in, its nonce spent); the operation is included.
+        let (result, calls) = submit(|n, method| match (n, method) {
+            (0, "eth_sendUserOperation") => Reply::Hang,
+            (1, "eth_sendUserOperation") => error_reply(-32500, "AA25 invalid account nonce"),
+            (2, _) => Reply::Json(r#""result":null"#.into()),
+            _ => receipt_reply(HASH),
+        })
+        .await;
+        let outcome = result.unwrap();
+        assert_eq!(outcome.user_op_hash, HASH);
+        assert_eq!(outcome.tx_hash, B256::repeat_byte(0x7c));
+        assert_eq!(outcome.gas_used, 120_000);
+        assert!(outcome.success);
+        assert_eq!(
+            calls,
+            [
+                "eth_sendUserOperation",
+                "eth_sendUserOperation",
+                "eth_getUserOperationReceipt",
+                "eth_getUserOperationReceipt"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicate_send_waits_for_the_receipt() {
+        // Sent again (no timeout in this call): the bundler already holds it.
+        let (result, _) = submit(|n, _| match n {
+            0 => error_reply(-32602, "Already known"),
+            _ => receipt_reply(HASH),
+        })
+        .await;
+        assert_eq!(result.unwrap().tx_hash, B256::repeat_byte(0x7c));
+        // Sent again after its inclusion: the nonce is spent, the receipt is there.
+        let (result, calls) = submit(|n, _| match n {
+            0 => error_reply(-32500, "AA25 invalid account nonce"),
+            _ => receipt_reply(HASH),
+        })
+        .await;
+        assert!(result.unwrap().success);
+        assert_eq!(calls.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn send_outcome_unknown_is_typed() {
+        // The retry is rejected and no receipt comes: the outcome is unknown, with the rejection inside.
+        let (result, calls) = submit(|n, method| match (n, method) {
+            (0, _) => Reply::Hang,
+            (1, _) => error_reply(-32500, "AA25 invalid account nonce"),
+            _ => Reply::Json(r#""result":null"#.into()),
+        })
+        .await;
+        match result {
+            Err(Error::SendOutcomeUnknown {
+                user_op_hash,
+                source,
+            }) => {
+                assert_eq!(user_op_hash, HASH);
+                assert_eq!(source.aa_code(), Some("AA25"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(calls[2..]
+            .iter()
+            .all(|m| m == "eth_getUserOperationReceipt"));
+        // Every try timed out: unknown as well, and no polling of an unreachable bundler.
+        let (result, calls) = submit(|_, _| Reply::Hang).await;
+        match result {
+            Err(Error::SendOutcomeUnknown { source, .. }) => assert!(
+                matches!(*source, Error::BundlerUnavailable { attempts: 3, .. }),
+                "{source:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(calls.len(), 3);
+        // Turned away (503) every time: nothing was taken, so the bundler is just unavailable.
+        let (result, _) = submit(|_, _| Reply::Status(503)).await;
+        assert!(
+            matches!(result, Err(Error::BundlerUnavailable { .. })),
+            "{result:?}"
+        );
+        // A plain rejection at the first try is the rejection, at once.
+        let (result, calls) = submit(|_, _| error_reply(-32500, "AA23 reverted")).await;
+        assert_eq!(result.unwrap_err().aa_code(), Some("AA23"));
+        assert_eq!(calls, ["eth_sendUserOperation"]);
+        // Another hash than the one signed.
+        let other = B256::repeat_byte(1);
+        let (result, _) = submit(move |_, _| Reply::Json(format!(r#""result":"{other}""#))).await;
+        assert!(
+            matches!(result, Err(Error::BundlerResponse { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreadable_answer_is_short_and_typed() {
+        let (url, _) = scripted(|_, _| {
+            Reply::Json(format!(
+                r#""result":{{"unexpected":"{}"}}"#,
+                "x".repeat(10_000)
+            ))
+        });
+        let bundler = BundlerClient::with_options(url, fast_options()).unwrap();
+        let error = bundler.get_user_operation_receipt(HASH).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::BundlerResponse {
+                    method: "eth_getUserOperationReceipt",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().len() < 500, "{error}");
+    }
+
+    #[tokio::test]
+    async fn zero_poll_interval_does_not_spin() {
+        let (url, calls) = scripted(|_, _| Reply::Json(r#""result":null"#.into()));
+        let options = BundlerOptions {
+            poll_interval: Duration::ZERO,
+            ..fast_options()
+        };
+        let bundler = BundlerClient::with_options(url, options).unwrap();
+        let error = bundler
+            .wait_for_receipt(HASH, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::ReceiptTimeout { .. }), "{error:?}");
+        // At most one poll per MIN_POLL_INTERVAL (and the first one).
+        let polls = calls.lock().unwrap().len();
+        assert!(polls <= 200 / 10 + 1, "{polls} polls in 200 ms");
+    }
+
+    #[tokio::test]
+    async fn huge_backoff_does_not_overflow() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", free.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        drop(free);
+        let options = BundlerOptions {
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::from_millis(5),
+            ..fast_options()
+        };
+        let bundler = BundlerClient::with_options(url, options).unwrap();
+        let error = bundler.chain_id().await.unwrap_err();
+        assert!(
+            matches!(error, Error::BundlerUnavailable { attempts: 3, .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_origin_only() {
+        let url = "https://bundler.example:8443/v2/1/rpc?apikey=do-not-log"
+            .parse()
+            .unwrap();
+        let bundler = BundlerClient::new(url).unwrap();
+        let text = format!("{bundler:?}");
+        assert!(text.contains("https://bundler.example:8443"), "{text}");
+        assert!(
+            !text.contains("do-not-log") && !text.contains("/v2/1"),
+            "{text}"
+        );
+    }
+}
