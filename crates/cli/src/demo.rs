@@ -1,0 +1,952 @@
+//! `keyscope demo`: the seed use cases end to end, the same flows as `script/SeedDemo.s.sol` (and
+//! `contracts/test/demo/SeedDemos.t.sol`), with the policies of `contracts/src/demo/DemoPolicies.sol`:
+//!
+//! - game: a one-hour session whose only permission is `GameItems.mint(address)` on one collection; the game's
+//!   key mints two items with no owner signature; its `DemoToken.transfer` is refused (`TargetNotAllowed`);
+//! - trading: the trading service's key may only call `NftMarketplace.buy`, sending at most the user's 1 ETH
+//!   threshold per purchase (the permission's `valueLimit`: the price is the call's value); it buys an item listed
+//!   at 0.5 ETH, and is refused one listed at 2 ETH (`ValueLimitExceeded`) and any other function
+//!   (`SelectorNotAllowed`);
+//! - expiry: anvil's clock moves past the hour (`evm_increaseTime` + `evm_mine`) and both keys are refused
+//!   (`AA22 expired or not due`).
+
+use std::time::Instant;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::sol_types::SolCall;
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::Args;
+use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+use keyscope::bindings::{DemoToken, GameItems, NftMarketplace};
+use keyscope::permissions::{CompiledSession, PermissionSpec, SessionSpec, SummaryOptions};
+use keyscope::signer::SessionKey;
+use keyscope::{nonce_key, Account, Client, Error, OpOutcome, SessionCall, Stack, Version};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::node::{self, parse_version, version_name, Node};
+use crate::output::{self, error_json, number, short};
+use crate::Global;
+
+/// One ether in wei.
+const ETHER: u128 = 1_000_000_000_000_000_000;
+/// How long the seed sessions last (`DemoPolicies.SESSION_DURATION`).
+const SESSION_SECONDS: u64 = 3600;
+/// The trading user's price threshold (`DemoPolicies.TRADING_THRESHOLD`).
+const THRESHOLD: u128 = ETHER;
+/// Listing prices: under and over the threshold.
+const CHEAP_PRICE: u128 = ETHER / 2;
+const PRICEY_PRICE: u128 = 2 * ETHER;
+/// ETH given to the accounts and the seller (as `script/SeedDemo.s.sol`).
+const GAME_ACCOUNT_FUNDS: u128 = ETHER / 10;
+const TRADING_ACCOUNT_FUNDS: u128 = 5 * ETHER / 2;
+const SELLER_GAS_FUNDS: u128 = ETHER / 20;
+
+/// `keyscope demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Use this node (http://) instead of starting anvil. Its clock must move (evm_increaseTime) for the expiry
+    /// steps.
+    #[arg(long, value_name = "URL")]
+    rpc_url: Option<String>,
+    /// With --rpc-url: private key (hex) of a funded account that deploys, funds and sends handleOps (about 3 ETH
+    /// needed). Prefer the environment variable. Default on chain 31337: anvil's first key.
+    #[arg(
+        long,
+        env = "KEYSCOPE_PRIVATE_KEY",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
+    private_key: Option<String>,
+    /// The EntryPoint version of the demo's accounts: v0.7 or v0.8.
+    #[arg(long, default_value = "v0.7", value_parser = parse_version, value_name = "VERSION")]
+    entry_point: Version,
+    /// Leave the anvil started by the demo running afterwards (its URL and pid are printed on stderr).
+    #[arg(long, conflicts_with = "rpc_url")]
+    keep_anvil: bool,
+}
+
+/// What a step expected and what happened.
+#[derive(Debug, Serialize)]
+struct Step {
+    /// 1-based position.
+    step: usize,
+    /// `setup`, `game`, `trading` or `expiry`.
+    use_case: &'static str,
+    /// What the step does.
+    title: String,
+    /// `ok`, or the refusal expected (`denied: AA23 TargetNotAllowed`).
+    expected: String,
+    /// `ok`, `denied`, or `failed`.
+    outcome: &'static str,
+    /// Whether the outcome is the expected one (and every check of the step held).
+    passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_op_hash: Option<alloy::primitives::B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_hash: Option<alloy::primitives::B256>,
+    /// Gas used by the `handleOps` transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gas_used: Option<u64>,
+    /// The user operation's `actualGasUsed` (`UserOperationEvent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_gas_used: Option<Value>,
+    /// The refusal (or the unexpected error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+    /// Addresses, ids and checks of the step, in the order they are shown.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "ordered_map")]
+    details: Details,
+    /// Why the step failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// Named facts of a step, in order (a JSON object whose keys keep that order).
+type Details = Vec<(String, Value)>;
+
+fn ordered_map<S: serde::Serializer>(details: &Details, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = serializer.serialize_map(Some(details.len()))?;
+    for (key, value) in details {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
+}
+
+/// A refusal the demo expects: the `AAxx` code and, for `AA23`, the validator error (checked with its
+/// parameters).
+struct Denial<'a> {
+    code: &'static str,
+    validator_error: Option<(&'static str, &'a ErrorCheck<'a>)>,
+}
+
+/// Whether a validator error has the expected parameters.
+type ErrorCheck<'a> = dyn Fn(&SessionKeyValidatorErrors) -> bool + 'a;
+
+impl Denial<'_> {
+    fn describe(&self) -> String {
+        match &self.validator_error {
+            Some((name, _)) => format!("denied: {} {name}", self.code),
+            None => format!("denied: {}", self.code),
+        }
+    }
+
+    fn matches(&self, error: &Error) -> bool {
+        if error.aa_code() != Some(self.code) {
+            return false;
+        }
+        match (&self.validator_error, error.validator_error()) {
+            (Some((_, check)), Some(inner)) => check(inner),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The steps so far, printed as they come in text mode.
+struct Demo {
+    global: Global,
+    steps: Vec<Step>,
+}
+
+impl Demo {
+    fn push(&mut self, mut step: Step) {
+        step.step = self.steps.len() + 1;
+        if !self.global.json && !self.global.quiet {
+            print_step(&step);
+        }
+        self.steps.push(step);
+    }
+
+    /// A step that succeeded with no user operation.
+    fn done(&mut self, use_case: &'static str, title: String, details: Details) {
+        self.push(Step {
+            details,
+            ..step(use_case, title, "ok".into())
+        });
+    }
+
+    /// A user operation that must be included and succeed; `checks` are extra facts read from the chain after it
+    /// (name, held).
+    fn expect_success(
+        &mut self,
+        use_case: &'static str,
+        title: String,
+        outcome: &OpOutcome,
+        mut details: Details,
+        checks: &[(&str, bool)],
+    ) {
+        let mut step = step(use_case, title, "ok".into());
+        step.user_op_hash = Some(outcome.user_op_hash);
+        step.tx_hash = Some(outcome.tx_hash);
+        step.gas_used = Some(outcome.gas_used);
+        step.actual_gas_used = Some(number(outcome.actual_gas_used));
+        let mut problems = vec![];
+        if !outcome.success {
+            problems.push(format!(
+                "the operation reverted in execution{}",
+                outcome
+                    .revert
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for (check, held) in checks {
+            details.push(((*check).to_owned(), json!(held)));
+            if !held {
+                problems.push(format!("check failed: {check}"));
+            }
+        }
+        step.details = details;
+        step.passed = problems.is_empty();
+        step.outcome = if outcome.success { "ok" } else { "failed" };
+        step.problem = (!problems.is_empty()).then(|| problems.join("; "));
+        self.push(step);
+    }
+
+    /// Sends a session operation that must be refused as `denial`.
+    async fn expect_denied(
+        &mut self,
+        client: &Client,
+        use_case: &'static str,
+        title: String,
+        op: keyscope::PreparedOp,
+        denial: Denial<'_>,
+    ) {
+        let mut step = step(use_case, title, denial.describe());
+        step.user_op_hash = Some(op.user_op_hash);
+        match client.send(&op).await {
+            Ok(outcome) => {
+                step.tx_hash = Some(outcome.tx_hash);
+                step.gas_used = Some(outcome.gas_used);
+                step.outcome = "failed";
+                step.problem = Some(format!(
+                    "the EntryPoint accepted the operation (transaction {})",
+                    outcome.tx_hash
+                ));
+            }
+            Err(error) => {
+                step.passed = denial.matches(&error);
+                step.outcome = if error.aa_code().is_some() {
+                    "denied"
+                } else {
+                    "failed"
+                };
+                if !step.passed {
+                    step.problem = Some(format!("not the expected refusal: {}", short(&error)));
+                }
+                step.error = Some(error_json(&error));
+            }
+        }
+        self.push(step);
+    }
+
+    /// Records the error that stopped the demo.
+    fn abort(&mut self, error: &anyhow::Error) {
+        let mut step = step("setup", "the demo stopped".into(), "ok".into());
+        step.outcome = "failed";
+        step.passed = false;
+        step.problem = Some(short(&format!("{error:#}")));
+        self.push(step);
+    }
+
+    fn failures(&self) -> usize {
+        self.steps.iter().filter(|s| !s.passed).count()
+    }
+}
+
+fn step(use_case: &'static str, title: String, expected: String) -> Step {
+    Step {
+        step: 0,
+        use_case,
+        title,
+        expected,
+        outcome: "ok",
+        passed: true,
+        user_op_hash: None,
+        tx_hash: None,
+        gas_used: None,
+        actual_gas_used: None,
+        error: None,
+        details: Details::new(),
+        problem: None,
+    }
+}
+
+fn print_step(step: &Step) {
+    let verdict = match (step.passed, step.outcome) {
+        (true, "denied") => "DENIED as expected",
+        (true, _) => "OK",
+        (false, _) => "FAILED",
+    };
+    println!(
+        "{:>2}. [{}] {}: {}",
+        step.step, verdict, step.use_case, step.title
+    );
+    let indent = "      ";
+    for (key, value) in &step.details {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(true) => "yes".into(),
+            Value::Bool(false) => "NO".into(),
+            other => other.to_string(),
+        };
+        let mut lines = text.lines();
+        println!(
+            "{indent}{}: {}",
+            key.replace('_', " "),
+            lines.next().unwrap_or_default()
+        );
+        for line in lines {
+            println!("{indent}  {line}");
+        }
+    }
+    if let Some(hash) = step.user_op_hash {
+        match (step.tx_hash, &step.error) {
+            (Some(tx), _) => {
+                println!("{indent}userOp {hash}");
+                let actual = step
+                    .actual_gas_used
+                    .as_ref()
+                    .map(|g| format!(", userOp actualGasUsed {g}"))
+                    .unwrap_or_default();
+                println!(
+                    "{indent}tx {tx}: handleOps gasUsed {}{actual}",
+                    step.gas_used.unwrap_or_default()
+                );
+            }
+            (None, Some(error)) => {
+                println!("{indent}userOp {hash}: not mined, refused in simulation");
+                if let Some(message) = error.get("message").and_then(Value::as_str) {
+                    println!("{indent}{message}");
+                }
+            }
+            (None, None) => println!("{indent}userOp {hash}"),
+        }
+    } else if let Some(tx) = step.tx_hash {
+        println!("{indent}tx {tx}");
+    }
+    if let Some(problem) = &step.problem {
+        println!("{indent}PROBLEM: {problem}");
+    }
+}
+
+/// `keyscope demo`.
+pub async fn run(args: DemoArgs, global: Global) -> Result<()> {
+    let started = Instant::now();
+    let mut demo = Demo {
+        global,
+        steps: vec![],
+    };
+    let mut anvil = None;
+    let result = run_steps(&args, &mut demo, &mut anvil).await;
+    if let Err(error) = &result {
+        demo.abort(error);
+    }
+    if global.json {
+        output::print_json(&demo.steps)?;
+    }
+    if let Some(instance) = anvil {
+        if args.keep_anvil {
+            eprintln!(
+                "anvil stays up at {} (pid {}; stop it with: kill {})",
+                instance.endpoint(),
+                instance.child().id(),
+                instance.child().id()
+            );
+            // The instance kills its process on drop: keep it alive past this process.
+            std::mem::forget(instance);
+        }
+    }
+    if let Err(error) = result {
+        return Err(error.context("the demo stopped"));
+    }
+    let failures = demo.failures();
+    if failures > 0 {
+        bail!(
+            "demo: {failures} of {} step(s) did not go as expected",
+            demo.steps.len()
+        );
+    }
+    if !global.json {
+        if !global.quiet {
+            println!(
+                "\nGas: handleOps gasUsed is the bundler's transaction; a userOp's actualGasUsed is what its account \
+                 pays for (preVerificationGas included)."
+            );
+        }
+        println!(
+            "{}Seed demo OK: {} steps as expected on EntryPoint {} in {:.1} s.",
+            if global.quiet { "" } else { "\n" },
+            demo.steps.len(),
+            version_name(args.entry_point),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The accounts' session window: from one second before the current block (EntryPoint v0.8 validates strictly
+/// after `validAfter`) for one hour.
+async fn window(node: &Node) -> Result<(u64, u64)> {
+    let block = node
+        .provider
+        .get_block_by_number(Default::default())
+        .await?
+        .ok_or_else(|| anyhow!("the node has no latest block"))?;
+    let valid_after = block.header.timestamp.saturating_sub(1);
+    Ok((valid_after, valid_after + SESSION_SECONDS))
+}
+
+/// A one-permission session for `key`.
+fn session(
+    key: &SessionKey,
+    (valid_after, valid_until): (u64, u64),
+    permission: PermissionSpec,
+) -> Result<(SessionSpec, CompiledSession)> {
+    let spec = SessionSpec {
+        signer: key.address(),
+        valid_after,
+        valid_until,
+        paymaster: Default::default(),
+        salt: Default::default(),
+        permissions: vec![permission],
+    };
+    let compiled = spec.compile()?;
+    Ok((spec, compiled))
+}
+
+/// Creates `owner`'s account on `version` and funds it from the bundler.
+async fn new_account(
+    client: &Client,
+    owner: &SessionKey,
+    version: Version,
+    funds: u128,
+) -> Result<Account> {
+    let account = client
+        .create_account(owner.address(), U256::ZERO, version)
+        .await
+        .context("creating the account")?;
+    client
+        .fund(account.address, U256::from(funds))
+        .await
+        .context("funding the account")?;
+    Ok(account)
+}
+
+fn details(pairs: &[(&str, Value)]) -> Details {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+fn ether(wei: u128) -> String {
+    keyscope::permissions::values::format_native(U256::from(wei))
+}
+
+async fn run_steps(
+    args: &DemoArgs,
+    demo: &mut Demo,
+    anvil: &mut Option<alloy::node_bindings::AnvilInstance>,
+) -> Result<()> {
+    let version = args.entry_point;
+    // ---- setup --------------------------------------------------------------------------------------------
+    let node = match &args.rpc_url {
+        Some(url) => Node::connect_url(node::parse_url(url)?, args.private_key.as_deref()).await?,
+        None => {
+            let instance = node::spawn_anvil()?;
+            let url = instance.endpoint_url();
+            *anvil = Some(instance);
+            Node::connect_url(url, None).await?
+        }
+    };
+    let block = node.provider.get_block_number().await?;
+    demo.done(
+        "setup",
+        match anvil {
+            Some(_) => format!("started anvil at {}", node.url),
+            None => format!("connected to {}", node.url),
+        },
+        details(&[
+            ("chain_id", json!(node.chain_id)),
+            ("block", json!(block)),
+            ("bundler", json!(node.sender.to_string())),
+            (
+                "bundler_balance",
+                json!(output::ether_text(node.balance(node.sender).await?)),
+            ),
+        ]),
+    );
+
+    let (stack, report) = Stack::deploy_or_detect(&node.provider, node.sender)
+        .await
+        .context("deploying the Keyscope stack")?;
+    let deployed = report.iter().filter(|d| !d.existed).count();
+    demo.done(
+        "setup",
+        format!(
+            "Keyscope stack: {deployed} contract(s) deployed, {} found (CREATE2, deterministic addresses)",
+            report.len() - deployed
+        ),
+        report
+            .iter()
+            .map(|d| (d.name.clone(), json!(d.address.to_string())))
+            .collect(),
+    );
+    let client = Client::new(node.provider.clone(), stack.clone(), node.sender).await?;
+
+    let game_items = *GameItems::deploy(&node.provider)
+        .await
+        .context("deploying GameItems")?
+        .address();
+    let token = *DemoToken::deploy(&node.provider)
+        .await
+        .context("deploying DemoToken")?
+        .address();
+    let marketplace = *NftMarketplace::deploy(&node.provider)
+        .await
+        .context("deploying NftMarketplace")?
+        .address();
+    demo.done(
+        "setup",
+        "demo contracts deployed".into(),
+        details(&[
+            ("GameItems", json!(game_items.to_string())),
+            ("DemoToken", json!(token.to_string())),
+            ("NftMarketplace", json!(marketplace.to_string())),
+        ]),
+    );
+    let items = GameItems::new(game_items, &node.provider);
+
+    // ---- game ---------------------------------------------------------------------------------------------
+    let player = SessionKey::generate();
+    let game_key = SessionKey::generate();
+    let game_account = new_account(&client, &player, version, GAME_ACCOUNT_FUNDS).await?;
+    demo.done(
+        "game",
+        format!(
+            "the player's account on EntryPoint {} (owner ECDSA validator + SessionKeyValidator), funded with {}",
+            version_name(version),
+            ether(GAME_ACCOUNT_FUNDS)
+        ),
+        details(&[
+            ("owner", json!(player.address().to_string())),
+            ("account", json!(game_account.address.to_string())),
+        ]),
+    );
+
+    // DemoPolicies.gameMint: GameItems.mint(address) on this collection, no value.
+    let mint_permission = PermissionSpec::call(game_items, "mint(address to)");
+    let (game_spec, game_session) = session(&game_key, window(&node).await?, mint_permission)?;
+    let outcome = client
+        .grant_session(&game_account, &player, &game_session.session)
+        .await
+        .context("granting the game session")?;
+    demo.expect_success(
+        "game",
+        "the player grants the game's key a one-hour session: GameItems.mint only".into(),
+        &outcome,
+        details(&[
+            ("session_key", json!(game_key.address().to_string())),
+            ("session_id", json!(game_session.session_id().to_string())),
+            (
+                "policy",
+                json!(game_spec.summary(&SummaryOptions::default())?.trim_end()),
+            ),
+        ]),
+        &[],
+    );
+
+    let owner_lane = nonce_key(stack.owner_validator, 0);
+    let owner_nonce = client.nonce(&game_account, owner_lane).await?;
+    for _ in 0..2 {
+        let item = items.nextTokenId().call().await?;
+        let mint = GameItems::mintCall {
+            to: game_account.address,
+        }
+        .abi_encode();
+        let outcome = client
+            .send_session_op(
+                &game_account,
+                &game_key,
+                &game_session,
+                &[SessionCall::new(game_items, mint, 0)],
+            )
+            .await
+            .with_context(|| format!("minting item #{item}"))?;
+        let owned = items.ownerOf(item).call().await.ok() == Some(game_account.address);
+        let owner_untouched = client.nonce(&game_account, owner_lane).await? == owner_nonce;
+        demo.expect_success(
+            "game",
+            format!("the game's key mints item #{item}, no owner signature"),
+            &outcome,
+            Details::new(),
+            &[
+                ("item_owned_by_account", owned),
+                ("owner_nonce_unchanged", owner_untouched),
+            ],
+        );
+    }
+
+    let transfer = DemoToken::transferCall {
+        to: node.sender,
+        value: U256::from(1),
+    }
+    .abi_encode();
+    let op = client
+        .prepare_session_op(
+            &game_account,
+            &game_key,
+            &game_session,
+            &[SessionCall::new(token, transfer, 0)],
+        )
+        .await?;
+    let target_check = |e: &SessionKeyValidatorErrors| {
+        matches!(e, SessionKeyValidatorErrors::TargetNotAllowed(e)
+            if e.target == token && e.allowed == game_items)
+    };
+    demo.expect_denied(
+        &client,
+        "game",
+        "the game's key calls DemoToken.transfer (out of scope)".into(),
+        op,
+        Denial {
+            code: "AA23",
+            validator_error: Some(("TargetNotAllowed", &target_check)),
+        },
+    )
+    .await;
+
+    // ---- trading ------------------------------------------------------------------------------------------
+    let seller = SessionKey::generate();
+    client
+        .fund(seller.address(), U256::from(SELLER_GAS_FUNDS))
+        .await
+        .context("funding the seller")?;
+    let seller_provider = node::provider(&node.url, Some(node::signer_of(&seller)?))?;
+    let mut listed = vec![];
+    for price in [CHEAP_PRICE, PRICEY_PRICE, CHEAP_PRICE] {
+        let item = items.nextTokenId().call().await?;
+        check_tx(
+            items
+                .mint(seller.address())
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+            "mint to the seller",
+        )?;
+        listed.push((item, price));
+    }
+    let seller_items = GameItems::new(game_items, &seller_provider);
+    check_tx(
+        seller_items
+            .setApprovalForAll(marketplace, true)
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+        "setApprovalForAll",
+    )?;
+    let seller_market = NftMarketplace::new(marketplace, &seller_provider);
+    for (item, price) in &listed {
+        check_tx(
+            seller_market
+                .list(game_items, *item, U256::from(*price))
+                .send()
+                .await?
+                .get_receipt()
+                .await?,
+            "list",
+        )?;
+    }
+    let [(cheap, _), (pricey, _), (spare, _)] = listed[..] else {
+        bail!("three listings expected");
+    };
+    demo.done(
+        "trading",
+        format!(
+            "a seller lists item #{cheap} at {}, item #{pricey} at {} and item #{spare} at {}",
+            ether(CHEAP_PRICE),
+            ether(PRICEY_PRICE),
+            ether(CHEAP_PRICE)
+        ),
+        details(&[("seller", json!(seller.address().to_string()))]),
+    );
+
+    let trader = SessionKey::generate();
+    let trading_key = SessionKey::generate();
+    let trading_account = new_account(&client, &trader, version, TRADING_ACCOUNT_FUNDS).await?;
+    demo.done(
+        "trading",
+        format!(
+            "the trader's account on EntryPoint {}, funded with {}",
+            version_name(version),
+            ether(TRADING_ACCOUNT_FUNDS)
+        ),
+        details(&[
+            ("owner", json!(trader.address().to_string())),
+            ("account", json!(trading_account.address.to_string())),
+        ]),
+    );
+
+    // DemoPolicies.marketplaceBuy: NftMarketplace.buy, at most the threshold in value per call.
+    let mut buy_permission =
+        PermissionSpec::call(marketplace, "buy(address collection,uint256 tokenId)");
+    buy_permission.value_limit = Some(U256::from(THRESHOLD));
+    let (trading_spec, trading_session) =
+        session(&trading_key, window(&node).await?, buy_permission)?;
+    let outcome = client
+        .grant_session(&trading_account, &trader, &trading_session.session)
+        .await
+        .context("granting the trading session")?;
+    demo.expect_success(
+        "trading",
+        format!(
+            "the trader grants the trading service's key NftMarketplace.buy, at most {} per purchase",
+            ether(THRESHOLD)
+        ),
+        &outcome,
+        details(&[
+            ("session_key", json!(trading_key.address().to_string())),
+            (
+                "session_id",
+                json!(trading_session.session_id().to_string()),
+            ),
+            (
+                "policy",
+                json!(trading_spec.summary(&SummaryOptions::default())?.trim_end()),
+            ),
+        ]),
+        &[],
+    );
+
+    let buy = |item: U256, price: u128| SessionCall {
+        target: marketplace,
+        value: U256::from(price),
+        data: NftMarketplace::buyCall {
+            collection: game_items,
+            tokenId: item,
+        }
+        .abi_encode()
+        .into(),
+        permission: 0,
+    };
+    let seller_before = node.balance(seller.address()).await?;
+    let outcome = client
+        .send_session_op(
+            &trading_account,
+            &trading_key,
+            &trading_session,
+            &[buy(cheap, CHEAP_PRICE)],
+        )
+        .await
+        .with_context(|| format!("buying item #{cheap}"))?;
+    let owned = items.ownerOf(cheap).call().await.ok() == Some(trading_account.address);
+    let paid = node.balance(seller.address()).await? == seller_before + U256::from(CHEAP_PRICE);
+    demo.expect_success(
+        "trading",
+        format!(
+            "the service's key buys item #{cheap} for {} (under the threshold)",
+            ether(CHEAP_PRICE)
+        ),
+        &outcome,
+        Details::new(),
+        &[("item_owned_by_account", owned), ("seller_paid", paid)],
+    );
+
+    let op = client
+        .prepare_session_op(
+            &trading_account,
+            &trading_key,
+            &trading_session,
+            &[buy(pricey, PRICEY_PRICE)],
+        )
+        .await?;
+    let value_check = |e: &SessionKeyValidatorErrors| {
+        matches!(e, SessionKeyValidatorErrors::ValueLimitExceeded(e)
+            if e.value == U256::from(PRICEY_PRICE) && e.limit == U256::from(THRESHOLD))
+    };
+    demo.expect_denied(
+        &client,
+        "trading",
+        format!(
+            "the service's key tries to buy item #{pricey} for {} (over the threshold)",
+            ether(PRICEY_PRICE)
+        ),
+        op,
+        Denial {
+            code: "AA23",
+            validator_error: Some(("ValueLimitExceeded", &value_check)),
+        },
+    )
+    .await;
+
+    let relist = NftMarketplace::listCall {
+        collection: game_items,
+        tokenId: cheap,
+        price: U256::from(3 * ETHER),
+    }
+    .abi_encode();
+    let op = client
+        .prepare_session_op(
+            &trading_account,
+            &trading_key,
+            &trading_session,
+            &[SessionCall::new(marketplace, relist, 0)],
+        )
+        .await?;
+    let selector_check = |e: &SessionKeyValidatorErrors| {
+        matches!(e, SessionKeyValidatorErrors::SelectorNotAllowed(e)
+            if e.selector == NftMarketplace::listCall::SELECTOR
+                && e.allowed == NftMarketplace::buyCall::SELECTOR)
+    };
+    demo.expect_denied(
+        &client,
+        "trading",
+        format!("the service's key tries to relist item #{cheap} (another function)"),
+        op,
+        Denial {
+            code: "AA23",
+            validator_error: Some(("SelectorNotAllowed", &selector_check)),
+        },
+    )
+    .await;
+
+    // ---- expiry -------------------------------------------------------------------------------------------
+    let valid_until = game_session
+        .session
+        .validUntil
+        .to::<u64>()
+        .max(trading_session.session.validUntil.to::<u64>());
+    let _: Value = node
+        .provider
+        .raw_request("evm_increaseTime".into(), (SESSION_SECONDS + 1,))
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "this node cannot move its clock (evm_increaseTime: {}); the expiry steps need anvil",
+                short(&e)
+            )
+        })?;
+    let _: Value = node
+        .provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .map_err(|e| anyhow!("evm_mine: {}", short(&e)))?;
+    let now = node
+        .provider
+        .get_block_by_number(Default::default())
+        .await?
+        .ok_or_else(|| anyhow!("the node has no latest block"))?
+        .header
+        .timestamp;
+    let mut moved = step(
+        "expiry",
+        format!(
+            "the chain's clock moves {SESSION_SECONDS} + 1 s forward (evm_increaseTime + evm_mine)"
+        ),
+        "ok".into(),
+    );
+    moved.details = details(&[
+        ("block_time", json!(now)),
+        ("sessions_valid_until", json!(valid_until)),
+        ("past_sessions_end", json!(now > valid_until)),
+    ]);
+    if now <= valid_until {
+        moved.passed = false;
+        moved.outcome = "failed";
+        moved.problem = Some("the block time is not past the sessions' end".into());
+    }
+    demo.push(moved);
+
+    let mint = GameItems::mintCall {
+        to: game_account.address,
+    }
+    .abi_encode();
+    let op = client
+        .prepare_session_op(
+            &game_account,
+            &game_key,
+            &game_session,
+            &[SessionCall::new(game_items, mint, 0)],
+        )
+        .await?;
+    demo.expect_denied(
+        &client,
+        "expiry",
+        "the game's key tries to mint after its hour".into(),
+        op,
+        Denial {
+            code: "AA22",
+            validator_error: None,
+        },
+    )
+    .await;
+    let op = client
+        .prepare_session_op(
+            &trading_account,
+            &trading_key,
+            &trading_session,
+            &[buy(spare, CHEAP_PRICE)],
+        )
+        .await?;
+    demo.expect_denied(
+        &client,
+        "expiry",
+        format!(
+            "the service's key tries to buy item #{spare} for {} (under the threshold) after its hour",
+            ether(CHEAP_PRICE)
+        ),
+        op,
+        Denial {
+            code: "AA22",
+            validator_error: None,
+        },
+    )
+    .await;
+    // Nothing the refused operations tried happened.
+    let items_held = items.balanceOf(game_account.address).call().await?;
+    let spare_listed = NftMarketplace::new(marketplace, &node.provider)
+        .getListing(game_items, spare)
+        .call()
+        .await?
+        .price
+        == U256::from(CHEAP_PRICE);
+    let pricey_listed = items.ownerOf(pricey).call().await? == seller.address();
+    let mut state = step(
+        "expiry",
+        "on chain: only the allowed operations took effect".into(),
+        "ok".into(),
+    );
+    let checks = [
+        ("game_account_holds_2_items", items_held == U256::from(2)),
+        ("pricey_item_still_sellers", pricey_listed),
+        ("spare_item_still_listed", spare_listed),
+    ];
+    for (check, held) in checks {
+        state.details.push((check.into(), json!(held)));
+        if !held {
+            state.passed = false;
+            state.outcome = "failed";
+            state.problem = Some(format!("check failed: {check}"));
+        }
+    }
+    demo.push(state);
+    Ok(())
+}
+
+fn check_tx(receipt: alloy::rpc::types::TransactionReceipt, what: &str) -> Result<()> {
+    if receipt.status() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "transaction {} ({what}) reverted",
+            receipt.transaction_hash
+        ))
+    }
+}

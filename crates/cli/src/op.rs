@@ -1,0 +1,420 @@
+//! `keyscope op`: session user operations, sent or explained.
+
+use std::path::PathBuf;
+
+use alloy::dyn_abi::{DynSolValue, JsonAbiExt as _, Specifier as _};
+use alloy::json_abi::Function;
+use alloy::primitives::{Address, Bytes, U256};
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Args, Subcommand};
+use keyscope::bundler::{self, BundlerClient};
+use keyscope::permissions::{CompiledSession, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
+use keyscope::signer::{PackedUserOperation, SessionKey};
+use keyscope::{Account, Client, Error, Explanation, PreparedOp, SessionCall, Version};
+use serde_json::{json, Value};
+
+use crate::account::parse_amount;
+use crate::keys::{key_file, read_text, PasswordArgs};
+use crate::node::{self, parse_version, version_name, Node, NodeArgs};
+use crate::output::{self, outcome_json, outcome_text, short};
+use crate::session::load_session;
+use crate::Global;
+
+/// `keyscope op …`.
+#[derive(Debug, Subcommand)]
+pub enum OpCommand {
+    /// Build, sign and send a session operation: one call from the account under a permission of a granted
+    /// session, signed by the session key. Sent to EntryPoint.handleOps by the paying key after a simulation (a
+    /// refusal comes back with its AAxx code, the validator's error and an explanation, and nothing is sent), or
+    /// through an ERC-4337 bundler with --bundler-url.
+    Send(SendArgs),
+    /// Explain what the EntryPoint and the SessionKeyValidator make of a session operation, without sending it:
+    /// accepted (with its validity window), or the rule, limit, window or signature that rejects it. The
+    /// operation is a JSON file (--user-op, the ERC-4337 v0.7 JSON shape bundlers take) or built from a call as
+    /// `op send` builds it. The validator's state is read from the node. Exits 0 whatever the verdict.
+    Explain(ExplainArgs),
+}
+
+/// The call of a session operation and the session it runs under.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The session key: a keystore (decrypted with --password-file or KEYSCOPE_PASSWORD) or a hex key file.
+    #[arg(long, value_name = "FILE")]
+    session_key_file: Option<PathBuf>,
+    /// The keystore's password.
+    #[command(flatten)]
+    password: PasswordArgs,
+    /// The granted session's JSON file (the proofs come from it).
+    #[arg(long, short, value_name = "FILE")]
+    permissions: Option<PathBuf>,
+    /// Index of the session's permission that covers the call. Default: the first whose target and selector (or
+    /// native transfer) match.
+    #[arg(long, value_name = "INDEX")]
+    permission: Option<usize>,
+    /// The contract (or recipient) the account calls.
+    #[arg(long, value_name = "ADDRESS")]
+    to: Option<Address>,
+    /// The call's calldata (0x hex). Default: empty (a plain transfer), or --sig with its arguments.
+    #[arg(long, value_name = "HEX", conflicts_with = "sig")]
+    data: Option<Bytes>,
+    /// A function signature, e.g. "transfer(address,uint256)": its arguments (ARGS) are ABI-encoded into the
+    /// calldata.
+    #[arg(long, value_name = "SIGNATURE")]
+    sig: Option<String>,
+    /// The arguments of --sig, one per parameter ("0x…" addresses, decimal or 0x numbers, true/false, …).
+    #[arg(value_name = "ARGS", requires = "sig", allow_negative_numbers = true)]
+    args: Vec<String>,
+    /// Native value sent with the call: "0.5 ether", "20 gwei", or wei.
+    #[arg(long, value_parser = parse_amount, value_name = "AMOUNT")]
+    value: Option<U256>,
+}
+
+/// `op send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The call.
+    #[command(flatten)]
+    call: CallArgs,
+    /// The smart account (a KeyscopeAccount; its EntryPoint version is read from it).
+    #[arg(long, value_name = "ADDRESS")]
+    account: Address,
+    /// Send through this ERC-4337 bundler (eth_estimateUserOperationGas, eth_sendUserOperation) instead of
+    /// handleOps from the paying key, which is then not needed. Only its origin ever appears in messages.
+    #[arg(
+        long,
+        env = "KEYSCOPE_BUNDLER_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    bundler_url: Option<String>,
+    /// The node.
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// `op explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The user operation as JSON (ERC-4337 v0.7 shape: sender, nonce, factory, factoryData, callData,
+    /// callGasLimit, verificationGasLimit, preVerificationGas, maxFeePerGas, maxPriorityFeePerGas, paymaster…,
+    /// signature). Without it, the operation is built from the call options.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["session_key_file", "permissions", "to", "sig", "data"])]
+    user_op: Option<PathBuf>,
+    /// The call, when no --user-op is given.
+    #[command(flatten)]
+    call: CallArgs,
+    /// The smart account. Default with --user-op: its sender.
+    #[arg(long, value_name = "ADDRESS")]
+    account: Option<Address>,
+    /// The EntryPoint version to explain for. Default: the account's.
+    #[arg(long, value_parser = parse_version, value_name = "VERSION")]
+    entry_point: Option<Version>,
+    /// The time (unix seconds) to evaluate the validity window at. Default: the latest block's.
+    #[arg(long, value_name = "SECONDS")]
+    at: Option<u64>,
+    /// The node.
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// ABI-encodes a call of `signature` with `args` (each read as its parameter's type).
+pub fn encode_call(signature: &str, args: &[String]) -> Result<Bytes> {
+    let function = Function::parse(signature)
+        .map_err(|e| anyhow!("invalid function signature {signature:?}: {}", short(&e)))?;
+    if function.inputs.len() != args.len() {
+        bail!(
+            "{} takes {} argument(s), {} given",
+            function.signature(),
+            function.inputs.len(),
+            args.len()
+        );
+    }
+    let values = function
+        .inputs
+        .iter()
+        .zip(args)
+        .enumerate()
+        .map(|(i, (param, arg))| {
+            let ty = param
+                .resolve()
+                .map_err(|e| anyhow!("parameter {i} ({}): {}", param.ty, short(&e)))?;
+            ty.coerce_str(arg)
+                .map_err(|_| anyhow!("argument {i} ({}): {arg:?} is not a valid {ty}", param.ty))
+        })
+        .collect::<Result<Vec<DynSolValue>>>()?;
+    Ok(function
+        .abi_encode_input(&values)
+        .map_err(|e| anyhow!("encoding {}: {}", function.signature(), short(&e)))?
+        .into())
+}
+
+/// The first permission of `session` whose target and selector (or native transfer) match the call.
+pub fn matching_permission(session: &CompiledSession, to: Address, data: &[u8]) -> Option<usize> {
+    session.permissions.iter().position(|p| {
+        let target = p.has_flag(FLAG_ANY_TARGET) || p.target == to;
+        let call = if p.has_flag(FLAG_NATIVE_TRANSFER) {
+            data.is_empty()
+        } else {
+            data.len() >= 4 && p.selector.as_slice() == &data[..4]
+        };
+        target && call
+    })
+}
+
+/// A call checked against its session, with the session key.
+struct ResolvedCall {
+    key: SessionKey,
+    session: CompiledSession,
+    call: SessionCall,
+}
+
+impl CallArgs {
+    /// Reads the session and the key and encodes the call; everything offline, before any node is contacted.
+    fn resolve(&self) -> Result<ResolvedCall> {
+        let permissions = self
+            .permissions
+            .as_ref()
+            .ok_or_else(|| anyhow!("--permissions FILE (the granted session) is needed"))?;
+        let key_path = self
+            .session_key_file
+            .as_ref()
+            .ok_or_else(|| anyhow!("--session-key-file FILE is needed"))?;
+        let to = self
+            .to
+            .ok_or_else(|| anyhow!("--to ADDRESS (the contract called) is needed"))?;
+        let data = match (&self.data, &self.sig) {
+            (Some(data), _) => data.clone(),
+            (None, Some(sig)) => encode_call(sig, &self.args)?,
+            (None, None) => Bytes::new(),
+        };
+        let (_, session) = load_session(permissions)?;
+        let permission = match self.permission {
+            Some(index) if index < session.permissions.len() => index,
+            Some(index) => bail!(
+                "--permission {index}: the session has {} permission(s)",
+                session.permissions.len()
+            ),
+            None => matching_permission(&session, to, &data).ok_or_else(|| {
+                anyhow!(
+                    "no permission of {} covers a call to {to} with selector {} (pass --permission N to build it \
+                     anyway and see the validator refuse it)",
+                    permissions.display(),
+                    data.get(..4)
+                        .map(|s| Bytes::copy_from_slice(s).to_string())
+                        .unwrap_or_else(|| "none (plain transfer)".into())
+                )
+            })?,
+        };
+        let key = key_file(key_path, &self.password)?;
+        if key.address() != session.session.signer {
+            bail!(
+                "the session key {} is not the session's signer {}",
+                key.address(),
+                session.session.signer
+            );
+        }
+        Ok(ResolvedCall {
+            key,
+            session,
+            call: SessionCall {
+                target: to,
+                value: self.value.unwrap_or_default(),
+                data,
+                permission,
+            },
+        })
+    }
+}
+
+/// A client on the stack for `args`; the paying key is needed only when `pays`.
+async fn client(args: &NodeArgs, pays: bool) -> Result<(Node, Client)> {
+    let url = node::parse_url(&args.rpc_url)?;
+    let node = Node::connect_with(url, args.private_key.as_deref(), pays).await?;
+    let client = node.client().await?;
+    Ok((node, client))
+}
+
+/// `keyscope op …`.
+pub async fn run(command: OpCommand, global: Global) -> Result<()> {
+    match command {
+        OpCommand::Send(args) => send(args, global).await,
+        OpCommand::Explain(args) => explain(args, global).await,
+    }
+}
+
+async fn send(args: SendArgs, global: Global) -> Result<()> {
+    let resolved = args.call.resolve()?;
+    let bundler = match &args.bundler_url {
+        Some(url) => Some(bundler_client(url)?),
+        None => None,
+    };
+    let (node, client) = client(&args.node, bundler.is_none()).await?;
+    let account = node.account(&client, args.account).await?;
+    let calls = [resolved.call.clone()];
+    let outcome = match &bundler {
+        Some(bundler) => bundler
+            .send_session_op(&client, &account, &resolved.key, &resolved.session, &calls)
+            .await
+            .with_context(|| {
+                format!("the bundler at {} refused the operation", bundler.origin())
+            })?,
+        None => {
+            let op = client
+                .prepare_session_op(&account, &resolved.key, &resolved.session, &calls)
+                .await?;
+            match client.send(&op).await {
+                Ok(outcome) => outcome,
+                Err(error) => return Err(explained(&client, &op, error).await),
+            }
+        }
+    };
+    let permission = resolved.call.permission;
+    if global.json {
+        output::print_json(&json!({
+            "account": account.address,
+            "session_id": resolved.session.session_id(),
+            "permission": permission,
+            "via": bundler.as_ref().map_or("handleOps", |_| "bundler"),
+            "op": outcome_json(&outcome),
+        }))?;
+    } else {
+        println!(
+            "session {} permission {permission}: {}",
+            resolved.session.session_id(),
+            outcome_text(&outcome)
+        );
+    }
+    if !outcome.success {
+        bail!(
+            "user operation {} was included but its call reverted{}",
+            outcome.user_op_hash,
+            outcome
+                .revert
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// A bundler client for `url` (which may carry an API key: it is never printed).
+fn bundler_client(url: &str) -> Result<BundlerClient> {
+    let parsed: alloy::transports::http::reqwest::Url = url
+        .parse()
+        .map_err(|_| anyhow!("--bundler-url is not a valid URL"))?;
+    if parsed.scheme() != "http" {
+        bail!("--bundler-url: only http:// is supported by this build (no TLS)");
+    }
+    Ok(BundlerClient::new(parsed)?)
+}
+
+/// A refusal of `op`, with the explanation of what refused it when the SDK's explainer can say more.
+async fn explained(client: &Client, op: &PreparedOp, error: Error) -> anyhow::Error {
+    let note = if error.aa_code().is_some() {
+        match client.explain(&op.op, op.version, None).await {
+            Ok(explanation) if !explanation.verdict.is_accepted() => {
+                format!("; explanation: {}", explanation.verdict)
+            }
+            _ => String::new(),
+        }
+    } else {
+        String::new()
+    };
+    anyhow!("{}{note}", short(&error)).context("the operation was refused, nothing was sent")
+}
+
+async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
+    let (op, resolved_account, from_file) = match &args.user_op {
+        Some(path) => {
+            let text = read_text(path, "user operation file")?;
+            let rpc: alloy::rpc::types::PackedUserOperation = serde_json::from_str(&text)
+                .map_err(|e| anyhow!("{}: not a v0.7 user operation: {e}", path.display()))?;
+            let op = bundler::from_rpc(&rpc).with_context(|| path.display().to_string())?;
+            if let Some(account) = args.account {
+                if account != op.sender {
+                    bail!(
+                        "--account {account} is not the operation's sender {}",
+                        op.sender
+                    );
+                }
+            }
+            (Some(op), None, true)
+        }
+        None => (None, Some(args.call.resolve()?), false),
+    };
+    let (node, client) = client(&args.node, false).await?;
+    let account_address = match (&op, args.account) {
+        (Some(op), _) => op.sender,
+        (None, Some(account)) => account,
+        (None, None) => bail!("--account ADDRESS is needed (or --user-op FILE)"),
+    };
+    let account = match args.entry_point {
+        Some(version) => Account {
+            address: account_address,
+            version,
+        },
+        None => node.account(&client, account_address).await?,
+    };
+    let op: PackedUserOperation = match (op, resolved_account) {
+        (Some(op), _) => op,
+        (None, Some(resolved)) => {
+            client
+                .prepare_session_op(
+                    &account,
+                    &resolved.key,
+                    &resolved.session,
+                    std::slice::from_ref(&resolved.call),
+                )
+                .await?
+                .op
+        }
+        (None, None) => bail!("--user-op FILE or the call options are needed"),
+    };
+    let explanation = client.explain(&op, account.version, args.at).await?;
+    if global.json {
+        let mut document = explanation_json(&explanation, account.version);
+        if !from_file {
+            document["user_op"] = serde_json::to_value(bundler::to_rpc(&op)?)?;
+        }
+        output::print_json(&document)
+    } else {
+        println!(
+            "user operation {} on EntryPoint {} at block {} (time {}):",
+            explanation.user_op_hash,
+            version_name(account.version),
+            explanation.block,
+            explanation.now
+        );
+        println!("{}", explanation.verdict);
+        Ok(())
+    }
+}
+
+/// An explanation as JSON.
+fn explanation_json(explanation: &Explanation, version: Version) -> Value {
+    let verdict = &explanation.verdict;
+    let validation = verdict.validation().map(|v| {
+        json!({
+            "valid_after": v.valid_after,
+            "valid_until": v.valid_until,
+            "valid_after_source": v.valid_after_source.to_string(),
+            "valid_until_source": v.valid_until_source.to_string(),
+            "signature_valid": v.session_signature.valid(),
+        })
+    });
+    json!({
+        "accepted": verdict.is_accepted(),
+        "aa_code": verdict.aa_code(),
+        "validator_error": verdict.revert().map(|r| r.name()),
+        "verdict": verdict.to_string(),
+        "entry_point": version_name(version),
+        "user_op_hash": explanation.user_op_hash,
+        "session_id": explanation.session_id,
+        "block": explanation.block,
+        "now": explanation.now,
+        "session_status": format!("{:?}", explanation.state.status).to_lowercase(),
+        "epoch": explanation.state.epoch,
+        "validation": validation,
+    })
+}

@@ -1,0 +1,841 @@
+//! The `keyscope` binary, run as users run it: the seed demo against its own anvil, the session commands end to end
+//! against a test anvil, `tree build` against keyscope-permissions, and bad input (exit codes, one-line errors).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use keyscope::alloy::primitives::{Address, B256};
+use keyscope::alloy::providers::{Provider, ProviderBuilder};
+use keyscope::alloy::signers::local::PrivateKeySigner;
+use keyscope::bindings::GameItems;
+use keyscope::permissions::{verify, SessionSpec};
+use keyscope_e2e::{alto, anvil};
+use serde_json::Value;
+
+/// What a run of the binary gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `keyscope args…` with no KEYSCOPE_* variables but `env`.
+fn keyscope_with(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyscope"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KEYSCOPE_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run keyscope");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn keyscope(args: &[&str]) -> Run {
+    keyscope_with(args, &[])
+}
+
+/// The run failed with `code` and exactly one line on stderr that contains every one of `needles`.
+fn assert_error(run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(
+        run.code, code,
+        "exit code; stdout: {} stderr: {}",
+        run.stdout, run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got: {:?}", run.stderr);
+    assert!(lines[0].starts_with("keyscope: error: "), "{:?}", lines[0]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    for needle in needles {
+        assert!(
+            lines[0].contains(needle),
+            "{needle:?} not in {:?}",
+            lines[0]
+        );
+    }
+}
+
+fn json(run: &Run) -> Value {
+    assert_eq!(
+        run.code, 0,
+        "exit code; stdout: {} stderr: {}",
+        run.stdout, run.stderr
+    );
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keyscope-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// keyscope demo
+// -----------------------------------------------------------------------------------------------------------------
+
+fn check_demo(version: &str) {
+    let run = keyscope(&["demo", "--json", "--entry-point", version]);
+    let steps = json(&run);
+    let steps = steps.as_array().expect("an array of steps");
+    assert_eq!(steps.len(), 18, "{steps:#?}");
+    for (i, step) in steps.iter().enumerate() {
+        assert_eq!(step["step"], i + 1);
+        assert_eq!(step["passed"], true, "{step:#}");
+    }
+    let titled = |text: &str| -> Vec<&Value> {
+        steps
+            .iter()
+            .filter(|s| s["title"].as_str().unwrap().contains(text))
+            .collect()
+    };
+    // (a) two mints by the game's key, mined, with gas figures, and no owner signature.
+    let mints = titled("mints item");
+    assert_eq!(mints.len(), 2);
+    for mint in &mints {
+        assert_eq!(mint["outcome"], "ok");
+        assert_eq!(mint["details"]["owner_nonce_unchanged"], true);
+        assert_eq!(mint["details"]["item_owned_by_account"], true);
+        assert!(mint["gas_used"].as_u64().unwrap() > 21_000);
+        assert!(mint["actual_gas_used"].as_u64().unwrap() > 0);
+        assert_eq!(mint["user_op_hash"].as_str().unwrap().len(), 66);
+        assert_eq!(mint["tx_hash"].as_str().unwrap().len(), 66);
+    }
+    // (b) out of scope, typed validator error.
+    let [transfer] = titled("DemoToken.transfer")[..] else {
+        panic!("one out-of-scope step")
+    };
+    assert_eq!(transfer["outcome"], "denied");
+    assert_eq!(transfer["error"]["code"], "AA23");
+    assert_eq!(transfer["error"]["validator_error"], "TargetNotAllowed");
+    assert!(
+        transfer.get("tx_hash").is_none(),
+        "a refused op is not mined"
+    );
+    // (d) under the threshold bought, over it refused on the value.
+    let [bought] = titled("buys item")[..] else {
+        panic!("one purchase")
+    };
+    assert_eq!(bought["outcome"], "ok");
+    assert_eq!(bought["details"]["seller_paid"], true);
+    let [over] = titled("over the threshold")[..] else {
+        panic!("one refused purchase")
+    };
+    assert_eq!(over["error"]["code"], "AA23");
+    assert_eq!(over["error"]["validator_error"], "ValueLimitExceeded");
+    let [relist] = titled("another function")[..] else {
+        panic!("one other function")
+    };
+    assert_eq!(relist["error"]["validator_error"], "SelectorNotAllowed");
+    // (c) after expiry: both keys refused with AA22.
+    let expired = titled("after its hour");
+    assert_eq!(expired.len(), 2);
+    for step in expired {
+        assert_eq!(step["outcome"], "denied");
+        assert_eq!(step["error"]["code"], "AA22");
+        assert!(step["error"]["validator_error"].is_null());
+    }
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn demo_runs_every_step_on_entry_point_v07() {
+    check_demo("v0.7");
+}
+
+#[test]
+fn demo_runs_every_step_on_entry_point_v08() {
+    check_demo("v0.8");
+}
+
+#[test]
+fn demo_text_output_names_hashes_and_gas() {
+    let run = keyscope(&["demo"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("Seed demo OK: 18 steps"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("[DENIED as expected] game"));
+    assert!(run.stdout.contains("TargetNotAllowed { callIndex: 0"));
+    assert!(run.stdout.contains("AA22 expired or not due"));
+    assert!(run.stdout.contains("handleOps gasUsed"));
+    assert_eq!(run.stdout.matches("[DENIED as expected]").count(), 5);
+}
+
+#[test]
+fn demo_reports_an_unreachable_node_in_one_line() {
+    let run = keyscope(&["demo", "--rpc-url", "http://127.0.0.1:1"]);
+    assert_error(&run, 1, &["no node answers at http://127.0.0.1:1: "]);
+    // In JSON mode the steps so far still come out, the last one saying why the demo stopped.
+    let run = keyscope(&["demo", "--json", "--rpc-url", "http://127.0.0.1:1"]);
+    assert_eq!(run.code, 1);
+    let steps: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(steps[0]["passed"], false);
+    assert!(steps[0]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("no node answers"));
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// tree build
+// -----------------------------------------------------------------------------------------------------------------
+
+fn spec_json(signer: Address, targets: usize, function: &str) -> String {
+    let permissions: Vec<String> = (0..targets)
+        .map(|i| {
+            format!(
+                r#"{{ "target": "{}", "function": "{function}" }}"#,
+                Address::from_word(B256::from(keyscope::alloy::primitives::U256::from(i + 1)))
+            )
+        })
+        .collect();
+    format!(
+        r#"{{ "signer": "{signer}", "valid_until": "2030-01-01T00:00:00Z", "permissions": [{}] }}"#,
+        permissions.join(",")
+    )
+}
+
+#[test]
+fn tree_build_agrees_with_keyscope_permissions() {
+    let dir = scratch("tree");
+    for count in [1usize, 7, 1500] {
+        let json_text = spec_json(Address::repeat_byte(0x11), count, "mint(address to)");
+        let file = dir.join(format!("session-{count}.json"));
+        std::fs::write(&file, &json_text).unwrap();
+        let compiled = SessionSpec::compile_json(&json_text).unwrap();
+
+        let tree = json(&keyscope(&["tree", "build", "-p", path_str(&file)]));
+        let root: B256 = tree["root"].as_str().unwrap().parse().unwrap();
+        assert_eq!(root, compiled.session.permissionsRoot);
+        assert_eq!(root, compiled.tree.root());
+        assert_eq!(
+            tree["session_id"].as_str().unwrap(),
+            compiled.session_id().to_string()
+        );
+        assert_eq!(tree["permissions"], count);
+        let leaves = tree["leaves"].as_array().unwrap();
+        let proofs = tree["proofs"].as_array().unwrap();
+        assert_eq!(leaves.len(), count);
+        assert_eq!(proofs.len(), count);
+        for (i, (leaf, proof)) in leaves.iter().zip(proofs).enumerate() {
+            let leaf: B256 = leaf.as_str().unwrap().parse().unwrap();
+            assert_eq!(leaf, compiled.permissions[i].leaf());
+            let proof: Vec<B256> = proof
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(proof, compiled.proof(i).unwrap());
+            assert!(verify(root, leaf, &proof));
+        }
+
+        // --out: the same document in the file, a summary on stdout.
+        let out = dir.join(format!("tree-{count}.json"));
+        let summary = json(&keyscope(&[
+            "tree",
+            "build",
+            "--json",
+            "-p",
+            path_str(&file),
+            "--out",
+            path_str(&out),
+        ]));
+        assert_eq!(summary["root"], tree["root"]);
+        let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(written, tree);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Bad input
+// -----------------------------------------------------------------------------------------------------------------
+
+#[test]
+fn bad_input_gets_one_line_errors_and_nonzero_exit_codes() {
+    let dir = scratch("errors");
+    let missing = dir.join("missing.json");
+    let bad_json = dir.join("bad.json");
+    std::fs::write(&bad_json, r#"{ "signer": "0x12", "#).unwrap();
+    let bad_field = dir.join("bad-field.json");
+    std::fs::write(
+        &bad_field,
+        spec_json(Address::repeat_byte(1), 1, "mint(address to)")
+            .replace("2030-01-01", "2030-13-01"),
+    )
+    .unwrap();
+    let id = format!("0x{}", "ab".repeat(32));
+
+    // Usage errors: exit 2.
+    assert_error(&keyscope(&["frobnicate"]), 2, &["unrecognized subcommand"]);
+    assert_error(
+        &keyscope(&["session", "show", "--account", "0xzz", "--session-id", &id]),
+        2,
+        &["--account", "0xzz"],
+    );
+    assert_error(
+        &keyscope(&[
+            "session",
+            "show",
+            "--account",
+            &format!("0x{}", "11".repeat(20)),
+            "--session-id",
+            "0x1234",
+        ]),
+        2,
+        &["--session-id"],
+    );
+    assert_error(
+        &keyscope(&["demo", "--entry-point", "v0.9"]),
+        2,
+        &["unknown EntryPoint version"],
+    );
+    assert_error(
+        &keyscope(&[
+            "account",
+            "create",
+            "--owner",
+            &format!("0x{}", "11".repeat(20)),
+            "--fund",
+            "1 banana",
+        ]),
+        2,
+        &["unknown unit"],
+    );
+
+    // Files: missing, not JSON, a bad field.
+    assert_error(
+        &keyscope(&["tree", "build", "-p", path_str(&missing)]),
+        1,
+        &["cannot read permissions file", "missing.json"],
+    );
+    assert_error(
+        &keyscope(&["tree", "build", "-p", path_str(&bad_json)]),
+        1,
+        &["bad.json"],
+    );
+    assert_error(
+        &keyscope(&["tree", "build", "-p", path_str(&bad_field)]),
+        1,
+        &["bad-field.json", "valid_until"],
+    );
+
+    // Nodes: unreachable, https, not a URL.
+    let account = format!("0x{}", "11".repeat(20));
+    let show = |url: &str| {
+        keyscope(&[
+            "session",
+            "show",
+            "--account",
+            &account,
+            "--session-id",
+            &id,
+            "--rpc-url",
+            url,
+        ])
+    };
+    assert_error(&show("http://127.0.0.1:1"), 1, &["no node answers at"]);
+    assert_error(
+        &show("https://example.invalid"),
+        1,
+        &["no node answers at https://example.invalid"],
+    );
+    // A node URL's path and query (API keys) never reach the output.
+    let secret = show("http://127.0.0.1:1/v2/SECRET-API-KEY?key=SECRET-API-KEY");
+    assert_error(&secret, 1, &["no node answers at http://127.0.0.1:1"]);
+    assert!(
+        !secret.stderr.contains("SECRET-API-KEY"),
+        "{}",
+        secret.stderr
+    );
+    let bad_scheme = show("ftp://node.invalid/SECRET-API-KEY");
+    assert_error(&bad_scheme, 1, &["unsupported scheme"]);
+    assert!(
+        !bad_scheme.stderr.contains("SECRET-API-KEY"),
+        "{}",
+        bad_scheme.stderr
+    );
+    assert_error(&show("not a url"), 1, &["invalid RPC URL"]);
+
+    // Keys and passwords: no password, an empty one, a bad hex key (never echoed).
+    let keystore = dir.join("key.json");
+    assert_error(
+        &keyscope(&[
+            "session",
+            "new",
+            "--kdf",
+            "light",
+            "--out",
+            path_str(&keystore),
+        ]),
+        1,
+        &["KEYSCOPE_PASSWORD"],
+    );
+    let empty = dir.join("empty-password");
+    std::fs::write(&empty, "\n").unwrap();
+    assert_error(
+        &keyscope(&[
+            "session",
+            "new",
+            "--kdf",
+            "light",
+            "--out",
+            path_str(&keystore),
+            "--password-file",
+            path_str(&empty),
+        ]),
+        1,
+        &["password is empty"],
+    );
+    let spec = dir.join("session.json");
+    std::fs::write(
+        &spec,
+        spec_json(Address::repeat_byte(1), 1, "mint(address to)"),
+    )
+    .unwrap();
+    let run = keyscope_with(
+        &[
+            "session",
+            "grant",
+            "--account",
+            &account,
+            "-p",
+            path_str(&spec),
+            "--rpc-url",
+            "http://127.0.0.1:1",
+        ],
+        &[("KEYSCOPE_OWNER_KEY", "0x1234deadbeef")],
+    );
+    assert_error(
+        &run,
+        1,
+        &["KEYSCOPE_OWNER_KEY is not a valid secp256k1 private key"],
+    );
+    assert!(!run.stderr.contains("1234deadbeef"));
+    let hex_file = dir.join("owner.hex");
+    std::fs::write(&hex_file, "0xnothex").unwrap();
+    let run = keyscope(&[
+        "session",
+        "grant",
+        "--account",
+        &account,
+        "-p",
+        path_str(&spec),
+        "--owner-key-file",
+        path_str(&hex_file),
+    ]);
+    assert_error(&run, 1, &["neither a keystore nor a hex private key"]);
+    assert!(!run.stderr.contains("nothex"));
+
+    // Calldata from a signature: wrong argument count and type.
+    let key_file = dir.join("session.hex");
+    std::fs::write(&key_file, format!("0x{}", "01".repeat(32))).unwrap();
+    let send = |extra: &[&str]| {
+        let mut args = vec![
+            "op",
+            "send",
+            "--account",
+            &account,
+            "-p",
+            path_str(&spec),
+            "--session-key-file",
+            path_str(&key_file),
+            "--to",
+            &account,
+        ];
+        args.extend_from_slice(extra);
+        keyscope(&args)
+    };
+    assert_error(
+        &send(&["--sig", "mint(address)"]),
+        1,
+        &["mint(address) takes 1 argument(s), 0 given"],
+    );
+    assert_error(
+        &send(&["--sig", "mint(address)", "12"]),
+        1,
+        &["argument 0 (address)"],
+    );
+    assert_error(&send(&["--data", "0xzz"]), 2, &["--data"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn help_documents_every_command() {
+    for args in [
+        &["--help"][..],
+        &["demo", "--help"],
+        &["session", "new", "--help"],
+        &["session", "grant", "--help"],
+        &["session", "show", "--help"],
+        &["session", "revoke", "--help"],
+        &["tree", "build", "--help"],
+        &["op", "send", "--help"],
+        &["op", "explain", "--help"],
+        &["account", "create", "--help"],
+        &["deploy", "--help"],
+    ] {
+        let run = keyscope(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.contains("Usage: keyscope"), "{args:?}");
+        assert!(run.stdout.contains("--json"), "{args:?}");
+    }
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// The session commands end to end
+// -----------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_commands_end_to_end() {
+    let anvil = anvil();
+    let url = anvil.endpoint();
+    let dir = scratch("e2e");
+
+    // The stack, then a game contract for the session to call.
+    let deployed = json(&keyscope(&["deploy", "--json", "--rpc-url", &url]));
+    assert_eq!(deployed["contracts"].as_array().unwrap().len(), 8);
+    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let provider = ProviderBuilder::new()
+        .wallet(key)
+        .connect_http(anvil.endpoint_url());
+    let items = GameItems::deploy(&provider).await.unwrap();
+    let game = items.address().to_string();
+
+    // The owner's account, funded.
+    let owner = keyscope::signer::SessionKey::generate();
+    let owner_file = dir.join("owner.hex");
+    std::fs::write(
+        &owner_file,
+        format!(
+            "0x{}\n",
+            keyscope::alloy::primitives::hex::encode(*owner.secret_bytes())
+        ),
+    )
+    .unwrap();
+    let created = json(&keyscope(&[
+        "account",
+        "create",
+        "--json",
+        "--owner",
+        &owner.address().to_string(),
+        "--entry-point",
+        "v0.8",
+        "--fund",
+        "0.1 ether",
+        "--rpc-url",
+        &url,
+    ]));
+    let account = created["account"].as_str().unwrap().to_owned();
+    assert_eq!(created["entry_point"], "v0.8");
+    assert_eq!(created["balance"], "100000000000000000");
+
+    // A session key in a keystore; the password never shows.
+    let password = dir.join("password");
+    std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    let keystore = dir.join("session.json");
+    let new = keyscope(&[
+        "session",
+        "new",
+        "--json",
+        "--kdf",
+        "light",
+        "--out",
+        path_str(&keystore),
+        "--password-file",
+        path_str(&password),
+    ]);
+    assert!(!new.stdout.contains("correct horse") && !new.stderr.contains("correct horse"));
+    let signer = json(&new)["address"].as_str().unwrap().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&keystore).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // No overwriting without --force.
+    assert_error(
+        &keyscope(&[
+            "session",
+            "new",
+            "--out",
+            path_str(&keystore),
+            "--password-file",
+            path_str(&password),
+        ]),
+        1,
+        &["exists (pass --force"],
+    );
+
+    // Grant a mint-only session.
+    let now = provider
+        .get_block_by_number(Default::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .timestamp;
+    let spec = dir.join("permissions.json");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"{{ "signer": "{signer}", "valid_after": {}, "valid_until": {},
+                 "permissions": [{{ "target": "{game}", "function": "mint(address to)" }}] }}"#,
+            now - 1,
+            now + 3600
+        ),
+    )
+    .unwrap();
+    let common = ["--account", account.as_str(), "--rpc-url", url.as_str()];
+    let with = |head: &[&str], tail: &[&str]| -> Run {
+        let mut args = head.to_vec();
+        args.extend_from_slice(tail);
+        args.extend_from_slice(&common);
+        keyscope(&args)
+    };
+    let granted = json(&with(
+        &["session", "grant", "--json", "-p", path_str(&spec)],
+        &["--owner-key-file", path_str(&owner_file)],
+    ));
+    assert_eq!(granted["op"]["success"], true);
+    let session_id = granted["session_id"].as_str().unwrap().to_owned();
+    let shown = json(&with(
+        &["session", "show", "--json", "--session-id", &session_id],
+        &[],
+    ));
+    assert_eq!(shown["status"], "active");
+    let shown = json(&with(
+        &["session", "show", "--json", "-p", path_str(&spec)],
+        &[],
+    ));
+    assert_eq!(shown["session_id"], session_id.as_str());
+
+    // The session key mints (calldata from the signature), with the password from the environment.
+    let send = |extra: &[&str]| -> Run {
+        let mut args = vec![
+            "op",
+            "send",
+            "--json",
+            "-p",
+            path_str(&spec),
+            "--session-key-file",
+            path_str(&keystore),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&common);
+        keyscope_with(
+            &args,
+            &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
+        )
+    };
+    let sent = json(&send(&["--to", &game, "--sig", "mint(address)", &account]));
+    assert_eq!(sent["op"]["success"], true);
+    assert_eq!(sent["permission"], 0);
+    assert!(sent["op"]["gas_used"].as_u64().unwrap() > 21_000);
+    let balance = items
+        .balanceOf(account.parse().unwrap())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(balance, keyscope::alloy::primitives::U256::from(1));
+
+    // Out of scope: no permission matches; forced, the validator refuses it by name, and the explainer says why.
+    assert_error(
+        &send(&[
+            "--to",
+            &game,
+            "--sig",
+            "setApprovalForAll(address,bool)",
+            &account,
+            "true",
+        ]),
+        1,
+        &["no permission of", "covers a call to"],
+    );
+    let out_of_scope = [
+        "--to",
+        game.as_str(),
+        "--permission",
+        "0",
+        "--sig",
+        "setApprovalForAll(address,bool)",
+        account.as_str(),
+        "true",
+    ];
+    assert_error(
+        &send(&out_of_scope),
+        1,
+        &[
+            "nothing was sent",
+            "AA23",
+            "SelectorNotAllowed",
+            "explanation: rejected (AA23)",
+        ],
+    );
+
+    // op explain, from the call options: accepted in scope, the validator's error out of scope, AA22 later.
+    let explain = |extra: &[&str]| -> Run {
+        let mut args = vec![
+            "op",
+            "explain",
+            "--json",
+            "-p",
+            path_str(&spec),
+            "--session-key-file",
+            path_str(&keystore),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&common);
+        keyscope_with(
+            &args,
+            &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
+        )
+    };
+    let mint = [
+        "--to",
+        game.as_str(),
+        "--sig",
+        "mint(address)",
+        account.as_str(),
+    ];
+    let verdict = json(&explain(&mint));
+    assert_eq!(verdict["accepted"], true, "{verdict:#}");
+    assert_eq!(verdict["validation"]["valid_until"], now + 3600);
+    let refused = json(&explain(&out_of_scope));
+    assert_eq!(refused["accepted"], false);
+    assert_eq!(refused["aa_code"], "AA23");
+    assert_eq!(refused["validator_error"], "SelectorNotAllowed");
+    let later = (now + 7200).to_string();
+    let mut expired_args = mint.to_vec();
+    expired_args.extend_from_slice(&["--at", &later]);
+    let expired = json(&explain(&expired_args));
+    assert_eq!(expired["aa_code"], "AA22");
+    // ... and from a user operation file (the JSON shape bundlers take), with the same verdict.
+    let user_op = dir.join("user-op.json");
+    std::fs::write(&user_op, refused["user_op"].to_string()).unwrap();
+    let from_file = json(&keyscope(&[
+        "op",
+        "explain",
+        "--json",
+        "--user-op",
+        path_str(&user_op),
+        "--rpc-url",
+        &url,
+    ]));
+    assert_eq!(from_file["verdict"], refused["verdict"]);
+    assert_eq!(from_file["user_op_hash"], refused["user_op_hash"]);
+    std::fs::write(&user_op, "{ \"sender\": 12 }").unwrap();
+    assert_error(
+        &keyscope(&[
+            "op",
+            "explain",
+            "--user-op",
+            path_str(&user_op),
+            "--rpc-url",
+            &url,
+        ]),
+        1,
+        &["user-op.json: not a v0.7 user operation"],
+    );
+
+    // Through an ERC-4337 bundler (the pinned Alto) instead of handleOps.
+    let bundler = alto(&anvil).await;
+    let bundler_url = bundler.url().to_string();
+    let via_bundler = json(&send(&[
+        "--to",
+        &game,
+        "--sig",
+        "mint(address)",
+        &account,
+        "--bundler-url",
+        &bundler_url,
+    ]));
+    assert_eq!(via_bundler["via"], "bundler");
+    assert_eq!(via_bundler["op"]["success"], true);
+    assert_error(
+        &send(&[
+            "--bundler-url",
+            &bundler_url,
+            "--to",
+            &game,
+            "--permission",
+            "0",
+            "--sig",
+            "setApprovalForAll(address,bool)",
+            &account,
+            "true",
+        ]),
+        1,
+        &["refused the operation", "SelectorNotAllowed"],
+    );
+    drop(bundler);
+
+    // A wrong password is a typed error.
+    let run = keyscope_with(
+        &[
+            "op",
+            "send",
+            "-p",
+            path_str(&spec),
+            "--session-key-file",
+            path_str(&keystore),
+            "--to",
+            &game,
+            "--sig",
+            "mint(address)",
+            &account,
+            "--account",
+            &account,
+            "--rpc-url",
+            &url,
+        ],
+        &[("KEYSCOPE_PASSWORD", "wrong")],
+    );
+    assert_error(&run, 1, &["wrong password"]);
+
+    // Revoke: the session is revoked and the key refused.
+    let revoked = json(&with(
+        &["session", "revoke", "--json", "--session-id", &session_id],
+        &["--owner-key-file", path_str(&owner_file)],
+    ));
+    assert_eq!(revoked["op"]["success"], true);
+    let shown = json(&with(
+        &["session", "show", "--json", "--session-id", &session_id],
+        &[],
+    ));
+    assert_eq!(shown["status"], "revoked");
+    assert_error(
+        &send(&["--to", &game, "--sig", "mint(address)", &account]),
+        1,
+        &["AA23", "SessionNotActive"],
+    );
+    // Revoke all (a new epoch) works too; the status of an old session is then unknown.
+    let all = json(&with(
+        &["session", "revoke", "--json", "--all"],
+        &["--owner-key-file", path_str(&owner_file)],
+    ));
+    assert_eq!(all["revoked"], "all");
+    let shown = json(&with(
+        &["session", "show", "--json", "--session-id", &session_id],
+        &[],
+    ));
+    assert_eq!(shown["status"], "unknown");
+    let _ = std::fs::remove_dir_all(dir);
+}
