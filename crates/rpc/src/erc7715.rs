@@ -1,0 +1,863 @@
+//! ERC-7715 execution permissions (`wallet_requestExecutionPermissions` and friends) as Keyscope sessions.
+//!
+//! Each permission request becomes one session whose signer is the request's `to` (or `signer`), valid until
+//! its `expiry` rule, with one permission:
+//!
+//! | ERC-7715 permission | Keyscope permission |
+//! | --- | --- |
+//! | `native-token-allowance` `{allowanceAmount, startTime?}` | native transfers to any target (`"*"`, `native_transfer`), `value_limit` = `native_total_limit` = `allowanceAmount` (`FLAG_NATIVE_TOTAL`) |
+//! | `erc20-token-allowance` `{tokenAddress, allowanceAmount, startTime?}` | on `tokenAddress`, `transfer(address,uint256)` with `erc20_total_limit` = `allowanceAmount` (`FLAG_ERC20_TOTAL`) |
+//!
+//! `startTime` → `validAfter`; the `expiry` rule's `timestamp` → `validUntil` (required: Keyscope sessions always
+//! end). The periodic and stream types are refused: their amounts renew over time, and Keyscope's limits are
+//! totals over the session's life. The older draft names (`native-token-transfer {allowance}`,
+//! `erc20-token-transfer {address, allowance}`, top-level `expiry`, `address`, `signer`) are read too.
+//!
+//! The service keeps (and echoes in responses and listings) the request as it read it, not as given: only the
+//! fields it uses, in the current draft's names. Every free-form field is bounded ([`MAX_TYPE_BYTES`],
+//! [`MAX_DATA_BYTES`], [`MAX_JUSTIFICATION_BYTES`], [`MAX_RULES`]); a request over a bound gets `-32602` naming
+//! the field.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use keyscope::alloy::primitives::{keccak256, Address, Bytes, B256};
+use keyscope::alloy::providers::Provider;
+use keyscope::alloy::sol_types::SolValue;
+use keyscope::permissions::{
+    Permission, PermissionSpec, PermissionTree, Session, SessionSpec, Target,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::account::AccountInput;
+use crate::error::{join_path, Error, Result};
+use crate::json::{check_len, from_value, hex_quantity, Quantity};
+use crate::service::{Service, SessionState};
+use crate::sessions::{self, Origin, SessionRecord};
+
+/// The permission types served.
+pub const SUPPORTED_PERMISSIONS: [&str; 2] = ["native-token-allowance", "erc20-token-allowance"];
+/// The rule types served.
+pub const SUPPORTED_RULES: [&str; 1] = ["expiry"];
+/// First byte of a Keyscope permission context (the encoding's version).
+pub const CONTEXT_VERSION: u8 = 1;
+/// Most bytes of a `type` (of the permission, the signer, a rule).
+pub const MAX_TYPE_BYTES: usize = 64;
+/// Most bytes of each free-form `data` object (`permission.data`, `signer.data`, `rules[i].data`), as JSON.
+pub const MAX_DATA_BYTES: usize = 2048;
+/// Most bytes of a permission's `justification` (a wallet shows it to the user; the service keeps and echoes it).
+pub const MAX_JUSTIFICATION_BYTES: usize = 1024;
+/// Most rules in one request.
+pub const MAX_RULES: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PermissionRequest {
+    chain_id: Value,
+    #[serde(default)]
+    from: Option<Address>,
+    /// Older drafts' name of `from`.
+    #[serde(default)]
+    address: Option<Address>,
+    /// Keyscope extension: the account by owner and salt, for one that has no code yet.
+    #[serde(default)]
+    account: Option<AccountInput>,
+    #[serde(default)]
+    to: Option<Address>,
+    /// Older drafts' signer object.
+    #[serde(default)]
+    signer: Option<Typed>,
+    permission: PermissionJson,
+    #[serde(default)]
+    rules: Vec<Typed>,
+    /// Older drafts' top-level expiry.
+    #[serde(default)]
+    expiry: Option<Quantity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PermissionJson {
+    #[serde(rename = "type")]
+    kind: String,
+    /// Echoed as given: this service grants exactly what is asked, or refuses.
+    #[serde(default)]
+    is_adjustment_allowed: Option<bool>,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Typed {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(default, rename = "isAdjustmentAllowed")]
+    _is_adjustment_allowed: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NativeAllowance {
+    #[serde(alias = "allowance")]
+    allowance_amount: Quantity,
+    #[serde(default)]
+    start_time: Option<Quantity>,
+    /// Shown to users by wallets; not part of the session.
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Erc20Allowance {
+    #[serde(alias = "address")]
+    token_address: Address,
+    #[serde(alias = "allowance")]
+    allowance_amount: Quantity,
+    #[serde(default)]
+    start_time: Option<Quantity>,
+    /// Shown to users by wallets; not part of the session.
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Expiry {
+    timestamp: Quantity,
+}
+
+/// A unique salt per granted request, so that a permission asked for again after revocation is a new session.
+fn fresh_salt() -> B256 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    keccak256(
+        [
+            nanos.to_be_bytes().as_slice(),
+            &count.to_be_bytes(),
+            &std::process::id().to_be_bytes(),
+        ]
+        .concat(),
+    )
+}
+
+/// The address of a secp256k1 public key (SEC1, compressed or not).
+fn key_address(bytes: &[u8], field: &str) -> Result<Address> {
+    let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(bytes)
+        .map_err(|_| Error::invalid(field, "not a secp256k1 public key (SEC1, 33 or 65 bytes)"))?;
+    Ok(Address::from_public_key(&key))
+}
+
+/// `-32602` on `field` when its `len` bytes are more than `max`.
+fn check_bytes(field: &str, len: usize, max: usize) -> Result<()> {
+    if len > max {
+        Err(Error::invalid(
+            field,
+            format!("{len} bytes, at most {max} allowed"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Bounds every free-form field of a request before anything reads it.
+fn check_sizes(request: &PermissionRequest) -> Result<()> {
+    let json_len = |value: &Value| serde_json::to_string(value).map_or(0, |text| text.len());
+    check_bytes(
+        "permission.type",
+        request.permission.kind.len(),
+        MAX_TYPE_BYTES,
+    )?;
+    if let Some(Value::String(justification)) = request.permission.data.get("justification") {
+        check_bytes(
+            "permission.data.justification",
+            justification.len(),
+            MAX_JUSTIFICATION_BYTES,
+        )?;
+    }
+    check_bytes(
+        "permission.data",
+        json_len(&request.permission.data),
+        MAX_DATA_BYTES,
+    )?;
+    if let Some(signer) = &request.signer {
+        check_bytes("signer.type", signer.kind.len(), MAX_TYPE_BYTES)?;
+        check_bytes("signer.data", json_len(&signer.data), MAX_DATA_BYTES)?;
+    }
+    check_len("rules", request.rules.len(), MAX_RULES, "rules")?;
+    for (i, rule) in request.rules.iter().enumerate() {
+        check_bytes(&format!("rules[{i}].type"), rule.kind.len(), MAX_TYPE_BYTES)?;
+        check_bytes(
+            &format!("rules[{i}].data"),
+            json_len(&rule.data),
+            MAX_DATA_BYTES,
+        )?;
+    }
+    Ok(())
+}
+
+/// The address of a `did:key` identifier of a secp256k1 key (`did:key:zQ3s…`: base58btc, multicodec 0xe7).
+fn did_key_address(id: &str, field: &str) -> Result<Address> {
+    let encoded = id
+        .strip_prefix("did:key:z")
+        .ok_or_else(|| Error::invalid(field, "expected a did:key identifier (did:key:z…)"))?;
+    let bytes = bs58::decode(encoded)
+        .into_vec()
+        .map_err(|e| Error::invalid(field, format!("not base58btc: {e}")))?;
+    match bytes.as_slice() {
+        [0xe7, 0x01, key @ ..] => key_address(key, field),
+        _ => Err(Error::invalid(
+            field,
+            "not a secp256k1 key (multicodec secp256k1-pub): Keyscope session keys are secp256k1 ECDSA keys",
+        )),
+    }
+}
+
+/// The session key of a request (`to`, or the older `signer` object), and the `signer` object as read (only the
+/// fields used).
+fn session_key(request: &PermissionRequest) -> Result<(Address, Option<Value>)> {
+    let from_signer = match &request.signer {
+        None => None,
+        Some(signer) => Some(match signer.kind.as_str() {
+            "account" => {
+                let address = signer.data.get("address").or_else(|| signer.data.get("id")).cloned();
+                let address =
+                    from_value::<Address>(address.unwrap_or(Value::Null), "signer.data.address")?;
+                (address, json!({ "type": "account", "data": { "address": address } }))
+            }
+            "key" => match (signer.data.get("publicKey"), signer.data.get("id")) {
+                (Some(key), _) => {
+                    if let Some(kind) = signer.data.get("type").and_then(Value::as_str) {
+                        if kind != "secp256k1" {
+                            return Err(Error::invalid(
+                                "signer.data.type",
+                                format!("{kind:?} keys cannot sign Keyscope sessions: secp256k1 only"),
+                            ));
+                        }
+                    }
+                    let bytes: Bytes = from_value(key.clone(), "signer.data.publicKey")?;
+                    let address = key_address(&bytes, "signer.data.publicKey")?;
+                    let read = json!({ "type": "key", "data": { "type": "secp256k1", "publicKey": bytes } });
+                    (address, read)
+                }
+                (None, Some(Value::String(id))) => {
+                    let address = did_key_address(id, "signer.data.id")?;
+                    (address, json!({ "type": "key", "data": { "id": id } }))
+                }
+                _ => return Err(Error::invalid("signer.data", "give publicKey (secp256k1) or id (did:key)")),
+            },
+            other => {
+                return Err(Error::invalid(
+                    "signer.type",
+                    format!("{other:?} signers are not served: the signer must be one secp256k1 key (\"account\" with its address, or \"key\")"),
+                ))
+            }
+        }),
+    };
+    match (request.to, from_signer) {
+        (Some(to), Some((signer, _))) if to != signer => Err(Error::invalid(
+            "signer",
+            format!("names {signer}, but to is {to}"),
+        )),
+        (Some(to), read) => Ok((to, read.map(|(_, read)| read))),
+        (None, Some((signer, read))) => Ok((signer, Some(read))),
+        (None, None) => Err(Error::invalid("to", "required: the session key's address")),
+    }
+}
+
+/// The Keyscope permission and window start of an ERC-7715 permission, and the permission as read (`{type,
+/// isAdjustmentAllowed, data}` with only the fields used).
+fn to_permission(permission: &PermissionJson) -> Result<(PermissionSpec, u64, Value)> {
+    let start = |start: Option<Quantity>| -> Result<u64> {
+        start
+            .unwrap_or_default()
+            .to_u64("permission.data.startTime")
+    };
+    match permission.kind.as_str() {
+        "native-token-allowance" | "native-token-transfer" => {
+            let data: NativeAllowance = from_value(permission.data.clone(), "permission.data")?;
+            let amount = data.allowance_amount.0;
+            if amount.is_zero() {
+                return Err(Error::invalid("permission.data.allowanceAmount", "must be positive"));
+            }
+            let mut spec = PermissionSpec::native_transfer(Target::Any, amount);
+            spec.native_total_limit = Some(amount);
+            let valid_after = start(data.start_time)?;
+            let read = json!({ "allowanceAmount": data.allowance_amount });
+            Ok((spec, valid_after, read_permission(permission, read, data.start_time.map(|_| valid_after), data.justification)))
+        }
+        "erc20-token-allowance" | "erc20-token-transfer" => {
+            let data: Erc20Allowance = from_value(permission.data.clone(), "permission.data")?;
+            let amount = data.allowance_amount.0;
+            if amount.is_zero() {
+                return Err(Error::invalid("permission.data.allowanceAmount", "must be positive"));
+            }
+            let mut spec = PermissionSpec::call(data.token_address, "transfer(address to,uint256 amount)");
+            spec.erc20_total_limit = Some(amount);
+            let valid_after = start(data.start_time)?;
+            let read = json!({ "tokenAddress": data.token_address, "allowanceAmount": data.allowance_amount });
+            Ok((spec, valid_after, read_permission(permission, read, data.start_time.map(|_| valid_after), data.justification)))
+        }
+        kind @ ("native-token-periodic" | "erc20-token-periodic" | "native-token-stream" | "erc20-token-stream") => {
+            Err(Error::invalid(
+                "permission.type",
+                format!("{kind:?} renews its amount over time, and Keyscope limits are totals over the session's life: request {} with an expiry", if kind.starts_with("native") { "native-token-allowance" } else { "erc20-token-allowance" }),
+            ))
+        }
+        other => Err(Error::invalid(
+            "permission.type",
+            format!("{other:?} is not supported (supported: {})", SUPPORTED_PERMISSIONS.join(", ")),
+        )),
+    }
+}
+
+/// The permission as read: its type, `isAdjustmentAllowed` (when given), and `data` with `startTime` and
+/// `justification` added when given.
+fn read_permission(
+    permission: &PermissionJson,
+    mut data: Value,
+    start_time: Option<u64>,
+    justification: Option<String>,
+) -> Value {
+    if let Some(start_time) = start_time {
+        data["startTime"] = json!(start_time);
+    }
+    if let Some(justification) = justification {
+        data["justification"] = json!(justification);
+    }
+    let mut read = json!({ "type": permission.kind, "data": data });
+    if let Some(allowed) = permission.is_adjustment_allowed {
+        read["isAdjustmentAllowed"] = json!(allowed);
+    }
+    read
+}
+
+/// `validUntil` from the `expiry` rule (or the older top-level `expiry`).
+fn expiry(request: &PermissionRequest) -> Result<u64> {
+    let mut until = request.expiry.map(|q| q.to_u64("expiry")).transpose()?;
+    for (i, rule) in request.rules.iter().enumerate() {
+        let field = format!("rules[{i}]");
+        match rule.kind.as_str() {
+            "expiry" => {
+                let data: Expiry = from_value(rule.data.clone(), &join_path(&field, "data"))?;
+                let at = data
+                    .timestamp
+                    .to_u64(&join_path(&field, "data.timestamp"))?;
+                until = Some(until.map_or(at, |u| u.min(at)));
+            }
+            other => {
+                return Err(Error::invalid(
+                    join_path(&field, "type"),
+                    format!(
+                        "rule {other:?} is not supported (supported: {})",
+                        SUPPORTED_RULES.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    match until {
+        Some(0) | None => Err(Error::invalid(
+            "rules",
+            "an expiry rule ({\"type\": \"expiry\", \"data\": {\"timestamp\": …}}) is required: Keyscope sessions always end",
+        )),
+        Some(until) => Ok(until),
+    }
+}
+
+/// `0x01 ‖ abi.encode(account, session, permissions)`.
+pub fn encode_context(account: Address, session: &Session, permissions: &[Permission]) -> Bytes {
+    let mut out = vec![CONTEXT_VERSION];
+    out.extend((account, session.clone(), permissions.to_vec()).abi_encode_params());
+    out.into()
+}
+
+/// Reads a context back: account, session (its root checked against the permissions) and permissions.
+pub fn decode_context(context: &[u8], field: &str) -> Result<(Address, Session, Vec<Permission>)> {
+    let Some((&CONTEXT_VERSION, body)) = context.split_first() else {
+        return Err(Error::invalid(
+            field,
+            "not a Keyscope permission context (version byte 0x01)",
+        ));
+    };
+    let (account, session, permissions) =
+        <(Address, Session, Vec<Permission>)>::abi_decode_params_validate(body).map_err(|e| {
+            Error::invalid(field, format!("malformed Keyscope permission context: {e}"))
+        })?;
+    let tree = PermissionTree::from_permissions(&permissions).map_err(|e| {
+        Error::invalid(field, format!("malformed Keyscope permission context: {e}"))
+    })?;
+    if tree.root() != session.permissionsRoot {
+        return Err(Error::invalid(
+            field,
+            "the context's permissions do not match its session's root",
+        ));
+    }
+    Ok((account, session, permissions))
+}
+
+impl Service {
+    /// `wallet_requestExecutionPermissions`: `[PermissionRequest, …]` (one account per call).
+    pub async fn request_execution_permissions(&self, params: Option<&str>) -> Result<Value> {
+        let requests: Vec<Value> = match params {
+            None => vec![],
+            Some(text) => match serde_json::from_str::<Value>(text)
+                .map_err(|e| Error::invalid("params", e.to_string()))?
+            {
+                Value::Array(list) => list,
+                object @ Value::Object(_) => vec![object],
+                _ => {
+                    return Err(Error::invalid(
+                        "params",
+                        "expected an array of permission requests",
+                    ))
+                }
+            },
+        };
+        if requests.is_empty() {
+            return Err(Error::invalid("params", "at least one permission request"));
+        }
+        check_len(
+            "params",
+            requests.len(),
+            self.limits().sessions_per_request,
+            "permission requests",
+        )?;
+
+        let mut resolved = None;
+        let mut granted = Vec::with_capacity(requests.len());
+        for (i, original) in requests.into_iter().enumerate() {
+            let field = format!("[{i}]");
+            let request: PermissionRequest = from_value(original, &field)?;
+            check_sizes(&request).map_err(|e| e.within(&field))?;
+            self.check_chain(Some(&request.chain_id), &join_path(&field, "chainId"), true)?;
+            let (key, signer) = session_key(&request).map_err(|e| e.within(&field))?;
+            let code = self.client().provider().get_code_at(key).await?;
+            if !code.is_empty() && !code.starts_with(&[0xef, 0x01, 0x00]) {
+                return Err(Error::invalid(
+                    join_path(&field, "to"),
+                    format!("{key} is a contract: Keyscope session keys are ECDSA keys (an externally owned address)"),
+                ));
+            }
+            let valid_until = expiry(&request).map_err(|e| e.within(&field))?;
+            let (permission, valid_after, read_permission) =
+                to_permission(&request.permission).map_err(|e| e.within(&field))?;
+            let spec = SessionSpec {
+                signer: key,
+                valid_after,
+                valid_until,
+                paymaster: Default::default(),
+                salt: fresh_salt(),
+                permissions: vec![permission],
+            };
+            let compiled = sessions::compile(&spec, &field)?;
+
+            let account = match (&request.account, request.from.or(request.address)) {
+                (Some(account), _) => account.clone(),
+                (None, Some(address)) => AccountInput {
+                    address: Some(address),
+                    ..Default::default()
+                },
+                (None, None) => {
+                    return Err(Error::invalid(
+                        join_path(&field, "from"),
+                        "required: this service has no connected user to pick an account from",
+                    ))
+                }
+            };
+            let this = account
+                .resolve(self.client(), &join_path(&field, "from"))
+                .await?;
+            match &resolved {
+                None => resolved = Some(this.clone()),
+                Some(first) if first == &this => {}
+                Some(first) => {
+                    return Err(Error::invalid(
+                        join_path(&field, "from"),
+                        format!(
+                            "all requests of one call must be for the same account ({})",
+                            first.account.address
+                        ),
+                    ))
+                }
+            }
+            // What is kept and echoed: the request as read, not as given.
+            let mut read = json!({
+                "chainId": hex_quantity(self.chain_id()),
+                "from": this.account.address,
+                "to": key,
+                "permission": read_permission,
+                "rules": [{ "type": "expiry", "data": { "timestamp": valid_until } }],
+            });
+            if let Some(signer) = signer {
+                read["signer"] = signer;
+            }
+            granted.push((read, spec, compiled));
+        }
+        let Some(resolved) = resolved else {
+            return Err(Error::invalid("params", "at least one permission request"));
+        };
+
+        let account = resolved.account.address;
+        let validator = self.client().stack().session_key_validator;
+        let dependencies = match &resolved.init {
+            Some((factory, data)) => json!([{ "factory": factory, "factoryData": data }]),
+            None => json!([]),
+        };
+        let contexts: Vec<Bytes> = granted
+            .iter()
+            .map(|(_, _, compiled)| {
+                encode_context(account, &compiled.session, &compiled.permissions)
+            })
+            .collect();
+        let grant = self
+            .grant(
+                resolved,
+                granted
+                    .iter()
+                    .map(|(read, spec, compiled)| {
+                        (
+                            spec.clone(),
+                            compiled.clone(),
+                            Origin::Erc7715(read.clone()),
+                        )
+                    })
+                    .collect(),
+            )
+            .await?;
+        let operation = json!(grant.operation);
+        let mut answers = Vec::with_capacity(granted.len());
+        for (((read, _, _), record), context) in
+            granted.into_iter().zip(grant.records).zip(contexts)
+        {
+            answers.push(response(
+                read,
+                context,
+                dependencies.clone(),
+                validator,
+                &record,
+                Some(&operation),
+            ));
+        }
+        Ok(Value::Array(answers))
+    }
+
+    /// `wallet_revokeExecutionPermission`: `{permissionContext}` → `{}` plus, under `keyscope`, the owner's
+    /// operation that revokes the session.
+    pub async fn revoke_execution_permission(&self, params: Map<String, Value>) -> Result<Value> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Params {
+            permission_context: Bytes,
+        }
+        let p: Params = from_value(Value::Object(params), "")?;
+        let (account, session, _) = decode_context(&p.permission_context, "permissionContext")?;
+        let id = keyscope::permissions::session_id(&session);
+        let mut revoke = Map::new();
+        revoke.insert("account".into(), json!({ "address": account }));
+        revoke.insert("sessionIds".into(), json!([id]));
+        let operation = self.revoke_sessions(revoke).await?;
+        Ok(json!({ "keyscope": operation }))
+    }
+
+    /// `wallet_getSupportedExecutionPermissions`.
+    pub fn supported_execution_permissions(&self) -> Value {
+        let entry =
+            json!({ "chainIds": [hex_quantity(self.chain_id())], "ruleTypes": SUPPORTED_RULES });
+        Value::Object(
+            SUPPORTED_PERMISSIONS
+                .iter()
+                .map(|kind| ((*kind).to_owned(), entry.clone()))
+                .collect(),
+        )
+    }
+
+    /// `wallet_getGrantedExecutionPermissions`: `{from}` (or `[from]`): the permissions this service built for the
+    /// account that are granted on chain now (active or not yet started).
+    pub async fn granted_execution_permissions(
+        &self,
+        mut params: Map<String, Value>,
+    ) -> Result<Value> {
+        let account = self
+            .account_address(
+                params.remove("from").or_else(|| params.remove("address")),
+                "from",
+            )
+            .await?;
+        if let Some(unknown) = params.keys().next() {
+            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
+        }
+        let validator = self.client().stack().session_key_validator;
+        let listing = self.sessions_of(account, self.from_block()).await?;
+        let mut answers = Vec::new();
+        for entry in listing.sessions {
+            if !matches!(entry.status, SessionState::Active | SessionState::Pending) {
+                continue;
+            }
+            let Some(stored) = self.remembered(account, entry.session_id) else {
+                continue;
+            };
+            let Origin::Erc7715(read) = &stored.origin else {
+                continue;
+            };
+            let record = SessionRecord::new(&stored.compiled, &stored.spec)?;
+            let context = encode_context(
+                account,
+                &stored.compiled.session,
+                &stored.compiled.permissions,
+            );
+            answers.push(response(
+                read.clone(),
+                context,
+                json!([]),
+                validator,
+                &record,
+                None,
+            ));
+        }
+        Ok(Value::Array(answers))
+    }
+}
+
+/// A permission response: the request as read, `context`, `dependencies`, `delegationManager` (the
+/// `SessionKeyValidator`, which enforces the permission), and the Keyscope details.
+fn response(
+    request: Value,
+    context: Bytes,
+    dependencies: Value,
+    validator: Address,
+    record: &SessionRecord,
+    operation: Option<&Value>,
+) -> Value {
+    let mut object = match request {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    object.insert("context".into(), json!(context));
+    object.insert("dependencies".into(), dependencies);
+    object.insert("delegationManager".into(), json!(validator));
+    let mut keyscope = json!({ "sessionId": record.session_id, "session": record });
+    if let Some(Value::Object(operation)) = operation {
+        for (key, value) in operation {
+            keyscope[key] = value.clone();
+        }
+    }
+    object.insert("keyscope".into(), keyscope);
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyscope::alloy::primitives::U256;
+
+    fn request(value: Value) -> PermissionRequest {
+        serde_json::from_value(value).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn maps_allowances() {
+        let native = request(json!({
+            "chainId": "0x1", "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false,
+                            "data": { "allowanceAmount": "0xde0b6b3a7640000", "startTime": 5 } },
+            "rules": [{ "type": "expiry", "data": { "timestamp": 1000 } }]
+        }));
+        let (spec, start, read) =
+            to_permission(&native.permission).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(start, 5);
+        assert_eq!(
+            read,
+            json!({ "type": "native-token-allowance", "isAdjustmentAllowed": false,
+                    "data": { "allowanceAmount": "0xde0b6b3a7640000", "startTime": 5 } })
+        );
+        assert!(spec.native_transfer);
+        assert_eq!(spec.native_total_limit, Some(U256::from(10u64.pow(18))));
+        assert_eq!(expiry(&native).ok(), Some(1000));
+
+        let erc20 = request(json!({
+            "chainId": "0x1", "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "permission": { "type": "erc20-token-allowance", "isAdjustmentAllowed": true,
+                            "data": { "tokenAddress": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "allowanceAmount": "0x64" } },
+            "rules": [{ "type": "expiry", "data": { "timestamp": 1000 } }]
+        }));
+        let (spec, _, _) = to_permission(&erc20.permission).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(spec.erc20_total_limit, Some(U256::from(100)));
+        assert_eq!(
+            spec.function.as_deref(),
+            Some("transfer(address to,uint256 amount)")
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let field = |r: Result<(PermissionSpec, u64, Value)>| match r {
+            Err(Error::InvalidParams { field, .. }) => field,
+            other => format!("{other:?}"),
+        };
+        let periodic = request(
+            json!({ "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "permission": { "type": "native-token-periodic", "data": {} } }),
+        );
+        assert_eq!(
+            field(to_permission(&periodic.permission)),
+            "permission.type"
+        );
+        let no_expiry = request(
+            json!({ "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } },
+            "rules": [{ "type": "redeemer", "data": {} }] }),
+        );
+        assert!(
+            matches!(expiry(&no_expiry), Err(Error::InvalidParams { field, .. }) if field == "rules[0].type")
+        );
+        let wallet = request(
+            json!({ "chainId": 1, "signer": { "type": "wallet", "data": {} },
+            "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } } }),
+        );
+        assert!(
+            matches!(session_key(&wallet), Err(Error::InvalidParams { field, .. }) if field == "signer.type")
+        );
+    }
+
+    #[test]
+    fn free_form_fields_are_bounded_and_not_kept() {
+        let key = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+        let with = |permission: Value, signer: Value, rules: Value| {
+            request(
+                json!({ "chainId": 1, "to": key, "permission": permission, "signer": signer, "rules": rules }),
+            )
+        };
+        let expiry = json!([{ "type": "expiry", "data": { "timestamp": 9 } }]);
+        let account = json!({ "type": "account", "data": { "address": key } });
+        let native = |data: Value| json!({ "type": "native-token-allowance", "data": data });
+        let field = |request: &PermissionRequest| match check_sizes(request) {
+            Err(Error::InvalidParams { field, .. }) => field,
+            other => format!("{other:?}"),
+        };
+        let long = |n: usize| "x".repeat(n);
+
+        let fine = with(
+            native(
+                json!({ "allowanceAmount": "0x1", "justification": long(MAX_JUSTIFICATION_BYTES) }),
+            ),
+            account.clone(),
+            expiry.clone(),
+        );
+        assert!(check_sizes(&fine).is_ok());
+        let cases = [
+            (
+                native(
+                    json!({ "allowanceAmount": "0x1", "justification": long(MAX_JUSTIFICATION_BYTES + 1) }),
+                ),
+                account.clone(),
+                expiry.clone(),
+                "permission.data.justification",
+            ),
+            (
+                native(json!({ "allowanceAmount": "0x1", "extra": long(MAX_DATA_BYTES) })),
+                account.clone(),
+                expiry.clone(),
+                "permission.data",
+            ),
+            (
+                json!({ "type": long(MAX_TYPE_BYTES + 1), "data": {} }),
+                account.clone(),
+                expiry.clone(),
+                "permission.type",
+            ),
+            (
+                native(json!({ "allowanceAmount": "0x1" })),
+                json!({ "type": "account", "data": { "address": key, "note": long(MAX_DATA_BYTES) } }),
+                expiry.clone(),
+                "signer.data",
+            ),
+            (
+                native(json!({ "allowanceAmount": "0x1" })),
+                account.clone(),
+                json!([{ "type": "expiry", "data": { "timestamp": 9, "note": long(MAX_DATA_BYTES) } }]),
+                "rules[0].data",
+            ),
+            (
+                native(json!({ "allowanceAmount": "0x1" })),
+                account.clone(),
+                json!(vec![expiry[0].clone(); MAX_RULES + 1]),
+                "rules",
+            ),
+        ];
+        for (permission, signer, rules, expected) in cases {
+            assert_eq!(field(&with(permission, signer, rules)), expected);
+        }
+
+        // What is kept of a signer: only the fields read.
+        let noisy = with(
+            native(json!({ "allowanceAmount": "0x1" })),
+            json!({ "type": "account", "data": { "address": key, "note": "anything" } }),
+            expiry,
+        );
+        let (_, read) = session_key(&noisy).unwrap_or_else(|e| unreachable!("{e}"));
+        let address: Address = key.parse().unwrap_or_default();
+        assert_eq!(
+            read,
+            Some(json!({ "type": "account", "data": { "address": address } }))
+        );
+    }
+
+    #[test]
+    fn signers_by_key() {
+        // anvil's first key: 0xf39F…2266, compressed public key 0x038318…
+        let public = "0x038318535b54105d4a7aae60c08fc45f9687181b4fdfc625bd1a753fa7397fed75";
+        let expected: Address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+            .parse()
+            .unwrap_or_default();
+        let by_key = request(
+            json!({ "chainId": 1, "signer": { "type": "key", "data": { "type": "secp256k1", "publicKey": public } },
+            "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } } }),
+        );
+        assert_eq!(
+            session_key(&by_key).ok().map(|(key, _)| key),
+            Some(expected)
+        );
+        let bytes: Bytes = public.parse().unwrap_or_default();
+        let did = format!(
+            "did:key:z{}",
+            bs58::encode([&[0xe7u8, 0x01][..], &bytes].concat()).into_string()
+        );
+        assert_eq!(did_key_address(&did, "id").ok(), Some(expected));
+    }
+
+    #[test]
+    fn contexts_round_trip() {
+        let spec = SessionSpec {
+            signer: Address::repeat_byte(1),
+            valid_after: 0,
+            valid_until: 99,
+            paymaster: Default::default(),
+            salt: fresh_salt(),
+            permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
+        };
+        let compiled = spec.compile().unwrap_or_else(|e| unreachable!("{e}"));
+        let context = encode_context(
+            Address::repeat_byte(2),
+            &compiled.session,
+            &compiled.permissions,
+        );
+        let (account, session, permissions) =
+            decode_context(&context, "permissionContext").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            (account, session, permissions.len()),
+            (Address::repeat_byte(2), compiled.session, 1)
+        );
+        let mut bad = context.to_vec();
+        bad[0] = 2;
+        assert!(decode_context(&bad, "permissionContext").is_err());
+        assert_ne!(fresh_salt(), fresh_salt());
+    }
+}

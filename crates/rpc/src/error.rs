@@ -1,0 +1,198 @@
+//! The crate's error type and its JSON-RPC error objects.
+
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::json;
+
+/// JSON-RPC "invalid params".
+pub const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC "internal error".
+pub const INTERNAL_ERROR: i32 = -32603;
+/// Server error: the chain node (or the bundler) failed or answered something unexpected.
+pub const NODE_ERROR: i32 = -32000;
+
+/// Everything a method can fail with. Each variant maps to one JSON-RPC error code; errors about the request
+/// name the offending field (`sessions[1].permissions[0].rules[0].value`) in the message and in `data.field`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter is missing, malformed, out of bounds or not supported (`-32602`).
+    #[error("{field}: {message}")]
+    InvalidParams {
+        /// The JSON path of the field (`sessions[0].validUntil`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The request names another chain than the node's (`-32602`, field `chainId`).
+    #[error("{field}: chain {given} is not the node's chain {node}")]
+    ChainMismatch {
+        /// The field (`chainId`, `[0].chainId` …).
+        field: String,
+        /// The chain id in the request.
+        given: u64,
+        /// The node's chain id.
+        node: u64,
+    },
+    /// The node failed or the stack answered with an error (`-32000`).
+    #[error("node: {0}")]
+    Node(#[from] keyscope::Error),
+    /// The node's transport failed (`-32000`).
+    #[error("node: {0}")]
+    Transport(#[from] keyscope::alloy::transports::TransportError),
+    /// The server could not listen (start-up only).
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    /// A bug or an impossible state (`-32603`).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<keyscope::alloy::contract::Error> for Error {
+    fn from(error: keyscope::alloy::contract::Error) -> Self {
+        Self::Node(keyscope::Error::from(error))
+    }
+}
+
+/// This crate's result type.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::InvalidParams`] about `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidParams {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The JSON-RPC error code.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::InvalidParams { .. } | Self::ChainMismatch { .. } => INVALID_PARAMS,
+            Self::Node(_) | Self::Transport(_) => NODE_ERROR,
+            Self::Listen(_) | Self::Internal(_) => INTERNAL_ERROR,
+        }
+    }
+
+    /// The error's text as callers get it. Node and transport failures carry reqwest's text, which names the
+    /// whole request URL (`--rpc-url`, `--bundler-url`, often with an API key in the path or query): their URLs are
+    /// cut to `scheme://host:port` ([`keyscope::error::redacted_error_chain`]).
+    pub fn message(&self) -> String {
+        match self {
+            Self::Node(_) | Self::Transport(_) => keyscope::error::redacted_error_chain(self),
+            other => other.to_string(),
+        }
+    }
+
+    /// The field the error is about.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidParams { field, .. } | Self::ChainMismatch { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The same error with `prefix` put before its field (`sessions[2]` + `validUntil`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::InvalidParams { field, message } => Self::InvalidParams {
+                field: join_path(prefix, &field),
+                message,
+            },
+            Self::ChainMismatch { field, given, node } => Self::ChainMismatch {
+                field: join_path(prefix, &field),
+                given,
+                node,
+            },
+            other => other,
+        }
+    }
+}
+
+/// `prefix` + `field` as one JSON path: `a` + `b` → `a.b`, `a` + `[0]` → `a[0]`, `a` + `.` (the value itself)
+/// → `a`.
+pub fn join_path(prefix: &str, field: &str) -> String {
+    match (prefix, field) {
+        ("", field) => field.to_owned(),
+        (prefix, "" | ".") => prefix.to_owned(),
+        (prefix, field) if field.starts_with('[') => format!("{prefix}{field}"),
+        (prefix, field) => format!("{prefix}.{field}"),
+    }
+}
+
+impl From<Error> for ErrorObjectOwned {
+    fn from(error: Error) -> Self {
+        let data = match &error {
+            Error::InvalidParams { field, .. } => Some(json!({ "field": field })),
+            Error::ChainMismatch { field, given, node } => Some(json!({
+                "field": field,
+                "given": format!("{given:#x}"),
+                "node": format!("{node:#x}"),
+            })),
+            Error::Node(inner) => inner.aa_code().map(|code| json!({ "aaCode": code })),
+            _ => None,
+        };
+        ErrorObjectOwned::owned(error.code(), error.message(), data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join() {
+        assert_eq!(
+            join_path("sessions[0]", "validUntil"),
+            "sessions[0].validUntil"
+        );
+        assert_eq!(join_path("sessions", "[3]"), "sessions[3]");
+        assert_eq!(join_path("sessions[0]", "."), "sessions[0]");
+        assert_eq!(join_path("", "x"), "x");
+    }
+
+    #[tokio::test]
+    async fn node_failures_do_not_show_the_node_url() {
+        use keyscope::alloy::providers::{Provider, ProviderBuilder};
+        // Nothing listens on port 1; the URL carries a (fake) API key in its path and query.
+        let url = "http://127.0.0.1:1/v2/FAKE-API-KEY?apikey=FAKE-API-KEY";
+        let provider = ProviderBuilder::new()
+            .connect_http(url.parse().unwrap_or_else(|e| unreachable!("{e}")));
+        let provider = &provider;
+        let failure = || async move {
+            match provider.get_chain_id().await {
+                Err(failure) => failure,
+                Ok(_) => unreachable!("port 1 answered"),
+            }
+        };
+        for error in [
+            Error::from(keyscope::Error::from(failure().await)),
+            Error::from(failure().await),
+        ] {
+            assert!(error.to_string().contains("FAKE-API-KEY"), "{error}");
+            let object = ErrorObjectOwned::from(error);
+            assert_eq!(object.code(), NODE_ERROR);
+            assert!(
+                !object.message().contains("FAKE-API-KEY"),
+                "{}",
+                object.message()
+            );
+            assert!(
+                object.message().contains("http://127.0.0.1:1"),
+                "{}",
+                object.message()
+            );
+        }
+    }
+
+    #[test]
+    fn error_objects_name_the_field() {
+        let error = Error::invalid("validUntil", "required").within("sessions[1]");
+        assert_eq!(error.to_string(), "sessions[1].validUntil: required");
+        let object = ErrorObjectOwned::from(error);
+        assert_eq!(object.code(), INVALID_PARAMS);
+        let data: serde_json::Value =
+            serde_json::from_str(object.data().map(|d| d.get()).unwrap_or("null"))
+                .unwrap_or_default();
+        assert_eq!(data["field"], "sessions[1].validUntil");
+    }
+}

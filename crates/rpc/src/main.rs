@@ -1,0 +1,123 @@
+//! `keyscope-rpc`: the Keyscope JSON-RPC service.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use keyscope_rpc::{start, Config, Limits, ServiceOptions};
+
+/// Keyscope JSON-RPC 2.0 service over HTTP: create, validate, list and revoke session keys (Keyscope methods,
+/// the Particle Network session shape, ERC-7715 execution permissions). It never holds owner keys and never
+/// sends a transaction: it returns what the owner signs.
+#[derive(Debug, Parser)]
+#[command(name = "keyscope-rpc", version)]
+struct Args {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8548")]
+    listen: SocketAddr,
+    /// The chain node's JSON-RPC URL (the Keyscope stack must be deployed there).
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// An ERC-4337 bundler's JSON-RPC URL (checked to be on the node's chain).
+    #[arg(long)]
+    bundler_url: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_request_bytes: u32,
+    /// Most calls in one JSON-RPC batch.
+    #[arg(long, default_value_t = 16)]
+    max_batch: u32,
+    /// Most concurrent connections.
+    #[arg(long, default_value_t = 256)]
+    max_connections: u32,
+    /// Most sessions (or ERC-7715 permission requests) in one request.
+    #[arg(long, default_value_t = 16)]
+    max_sessions: usize,
+    /// Most permissions in one session.
+    #[arg(long, default_value_t = 64)]
+    max_permissions: usize,
+    /// Most session ids in one revocation.
+    #[arg(long, default_value_t = 64)]
+    max_session_ids: usize,
+    /// Most sessions in one page of keyscope_getSessions.
+    #[arg(long, default_value_t = 100)]
+    max_sessions_listed: usize,
+    /// Most sessions whose permissions are remembered (oldest forgotten first).
+    #[arg(long, default_value_t = 100_000)]
+    max_stored_sessions: usize,
+    /// Most bytes the remembered sessions may hold, estimated (oldest forgotten first).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_stored_bytes: usize,
+    /// First block searched for session events (a request's fromBlock is never below it): the block the
+    /// SessionKeyValidator was deployed in.
+    #[arg(long, default_value_t = 0)]
+    from_block: u64,
+    /// Most blocks in one eth_getLogs request (listings read their range in chunks).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    log_chunk_blocks: u64,
+}
+
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT"),
+            _ = terminate.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let defaults = Config::default();
+    let config = Config {
+        listen: args.listen,
+        rpc_url: args.rpc_url,
+        service: ServiceOptions {
+            limits: Limits {
+                sessions_per_request: args.max_sessions,
+                permissions_per_session: args.max_permissions,
+                session_ids_per_request: args.max_session_ids,
+                sessions_per_listing: args.max_sessions_listed,
+            },
+            max_stored_sessions: args.max_stored_sessions,
+            max_stored_bytes: args.max_stored_bytes,
+            from_block: args.from_block,
+            log_chunk_blocks: args.log_chunk_blocks,
+            bundler_url: args.bundler_url,
+            ..ServiceOptions::default()
+        },
+        max_request_bytes: args.max_request_bytes,
+        max_batch: args.max_batch,
+        max_connections: args.max_connections,
+        ..defaults
+    };
+    let running = match start(config).await {
+        Ok(running) => running,
+        Err(error) => {
+            // Without the URLs' paths and queries (API keys).
+            eprintln!("keyscope-rpc: {}", error.message());
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "keyscope-rpc: listening on {} (chain {})",
+        running.url(),
+        running.service.chain_id()
+    );
+    let signal = shutdown_signal().await;
+    match signal {
+        Ok(name) => eprintln!("keyscope-rpc: {name}: finishing requests in flight"),
+        Err(error) => eprintln!("keyscope-rpc: cannot wait for signals ({error}): stopping"),
+    }
+    running.shutdown().await;
+    eprintln!("keyscope-rpc: stopped");
+    ExitCode::SUCCESS
+}

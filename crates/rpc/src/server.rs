@@ -1,0 +1,215 @@
+//! The JSON-RPC 2.0 server over HTTP (jsonrpsee): method table, limits, start and graceful stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jsonrpsee::server::{BatchRequestConfig, RpcModule, Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::ErrorObjectOwned;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::json::object_params;
+use crate::service::{Service, ServiceOptions};
+
+/// Every method served.
+pub const METHODS: [&str; 10] = [
+    "keyscope_info",
+    "keyscope_createSessions",
+    "keyscope_validateSession",
+    "keyscope_getSessions",
+    "keyscope_revokeSessions",
+    "keyscope_handleOpsTransaction",
+    "wallet_requestExecutionPermissions",
+    "wallet_revokeExecutionPermission",
+    "wallet_getSupportedExecutionPermissions",
+    "wallet_getGrantedExecutionPermissions",
+];
+
+/// The server's configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Where to listen (`127.0.0.1:8548` by default: loopback only).
+    pub listen: SocketAddr,
+    /// The chain node's JSON-RPC URL.
+    pub rpc_url: String,
+    /// The service's own options (bundler URL, request limits …).
+    pub service: ServiceOptions,
+    /// Largest request body, in bytes (bigger ones get HTTP 413 and error `-32007`).
+    pub max_request_bytes: u32,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: u32,
+    /// Most calls in one JSON-RPC batch.
+    pub max_batch: u32,
+    /// Most concurrent connections.
+    pub max_connections: u32,
+}
+
+/// Prints the node's URL as `scheme://host:port` only: its path and query may carry an API key.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("rpc_url", &keyscope::error::url_origin(&self.rpc_url))
+            .field("service", &self.service)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_batch", &self.max_batch)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8548)),
+            rpc_url: "http://127.0.0.1:8545".into(),
+            service: ServiceOptions::default(),
+            max_request_bytes: 256 * 1024,
+            max_response_bytes: 4 * 1024 * 1024,
+            max_batch: 16,
+            max_connections: 256,
+        }
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// Stops it ([`ServerHandle::stop`]) and waits for in-flight requests ([`ServerHandle::stopped`]).
+    pub handle: ServerHandle,
+    /// The address it listens on (with the actual port when `listen` had port 0).
+    pub local_addr: SocketAddr,
+    /// The service behind it.
+    pub service: Arc<Service>,
+}
+
+impl Running {
+    /// `http://ADDRESS`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Stops accepting connections, lets the requests in flight finish, and returns when all are answered.
+    pub async fn shutdown(self) {
+        // `stop` fails only when the server is stopped already: then there is nothing to wait for.
+        if self.handle.stop().is_ok() {
+            self.handle.stopped().await;
+        }
+    }
+}
+
+fn respond(result: Result<Value>) -> Result<Value, ErrorObjectOwned> {
+    result.map_err(ErrorObjectOwned::from)
+}
+
+/// The method table on `service`.
+pub fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
+    let mut module = RpcModule::from_arc(service);
+    let register = |e: jsonrpsee::core::RegisterMethodError| Error::Internal(e.to_string());
+
+    module
+        .register_method("keyscope_info", |_, service, _| {
+            Ok::<_, ErrorObjectOwned>(service.info())
+        })
+        .map_err(register)?;
+    module
+        .register_async_method("keyscope_createSessions", |params, service, _| async move {
+            let params = object_params(params.as_str(), &["account", "sessions"]);
+            respond(async { service.create_sessions(params?).await }.await)
+        })
+        .map_err(register)?;
+    module
+        .register_async_method(
+            "keyscope_validateSession",
+            |params, service, _| async move {
+                let params = object_params(params.as_str(), &["userOp", "entryPoint"]).map(|map| {
+                    // `[userOp]`: the only positional object is the operation itself.
+                    if map.contains_key("sender") {
+                        std::iter::once(("userOp".to_owned(), Value::Object(map))).collect()
+                    } else {
+                        map
+                    }
+                });
+                respond(async { service.validate_session(params?).await }.await)
+            },
+        )
+        .map_err(register)?;
+    module
+        .register_async_method("keyscope_getSessions", |params, service, _| async move {
+            let params = object_params(params.as_str(), &["account", "fromBlock"]);
+            respond(async { service.get_sessions(params?).await }.await)
+        })
+        .map_err(register)?;
+    module
+        .register_async_method("keyscope_revokeSessions", |params, service, _| async move {
+            let params = object_params(params.as_str(), &[]);
+            respond(async { service.revoke_sessions(params?).await }.await)
+        })
+        .map_err(register)?;
+    module
+        .register_async_method(
+            "keyscope_handleOpsTransaction",
+            |params, service, _| async move {
+                let params = object_params(params.as_str(), &[]);
+                respond(async { service.handle_ops_transaction(params?).await }.await)
+            },
+        )
+        .map_err(register)?;
+    module
+        .register_async_method(
+            "wallet_requestExecutionPermissions",
+            |params, service, _| async move {
+                respond(service.request_execution_permissions(params.as_str()).await)
+            },
+        )
+        .map_err(register)?;
+    module
+        .register_async_method(
+            "wallet_revokeExecutionPermission",
+            |params, service, _| async move {
+                let params = object_params(params.as_str(), &["permissionContext"]);
+                respond(async { service.revoke_execution_permission(params?).await }.await)
+            },
+        )
+        .map_err(register)?;
+    module
+        .register_method(
+            "wallet_getSupportedExecutionPermissions",
+            |_, service, _| Ok::<_, ErrorObjectOwned>(service.supported_execution_permissions()),
+        )
+        .map_err(register)?;
+    module
+        .register_async_method(
+            "wallet_getGrantedExecutionPermissions",
+            |params, service, _| async move {
+                let params = object_params(params.as_str(), &["from"]);
+                respond(async { service.granted_execution_permissions(params?).await }.await)
+            },
+        )
+        .map_err(register)?;
+    Ok(module)
+}
+
+/// Connects to the node, then listens: HTTP only, bounded request and response bodies, batches and connections.
+pub async fn start(config: Config) -> Result<Running> {
+    let service = Arc::new(Service::connect(&config.rpc_url, config.service.clone()).await?);
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_bytes)
+        .max_response_body_size(config.max_response_bytes)
+        .max_connections(config.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
+        .http_only()
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .build(config.listen)
+        .await?;
+    let local_addr = server.local_addr()?;
+    let handle = server.start(module(service.clone())?);
+    Ok(Running {
+        handle,
+        local_addr,
+        service,
+    })
+}

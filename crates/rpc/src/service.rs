@@ -1,0 +1,1087 @@
+//! The methods' logic, independent of the transport: parameters in (a JSON object), JSON answers out.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use keyscope::alloy::eips::{BlockId, BlockNumberOrTag};
+use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
+use keyscope::alloy::providers::{Provider, ProviderBuilder};
+use keyscope::alloy::rpc::types::Filter;
+use keyscope::alloy::rpc::types::PackedUserOperation as UserOperation;
+use keyscope::alloy::sol_types::{SolCall, SolEvent, SolValue};
+use keyscope::bindings::{KeyscopeAccount, SessionKeyValidator};
+use keyscope::bundler::{from_rpc, to_rpc};
+use keyscope::client::{handle_ops_calldata, MODULE_TYPE_VALIDATOR};
+use keyscope::error::{redacted_error_chain, url_origin};
+use keyscope::permissions::{CompiledSession, SessionSpec};
+use keyscope::signer::{PackedUserOperation, SessionSignature};
+use keyscope::{
+    execute_batch, execute_single, nonce_key, BundlerClient, Client, PreparedOp, Rejection, Stack,
+    Verdict, Version,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::account::{account_entry_point, parse_entry_point, AccountInput, ResolvedAccount};
+use crate::error::{Error, Result};
+use crate::json::{check_len, from_value, hex_quantity, Quantity};
+use crate::sessions::{self, Call, Limits, Origin, SessionRecord};
+use crate::store::{Store, Stored};
+
+/// Most session events (`SessionGranted`, `SessionRevoked`, epoch changes) one listing reads.
+pub const MAX_SESSION_EVENTS: usize = 100_000;
+
+/// How the service is set up (the command line's options without the listening side).
+#[derive(Clone)]
+pub struct ServiceOptions {
+    /// Bounds on requests.
+    pub limits: Limits,
+    /// Most sessions remembered with their permissions.
+    pub max_stored_sessions: usize,
+    /// Most bytes the remembered sessions may hold (estimated: [`Stored::size`]).
+    pub max_stored_bytes: usize,
+    /// First block searched for session events; a request's `fromBlock` is never below it.
+    pub from_block: u64,
+    /// Most blocks in one `eth_getLogs` request (a listing reads its range in chunks of this size).
+    pub log_chunk_blocks: u64,
+    /// The `handleOps` beneficiary (and `from`) of simulations.
+    pub simulation_sender: Address,
+    /// A bundler's JSON-RPC URL, checked to be on the node's chain.
+    pub bundler_url: Option<String>,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            max_stored_sessions: 100_000,
+            max_stored_bytes: 64 * 1024 * 1024,
+            from_block: 0,
+            log_chunk_blocks: 10_000,
+            // Any address with no code: simulations are eth_calls and pay no gas.
+            simulation_sender: Address::repeat_byte(0x4b),
+            bundler_url: None,
+        }
+    }
+}
+
+/// Prints the bundler URL as `scheme://host:port` only: its path and query may carry an API key.
+impl std::fmt::Debug for ServiceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceOptions")
+            .field("limits", &self.limits)
+            .field("max_stored_sessions", &self.max_stored_sessions)
+            .field("max_stored_bytes", &self.max_stored_bytes)
+            .field("from_block", &self.from_block)
+            .field("log_chunk_blocks", &self.log_chunk_blocks)
+            .field("simulation_sender", &self.simulation_sender)
+            .field("bundler_url", &self.bundler_url.as_deref().map(url_origin))
+            .finish()
+    }
+}
+
+/// The service: a read-only client of the node, the stack, and the sessions it built.
+pub struct Service {
+    client: Client,
+    /// `scheme://host:port` of the node (the rest of `--rpc-url` may carry an API key).
+    rpc_origin: String,
+    bundler: Option<BundlerClient>,
+    chain_id: u64,
+    options: ServiceOptions,
+    store: Mutex<Store>,
+}
+
+/// Prints the node's and the bundler's URLs as `scheme://host:port` only.
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("rpc", &self.rpc_origin)
+            .field("bundler", &self.bundler.as_ref().map(BundlerClient::origin))
+            .field("chain_id", &self.chain_id)
+            .field("stack", self.client.stack())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an operation would be refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// What named it: `"explain"` (the SDK's off-chain evaluation of the validator, which names the rule and its
+    /// values) or `"simulation"` (`handleOps` in an `eth_call`, for what `explain` does not model: nonce,
+    /// prefund, gas, factory, paymaster).
+    pub source: &'static str,
+    /// The failing rule: the validator's error name (`TargetNotAllowed`, `ArgumentRuleFailed` …), or the
+    /// EntryPoint's code when no validator error is behind it (`AA22`, `AA24` …).
+    pub rule: String,
+    /// The EntryPoint's `AAxx` code, when the EntryPoint rejected the operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The whole reason, with the error's parameters.
+    pub message: String,
+}
+
+/// What an owner must sign and send to change an account's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOperation {
+    /// The calls the account makes (ERC-5792 `wallet_sendCalls` shape).
+    pub calls: Vec<Call>,
+    /// `userOp.callData` running them (ERC-7579 `execute`, or `installModule` when the validator is missing).
+    pub call_data: Bytes,
+    /// The owner's user operation, unsigned (`KeyscopeAccount`s only; `null` for other accounts).
+    pub user_op: Option<UserOperation>,
+    /// Its userOpHash: the owner signs it raw (65-byte ECDSA, no EIP-191 prefix) into `userOp.signature`.
+    pub user_op_hash: Option<B256>,
+    /// Whether the bundler (`--bundler-url`) estimated the operation's gas; the defaults of the SDK's
+    /// `GasSettings` otherwise.
+    pub gas_estimated: bool,
+    /// Why the bundler could not estimate it (the operation then has the default limits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gas_estimate_error: Option<String>,
+}
+
+/// Sessions compiled for one account, with the operation that grants them.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The account.
+    pub resolved: ResolvedAccount,
+    /// The session records, in request order.
+    pub records: Vec<SessionRecord>,
+    /// What the owner signs.
+    pub operation: AccountOperation,
+}
+
+impl Service {
+    /// Connects to the node at `rpc_url`, checks that the Keyscope stack is deployed there (and that the bundler,
+    /// if any, is on the same chain).
+    pub async fn connect(rpc_url: &str, options: ServiceOptions) -> Result<Self> {
+        // Errors name neither URL: their paths and queries may carry API keys.
+        let url = rpc_url
+            .parse()
+            .map_err(|e| Error::invalid("--rpc-url", format!("not a URL: {e}")))?;
+        let provider = ProviderBuilder::new().connect_http(url).erased();
+        let stack = Stack::predicted();
+        if !stack.is_deployed(&provider).await? {
+            return Err(Error::invalid(
+                "--rpc-url",
+                "the Keyscope stack is not deployed on this chain (script/DeployKeyscope.s.sol or Stack::deploy_or_detect)",
+            ));
+        }
+        let client = Client::new(provider, stack, options.simulation_sender).await?;
+        let chain_id = client.chain_id();
+        let bundler = match &options.bundler_url {
+            None => None,
+            Some(text) => {
+                let url = text
+                    .parse()
+                    .map_err(|e| Error::invalid("--bundler-url", format!("not a URL: {e}")))?;
+                let bundler = BundlerClient::new(url)?;
+                let bundler_chain = bundler.chain_id().await?;
+                if bundler_chain != chain_id {
+                    return Err(Error::ChainMismatch {
+                        field: "--bundler-url".into(),
+                        given: bundler_chain,
+                        node: chain_id,
+                    });
+                }
+                Some(bundler)
+            }
+        };
+        Ok(Self {
+            client,
+            rpc_origin: url_origin(rpc_url),
+            bundler,
+            chain_id,
+            store: Mutex::new(Store::new(
+                options.max_stored_sessions,
+                options.max_stored_bytes,
+            )),
+            options,
+        })
+    }
+
+    /// The node's chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The client (read-only: it never sends a transaction).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The first block searched for session events.
+    pub fn from_block(&self) -> u64 {
+        self.options.from_block
+    }
+
+    /// The request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.options.limits
+    }
+
+    /// Checks a request's chain id (a quantity at `field`) against the node's; `required` when it must be there.
+    pub fn check_chain(&self, value: Option<&Value>, field: &str, required: bool) -> Result<()> {
+        let Some(value) = value else {
+            return if required {
+                Err(Error::invalid(field, "required"))
+            } else {
+                Ok(())
+            };
+        };
+        let given = from_value::<Quantity>(value.clone(), field)?.to_u64(field)?;
+        if given == self.chain_id {
+            Ok(())
+        } else {
+            Err(Error::ChainMismatch {
+                field: field.to_owned(),
+                given,
+                node: self.chain_id,
+            })
+        }
+    }
+
+    /// Remembers a session this service built: `false` when it was remembered already (the first entry stays)
+    /// or is too big for the store.
+    pub(crate) fn remember(&self, stored: Stored) -> bool {
+        match self.store.lock() {
+            Ok(mut store) => store.insert(stored),
+            Err(poisoned) => poisoned.into_inner().insert(stored),
+        }
+    }
+
+    pub(crate) fn remembered(&self, account: Address, id: B256) -> Option<std::sync::Arc<Stored>> {
+        match self.store.lock() {
+            Ok(store) => store.get(account, id),
+            Err(poisoned) => poisoned.into_inner().get(account, id),
+        }
+    }
+
+    /// The latest block's number and timestamp.
+    pub async fn head(&self) -> Result<(u64, u64)> {
+        let block = self
+            .client
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| Error::Internal("the node has no latest block".into()))?;
+        Ok((block.header.number, block.header.timestamp))
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Building owner operations
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// The owner operation running `calls` (or `direct` call data on the account itself).
+    pub async fn account_operation(
+        &self,
+        resolved: &ResolvedAccount,
+        calls: Vec<Call>,
+        direct: Option<Bytes>,
+    ) -> Result<AccountOperation> {
+        let call_data = match (direct, calls.as_slice()) {
+            (Some(data), _) => data,
+            (None, [call]) => execute_single(call.to, U256::ZERO, &call.data),
+            (None, calls) => execute_batch(
+                &calls
+                    .iter()
+                    .map(|c| (c.to, U256::ZERO, c.data.clone()))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let mut operation = AccountOperation {
+            calls,
+            call_data,
+            user_op: None,
+            user_op_hash: None,
+            gas_estimated: false,
+            gas_estimate_error: None,
+        };
+        if !resolved.owner_operation {
+            return Ok(operation);
+        }
+        let version = resolved.account.version;
+        let key = nonce_key(self.client.stack().owner_validator, 0);
+        let mut op = self
+            .client
+            .unsigned_op(&resolved.account, key, operation.call_data.clone())
+            .await?;
+        if let Some((factory, data)) = &resolved.init {
+            op.initCode = [factory.as_slice(), data.as_ref()].concat().into();
+        }
+        if let Some(bundler) = &self.bundler {
+            // The owner validator answers SIG_VALIDATION_FAILED to a dummy signature of the right length, so the
+            // bundler can run validation and execution to estimate.
+            op.signature = keyscope::signer::dummy_ecdsa_signature().to_vec().into();
+            let entry_point = self.client.stack().version(version).entry_point;
+            match bundler.estimate_user_operation_gas(&op, entry_point).await {
+                Ok(estimate) => {
+                    estimate.apply(&mut op)?;
+                    operation.gas_estimated = true;
+                }
+                Err(error) => operation.gas_estimate_error = Some(redacted_error_chain(&error)),
+            }
+            op.signature = Bytes::new();
+        }
+        let hash = self
+            .client
+            .stack()
+            .entry_point(version)
+            .user_op_hash(&op, self.chain_id)
+            .map_err(keyscope::Error::from)?;
+        operation.user_op = Some(to_rpc(&op)?);
+        operation.user_op_hash = Some(hash);
+        Ok(operation)
+    }
+
+    /// Compiles `sessions` for `resolved`, remembers them and builds the operation that grants them all.
+    pub async fn grant(
+        &self,
+        resolved: ResolvedAccount,
+        sessions: Vec<(SessionSpec, CompiledSession, Origin)>,
+    ) -> Result<Grant> {
+        let validator = self.client.stack().session_key_validator;
+        let account = resolved.account.address;
+        let mut records = Vec::with_capacity(sessions.len());
+        for (spec, compiled, _) in &sessions {
+            records.push(SessionRecord::new(compiled, spec)?);
+        }
+        let (calls, direct) = if resolved.validator_installed {
+            let calls = sessions
+                .iter()
+                .map(|(_, compiled, _)| {
+                    let mut data = SessionKeyValidator::grantSessionCall::SELECTOR.to_vec();
+                    data.extend_from_slice(&compiled.session.abi_encode());
+                    Call::new(validator, data)
+                })
+                .collect();
+            (calls, None)
+        } else {
+            // Install the validator with the sessions as its init data: one call the account makes on itself.
+            let init: Vec<_> = sessions.iter().map(|(_, c, _)| c.session.clone()).collect();
+            let data: Bytes = KeyscopeAccount::installModuleCall {
+                moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
+                module: validator,
+                initData: init.abi_encode().into(),
+            }
+            .abi_encode()
+            .into();
+            (vec![Call::new(account, data.clone())], Some(data))
+        };
+        let operation = self.account_operation(&resolved, calls, direct).await?;
+        for (spec, compiled, origin) in sessions {
+            self.remember(Stored {
+                account,
+                compiled,
+                spec,
+                origin,
+            });
+        }
+        Ok(Grant {
+            resolved,
+            records,
+            operation,
+        })
+    }
+
+    /// The common head of answers about an account.
+    pub fn account_json(&self, resolved: &ResolvedAccount) -> Map<String, Value> {
+        let stack = self.client.stack();
+        let version = resolved.account.version;
+        let mut map = Map::new();
+        map.insert("chainId".into(), json!(hex_quantity(self.chain_id)));
+        map.insert("account".into(), json!(resolved.account.address));
+        map.insert(
+            "entryPoint".into(),
+            json!(stack.version(version).entry_point),
+        );
+        map.insert("entryPointVersion".into(), json!(version.label()));
+        map.insert("validator".into(), json!(stack.session_key_validator));
+        map.insert("deployed".into(), json!(resolved.deployed));
+        map
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // keyscope_createSessions
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// `keyscope_createSessions`: `{chainId?, account, sessions}` (or Particle's positional `[account, sessions]`).
+    pub async fn create_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+        self.check_chain(params.get("chainId"), "chainId", false)?;
+        let account: AccountInput = from_value(
+            params
+                .remove("account")
+                .ok_or_else(|| Error::invalid("account", "required"))?,
+            "account",
+        )?;
+        let sessions = match params.remove("sessions") {
+            Some(Value::Array(list)) => list,
+            Some(_) => return Err(Error::invalid("sessions", "expected an array of sessions")),
+            None => return Err(Error::invalid("sessions", "required")),
+        };
+        if sessions.is_empty() {
+            return Err(Error::invalid("sessions", "at least one session"));
+        }
+        check_len(
+            "sessions",
+            sessions.len(),
+            self.limits().sessions_per_request,
+            "sessions",
+        )?;
+        if let Some(unknown) = params.keys().find(|k| k.as_str() != "chainId") {
+            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
+        }
+        let mut compiled = Vec::with_capacity(sessions.len());
+        for (i, value) in sessions.into_iter().enumerate() {
+            let field = format!("sessions[{i}]");
+            let (spec, origin) = sessions::parse_session(value, &field, self.limits())?;
+            let session = sessions::compile(&spec, &field)?;
+            compiled.push((spec, session, origin));
+        }
+        let resolved = account.resolve(&self.client, "account").await?;
+        let grant = self.grant(resolved, compiled).await?;
+        let mut answer = self.account_json(&grant.resolved);
+        answer.insert("sessions".into(), json!(grant.records));
+        merge(&mut answer, &grant.operation)?;
+        Ok(Value::Object(answer))
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // keyscope_revokeSessions
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// `keyscope_revokeSessions`: `{chainId?, account, sessionIds: [...]}` or `{…, all: true}`.
+    pub async fn revoke_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Params {
+            #[serde(default)]
+            chain_id: Option<Value>,
+            account: AccountInput,
+            #[serde(default)]
+            session_ids: Option<Vec<B256>>,
+            #[serde(default)]
+            all: bool,
+        }
+        if let Some(Value::Array(ids)) = params.get("sessionIds") {
+            check_len(
+                "sessionIds",
+                ids.len(),
+                self.limits().session_ids_per_request,
+                "session ids",
+            )?;
+        }
+        let p: Params = from_value(Value::Object(std::mem::take(&mut params)), "")?;
+        self.check_chain(p.chain_id.as_ref(), "chainId", false)?;
+        let validator = self.client.stack().session_key_validator;
+        let (calls, ids) = match (p.session_ids, p.all) {
+            (Some(ids), false) if !ids.is_empty() => (
+                ids.iter()
+                    .map(|id| {
+                        Call::new(
+                            validator,
+                            SessionKeyValidator::revokeSessionCall { sessionId: *id }.abi_encode(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                ids,
+            ),
+            (None, true) => (
+                vec![Call::new(
+                    validator,
+                    SessionKeyValidator::revokeAllSessionsCall {}.abi_encode(),
+                )],
+                vec![],
+            ),
+            (Some(_), true) => {
+                return Err(Error::invalid("all", "give sessionIds or all, not both"))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "sessionIds",
+                    "required: the sessions to revoke (or all: true)",
+                ))
+            }
+        };
+        let resolved = p.account.resolve(&self.client, "account").await?;
+        if !resolved.deployed {
+            return Err(Error::invalid(
+                "account",
+                "the account has no code, so it has no sessions to revoke",
+            ));
+        }
+        if !resolved.validator_installed {
+            return Err(Error::invalid(
+                "account",
+                "the SessionKeyValidator is not installed on this account",
+            ));
+        }
+        let operation = self.account_operation(&resolved, calls, None).await?;
+        let mut answer = self.account_json(&resolved);
+        answer.insert("sessionIds".into(), json!(ids));
+        answer.insert("all".into(), json!(p.all));
+        merge(&mut answer, &operation)?;
+        Ok(Value::Object(answer))
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // keyscope_getSessions
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// `keyscope_getSessions`: `{account, fromBlock?, offset?, limit?}` or `[account, fromBlock?]`: one page of the
+    /// account's sessions (at most `limit`, itself at most [`Limits::sessions_per_listing`]), from the session
+    /// at `offset` (in the order of their first grant); `nextOffset` when more follow. `fromBlock` is never below
+    /// `--from-block`.
+    pub async fn get_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+        self.check_chain(params.remove("chainId").as_ref(), "chainId", false)?;
+        let account = self
+            .account_address(params.remove("account"), "account")
+            .await?;
+        let from_block = match params.remove("fromBlock") {
+            Some(value) => from_value::<Quantity>(value, "fromBlock")?
+                .to_u64("fromBlock")?
+                .max(self.options.from_block),
+            None => self.options.from_block,
+        };
+        let count = |params: &mut Map<String, Value>, field: &str| -> Result<Option<usize>> {
+            params
+                .remove(field)
+                .map(|value| {
+                    let n = from_value::<Quantity>(value, field)?.to_u64(field)?;
+                    usize::try_from(n).map_err(|_| Error::invalid(field, "too large"))
+                })
+                .transpose()
+        };
+        let offset = count(&mut params, "offset")?.unwrap_or(0);
+        let max = self.limits().sessions_per_listing;
+        let limit = match count(&mut params, "limit")? {
+            None => max,
+            Some(limit) if (1..=max).contains(&limit) => limit,
+            Some(limit) => {
+                return Err(Error::invalid(
+                    "limit",
+                    format!("{limit}: between 1 and {max}"),
+                ))
+            }
+        };
+        if let Some(unknown) = params.keys().next() {
+            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
+        }
+        let listing = self.sessions_of(account, from_block).await?;
+        let total = listing.sessions.len();
+        let sessions = listing
+            .sessions
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|entry| self.session_json(account, entry))
+            .collect::<Result<Vec<_>>>()?;
+        let end = offset.saturating_add(sessions.len());
+        let mut answer = json!({
+            "chainId": hex_quantity(self.chain_id),
+            "account": account,
+            "validator": self.client.stack().session_key_validator,
+            "epoch": listing.epoch,
+            "fromBlock": from_block,
+            "blockNumber": listing.block_number,
+            "total": total,
+            "offset": offset,
+            "sessions": sessions,
+        });
+        if end < total {
+            answer["nextOffset"] = json!(end);
+        }
+        Ok(answer)
+    }
+
+    /// A listed session in JSON, with its record when this service built it.
+    fn session_json(&self, account: Address, entry: &SessionEntry) -> Result<Value> {
+        let mut json = serde_json::to_value(entry).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(stored) = self.remembered(account, entry.session_id) {
+            json["record"] = json!(SessionRecord::new(&stored.compiled, &stored.spec)?);
+        }
+        Ok(json)
+    }
+
+    /// An account given as an address, or as an account object (resolved).
+    pub async fn account_address(&self, value: Option<Value>, field: &str) -> Result<Address> {
+        match value {
+            None => Err(Error::invalid(field, "required")),
+            Some(Value::String(text)) => from_value::<Address>(Value::String(text), field),
+            Some(object) => {
+                let input: AccountInput = from_value(object, field)?;
+                match (input.address, input.owner) {
+                    (Some(address), None) => Ok(address),
+                    _ => Ok(input.resolve(&self.client, field).await?.account.address),
+                }
+            }
+        }
+    }
+
+    /// Every session granted to `account` since `from_block` (the validator's events, read in chunks of
+    /// `--log-chunk-blocks` up to the latest block), newest grant per id, in the order of their first grant, with
+    /// its state at that block. The states come from the events and the account's epoch (`epochOf`, one call),
+    /// as the validator's `sessionStatus` computes them: a session is revoked when revoked in the current epoch,
+    /// void when granted or revoked in an epoch that has ended.
+    pub async fn sessions_of(&self, account: Address, from_block: u64) -> Result<AccountSessions> {
+        let provider = self.client.provider();
+        let validator_address = self.client.stack().session_key_validator;
+        let validator = SessionKeyValidator::new(validator_address, provider.clone());
+        let (head, now) = self.head().await?;
+        let filter = Filter::new()
+            .address(validator_address)
+            .event_signature(vec![
+                SessionKeyValidator::SessionGranted::SIGNATURE_HASH,
+                SessionKeyValidator::SessionRevoked::SIGNATURE_HASH,
+                SessionKeyValidator::AllSessionsRevoked::SIGNATURE_HASH,
+                SessionKeyValidator::ValidatorInstalled::SIGNATURE_HASH,
+                SessionKeyValidator::ValidatorUninstalled::SIGNATURE_HASH,
+            ])
+            .topic1(account.into_word());
+        let chunk = self.options.log_chunk_blocks.max(1);
+        let mut logs = Vec::new();
+        let mut start = from_block;
+        while start <= head {
+            let end = start.saturating_add(chunk - 1).min(head);
+            let range = filter.clone().from_block(start).to_block(end);
+            logs.extend(provider.get_logs(&range).await?);
+            if logs.len() > MAX_SESSION_EVENTS {
+                return Err(Error::invalid(
+                    "fromBlock",
+                    format!("more than {MAX_SESSION_EVENTS} session events of {account} from block {from_block}: give a later fromBlock"),
+                ));
+            }
+            match end.checked_add(1) {
+                Some(next) => start = next,
+                None => break,
+            }
+        }
+        let epoch = validator
+            .epochOf(account)
+            .block(BlockId::number(head))
+            .call()
+            .await?;
+
+        struct Tracked {
+            event: SessionKeyValidator::SessionGranted,
+            granted_in: EventPlace,
+            /// Where it was revoked, and the revocation's position among the events.
+            revoked: Option<(EventPlace, usize)>,
+        }
+        let mut order: Vec<B256> = Vec::new();
+        let mut tracked: HashMap<B256, Tracked> = HashMap::new();
+        let mut last_epoch_change: Option<usize> = None;
+        for (position, log) in logs.iter().enumerate() {
+            let place = EventPlace {
+                block_number: log.block_number,
+                transaction_hash: log.transaction_hash,
+            };
+            match log.topic0().copied() {
+                Some(SessionKeyValidator::SessionGranted::SIGNATURE_HASH) => {
+                    let Ok(event) = log.log_decode::<SessionKeyValidator::SessionGranted>() else {
+                        continue;
+                    };
+                    let event = event.inner.data;
+                    if !tracked.contains_key(&event.sessionId) {
+                        order.push(event.sessionId);
+                    }
+                    // A grant after a revocation is in a later epoch: the revocation no longer counts.
+                    tracked.insert(
+                        event.sessionId,
+                        Tracked {
+                            event,
+                            granted_in: place,
+                            revoked: None,
+                        },
+                    );
+                }
+                Some(SessionKeyValidator::SessionRevoked::SIGNATURE_HASH) => {
+                    let Ok(event) = log.log_decode::<SessionKeyValidator::SessionRevoked>() else {
+                        continue;
+                    };
+                    if let Some(session) = tracked.get_mut(&event.inner.data.sessionId) {
+                        session.revoked = Some((place, position));
+                    }
+                }
+                // revokeAllSessions, install, uninstall: a new epoch.
+                Some(_) => last_epoch_change = Some(position),
+                None => {}
+            }
+        }
+        let mut sessions = Vec::with_capacity(order.len());
+        for id in order {
+            let Some(Tracked {
+                event,
+                granted_in,
+                revoked,
+            }) = tracked.remove(&id)
+            else {
+                continue;
+            };
+            let valid_after = event.validAfter.to::<u64>();
+            let valid_until = event.validUntil.to::<u64>();
+            let status = match revoked {
+                // Revoked in an epoch that has ended since.
+                Some((_, at)) if last_epoch_change.is_some_and(|change| change > at) => {
+                    SessionState::Void
+                }
+                Some(_) => SessionState::Revoked,
+                // Granted in an epoch that has ended (revokeAllSessions, or the validator was reinstalled).
+                None if event.epoch != epoch => SessionState::Void,
+                None if now > valid_until => SessionState::Expired,
+                None if now < valid_after => SessionState::Pending,
+                None => SessionState::Active,
+            };
+            sessions.push(SessionEntry {
+                session_id: id,
+                signer: event.signer,
+                valid_after,
+                valid_until,
+                epoch: event.epoch,
+                status,
+                granted_in,
+                revoked_in: revoked.map(|(place, _)| place),
+            });
+        }
+        Ok(AccountSessions {
+            epoch,
+            block_number: head,
+            sessions,
+        })
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // keyscope_validateSession
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// `keyscope_validateSession`: `{userOp, entryPoint?, chainId?}` or `[userOp, entryPoint]`.
+    pub async fn validate_session(&self, mut params: Map<String, Value>) -> Result<Value> {
+        self.check_chain(params.remove("chainId").as_ref(), "chainId", false)?;
+        let user_op: UserOperation = from_value(
+            params
+                .remove("userOp")
+                .ok_or_else(|| Error::invalid("userOp", "required"))?,
+            "userOp",
+        )?;
+        let entry_point = params.remove("entryPoint");
+        if let Some(unknown) = params.keys().next() {
+            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
+        }
+        let op = packed(&user_op)?;
+        let version = match entry_point {
+            Some(value) => {
+                let text: String = from_value(value, "entryPoint")?;
+                parse_entry_point(&text, &self.client, "entryPoint")?
+            }
+            None => self.account_version(op.sender).await?,
+        };
+        let user_op_hash = self
+            .client
+            .stack()
+            .entry_point(version)
+            .user_op_hash(&op, self.chain_id)
+            .map_err(keyscope::Error::from)?;
+        let mut answer = json!({
+            "account": op.sender,
+            "entryPoint": self.client.stack().version(version).entry_point,
+            "userOpHash": user_op_hash,
+        });
+        if let Ok(signature) = SessionSignature::decode(&op.signature) {
+            answer["sessionId"] = json!(signature.session_id());
+            answer["signer"] = json!(signature.session.signer);
+        }
+        // Off-chain evaluation (names the rule and its values) and the chain's own verdict, side by side.
+        let (explanation, simulated) = tokio::join!(
+            self.client.explain(&op, version, None),
+            self.simulate(version, op.clone(), user_op_hash)
+        );
+        let explanation = explanation?;
+        let simulated = simulated?;
+        let explained = explain_failure(&explanation.verdict);
+        let failure = reported_failure(simulated.as_ref(), explained.as_ref()).cloned();
+        answer["valid"] = json!(failure.is_none());
+        if let Some(failure) = &failure {
+            answer["failure"] = json!(failure);
+        }
+        answer["explain"] = json!({
+            "accepted": explanation.verdict.is_accepted(),
+            "verdict": explanation.verdict.to_string(),
+            "block": explanation.block,
+            "now": explanation.now,
+        });
+        answer["simulation"] = json!({ "accepted": simulated.is_none(), "failure": simulated });
+        Ok(answer)
+    }
+
+    /// The EntryPoint version of a deployed account (`-32602` on `entryPoint` when the account does not tell it;
+    /// node failures are node errors).
+    pub async fn account_version(&self, account: Address) -> Result<Version> {
+        account_entry_point(&self.client, account)
+            .await?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "entryPoint",
+                    format!(
+                    "required: {account} does not tell its EntryPoint (no code, or not v0.7/v0.8)"
+                ),
+                )
+            })
+    }
+
+    /// `handleOps([op])` in an `eth_call`: `None` when the EntryPoint accepts it, else why not.
+    pub async fn simulate(
+        &self,
+        version: Version,
+        op: PackedUserOperation,
+        user_op_hash: B256,
+    ) -> Result<Option<Failure>> {
+        let prepared = PreparedOp {
+            version,
+            op,
+            user_op_hash,
+        };
+        match self.client.simulate(&prepared).await {
+            Ok(()) => Ok(None),
+            Err(error) => simulation_failure(error).map(Some),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // keyscope_handleOpsTransaction
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// `keyscope_handleOpsTransaction`: `{userOp, entryPoint?, beneficiary}` → the EOA transaction
+    /// `EntryPoint.handleOps([userOp], beneficiary)`, after simulating it.
+    pub async fn handle_ops_transaction(&self, params: Map<String, Value>) -> Result<Value> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Params {
+            #[serde(default)]
+            chain_id: Option<Value>,
+            user_op: UserOperation,
+            #[serde(default)]
+            entry_point: Option<String>,
+            beneficiary: Address,
+        }
+        let p: Params = from_value(Value::Object(params), "")?;
+        self.check_chain(p.chain_id.as_ref(), "chainId", false)?;
+        let op = packed(&p.user_op)?;
+        let version = match &p.entry_point {
+            Some(text) => parse_entry_point(text, &self.client, "entryPoint")?,
+            None => match self.account_version(op.sender).await {
+                Ok(version) => version,
+                Err(Error::InvalidParams { .. }) if !op.initCode.is_empty() => {
+                    return Err(Error::invalid(
+                        "entryPoint",
+                        "required for an account created by this operation",
+                    ))
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        let entry_point = self.client.stack().version(version).entry_point;
+        let user_op_hash = self
+            .client
+            .stack()
+            .entry_point(version)
+            .user_op_hash(&op, self.chain_id)
+            .map_err(keyscope::Error::from)?;
+        let data = handle_ops_calldata(std::slice::from_ref(&op), p.beneficiary);
+        let failure = self.simulate(version, op, user_op_hash).await?;
+        Ok(json!({
+            "to": entry_point,
+            "value": hex_quantity(0u64),
+            "data": data,
+            "userOpHash": user_op_hash,
+            "accepted": failure.is_none(),
+            "failure": failure,
+        }))
+    }
+
+    /// `keyscope_info`: chain, stack and limits.
+    pub fn info(&self) -> Value {
+        let stack = self.client.stack();
+        json!({
+            "chainId": hex_quantity(self.chain_id),
+            "validator": stack.session_key_validator,
+            "ownerValidator": stack.owner_validator,
+            "entryPoints": {
+                "v0.7": { "entryPoint": stack.v07.entry_point, "accountFactory": stack.v07.account_factory },
+                "v0.8": { "entryPoint": stack.v08.entry_point, "accountFactory": stack.v08.account_factory },
+            },
+            "bundler": self.bundler.as_ref().map(BundlerClient::origin),
+            "limits": {
+                "sessionsPerRequest": self.limits().sessions_per_request,
+                "permissionsPerSession": self.limits().permissions_per_session,
+                "sessionIdsPerRequest": self.limits().session_ids_per_request,
+                "sessionsPerListing": self.limits().sessions_per_listing,
+            },
+            "fromBlock": self.options.from_block,
+        })
+    }
+}
+
+/// Sessions of one account.
+#[derive(Debug, Clone)]
+pub struct AccountSessions {
+    /// The account's epoch at `block_number`.
+    pub epoch: u64,
+    /// The block the listing is at (the latest when it was read).
+    pub block_number: u64,
+    /// The sessions, in the order of their first grant.
+    pub sessions: Vec<SessionEntry>,
+}
+
+/// A session's state, as the validator's `sessionStatus` and the session's window make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    /// Granted in the current epoch and within its window.
+    Active,
+    /// Granted in the current epoch; its window has not started.
+    Pending,
+    /// Granted in the current epoch; its window has ended.
+    Expired,
+    /// Revoked in the current epoch.
+    Revoked,
+    /// Granted or revoked in an epoch that has ended (`revokeAllSessions`, or the validator was reinstalled).
+    Void,
+}
+
+/// Where an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPlace {
+    /// Its block.
+    pub block_number: Option<u64>,
+    /// Its transaction.
+    pub transaction_hash: Option<B256>,
+}
+
+/// One session of an account, as the validator's events tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEntry {
+    /// The session id.
+    pub session_id: B256,
+    /// The session key.
+    pub signer: Address,
+    /// Start of its window (unix seconds).
+    pub valid_after: u64,
+    /// End of its window (unix seconds, inclusive).
+    pub valid_until: u64,
+    /// The epoch it was (last) granted in.
+    pub epoch: u64,
+    /// Its state.
+    pub status: SessionState,
+    /// Its (last) grant.
+    pub granted_in: EventPlace,
+    /// Its revocation, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_in: Option<EventPlace>,
+}
+
+/// The failure to report when the simulation (the authority: it also runs what `explain` does not model — nonce,
+/// prefund, gas, factory, paymaster) rejects: `explain`'s, which names the rule and its values, only when it
+/// rejects for the same reason (the same `AAxx`, and the same validator error when the simulation decoded one);
+/// the simulation's otherwise (an `initCode` operation that `explain` calls `ModuleNotInstalled` while the chain
+/// says `AA1x`, …).
+fn reported_failure<'a>(
+    simulated: Option<&'a Failure>,
+    explained: Option<&'a Failure>,
+) -> Option<&'a Failure> {
+    let simulated = simulated?;
+    match explained {
+        Some(explained)
+            if explained.code.is_some()
+                && explained.code == simulated.code
+                && (explained.rule == simulated.rule
+                    || simulated.code.as_deref() == Some(simulated.rule.as_str())) =>
+        {
+            Some(explained)
+        }
+        _ => Some(simulated),
+    }
+}
+
+/// The rule `explain` finds failing, if it rejects the operation.
+fn explain_failure(verdict: &Verdict) -> Option<Failure> {
+    let Verdict::Rejected(rejection) = verdict else {
+        return None;
+    };
+    let rule = match rejection {
+        Rejection::Reverted(revert) => revert.name().to_owned(),
+        Rejection::NotSessionValidator { .. } => "NotSessionValidator".to_owned(),
+        Rejection::ModuleNotInstalled => "ModuleNotInstalled".to_owned(),
+        Rejection::SignatureInvalid(_) => "SessionSignatureInvalid".to_owned(),
+        Rejection::OutsideWindow { .. } => "OutsideWindow".to_owned(),
+    };
+    Some(Failure {
+        source: "explain",
+        rule,
+        code: verdict.aa_code().map(str::to_owned),
+        message: verdict.to_string(),
+    })
+}
+
+/// A simulation error as a [`Failure`]; node failures stay errors.
+fn simulation_failure(error: keyscope::Error) -> Result<Failure> {
+    match &error {
+        keyscope::Error::EntryPoint {
+            code,
+            message,
+            revert,
+            ..
+        } => {
+            let rule = revert
+                .as_ref()
+                .and_then(|r| r.name())
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    if code.is_empty() {
+                        message.clone()
+                    } else {
+                        code.clone()
+                    }
+                });
+            Ok(Failure {
+                source: "simulation",
+                rule,
+                code: (!code.is_empty()).then(|| code.clone()),
+                message: error.to_string(),
+            })
+        }
+        keyscope::Error::Reverted(revert) => Ok(Failure {
+            source: "simulation",
+            rule: revert.name().unwrap_or("Reverted").to_owned(),
+            code: None,
+            message: error.to_string(),
+        }),
+        _ => Err(Error::Node(error)),
+    }
+}
+
+/// The packed form of an operation in the JSON-RPC shape; errors name the field (`userOp.callGasLimit`).
+fn packed(op: &UserOperation) -> Result<PackedUserOperation> {
+    from_rpc(op).map_err(|error| match error {
+        keyscope::Error::InvalidUserOperation { field, reason } => {
+            Error::invalid(format!("userOp.{field}"), reason)
+        }
+        other => Error::Node(other),
+    })
+}
+
+/// Adds the fields of `operation` to `answer`.
+fn merge(answer: &mut Map<String, Value>, operation: &AccountOperation) -> Result<()> {
+    match serde_json::to_value(operation).map_err(|e| Error::Internal(e.to_string()))? {
+        Value::Object(fields) => {
+            answer.extend(fields);
+            Ok(())
+        }
+        _ => Err(Error::Internal(
+            "an operation serialises to an object".into(),
+        )),
+    }
+}

@@ -1,0 +1,181 @@
+//! Shared set-up of the RPC tests: anvil with the stack, the server on a free loopback port, a JSON-RPC client
+//! over real HTTP, and the owner's side (sign the returned userOpHash, send the handleOps transaction).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    dead_code
+)]
+
+use keyscope::alloy::network::TransactionBuilder;
+use keyscope::alloy::node_bindings::AnvilInstance;
+use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
+use keyscope::alloy::providers::Provider;
+use keyscope::alloy::rpc::types::TransactionRequest;
+use keyscope::alloy::transports::http::reqwest;
+use keyscope::bindings::DemoToken;
+use keyscope::signer::SessionKey;
+use keyscope::Client;
+use keyscope_rpc::{start, Config, Limits, Running, ServiceOptions};
+use serde_json::{json, Value};
+
+pub struct Env {
+    pub anvil: AnvilInstance,
+    pub client: Client,
+    pub server: Running,
+    pub http: reqwest::Client,
+}
+
+/// A JSON-RPC error.
+#[derive(Debug)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Value,
+}
+
+impl RpcError {
+    pub fn field(&self) -> String {
+        self.data["field"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub async fn env() -> Env {
+    env_with(Config::default()).await
+}
+
+pub async fn env_with(config: Config) -> Env {
+    let anvil = keyscope_e2e::anvil();
+    let client = keyscope_e2e::client(&anvil).await;
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rpc_url: anvil.endpoint(),
+        service: ServiceOptions {
+            limits: Limits {
+                sessions_per_request: 4,
+                permissions_per_session: 8,
+                session_ids_per_request: 4,
+                sessions_per_listing: config.service.limits.sessions_per_listing,
+            },
+            ..config.service
+        },
+        max_request_bytes: 64 * 1024,
+        ..config
+    };
+    let server = start(config).await.unwrap();
+    Env {
+        anvil,
+        client,
+        server,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    /// POSTs `body` as JSON; the HTTP status and the body parsed as JSON (`null` when it is not JSON).
+    pub async fn raw(&self, body: impl Into<String>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.server.url())
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let (_, response) = self.raw(body.to_string()).await;
+        match (response.get("result"), response.get("error")) {
+            (Some(result), None) => Ok(result.clone()),
+            (None, Some(error)) => Err(RpcError {
+                code: error["code"].as_i64().unwrap(),
+                message: error["message"].as_str().unwrap_or_default().to_owned(),
+                data: error.get("data").cloned().unwrap_or(Value::Null),
+            }),
+            _ => panic!("not a JSON-RPC response: {response}"),
+        }
+    }
+
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        self.call(method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method} failed: {e:?}"))
+    }
+
+    pub async fn err(&self, method: &str, params: Value) -> RpcError {
+        match self.call(method, params).await {
+            Ok(result) => panic!("{method} succeeded: {result}"),
+            Err(error) => error,
+        }
+    }
+
+    /// The owner's side of an answer with `userOp` and `userOpHash`: signs the hash raw, asks the service for
+    /// the `handleOps` transaction (which it simulates first), and sends it from a funded EOA.
+    pub async fn sign_and_send(&self, owner: &SessionKey, answer: &Value) -> B256 {
+        let hash: B256 = serde_json::from_value(answer["userOpHash"].clone()).unwrap();
+        let mut op = answer["userOp"].clone();
+        let signature = Bytes::from(owner.sign_hash_bytes(&hash).unwrap().to_vec());
+        op["signature"] = json!(signature);
+        let sender = self.client.bundler();
+        let tx = self
+            .ok(
+                "keyscope_handleOpsTransaction",
+                json!({ "userOp": op, "entryPoint": answer["entryPoint"], "beneficiary": sender }),
+            )
+            .await;
+        assert_eq!(tx["accepted"], true, "{tx}");
+        assert_eq!(tx["userOpHash"], answer["userOpHash"]);
+        let to: Address = serde_json::from_value(tx["to"].clone()).unwrap();
+        let data: Bytes = serde_json::from_value(tx["data"].clone()).unwrap();
+        let request = TransactionRequest::default()
+            .with_from(sender)
+            .with_to(to)
+            .with_input(data)
+            .with_gas_limit(3_000_000);
+        let receipt = self
+            .client
+            .provider()
+            .send_transaction(request)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status(), "handleOps reverted");
+        receipt.transaction_hash
+    }
+
+    /// A fresh DemoToken.
+    pub async fn token(&self) -> Address {
+        *DemoToken::deploy(self.client.provider().clone())
+            .await
+            .unwrap()
+            .address()
+    }
+
+    /// Mints `amount` of `token` to `to`.
+    pub async fn mint(&self, token: Address, to: Address, amount: u64) {
+        DemoToken::new(token, self.client.provider().clone())
+            .mint(to, U256::from(amount))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+
+    pub async fn balance(&self, token: Address, of: Address) -> U256 {
+        DemoToken::new(token, self.client.provider().clone())
+            .balanceOf(of)
+            .call()
+            .await
+            .unwrap()
+    }
+}

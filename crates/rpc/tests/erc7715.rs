@@ -1,0 +1,237 @@
+//! ERC-7715 over real HTTP: supported → request (native and ERC-20 allowances) → the owner sends the returned
+//! operation → granted → the session key spends within the allowance → revoke by context → no longer granted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::env;
+use keyscope::alloy::primitives::{Address, U256};
+use keyscope::alloy::sol_types::SolCall;
+use keyscope::bindings::DemoToken;
+use keyscope::bundler::to_rpc;
+use keyscope::permissions::SessionSpec;
+use keyscope::signer::SessionKey;
+use keyscope::{Account, SessionCall, Version};
+use keyscope_rpc::erc7715::MAX_JUSTIFICATION_BYTES;
+use serde_json::json;
+
+#[tokio::test]
+async fn request_grant_list_revoke() {
+    let env = env().await;
+    let chain = format!("{:#x}", env.client.chain_id());
+    let now = keyscope_e2e::now(env.client.provider()).await;
+    let token = env.token().await;
+    let owner = SessionKey::generate();
+    let key = SessionKey::generate();
+    let account = env
+        .client
+        .create_account(owner.address(), U256::from(3), Version::V08)
+        .await
+        .unwrap();
+    env.client
+        .fund(account.address, U256::from(10u128.pow(18)))
+        .await
+        .unwrap();
+    env.mint(token, account.address, 1_000).await;
+
+    let supported = env
+        .ok("wallet_getSupportedExecutionPermissions", json!([]))
+        .await;
+    assert_eq!(
+        supported["native-token-allowance"]["chainIds"],
+        json!([chain])
+    );
+    assert_eq!(
+        supported["erc20-token-allowance"]["ruleTypes"],
+        json!(["expiry"])
+    );
+
+    let expiry = json!([{ "type": "expiry", "data": { "timestamp": now + 3600 } }]);
+    let requests = json!([
+        { "chainId": chain, "from": account.address, "to": key.address(),
+          "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false,
+                          "data": { "allowanceAmount": "0x3e8", "justification": "tips" } },
+          "rules": expiry },
+        { "chainId": chain, "from": account.address, "to": key.address(),
+          "permission": { "type": "erc20-token-allowance", "isAdjustmentAllowed": false,
+                          "data": { "tokenAddress": token, "allowanceAmount": "0x12c" } },
+          "rules": expiry }
+    ]);
+    let granted = env
+        .ok("wallet_requestExecutionPermissions", requests.clone())
+        .await;
+    let granted = granted.as_array().unwrap();
+    assert_eq!(granted.len(), 2);
+    for (response, request) in granted.iter().zip(requests.as_array().unwrap()) {
+        assert_eq!(response["permission"], request["permission"]);
+        assert_eq!(response["rules"], request["rules"]);
+        assert!(response["context"].as_str().unwrap().starts_with("0x01"));
+        assert_eq!(response["dependencies"], json!([]));
+        assert_eq!(
+            response["delegationManager"],
+            json!(env.client.stack().session_key_validator)
+        );
+    }
+    // One owner operation grants both.
+    assert_eq!(
+        granted[0]["keyscope"]["userOpHash"],
+        granted[1]["keyscope"]["userOpHash"]
+    );
+    assert_eq!(granted[0]["keyscope"]["calls"].as_array().unwrap().len(), 2);
+    let erc20_limit = &granted[1]["keyscope"]["session"]["spec"]["permissions"][0];
+    assert_eq!(erc20_limit["erc20_total_limit"], "300", "{erc20_limit}");
+
+    // Not granted until the owner sends it.
+    assert_eq!(
+        env.ok(
+            "wallet_getGrantedExecutionPermissions",
+            json!([account.address])
+        )
+        .await,
+        json!([])
+    );
+    env.sign_and_send(&owner, &granted[0]["keyscope"]).await;
+    let listed = env
+        .ok(
+            "wallet_getGrantedExecutionPermissions",
+            json!({ "from": account.address }),
+        )
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed[0]["context"], granted[0]["context"]);
+
+    // The session specs are public (in every response): submitting one again through keyscope_createSessions
+    // builds the same session, but does not replace what the service remembers of it.
+    let again = env
+        .ok(
+            "keyscope_createSessions",
+            json!({ "account": { "address": account.address },
+                    "sessions": [granted[0]["keyscope"]["session"]["spec"]] }),
+        )
+        .await;
+    assert_eq!(
+        again["sessions"][0]["sessionId"],
+        granted[0]["keyscope"]["sessionId"]
+    );
+    let relisted = env
+        .ok(
+            "wallet_getGrantedExecutionPermissions",
+            json!({ "from": account.address }),
+        )
+        .await;
+    assert_eq!(relisted, listed);
+
+    // The ERC-20 allowance is a total: 200 + 100 pass, one more unit does not.
+    let session = SessionSpec::from_json(&granted[1]["keyscope"]["session"]["spec"].to_string())
+        .unwrap()
+        .compile()
+        .unwrap();
+    let account = Account {
+        address: account.address,
+        version: Version::V08,
+    };
+    let transfer = |amount: u64| {
+        let data = DemoToken::transferCall {
+            to: Address::repeat_byte(9),
+            value: U256::from(amount),
+        }
+        .abi_encode();
+        [SessionCall::new(token, data, 0)]
+    };
+    env.client
+        .send_session_op(&account, &key, &session, &transfer(200))
+        .await
+        .unwrap();
+    env.client
+        .send_session_op(&account, &key, &session, &transfer(100))
+        .await
+        .unwrap();
+    let op = env
+        .client
+        .prepare_session_op(&account, &key, &session, &transfer(1))
+        .await
+        .unwrap();
+    let verdict = env
+        .ok("keyscope_validateSession", json!([to_rpc(&op.op).unwrap()]))
+        .await;
+    assert_eq!(
+        verdict["failure"]["rule"], "Erc20TotalExceeded",
+        "{verdict}"
+    );
+
+    // Revoke the ERC-20 permission by its context.
+    let revoke = env
+        .ok(
+            "wallet_revokeExecutionPermission",
+            json!({ "permissionContext": granted[1]["context"] }),
+        )
+        .await;
+    assert_eq!(
+        revoke["keyscope"]["sessionIds"],
+        json!([granted[1]["keyscope"]["sessionId"]])
+    );
+    env.sign_and_send(&owner, &revoke["keyscope"]).await;
+    let listed = env
+        .ok(
+            "wallet_getGrantedExecutionPermissions",
+            json!([account.address]),
+        )
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["permission"]["type"], "native-token-allowance");
+
+    // Refusals name the field.
+    let error = env
+        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+              "permission": { "type": "erc20-token-periodic", "isAdjustmentAllowed": false,
+                              "data": { "tokenAddress": token, "periodAmount": "0x1", "periodDuration": 86400 } },
+              "rules": expiry }]))
+        .await;
+    assert_eq!(
+        (error.code, error.field().as_str()),
+        (-32602, "[0].permission.type"),
+        "{error:?}"
+    );
+    let error = env
+        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } } }]))
+        .await;
+    assert_eq!(error.field(), "[0].rules", "{error:?}");
+    let error = env
+        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": token,
+              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
+              "rules": expiry }]))
+        .await;
+    assert_eq!(error.field(), "[0].to", "{error:?}");
+    // Free-form fields are bounded, and only what was read is kept and echoed.
+    let error = env
+        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false,
+                              "data": { "allowanceAmount": "0x1", "justification": "x".repeat(MAX_JUSTIFICATION_BYTES + 1) } },
+              "rules": expiry }]))
+        .await;
+    assert_eq!(
+        (error.code, error.field().as_str()),
+        (-32602, "[0].permission.data.justification"),
+        "{error:?}"
+    );
+    let answer = env
+        .ok("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address,
+              "signer": { "type": "account", "data": { "address": key.address(), "note": "not kept" } },
+              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
+              "rules": expiry }]))
+        .await;
+    assert_eq!(
+        answer[0]["signer"],
+        json!({ "type": "account", "data": { "address": key.address() } })
+    );
+    assert_eq!(answer[0]["to"], json!(key.address()));
+    let error = env
+        .err(
+            "wallet_revokeExecutionPermission",
+            json!({ "permissionContext": "0x02" }),
+        )
+        .await;
+    assert_eq!(error.field(), "permissionContext", "{error:?}");
+    env.server.shutdown().await;
+}

@@ -1,0 +1,522 @@
+//! keyscope_createSessions → the owner sends the returned operation → keyscope_getSessions shows it →
+//! keyscope_validateSession says true in scope and names the rule out of scope → keyscope_revokeSessions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::{env, env_with};
+use keyscope::alloy::primitives::{Address, Bytes, U256};
+use keyscope::alloy::providers::Provider;
+use keyscope::alloy::sol_types::SolCall;
+use keyscope::bindings::{DemoToken, KeyscopeAccountFactory};
+use keyscope::bundler::to_rpc;
+use keyscope::permissions::{CompiledSession, PermissionSpec, SessionSpec, Target};
+use keyscope::signer::SessionKey;
+use keyscope::{Account, SessionCall, SessionStatus, Version};
+use keyscope_rpc::{start, Config, Limits, ServiceOptions};
+use serde_json::{json, Value};
+
+fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
+    let data = DemoToken::transferCall {
+        to,
+        value: U256::from(amount),
+    }
+    .abi_encode();
+    SessionCall::new(token, data, 0)
+}
+
+/// The compiled session behind a record the service answered (what a client in any language gets).
+fn compiled(record: &Value) -> CompiledSession {
+    SessionSpec::from_json(&record["spec"].to_string())
+        .unwrap()
+        .compile()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_use_validate_revoke() {
+    let env = env().await;
+    let now = keyscope_e2e::now(env.client.provider()).await;
+    let token = env.token().await;
+    let owner = SessionKey::generate();
+    let key = SessionKey::generate();
+    let recipient = Address::repeat_byte(0x42);
+
+    // An account that does not exist yet: the returned operation creates it and grants the session.
+    let answer = env
+        .ok(
+            "keyscope_createSessions",
+            json!({
+                "chainId": format!("{:#x}", env.client.chain_id()),
+                "account": { "owner": owner.address(), "salt": "0x7", "entryPoint": "v0.7" },
+                "sessions": [{
+                    "signer": key.address(), "validAfter": 0, "validUntil": now + 3600,
+                    "permissions": [{ "target": token, "function": "transfer(address to,uint256 amount)",
+                                      "rules": [{ "arg": "amount", "op": "lte", "value": "100" }] }]
+                }]
+            }),
+        )
+        .await;
+    assert_eq!(answer["deployed"], false);
+    assert_eq!(answer["entryPointVersion"], "v0.7");
+    assert!(answer["userOp"]["factory"].is_string(), "{answer}");
+    let account: Address = serde_json::from_value(answer["account"].clone()).unwrap();
+    assert_eq!(
+        account,
+        env.client
+            .account_address(owner.address(), U256::from(7), Version::V07, true)
+            .await
+            .unwrap()
+    );
+    let record = &answer["sessions"][0];
+    let session = compiled(record);
+    assert_eq!(record["sessionId"], json!(session.session_id()));
+    assert_eq!(record["root"], json!(session.session.permissionsRoot));
+    assert_eq!(
+        record["permissions"][0]["proof"],
+        json!(session.proof(0).unwrap())
+    );
+    assert_eq!(
+        answer["calls"][0]["to"],
+        json!(env.client.stack().session_key_validator)
+    );
+
+    // The owner signs and sends it (the account pays the EntryPoint, so it needs ETH first).
+    env.client
+        .fund(account, U256::from(10u128.pow(18)))
+        .await
+        .unwrap();
+    env.sign_and_send(&owner, &answer).await;
+    env.mint(token, account, 1_000).await;
+
+    let listed = env.ok("keyscope_getSessions", json!([account])).await;
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{listed}");
+    assert_eq!(sessions[0]["status"], "active");
+    assert_eq!(sessions[0]["sessionId"], record["sessionId"]);
+    assert_eq!(sessions[0]["signer"], json!(key.address()));
+    assert_eq!(
+        sessions[0]["record"]["permissions"][0]["leaf"],
+        record["permissions"][0]["leaf"]
+    );
+
+    // In scope: valid. The session key signs; the service only answers.
+    let account = Account {
+        address: account,
+        version: Version::V07,
+    };
+    let op = env
+        .client
+        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 100)])
+        .await
+        .unwrap();
+    let verdict = env
+        .ok(
+            "keyscope_validateSession",
+            json!([to_rpc(&op.op).unwrap(), env.client.stack().v07.entry_point]),
+        )
+        .await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["explain"]["accepted"], true);
+    assert_eq!(verdict["sessionId"], record["sessionId"]);
+
+    // Out of scope: amount 500 > 100 fails rule 0, named.
+    let op = env
+        .client
+        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 500)])
+        .await
+        .unwrap();
+    let verdict = env
+        .ok(
+            "keyscope_validateSession",
+            json!({ "userOp": to_rpc(&op.op).unwrap() }),
+        )
+        .await;
+    assert_eq!(verdict["valid"], false, "{verdict}");
+    assert_eq!(
+        verdict["failure"]["rule"], "ArgumentRuleFailed",
+        "{verdict}"
+    );
+    assert_eq!(verdict["failure"]["code"], "AA23");
+    assert_eq!(
+        verdict["simulation"]["failure"]["rule"],
+        "ArgumentRuleFailed"
+    );
+    assert!(
+        verdict["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("500"),
+        "{verdict}"
+    );
+
+    // The valid one really goes through.
+    let sent = env
+        .client
+        .send_session_op(&account, &key, &session, &[transfer(token, recipient, 100)])
+        .await
+        .unwrap();
+    assert!(sent.success);
+    assert_eq!(env.balance(token, recipient).await, U256::from(100));
+
+    // Revoke: the owner signs the returned operation; the session is listed revoked and no longer validates.
+    let revoke = env
+        .ok(
+            "keyscope_revokeSessions",
+            json!({ "account": { "address": account.address }, "sessionIds": [record["sessionId"]] }),
+        )
+        .await;
+    assert_eq!(revoke["calls"].as_array().unwrap().len(), 1);
+    env.sign_and_send(&owner, &revoke).await;
+    let listed = env
+        .ok(
+            "keyscope_getSessions",
+            json!({ "account": account.address }),
+        )
+        .await;
+    assert_eq!(listed["sessions"][0]["status"], "revoked", "{listed}");
+    assert!(listed["sessions"][0]["revokedIn"]["transactionHash"].is_string());
+    let op = env
+        .client
+        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 1)])
+        .await
+        .unwrap();
+    let verdict = env
+        .ok("keyscope_validateSession", json!([to_rpc(&op.op).unwrap()]))
+        .await;
+    assert_eq!(verdict["valid"], false);
+    assert_eq!(verdict["failure"]["rule"], "SessionNotActive", "{verdict}");
+
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn particle_shape_on_an_existing_account() {
+    let env = env().await;
+    let now = keyscope_e2e::now(env.client.provider()).await;
+    let token = env.token().await;
+    let owner = SessionKey::generate();
+    let key = SessionKey::generate();
+    let recipient = Address::repeat_byte(0x77);
+    let account = env
+        .client
+        .create_account(owner.address(), U256::ZERO, Version::V08)
+        .await
+        .unwrap();
+    env.client
+        .fund(account.address, U256::from(10u128.pow(18)))
+        .await
+        .unwrap();
+    env.mint(token, account.address, 1_000).await;
+
+    // Particle's positional form [accountConfig, sessions] with Biconomy's ERC-20 module.
+    let answer = env
+        .ok(
+            "keyscope_createSessions",
+            json!([
+                { "name": "KEYSCOPE", "version": "0.8", "ownerAddress": owner.address() },
+                [{
+                    "validUntil": now + 3600, "validAfter": 0,
+                    "sessionValidationModule": "0x000000D50C68705bd6897B2d17c7de32FB519fDA",
+                    "sessionKeyDataInAbi": [["address", "address", "address", "uint256"],
+                                            [key.address(), token, recipient, "250"]]
+                }]
+            ]),
+        )
+        .await;
+    assert_eq!(answer["deployed"], true);
+    assert_eq!(answer["account"], json!(account.address));
+    assert!(answer["userOp"]["factory"].is_null());
+    let spec = &answer["sessions"][0]["spec"]["permissions"][0];
+    assert_eq!(spec["function"], "transfer(address to,uint256 amount)");
+    assert_eq!(spec["rules"][0]["op"], "eq");
+    assert_eq!(spec["rules"][1]["op"], "lte");
+    env.sign_and_send(&owner, &answer).await;
+
+    let session = compiled(&answer["sessions"][0]);
+    let ok = env
+        .client
+        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 250)])
+        .await
+        .unwrap();
+    let verdict = env
+        .ok("keyscope_validateSession", json!([to_rpc(&ok.op).unwrap()]))
+        .await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    // Another recipient breaks the EQ rule on `to`.
+    let wrong = env
+        .client
+        .prepare_session_op(
+            &account,
+            &key,
+            &session,
+            &[transfer(token, Address::repeat_byte(1), 1)],
+        )
+        .await
+        .unwrap();
+    let verdict = env
+        .ok(
+            "keyscope_validateSession",
+            json!([to_rpc(&wrong.op).unwrap()]),
+        )
+        .await;
+    assert_eq!(
+        verdict["failure"]["rule"], "ArgumentRuleFailed",
+        "{verdict}"
+    );
+
+    // A module with no Keyscope equivalent is refused, naming the field.
+    let error = env
+        .err(
+            "keyscope_createSessions",
+            json!([
+                { "name": "KEYSCOPE", "version": "0.8", "ownerAddress": owner.address() },
+                [{ "validUntil": now + 60, "validAfter": 0,
+                   "sessionValidationModule": "0x7Ba4a7338D7A90dfA465cF975Cc6691812C3772E",
+                   "sessionKeyDataInAbi": [["address"], [key.address()]] }]
+            ]),
+        )
+        .await;
+    assert_eq!(error.code, -32602);
+    assert_eq!(
+        error.field(),
+        "sessions[0].sessionValidationModule",
+        "{error:?}"
+    );
+    // And a Biconomy account is not one this service serves.
+    let error = env
+        .err(
+            "keyscope_createSessions",
+            json!([{ "name": "BICONOMY", "version": "2.0.0", "ownerAddress": owner.address() }, []]),
+        )
+        .await;
+    assert_eq!(error.code, -32602);
+    env.server.shutdown().await;
+}
+
+/// Listings read the events in chunks of `--log-chunk-blocks`, answer in pages of at most
+/// `sessionsPerListing`, derive each state from the events and the epoch (as `sessionStatus` does), and never
+/// read below `--from-block`, whatever `fromBlock` the caller gives.
+#[tokio::test]
+async fn listings_are_chunked_paged_and_bounded() {
+    let env = env_with(Config {
+        service: ServiceOptions {
+            log_chunk_blocks: 2,
+            limits: Limits {
+                sessions_per_listing: 2,
+                ..Limits::default()
+            },
+            ..ServiceOptions::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let now = keyscope_e2e::now(env.client.provider()).await;
+    let owner = SessionKey::generate();
+    let key = SessionKey::generate();
+    let account = env
+        .client
+        .create_account(owner.address(), U256::ZERO, Version::V07)
+        .await
+        .unwrap();
+    env.client
+        .fund(account.address, U256::from(10u128.pow(18)))
+        .await
+        .unwrap();
+    let sessions: Vec<Value> = (1..=3)
+        .map(|i| {
+            json!({ "signer": key.address(), "validUntil": now + 3600 * i,
+                    "permissions": [{ "target": "*", "native_transfer": true, "value_limit": "1 gwei" }] })
+        })
+        .collect();
+    let answer = env
+        .ok(
+            "keyscope_createSessions",
+            json!({ "account": { "address": account.address }, "sessions": sessions }),
+        )
+        .await;
+    env.sign_and_send(&owner, &answer).await;
+    let ids: Vec<Value> = (0..3)
+        .map(|i| answer["sessions"][i]["sessionId"].clone())
+        .collect();
+    let revoke = env
+        .ok(
+            "keyscope_revokeSessions",
+            json!({ "account": { "address": account.address }, "sessionIds": [ids[0]] }),
+        )
+        .await;
+    env.sign_and_send(&owner, &revoke).await;
+
+    // Page 1 of 2: the revoked one and an active one, with their records.
+    let page = env
+        .ok(
+            "keyscope_getSessions",
+            json!({ "account": account.address, "limit": 2 }),
+        )
+        .await;
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["nextOffset"], 2, "{page}");
+    let listed = page["sessions"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (&listed[0]["sessionId"], &listed[0]["status"]),
+        (&ids[0], &json!("revoked"))
+    );
+    assert!(listed[0]["revokedIn"]["transactionHash"].is_string());
+    assert_eq!(
+        (&listed[1]["sessionId"], &listed[1]["status"]),
+        (&ids[1], &json!("active"))
+    );
+    assert!(listed[1]["record"]["permissions"][0]["leaf"].is_string());
+    // The states are the validator's own.
+    for (entry, expected) in listed
+        .iter()
+        .zip([SessionStatus::Revoked, SessionStatus::Active])
+    {
+        let id = serde_json::from_value(entry["sessionId"].clone()).unwrap();
+        assert_eq!(
+            env.client.session_status(&account, id).await.unwrap(),
+            expected
+        );
+    }
+    // Page 2: the last one, and no further page.
+    let page = env
+        .ok(
+            "keyscope_getSessions",
+            json!({ "account": account.address, "offset": 2 }),
+        )
+        .await;
+    assert_eq!(page["sessions"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["sessions"][0]["sessionId"], ids[2]);
+    assert!(page.get("nextOffset").is_none(), "{page}");
+    // A page is at most sessionsPerListing.
+    let error = env
+        .err(
+            "keyscope_getSessions",
+            json!({ "account": account.address, "limit": 3 }),
+        )
+        .await;
+    assert_eq!((error.code, error.field().as_str()), (-32602, "limit"));
+
+    // revokeAllSessions: a new epoch; every session, the revoked one too, is void.
+    let revoke_all = env
+        .ok(
+            "keyscope_revokeSessions",
+            json!({ "account": { "address": account.address }, "all": true }),
+        )
+        .await;
+    env.sign_and_send(&owner, &revoke_all).await;
+    let listed = env
+        .ok(
+            "keyscope_getSessions",
+            json!({ "account": account.address, "offset": 0, "limit": 2 }),
+        )
+        .await;
+    let statuses: Vec<&Value> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["status"])
+        .collect();
+    assert_eq!(statuses, [&json!("void"), &json!("void")], "{listed}");
+    let id = serde_json::from_value(ids[0].clone()).unwrap();
+    assert_eq!(
+        env.client.session_status(&account, id).await.unwrap(),
+        SessionStatus::Unknown
+    );
+
+    // A service whose --from-block is after all that never reads below it, whatever fromBlock says.
+    let head = env.client.provider().get_block_number().await.unwrap();
+    let later = start(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rpc_url: env.anvil.endpoint(),
+        service: ServiceOptions {
+            from_block: head + 1,
+            ..ServiceOptions::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "keyscope_getSessions",
+                       "params": { "account": account.address, "fromBlock": 0 } });
+    let answer: Value = env
+        .http
+        .post(later.url())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["result"]["fromBlock"], head + 1, "{answer}");
+    assert_eq!(answer["result"]["sessions"], json!([]), "{answer}");
+    later.shutdown().await;
+    env.server.shutdown().await;
+}
+
+/// When the chain rejects an operation for another reason than the one `explain` finds, the failure reported is
+/// the chain's: an `initCode` that deploys another account is `AA14`, although `explain` (which does not model
+/// `initCode`) sees an account without the validator (`AA24`).
+#[tokio::test]
+async fn validation_reports_the_chains_reason() {
+    let env = env().await;
+    let now = keyscope_e2e::now(env.client.provider()).await;
+    let key = SessionKey::generate();
+    let owner = SessionKey::generate();
+    let sender = env
+        .client
+        .account_address(owner.address(), U256::from(5), Version::V07, true)
+        .await
+        .unwrap();
+    let session = SessionSpec {
+        signer: key.address(),
+        valid_after: 0,
+        valid_until: now + 3600,
+        paymaster: Default::default(),
+        salt: Default::default(),
+        permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
+    }
+    .compile()
+    .unwrap();
+    let account = Account {
+        address: sender,
+        version: Version::V07,
+    };
+    let mut op = env
+        .client
+        .prepare_session_op(
+            &account,
+            &key,
+            &session,
+            &[SessionCall::new(Address::repeat_byte(1), Bytes::new(), 0)],
+        )
+        .await
+        .unwrap()
+        .op;
+    // The factory call creates the account of someone else: not `sender`.
+    let stack = env.client.stack();
+    let create = KeyscopeAccountFactory::createAccountCall {
+        owner: SessionKey::generate().address(),
+        salt: U256::from(5),
+        extraValidators: vec![stack.session_key_validator],
+        extraInitData: vec![Bytes::new()],
+    }
+    .abi_encode();
+    op.initCode = [stack.v07.account_factory.as_slice(), &create]
+        .concat()
+        .into();
+    let verdict = env
+        .ok(
+            "keyscope_validateSession",
+            json!({ "userOp": to_rpc(&op).unwrap(), "entryPoint": "v0.7" }),
+        )
+        .await;
+    assert_eq!(verdict["valid"], false, "{verdict}");
+    assert_eq!(verdict["explain"]["accepted"], false, "{verdict}");
+    assert_eq!(verdict["failure"]["source"], "simulation", "{verdict}");
+    assert_eq!(verdict["failure"]["code"], "AA14", "{verdict}");
+    assert_eq!(verdict["failure"]["rule"], "AA14", "{verdict}");
+    env.server.shutdown().await;
+}
