@@ -1,6 +1,7 @@
 //! The whole session lifecycle against anvil, on EntryPoint v0.7 and v0.8: deploy the stack, create an account,
 //! grant a session by an owner operation, use it (single call and batch), get out-of-scope calls rejected with
-//! typed validator errors, expire it (AA22), revoke one session and all sessions (SessionNotActive).
+//! typed validator errors, expire it (AA22), revoke one session and all sessions (SessionNotActive), reach a use
+//! limit and a cumulative ERC-20 limit, uninstall the validator (AA24) and reinstall it (old sessions stay void).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use alloy::primitives::{Address, U256};
@@ -377,5 +378,108 @@ async fn session_lifecycle_on_anvil() {
 
     for (s, compiled) in &phase1 {
         expire_and_revoke(&client, s, &key, compiled).await;
+        limits_then_uninstall(&client, s, &key).await;
     }
+}
+
+/// A session with a use limit and a cumulative ERC-20 limit reaches both; uninstalling the validator voids every
+/// session, and after a reinstall the old session stays void (its counters never come back).
+async fn limits_then_uninstall(client: &Client, s: &Setup, key: &SessionKey) {
+    let t = now(client.provider()).await;
+    let json = format!(
+        r#"{{
+            "signer": "{}",
+            "valid_after": {},
+            "valid_until": {},
+            "salt": "0x{}",
+            "permissions": [
+                {{ "target": "{}", "function": "transfer(address to,uint256 amount)", "max_uses": 2 }},
+                {{ "target": "{}", "function": "transfer(address to,uint256 amount)", "erc20_total_limit": "30" }}
+            ]
+        }}"#,
+        key.address(),
+        t - 1,
+        t + 3600,
+        "77".repeat(32),
+        s.token,
+        s.other_token,
+    );
+    let limited = SessionSpec::compile_json(&json).unwrap();
+    client
+        .grant_session(&s.account, &s.owner, &limited.session)
+        .await
+        .unwrap();
+    let uses = |amount| transfer(s.token, s.recipient, amount);
+    let spends = |amount| {
+        SessionCall::new(
+            s.other_token,
+            transfer(s.other_token, s.recipient, amount).data,
+            1,
+        )
+    };
+
+    // max_uses 2: the third use is refused (the error names the use it would have been).
+    for _ in 0..2 {
+        client
+            .send_session_op(&s.account, key, &limited, &[uses(1)])
+            .await
+            .unwrap();
+    }
+    let error = client
+        .send_session_op(&s.account, key, &limited, &[uses(1)])
+        .await
+        .unwrap_err();
+    assert_validator_error(
+        &error,
+        |e| matches!(e, SessionKeyValidatorErrors::UsageLimitReached(e) if e.uses == U256::from(3) && e.maxUses == U256::from(2)),
+    );
+
+    // 30 tokens in all: 20 + 10 pass, one more unit does not (a batch counts as a whole).
+    client
+        .send_session_op(&s.account, key, &limited, &[spends(20)])
+        .await
+        .unwrap();
+    let error = client
+        .send_session_op(&s.account, key, &limited, &[spends(10), spends(1)])
+        .await
+        .unwrap_err();
+    assert_validator_error(
+        &error,
+        |e| matches!(e, SessionKeyValidatorErrors::Erc20TotalExceeded(e) if e.callIndex == U256::from(1) && e.total == U256::from(31) && e.limit == U256::from(30)),
+    );
+    client
+        .send_session_op(&s.account, key, &limited, &[spends(10)])
+        .await
+        .unwrap();
+
+    // Uninstall: the session stops validating (the account no longer routes to the validator: AA24).
+    client
+        .uninstall_session_validator(&s.account, &s.owner)
+        .await
+        .unwrap();
+    let error = client
+        .send_session_op(&s.account, key, &limited, &[spends(0)])
+        .await
+        .unwrap_err();
+    assert_eq!(error.aa_code(), Some("AA24"), "{error}");
+
+    // Reinstall: the old session is void (a new epoch), nothing comes back.
+    client
+        .install_session_validator(&s.account, &s.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .session_status(&s.account, limited.session_id())
+            .await
+            .unwrap(),
+        SessionStatus::Unknown
+    );
+    let error = client
+        .send_session_op(&s.account, key, &limited, &[spends(0)])
+        .await
+        .unwrap_err();
+    assert_validator_error(&error, |e| {
+        matches!(e, SessionKeyValidatorErrors::SessionNotActive(_))
+    });
 }

@@ -551,19 +551,8 @@ impl Client {
         value: U256,
         data: &[u8],
     ) -> Result<OpOutcome> {
-        let op = self
-            .prepare_owner_op(account, owner, execute_single(target, value, data))
-            .await?;
-        let outcome = self.send(&op).await?;
-        if outcome.success {
-            Ok(outcome)
-        } else {
-            Err(Error::OperationReverted {
-                user_op_hash: outcome.user_op_hash,
-                tx_hash: outcome.tx_hash,
-                revert: outcome.revert,
-            })
-        }
+        self.send_owner_op_call(account, owner, execute_single(target, value, data))
+            .await
     }
 
     /// Grants `session` (an owner operation calling `SessionKeyValidator.grantSession`).
@@ -621,6 +610,60 @@ impl Client {
             &call.abi_encode(),
         )
         .await
+    }
+
+    /// Uninstalls the `SessionKeyValidator` from the account (an owner operation calling the account's
+    /// `uninstallModule`): every session of the account stops validating, and its counters never come back — the
+    /// validator starts a new epoch.
+    pub async fn uninstall_session_validator(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+    ) -> Result<OpOutcome> {
+        let call = KeyscopeAccount::uninstallModuleCall {
+            moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
+            module: self.stack.session_key_validator,
+            deInitData: Bytes::new(),
+        };
+        self.send_owner_op_call(account, owner, call.abi_encode().into())
+            .await
+    }
+
+    /// Installs the `SessionKeyValidator` on the account (an owner operation calling the account's
+    /// `installModule`), granting no session; sessions granted before an uninstall stay void.
+    pub async fn install_session_validator(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+    ) -> Result<OpOutcome> {
+        let call = KeyscopeAccount::installModuleCall {
+            moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
+            module: self.stack.session_key_validator,
+            initData: Bytes::new(),
+        };
+        self.send_owner_op_call(account, owner, call.abi_encode().into())
+            .await
+    }
+
+    /// Sends an owner operation whose callData is `call_data` (a call of the account's own function); fails with
+    /// [`Error::OperationReverted`] when it reverts.
+    async fn send_owner_op_call(
+        &self,
+        account: &Account,
+        owner: &SessionKey,
+        call_data: Bytes,
+    ) -> Result<OpOutcome> {
+        let op = self.prepare_owner_op(account, owner, call_data).await?;
+        let outcome = self.send(&op).await?;
+        if outcome.success {
+            Ok(outcome)
+        } else {
+            Err(Error::OperationReverted {
+                user_op_hash: outcome.user_op_hash,
+                tx_hash: outcome.tx_hash,
+                revert: outcome.revert,
+            })
+        }
     }
 
     /// The session's state on the validator.
