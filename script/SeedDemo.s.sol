@@ -467,7 +467,9 @@ contract SeedDemo is Script, EntryPointDeployer {
         session.validAfter = state.validAfter;
         session.validUntil = state.validUntil;
         session.permissionsRoot = SessionEncoding.leaf(permission);
-        session.paymasterPolicy = SessionTypes.PaymasterPolicy.Any;
+        session.paymasterPolicy = SessionTypes.PaymasterPolicy.None;
+        session.maxOperationFee = 0.05 ether;
+        session.feeBudget = 1 ether;
     }
 
     /// @notice Owner operation that creates `account` through the factory (initCode) and installs the validator.

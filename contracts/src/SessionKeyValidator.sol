@@ -14,7 +14,7 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 /// @dev Wire format of `userOp.signature` (all integers big-endian, no padding):
 ///
 ///     uint8   mode                       0 = use a granted session, 1 = enable it first
-///     bytes   session[224]               abi.encode(SessionTypes.Session)
+///     bytes   session[288]               abi.encode(SessionTypes.Session)
 ///     -- enable mode only --
 ///     uint16  ownerSignatureLength
 ///     bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(enableDigest, .)
@@ -32,6 +32,11 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 /// The session key signs the raw `userOpHash` (no EIP-191 prefix): the hash is already bound to the EntryPoint,
 /// the chain and the account, and session keys are programmatic signers, not wallets showing messages.
 ///
+/// Fee scope: every operation is charged its maximum cost, the prefund the EntryPoint computes from the operation's
+/// own gas limits and maxFeePerGas (v0.7 and v0.8 alike), whoever pays. It must not exceed the session's
+/// `maxOperationFee`, and the sum over the session's operations must not exceed its `feeBudget`; the sum lives in
+/// the session's record, the slot validation reads anyway. No block or price opcode is read.
+///
 /// Storage is ERC-7562 associated with the account: every mapping's innermost key is the account.
 contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @notice Most calls in one batch.
@@ -41,7 +46,9 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @notice Most operands of a OneOf rule.
     uint256 public constant MAX_ONE_OF = 64;
 
-    uint256 private constant _SESSION_LENGTH = 224;
+    uint256 private constant _SESSION_LENGTH = 288;
+    /// paymaster address, then paymasterVerificationGasLimit and paymasterPostOpGasLimit (uint128 each)
+    uint256 private constant _PAYMASTER_GAS_END = 52;
     uint256 private constant _PERMISSION_HEAD_LENGTH = 0x20 + 12 * 0x20;
     uint256 private constant _SIG_VALIDATION_FAILED = 1;
     bytes4 private constant _ERC1271_MAGIC = 0x1626ba7e;
@@ -58,9 +65,11 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         bool installed;
     }
 
+    /// One slot: the fee counter shares the slot every validation reads.
     struct SessionRecord {
         uint64 epoch;
         SessionStatus status;
+        uint128 feesCharged;
     }
 
     struct Usage {
@@ -155,7 +164,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @inheritdoc ISessionKeyValidator
     function revokeSession(bytes32 sessionId) external {
         AccountState memory state = _installedState(msg.sender);
-        _sessions[sessionId][msg.sender] = SessionRecord({epoch: state.epoch, status: SessionStatus.Revoked});
+        _sessions[sessionId][msg.sender] =
+            SessionRecord({epoch: state.epoch, status: SessionStatus.Revoked, feesCharged: 0});
         emit SessionRevoked(msg.sender, sessionId);
     }
 
@@ -197,6 +207,12 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// @inheritdoc ISessionKeyValidator
+    function feesChargedOf(address account, bytes32 sessionId) external view returns (uint256 charged) {
+        SessionRecord memory record = _sessions[sessionId][account];
+        return record.epoch == _accounts[account].epoch ? record.feesCharged : 0;
+    }
+
+    /// @inheritdoc ISessionKeyValidator
     function sessionIdOf(SessionTypes.Session calldata session) external pure returns (bytes32 sessionId) {
         return keccak256(abi.encode(SessionTypes.SESSION_TYPEHASH, session));
     }
@@ -216,7 +232,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     // ------------------------------------------------------------------------------------------------------------
 
     /// @notice Validates a session-signed user operation of the calling account.
-    /// @dev Scope violations revert with this contract's custom errors (EntryPoint: AA23). A bad session or
+    /// @dev Scope violations, fees included, revert with this contract's custom errors (EntryPoint: AA23). A bad session or
     ///      owner signature returns SIG_VALIDATION_FAILED after every other check has run (EntryPoint: AA24), so
     ///      gas estimation with a dummy signature of the right shape works. The returned window is the
     ///      intersection of the session's, each permission's and each rate-limit window (EntryPoint: AA22).
@@ -234,13 +250,18 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         (bytes calldata sessionData, uint256 cursor) = _take(signature, 1, _SESSION_LENGTH);
         uint8 mode = uint8(signature[0]);
         bytes32 sessionId = _sessionIdOf(sessionData);
+        SessionRecord memory record = _sessions[sessionId][msg.sender];
         bool signatureFailed;
+        bool recordChanged;
         if (mode == SessionTypes.MODE_ENABLE) {
             bytes calldata ownerSignature;
             (ownerSignature, cursor) = _takeLengthPrefixed(signature, cursor, 2);
-            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, ownerSignature);
+            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, ownerSignature, record);
+            if (record.epoch != state.epoch || record.status != SessionStatus.Active) {
+                record = SessionRecord({epoch: state.epoch, status: SessionStatus.Active, feesCharged: 0});
+                recordChanged = true;
+            }
         } else if (mode == SessionTypes.MODE_USE) {
-            SessionRecord memory record = _sessions[sessionId][msg.sender];
             if (record.epoch != state.epoch || record.status != SessionStatus.Active) {
                 revert SessionNotActive(sessionId);
             }
@@ -249,6 +270,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         }
 
         _checkPaymaster(sessionData, userOp.paymasterAndData);
+        if (_chargeFee(sessionData, userOp, record)) recordChanged = true;
+        if (recordChanged) _sessions[sessionId][msg.sender] = record;
 
         Context memory context = Context({
             account: msg.sender,
@@ -283,18 +306,20 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return recoverError == ECDSA.RecoverError.NoError && recovered == signer;
     }
 
-    /// Grants the session in enable mode; returns whether the owner's signature is valid. The session is marked
-    /// active either way: with a bad signature the EntryPoint reverts the whole operation (AA24).
+    /// Checks a session given in enable mode and returns whether the owner's signature is valid; emits the grant
+    /// when the session was not active. The caller marks it active either way: with a bad signature the
+    /// EntryPoint reverts the whole operation (AA24). A session already active keeps its fee counter, so replaying
+    /// the owner's signature never refills the budget.
     function _enable(
         address account,
         uint64 epoch,
         bytes32 sessionId,
         bytes calldata sessionData,
-        bytes calldata ownerSignature
+        bytes calldata ownerSignature,
+        SessionRecord memory record
     ) private returns (bool ownerSigned) {
         SessionTypes.Session calldata session = _sessionView(sessionData);
         _checkSessionFields(session);
-        SessionRecord memory record = _sessions[sessionId][account];
         if (record.epoch == epoch && record.status == SessionStatus.Revoked) revert SessionIsRevoked(sessionId);
         bytes32 digest = _enableDigest(account, epoch, sessionId);
         try IERC1271(account).isValidSignature(digest, ownerSignature) returns (bytes4 magic) {
@@ -303,8 +328,52 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             ownerSigned = false;
         }
         if (record.epoch != epoch || record.status != SessionStatus.Active) {
-            _sessions[sessionId][account] = SessionRecord({epoch: epoch, status: SessionStatus.Active});
             emit SessionGranted(account, sessionId, session.signer, session.validAfter, session.validUntil, epoch);
+        }
+    }
+
+    /// The fee scope: charges the operation's maximum cost to `record` when the session has a budget; returns
+    /// whether the record changed.
+    function _chargeFee(bytes calldata sessionData, PackedUserOperation calldata userOp, SessionRecord memory record)
+        private
+        pure
+        returns (bool charged)
+    {
+        uint256 limit = uint256(bytes32(sessionData[192:224]));
+        uint256 budget = uint256(bytes32(sessionData[224:256]));
+        if (limit == SessionTypes.UNLIMITED_FEE && budget == SessionTypes.UNLIMITED_FEE) return false;
+        uint256 fee = _maxOperationFee(userOp);
+        if (limit != SessionTypes.UNLIMITED_FEE && fee > limit) revert OperationFeeExceeded(fee, limit);
+        if (budget == SessionTypes.UNLIMITED_FEE) return false;
+        uint256 total;
+        unchecked {
+            total = fee + record.feesCharged;
+            if (total < fee) total = type(uint256).max;
+        }
+        if (total > budget) revert FeeBudgetExceeded(total, budget);
+        record.feesCharged = uint128(total); // total <= budget < 2^128
+        return true;
+    }
+
+    /// The prefund EntryPoint v0.7 and v0.8 require for `userOp`: the sum of its gas limits times its maxFeePerGas,
+    /// saturated at 2^256 - 1 where that arithmetic would overflow (the EntryPoint refuses such operations, AA94).
+    function _maxOperationFee(PackedUserOperation calldata userOp) private pure returns (uint256 fee) {
+        uint256 gasLimits = uint256(userOp.accountGasLimits);
+        uint256 preVerificationGas = userOp.preVerificationGas;
+        if (preVerificationGas >> 128 != 0) return type(uint256).max;
+        uint256 gas;
+        unchecked {
+            // each term < 2^128: the sum < 2^131
+            gas = (gasLimits >> 128) + uint128(gasLimits) + preVerificationGas;
+            bytes calldata paymasterAndData = userOp.paymasterAndData;
+            if (paymasterAndData.length >= _PAYMASTER_GAS_END) {
+                uint256 paymasterGas = uint256(bytes32(paymasterAndData[20:52]));
+                gas += (paymasterGas >> 128) + uint128(paymasterGas);
+            }
+        }
+        if (gas >> 128 != 0) return type(uint256).max;
+        unchecked {
+            fee = gas * uint128(uint256(userOp.gasFees)); // < 2^256
         }
     }
 
@@ -675,19 +744,22 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         sessionId = keccak256(abi.encode(SessionTypes.SESSION_TYPEHASH, session));
         SessionRecord memory record = _sessions[sessionId][account];
         if (record.epoch == epoch && record.status == SessionStatus.Revoked) revert SessionIsRevoked(sessionId);
-        _sessions[sessionId][account] = SessionRecord({epoch: epoch, status: SessionStatus.Active});
+        // Granting an active session again keeps its fee counter: a budget is refilled only by a new session.
+        if (record.epoch != epoch || record.status != SessionStatus.Active) {
+            _sessions[sessionId][account] = SessionRecord({epoch: epoch, status: SessionStatus.Active, feesCharged: 0});
+        }
         emit SessionGranted(account, sessionId, session.signer, session.validAfter, session.validUntil, epoch);
     }
 
     /// The same checks as `_grant` on a session read from the signature, whose fields are raw words.
     function _checkSessionFields(SessionTypes.Session calldata session) private pure {
-        bytes32[7] calldata words;
+        bytes32[9] calldata words;
         assembly ("memory-safe") {
             words := session
         }
         if (
             uint256(words[0]) >> 160 != 0 || uint256(words[1]) >> 48 != 0 || uint256(words[2]) >> 48 != 0
-                || uint256(words[5]) >> 160 != 0
+                || uint256(words[5]) >> 160 != 0 || uint256(words[6]) >> 128 != 0 || uint256(words[7]) >> 128 != 0
         ) revert MalformedSession();
         address signer = address(uint160(uint256(words[0])));
         uint48 validAfter = uint48(uint256(words[1]));
@@ -713,7 +785,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return _hashTypedDataV4(keccak256(abi.encode(SessionTypes.ENABLE_SESSION_TYPEHASH, account, epoch, sessionId)));
     }
 
-    /// EIP-712 struct hash of a session given as its 224-byte ABI encoding, hashed in unallocated memory.
+    /// EIP-712 struct hash of a session given as its 288-byte ABI encoding, hashed in unallocated memory.
     function _sessionIdOf(bytes calldata sessionData) private pure returns (bytes32 sessionId) {
         bytes32 typehash = SessionTypes.SESSION_TYPEHASH;
         assembly ("memory-safe") {

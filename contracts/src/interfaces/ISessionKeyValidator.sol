@@ -61,6 +61,11 @@ library SessionTypes {
     /// @param permissionsRoot Merkle root of the session's permissions.
     /// @param paymasterPolicy Who may pay for the session's operations.
     /// @param paymaster The paymaster for `PaymasterPolicy.Exactly`; zero otherwise.
+    /// @param maxOperationFee Most wei one operation may cost: its required prefund as the EntryPoint computes it,
+    ///        (verificationGasLimit + callGasLimit + paymasterVerificationGasLimit + paymasterPostOpGasLimit +
+    ///        preVerificationGas) * maxFeePerGas, whoever pays. `UNLIMITED_FEE` turns the bound off.
+    /// @param feeBudget Most wei all the session's operations may cost together, each charged its maximum cost
+    ///        as above (the validator cannot see the actual cost). `UNLIMITED_FEE` turns the budget off.
     /// @param salt Free value that tells apart sessions that are otherwise identical.
     struct Session {
         address signer;
@@ -69,6 +74,8 @@ library SessionTypes {
         bytes32 permissionsRoot;
         PaymasterPolicy paymasterPolicy;
         address paymaster;
+        uint128 maxOperationFee;
+        uint128 feeBudget;
         bytes32 salt;
     }
 
@@ -126,6 +133,10 @@ library SessionTypes {
     /// @notice Every defined flag.
     uint8 internal constant ALL_FLAGS = 15;
 
+    /// @notice `Session.maxOperationFee` or `Session.feeBudget` value that turns that bound off: an explicit,
+    ///         owner-chosen exception to the fee scope.
+    uint128 internal constant UNLIMITED_FEE = type(uint128).max;
+
     /// @notice userOp.signature mode: use an already granted session.
     uint8 internal constant MODE_USE = 0;
     /// @notice userOp.signature mode: grant the session with the owner's signature, then use it.
@@ -133,19 +144,20 @@ library SessionTypes {
 
     /// @notice EIP-712 type of a session; `sessionId` is its struct hash.
     bytes32 internal constant SESSION_TYPEHASH = keccak256(
-        "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+        "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)"
     );
 
     /// @notice EIP-712 type the owner signs to enable a session inside the first user operation.
     bytes32 internal constant ENABLE_SESSION_TYPEHASH = keccak256(
-        "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+        "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)"
     );
 }
 
 /// @title ISessionKeyValidator
 /// @notice ERC-7579 validator module that lets an account's session keys send user operations within the scope
 ///         the owner granted: targets, selectors, native value, argument rules, time windows, usage and rate
-///         limits, cumulative native and ERC-20 spend limits, and a paymaster policy.
+///         limits, cumulative native and ERC-20 spend limits, a paymaster policy and a fee scope (most wei per
+///         operation and a fee budget for the session's lifetime).
 interface ISessionKeyValidator is IERC7579Validator {
     /// @notice Lifecycle of a session on one account.
     enum SessionStatus {
@@ -331,6 +343,14 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param callIndex Index of the call in the execution (0 for a single call).
     /// @param selector The call's selector (zero if the calldata is shorter than 4 bytes).
     error NotAnErc20Movement(uint256 callIndex, bytes4 selector);
+    /// @notice The operation may cost `fee` wei, over the session's per-operation limit.
+    /// @param fee The operation's maximum cost: its gas limits (with the paymaster's) times its maxFeePerGas.
+    /// @param limit The session's `maxOperationFee`.
+    error OperationFeeExceeded(uint256 fee, uint256 limit);
+    /// @notice The operation would bring the fees charged to the session to `total` wei, over its budget.
+    /// @param total The session's charged fees with this operation's maximum cost.
+    /// @param budget The session's `feeBudget`.
+    error FeeBudgetExceeded(uint256 total, uint256 budget);
     /// @notice The operation's paymaster is not allowed by the session's paymaster policy.
     /// @param policy The session's paymaster policy.
     /// @param paymaster The paymaster.
@@ -378,6 +398,13 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param token The ERC-20 token, or address(0) for native value.
     /// @return spent The cumulative amount.
     function spentOf(address account, bytes32 sessionId, address token) external view returns (uint256 spent);
+
+    /// @notice The fees charged to a session's budget on an account in the current epoch: the sum of the maximum
+    ///         cost of each operation the session validated (zero for a session without a budget).
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @return charged The charged fees in wei.
+    function feesChargedOf(address account, bytes32 sessionId) external view returns (uint256 charged);
 
     /// @notice A session's id: its EIP-712 struct hash.
     /// @param session The session.

@@ -148,20 +148,31 @@ contract SignaturesTest is AdversarialBase {
         pure
         returns (Expect kind, bytes memory exact)
     {
-        uint256 ownerSigLength = enable ? 2 + uint256(uint16(bytes2(bytes.concat(sig[225], sig[226])))) : 0;
-        uint256 callsStart = 225 + ownerSigLength;
+        uint256 ownerSigLength = enable
+            ? 2
+                + uint256(
+                    uint16(
+                        bytes2(
+                            bytes.concat(
+                                sig[1 + SessionEncoding.SESSION_LENGTH], sig[2 + SessionEncoding.SESSION_LENGTH]
+                            )
+                        )
+                    )
+                )
+            : 0;
+        uint256 callsStart = 1 + SessionEncoding.SESSION_LENGTH + ownerSigLength;
         if (b == 0) return (Expect.Rejected, "");
-        if (b < 225) {
+        if (b < 1 + SessionEncoding.SESSION_LENGTH) {
             if (enable) return (Expect.Rejected, ""); // owner's digest changes (AA24) or a session check fails
-            bytes memory sessionData = new bytes(224);
-            for (uint256 k; k < 224; ++k) {
+            bytes memory sessionData = new bytes(SessionEncoding.SESSION_LENGTH);
+            for (uint256 k; k < SessionEncoding.SESSION_LENGTH; ++k) {
                 sessionData[k] = sig[1 + k];
             }
             sessionData[b - 1] ^= 0x01;
             bytes32 id = keccak256(bytes.concat(SessionTypes.SESSION_TYPEHASH, sessionData));
             return (Expect.Exact, abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, id));
         }
-        if (b < 227 && enable) return (Expect.Rejected, ""); // owner signature length
+        if (b < 3 + SessionEncoding.SESSION_LENGTH && enable) return (Expect.Rejected, ""); // owner signature length
         if (b < callsStart) return (Expect.Exact, _failedOp(0, "AA24 signature error")); // owner signature
         if (b == callsStart) {
             return (Expect.Exact, abi.encodeWithSelector(ISessionKeyValidator.CallCountMismatch.selector, 2, 3));
@@ -296,7 +307,11 @@ contract SignaturesTest is AdversarialBase {
             }
             f.op.signature = sig;
             _expectScopeError(
-                f.entryPoint, f.op, abi.encodeWithSelector(ISessionKeyValidator.SignatureTruncated.selector, 1, 224)
+                f.entryPoint,
+                f.op,
+                abi.encodeWithSelector(
+                    ISessionKeyValidator.SignatureTruncated.selector, 1, SessionEncoding.SESSION_LENGTH
+                )
             );
         }
     }

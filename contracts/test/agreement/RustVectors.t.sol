@@ -13,7 +13,7 @@ import {SessionTestBase} from "../utils/SessionTestBase.sol";
 ///         is checked here against the validator, OpenZeppelin's MerkleProof and the real EntryPoints v0.7 and v0.8.
 contract RustVectorsTest is SessionTestBase {
     /// @notice Offset of the permission in a use-mode signature: mode, session, callCount, permissionLength.
-    uint256 internal constant USE_PERMISSION_OFFSET = 1 + 224 + 1 + 2;
+    uint256 internal constant USE_PERMISSION_OFFSET = 1 + SessionEncoding.SESSION_LENGTH + 1 + 2;
 
     /// @notice Offset of the last byte of `valueLimit` in `abi.encode(permission)` (head offset, target, selector,
     ///         flags, valueLimit).
@@ -96,7 +96,7 @@ contract RustVectorsTest is SessionTestBase {
         uint256 sessions = vm.parseJsonUint(json, ".treeCount");
         for (uint256 s; s < sessions; ++s) {
             bytes memory encoding = vm.parseJsonBytes(json, _at(".sessions", s, ".encoding"));
-            assertEq(encoding.length, 224, "session length");
+            assertEq(encoding.length, SessionEncoding.SESSION_LENGTH, "session length");
             SessionTypes.Session memory session = abi.decode(encoding, (SessionTypes.Session));
             assertEq(abi.encode(session), encoding, "session encoding");
             assertEq(session.permissionsRoot, vm.parseJsonBytes32(json, _at(".trees", s, ".root")), "session root");

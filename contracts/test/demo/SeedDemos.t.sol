@@ -312,6 +312,9 @@ contract SeedDemosTest is SessionTestBase {
         session.validAfter = START;
         session.validUntil = END;
         session.permissionsRoot = SessionEncoding.leaf(permission);
+        session.paymasterPolicy = SessionTypes.PaymasterPolicy.None;
+        session.maxOperationFee = DEFAULT_MAX_OPERATION_FEE;
+        session.feeBudget = DEFAULT_FEE_BUDGET;
     }
 
     function _grantGame(AccountEnv memory env) internal returns (SessionTypes.Session memory session) {

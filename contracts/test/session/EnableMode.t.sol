@@ -433,6 +433,8 @@ contract EnableModeTest is SessionLifecycleBase {
         bytes32 root,
         uint8 policy,
         address paymaster,
+        uint128 maxOperationFee,
+        uint128 feeBudget,
         bytes32 salt,
         uint8 revokes
     ) public {
@@ -444,6 +446,8 @@ contract EnableModeTest is SessionLifecycleBase {
             permissionsRoot: root,
             paymasterPolicy: SessionTypes.PaymasterPolicy(bound(policy, 0, 3)),
             paymaster: paymaster,
+            maxOperationFee: maxOperationFee,
+            feeBudget: feeBudget,
             salt: salt
         });
         revokes = uint8(bound(revokes, 0, 3));
@@ -657,22 +661,25 @@ contract SessionSignatureTest is SessionLifecycleBase {
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenEmpty() public {
-        _expectWireError("", _truncatedError(1, 224));
+        _expectWireError("", _truncatedError(1, SessionEncoding.SESSION_LENGTH));
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenSessionIncomplete() public {
-        _expectWireError(_truncated(_validUseSignature(), 100), _truncatedError(1, 224));
+        _expectWireError(_truncated(_validUseSignature(), 100), _truncatedError(1, SessionEncoding.SESSION_LENGTH));
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenCallCountMissing() public {
-        _expectWireError(_truncated(_validUseSignature(), 225), _truncatedError(225, 1));
+        _expectWireError(
+            _truncated(_validUseSignature(), 1 + SessionEncoding.SESSION_LENGTH),
+            _truncatedError(1 + SessionEncoding.SESSION_LENGTH, 1)
+        );
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenPermissionLengthOverruns() public {
         bytes memory signature = _validUseSignature();
-        signature[226] = 0xff;
-        signature[227] = 0xff;
-        _expectWireError(signature, _truncatedError(228, 0xffff));
+        signature[2 + SessionEncoding.SESSION_LENGTH] = 0xff;
+        signature[3 + SessionEncoding.SESSION_LENGTH] = 0xff;
+        _expectWireError(signature, _truncatedError(4 + SessionEncoding.SESSION_LENGTH, 0xffff));
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureCut() public {
@@ -690,7 +697,10 @@ contract SessionSignatureTest is SessionLifecycleBase {
     function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureLengthMissing() public {
         bytes memory signature = _validUseSignature();
         signature[0] = bytes1(SessionTypes.MODE_ENABLE);
-        _expectWireError(_truncated(signature, 226), _truncatedError(225, 2));
+        _expectWireError(
+            _truncated(signature, 2 + SessionEncoding.SESSION_LENGTH),
+            _truncatedError(1 + SessionEncoding.SESSION_LENGTH, 2)
+        );
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureCut() public {
@@ -700,7 +710,7 @@ contract SessionSignatureTest is SessionLifecycleBase {
             bytes2(uint16(65)),
             new bytes(10)
         );
-        _expectWireError(signature, _truncatedError(227, 65));
+        _expectWireError(signature, _truncatedError(3 + SessionEncoding.SESSION_LENGTH, 65));
     }
 
     function test_validateUserOp_reverts_SignatureTrailingBytes() public {

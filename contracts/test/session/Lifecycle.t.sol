@@ -410,7 +410,7 @@ contract LifecycleTest is SessionLifecycleBase {
         bytes32 expected = keccak256(
             abi.encode(
                 keccak256(
-                    "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+                    "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)"
                 ),
                 session.signer,
                 session.validAfter,
@@ -418,6 +418,8 @@ contract LifecycleTest is SessionLifecycleBase {
                 session.permissionsRoot,
                 uint8(3),
                 session.paymaster,
+                session.maxOperationFee,
+                session.feeBudget,
                 session.salt
             )
         );

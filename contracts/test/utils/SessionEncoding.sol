@@ -14,6 +14,9 @@ struct CallProof {
 /// @notice Test-side encoder of the SessionKeyValidator's signature wire format, leaves and Merkle trees
 ///         (OpenZeppelin StandardMerkleTree layout: leaves sorted by hash, sorted-pair hashing).
 library SessionEncoding {
+    /// @notice Length of abi.encode(SessionTypes.Session): nine words.
+    uint256 internal constant SESSION_LENGTH = 288;
+
     /// @notice The permission's Merkle leaf.
     function leaf(SessionTypes.Permission memory permission) internal pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(permission))));

@@ -146,10 +146,10 @@ abstract contract SessionLifecycleBase is SessionTestBase {
         SessionTypes.Session memory session
     ) internal pure returns (bytes32) {
         bytes32 sessionTypehash = keccak256(
-            "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+            "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)"
         );
         bytes32 enableTypehash = keccak256(
-            "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)"
+            "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)"
         );
         bytes32 sessionHash = keccak256(
             abi.encode(
@@ -160,6 +160,8 @@ abstract contract SessionLifecycleBase is SessionTestBase {
                 session.permissionsRoot,
                 uint8(session.paymasterPolicy),
                 session.paymaster,
+                session.maxOperationFee,
+                session.feeBudget,
                 session.salt
             )
         );

@@ -87,7 +87,14 @@ abstract contract SessionTestBase is AccountTestBase {
     // Sessions and permissions
     // ------------------------------------------------------------------------------------------------------------
 
-    /// @notice A session of the default key over `root`, valid for one day from START, any paymaster.
+    /// @notice Default session `maxOperationFee`: above the default operation's prefund (4.1M gas at 2 gwei).
+    uint128 internal constant DEFAULT_MAX_OPERATION_FEE = 0.05 ether;
+
+    /// @notice Default session `feeBudget`.
+    uint128 internal constant DEFAULT_FEE_BUDGET = 2 ether;
+
+    /// @notice A session of the default key over `root`, valid for one day from START, any paymaster, with the
+    ///         default fee scope.
     function _session(bytes32 root) internal view returns (SessionTypes.Session memory) {
         return SessionTypes.Session({
             signer: sessionSigner,
@@ -96,6 +103,8 @@ abstract contract SessionTestBase is AccountTestBase {
             permissionsRoot: root,
             paymasterPolicy: SessionTypes.PaymasterPolicy.Any,
             paymaster: address(0),
+            maxOperationFee: DEFAULT_MAX_OPERATION_FEE,
+            feeBudget: DEFAULT_FEE_BUDGET,
             salt: bytes32(0)
         });
     }

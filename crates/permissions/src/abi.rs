@@ -27,6 +27,11 @@ alloy_sol_types::sol! {
         uint8 paymasterPolicy;
         /// The paymaster for `PaymasterPolicy.Exactly`; zero otherwise.
         address paymaster;
+        /// Most wei one operation may cost (its required prefund, whoever pays); `UNLIMITED_FEE`: no bound.
+        uint128 maxOperationFee;
+        /// Most wei all the session's operations may cost together, each charged its maximum;
+        /// `UNLIMITED_FEE`: no budget.
+        uint128 feeBudget;
         /// Free value that tells apart sessions that are otherwise identical.
         bytes32 salt;
     }
@@ -94,19 +99,22 @@ pub const MAX_CALLS: usize = 32;
 pub const MAX_RULES: usize = 32;
 /// Most operands of a OneOf rule (`SessionKeyValidator.MAX_ONE_OF`).
 pub const MAX_ONE_OF: usize = 64;
-/// Length of `abi.encode(Session)`.
-pub const SESSION_LENGTH: usize = 224;
+/// Length of `abi.encode(Session)`: nine words.
+pub const SESSION_LENGTH: usize = 288;
+
+/// `Session.maxOperationFee` / `Session.feeBudget` value that turns that bound off (`SessionTypes.UNLIMITED_FEE`).
+pub const UNLIMITED_FEE: u128 = u128::MAX;
 
 /// The EIP-712 type string of a session.
-pub const SESSION_TYPE: &str = "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)";
+pub const SESSION_TYPE: &str = "Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)";
 /// `keccak256(SESSION_TYPE)`.
 pub const SESSION_TYPEHASH: B256 =
-    b256!("153a2913df561bb9c025e73af5fadf02a53e19a182f68a72db3f1042c6301ed2");
+    b256!("f2e43984693d37835ec342616e9d34a2b61559dd131090b2e4592e58fd0cf8df");
 /// The EIP-712 type string the owner signs to enable a session.
-pub const ENABLE_SESSION_TYPE: &str = "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,bytes32 salt)";
+pub const ENABLE_SESSION_TYPE: &str = "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)";
 /// `keccak256(ENABLE_SESSION_TYPE)`.
 pub const ENABLE_SESSION_TYPEHASH: B256 =
-    b256!("0fb1d20be483f9654b687f3885951692f7816dd2cf99b7d2690ff57f9ca470b8");
+    b256!("74be129fc9b2c9d6df91f9591bdbae6b3dfc24e1cac7a2787b66a48027f3e3d3");
 
 /// `transfer(address,uint256)`.
 pub const SELECTOR_TRANSFER: FixedBytes<4> = FixedBytes([0xa9, 0x05, 0x9c, 0xbb]);
@@ -346,7 +354,7 @@ fn session_preimage(session: &Session) -> [u8; 32 + SESSION_LENGTH] {
     out
 }
 
-/// `abi.encode(session)`: 7 words, 224 bytes.
+/// `abi.encode(session)`: 9 words, 288 bytes.
 pub fn encode_session(session: &Session) -> [u8; SESSION_LENGTH] {
     let mut out = [0u8; SESSION_LENGTH];
     out[12..32].copy_from_slice(session.signer.as_slice());
@@ -355,11 +363,13 @@ pub fn encode_session(session: &Session) -> [u8; SESSION_LENGTH] {
     out[96..128].copy_from_slice(session.permissionsRoot.as_slice());
     out[159] = session.paymasterPolicy;
     out[172..192].copy_from_slice(session.paymaster.as_slice());
-    out[192..224].copy_from_slice(session.salt.as_slice());
+    out[208..224].copy_from_slice(&session.maxOperationFee.to_be_bytes());
+    out[240..256].copy_from_slice(&session.feeBudget.to_be_bytes());
+    out[256..288].copy_from_slice(session.salt.as_slice());
     out
 }
 
-/// Decodes `abi.encode(session)` strictly: exactly 224 bytes, every field's unused high bits zero.
+/// Decodes `abi.encode(session)` strictly: exactly 288 bytes, every field's unused high bits zero.
 ///
 /// Like the contract (`MalformedSession`), it does not check the field values themselves (window, policy), only
 /// that each fits its type; see [`check_session_fields`].
@@ -385,6 +395,14 @@ pub fn decode_session(data: &[u8]) -> Result<Session> {
     if !zero_prefix(word(4), 31) {
         return Err(malformed("uint8 word with non-zero high bytes"));
     }
+    if !zero_prefix(word(6), 16) || !zero_prefix(word(7), 16) {
+        return Err(malformed("uint128 word with non-zero high bytes"));
+    }
+    let uint128 = |w: &[u8]| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&w[16..]);
+        u128::from_be_bytes(b)
+    };
     let uint48 = |w: &[u8]| {
         let mut b = [0u8; 8];
         b[2..].copy_from_slice(&w[26..]);
@@ -397,7 +415,9 @@ pub fn decode_session(data: &[u8]) -> Result<Session> {
         permissionsRoot: B256::from_slice(word(3)),
         paymasterPolicy: word(4)[31],
         paymaster: Address::from_slice(&word(5)[12..]),
-        salt: B256::from_slice(word(6)),
+        maxOperationFee: uint128(word(6)),
+        feeBudget: uint128(word(7)),
+        salt: B256::from_slice(word(8)),
     })
 }
 

@@ -12,14 +12,15 @@ pub use abi::{
     decode_permission, decode_session, encode_permission, encode_session, leaf_hash, session_id,
     ArgRule, PaymasterPolicyKind, Permission, RuleOperator, Session, ALL_FLAGS, FLAG_ANY_TARGET,
     FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, MAX_CALLS, MAX_ONE_OF, MAX_RULES,
-    MODE_ENABLE, MODE_USE,
+    MODE_ENABLE, MODE_USE, UNLIMITED_FEE,
 };
 pub use error::{Error, Result};
 pub use function::FunctionSignature;
 pub use merkle::{verify, MultiProof, PermissionTree};
 pub use spec::{
-    ArgRef, CompiledSession, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec, RuleValue,
-    Scalar, SessionSpec, Target, Warning, MAX_PERMISSIONS,
+    ArgRef, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec, RuleValue,
+    Scalar, SessionSpec, Target, Warning, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
+    MAX_PERMISSIONS,
 };
 pub use summary::{SummaryOptions, TokenInfo};
 

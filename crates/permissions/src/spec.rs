@@ -25,7 +25,8 @@ pub const MAX_PERMISSIONS: usize = 1 << 20;
 ///
 /// ```json
 /// {
-///   "signer": "0x…", "valid_until": "2026-12-01T12:00:00Z", "paymaster": "any",
+///   "signer": "0x…", "valid_until": "2026-12-01T12:00:00Z", "paymaster": "none",
+///   "fees": { "per_operation": "0.01 ether", "budget": "0.1 ether" },
 ///   "permissions": [ { "target": "0x…", "function": "transfer(address to,uint256 amount)",
 ///                      "rules": [ { "arg": "amount", "op": "lte", "value": "100" } ], "max_uses": 10 } ]
 /// }
@@ -42,9 +43,13 @@ pub struct SessionSpec {
     /// Last valid second (unix seconds or RFC 3339); required.
     #[serde(with = "timestamp_serde")]
     pub valid_until: u64,
-    /// Who may pay for the session's operations; default `"any"`.
+    /// Who may pay for the session's operations; default `"none"` (self-paid only).
     #[serde(default)]
     pub paymaster: PaymasterSpec,
+    /// What the session's operations may cost; default [`FeeScopeSpec::default`] (0.01 ether per operation,
+    /// 0.1 ether in all).
+    #[serde(default)]
+    pub fees: FeeScopeSpec,
     /// A free 32-byte value telling apart otherwise identical sessions (`0x` + 64 hex digits, or a number).
     #[serde(default, with = "salt_serde", skip_serializing_if = "B256::is_zero")]
     pub salt: B256,
@@ -57,14 +62,115 @@ pub struct SessionSpec {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PaymasterSpec {
     /// Any paymaster, or none.
-    #[default]
     Any,
-    /// Only self-paid operations.
+    /// Only self-paid operations (the default).
+    #[default]
     None,
     /// Some paymaster must pay.
     Required,
     /// Exactly this paymaster must pay.
     Exactly(#[serde(with = "address_serde")] Address),
+}
+
+/// What a session's operations may cost, in wei of the chain's native token. Each operation counts at its
+/// maximum cost, the prefund the EntryPoint computes from its own gas limits and `maxFeePerGas`, whoever pays
+/// (a paymaster may recover its cost from the account).
+///
+/// ```json
+/// { "per_operation": "0.01 ether", "budget": "0.1 ether" }
+/// ```
+///
+/// Either bound may be `"unlimited"`: an explicit choice that the consent summary warns about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeScopeSpec {
+    /// Most one operation may cost (`Session.maxOperationFee`).
+    #[serde(with = "fee_bound_serde")]
+    pub per_operation: FeeBound,
+    /// Most all the session's operations may cost together (`Session.feeBudget`).
+    #[serde(with = "fee_bound_serde")]
+    pub budget: FeeBound,
+}
+
+/// One bound of a fee scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeeBound {
+    /// At most this many wei (below `UNLIMITED_FEE`).
+    Wei(u128),
+    /// No bound (`UNLIMITED_FEE` on chain).
+    Unlimited,
+}
+
+/// Default most wei per operation: 0.01 ether.
+pub const DEFAULT_MAX_OPERATION_FEE: u128 = 10_000_000_000_000_000;
+/// Default fee budget of a session: 0.1 ether.
+pub const DEFAULT_FEE_BUDGET: u128 = 100_000_000_000_000_000;
+
+impl Default for FeeScopeSpec {
+    /// 0.01 ether per operation, 0.1 ether in all.
+    fn default() -> Self {
+        Self {
+            per_operation: FeeBound::Wei(DEFAULT_MAX_OPERATION_FEE),
+            budget: FeeBound::Wei(DEFAULT_FEE_BUDGET),
+        }
+    }
+}
+
+impl FeeScopeSpec {
+    /// No bound at all: a leaked key can make the account pay any fee. Only by the owner's explicit choice.
+    pub const UNLIMITED: Self = Self {
+        per_operation: FeeBound::Unlimited,
+        budget: FeeBound::Unlimited,
+    };
+
+    /// The on-chain `(maxOperationFee, feeBudget)`.
+    pub fn to_contract(self) -> (u128, u128) {
+        (self.per_operation.to_contract(), self.budget.to_contract())
+    }
+
+    /// The fee scope of contract values.
+    pub fn from_contract(max_operation_fee: u128, fee_budget: u128) -> Self {
+        Self {
+            per_operation: FeeBound::from_contract(max_operation_fee),
+            budget: FeeBound::from_contract(fee_budget),
+        }
+    }
+}
+
+impl FeeBound {
+    /// The contract value: the wei, or `UNLIMITED_FEE`.
+    pub fn to_contract(self) -> u128 {
+        match self {
+            Self::Wei(wei) => wei,
+            Self::Unlimited => abi::UNLIMITED_FEE,
+        }
+    }
+
+    /// The bound a contract value means.
+    pub fn from_contract(value: u128) -> Self {
+        if value == abi::UNLIMITED_FEE {
+            Self::Unlimited
+        } else {
+            Self::Wei(value)
+        }
+    }
+
+    /// The bound in wei, `None` when unlimited.
+    pub fn wei(self) -> Option<u128> {
+        match self {
+            Self::Wei(wei) => Some(wei),
+            Self::Unlimited => None,
+        }
+    }
+}
+
+impl core::fmt::Display for FeeBound {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Wei(wei) => f.write_str(&values::format_native(U256::from(*wei))),
+            Self::Unlimited => f.write_str("unlimited"),
+        }
+    }
 }
 
 /// The contract a permission allows: an address, or `"*"` for any (`FLAG_ANY_TARGET`).
@@ -511,6 +617,39 @@ mod duration_serde {
     }
 }
 
+mod fee_bound_serde {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &FeeBound,
+        s: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> core::result::Result<FeeBound, D::Error> {
+        d.deserialize_any(TextOrInteger(
+            parse_fee_bound,
+            "a fee such as \"0.01 ether\", \"500000 gwei\" or wei, or \"unlimited\"",
+        ))
+    }
+}
+
+fn parse_fee_bound(text: &str) -> core::result::Result<FeeBound, String> {
+    if text.trim() == "unlimited" {
+        return Ok(FeeBound::Unlimited);
+    }
+    let wei = parse_amount(text)?;
+    match u128::try_from(wei) {
+        Ok(wei) if wei != abi::UNLIMITED_FEE => Ok(FeeBound::Wei(wei)),
+        _ => Err(format!(
+            "{wei} wei does not fit a fee bound (at most 2^128 - 2 wei); write \"unlimited\" for no bound"
+        )),
+    }
+}
+
 fn parse_amount(text: &str) -> core::result::Result<U256, String> {
     let number = values::parse_number(text)?;
     if number.negative {
@@ -856,6 +995,8 @@ impl SessionSpec {
         check_erc20_bypass(&permissions)?;
         check_limits_consistent(&permissions, &mut warnings);
 
+        check_fee_scope(&self.fees, &mut warnings);
+        let (max_operation_fee, fee_budget) = self.fees.to_contract();
         let tree = PermissionTree::from_leaves(leaves)?;
         let session = Session {
             signer: self.signer,
@@ -864,6 +1005,8 @@ impl SessionSpec {
             permissionsRoot: tree.root(),
             paymasterPolicy: policy as u8,
             paymaster,
+            maxOperationFee: max_operation_fee,
+            feeBudget: fee_budget,
             salt: self.salt,
         };
         Ok((
@@ -875,6 +1018,41 @@ impl SessionSpec {
             },
             infos,
         ))
+    }
+}
+
+/// Warnings for fee scopes that let a leaked key make the account pay more than a bounded amount.
+fn check_fee_scope(fees: &FeeScopeSpec, warnings: &mut Vec<Warning>) {
+    match (fees.per_operation, fees.budget) {
+        (FeeBound::Unlimited, FeeBound::Unlimited) => warnings.push(Warning {
+            path: "fees".into(),
+            message: "UNLIMITED FEES: a leaked session key can make the account pay any amount in gas fees \
+                      (its whole balance and EntryPoint deposit)"
+                .into(),
+        }),
+        (_, FeeBound::Unlimited) => warnings.push(Warning {
+            path: "fees.budget".into(),
+            message: "UNLIMITED FEE BUDGET: each operation is bounded, but a leaked session key can send \
+                      operations until the account's balance and EntryPoint deposit are gone"
+                .into(),
+        }),
+        (FeeBound::Unlimited, FeeBound::Wei(_)) => warnings.push(Warning {
+            path: "fees.per_operation".into(),
+            message: "no per-operation fee bound: one operation may spend the whole fee budget".into(),
+        }),
+        (FeeBound::Wei(per_operation), FeeBound::Wei(budget)) => {
+            if per_operation == 0 || budget == 0 {
+                warnings.push(Warning {
+                    path: "fees".into(),
+                    message: "a zero fee bound: only operations with maxFeePerGas 0 can be sent".into(),
+                });
+            } else if per_operation > budget {
+                warnings.push(Warning {
+                    path: "fees.per_operation".into(),
+                    message: "above the budget: no operation can cost more than the budget".into(),
+                });
+            }
+        }
     }
 }
 
@@ -1724,6 +1902,7 @@ impl SessionSpec {
             valid_after: u48_to_u64(session.validAfter),
             valid_until: u48_to_u64(session.validUntil),
             paymaster,
+            fees: FeeScopeSpec::from_contract(session.maxOperationFee, session.feeBudget),
             salt: session.salt,
             permissions,
         })

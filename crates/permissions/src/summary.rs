@@ -10,7 +10,9 @@ use crate::abi::{
 };
 use crate::error::Result;
 use crate::function::ParamType;
-use crate::spec::{resolve_arg, PaymasterSpec, PermissionInfo, SessionSpec, Target, ValueType};
+use crate::spec::{
+    resolve_arg, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionInfo, SessionSpec, Target, ValueType,
+};
 use crate::values;
 
 /// What a token is called and how many decimals its amounts have.
@@ -54,6 +56,7 @@ impl SessionSpec {
             }
         };
         let _ = writeln!(out, "{gas}");
+        let _ = writeln!(out, "{}", fee_line(&self.fees));
         let _ = writeln!(
             out,
             "It may do only the following ({} permission{}):",
@@ -82,6 +85,21 @@ impl SessionSpec {
         }
         Ok(out)
     }
+}
+
+/// The fee scope in one line; an unlimited bound is spelt out in capitals (the warnings say why).
+fn fee_line(fees: &FeeScopeSpec) -> String {
+    let per_operation = match fees.per_operation {
+        FeeBound::Wei(_) => format!("at most {} per operation", fees.per_operation),
+        FeeBound::Unlimited => "NO LIMIT per operation".to_owned(),
+    };
+    let budget = match fees.budget {
+        FeeBound::Wei(_) => format!("at most {} in all", fees.budget),
+        FeeBound::Unlimited => "NO LIMIT in all".to_owned(),
+    };
+    format!(
+        "Fees: {per_operation}, {budget} (each operation counts at its maximum: gas limits x maxFeePerGas, whoever pays)."
+    )
 }
 
 fn token_amount(options: &SummaryOptions, token: Option<Address>, amount: U256) -> String {

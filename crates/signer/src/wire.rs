@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! uint8   mode                       0 = use a granted session, 1 = enable it first
-//! bytes   session[224]               abi.encode(SessionTypes.Session)
+//! bytes   session[288]               abi.encode(SessionTypes.Session)
 //! -- enable mode only --
 //! uint16  ownerSignatureLength
 //! bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(enableDigest, .)
@@ -24,7 +24,7 @@ use alloy_primitives::{keccak256, Address, B256, U256};
 use keyscope_permissions::{
     abi::{
         decode_permission, decode_session, encode_permission_into, encode_session,
-        encoded_permission_len,
+        encoded_permission_len, SESSION_LENGTH,
     },
     CompiledSession, Permission, Session, MAX_CALLS, MODE_ENABLE, MODE_USE,
 };
@@ -173,7 +173,7 @@ impl SessionSignature {
             .iter()
             .map(|c| 2 + encoded_permission_len(&c.permission) + 1 + 32 * c.proof.len() + 4)
             .sum();
-        1 + 224 + owner + 1 + calls + 1 + self.session_signature.len()
+        1 + SESSION_LENGTH + owner + 1 + calls + 1 + self.session_signature.len()
     }
 
     /// The wire bytes. Fails when a field does not fit its length prefix, or on 0 or more than
@@ -231,7 +231,7 @@ impl SessionSignature {
     pub fn decode(data: &[u8]) -> Result<Self> {
         let mut reader = Reader { data, cursor: 0 };
         // the contract reads the session before looking at the mode
-        let session_bytes = reader.take_at(1, 224)?;
+        let session_bytes = reader.take_at(1, SESSION_LENGTH)?;
         let mode_byte = data[0];
         let session =
             decode_session(session_bytes).map_err(|e| Error::MalformedSession(e.to_string()))?;
