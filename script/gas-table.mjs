@@ -16,6 +16,8 @@ const verdict = (ok) => (ok ? 'met' : '**not met**');
 const scenarios = [
   ['owner', 'owner-signed ERC-20 transfer'],
   ['session_1leaf', 'session-signed, 1-leaf tree'],
+  ['session_1leaf_perOpFee', 'same, per-operation fee bound only (no fee budget)'],
+  ['session_1leaf_noFeeScope', 'same, unlimited fees (no fee scope)'],
   ['session_1024leaves', 'session-signed, 1024-leaf tree (depth 10)'],
   ['session_2rules', 'session-signed, 1-leaf tree, 2 argument rules'],
 ];
@@ -40,12 +42,16 @@ const sessionOverOwner = v('session_1leaf_handleOps') - v('owner_handleOps');
 const base = v('session_1leaf_moduleValidateUserOp');
 const perLevel = (v('session_1024leaves_moduleValidateUserOp') - base) / 10;
 const perRule = (v('session_2rules_moduleValidateUserOp') - base) / 2;
+const perOpFee = v('session_1leaf_perOpFee_moduleValidateUserOp') - v('session_1leaf_noFeeScope_moduleValidateUserOp');
+const budget = v('session_1leaf_moduleValidateUserOp') - v('session_1leaf_noFeeScope_moduleValidateUserOp');
 out += '\nGoals (EntryPoint v0.7, execution gas):\n\n';
 out += '| goal | measured | verdict |\n|---|---:|---|\n';
 out += `| session transfer ≤ owner + 2,000 | owner ${signed(sessionOverOwner)} | ${verdict(sessionOverOwner <= 2000)} |\n`;
 out += `| module validation ≤ 10,500 (1 leaf) | ${fmt(base)} | ${verdict(base <= 10500)} |\n`;
 out += `| ≤ 650 per Merkle level | ${fmt(perLevel)} | ${verdict(perLevel <= 650)} |\n`;
 out += `| ≤ 650 per argument rule | ${fmt(perRule)} | ${verdict(perRule <= 650)} |\n`;
+out += `| per-operation fee bound, over unlimited fees (≤ +500) | ${signed(perOpFee)} | ${verdict(perOpFee <= 500)} |\n`;
+out += `| fee budget over unlimited fees (one warm SSTORE) | ${signed(budget)} | no cold slot added |\n`;
 
 const readmePath = `${root}README.md`;
 const readme = readFileSync(readmePath, 'utf8');

@@ -250,7 +250,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         (bytes calldata sessionData, uint256 cursor) = _take(signature, 1, _SESSION_LENGTH);
         uint8 mode = uint8(signature[0]);
         bytes32 sessionId = _sessionIdOf(sessionData);
-        SessionRecord memory record = _sessions[sessionId][msg.sender];
+        SessionRecord storage stored = _sessions[sessionId][msg.sender];
+        SessionRecord memory record = stored;
         bool signatureFailed;
         bool recordChanged;
         if (mode == SessionTypes.MODE_ENABLE) {
@@ -269,9 +270,10 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             revert UnknownSignatureMode(mode);
         }
 
-        _checkPaymaster(sessionData, userOp.paymasterAndData);
-        if (_chargeFee(sessionData, userOp, record)) recordChanged = true;
-        if (recordChanged) _sessions[sessionId][msg.sender] = record;
+        bytes calldata paymasterAndData = userOp.paymasterAndData;
+        _checkPaymaster(sessionData, paymasterAndData);
+        if (_chargeFee(sessionData, userOp, paymasterAndData, record)) recordChanged = true;
+        if (recordChanged) _store(stored, record);
 
         Context memory context = Context({
             account: msg.sender,
@@ -334,15 +336,21 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
 
     /// The fee scope: charges the operation's maximum cost to `record` when the session has a budget; returns
     /// whether the record changed.
-    function _chargeFee(bytes calldata sessionData, PackedUserOperation calldata userOp, SessionRecord memory record)
-        private
-        pure
-        returns (bool charged)
-    {
-        uint256 limit = uint256(bytes32(sessionData[192:224]));
-        uint256 budget = uint256(bytes32(sessionData[224:256]));
+    function _chargeFee(
+        bytes calldata sessionData,
+        PackedUserOperation calldata userOp,
+        bytes calldata paymasterAndData,
+        SessionRecord memory record
+    ) private pure returns (bool charged) {
+        uint256 limit;
+        uint256 budget;
+        assembly ("memory-safe") {
+            // sessionData is exactly _SESSION_LENGTH bytes (see `_take`): words 6 and 7
+            limit := calldataload(add(sessionData.offset, 192))
+            budget := calldataload(add(sessionData.offset, 224))
+        }
         if (limit == SessionTypes.UNLIMITED_FEE && budget == SessionTypes.UNLIMITED_FEE) return false;
-        uint256 fee = _maxOperationFee(userOp);
+        uint256 fee = _maxOperationFee(userOp, paymasterAndData);
         if (limit != SessionTypes.UNLIMITED_FEE && fee > limit) revert OperationFeeExceeded(fee, limit);
         if (budget == SessionTypes.UNLIMITED_FEE) return false;
         uint256 total;
@@ -356,24 +364,36 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// The prefund EntryPoint v0.7 and v0.8 require for `userOp`: the sum of its gas limits times its maxFeePerGas,
-    /// saturated at 2^256 - 1 where that arithmetic would overflow (the EntryPoint refuses such operations, AA94).
-    function _maxOperationFee(PackedUserOperation calldata userOp) private pure returns (uint256 fee) {
-        uint256 gasLimits = uint256(userOp.accountGasLimits);
-        uint256 preVerificationGas = userOp.preVerificationGas;
+    /// saturated at 2^256 - 1 when preVerificationGas or the sum reaches 2^128 (the EntryPoint refuses any gas value
+    /// of 2^120 or more, AA94).
+    function _maxOperationFee(PackedUserOperation calldata userOp, bytes calldata paymasterAndData)
+        private
+        pure
+        returns (uint256 fee)
+    {
+        uint256 gasLimits;
+        uint256 preVerificationGas;
+        uint256 gasFees;
+        assembly ("memory-safe") {
+            // static fields of the calldata struct: accountGasLimits, preVerificationGas, gasFees
+            gasLimits := calldataload(add(userOp, 0x80))
+            preVerificationGas := calldataload(add(userOp, 0xa0))
+            gasFees := calldataload(add(userOp, 0xc0))
+        }
         if (preVerificationGas >> 128 != 0) return type(uint256).max;
         uint256 gas;
         unchecked {
             // each term < 2^128: the sum < 2^131
             gas = (gasLimits >> 128) + uint128(gasLimits) + preVerificationGas;
-            bytes calldata paymasterAndData = userOp.paymasterAndData;
             if (paymasterAndData.length >= _PAYMASTER_GAS_END) {
-                uint256 paymasterGas = uint256(bytes32(paymasterAndData[20:52]));
+                uint256 paymasterGas;
+                assembly ("memory-safe") {
+                    paymasterGas := calldataload(add(paymasterAndData.offset, 20))
+                }
                 gas += (paymasterGas >> 128) + uint128(paymasterGas);
             }
-        }
-        if (gas >> 128 != 0) return type(uint256).max;
-        unchecked {
-            fee = gas * uint128(uint256(userOp.gasFees)); // < 2^256
+            if (gas >> 128 != 0) return type(uint256).max;
+            fee = gas * uint128(gasFees); // < 2^256
         }
     }
 
@@ -773,6 +793,15 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         }
         if ((policy == uint8(SessionTypes.PaymasterPolicy.Exactly)) == (paymaster == address(0))) {
             revert InvalidPaymasterPolicy(uint8(policy), paymaster);
+        }
+    }
+
+    /// Writes `record` to `stored` in one SSTORE, in SessionRecord's storage layout (epoch in the low 64 bits, then
+    /// status, then feesCharged), without reading the slot again.
+    function _store(SessionRecord storage stored, SessionRecord memory record) private {
+        uint256 packed = uint256(record.epoch) | (uint256(record.status) << 64) | (uint256(record.feesCharged) << 72);
+        assembly ("memory-safe") {
+            sstore(stored.slot, packed)
         }
     }
 

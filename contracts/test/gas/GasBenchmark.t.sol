@@ -17,6 +17,14 @@ contract GasBenchmark is SessionTestBase {
     uint256 private constant TREE_SIZE = 1024;
     uint256 private constant AMOUNT = 100;
 
+    /// The session's fee scope: the default (a per-operation bound and a budget, whose counter is written on every
+    /// operation), the per-operation bound alone (no storage), or none at all.
+    enum FeeScope {
+        Budget,
+        PerOperationOnly,
+        Unlimited
+    }
+
     address private recipient;
 
     function setUp() public override {
@@ -36,27 +44,55 @@ contract GasBenchmark is SessionTestBase {
     }
 
     function test_gas_sessionTransfer_v07_oneLeaf() public {
-        _measureSession(EntryPointVersion.V07, "v07_session_1leaf", _transferPermission(), 1);
+        _measureSession(EntryPointVersion.V07, "v07_session_1leaf", _transferPermission(), 1, FeeScope.Budget);
     }
 
     function test_gas_sessionTransfer_v08_oneLeaf() public {
-        _measureSession(EntryPointVersion.V08, "v08_session_1leaf", _transferPermission(), 1);
+        _measureSession(EntryPointVersion.V08, "v08_session_1leaf", _transferPermission(), 1, FeeScope.Budget);
     }
 
     function test_gas_sessionTransfer_v07_1024Leaves() public {
-        _measureSession(EntryPointVersion.V07, "v07_session_1024leaves", _transferPermission(), TREE_SIZE);
+        _measureSession(
+            EntryPointVersion.V07, "v07_session_1024leaves", _transferPermission(), TREE_SIZE, FeeScope.Budget
+        );
     }
 
     function test_gas_sessionTransfer_v08_1024Leaves() public {
-        _measureSession(EntryPointVersion.V08, "v08_session_1024leaves", _transferPermission(), TREE_SIZE);
+        _measureSession(
+            EntryPointVersion.V08, "v08_session_1024leaves", _transferPermission(), TREE_SIZE, FeeScope.Budget
+        );
     }
 
     function test_gas_sessionTransfer_v07_twoRules() public {
-        _measureSession(EntryPointVersion.V07, "v07_session_2rules", _twoRulePermission(), 1);
+        _measureSession(EntryPointVersion.V07, "v07_session_2rules", _twoRulePermission(), 1, FeeScope.Budget);
     }
 
     function test_gas_sessionTransfer_v08_twoRules() public {
-        _measureSession(EntryPointVersion.V08, "v08_session_2rules", _twoRulePermission(), 1);
+        _measureSession(EntryPointVersion.V08, "v08_session_2rules", _twoRulePermission(), 1, FeeScope.Budget);
+    }
+
+    function test_gas_sessionTransfer_v07_oneLeaf_perOperationFeeOnly() public {
+        _measureSession(
+            EntryPointVersion.V07, "v07_session_1leaf_perOpFee", _transferPermission(), 1, FeeScope.PerOperationOnly
+        );
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf_perOperationFeeOnly() public {
+        _measureSession(
+            EntryPointVersion.V08, "v08_session_1leaf_perOpFee", _transferPermission(), 1, FeeScope.PerOperationOnly
+        );
+    }
+
+    function test_gas_sessionTransfer_v07_oneLeaf_unlimitedFees() public {
+        _measureSession(
+            EntryPointVersion.V07, "v07_session_1leaf_noFeeScope", _transferPermission(), 1, FeeScope.Unlimited
+        );
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf_unlimitedFees() public {
+        _measureSession(
+            EntryPointVersion.V08, "v08_session_1leaf_noFeeScope", _transferPermission(), 1, FeeScope.Unlimited
+        );
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -97,11 +133,14 @@ contract GasBenchmark is SessionTestBase {
         EntryPointVersion version,
         string memory name,
         SessionTypes.Permission memory permission,
-        uint256 treeSize
+        uint256 treeSize,
+        FeeScope fees
     ) private {
         AccountEnv memory env = _env(version);
         bytes32[] memory tree = _tree(permission, treeSize);
         SessionTypes.Session memory session = _session(tree[0]);
+        if (fees != FeeScope.Budget) session.feeBudget = SessionTypes.UNLIMITED_FEE;
+        if (fees == FeeScope.Unlimited) session.maxOperationFee = SessionTypes.UNLIMITED_FEE;
         _grant(env.entryPoint, address(env.account), session);
         bytes32[] memory proof = SessionEncoding.proofOf(tree, SessionEncoding.leaf(permission));
         // A first session op opens the session's nonce lane (a one-off 20k SSTORE in the EntryPoint); the

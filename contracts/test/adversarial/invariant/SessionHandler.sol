@@ -77,7 +77,8 @@ contract SessionHandler is AdversarialBase {
         Revoked, // an operation of a non-active session was accepted, or the model drifted from the validator
         ValidationData, // malformed validationData
         Spend, // executed value / ERC-20 amounts past a cumulative limit
-        Uses // executed uses past maxUses or a rate limit
+        Uses, // executed uses past maxUses or a rate limit
+        Fees // the account paid more fees than the session's fee scope allows
     }
 
     CallLog public callLog;
@@ -99,7 +100,9 @@ contract SessionHandler is AdversarialBase {
     mapping(bytes32 key => uint256) public ghostErc20;
     mapping(bytes32 key => mapping(uint256 permission => uint256)) public ghostUses;
     mapping(bytes32 key => mapping(uint256 permission => mapping(uint256 window => uint256))) public ghostWindowUses;
-    uint256[5] public violations;
+    /// Fees the account really paid for a session's operations (its balance and deposit, less the value sent).
+    mapping(bytes32 key => uint256) public ghostFees;
+    uint256[6] public violations;
     string public lastViolation;
     uint256 public acceptedOps;
     uint256 public rejectedOps;
@@ -170,6 +173,11 @@ contract SessionHandler is AdversarialBase {
         return 500 + 100 * s;
     }
 
+    /// Session `s`'s fee scope: each default operation (4.1M gas at 2 gwei) costs at most 0.0082 ETH.
+    function feeScope(uint256 s) public pure returns (uint128 maxOperationFee, uint128 feeBudget) {
+        return (0.02 ether, uint128(0.04 ether + s * 0.02 ether));
+    }
+
     function maxUses(uint256 s, uint256 k) public pure returns (uint256) {
         if (k == 0) return 4 + s;
         if (k == 5) return 3;
@@ -233,6 +241,7 @@ contract SessionHandler is AdversarialBase {
     function sessionOf(uint256 s) public view returns (SessionTypes.Session memory session) {
         session = _session(roots[s]);
         session.validUntil = SESSION_END;
+        (session.maxOperationFee, session.feeBudget) = feeScope(s);
         session.salt = bytes32(s);
     }
 
@@ -480,6 +489,12 @@ contract SessionHandler is AdversarialBase {
         address acct = _account(plan.account);
         SessionTypes.Session memory session = sessionOf(plan.session);
         PackedUserOperation memory op = _buildUserOp(entryPoint, acct, _sessionNonceKey(1), callData);
+        if (!clean && (shape >> 120) % 3 == 0) {
+            // the leaked key inflates the fees it makes the account pay (to the bundler, possibly itself)
+            uint128 fee = uint128(1 + (shape >> 128) % 50 gwei);
+            op.preVerificationGas = (shape >> 160) % 10_000_000;
+            op.gasFees = _pack(fee, fee);
+        }
         bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
         op.signature = plan.enable
             ? SessionEncoding.enableSignature(session, _enableSig[plan.account][plan.session], proofs, sessionSig)
@@ -493,13 +508,35 @@ contract SessionHandler is AdversarialBase {
         _checkValidationData(entryPoint, op);
 
         uint256 logBefore = callLog.count();
+        uint256 fundsBefore = acct.balance + entryPoint.balanceOf(acct);
         (bool ok,) = _tryHandleOp(entryPoint, op);
         if (!ok) {
             ++rejectedOps;
+            if (acct.balance + entryPoint.balanceOf(acct) != fundsBefore) _violate(Violation.Fees, "refused op paid");
             return;
         }
         ++acceptedOps;
+        _tallyFees(entryPoint, fundsBefore, logBefore);
         _checkAccepted(logBefore);
+    }
+
+    /// What the accepted operation really cost the account in fees, against the session's fee scope.
+    function _tallyFees(IEntryPoint entryPoint, uint256 fundsBefore, uint256 logBefore) internal {
+        address acct = _account(_plan.account);
+        uint256 valueSent;
+        for (uint256 e = logBefore; e < callLog.count(); ++e) {
+            CallLog.Entry memory executed = callLog.entry(e);
+            if (executed.from == acct) valueSent += executed.value;
+        }
+        uint256 fee = fundsBefore - valueSent - (acct.balance + entryPoint.balanceOf(acct));
+        (uint128 maxOperationFee, uint128 feeBudget) = feeScope(_plan.session);
+        bytes32 key = ghostKey(_plan.account, _plan.session);
+        ghostFees[key] += fee;
+        if (fee > maxOperationFee) _violate(Violation.Fees, "one operation cost more than maxOperationFee");
+        if (ghostFees[key] > feeBudget) _violate(Violation.Fees, "fees paid past the budget");
+        uint256 charged = validator.feesChargedOf(acct, _ids[_plan.session]);
+        if (charged > feeBudget) _violate(Violation.Fees, "validator charged past the budget");
+        if (charged < ghostFees[key]) _violate(Violation.Fees, "validator charged less than was paid");
     }
 
     /// Carries validationData out of {probeValidation}, whose state changes its revert discards.

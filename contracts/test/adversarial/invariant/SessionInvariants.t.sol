@@ -83,6 +83,20 @@ contract SessionInvariantsTest is Test {
         assertEq(handler.callLog().count(), handler.executedCalls(), "calls outside accepted operations");
     }
 
+    /// The fees session operations cost the account never exceed the session's fee scope, and the validator's
+    /// counter never falls below what was really paid.
+    function invariant_feesNeverExceedFeeScope() public view {
+        for (uint256 a; a < 2; ++a) {
+            address account = handler.account(a);
+            for (uint256 s; s < 3; ++s) {
+                (, uint128 feeBudget) = handler.feeScope(s);
+                assertLe(handler.sessionValidator().feesChargedOf(account, _sid(s)), feeBudget, "charged");
+                assertLe(handler.ghostFees(handler.ghostKey(a, s)), feeBudget, "paid");
+            }
+        }
+        assertEq(handler.violationCount(SessionHandler.Violation.Fees), 0, handler.lastViolation());
+    }
+
     function invariant_revokedSessionNeverValidates() public view {
         assertEq(handler.violationCount(SessionHandler.Violation.Revoked), 0, handler.lastViolation());
     }
@@ -111,7 +125,7 @@ contract SessionInvariantsTest is Test {
                 else if (action == 18) handler.revokeAll(r >> 8);
                 else handler.reinstall(r >> 8, (r >> 16) % 2 == 0);
             }
-            for (uint256 k; k < 5; ++k) {
+            for (uint256 k; k <= uint256(type(SessionHandler.Violation).max); ++k) {
                 assertEq(handler.violationCount(SessionHandler.Violation(k)), 0, handler.lastViolation());
             }
             accepted += handler.acceptedOps();
