@@ -18,9 +18,9 @@ pub use error::{Error, Result};
 pub use function::FunctionSignature;
 pub use merkle::{verify, MultiProof, PermissionTree};
 pub use spec::{
-    ArgRef, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec, RuleValue,
-    Scalar, SessionSpec, Target, Warning, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
-    MAX_PERMISSIONS,
+    ArgRef, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec,
+    RuleSpec, RuleValue, Scalar, SessionSpec, Target, Warning, DEFAULT_FEE_BUDGET,
+    DEFAULT_MAX_OPERATION_FEE, MAX_PERMISSIONS,
 };
 pub use summary::{SummaryOptions, TokenInfo};
 

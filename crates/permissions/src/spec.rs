@@ -548,7 +548,14 @@ impl<'de, T, F: FnOnce(&str) -> core::result::Result<T, String>> de::Visitor<'de
         (self.0)(&v.to_string()).map_err(E::custom)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> core::result::Result<T, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> core::result::Result<T, E> {
+        // serde_json reads integers past 64 bits as floats: they would lose digits
+        if v.fract() == 0.0 && v.abs() >= 18_446_744_073_709_551_616.0 {
+            return Err(E::custom(format!(
+                "expected {}; write integers above 2^64 - 1 as strings (a JSON number that large loses digits)",
+                self.1
+            )));
+        }
         Err(E::custom(format!(
             "expected {}; write fractions as strings such as \"1.5 ether\"",
             self.1
@@ -1021,8 +1028,15 @@ impl SessionSpec {
     }
 }
 
-/// Warnings for fee scopes that let a leaked key make the account pay more than a bounded amount.
+/// Warnings for fee scopes that let a leaked key make the account pay more than a bounded amount, or that let
+/// the session send nothing.
 fn check_fee_scope(fees: &FeeScopeSpec, warnings: &mut Vec<Warning>) {
+    if fees.per_operation == FeeBound::Wei(0) || fees.budget == FeeBound::Wei(0) {
+        warnings.push(Warning {
+            path: "fees".into(),
+            message: "a zero fee bound: only operations with maxFeePerGas 0 can be sent".into(),
+        });
+    }
     match (fees.per_operation, fees.budget) {
         (FeeBound::Unlimited, FeeBound::Unlimited) => warnings.push(Warning {
             path: "fees".into(),
@@ -1041,12 +1055,7 @@ fn check_fee_scope(fees: &FeeScopeSpec, warnings: &mut Vec<Warning>) {
             message: "no per-operation fee bound: one operation may spend the whole fee budget".into(),
         }),
         (FeeBound::Wei(per_operation), FeeBound::Wei(budget)) => {
-            if per_operation == 0 || budget == 0 {
-                warnings.push(Warning {
-                    path: "fees".into(),
-                    message: "a zero fee bound: only operations with maxFeePerGas 0 can be sent".into(),
-                });
-            } else if per_operation > budget {
+            if per_operation > budget && budget != 0 {
                 warnings.push(Warning {
                     path: "fees.per_operation".into(),
                     message: "above the budget: no operation can cost more than the budget".into(),

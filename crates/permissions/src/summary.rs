@@ -11,7 +11,8 @@ use crate::abi::{
 use crate::error::Result;
 use crate::function::ParamType;
 use crate::spec::{
-    resolve_arg, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionInfo, SessionSpec, Target, ValueType,
+    resolve_arg, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionInfo, SessionSpec, Target,
+    ValueType,
 };
 use crate::values;
 

@@ -13,9 +13,9 @@ use keyscope_permissions::{
         SELECTOR_TRANSFER_FROM, U48_MAX,
     },
     merkle::process_multi_proof,
-    values, ArgRule, Permission, PermissionSpec, PermissionTree, RuleOperator, Session,
-    SessionSpec, SummaryOptions, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
-    FLAG_NATIVE_TRANSFER,
+    values, ArgRule, FeeBound, FeeScopeSpec, Permission, PermissionSpec, PermissionTree,
+    RuleOperator, Session, SessionSpec, SummaryOptions, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL,
+    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, UNLIMITED_FEE,
 };
 use proptest::prelude::*;
 
@@ -148,7 +148,24 @@ fn permission() -> impl Strategy<Value = Permission> {
         )
 }
 
-fn session_for(permissions: &[Permission]) -> Session {
+/// A fee bound as the contract stores it: unlimited, the edges, whole ether/gwei amounts and arbitrary wei.
+fn fee() -> impl Strategy<Value = u128> {
+    prop_oneof![
+        Just(UNLIMITED_FEE),
+        Just(UNLIMITED_FEE - 1),
+        Just(0u128),
+        Just(1u128),
+        any::<u128>(),
+        any::<u64>().prop_map(u128::from),
+        (0u64..100_000).prop_map(|v| u128::from(v) * 1_000_000_000_000_000),
+        (0u64..10_000_000).prop_map(|v| u128::from(v) * 1_000_000_000),
+    ]
+}
+
+fn session_for(
+    permissions: &[Permission],
+    (max_operation_fee, fee_budget): (u128, u128),
+) -> Session {
     Session {
         signer: Address::repeat_byte(0x11),
         validAfter: U48::ZERO,
@@ -158,28 +175,101 @@ fn session_for(permissions: &[Permission]) -> Session {
             .root(),
         paymasterPolicy: 0,
         paymaster: Address::ZERO,
+        maxOperationFee: max_operation_fee,
+        feeBudget: fee_budget,
         salt: B256::repeat_byte(7),
     }
+}
+
+/// Any session the ABI can carry (fields need not pass the contract's checks).
+fn any_session() -> impl Strategy<Value = Session> {
+    (
+        any::<[u8; 20]>(),
+        0u64..=U48_MAX,
+        0u64..=U48_MAX,
+        any::<[u8; 32]>(),
+        any::<u8>(),
+        any::<[u8; 20]>(),
+        (fee(), fee()),
+        any::<[u8; 32]>(),
+    )
+        .prop_map(
+            |(
+                signer,
+                after,
+                until,
+                root,
+                policy,
+                paymaster,
+                (max_operation_fee, fee_budget),
+                salt,
+            )| {
+                Session {
+                    signer: Address::from(signer),
+                    validAfter: U48::from(after),
+                    validUntil: U48::from(until),
+                    permissionsRoot: B256::from(root),
+                    paymasterPolicy: policy,
+                    paymaster: Address::from(paymaster),
+                    maxOperationFee: max_operation_fee,
+                    feeBudget: fee_budget,
+                    salt: B256::from(salt),
+                }
+            },
+        )
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_flag_survives_the_json_round_trip(p in permission()) {
+    fn every_flag_survives_the_json_round_trip(p in permission(), fees in (fee(), fee())) {
         // without a signature: rules by index, raw words
         let spec = PermissionSpec::from_permission(&p, None).unwrap();
         let text = serde_json::to_string(&spec).unwrap();
         let read = PermissionSpec::from_json(&text).unwrap();
         prop_assert_eq!(&read, &spec);
-        let session = session_for(std::slice::from_ref(&p));
+        let session = session_for(std::slice::from_ref(&p), fees);
         // through a whole session, with the ERC-20 signatures known (typed values where canonical)
         let spec = SessionSpec::from_contract(&session, std::slice::from_ref(&p), &[]).unwrap();
+        prop_assert_eq!(spec.fees, FeeScopeSpec::from_contract(fees.0, fees.1));
         let text = spec.to_json();
         let compiled = SessionSpec::from_json(&text).unwrap().compile().unwrap();
         prop_assert_eq!(&compiled.permissions[0], &p, "{}", text);
         prop_assert_eq!(compiled.session, session);
         prop_assert_eq!(compiled.permissions[0].flags, p.flags);
+    }
+
+    #[test]
+    fn fee_scope_survives_the_json_round_trip(fees in (fee(), fee()), spelling in 0u8..3) {
+        let scope = FeeScopeSpec::from_contract(fees.0, fees.1);
+        prop_assert_eq!(scope.to_contract(), fees);
+        let text = serde_json::to_string(&scope).unwrap();
+        let read: FeeScopeSpec = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(read, scope, "{}", text);
+        // every spelling of an amount reads back to the same wei: plain integer, decimal string, ether/gwei
+        let spell = |bound: FeeBound| match (bound, spelling) {
+            (FeeBound::Unlimited, _) => serde_json::json!("unlimited"),
+            (FeeBound::Wei(wei), 0) if wei <= u128::from(u64::MAX) => serde_json::json!(wei as u64),
+            (FeeBound::Wei(wei), 1) => serde_json::json!(wei.to_string()),
+            (FeeBound::Wei(wei), _) => serde_json::json!(values::format_native(U256::from(wei))),
+        };
+        let other = serde_json::json!({"per_operation": spell(scope.per_operation), "budget": spell(scope.budget)});
+        let read: FeeScopeSpec = serde_json::from_value(other.clone()).unwrap();
+        prop_assert_eq!(read, scope, "{}", other);
+    }
+
+    #[test]
+    fn session_encoding_round_trips(session in any_session(), dirty in 0usize..16, word in 6usize..8) {
+        let bytes = abi::encode_session(&session);
+        prop_assert_eq!(bytes.len(), abi::SESSION_LENGTH);
+        prop_assert_eq!(&bytes[..], &alloy_sol_types::SolValue::abi_encode(&session)[..], "alloy agrees");
+        prop_assert_eq!(abi::decode_session(&bytes).unwrap(), session.clone());
+        prop_assert_eq!(abi::session_id(&session), abi::session_id_via_alloy(&session));
+        // the uint128 words' high half must be zero
+        let mut b = bytes;
+        b[word * 32 + dirty] |= 1 << (dirty % 8);
+        prop_assert!(abi::decode_session(&b).is_err());
     }
 
     #[test]
@@ -202,7 +292,13 @@ proptest! {
             let _ = spec.summary(&SummaryOptions::default());
             if let Ok(c) = spec.compile() {
                 let back = SessionSpec::from_contract(&c.session, &c.permissions, &[]).unwrap();
-                prop_assert_eq!(back.compile().unwrap().permissions, c.permissions);
+                prop_assert_eq!(back.fees, spec.fees);
+                let again = back.compile().unwrap();
+                prop_assert_eq!(again.permissions, c.permissions);
+                prop_assert_eq!(
+                    (again.session.maxOperationFee, again.session.feeBudget),
+                    spec.fees.to_contract()
+                );
             }
         }
     }
@@ -386,13 +482,54 @@ fn plausible_session() -> impl Strategy<Value = serde_json::Value> {
             scalar()
         ],
         scalar(),
+        prop::option::of(plausible_fees()),
     )
-        .prop_map(|(permissions, paymaster, until)| {
-            json!({
+        .prop_map(|(permissions, paymaster, until, fees)| {
+            let mut session = json!({
                 "signer": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
                 "valid_until": if until.is_u64() { until } else { json!(4_000_000_000u64) },
                 "paymaster": paymaster,
                 "permissions": permissions,
-            })
+            });
+            if let Some(fees) = fees {
+                session["fees"] = fees;
+            }
+            session
+        })
+}
+
+fn plausible_fee() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    prop_oneof![
+        Just(json!("unlimited")),
+        Just(json!("0.01 ether")),
+        Just(json!("500000 gwei")),
+        Just(json!("340282366920938463463374607431768211454")),
+        Just(json!("340282366920938463463374607431768211455")),
+        Just(json!("-1 gwei")),
+        fee().prop_map(|v| json!(v.to_string())),
+        scalar(),
+    ]
+}
+
+fn plausible_fees() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    (
+        prop::option::of(plausible_fee()),
+        prop::option::of(plausible_fee()),
+        prop::option::of(scalar()),
+    )
+        .prop_map(|(per_operation, budget, extra)| {
+            let mut fees = json!({});
+            if let Some(v) = per_operation {
+                fees["per_operation"] = v;
+            }
+            if let Some(v) = budget {
+                fees["budget"] = v;
+            }
+            if let Some(v) = extra {
+                fees["per_day"] = v;
+            }
+            fees
         })
 }

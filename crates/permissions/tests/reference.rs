@@ -163,11 +163,14 @@ fn sessions_match_viem() {
             permissionsRoot: b256(&j["permissionsRoot"]),
             paymasterPolicy: j["paymasterPolicy"].as_u64().unwrap() as u8,
             paymaster: j["paymaster"].as_str().unwrap().parse().unwrap(),
+            maxOperationFee: j["maxOperationFee"].as_str().unwrap().parse().unwrap(),
+            feeBudget: j["feeBudget"].as_str().unwrap().parse().unwrap(),
             salt: b256(&j["salt"]),
         };
         let encoding = hex::decode(s["encoding"].as_str().unwrap()).unwrap();
         assert_eq!(encode_session(&session).as_slice(), &encoding[..]);
         assert_eq!(session.abi_encode(), encoding, "alloy agrees");
+        assert_eq!(encoding.len(), abi::SESSION_LENGTH);
         assert_eq!(decode_session(&encoding).unwrap(), session);
         assert_eq!(session_id(&session), b256(&s["id"]));
         assert_eq!(
@@ -212,12 +215,50 @@ fn session_decoding_is_strict() {
         ..Default::default()
     };
     let bytes = encode_session(&session);
-    assert!(decode_session(&bytes[..223]).is_err());
-    for dirty in [0usize, 32 + 25, 64 + 25, 4 * 32 + 30, 5 * 32 + 11] {
+    assert_eq!(bytes.len(), 288, "nine words");
+    assert!(decode_session(&bytes[..abi::SESSION_LENGTH - 1]).is_err());
+    assert!(
+        decode_session(&bytes[..224]).is_err(),
+        "the old 7-word session"
+    );
+    let mut longer = bytes.to_vec();
+    longer.push(0);
+    assert!(decode_session(&longer).is_err());
+    for dirty in [
+        0usize,
+        32 + 25,
+        64 + 25,
+        4 * 32 + 30,
+        5 * 32 + 11,
+        // the high half of the uint128 words maxOperationFee (6) and feeBudget (7)
+        6 * 32,
+        6 * 32 + 15,
+        7 * 32,
+        7 * 32 + 15,
+    ] {
         let mut b = bytes;
         b[dirty] = 1;
         assert!(decode_session(&b).is_err(), "byte {dirty}");
     }
+    // the low halves are the values themselves
+    let mut b = bytes;
+    b[6 * 32 + 16] = 0x80;
+    b[7 * 32 + 31] = 0x01;
+    let read = decode_session(&b).unwrap();
+    assert_eq!(read.maxOperationFee, 1u128 << 127);
+    assert_eq!(read.feeBudget, 1);
+    assert_eq!(encode_session(&read), b);
+    // a fee scope with every bit set: UNLIMITED_FEE on both bounds
+    let unlimited = Session {
+        maxOperationFee: abi::UNLIMITED_FEE,
+        feeBudget: abi::UNLIMITED_FEE,
+        ..session
+    };
+    let b = encode_session(&unlimited);
+    assert_eq!(&b[6 * 32..6 * 32 + 16], &[0u8; 16]);
+    assert_eq!(&b[6 * 32 + 16..7 * 32], &[0xffu8; 16]);
+    assert_eq!(&b[7 * 32 + 16..8 * 32], &[0xffu8; 16]);
+    assert_eq!(decode_session(&b).unwrap(), unlimited);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use alloy_primitives::{address, hex, keccak256, Address, Bytes, FixedBytes, B256
 use alloy_sol_types::{sol, SolCall};
 use keyscope_permissions::{
     abi::u48, ArgRule, Permission, PermissionTree, RuleOperator, Session, FLAG_ANY_TARGET,
-    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
+    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, UNLIMITED_FEE,
 };
 use keyscope_signer::{
     enable_digest, owner_signature, sign_user_op, CallProof, EntryPoint, PackedUserOperation,
@@ -52,6 +52,16 @@ const SEND_VALUE: u64 = 1_000;
 const NATIVE_INDEX: usize = 1;
 /// Tree sizes with a vector each.
 const TREE_SIZES: [usize; 5] = [1, 2, 3, 7, 64];
+/// The handleOps vectors' gas: verificationGasLimit, callGasLimit, preVerificationGas.
+const OP_GAS: (u128, u128, u128) = (2_000_000, 2_000_000, 100_000);
+/// The handleOps vectors' maxPriorityFeePerGas and maxFeePerGas.
+const OP_GAS_FEES: (u128, u128) = (1_000_000_000, 2_000_000_000);
+/// The handleOps vectors' maximum cost, what the fee scope charges: 4.1M gas x 2 gwei = 0.0082 ether.
+const OP_MAX_FEE: u128 = (OP_GAS.0 + OP_GAS.1 + OP_GAS.2) * OP_GAS_FEES.1;
+/// Index of the session (and tree) of the use-mode handleOps vectors.
+const USE_INDEX: usize = 2;
+/// Index of the session (and tree) of the enable-mode handleOps vectors.
+const ENABLE_INDEX: usize = 3;
 
 fn hex_of(bytes: impl AsRef<[u8]>) -> String {
     hex::encode_prefixed(bytes)
@@ -151,7 +161,24 @@ fn permission(index: usize) -> Permission {
     }
 }
 
-fn session(signer: Address, root: B256, salt: u64) -> Session {
+/// The fee scope (maxOperationFee, feeBudget) of session `index`: every shape the format has.
+fn fees(index: usize) -> (u128, u128) {
+    match index {
+        // the JSON format's default: 0.01 ether per operation, 0.1 ether in all
+        0 => (10_000_000_000_000_000, 100_000_000_000_000_000),
+        // no bound on either
+        1 => (UNLIMITED_FEE, UNLIMITED_FEE),
+        // the use-mode handleOps vectors: bounded, the operation exactly at the per-operation bound, room for 5
+        USE_INDEX => (OP_MAX_FEE, 5 * OP_MAX_FEE),
+        // the enable-mode handleOps vectors: unlimited (the validator computes no fee)
+        ENABLE_INDEX => (UNLIMITED_FEE, UNLIMITED_FEE),
+        // the largest bounded values, and a budget below the per-operation bound
+        _ => (UNLIMITED_FEE - 1, 12_345),
+    }
+}
+
+fn session(signer: Address, root: B256, index: usize) -> Session {
+    let (max_operation_fee, fee_budget) = fees(index);
     Session {
         signer,
         validAfter: u48(START).unwrap_or_default(),
@@ -159,7 +186,9 @@ fn session(signer: Address, root: B256, salt: u64) -> Session {
         permissionsRoot: root,
         paymasterPolicy: 0,
         paymaster: Address::ZERO,
-        salt: word(salt),
+        maxOperationFee: max_operation_fee,
+        feeBudget: fee_budget,
+        salt: word(index as u64),
     }
 }
 
@@ -220,7 +249,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Result<_, keyscope_permissions::Error>>()?;
         trees.push(json!({ "size": size, "root": hex_of(tree.root()), "proofs": proofs }));
 
-        let session = session(session_key.address(), tree.root(), i as u64);
+        let session = session(session_key.address(), tree.root(), i);
         let id = session.id();
         sessions.push(json!({
             "encoding": hex_of(session.encode()),
@@ -256,27 +285,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // handleOps vectors: the native transfer under the 3-permission session (use mode: granted first) and under
     // the 7-permission session (enable mode), on each EntryPoint.
-    let use_index = 2; // TREE_SIZES[2] == 3
-    let enable_index = 3; // TREE_SIZES[3] == 7
     let mut handle_ops = serde_json::Map::new();
     for (name, entry_point, account) in [
         ("v07", EntryPoint::CANONICAL_V07, ACCOUNT_V07),
         ("v08", EntryPoint::CANONICAL_V08, ACCOUNT_V08),
     ] {
         let mut ops = serde_json::Map::new();
-        for (mode, tree_index) in [("use", use_index), ("enable", enable_index)] {
+        for (mode, tree_index) in [("use", USE_INDEX), ("enable", ENABLE_INDEX)] {
             let size = TREE_SIZES[tree_index];
             let tree = PermissionTree::from_permissions(&permissions[..size])?;
-            let session = session(session_key.address(), tree.root(), tree_index as u64);
+            let session = session(session_key.address(), tree.root(), tree_index);
             let mut op = PackedUserOperation {
                 sender: account,
                 nonce: session_nonce(1),
                 callData: native_transfer_call_data(),
-                preVerificationGas: U256::from(100_000u64),
+                preVerificationGas: U256::from(OP_GAS.2),
                 ..Default::default()
             };
-            op.set_gas_limits(2_000_000, 2_000_000);
-            op.set_gas_fees(1_000_000_000, 2_000_000_000);
+            op.set_gas_limits(OP_GAS.0, OP_GAS.1);
+            op.set_gas_fees(OP_GAS_FEES.0, OP_GAS_FEES.1);
             let hash = entry_point.user_op_hash(&op, CHAIN_ID)?;
             let owner_sig = if mode == "enable" {
                 let digest = enable_digest(VALIDATOR, CHAIN_ID, account, EPOCH, session.id());

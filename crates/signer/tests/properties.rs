@@ -7,7 +7,7 @@
 )]
 
 use alloy_primitives::{aliases::U48, Address, B256, U256};
-use keyscope_permissions::{ArgRule, Permission, Session};
+use keyscope_permissions::{abi::SESSION_LENGTH, ArgRule, Permission, Session};
 use keyscope_signer::{CallProof, Mode, SessionSignature};
 use proptest::prelude::*;
 
@@ -62,30 +62,35 @@ fn signature() -> impl Strategy<Value = SessionSignature> {
             1..5,
         ),
         prop::collection::vec(any::<u8>(), 0..80),
+        (any::<u128>(), any::<u128>()),
     )
         .prop_map(
-            |(signer, time, policy, salt, owner, calls, sig)| SessionSignature {
-                mode: owner.map_or(Mode::Use, |owner_signature| Mode::Enable {
-                    owner_signature,
-                }),
-                session: Session {
-                    signer: Address::from(signer),
-                    validAfter: U48::from(time % (1 << 48)),
-                    validUntil: U48::from(time >> 16),
-                    permissionsRoot: B256::from(salt),
-                    paymasterPolicy: policy,
-                    paymaster: Address::from(signer),
-                    salt: B256::from(salt),
-                },
-                calls: calls
-                    .into_iter()
-                    .map(|(permission, proof, window)| CallProof {
-                        permission,
-                        proof: proof.into_iter().map(B256::from).collect(),
-                        rate_limit_window: window,
-                    })
-                    .collect(),
-                session_signature: sig,
+            |(signer, time, policy, salt, owner, calls, sig, (max_operation_fee, fee_budget))| {
+                SessionSignature {
+                    mode: owner.map_or(Mode::Use, |owner_signature| Mode::Enable {
+                        owner_signature,
+                    }),
+                    session: Session {
+                        signer: Address::from(signer),
+                        validAfter: U48::from(time % (1 << 48)),
+                        validUntil: U48::from(time >> 16),
+                        permissionsRoot: B256::from(salt),
+                        paymasterPolicy: policy,
+                        paymaster: Address::from(signer),
+                        maxOperationFee: max_operation_fee,
+                        feeBudget: fee_budget,
+                        salt: B256::from(salt),
+                    },
+                    calls: calls
+                        .into_iter()
+                        .map(|(permission, proof, window)| CallProof {
+                            permission,
+                            proof: proof.into_iter().map(B256::from).collect(),
+                            rate_limit_window: window,
+                        })
+                        .collect(),
+                    session_signature: sig,
+                }
             },
         )
 }
@@ -98,7 +103,7 @@ proptest! {
         let _ = SessionSignature::decode(&bytes);
         // and with a plausible head
         let mut framed = vec![bytes.first().copied().unwrap_or(0) % 3];
-        framed.extend_from_slice(&[0u8; 224]);
+        framed.extend_from_slice(&[0u8; SESSION_LENGTH]);
         framed.extend_from_slice(&bytes);
         let _ = SessionSignature::decode(&framed);
     }
@@ -110,7 +115,15 @@ proptest! {
         let decoded = SessionSignature::decode(&bytes).unwrap();
         prop_assert_eq!(&decoded, &sig);
         // every strict prefix is a truncation error, never a panic
-        for cut in [0, 1, 224, 225, 226, bytes.len() / 2, bytes.len() - 1] {
+        for cut in [
+            0,
+            1,
+            SESSION_LENGTH,
+            SESSION_LENGTH + 1,
+            SESSION_LENGTH + 2,
+            bytes.len() / 2,
+            bytes.len() - 1,
+        ] {
             prop_assert!(SessionSignature::decode(&bytes[..cut]).is_err());
         }
         // a flipped byte either still decodes or is a typed error

@@ -8,7 +8,10 @@
 )]
 
 use alloy_primitives::{address, hex, Address, Bytes, B256, U256};
-use keyscope_permissions::{abi::decode_session, SessionSpec};
+use keyscope_permissions::{
+    abi::{decode_session, SESSION_LENGTH},
+    SessionSpec,
+};
 use keyscope_signer::{
     dummy_ecdsa_signature, enable_digest, keystore, owner_signature, recover, user_op_hash_v07,
     user_op_hash_v08, wire::enable_struct_hash, CallProof, EntryPoint, Error, Kdf, Mode,
@@ -325,6 +328,7 @@ fn compiled(signer: Address) -> keyscope_permissions::CompiledSession {
         "signer": signer.to_string(),
         "valid_after": 1000, "valid_until": 2_000_000_000u64,
         "paymaster": "none",
+        "fees": {"per_operation": "0.0123 ether", "budget": "unlimited"},
         "permissions": [
             {"target": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "function": "transfer(address to,uint256 amount)",
              "rules": [{"arg": "amount", "op": "lte", "value": 100}], "rate_limit": {"count": 2, "interval": 100}, "valid_after": 1000},
@@ -352,9 +356,17 @@ fn wire_format_layout() {
     assert_eq!(bytes.len(), sig.encoded_len());
     // layout, field by field
     assert_eq!(bytes[0], 0);
-    assert_eq!(&bytes[1..225], &c.session.encode()[..]);
-    assert_eq!(bytes[225], 3);
-    let mut at = 226;
+    assert_eq!(&bytes[1..1 + SESSION_LENGTH], &c.session.encode()[..]);
+    // the fee words: maxOperationFee (word 6) and feeBudget (word 7), uint128 right-aligned
+    let word = |i: usize| &bytes[1 + 32 * i..1 + 32 * (i + 1)];
+    assert_eq!(
+        word(6),
+        B256::from(U256::from(12_300_000_000_000_000u128)).as_slice()
+    );
+    assert_eq!(word(7), B256::from(U256::from(u128::MAX)).as_slice());
+    assert_eq!(word(8), c.session.salt.as_slice());
+    assert_eq!(bytes[1 + SESSION_LENGTH], 3);
+    let mut at = 1 + SESSION_LENGTH + 1;
     for call in &calls {
         let encoding = call.permission.encode();
         assert_eq!(
@@ -405,9 +417,13 @@ fn wire_format_layout() {
             .unwrap();
     let bytes = enable.encode().unwrap();
     assert_eq!(bytes[0], 1);
-    assert_eq!(u16::from_be_bytes([bytes[225], bytes[226]]), 85);
-    assert_eq!(&bytes[227..312], &owner_sig[..]);
-    assert_eq!(bytes[312], 1);
+    let owner_at = 1 + SESSION_LENGTH;
+    assert_eq!(
+        u16::from_be_bytes([bytes[owner_at], bytes[owner_at + 1]]),
+        85
+    );
+    assert_eq!(&bytes[owner_at + 2..owner_at + 2 + 85], &owner_sig[..]);
+    assert_eq!(bytes[owner_at + 2 + 85], 1);
     assert_eq!(SessionSignature::decode(&bytes).unwrap(), enable);
     let via_helper = keyscope_signer::sign_user_op(
         &key,
@@ -453,24 +469,29 @@ fn wire_format_errors_mirror_the_contract() {
         SessionSignature::decode(&[]),
         Err(Error::Truncated {
             offset: 1,
-            needed: 224
+            needed: SESSION_LENGTH
         })
     ));
+    for cut in [100, 225, 226, SESSION_LENGTH] {
+        assert!(
+            matches!(
+                SessionSignature::decode(&bytes[..cut]),
+                Err(Error::Truncated {
+                    offset: 1,
+                    needed: SESSION_LENGTH
+                })
+            ),
+            "cut {cut}"
+        );
+    }
     assert!(matches!(
-        SessionSignature::decode(&bytes[..100]),
+        SessionSignature::decode(&bytes[..1 + SESSION_LENGTH]),
         Err(Error::Truncated {
-            offset: 1,
-            needed: 224
-        })
-    ));
-    assert!(matches!(
-        SessionSignature::decode(&bytes[..225]),
-        Err(Error::Truncated {
-            offset: 225,
+            offset: 289,
             needed: 1
         })
     ));
-    for cut in 226..bytes.len() {
+    for cut in 1 + SESSION_LENGTH + 1..bytes.len() {
         assert!(
             matches!(
                 SessionSignature::decode(&bytes[..cut]),
@@ -497,8 +518,20 @@ fn wire_format_errors_mirror_the_contract() {
         SessionSignature::decode(&dirty),
         Err(Error::MalformedSession(_))
     ));
+    // the high halves of the uint128 fee words (the contract: MalformedSession in enable mode)
+    for byte in [1 + 6 * 32, 1 + 6 * 32 + 15, 1 + 7 * 32, 1 + 7 * 32 + 15] {
+        let mut dirty = bytes.clone();
+        dirty[byte] = 1;
+        assert!(
+            matches!(
+                SessionSignature::decode(&dirty),
+                Err(Error::MalformedSession(_))
+            ),
+            "byte {byte}"
+        );
+    }
     let mut bad_permission = bytes.clone();
-    bad_permission[228] = 0x40; // the permission's leading offset word (0x20)
+    bad_permission[1 + SESSION_LENGTH + 1 + 2] = 0x40; // the permission's leading offset word (0x20)
     assert!(matches!(
         SessionSignature::decode(&bad_permission),
         Err(Error::MalformedPermission { call: 0, .. })

@@ -119,7 +119,12 @@ proptest! {
         }
         let mut text = serde_json::to_string(&mutated).unwrap();
         if truncate {
-            text.truncate(cut.index(text.len()));
+            // at a character boundary: the replacement may hold multi-byte characters
+            let mut at = cut.index(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.truncate(at);
         }
         match decrypt(&text, PASSWORD) {
             Ok(decrypted) => prop_assert_eq!(decrypted.address(), key.address()),

@@ -77,16 +77,32 @@ const encodings = permissions.map((p) => viem.encodeAbiParameters(permissionAbi,
 const sessionTypes = { Session: [
   { name: "signer", type: "address" }, { name: "validAfter", type: "uint48" }, { name: "validUntil", type: "uint48" },
   { name: "permissionsRoot", type: "bytes32" }, { name: "paymasterPolicy", type: "uint8" },
-  { name: "paymaster", type: "address" }, { name: "salt", type: "bytes32" }] };
+  { name: "paymaster", type: "address" }, { name: "maxOperationFee", type: "uint128" },
+  { name: "feeBudget", type: "uint128" }, { name: "salt", type: "bytes32" }] };
 const enableTypes = { ...sessionTypes, EnableSession: [
   { name: "account", type: "address" }, { name: "epoch", type: "uint64" }, { name: "session", type: "Session" }] };
 const sessions = [];
+// The fee words come from a generator of their own, so that adding them left the other vectors as they were.
+let feeSeed = 0x66656573n;
+const feeRnd = (bits) => {
+  feeSeed = (feeSeed * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n);
+  const hi = feeSeed >> 32n;
+  feeSeed = (feeSeed * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n);
+  const lo = feeSeed >> 32n;
+  return ((hi << 32n) | lo) % (1n << BigInt(bits));
+};
+const UNLIMITED_FEE = (1n << 128n) - 1n;
+// unlimited, the largest bound, zero, 0.01 ether / 0.1 ether, and random amounts up to 128 bits
+const fees = [[UNLIMITED_FEE, UNLIMITED_FEE], [UNLIMITED_FEE - 1n, 0n], [10n ** 16n, 10n ** 17n],
+  [feeRnd(64), UNLIMITED_FEE], [UNLIMITED_FEE, feeRnd(64) * feeRnd(64)], [feeRnd(64) << 64n | feeRnd(64), feeRnd(40)]];
 for (let i = 0; i < 6; i++) {
   const session = { signer: addr(), validAfter: Number(rnd(47)), validUntil: Number(rnd(48)), permissionsRoot: word(),
-    paymasterPolicy: i % 4, paymaster: i % 4 === 3 ? addr() : "0x0000000000000000000000000000000000000000", salt: word() };
+    paymasterPolicy: i % 4, paymaster: i % 4 === 3 ? addr() : "0x0000000000000000000000000000000000000000",
+    maxOperationFee: fees[i][0], feeBudget: fees[i][1], salt: word() };
   const account = addr(), validator = addr(), epoch = Number(rnd(40)), chainId = Number(1n + rnd(32));
   sessions.push({
-    session, encoding: viem.encodeAbiParameters(sessionTypes.Session, Object.values(session)),
+    session: { ...session, maxOperationFee: session.maxOperationFee.toString(), feeBudget: session.feeBudget.toString() },
+    encoding: viem.encodeAbiParameters(sessionTypes.Session, Object.values(session)),
     id: viem.hashStruct({ data: session, primaryType: "Session", types: sessionTypes }),
     account, validator, epoch, chainId,
     enableDigest: viem.hashTypedData({ domain: { name: "Keyscope SessionKeyValidator", version: "1", chainId, verifyingContract: validator },
