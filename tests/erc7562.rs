@@ -13,7 +13,10 @@
 //! Operations: a single call, a batch, ERC-20 transfers under a cumulative limit, native transfers under a total
 //! limit, a permission with max uses and a rate limit (first use and later uses, so counters are both created and
 //! updated), a batch of all counted permissions, enable mode (grant and use in one operation) on a deployed account,
-//! and enable mode in a counterfactual account's first operation (`initCode`). The last one complies only once the
+//! and enable mode in a counterfactual account's first operation (`initCode`). Every session but one has a fee
+//! budget, so each of these operations is also charged its maximum cost in the session's record (the slot
+//! validation reads anyway): the single call writes the validator's storage for that alone; the one session with
+//! an unlimited fee scope writes nothing there. The last one complies only once the
 //! account factory is staked (STO-022: creating the account writes its entries in both validators' storage), which
 //! the test shows both ways; `KeyscopeAccountFactory` itself has no way to stake, so here anvil impersonates it.
 //!
@@ -24,11 +27,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use alloy::primitives::{keccak256, Address, Bytes, U256};
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::sol_types::{SolCall, SolValue};
 use keyscope::bindings::entry_point_v07::EntryPoint;
 use keyscope::bindings::{DemoToken, KeyscopeAccountFactory, SessionKeyValidator};
+use keyscope::explain::OperationCost;
 use keyscope::permissions::{CompiledSession, SessionSpec};
 use keyscope::signer::{
     enable_digest, owner_signature, Mode, PackedUserOperation, SessionKey, SessionSignature,
@@ -343,6 +347,8 @@ struct Checked {
     violations: Vec<String>,
     /// Contracts whose storage validation touched.
     storage_of: BTreeSet<Address>,
+    /// Contracts whose storage validation wrote.
+    written: BTreeSet<Address>,
     /// Contracts validation called.
     called: BTreeSet<Address>,
     /// Violations the same rules find in the execution phase.
@@ -392,6 +398,15 @@ async fn check(client: &Client, what: &str, op: &PreparedOp) -> Checked {
         .iter()
         .flat_map(|f| f.storage.iter().map(|(address, _, _)| *address))
         .collect();
+    let written: BTreeSet<Address> = validation
+        .iter()
+        .flat_map(|f| {
+            f.storage
+                .iter()
+                .filter(|(_, _, write)| *write)
+                .map(|(address, _, _)| *address)
+        })
+        .collect();
     assert!(
         storage_of.contains(&client.stack().session_key_validator),
         "{what}: no validator storage access traced"
@@ -406,6 +421,7 @@ async fn check(client: &Client, what: &str, op: &PreparedOp) -> Checked {
     Checked {
         violations: violations(&validation, &phases, &cx),
         storage_of,
+        written,
         called: validation.iter().map(|f| f.to).collect(),
         execution_violations: violations(&execution, &phases, &cx),
     }
@@ -423,6 +439,18 @@ async fn check_and_send(client: &Client, what: &str, op: &PreparedOp) -> Checked
     let outcome = client.send(op).await.unwrap();
     assert!(outcome.success, "{what}: {outcome:?}");
     checked
+}
+
+/// `feesChargedOf(account, sessionId)`.
+async fn fees_charged(client: &Client, account: &Account, session_id: B256) -> U256 {
+    SessionKeyValidator::new(
+        client.stack().session_key_validator,
+        client.provider().clone(),
+    )
+    .feesChargedOf(account.address, session_id)
+    .call()
+    .await
+    .unwrap()
 }
 
 /// Stakes `entity` in the EntryPoint (`addStake` sent from it through anvil's impersonation).
@@ -466,18 +494,35 @@ fn compile(json: String) -> CompiledSession {
     SessionSpec::compile_json(&json).unwrap()
 }
 
+/// The fee scope of the sessions: 0.01 ether per operation, 0.1 ether in all (the JSON format's default).
+const BUDGETED: &str = r#"{ "per_operation": "0.01 ether", "budget": "0.1 ether" }"#;
+
 /// Permissions: 0 transfer of `plain` ≤ 100 (no counters), 1 transfer of `token` with a cumulative ERC-20 limit,
-/// 2 native transfers to `recipient` with a total limit, 3 `mint` of `token` with max uses and a rate limit.
+/// 2 native transfers to `recipient` with a total limit, 3 `mint` of `token` with max uses and a rate limit; the
+/// fee scope [`BUDGETED`].
 fn session(
+    key: &SessionKey,
+    tokens: [Address; 2],
+    recipient: Address,
+    t: u64,
+    salt: u8,
+) -> CompiledSession {
+    session_with_fees(key, tokens, recipient, t, salt, BUDGETED)
+}
+
+/// [`session`] with the fee scope `fees` (JSON).
+fn session_with_fees(
     key: &SessionKey,
     [plain, token]: [Address; 2],
     recipient: Address,
     t: u64,
     salt: u8,
+    fees: &str,
 ) -> CompiledSession {
     compile(format!(
         r#"{{
             "signer": "{signer}", "valid_after": {after}, "valid_until": {until}, "salt": {salt},
+            "fees": {fees},
             "permissions": [
                 {{ "target": "{plain}", "function": "transfer(address to,uint256 amount)",
                    "rules": [{{ "arg": "amount", "op": "lte", "value": "100" }}] }},
@@ -681,12 +726,20 @@ async fn run(version: Version) {
     ];
     let mut storage_of = BTreeSet::new();
     let mut execution_violations: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut charged = U256::ZERO;
     for (what, calls) in &ops {
         let op = client
             .prepare_session_op(&account, &key, &granted, calls)
             .await
             .unwrap();
         let checked = check_and_send(&client, what, &op).await;
+        // The fee budget: each operation is charged its maximum cost, in the validator's storage.
+        charged += OperationCost::of(&op.op).fee;
+        assert!(
+            checked.written.contains(&stack.session_key_validator),
+            "{what}: the validator charges the fee budget in validation: {:?}",
+            checked.written
+        );
         storage_of.extend(checked.storage_of);
         // Use mode: the account (a clone of the implementation), its validator, the ecrecover precompile.
         let allowed = [
@@ -702,6 +755,48 @@ async fn run(version: Version) {
         );
         execution_violations.insert(what, checked.execution_violations);
     }
+    assert!(charged > U256::ZERO);
+    assert_eq!(
+        fees_charged(&client, &account, granted.session_id()).await,
+        charged,
+        "the fee counter is the sum of the operations' maximum costs"
+    );
+
+    // An unlimited fee scope: the validator neither computes nor counts fees, so an operation that moves no
+    // other counter writes nothing in its storage.
+    let unlimited = session_with_fees(
+        &key,
+        tokens,
+        recipient,
+        t,
+        4,
+        r#"{ "per_operation": "unlimited", "budget": "unlimited" }"#,
+    );
+    client
+        .grant_session(&account, &owner, &unlimited.session)
+        .await
+        .unwrap();
+    let op = client
+        .prepare_session_op(
+            &account,
+            &key,
+            &unlimited,
+            &[transfer(plain, recipient, 3, 0)],
+        )
+        .await
+        .unwrap();
+    let checked = check_and_send(&client, "unlimited fee scope", &op).await;
+    assert!(
+        !checked.written.contains(&stack.session_key_validator),
+        "{:?}",
+        checked.written
+    );
+    storage_of.extend(checked.storage_of);
+    assert_eq!(
+        fees_charged(&client, &account, unlimited.session_id()).await,
+        U256::ZERO
+    );
+
     // Use mode touches the account's and the validator's storage (and the EntryPoint's deposit slot only if a
     // prefund is due, which the deposit covers). The implementation's reads under the clone's DELEGATECALL count as
     // the account's: the tracer attributes storage to the contract whose storage it is.
@@ -725,6 +820,11 @@ async fn run(version: Version) {
         .await
         .unwrap();
     let checked = check_and_send(&client, "enable mode", &op).await;
+    assert_eq!(
+        fees_charged(&client, &account, second.session_id()).await,
+        OperationCost::of(&op.op).fee,
+        "enable mode starts the session's fee counter"
+    );
     assert!(
         checked.called.contains(&stack.owner_validator),
         "enable mode asks the owner validator through ERC-1271: {:?}",

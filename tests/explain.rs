@@ -3,8 +3,15 @@
 //! off-chain and run through `EntryPoint.handleOps` (`eth_call`) and `SessionKeyValidator.validateUserOp` called
 //! from the account (`eth_call`), on EntryPoint v0.7 and v0.8. The verdicts must agree exactly: `AA23` with the
 //! same revert data (custom error and parameters, or no data), `AA24`, `AA22`, or acceptance with the same
-//! `validationData`. Accepted operations are also sent, so that usage, rate-limit and spending counters move, and
-//! the limits they reach are explained too.
+//! `validationData`. Accepted operations are also sent, so that usage, rate-limit, spending and fee counters move,
+//! and the limits they reach are explained too.
+//!
+//! The fee scope: sessions with bounded per-operation fees and budgets, unlimited ones, and operations whose gas
+//! fields and `maxFeePerGas` are at the bound, one wei over, far over, with and without paymaster gas limits, and
+//! past what naive arithmetic holds (the EntryPoint itself refuses any gas value above 2^120 − 1 with `AA94`
+//! before it calls the account, and an operation the account cannot pay for with `AA21`: the validator's own
+//! answer is still compared through the direct call); budgets used up across sent operations and enable-mode
+//! replays. After every sent operation the validator's `feesChargedOf` is what `explain` said it would be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -17,11 +24,12 @@ use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::{SolCall, SolValue};
 use keyscope::bindings::session_key_validator::SessionKeyValidator;
-use keyscope::explain::{validate_user_op, ExplainInput, Rejection, Verdict};
+use keyscope::explain::{validate_user_op, ExplainInput, OperationCost, Rejection, Verdict};
 use keyscope::permissions::abi::encode_permission;
+use keyscope::permissions::abi::SESSION_LENGTH;
 use keyscope::permissions::{
     ArgRule, Permission, PermissionTree, RuleOperator, Session, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL,
-    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
+    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, UNLIMITED_FEE,
 };
 use keyscope::signer::{enable_digest, owner_signature, SessionKey};
 use keyscope::{
@@ -412,6 +420,8 @@ impl TestSession {
             permissionsRoot: tree.root(),
             paymasterPolicy: policy,
             paymaster,
+            maxOperationFee: DEFAULT_FEES.0,
+            feeBudget: DEFAULT_FEES.1,
             salt: n(salt),
         };
         Self {
@@ -420,6 +430,13 @@ impl TestSession {
             tree,
             key,
         }
+    }
+
+    /// The same session with the fee scope `(maxOperationFee, feeBudget)` (another session id).
+    fn with_fees(mut self, (max_operation_fee, fee_budget): (u128, u128)) -> Self {
+        self.session.maxOperationFee = max_operation_fee;
+        self.session.feeBudget = fee_budget;
+        self
     }
 
     fn id(&self) -> B256 {
@@ -470,12 +487,50 @@ enum SigEdit {
     Byte(usize, u8),
 }
 
+/// An operation's gas fields, set over the client's before the operation is hashed.
+#[derive(Clone, Copy)]
+struct Gas {
+    verification: u128,
+    call: u128,
+    pre_verification: U256,
+    priority: u128,
+    max_fee: u128,
+}
+
+impl Gas {
+    /// `verification + call + pre_verification` gas at `max_fee` wei (and priority fee) a gas.
+    fn new(verification: u128, call: u128, pre_verification: u128, max_fee: u128) -> Self {
+        Self {
+            verification,
+            call,
+            pre_verification: U256::from(pre_verification),
+            priority: max_fee,
+            max_fee,
+        }
+    }
+
+    /// Gas fields whose maximum cost is exactly `fee` wei at `max_fee` wei a gas (`max_fee` divides `fee`), with
+    /// `extra` gas more in preVerificationGas; `paymaster_gas` is the paymaster's share of the total.
+    fn costing(fee: u128, max_fee: u128, paymaster_gas: u128, extra: u128) -> Self {
+        assert_eq!(fee % max_fee, 0);
+        let total = fee / max_fee;
+        let (verification, call) = (600_000, 300_000);
+        Self::new(
+            verification,
+            call,
+            total - verification - call - paymaster_gas + extra,
+            max_fee,
+        )
+    }
+}
+
 #[derive(Clone)]
 struct Plan {
     mode: Mode,
     call_data: Bytes,
     entries: Vec<Entry>,
     paymaster_and_data: Bytes,
+    gas: Option<Gas>,
     wrong_key: bool,
     session_override: Option<Vec<u8>>,
     edit: SigEdit,
@@ -489,6 +544,7 @@ impl Plan {
             call_data,
             entries,
             paymaster_and_data: Bytes::new(),
+            gas: None,
             wrong_key: false,
             session_override: None,
             edit: SigEdit::None,
@@ -579,6 +635,11 @@ async fn build(env: &Env, account: &Account, session: &TestSession, plan: &Plan)
         .await
         .unwrap();
     op.paymasterAndData = plan.paymaster_and_data.clone();
+    if let Some(gas) = plan.gas {
+        op.set_gas_limits(gas.verification, gas.call);
+        op.preVerificationGas = gas.pre_verification;
+        op.set_gas_fees(gas.priority, gas.max_fee);
+    }
     let user_op_hash = client
         .stack()
         .entry_point(account.version)
@@ -661,7 +722,17 @@ async fn compare(
     let explained = client.explain(&op.op, op.version, None).await.unwrap();
     assert_eq!(explained.user_op_hash, op.user_op_hash);
     let verdict = explained.verdict.clone();
-    let context = || format!("[{label} on {:?}] explain: {verdict}", op.version);
+    let context = || {
+        format!(
+            "[{label} on {:?}; gas limits {:?}, preVerificationGas {:#x}, fees {:?}, paymasterAndData {}] explain: \
+             {verdict}",
+            op.version,
+            op.op.gas_limits(),
+            op.op.preVerificationGas,
+            op.op.gas_fees(),
+            op.op.paymasterAndData,
+        )
+    };
 
     // The validator alone, called by the account.
     let validator = client.stack().session_key_validator;
@@ -706,6 +777,41 @@ async fn compare(
     // The EntryPoint.
     let chain = client.simulate(op).await;
     let outcome = match (&verdict, &chain) {
+        // The EntryPoint's own checks of the gas fields, before it calls the account: the validator's answer was
+        // compared above through the direct call.
+        (_, Err(error))
+            if entry_point_require(error) == Some("AA94") && gas_values_overflow(&op.op) =>
+        {
+            "AA94 (gas values overflow)".to_owned()
+        }
+        (_, Err(error))
+            if entry_point_require(error) == Some("AA93")
+                && (1..52).contains(&op.op.paymasterAndData.len()) =>
+        {
+            "AA93 (short paymasterAndData)".to_owned()
+        }
+        (Verdict::Accepted(validation), Err(Error::EntryPoint { code, .. }))
+            if code == "AA21" && op.op.paymasterAndData.is_empty() =>
+        {
+            // The validator accepts (an unlimited or loose fee scope); what the account holds bounds the rest.
+            let funds = funds(env, account).await;
+            assert_eq!(OperationCost::of(&op.op).fee, validation.fees.fee());
+            assert!(
+                validation.fees.fee() > funds,
+                "{}: AA21 although the account holds {funds} wei",
+                context()
+            );
+            "accepted by the validator, AA21 (prefund)".to_owned()
+        }
+        (Verdict::Accepted(validation), Err(Error::Reverted(Revert::Other(data))))
+            if data.is_empty()
+                && !op.op.paymasterAndData.is_empty()
+                && validation.fees.fee().is_zero() =>
+        {
+            // The validator accepts; with nothing to prefund the EntryPoint skips AA31 and calls the paymaster,
+            // which has no code: Solidity's extcodesize check reverts the whole bundle without data.
+            "accepted by the validator, paymaster without code".to_owned()
+        }
         (Verdict::Accepted(_), Ok(())) => "accepted".to_owned(),
         (Verdict::Accepted(_), Err(Error::EntryPoint { code, .. }))
             if !op.op.paymasterAndData.is_empty() && code.starts_with("AA3") =>
@@ -770,8 +876,75 @@ async fn check(
         let outcome = env.client.send(&op).await.unwrap();
         assert!(outcome.success, "{}: {outcome:?}", plan.label);
         stats.sent += 1;
+        // The fee counter moved as explained: by the operation's maximum cost, for a session with a budget.
+        let validation = verdict.validation().unwrap();
+        assert_eq!(
+            fees_charged(env, account, validation.session_id).await,
+            validation.fees.charged_after,
+            "{}: {verdict}",
+            plan.label
+        );
     }
     verdict
+}
+
+/// The `AAxx` code of an EntryPoint rejection that is a `require` string of its own (`"AA94 gas values
+/// overflow"`), or a `FailedOp`.
+fn entry_point_require(error: &Error) -> Option<&'static str> {
+    let reason = match error {
+        Error::EntryPoint { code, .. } => code.clone(),
+        Error::Reverted(Revert::Other(data)) => {
+            <alloy::sol_types::Revert as alloy::sol_types::SolError>::abi_decode(data)
+                .ok()?
+                .reason
+        }
+        _ => return None,
+    };
+    ["AA93", "AA94"]
+        .into_iter()
+        .find(|code| reason.starts_with(code))
+}
+
+/// `feesChargedOf(account, sessionId)`.
+async fn fees_charged(env: &Env, account: &Account, session_id: B256) -> U256 {
+    let validator = env.client.stack().session_key_validator;
+    SessionKeyValidator::new(validator, env.client.provider().clone())
+        .feesChargedOf(account.address, session_id)
+        .call()
+        .await
+        .unwrap()
+}
+
+/// What the account can pay a prefund with: its balance and its EntryPoint deposit.
+async fn funds(env: &Env, account: &Account) -> U256 {
+    let provider = env.client.provider();
+    let entry_point = env.client.stack().entry_point(account.version).address();
+    let deposit =
+        keyscope::bindings::entry_point_v07::EntryPoint::new(entry_point, provider.clone())
+            .balanceOf(account.address)
+            .call()
+            .await
+            .unwrap();
+    provider.get_balance(account.address).await.unwrap() + deposit
+}
+
+/// Whether the EntryPoint refuses the operation's gas values (`AA94`): any gas limit or fee above 2^120 − 1.
+fn gas_values_overflow(op: &keyscope::signer::PackedUserOperation) -> bool {
+    let (verification, call) = op.gas_limits();
+    let (priority, max_fee) = op.gas_fees();
+    let (paymaster_verification, post_op) = op.paymaster_gas_limits().unwrap_or_default();
+    let max = (1u128 << 120) - 1;
+    op.preVerificationGas > U256::from(max)
+        || [
+            verification,
+            call,
+            priority,
+            max_fee,
+            paymaster_verification,
+            post_op,
+        ]
+        .iter()
+        .any(|v| *v > max)
 }
 
 fn expect_error(verdict: &Verdict, name: &str) {
@@ -806,9 +979,32 @@ struct Setup {
     revoked: TestSession,
     unknown: TestSession,
     enable: TestSession,
+    fees: FeeSessions,
 }
 
 const PAYMASTER: Address = Address::new([0x9a; 20]);
+
+/// 0.01 ether.
+const CENTI_ETHER: u128 = 10_000_000_000_000_000;
+/// The fee scope of the sessions that are not about fees: at most 0.05 ether per operation (the client's gas
+/// settings make an operation cost at most 0.0312 ether), 5 ether in all.
+const DEFAULT_FEES: (u128, u128) = (5 * CENTI_ETHER, 500 * CENTI_ETHER);
+
+/// The sessions of the fee scenario, all with paymaster policy `any` (paymaster gas limits count too).
+struct FeeSessions {
+    /// 0.01 ether per operation, 0.035 ether in all.
+    bounded: TestSession,
+    /// No bound at all: only what the account holds limits it (`AA21`).
+    unlimited: TestSession,
+    /// 0.02 ether per operation, no budget.
+    per_operation_only: TestSession,
+    /// No per-operation bound, 0.035 ether in all.
+    budget_only: TestSession,
+    /// Zero on both bounds: only operations with maxFeePerGas 0.
+    zero: TestSession,
+    /// 0.02 ether per operation, 0.025 ether in all; not granted: enabled by its first operation.
+    enabled: TestSession,
+}
 
 async fn setup(env: &Env, version: Version, times: &Times, rng: &mut Rng) -> Setup {
     let client = &env.client;
@@ -852,7 +1048,8 @@ async fn setup(env: &Env, version: Version, times: &Times, rng: &mut Rng) -> Set
         Address::ZERO,
         any.clone(),
         2,
-    );
+    )
+    .with_fees((UNLIMITED_FEE, UNLIMITED_FEE));
     let required_policy = TestSession::new(
         key.clone(),
         times.start - 100,
@@ -861,7 +1058,8 @@ async fn setup(env: &Env, version: Version, times: &Times, rng: &mut Rng) -> Set
         Address::ZERO,
         any.clone(),
         3,
-    );
+    )
+    .with_fees((4 * CENTI_ETHER, UNLIMITED_FEE));
     let exact_policy = TestSession::new(
         key.clone(),
         times.start - 100,
@@ -870,7 +1068,8 @@ async fn setup(env: &Env, version: Version, times: &Times, rng: &mut Rng) -> Set
         PAYMASTER,
         any.clone(),
         4,
-    );
+    )
+    .with_fees((UNLIMITED_FEE, 100 * CENTI_ETHER));
     let revoked = TestSession::new(
         key.clone(),
         times.start - 100,
@@ -895,15 +1094,40 @@ async fn setup(env: &Env, version: Version, times: &Times, rng: &mut Rng) -> Set
         until,
         0,
         Address::ZERO,
-        any,
+        any.clone(),
         7,
     );
+    let fee_session = |salt, fees| {
+        TestSession::new(
+            key.clone(),
+            times.start - 100,
+            until,
+            0,
+            Address::ZERO,
+            any.clone(),
+            salt,
+        )
+        .with_fees(fees)
+    };
+    let fees = FeeSessions {
+        bounded: fee_session(10, (CENTI_ETHER, 35 * CENTI_ETHER / 10)),
+        unlimited: fee_session(11, (UNLIMITED_FEE, UNLIMITED_FEE)),
+        per_operation_only: fee_session(12, (2 * CENTI_ETHER, UNLIMITED_FEE)),
+        budget_only: fee_session(13, (UNLIMITED_FEE, 35 * CENTI_ETHER / 10)),
+        zero: fee_session(14, (0, 0)),
+        enabled: fee_session(15, (2 * CENTI_ETHER, 25 * CENTI_ETHER / 10)),
+    };
     for session in [
         &main,
         &none_policy,
         &required_policy,
         &exact_policy,
         &revoked,
+        &fees.bounded,
+        &fees.unlimited,
+        &fees.per_operation_only,
+        &fees.budget_only,
+        &fees.zero,
     ] {
         client
             .grant_session(&account, &env.owner, &session.session)
@@ -925,6 +1149,7 @@ async fn setup(env: &Env, version: Version, times: &Times, rng: &mut Rng) -> Set
         revoked,
         unknown,
         enable,
+        fees,
     }
 }
 
@@ -1187,7 +1412,11 @@ async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mut Rng) {
         225,
         226,
         227,
-        300,
+        SESSION_LENGTH,
+        SESSION_LENGTH + 1,
+        SESSION_LENGTH + 2,
+        SESSION_LENGTH + 3,
+        400,
         full - 70,
         full - 66,
         full - 65,
@@ -1309,7 +1538,7 @@ async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mut Rng) {
     let pm = |address: Address| -> Bytes {
         let mut data = address.to_vec();
         data.extend_from_slice(&[0u8; 32]);
-        data[20 + 15] = 0x01; // paymaster verification gas 1 << 128 … not used: the op stops before
+        data[20 + 15] = 0x01; // paymasterVerificationGasLimit 1 (counted in the fee)
         data.into()
     };
     let any_plan = |label| one(label, Address::new([0x78; 20]), U256::ZERO, any_call(), 0);
@@ -1400,6 +1629,14 @@ async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mut Rng) {
         (4, U256::from(3)),
         (5, U256::from(1)),
         (0, U256::ZERO),
+        // the fee words: uint128, so the high half must be zero; all ones in the low half is UNLIMITED_FEE
+        (6, U256::from(1) << 128),
+        (7, U256::from(1) << 255),
+        (6, U256::MAX),
+        (6, U256::from(u128::MAX)),
+        (7, U256::from(u128::MAX)),
+        (6, U256::ZERO),
+        (7, U256::ZERO),
     ] {
         let mut bytes = s.enable.session.encode().to_vec();
         bytes[word * 32..word * 32 + 32].copy_from_slice(&value.to_be_bytes::<32>());
@@ -1560,6 +1797,431 @@ async fn counter_ops(env: &Env, stats: &mut Stats, s: &Setup, times: &Times) {
         .is_accepted());
 }
 
+/// The fee scope: every bound at and around its edge, arithmetic past 64 and 128 bits, budgets used up by sent
+/// operations (single calls and batches alike count once), enable-mode replays that must not refill a budget.
+async fn fee_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mut Rng) {
+    const GWEI: u128 = 1_000_000_000;
+    const MAX_GAS_VALUE: u128 = (1 << 120) - 1;
+    let a = &s.account;
+    let f = &s.fees;
+    let base = |label: &'static str, gas: Gas| {
+        let mut plan = Plan::single(
+            label,
+            Address::new([0x78; 20]),
+            U256::ZERO,
+            Bytes::from(ANY_SELECTOR.to_vec()),
+            0,
+        );
+        plan.gas = Some(gas);
+        plan
+    };
+    let batch = |label: &'static str, gas: Gas| {
+        let calls: Vec<_> = (0..3u8)
+            .map(|i| {
+                (
+                    Address::new([0x60 + i; 20]),
+                    U256::ZERO,
+                    Bytes::from(ANY_SELECTOR.to_vec()),
+                    0,
+                )
+            })
+            .collect();
+        let mut plan = Plan::batch(label, &calls);
+        plan.gas = Some(gas);
+        plan
+    };
+    let with_paymaster = |mut plan: Plan, verification: u128, post_op: u128| {
+        plan.paymaster_and_data =
+            keyscope::signer::userop::paymaster_and_data(PAYMASTER, verification, post_op, &[0xaa]);
+        plan
+    };
+    let accepted = |v: &Verdict| assert!(v.is_accepted(), "{v}");
+
+    // The per-operation bound, at the bound and one wei or one gas over, in gas at 1 wei and at 10 gwei.
+    for (session, bound) in [
+        (&f.bounded, CENTI_ETHER),
+        (&f.per_operation_only, 2 * CENTI_ETHER),
+    ] {
+        let at = base("fee at the bound", Gas::costing(bound, 1, 0, 0));
+        accepted(&check(env, stats, a, session, &at, false).await);
+        let over = base("fee one wei over", Gas::costing(bound, 1, 0, 1));
+        let v = check(env, stats, a, session, &over, false).await;
+        expect_error(&v, "OperationFeeExceeded");
+        assert!(
+            v.to_string()
+                .contains("over the session's per-operation fee limit of"),
+            "{v}"
+        );
+        let at = base(
+            "fee at the bound, 10 gwei",
+            Gas::costing(bound, 10 * GWEI, 0, 0),
+        );
+        accepted(&check(env, stats, a, session, &at, false).await);
+        let over = base(
+            "fee one gas over, 10 gwei",
+            Gas::costing(bound, 10 * GWEI, 0, 1),
+        );
+        expect_error(
+            &check(env, stats, a, session, &over, false).await,
+            "OperationFeeExceeded",
+        );
+        let far = base(
+            "fee far over",
+            Gas::new(600_000, 300_000, 100_000, 10_000 * GWEI),
+        );
+        expect_error(
+            &check(env, stats, a, session, &far, false).await,
+            "OperationFeeExceeded",
+        );
+        let over = batch("fee batch one wei over", Gas::costing(bound, 1, 0, 1));
+        expect_error(
+            &check(env, stats, a, session, &over, false).await,
+            "OperationFeeExceeded",
+        );
+        // The paymaster's gas limits count, whoever pays: at the bound the validator accepts (and the
+        // EntryPoint turns to the undeployed paymaster), one gas of post-op more and it refuses.
+        let at = with_paymaster(
+            base(
+                "fee at the bound, paymaster gas",
+                Gas::costing(bound, 10 * GWEI, 100_000, 0),
+            ),
+            60_000,
+            40_000,
+        );
+        let v = check(env, stats, a, session, &at, false).await;
+        accepted(&v);
+        assert_eq!(v.validation().unwrap().fees.fee(), U256::from(bound), "{v}");
+        let over = with_paymaster(
+            base(
+                "fee over, paymaster gas",
+                Gas::costing(bound, 10 * GWEI, 100_000, 0),
+            ),
+            60_000,
+            40_001,
+        );
+        expect_error(
+            &check(env, stats, a, session, &over, false).await,
+            "OperationFeeExceeded",
+        );
+        // Fewer than 52 bytes of paymasterAndData carry no gas limits for the validator (the EntryPoint
+        // refuses them: AA93).
+        let mut short = with_paymaster(
+            base(
+                "fee, short paymasterAndData",
+                Gas::costing(bound, 10 * GWEI, 100_000, 0),
+            ),
+            u128::MAX,
+            u128::MAX,
+        );
+        short.paymaster_and_data = short.paymaster_and_data.slice(..51);
+        check(env, stats, a, session, &short, false).await;
+    }
+
+    // Values past what u64 and u128 arithmetic hold, and past the EntryPoint's 2^120 − 1 (AA94): refused by a
+    // bounded scope, accepted by the validator under an unlimited one (then only the account's funds bound the
+    // cost: AA21), refused by the zero scope unless maxFeePerGas is 0.
+    let max = MAX_GAS_VALUE;
+    let huge = [
+        (
+            "fee past u64",
+            Gas::new(u128::from(u64::MAX), u128::from(u64::MAX), 1, 1),
+        ),
+        (
+            "fee past u128",
+            Gas::new(600_000, 300_000, 1 << 70, 1 << 70),
+        ),
+        (
+            "fee of 2^127 gas",
+            Gas::new(1 << 100, 1 << 100, 1 << 100, 1 << 27),
+        ),
+        (
+            "fee at the EntryPoint's largest values",
+            Gas {
+                verification: max,
+                call: max,
+                pre_verification: U256::from(max),
+                priority: max,
+                max_fee: max,
+            },
+        ),
+        (
+            "fee, preVerificationGas 2^120",
+            Gas::new(600_000, 300_000, max + 1, 1),
+        ),
+        (
+            "fee, maxFeePerGas 2^120",
+            Gas::new(600_000, 300_000, 100_000, max + 1),
+        ),
+        (
+            "fee, preVerificationGas 2^128",
+            Gas {
+                pre_verification: U256::from(1) << 128,
+                ..Gas::new(600_000, 300_000, 0, 1)
+            },
+        ),
+        (
+            "fee, preVerificationGas 2^256 - 1",
+            Gas {
+                pre_verification: U256::MAX,
+                ..Gas::new(600_000, 300_000, 0, 0)
+            },
+        ),
+        (
+            "fee, gas limits summing past 2^128",
+            Gas::new(u128::MAX, u128::MAX, 0, 1),
+        ),
+        (
+            "fee, huge gas at maxFeePerGas 0",
+            Gas::new(600_000, 300_000, 1 << 100, 0),
+        ),
+    ];
+    for (label, gas) in huge {
+        // zero only at maxFeePerGas 0 and gas that fits 128 bits: else the validator saturates to 2^256 - 1
+        let fits = gas.pre_verification < U256::from(1) << 128
+            && U256::from(gas.verification) + U256::from(gas.call) + gas.pre_verification
+                < U256::from(1) << 128;
+        let free = gas.max_fee == 0 && fits;
+        let v = check(env, stats, a, &f.bounded, &base(label, gas), false).await;
+        if !free {
+            expect_error(&v, "OperationFeeExceeded");
+        }
+        let v = check(env, stats, a, &f.unlimited, &base(label, gas), false).await;
+        accepted_by_validator(&v, label);
+        let v = check(env, stats, a, &f.zero, &base(label, gas), false).await;
+        if free {
+            accepted_by_validator(&v, label);
+        } else {
+            expect_error(&v, "OperationFeeExceeded");
+        }
+        let v = check(env, stats, a, &f.budget_only, &base(label, gas), false).await;
+        if !free {
+            expect_error(&v, "FeeBudgetExceeded");
+        }
+    }
+    let with_paymaster_gas = with_paymaster(
+        base(
+            "fee, paymaster gas past 2^128",
+            Gas::new(600_000, 300_000, 0, 1),
+        ),
+        u128::MAX,
+        1,
+    );
+    check(env, stats, a, &f.bounded, &with_paymaster_gas, false).await;
+    check(env, stats, a, &f.unlimited, &with_paymaster_gas, false).await;
+
+    // Random gas fields from values around the bounds and past the arithmetic's edges, under every fee scope.
+    // (Verification and call gas stay where the account can run: gas itself is not what is compared here.)
+    let bound_gas = CENTI_ETHER - 900_000;
+    for _ in 0..20 {
+        let pre_verification = rng.pick(&[
+            U256::ZERO,
+            U256::from(100_000),
+            U256::from(bound_gas),
+            U256::from(bound_gas + 1),
+            U256::from(bound_gas - 1),
+            U256::from(u64::MAX),
+            U256::from(1) << 64,
+            U256::from(max),
+            U256::from(max) + U256::from(1),
+            U256::from(1) << 128,
+            U256::MAX,
+        ]);
+        let gas = Gas {
+            verification: rng.pick(&[600_000, 1_000_000, 1 << 64, max, max + 1, u128::MAX]),
+            call: rng.pick(&[0, 300_000]),
+            pre_verification,
+            priority: 0,
+            max_fee: rng.pick(&[0, 1, 2, 10 * GWEI, u128::from(u64::MAX), max, max + 1]),
+        };
+        let gas = Gas {
+            priority: gas.max_fee,
+            ..gas
+        };
+        let session = rng.pick(&[
+            &f.bounded,
+            &f.unlimited,
+            &f.per_operation_only,
+            &f.budget_only,
+            &f.zero,
+        ]);
+        let mut plan = if rng.chance(30) {
+            batch("fee, random gas", gas)
+        } else {
+            base("fee, random gas", gas)
+        };
+        if rng.chance(30) {
+            plan = with_paymaster(
+                plan,
+                rng.pick(&[0, 50_000, max, u128::MAX]),
+                rng.pick(&[0, 1, 50_000, max + 1]),
+            );
+        }
+        check(env, stats, a, session, &plan, false).await;
+    }
+
+    // Unlimited: sent ops leave the counter at zero; a per-operation bound alone does too.
+    let ordinary = || {
+        base(
+            "fee, ordinary",
+            Gas::new(600_000, 300_000, 100_000, 10 * GWEI),
+        )
+    };
+    accepted(&check(env, stats, a, &f.unlimited, &ordinary(), true).await);
+    let at = base(
+        "fee at the bound, no budget",
+        Gas::costing(2 * CENTI_ETHER, 10 * GWEI, 0, 0),
+    );
+    accepted(&check(env, stats, a, &f.per_operation_only, &at, true).await);
+    assert_eq!(
+        fees_charged(env, a, f.per_operation_only.id()).await,
+        U256::ZERO
+    );
+    // The zero scope: only free operations, sent too.
+    let free = base("fee, free", Gas::new(600_000, 300_000, 100_000, 0));
+    accepted(&check(env, stats, a, &f.zero, &free, true).await);
+    expect_error(
+        &check(
+            env,
+            stats,
+            a,
+            &f.zero,
+            &base("fee, one wei a gas", Gas::new(600_000, 300_000, 100_000, 1)),
+            false,
+        )
+        .await,
+        "OperationFeeExceeded",
+    );
+
+    // Budgets used up by sent operations: 0.035 ether, operations of 0.01 ether (batches count once).
+    for (session, per_operation) in [(&f.bounded, true), (&f.budget_only, false)] {
+        if per_operation {
+            // over the per-operation bound with the whole budget left: the per-operation bound is checked first
+            let over = base(
+                "budget, one wei over the bound",
+                Gas::costing(CENTI_ETHER, 1, 0, 1),
+            );
+            expect_error(
+                &check(env, stats, a, session, &over, false).await,
+                "OperationFeeExceeded",
+            );
+        }
+        for i in 0..3 {
+            let plan = if i == 1 {
+                batch("budget, batch", Gas::costing(CENTI_ETHER, 10 * GWEI, 0, 0))
+            } else {
+                base("budget", Gas::costing(CENTI_ETHER, 10 * GWEI, 0, 0))
+            };
+            let v = check(env, stats, a, session, &plan, true).await;
+            accepted(&v);
+            assert_eq!(
+                v.validation().unwrap().fees.charged_after,
+                U256::from((i + 1) * CENTI_ETHER)
+            );
+        }
+        let v = check(
+            env,
+            stats,
+            a,
+            session,
+            &base("budget, over", Gas::costing(CENTI_ETHER, 10 * GWEI, 0, 0)),
+            true,
+        )
+        .await;
+        expect_error(&v, "FeeBudgetExceeded");
+        assert!(v.to_string().contains("already charged"), "{v}");
+        let half = CENTI_ETHER / 2;
+        expect_error(
+            &check(
+                env,
+                stats,
+                a,
+                session,
+                &base("budget, one wei over", Gas::costing(half, 1, 0, 1)),
+                true,
+            )
+            .await,
+            "FeeBudgetExceeded",
+        );
+        let v = check(
+            env,
+            stats,
+            a,
+            session,
+            &base("budget, exactly the rest", Gas::costing(half, GWEI, 0, 0)),
+            true,
+        )
+        .await;
+        accepted(&v);
+        assert_eq!(v.validation().unwrap().fees.budget_left(), Some(U256::ZERO));
+        accepted(&check(env, stats, a, session, &free, true).await);
+        expect_error(
+            &check(
+                env,
+                stats,
+                a,
+                session,
+                &base(
+                    "budget spent, one wei a gas",
+                    Gas::new(600_000, 300_000, 100_000, 1),
+                ),
+                true,
+            )
+            .await,
+            "FeeBudgetExceeded",
+        );
+        assert_eq!(
+            fees_charged(env, a, session.id()).await,
+            U256::from(35 * CENTI_ETHER / 10)
+        );
+    }
+
+    // Enable mode: the session starts at zero; enabling it again (replaying the owner's signature) keeps the
+    // counter. 0.02 ether per operation, 0.025 ether in all.
+    let enabled = &f.enabled;
+    let mut plan = base("enable, fee", Gas::costing(CENTI_ETHER, 10 * GWEI, 0, 0));
+    plan.mode = Mode::Enable(true);
+    let v = check(env, stats, a, enabled, &plan, true).await;
+    accepted(&v);
+    assert_eq!(v.validation().unwrap().fees.charged_before, U256::ZERO);
+    plan.label = "enable again, fee";
+    let v = check(env, stats, a, enabled, &plan, true).await;
+    accepted(&v);
+    assert_eq!(
+        v.validation().unwrap().fees.charged_after,
+        U256::from(2 * CENTI_ETHER)
+    );
+    let mut use_mode = plan.clone();
+    use_mode.mode = Mode::Use;
+    use_mode.label = "enabled, budget over";
+    expect_error(
+        &check(env, stats, a, enabled, &use_mode, true).await,
+        "FeeBudgetExceeded",
+    );
+    plan.label = "enable again, budget over";
+    expect_error(
+        &check(env, stats, a, enabled, &plan, true).await,
+        "FeeBudgetExceeded",
+    );
+    let mut rest = base(
+        "enable again, the rest",
+        Gas::costing(CENTI_ETHER / 2, GWEI, 0, 0),
+    );
+    rest.mode = Mode::Enable(true);
+    accepted(&check(env, stats, a, enabled, &rest, true).await);
+    assert_eq!(
+        fees_charged(env, a, enabled.id()).await,
+        U256::from(25 * CENTI_ETHER / 10)
+    );
+}
+
+/// The validator accepts (the chain may still refuse: AA94, AA21, the paymaster).
+fn accepted_by_validator(verdict: &Verdict, label: &str) {
+    assert!(
+        verdict.is_accepted(),
+        "{label}: expected the validator to accept, got {verdict}"
+    );
+}
+
 /// The permission whose window is `[times.boundary, times.boundary + 2]`, at `times.boundary - 1 + offset`: v0.7
 /// accepts from its first second on, v0.8 only after it; both until its last second.
 async fn boundary_ops(env: &Env, stats: &mut Stats, s: &Setup, offset: u64) {
@@ -1585,6 +2247,8 @@ async fn boundary_ops(env: &Env, stats: &mut Stats, s: &Setup, offset: u64) {
 
 /// After revokeAllSessions nothing of the old epoch works.
 async fn epoch_ops(env: &Env, stats: &mut Stats, s: &Setup) {
+    // the main session's budget was charged by the operations sent
+    assert!(fees_charged(env, &s.account, s.main.id()).await > U256::ZERO);
     env.client
         .revoke_all_sessions(&s.account, &env.owner)
         .await
@@ -1612,9 +2276,11 @@ async fn epoch_ops(env: &Env, stats: &mut Stats, s: &Setup) {
         erc20(TRANSFER, 600),
         idx::TRANSFER,
     );
-    assert!(check(env, stats, &s.account, &s.main, &transfer, false)
-        .await
-        .is_accepted());
+    let v = check(env, stats, &s.account, &s.main, &transfer, false).await;
+    assert!(v.is_accepted(), "{v}");
+    // ... the fee counter too
+    assert_eq!(v.validation().unwrap().fees.charged_before, U256::ZERO);
+    assert_eq!(fees_charged(env, &s.account, s.main.id()).await, U256::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1654,6 +2320,9 @@ async fn explain_agrees_with_the_chain() {
     for s in &setups {
         counter_ops(&env, &mut stats, s, &times).await;
     }
+    for s in &setups {
+        fee_ops(&env, &mut stats, s, &mut rng).await;
+    }
     // The boundary permission's window is [boundary, boundary + 2].
     for at in times.boundary - 1..=times.boundary + 3 {
         set_time(&env, at).await;
@@ -1687,6 +2356,12 @@ async fn explain_agrees_with_the_chain() {
         "AA24",
         "AA23 ArgumentRuleFailed",
         "AA23 (empty revert)",
+        "AA23 OperationFeeExceeded",
+        "AA23 FeeBudgetExceeded",
+        "AA23 MalformedSession",
+        "AA94 (gas values overflow)",
+        "AA93 (short paymasterAndData)",
+        "accepted by the validator, AA21 (prefund)",
     ] {
         assert!(stats.by_outcome.contains_key(expected), "no {expected}");
     }

@@ -5,15 +5,22 @@
 //!   (its custom error with the same parameters, or the empty revert of a Solidity calldata check).
 //! - [`evaluate`] adds what the account and the EntryPoint make of it: routing by the nonce key, `AA23` (revert),
 //!   `AA24` (signature), `AA22` (window: v0.7 accepts from `validAfter` on, v0.8 only strictly after it).
-//! - [`Client::explain`] reads the state the validator would read (epoch, session record, usage and spending
-//!   counters, the owner's ERC-1271 answer in enable mode) at one block and runs [`evaluate`].
+//! - [`Client::explain`] reads the state the validator would read (epoch, session record and its fee counter,
+//!   usage and spending counters, the owner's ERC-1271 answer in enable mode) at one block and runs [`evaluate`].
+//!
+//! The fee scope is mirrored too: the operation's maximum cost ([`OperationCost`], the prefund EntryPoint v0.7 and
+//! v0.8 require, saturated exactly as the validator saturates it), the per-operation bound and the budget
+//! ([`FeeCheck`]), checked after the paymaster policy and before the calls, as the contract does; a refusal names
+//! the bound that fails with the values in ETH and gwei.
 //!
 //! Every step follows the contract's order, so the first failure is the contract's. The permission is read the way
 //! the compiled contract reads it: as a calldata struct inside the `validateUserOp` calldata, with Solidity's
 //! offset, length and value-range checks (which revert without data) applied where the contract touches a field.
 //!
 //! Not modelled: gas (`AA13`, `AA26`, out of gas), nonces (`AA25`), prefund (`AA21`), `initCode` (`AA1x`), the
-//! paymaster's own validation (`AA3x`) and the EntryPoint's checks of the operation's shape (`AA9x`).
+//! paymaster's own validation (`AA3x`) and the EntryPoint's checks of the operation's shape (`AA9x`; e.g. `AA94`:
+//! the EntryPoint refuses a gas field above 2^120 − 1 before it calls the account, where [`validate_user_op`] still
+//! says what the validator itself would answer).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,6 +34,7 @@ use keyscope_bindings::session_key_validator::SessionKeyValidator::{
 };
 use keyscope_bindings::KeyscopeAccount;
 use keyscope_permissions::abi::{decode_permission, erc20_amount_arg, SESSION_TYPEHASH};
+use keyscope_permissions::values::format_decimal;
 use keyscope_permissions::{
     verify, Permission, RuleOperator, ALL_FLAGS, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL,
     FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, MAX_CALLS, MAX_ONE_OF, MAX_RULES, MODE_ENABLE,
@@ -40,8 +48,16 @@ use crate::stack::Version;
 
 /// `execute(bytes32,bytes)`.
 const EXECUTE: [u8; 4] = [0xe9, 0xae, 0x5c, 0x53];
-/// `abi.encode(Session)`.
-const SESSION_LENGTH: usize = 224;
+/// `abi.encode(Session)`: nine words (`_SESSION_LENGTH`).
+const SESSION_LENGTH: usize = 288;
+/// Where the session's `maxOperationFee` word starts in `abi.encode(Session)` (word 6).
+const SESSION_MAX_OPERATION_FEE: usize = 192;
+/// Where the session's `feeBudget` word starts (word 7).
+const SESSION_FEE_BUDGET: usize = 224;
+/// `SessionTypes.UNLIMITED_FEE` (`type(uint128).max`), compared with whole words as the contract does.
+const UNLIMITED_FEE: U256 = U256::from_limbs([u64::MAX, u64::MAX, 0, 0]);
+/// `_PAYMASTER_GAS_END`: the paymaster, then paymasterVerificationGasLimit and paymasterPostOpGasLimit.
+const PAYMASTER_GAS_END: usize = 52;
 /// The 0x20 offset word and the 12 head words of `abi.encode(Permission)`.
 const PERMISSION_HEAD_LENGTH: usize = 0x20 + 12 * 0x20;
 /// ERC-1271 magic value.
@@ -98,6 +114,10 @@ pub struct SessionState {
     pub usage: BTreeMap<B256, Usage>,
     /// Cumulative spending per asset (`spentOf`): `Address::ZERO` for native value, else the ERC-20 token.
     pub spent: BTreeMap<Address, U256>,
+    /// The fees charged to the session's budget in the current epoch (`feesChargedOf`; the record's `uint128
+    /// feesCharged`, so only its low 128 bits count). Read only when the session is active: a session enabled by
+    /// the operation starts at zero.
+    pub fees_charged: U256,
 }
 
 impl SessionState {
@@ -110,6 +130,7 @@ impl SessionState {
             owner_signature_valid: true,
             usage: BTreeMap::new(),
             spent: BTreeMap::new(),
+            fees_charged: U256::ZERO,
         }
     }
 
@@ -152,6 +173,9 @@ pub struct StateKeys {
     pub leaves: Vec<B256>,
     /// Assets whose cumulative spending is read (`Address::ZERO`: native value).
     pub assets: Vec<Address>,
+    /// Whether the session's fee counter is read (`feesChargedOf`): the session has a fee budget and the
+    /// operation reaches the fee check.
+    pub fees_charged: bool,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -231,6 +255,158 @@ pub struct RuleDetail {
     pub operand_count: U256,
 }
 
+/// An operation's maximum cost, as the validator computes it (`_maxOperationFee`): the prefund EntryPoint v0.7
+/// and v0.8 require, the sum of its gas limits times its `maxFeePerGas`, whoever pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationCost {
+    /// `verificationGasLimit` (the high 128 bits of `accountGasLimits`).
+    pub verification_gas_limit: u128,
+    /// `callGasLimit` (the low 128 bits of `accountGasLimits`).
+    pub call_gas_limit: u128,
+    /// `preVerificationGas`.
+    pub pre_verification_gas: U256,
+    /// `paymasterVerificationGasLimit` and `paymasterPostOpGasLimit`, counted when `paymasterAndData` holds them
+    /// (52 bytes or more).
+    pub paymaster_gas_limits: Option<(u128, u128)>,
+    /// `maxFeePerGas` (the low 128 bits of `gasFees`).
+    pub max_fee_per_gas: u128,
+    /// The gas added up; `None` where the validator saturates: `preVerificationGas` or the sum is 2^128 or more.
+    pub gas: Option<u128>,
+    /// The cost in wei: `gas × maxFeePerGas`, or 2^256 − 1 where the gas does not fit 128 bits.
+    pub fee: U256,
+}
+
+impl OperationCost {
+    /// The cost of `op`, step for step as `_maxOperationFee` computes it (in 256-bit words).
+    pub fn of(op: &PackedUserOperation) -> Self {
+        let gas_limits = U256::from_be_bytes(op.accountGasLimits.0);
+        let verification = gas_limits >> 128;
+        let call = low_bits(gas_limits, 128);
+        let pre_verification = op.preVerificationGas;
+        let paymaster = (op.paymasterAndData.len() >= PAYMASTER_GAS_END).then(|| {
+            let word = word_at(&op.paymasterAndData, 20);
+            (word >> 128, low_bits(word, 128))
+        });
+        let max_fee_per_gas = low_bits(U256::from_be_bytes(op.gasFees.0), 128);
+        let gas = if pre_verification >> 128 != U256::ZERO {
+            None
+        } else {
+            // each term is below 2^128: the sum is below 2^131
+            let mut gas = verification + call + pre_verification;
+            if let Some((verification, post_op)) = paymaster {
+                gas += verification + post_op;
+            }
+            (gas >> 128 == U256::ZERO).then_some(gas)
+        };
+        let fee = match gas {
+            // both below 2^128: the product fits
+            Some(gas) => gas * max_fee_per_gas,
+            None => U256::MAX,
+        };
+        let narrow = |value: U256| value.saturating_to::<u128>();
+        Self {
+            verification_gas_limit: narrow(verification),
+            call_gas_limit: narrow(call),
+            pre_verification_gas: pre_verification,
+            paymaster_gas_limits: paymaster.map(|(v, p)| (narrow(v), narrow(p))),
+            max_fee_per_gas: narrow(max_fee_per_gas),
+            gas: gas.map(narrow),
+            fee,
+        }
+    }
+}
+
+impl fmt::Display for OperationCost {
+    /// `"410,000 gas x 30 gwei maxFeePerGas"`, or why the cost saturates.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.gas {
+            Some(gas) => write!(
+                f,
+                "{} gas x {} maxFeePerGas",
+                grouped(U256::from(gas)),
+                gwei(U256::from(self.max_fee_per_gas))
+            ),
+            None if self.pre_verification_gas >> 128 != U256::ZERO => write!(
+                f,
+                "preVerificationGas {} is 2^128 or more, so the validator counts the most a word holds",
+                show(self.pre_verification_gas)
+            ),
+            None => f.write_str(
+                "its gas limits add up to 2^128 or more, so the validator counts the most a word holds",
+            ),
+        }
+    }
+}
+
+/// The fee scope check of an operation (`_chargeFee`): the session's bounds, the operation's maximum cost, and
+/// what the session was charged before and after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeCheck {
+    /// The session's `maxOperationFee` word ([`UNLIMITED_FEE`](keyscope_permissions::UNLIMITED_FEE): no bound).
+    pub max_operation_fee: U256,
+    /// The session's `feeBudget` word ([`UNLIMITED_FEE`](keyscope_permissions::UNLIMITED_FEE): no budget).
+    pub fee_budget: U256,
+    /// The operation's maximum cost (the validator computes it only when a bound is set).
+    pub cost: OperationCost,
+    /// The session's charges before the operation (zero for a session the operation enables).
+    pub charged_before: U256,
+    /// The session's charges after it, as the validator stores them: `charged_before + cost.fee` when the session
+    /// has a budget, else unchanged.
+    pub charged_after: U256,
+}
+
+impl FeeCheck {
+    /// The most wei per operation; `None`: unlimited.
+    pub fn per_operation_limit(&self) -> Option<U256> {
+        (self.max_operation_fee != UNLIMITED_FEE).then_some(self.max_operation_fee)
+    }
+
+    /// The budget in wei; `None`: unlimited.
+    pub fn budget(&self) -> Option<U256> {
+        (self.fee_budget != UNLIMITED_FEE).then_some(self.fee_budget)
+    }
+
+    /// What is left of the budget after the operation; `None`: unlimited.
+    pub fn budget_left(&self) -> Option<U256> {
+        self.budget()
+            .map(|budget| budget.saturating_sub(self.charged_after))
+    }
+
+    /// Whether the validator checks the operation's cost at all (a bound is set).
+    pub fn is_checked(&self) -> bool {
+        self.per_operation_limit().is_some() || self.budget().is_some()
+    }
+
+    /// The operation's maximum cost in wei.
+    pub fn fee(&self) -> U256 {
+        self.cost.fee
+    }
+}
+
+impl fmt::Display for FeeCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the operation may cost up to {} ({})",
+            eth(self.cost.fee),
+            self.cost
+        )?;
+        match self.per_operation_limit() {
+            Some(limit) => write!(f, ", per-operation fee limit {}", eth(limit))?,
+            None => f.write_str(", no per-operation fee limit")?,
+        }
+        match (self.budget(), self.budget_left()) {
+            (Some(budget), Some(left)) => write!(
+                f,
+                "; {} of the {} fee budget left after it",
+                eth(left),
+                eth(budget)
+            ),
+            _ => f.write_str("; no fee budget"),
+        }
+    }
+}
+
 /// How the validator reverts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevertKind {
@@ -255,9 +431,25 @@ pub struct ValidatorRevert {
     pub rule: Option<Box<RuleDetail>>,
     /// The session's permissions root (once read).
     pub root: Option<B256>,
+    /// The fee check, once the operation reached it (for `OperationFeeExceeded` and `FeeBudgetExceeded`: the
+    /// cost and the charges the error's values come from).
+    pub fee: Option<Box<FeeCheck>>,
 }
 
 impl ValidatorRevert {
+    /// The revert that `data`, the validator's revert data as the chain returns it, encodes: one of its custom
+    /// errors (`None` for other data). Without the operation, its description has only the error's values.
+    pub fn from_revert_data(data: &[u8]) -> Option<Self> {
+        let error = SessionKeyValidatorErrors::abi_decode(data).ok()?;
+        Some(Self {
+            kind: RevertKind::Error(Box::new(error)),
+            call: None,
+            rule: None,
+            root: None,
+            fee: None,
+        })
+    }
+
     /// The custom error, if the revert is one.
     pub fn error(&self) -> Option<&SessionKeyValidatorErrors> {
         match &self.kind {
@@ -322,6 +514,9 @@ pub struct Validation {
     pub session_signature: SessionSignatureCheck,
     /// Each call and the permission it matched.
     pub calls: Vec<CallReport>,
+    /// The fee scope check: the operation's maximum cost and, for a session with a budget, what is left of it
+    /// after the operation.
+    pub fees: FeeCheck,
 }
 
 impl Validation {
@@ -592,6 +787,7 @@ macro_rules! fail {
             call: None,
             rule: None,
             root: None,
+            fee: None,
         })
     };
 }
@@ -604,6 +800,7 @@ fn empty_revert(field: impl Into<String>) -> ValidatorRevert {
         call: None,
         rule: None,
         root: None,
+        fee: None,
     }
 }
 
@@ -705,6 +902,7 @@ struct Machine<'a> {
     current: Option<CallReport>,
     rule: Option<RuleDetail>,
     root: Option<B256>,
+    fee: Option<FeeCheck>,
 }
 
 impl<'a> Machine<'a> {
@@ -728,6 +926,7 @@ impl<'a> Machine<'a> {
             current: None,
             rule: None,
             root: None,
+            fee: None,
         }
     }
 
@@ -736,6 +935,7 @@ impl<'a> Machine<'a> {
             revert.call = self.current.take().map(Box::new);
             revert.rule = self.rule.take().map(Box::new);
             revert.root = self.root;
+            revert.fee = self.fee.map(Box::new);
             revert
         });
         (result, self.keys)
@@ -787,6 +987,13 @@ impl<'a> Machine<'a> {
         }
 
         check_paymaster(session, &op.paymasterAndData)?;
+        // The record read before the mode: a session not active in this epoch (enabled now) starts at zero.
+        let charged = if state.status == SessionStatus::Active {
+            low_bits(state.fees_charged, 128)
+        } else {
+            U256::ZERO
+        };
+        let fees = self.charge_fee(session, charged)?;
 
         let root = B256::from_slice(&session[96..128]);
         self.root = Some(root);
@@ -825,7 +1032,47 @@ impl<'a> Machine<'a> {
             owner_signature_valid,
             session_signature: check,
             calls: std::mem::take(&mut self.calls),
+            fees,
         })
+    }
+
+    /// `_chargeFee`: the operation's maximum cost against the session's bounds, charged to its budget.
+    fn charge_fee(&mut self, session: &[u8], charged: U256) -> Step<FeeCheck> {
+        let limit = word_at(session, SESSION_MAX_OPERATION_FEE);
+        let budget = word_at(session, SESSION_FEE_BUDGET);
+        let mut check = FeeCheck {
+            max_operation_fee: limit,
+            fee_budget: budget,
+            cost: OperationCost::of(self.op),
+            charged_before: charged,
+            charged_after: charged,
+        };
+        self.fee = Some(check);
+        if limit == UNLIMITED_FEE && budget == UNLIMITED_FEE {
+            return Ok(check);
+        }
+        let fee = check.cost.fee;
+        if limit != UNLIMITED_FEE && fee > limit {
+            fail!(OperationFeeExceeded {
+                fee: fee,
+                limit: limit
+            });
+        }
+        if budget == UNLIMITED_FEE {
+            return Ok(check);
+        }
+        self.keys.fees_charged = true;
+        let total = fee.saturating_add(charged);
+        if total > budget {
+            fail!(FeeBudgetExceeded {
+                total: total,
+                budget: budget
+            });
+        }
+        // `record.feesCharged = uint128(total)`
+        check.charged_after = low_bits(total, 128);
+        self.fee = Some(check);
+        Ok(check)
     }
 
     /// `_checkCalls`.
@@ -1072,11 +1319,13 @@ impl<'a> Machine<'a> {
 
 /// `_checkSessionFields` (enable mode).
 fn check_session_fields(session: &[u8]) -> Step<()> {
-    let words: Vec<U256> = (0..7).map(|i| word_at(session, 32 * i)).collect();
+    let words: Vec<U256> = (0..9).map(|i| word_at(session, 32 * i)).collect();
     if words[0] >> 160 != U256::ZERO
         || words[1] >> 48 != U256::ZERO
         || words[2] >> 48 != U256::ZERO
         || words[5] >> 160 != U256::ZERO
+        || words[6] >> 128 != U256::ZERO
+        || words[7] >> 128 != U256::ZERO
     {
         fail!(MalformedSession {});
     }
@@ -1503,6 +1752,41 @@ fn show_signed(value: U256) -> String {
     }
 }
 
+/// Wei in ETH, exact (`"0.0123 ETH"`), with the wei for amounts below a gwei; 2^256 − 1, a saturated cost,
+/// spelt out.
+fn eth(wei: U256) -> String {
+    if wei == U256::MAX {
+        return "2^256 − 1 wei".to_owned();
+    }
+    let text = format!("{} ETH", format_decimal(wei, 18));
+    if !wei.is_zero() && wei < U256::from(1_000_000_000u64) {
+        format!("{text} ({wei} wei)")
+    } else {
+        text
+    }
+}
+
+/// Wei in gwei, exact (`"30 gwei"`); below 0.001 gwei, in wei.
+fn gwei(wei: U256) -> String {
+    if !wei.is_zero() && wei < U256::from(1_000_000u64) {
+        return format!("{wei} wei");
+    }
+    format!("{} gwei", format_decimal(wei, 9))
+}
+
+/// An integer with thousands separators (`"410,000"`).
+fn grouped(value: U256) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 fn short(hash: &B256) -> String {
     let text = hash.to_string();
     format!("{}…", &text[..10])
@@ -1855,7 +2139,42 @@ impl fmt::Display for ValidatorRevert {
                 e.policy,
                 policy_name(e.policy)
             ),
-            other => write!(f, "{other:?}"),
+            E::OperationFeeExceeded(e) => match self.fee.as_deref() {
+                Some(check) if check.cost.fee == e.fee => write!(
+                    f,
+                    "the operation may cost up to {} ({}), over the session's per-operation fee limit of {}",
+                    eth(e.fee),
+                    check.cost,
+                    eth(e.limit)
+                ),
+                _ => write!(
+                    f,
+                    "the operation may cost up to {}, over the session's per-operation fee limit of {}",
+                    eth(e.fee),
+                    eth(e.limit)
+                ),
+            },
+            E::FeeBudgetExceeded(e) => match self.fee.as_deref() {
+                Some(check) => write!(
+                    f,
+                    "the operation may cost up to {} ({}); with the {} already charged to the session that makes {}, over its fee budget of {} ({} left)",
+                    eth(check.cost.fee),
+                    check.cost,
+                    eth(check.charged_before),
+                    eth(e.total),
+                    eth(e.budget),
+                    eth(e.budget.saturating_sub(check.charged_before))
+                ),
+                None => write!(
+                    f,
+                    "the operation would bring the fees charged to the session to {}, over its fee budget of {}",
+                    eth(e.total),
+                    eth(e.budget)
+                ),
+            },
+            // OpenZeppelin's ShortStrings, in the EIP-712 domain's constructor: never raised by validateUserOp.
+            E::InvalidShortString(_) => f.write_str("OpenZeppelin ShortStrings: invalid short string"),
+            E::StringTooLong(e) => write!(f, "OpenZeppelin ShortStrings: string too long: {:?}", e.str),
         }
     }
 }
@@ -1867,6 +2186,7 @@ impl fmt::Display for Validation {
             "valid from {} (set by {}) to {} (set by {})",
             self.valid_after, self.valid_after_source, self.valid_until, self.valid_until_source
         )?;
+        write!(f, "; fees: {}", self.fees)?;
         for call in &self.calls {
             write!(f, "; call {}: {}", call.index, describe_call(call))?;
             if let Some(usage) = call.usage {
@@ -1975,8 +2295,8 @@ impl Client {
     /// timestamp, which is what an `eth_call` simulation sees; an operation is included in a later block), without
     /// sending anything: reads the validator's state for the operation at the latest block (`isInitialized`,
     /// `epochOf`, `sessionStatus`, `usageOf` for each rate- or usage-limited permission, `spentOf` for each asset
-    /// with a cumulative limit and, in enable mode, the account's ERC-1271 answer to the owner's signature) and
-    /// runs [`evaluate`].
+    /// with a cumulative limit, `feesChargedOf` for a session with a fee budget and, in enable mode, the account's
+    /// ERC-1271 answer to the owner's signature) and runs [`evaluate`].
     pub async fn explain(
         &self,
         op: &PackedUserOperation,
@@ -2038,6 +2358,7 @@ impl Client {
             owner_signature_valid: false,
             usage: BTreeMap::new(),
             spent: BTreeMap::new(),
+            fees_charged: U256::ZERO,
         };
         let Some(session_id) = keys.session_id else {
             return Ok(state);
@@ -2048,6 +2369,13 @@ impl Client {
             .call()
             .await?;
         state.status = SessionStatus::from_raw(status);
+        if keys.fees_charged {
+            state.fees_charged = validator
+                .feesChargedOf(account, session_id)
+                .block(at)
+                .call()
+                .await?;
+        }
         for leaf in &keys.leaves {
             let usage = validator
                 .usageOf(account, session_id, *leaf)
@@ -2104,7 +2432,9 @@ mod tests {
     use crate::client::{execute_batch, execute_single, nonce_key};
     use alloy::primitives::{address, keccak256};
     use keyscope_permissions::abi::encode_permission;
-    use keyscope_permissions::{CompiledSession, PermissionTree, SessionSpec};
+    use keyscope_permissions::{
+        CompiledSession, PermissionTree, SessionSpec, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
+    };
     use keyscope_signer::{CallProof, EntryPoint, SessionKey, SessionSignature};
     use proptest::prelude::*;
 
@@ -2117,13 +2447,20 @@ mod tests {
         SessionKey::from_bytes(&[7u8; 32]).unwrap()
     }
 
-    /// A session: transfer ≤ 100 of TOKEN (at most 3 uses, ERC-20 total 250), and native transfers to anyone.
+    /// A session: transfer ≤ 100 of TOKEN (at most 3 uses, ERC-20 total 250), and native transfers to anyone;
+    /// the default fee scope (0.01 ether per operation, 0.1 ether in all).
     fn compiled() -> CompiledSession {
+        compiled_with_fees(r#"{"per_operation": "0.01 ether", "budget": "0.1 ether"}"#)
+    }
+
+    /// [`compiled`] with the fee scope `fees` (JSON).
+    fn compiled_with_fees(fees: &str) -> CompiledSession {
         let json = format!(
             r#"{{
                 "signer": "{}",
                 "valid_after": {START},
                 "valid_until": {},
+                "fees": {fees},
                 "permissions": [
                     {{
                         "target": "{TOKEN}",
@@ -2155,6 +2492,17 @@ mod tests {
         indices: &[usize],
         signer: &SessionKey,
     ) -> (PackedUserOperation, B256) {
+        signed_op_with(session, calls, indices, signer, |_| {})
+    }
+
+    /// [`signed_op`] with the operation's gas fields (or anything else hashed) set by `edit` before signing.
+    fn signed_op_with(
+        session: &CompiledSession,
+        calls: &[(Address, U256, Bytes)],
+        indices: &[usize],
+        signer: &SessionKey,
+        edit: impl Fn(&mut PackedUserOperation),
+    ) -> (PackedUserOperation, B256) {
         let call_data = match calls {
             [(target, value, data)] => execute_single(*target, *value, data),
             calls => execute_batch(calls),
@@ -2169,6 +2517,7 @@ mod tests {
             callData: call_data,
             ..Default::default()
         };
+        edit(&mut op);
         let unsigned = SessionSignature::use_session(session.session.clone(), proofs);
         let hash = EntryPoint::CANONICAL_V07.user_op_hash(&op, 1).unwrap();
         op.signature = unsigned
@@ -2413,6 +2762,394 @@ mod tests {
         );
     }
 
+    /// An operation whose gas fields are `(verification, call, preVerification, maxFeePerGas)`.
+    fn op_with_gas(
+        session: &CompiledSession,
+        gas: (u128, u128, u128, u128),
+        paymaster: Option<(u128, u128)>,
+    ) -> (PackedUserOperation, B256) {
+        signed_op_with(
+            session,
+            &[(TOKEN, U256::ZERO, transfer(1))],
+            &[0],
+            &key(),
+            |op| {
+                op.set_gas_limits(gas.0, gas.1);
+                op.preVerificationGas = U256::from(gas.2);
+                op.set_gas_fees(7, gas.3);
+                if let Some((verification, post_op)) = paymaster {
+                    op.paymasterAndData = keyscope_signer::userop::paymaster_and_data(
+                        Address::repeat_byte(0x9a),
+                        verification,
+                        post_op,
+                        &[1, 2, 3],
+                    );
+                }
+            },
+        )
+    }
+
+    #[test]
+    fn operation_cost_is_the_validators_arithmetic() {
+        let op = |limits: (u128, u128), pre: U256, fees: (u128, u128), paymaster: &[u8]| {
+            let mut op = PackedUserOperation::default();
+            op.set_gas_limits(limits.0, limits.1);
+            op.preVerificationGas = pre;
+            op.set_gas_fees(fees.0, fees.1);
+            op.paymasterAndData = Bytes::copy_from_slice(paymaster);
+            OperationCost::of(&op)
+        };
+        // (verification + call + preVerification) x maxFeePerGas; the priority fee is not counted
+        let cost = op((200_000, 150_000), U256::from(60_000), (u128::MAX, 30), &[]);
+        assert_eq!(cost.gas, Some(410_000));
+        assert_eq!(cost.fee, U256::from(410_000u64 * 30));
+        assert_eq!(cost.paymaster_gas_limits, None);
+        // the paymaster's two limits count from 52 bytes of paymasterAndData on
+        let paymaster = keyscope_signer::userop::paymaster_and_data(
+            Address::repeat_byte(1),
+            70_000,
+            30_000,
+            &[],
+        );
+        assert_eq!(paymaster.len(), 52);
+        let cost = op((1, 2), U256::from(3), (0, 10), &paymaster);
+        assert_eq!(cost.paymaster_gas_limits, Some((70_000, 30_000)));
+        assert_eq!(cost.fee, U256::from(100_006u64 * 10));
+        let cost = op((1, 2), U256::from(3), (0, 10), &paymaster[..51]);
+        assert_eq!(cost.paymaster_gas_limits, None);
+        assert_eq!(cost.fee, U256::from(60));
+        // the largest gas that fits 128 bits, times the largest maxFeePerGas: no overflow
+        let max = u128::MAX;
+        let cost = op((max - 2, 1), U256::from(1), (0, max), &[]);
+        assert_eq!(cost.gas, Some(max));
+        assert_eq!(cost.fee, U256::from(max) * U256::from(max));
+        // saturated: preVerificationGas of 2^128 or more, or a sum of 2^128 or more (paymaster limits included)
+        for cost in [
+            op((0, 0), U256::from(1) << 128, (0, 0), &[]),
+            op((0, 0), U256::MAX, (0, 1), &[]),
+            op((max, 1), U256::ZERO, (0, 0), &[]),
+            op((max, max), U256::from(max), (0, 1), &[]),
+            op(
+                (max - 1, 0),
+                U256::ZERO,
+                (0, 1),
+                &keyscope_signer::userop::paymaster_and_data(Address::ZERO, 1, 1, &[]),
+            ),
+        ] {
+            assert_eq!(cost.gas, None);
+            assert_eq!(cost.fee, U256::MAX, "saturated even with maxFeePerGas 0");
+        }
+        assert!(op((0, 0), U256::MAX, (0, 1), &[])
+            .to_string()
+            .contains("preVerificationGas"));
+        // a naive u128 product or u64 sum would overflow here; the words do not
+        let cost = op(
+            (1 << 100, 1 << 100),
+            U256::from(1u128 << 100),
+            (0, 1 << 27),
+            &[],
+        );
+        assert_eq!(
+            cost.fee,
+            U256::from(3u8) * (U256::from(1) << 100) * (U256::from(1) << 27)
+        );
+    }
+
+    #[test]
+    fn amounts_read_in_eth_and_gwei() {
+        assert_eq!(eth(U256::from(12_300_000_000_000_000u64)), "0.0123 ETH");
+        assert_eq!(eth(U256::from(10u64.pow(18) * 3)), "3 ETH");
+        assert_eq!(eth(U256::ZERO), "0 ETH");
+        assert_eq!(
+            eth(U256::from(12_345u64)),
+            "0.000000000000012345 ETH (12345 wei)"
+        );
+        assert_eq!(eth(U256::MAX), "2^256 − 1 wei");
+        assert_eq!(gwei(U256::from(30_000_000_000u64)), "30 gwei");
+        assert_eq!(gwei(U256::from(1_500_000_001u64)), "1.500000001 gwei");
+        assert_eq!(gwei(U256::from(1_000_000u64)), "0.001 gwei");
+        assert_eq!(gwei(U256::from(999_999u64)), "999999 wei");
+        assert_eq!(gwei(U256::ZERO), "0 gwei");
+        assert_eq!(grouped(U256::from(410_000u64)), "410,000");
+        assert_eq!(grouped(U256::from(1_234_567u64)), "1,234,567");
+        assert_eq!(grouped(U256::from(999u64)), "999");
+        assert_eq!(grouped(U256::ZERO), "0");
+    }
+
+    #[test]
+    fn per_operation_fee_limit_at_and_over_the_bound() {
+        // 0.01 ether per operation: 410,000 gas x 30 gwei = 0.0123 ether is over it
+        let session = compiled();
+        let state = SessionState::active();
+        let (op, hash) = op_with_gas(&session, (200_000, 150_000, 60_000, 30_000_000_000), None);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        assert_eq!(verdict.aa_code(), Some("AA23"));
+        assert!(matches!(
+            error_of(&verdict),
+            SessionKeyValidatorErrors::OperationFeeExceeded(e)
+                if e.fee == U256::from(12_300_000_000_000_000u64)
+                    && e.limit == U256::from(DEFAULT_MAX_OPERATION_FEE)
+        ));
+        assert_eq!(
+            verdict.to_string(),
+            "rejected (AA23): the operation may cost up to 0.0123 ETH (410,000 gas x 30 gwei maxFeePerGas), \
+             over the session's per-operation fee limit of 0.01 ETH"
+        );
+        // nothing after the fee check is read: no usage counter, no spending, no fee counter
+        let keys = state_keys(&op, VALIDATOR);
+        assert!(keys.leaves.is_empty() && keys.assets.is_empty() && !keys.fees_charged);
+
+        // exactly at the bound: 1,000,000 gas x 10 gwei; one wei over: preVerificationGas + 1 at 1 wei a gas
+        let (op, hash) = op_with_gas(&session, (500_000, 400_000, 100_000, 10_000_000_000), None);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        let Verdict::Accepted(validation) = &verdict else {
+            panic!("{verdict}")
+        };
+        assert_eq!(validation.fees.fee(), U256::from(DEFAULT_MAX_OPERATION_FEE));
+        assert_eq!(
+            validation.fees.charged_after,
+            U256::from(DEFAULT_MAX_OPERATION_FEE)
+        );
+        assert_eq!(
+            validation.fees.budget_left(),
+            Some(U256::from(DEFAULT_FEE_BUDGET - DEFAULT_MAX_OPERATION_FEE))
+        );
+        assert!(
+            verdict.to_string().contains(
+                "fees: the operation may cost up to 0.01 ETH (1,000,000 gas x 10 gwei maxFeePerGas), \
+                 per-operation fee limit 0.01 ETH; 0.09 ETH of the 0.1 ETH fee budget left after it"
+            ),
+            "{verdict}"
+        );
+        let limit = DEFAULT_MAX_OPERATION_FEE;
+        let (op, hash) = op_with_gas(&session, (0, 0, limit, 1), None);
+        assert!(evaluate(&input(&op, hash, &state, START + 1, Version::V07)).is_accepted());
+        let (op, hash) = op_with_gas(&session, (0, 0, limit + 1, 1), None);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        assert!(matches!(
+            error_of(&verdict),
+            SessionKeyValidatorErrors::OperationFeeExceeded(e) if e.fee == U256::from(limit + 1)
+        ));
+        // the paymaster's gas limits count, whoever pays
+        let (op, hash) = op_with_gas(&session, (0, 0, limit - 2, 1), Some((1, 1)));
+        let session_any = compiled_with_paymaster_any();
+        let (op_any, hash_any) = op_with_gas(&session_any, (0, 0, limit - 2, 1), Some((1, 2)));
+        assert!(matches!(
+            error_of(&evaluate(&input(&op_any, hash_any, &state, START + 1, Version::V07))),
+            SessionKeyValidatorErrors::OperationFeeExceeded(e) if e.fee == U256::from(limit + 1)
+        ));
+        // (the default paymaster policy is "none": the paymaster check comes first)
+        assert!(matches!(
+            error_of(&evaluate(&input(
+                &op,
+                hash,
+                &state,
+                START + 1,
+                Version::V07
+            ))),
+            SessionKeyValidatorErrors::PaymasterNotAllowed(_)
+        ));
+        let (op_any, hash_any) = op_with_gas(&session_any, (0, 0, limit - 2, 1), Some((1, 1)));
+        assert!(evaluate(&input(&op_any, hash_any, &state, START + 1, Version::V07)).is_accepted());
+    }
+
+    /// The default-fee session with paymaster policy `any`.
+    fn compiled_with_paymaster_any() -> CompiledSession {
+        let mut spec = SessionSpec::from_contract(
+            &compiled().session,
+            &compiled().permissions,
+            &["transfer(address to,uint256 amount)"],
+        )
+        .unwrap();
+        spec.paymaster = keyscope_permissions::PaymasterSpec::Any;
+        spec.compile().unwrap()
+    }
+
+    #[test]
+    fn fee_budget_counts_what_was_charged() {
+        let session = compiled();
+        let fee = 4_100_000u128 * 2_000_000_000; // 0.0082 ether
+        let budget = U256::from(DEFAULT_FEE_BUDGET);
+        let (op, hash) = op_with_gas(
+            &session,
+            (2_000_000, 2_000_000, 100_000, 2_000_000_000),
+            None,
+        );
+        // exactly the budget after the operation
+        let mut state = SessionState::active();
+        state.fees_charged = budget - U256::from(fee);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V08));
+        let Verdict::Accepted(validation) = &verdict else {
+            panic!("{verdict}")
+        };
+        assert_eq!(validation.fees.charged_before, budget - U256::from(fee));
+        assert_eq!(validation.fees.charged_after, budget);
+        assert_eq!(validation.fees.budget_left(), Some(U256::ZERO));
+        assert!(
+            verdict
+                .to_string()
+                .contains("0 ETH of the 0.1 ETH fee budget left"),
+            "{verdict}"
+        );
+        assert!(state_keys(&op, VALIDATOR).fees_charged);
+        // one wei more charged before: over
+        state.fees_charged += U256::from(1);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V08));
+        assert!(matches!(
+            error_of(&verdict),
+            SessionKeyValidatorErrors::FeeBudgetExceeded(e)
+                if e.total == budget + U256::from(1) && e.budget == budget
+        ));
+        let text = verdict.to_string();
+        assert_eq!(
+            text,
+            "rejected (AA23): the operation may cost up to 0.0082 ETH (4,100,000 gas x 2 gwei maxFeePerGas); \
+             with the 0.091800000000000001 ETH already charged to the session that makes 0.100000000000000001 ETH, \
+             over its fee budget of 0.1 ETH (0.008199999999999999 ETH left)"
+        );
+        // the revert data decodes back to the same error, described from its values alone
+        let revert = verdict.revert().unwrap();
+        let decoded = ValidatorRevert::from_revert_data(&revert.revert_data()).unwrap();
+        assert_eq!(decoded.error(), revert.error());
+        assert_eq!(
+            decoded.to_string(),
+            "the operation would bring the fees charged to the session to 0.100000000000000001 ETH, over its fee \
+             budget of 0.1 ETH"
+        );
+        assert!(ValidatorRevert::from_revert_data(&[1, 2, 3]).is_none());
+        // the record is a uint128: only the low 128 bits count, and a saturating sum never wraps around
+        state.fees_charged = (U256::from(1) << 200) | U256::from(5);
+        assert!(evaluate(&input(&op, hash, &state, START + 1, Version::V08)).is_accepted());
+    }
+
+    #[test]
+    fn a_session_enabled_by_the_operation_starts_with_nothing_charged() {
+        let session = compiled();
+        let (mut op, hash) = op_with_gas(
+            &session,
+            (2_000_000, 2_000_000, 100_000, 2_000_000_000),
+            None,
+        );
+        // the same operation in enable mode (the owner's signature as the state says)
+        let mut signature = op.signature.to_vec();
+        signature[0] = MODE_ENABLE;
+        let owner = [0x11u8; 85];
+        let at = 1 + SESSION_LENGTH;
+        let mut enabled = signature[..at].to_vec();
+        enabled.extend_from_slice(&(owner.len() as u16).to_be_bytes());
+        enabled.extend_from_slice(&owner);
+        enabled.extend_from_slice(&signature[at..]);
+        op.signature = enabled.into();
+        let mut state = SessionState::active();
+        state.fees_charged = U256::from(DEFAULT_FEE_BUDGET);
+        // active: its counter stands (replaying the enable signature never refills the budget)
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        assert!(matches!(
+            error_of(&verdict),
+            SessionKeyValidatorErrors::FeeBudgetExceeded(_)
+        ));
+        // not active in this epoch: it starts at zero
+        state.status = SessionStatus::Unknown;
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        let Verdict::Accepted(validation) = &verdict else {
+            panic!("{verdict}")
+        };
+        assert_eq!(validation.fees.charged_before, U256::ZERO);
+        assert_eq!(validation.owner_signature_valid, Some(true));
+    }
+
+    #[test]
+    fn unlimited_bounds_are_not_checked() {
+        let session =
+            compiled_with_fees(r#"{"per_operation": "unlimited", "budget": "unlimited"}"#);
+        let state = SessionState::active();
+        let max = (1u128 << 120) - 1;
+        let (op, hash) = op_with_gas(&session, (max, max, max, max), None);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        let Verdict::Accepted(validation) = &verdict else {
+            panic!("{verdict}")
+        };
+        assert!(!validation.fees.is_checked());
+        assert_eq!(validation.fees.budget_left(), None);
+        assert_eq!(
+            validation.fees.charged_after,
+            validation.fees.charged_before
+        );
+        assert!(
+            verdict
+                .to_string()
+                .contains("no per-operation fee limit; no fee budget"),
+            "{verdict}"
+        );
+        assert!(!state_keys(&op, VALIDATOR).fees_charged);
+        // a per-operation bound only: checked, never charged
+        let session = compiled_with_fees(r#"{"per_operation": "1 ether", "budget": "unlimited"}"#);
+        let (op, hash) = op_with_gas(&session, (0, 0, 1_000_000, 1_000_000_000_000), None);
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        let Verdict::Accepted(validation) = &verdict else {
+            panic!("{verdict}")
+        };
+        assert!(validation.fees.is_checked());
+        assert_eq!(validation.fees.charged_after, U256::ZERO);
+        assert!(!state_keys(&op, VALIDATOR).fees_charged);
+        let (op, hash) = op_with_gas(&session, (0, 0, 1_000_001, 1_000_000_000_000), None);
+        assert!(matches!(
+            error_of(&evaluate(&input(
+                &op,
+                hash,
+                &state,
+                START + 1,
+                Version::V07
+            ))),
+            SessionKeyValidatorErrors::OperationFeeExceeded(_)
+        ));
+        // a budget only: a saturated cost is over any budget
+        let session = compiled_with_fees(
+            r#"{"per_operation": "unlimited", "budget": "340282366920938463463374607431768211454"}"#,
+        );
+        let (mut op, hash) = op_with_gas(&session, (0, 0, 0, 1), None);
+        op.preVerificationGas = U256::from(1) << 128;
+        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        assert!(matches!(
+            error_of(&verdict),
+            SessionKeyValidatorErrors::FeeBudgetExceeded(e) if e.total == U256::MAX
+        ));
+        assert!(verdict.to_string().contains("2^256 − 1 wei"), "{verdict}");
+    }
+
+    #[test]
+    fn enable_mode_refuses_dirty_fee_words() {
+        let session = compiled();
+        let (op, hash) = signed_op(&session, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
+        for (byte, expect_malformed) in [
+            (6 * 32, true),
+            (6 * 32 + 15, true),
+            (7 * 32, true),
+            (7 * 32 + 15, true),
+            // the low half is the value itself: a bound like any other
+            (7 * 32 + 16, false),
+        ] {
+            let mut signature = vec![MODE_ENABLE];
+            let mut encoded = session.session.encode().to_vec();
+            encoded[byte] = 1;
+            signature.extend_from_slice(&encoded);
+            signature.extend_from_slice(&op.signature[1 + SESSION_LENGTH..]);
+            // the owner signature: empty, prefixed by its length
+            let at = 1 + SESSION_LENGTH;
+            signature.splice(at..at, [0u8, 0u8]);
+            let mut dirty = op.clone();
+            dirty.signature = signature.into();
+            let mut state = SessionState::active();
+            state.status = SessionStatus::Unknown;
+            let verdict = evaluate(&input(&dirty, hash, &state, START + 1, Version::V07));
+            let malformed = matches!(
+                verdict.validator_error(),
+                Some(SessionKeyValidatorErrors::MalformedSession(_))
+            );
+            assert_eq!(malformed, expect_malformed, "byte {byte}: {verdict}");
+        }
+    }
+
     fn arbitrary_state() -> impl Strategy<Value = SessionState> {
         (
             any::<bool>(),
@@ -2422,9 +3159,16 @@ mod tests {
             any::<u32>(),
             any::<u32>(),
             any::<[u8; 32]>(),
+            prop_oneof![
+                Just(U256::ZERO),
+                Just(U256::from(DEFAULT_FEE_BUDGET)),
+                Just(U256::from(DEFAULT_FEE_BUDGET + 1)),
+                any::<u128>().prop_map(U256::from),
+                any::<[u8; 32]>().prop_map(U256::from_be_bytes),
+            ],
         )
             .prop_map(
-                |(installed, status, owner, uses, window, window_uses, spent)| {
+                |(installed, status, owner, uses, window, window_uses, spent, fees_charged)| {
                     let session = compiled();
                     let mut state = SessionState::active();
                     state.installed = installed;
@@ -2439,6 +3183,7 @@ mod tests {
                         },
                     );
                     state.spent.insert(TOKEN, U256::from_be_bytes(spent));
+                    state.fees_charged = fees_charged;
                     state
                 },
             )
@@ -2456,6 +3201,7 @@ mod tests {
             mode in 0u8..3,
             state in arbitrary_state(),
             now in any::<u64>(),
+            gas in (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 32]>()),
         ) {
             let mut signature = signature;
             if let Some(first) = signature.first_mut() {
@@ -2467,8 +3213,16 @@ mod tests {
                 callData: call_data.into(),
                 paymasterAndData: paymaster.into(),
                 signature: signature.into(),
+                accountGasLimits: B256::from(gas.0),
+                preVerificationGas: U256::from_be_bytes(gas.1),
+                gasFees: B256::from(gas.2),
                 ..Default::default()
             };
+            let cost = OperationCost::of(&op);
+            prop_assert!(cost.gas.is_some() || cost.fee == U256::MAX);
+            // the SDK's fee estimation counts the same cost
+            prop_assert_eq!(cost.fee, crate::fees::max_operation_cost(&op));
+            prop_assert!(!cost.to_string().is_empty());
             for version in [Version::V07, Version::V08] {
                 let verdict = evaluate(&input(&op, B256::ZERO, &state, now, version));
                 prop_assert!(!verdict.to_string().is_empty());
@@ -2502,6 +3256,7 @@ mod tests {
                 && amounts.iter().all(|a| *a <= 100)
                 && state.spent_of(&TOKEN).saturating_add(U256::from(amounts.iter().sum::<u64>())) <= U256::from(250)
                 && state.usage_of(&session.permissions[0].leaf()).uses + (amounts.len() as u64) <= 3
+                && low_bits(state.fees_charged, 128) <= U256::from(DEFAULT_FEE_BUDGET)
             {
                 prop_assert!(verdict.is_accepted(), "{}", verdict);
             }
