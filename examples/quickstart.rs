@@ -7,8 +7,8 @@
 //!
 //! 1. deploy (or detect) the Keyscope stack and a demo token;
 //! 2. create the owner's ERC-7579 account with the `SessionKeyValidator` installed;
-//! 3. the owner grants a session from a permission document (JSON);
-//! 4. the session key transfers with no owner signature;
+//! 3. the owner grants a session from a permission document (JSON), fee scope included;
+//! 4. the session key transfers with no owner signature, within the fee scope (shown: charged, left);
 //! 5. `explain` names the rule an out-of-scope operation breaks, before anything is sent.
 
 use std::path::PathBuf;
@@ -76,14 +76,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("account {}", account.address);
 
-    // 3. The owner grants a one-day session: `transfer` on this token only, at most 100 units per call.
+    // 3. The owner grants a one-day session: `transfer` on this token only, at most 100 units per call, self-paid
+    //    (no paymaster), and a fee scope: each operation may cost at most 0.005 ETH, all of them 0.02 ETH (each
+    //    counted at its maximum, gas limits × maxFeePerGas), so a leaked key cannot drain the account in fees.
     let session_key = SessionKey::generate();
     let now = provider
         .get_block_by_number(Default::default())
         .await?
         .map_or(0, |b| b.header.timestamp);
     let spec = format!(
-        r#"{{ "signer": "{}", "valid_until": {},
+        r#"{{ "signer": "{}", "valid_until": {}, "paymaster": "none",
+              "fees": {{ "per_operation": "0.005 ether", "budget": "0.02 ether" }},
               "permissions": [{{ "target": "{token}", "function": "transfer(address to,uint256 amount)",
                                  "rules": [{{ "arg": "amount", "op": "lte", "value": "100" }}] }}] }}"#,
         session_key.address(),
@@ -112,6 +115,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "transferred 100: userOp {} in tx {}, gas {}",
         outcome.user_op_hash, outcome.tx_hash, outcome.gas_used
     );
+    // What the validator charged the session (the operation's maximum cost), and what is left of its budget.
+    let fees = client.fee_usage(&account, &session.session).await?;
+    println!("session fees: {fees}");
+    if fees.charged.is_zero() || fees.left() >= fees.budget() {
+        return Err(format!("expected the transfer to be charged, got: {fees}").into());
+    }
 
     // 5. 101 tokens breaks the amount rule: explain says so off-chain, before anything is sent.
     let too_much = client

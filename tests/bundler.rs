@@ -2,7 +2,8 @@
 //! EntryPoint v0.7 and v0.8. Gas is estimated by Alto with a dummy session signature, the operation is signed,
 //! sent with `eth_sendUserOperation` and its receipt polled; out-of-scope calls come back as typed bundler errors
 //! with the `AAxx` code and the validator's error; a bundler that is down is `Error::BundlerUnavailable` after
-//! the bounded retries.
+//! the bounded retries. A session with a tight fee scope is estimated (with the dummy signature: no revert,
+//! within the bound), signed within its bound and charged exactly its maximum cost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::time::{Duration, Instant};
@@ -14,11 +15,11 @@ use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyVa
 use keyscope::bindings::DemoToken;
 use keyscope::bundler::codes;
 use keyscope::permissions::{CompiledSession, SessionSpec};
-use keyscope::signer::SessionKey;
+use keyscope::signer::{SessionKey, SessionSignature};
 use keyscope::signer::{ENTRY_POINT_V07, ENTRY_POINT_V08};
 use keyscope::{
-    nonce_key, session_lane, Account, BundlerClient, BundlerOptions, Client, Error, SessionCall,
-    SessionStatus, Version,
+    max_operation_cost, nonce_key, operation_gas, session_lane, Account, BundlerClient,
+    BundlerOptions, Client, Error, GasSettings, SessionCall, SessionStatus, Version,
 };
 use keyscope_e2e::{alto, anvil, client, free_port, now};
 
@@ -320,6 +321,8 @@ async fn session_ops_through_alto() {
         println!("{version:?} rejection: {error}");
         // Nothing moved.
         assert_eq!(balance(&client, token, recipient).await, U256::from(176));
+
+        fee_scope_through_the_bundler(&client, &bundler, &account, &owner, token).await;
     }
 
     // Receipt of an unknown operation: none yet, then a timeout.
@@ -432,4 +435,110 @@ async fn bundler_down_is_unavailable_after_bounded_retries() {
     assert!(elapsed >= Duration::from_millis(110), "{elapsed:?}");
     assert!(!error.to_string().contains("do-not-log"), "{error}");
     println!("{error}");
+}
+
+/// A session whose fee scope (0.005 ETH per operation) the client's default limits (1,560,000 gas) do not fit at
+/// its fee (10 gwei), but the bundler's estimate does: the estimate, with the dummy session signature and the fee
+/// lowered for the simulation, runs validation to its end (no revert); the signed operation is back at 10 gwei,
+/// within the bound, included, and charged exactly its maximum cost.
+async fn fee_scope_through_the_bundler(
+    client: &Client,
+    bundler: &BundlerClient,
+    account: &Account,
+    owner: &SessionKey,
+    token: Address,
+) {
+    const GWEI: u128 = 1_000_000_000;
+    let bound = U256::from(5_000_000_000_000_000u128);
+    let client = client.clone().with_gas(GasSettings {
+        max_priority_fee_per_gas: Some(2 * GWEI),
+        max_fee_per_gas: Some(10 * GWEI),
+        ..GasSettings::default()
+    });
+    let key = SessionKey::generate();
+    let t = now(client.provider()).await;
+    let json = format!(
+        r#"{{ "signer": "{}", "valid_after": {}, "valid_until": {},
+              "fees": {{ "per_operation": "0.005 ether", "budget": "0.05 ether" }},
+              "permissions": [{{ "target": "{token}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
+        key.address(),
+        t - 1,
+        t + 3600
+    );
+    let session = SessionSpec::compile_json(&json).unwrap();
+    client
+        .grant_session(account, owner, &session.session)
+        .await
+        .unwrap();
+    let recipient = Address::repeat_byte(match account.version {
+        Version::V07 => 0x45,
+        Version::V08 => 0x46,
+    });
+    let calls = [transfer(token, recipient, 2)];
+
+    // Straight to handleOps the defaults do not fit at 10 gwei: the client lowers the fee to fit.
+    let direct = client
+        .prepare_session_op(account, &key, &session, &calls)
+        .await
+        .unwrap();
+    assert!(max_operation_cost(&direct.op) <= bound);
+    let lowered = direct.op.gas_fees().1;
+    assert!(lowered < 10 * GWEI, "{lowered}");
+
+    // The bundler's own estimate of that operation, with the dummy signature: no revert, within the bound.
+    let mut dummy = direct.op.clone();
+    dummy.signature = SessionSignature::decode(&direct.op.signature)
+        .unwrap()
+        .to_dummy()
+        .encode()
+        .unwrap()
+        .into();
+    let entry_point = client.stack().version(account.version).entry_point;
+    let estimate = bundler
+        .estimate_user_operation_gas(&dummy, entry_point)
+        .await
+        .unwrap();
+    estimate.apply(&mut dummy).unwrap();
+    let estimated_gas = operation_gas(&dummy).unwrap();
+    assert!(estimated_gas < 1_000_000, "{estimated_gas}");
+    assert!(U256::from(estimated_gas) * U256::from(10 * GWEI) <= bound);
+
+    // Through the bundler: estimated, back at 10 gwei (the estimate fits), signed, included.
+    let prepared = bundler
+        .prepare_session_op(&client, account, &key, &session, &calls)
+        .await
+        .unwrap();
+    assert_eq!(prepared.op.gas_fees(), (2 * GWEI, 10 * GWEI));
+    let cost = max_operation_cost(&prepared.op);
+    assert!(cost <= bound, "{cost}");
+    let outcome = bundler.send(&client, &prepared).await.unwrap();
+    assert!(outcome.success, "{outcome:?}");
+    assert!(outcome.actual_gas_cost <= cost);
+    assert_eq!(
+        client
+            .fees_charged(account, session.session_id())
+            .await
+            .unwrap(),
+        cost
+    );
+    println!(
+        "{:?} fee scope: estimated gas {estimated_gas}, max cost {cost} wei (bound {bound}), actual {}",
+        account.version, outcome.actual_gas_cost
+    );
+
+    // A bound the estimate cannot fit at any fee the chain takes: refused before signing.
+    let tight = SessionSpec::compile_json(&json.replace("0.005 ether", "1000 gwei")).unwrap();
+    client
+        .grant_session(account, owner, &tight.session)
+        .await
+        .unwrap();
+    let error = bundler
+        .prepare_session_op(&client, account, &key, &tight, &calls)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::FeeScopeExceeded(e) if e.limit == U256::from(10u128.pow(12))),
+        "{error}"
+    );
+    assert_eq!(balance(&client, token, recipient).await, U256::from(2));
 }

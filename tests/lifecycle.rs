@@ -2,6 +2,8 @@
 //! grant a session by an owner operation, use it (single call and batch), get out-of-scope calls rejected with
 //! typed validator errors, expire it (AA22), revoke one session and all sessions (SessionNotActive), reach a use
 //! limit and a cumulative ERC-20 limit, uninstall the validator (AA24) and reinstall it (old sessions stay void).
+//! And the fee scope: the SDK keeps session operations within it before signing (lowering `maxFeePerGas` when the
+//! chain allows, refusing with `Error::FeeScopeExceeded` when not), and the validator agrees with it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use alloy::primitives::{Address, U256};
@@ -11,9 +13,10 @@ use alloy::sol_types::SolCall;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope::bindings::DemoToken;
 use keyscope::permissions::{CompiledSession, SessionSpec};
-use keyscope::signer::{SessionKey, ENTRY_POINT_V07, ENTRY_POINT_V08};
+use keyscope::signer::{SessionKey, SessionSignature, ENTRY_POINT_V07, ENTRY_POINT_V08};
 use keyscope::{
-    Account, Client, Error, SessionCall, SessionStatus, Stack, Version, CREATE2_DEPLOYER,
+    max_operation_cost, operation_gas, Account, Client, Error, FeeLimit, GasSettings, PreparedOp,
+    SessionCall, SessionStatus, Stack, Version, CREATE2_DEPLOYER,
 };
 use keyscope_e2e::{advance_time, anvil, now};
 
@@ -482,4 +485,250 @@ async fn limits_then_uninstall(client: &Client, s: &Setup, key: &SessionKey) {
     assert_validator_error(&error, |e| {
         matches!(e, SessionKeyValidatorErrors::SessionNotActive(_))
     });
+}
+
+/// A one-permission session (`transfer` on `token`) with the fee scope `fees` (the JSON format's).
+fn fee_session(key: &SessionKey, token: Address, t: u64, fees: &str, salt: u8) -> CompiledSession {
+    let json = format!(
+        r#"{{ "signer": "{}", "valid_after": {}, "valid_until": {}, "salt": {salt}, "fees": {fees},
+              "permissions": [{{ "target": "{token}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
+        key.address(),
+        t - 1,
+        t + 3600,
+    );
+    SessionSpec::compile_json(&json).unwrap()
+}
+
+/// `prepared` with other fees, signed again by `key`: what a leaked key signs with `keyscope-signer` alone,
+/// without the SDK's fee check.
+fn resigned(
+    client: &Client,
+    mut prepared: PreparedOp,
+    key: &SessionKey,
+    max_fee: u128,
+) -> PreparedOp {
+    let signature = SessionSignature::decode(&prepared.op.signature).unwrap();
+    prepared
+        .op
+        .set_gas_fees(max_fee.min(1_000_000_000), max_fee);
+    prepared.user_op_hash = client
+        .stack()
+        .entry_point(prepared.version)
+        .user_op_hash(&prepared.op, client.chain_id())
+        .unwrap();
+    prepared.op.signature = signature
+        .sign(key, &prepared.user_op_hash)
+        .unwrap()
+        .encode()
+        .unwrap()
+        .into();
+    prepared
+}
+
+const GWEI: u128 = 1_000_000_000;
+const FINNEY: u128 = 1_000_000_000_000_000; // 0.001 ether
+
+/// The fee scope, straight to `handleOps` on both EntryPoints: an operation whose cheapest fee the chain takes is
+/// over the per-operation bound is refused before signing (and the validator agrees: `OperationFeeExceeded`);
+/// one over the bound at the client's fee is sent with a lower `maxFeePerGas`; operations go until the budget is
+/// used up, then the SDK refuses with the budget named (and the validator agrees: `FeeBudgetExceeded`); the
+/// charges are the operations' maximum costs, exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn fee_scope_is_kept_before_signing() {
+    let anvil = anvil();
+    // 10 gwei per gas with a 1 gwei tip: anvil's base fee is at most 1 gwei, so the chain takes 2 gwei or less.
+    let client = keyscope_e2e::client(&anvil).await.with_gas(GasSettings {
+        max_priority_fee_per_gas: Some(GWEI),
+        max_fee_per_gas: Some(10 * GWEI),
+        ..GasSettings::default()
+    });
+    let gas = u128::from(GasSettings::default().pre_verification_gas)
+        + GasSettings::default().verification_gas_limit
+        + GasSettings::default().call_gas_limit;
+    let token = *DemoToken::deploy(client.provider().clone())
+        .await
+        .unwrap()
+        .address();
+    let key = SessionKey::generate();
+    for version in Version::ALL {
+        let s = setup(&client, version, token, token).await;
+        let t = now(client.provider()).await;
+        let pay = |amount| [transfer(s.token, s.recipient, amount)];
+
+        // 1. A bound no fee the chain takes fits: 0.001 ETH per operation, 1,560,000 gas.
+        let tight = fee_session(
+            &key,
+            s.token,
+            t,
+            r#"{ "per_operation": "0.001 ether", "budget": "0.1 ether" }"#,
+            1,
+        );
+        client
+            .grant_session(&s.account, &s.owner, &tight.session)
+            .await
+            .unwrap();
+        let error = client
+            .prepare_session_op(&s.account, &key, &tight, &pay(1))
+            .await
+            .unwrap_err();
+        let Error::FeeScopeExceeded(exceeded) = &error else {
+            panic!("expected FeeScopeExceeded, got {error}")
+        };
+        assert_eq!(exceeded.limit_kind, FeeLimit::PerOperation);
+        assert_eq!(exceeded.limit, U256::from(FINNEY));
+        assert_eq!(exceeded.gas, Some(gas));
+        assert_eq!(exceeded.max_fee_per_gas, 10 * GWEI);
+        assert_eq!(exceeded.max_cost, U256::from(gas * 10 * GWEI));
+        assert!(exceeded.min_fee_per_gas >= GWEI && exceeded.min_fee_per_gas <= 2 * GWEI);
+        assert!(exceeded.min_cost() > U256::from(FINNEY));
+        let text = error.to_string();
+        assert!(
+            text.contains("nothing was signed")
+                && text.contains("may cost up to 0.0156 ETH (1560000 gas × 10 gwei maxFeePerGas)")
+                && text.contains("per-operation fee bound of 0.001 ETH"),
+            "{text}"
+        );
+        // The validator agrees: the same operation, signed anyway, is OperationFeeExceeded with those values.
+        let cheap = client
+            .clone()
+            .with_gas(GasSettings {
+                max_priority_fee_per_gas: Some(0),
+                max_fee_per_gas: Some(0),
+                ..GasSettings::default()
+            })
+            .prepare_session_op(&s.account, &key, &tight, &pay(1))
+            .await
+            .unwrap();
+        let leaked = resigned(&client, cheap, &key, 10 * GWEI);
+        assert_eq!(max_operation_cost(&leaked.op), exceeded.max_cost);
+        let error = client.send(&leaked).await.unwrap_err();
+        assert_validator_error(&error, |e| {
+            matches!(e, SessionKeyValidatorErrors::OperationFeeExceeded(e)
+                if e.fee == exceeded.max_cost && e.limit == U256::from(FINNEY))
+        });
+
+        // 2. Over the bound at 10 gwei, within it at a fee the chain takes: sent at the most that fits.
+        let fitting = fee_session(
+            &key,
+            s.token,
+            t,
+            r#"{ "per_operation": "0.01 ether", "budget": "0.025 ether" }"#,
+            2,
+        );
+        client
+            .grant_session(&s.account, &s.owner, &fitting.session)
+            .await
+            .unwrap();
+        let op = client
+            .prepare_session_op(&s.account, &key, &fitting, &pay(1))
+            .await
+            .unwrap();
+        let bound = 10 * FINNEY;
+        assert_eq!(operation_gas(&op.op), Some(gas));
+        assert_eq!(op.op.gas_fees(), (GWEI, bound / gas));
+        let mut costs = max_operation_cost(&op.op);
+        assert!(costs <= U256::from(bound) && costs > U256::from(bound - gas));
+        assert!(client.send(&op).await.unwrap().success);
+        assert_eq!(
+            client
+                .fees_charged(&s.account, fitting.session_id())
+                .await
+                .unwrap(),
+            costs
+        );
+
+        // 3. Until the budget (0.025 ETH) is used up: 0.01 + 0.01 + what is left, then a typed refusal.
+        let mut sent = 1;
+        let error = loop {
+            match client
+                .prepare_session_op(&s.account, &key, &fitting, &pay(1))
+                .await
+            {
+                Ok(op) => {
+                    costs += max_operation_cost(&op.op);
+                    assert!(client.send(&op).await.unwrap().success);
+                    sent += 1;
+                    assert!(sent <= 3, "the budget was not enforced");
+                }
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(sent, 3);
+        let usage = client
+            .fee_usage(&s.account, &fitting.session)
+            .await
+            .unwrap();
+        assert_eq!(usage.charged, costs);
+        assert!(costs <= U256::from(25 * FINNEY) && costs > U256::from(25 * FINNEY - gas));
+        let Error::FeeScopeExceeded(exceeded) = &error else {
+            panic!("expected FeeScopeExceeded, got {error}")
+        };
+        assert_eq!(exceeded.limit_kind, FeeLimit::Budget);
+        assert_eq!(exceeded.limit, U256::from(25 * FINNEY) - costs);
+        assert_eq!(Some(exceeded.limit), usage.left());
+        assert_eq!(exceeded.charged, costs);
+        assert!(
+            error
+                .to_string()
+                .contains("over what is left of the session's fee budget"),
+            "{error}"
+        );
+        // The validator agrees: one more operation at 2 gwei takes the charges past the budget.
+        let cheap = client
+            .clone()
+            .with_gas(GasSettings {
+                max_priority_fee_per_gas: Some(0),
+                max_fee_per_gas: Some(0),
+                ..GasSettings::default()
+            })
+            .prepare_session_op(&s.account, &key, &fitting, &pay(1))
+            .await
+            .unwrap();
+        let leaked = resigned(&client, cheap, &key, 2 * GWEI);
+        let cost = max_operation_cost(&leaked.op);
+        let error = client.send(&leaked).await.unwrap_err();
+        assert_validator_error(&error, |e| {
+            matches!(e, SessionKeyValidatorErrors::FeeBudgetExceeded(e)
+                if e.total == costs + cost && e.budget == U256::from(25 * FINNEY))
+        });
+        assert_eq!(
+            client
+                .fees_charged(&s.account, fitting.session_id())
+                .await
+                .unwrap(),
+            costs
+        );
+        // Nothing the refused operations tried happened: three transfers of 1.
+        assert_eq!(balance(&client, s.token, s.recipient).await, U256::from(3));
+
+        // 4. Unlimited bounds (an explicit owner choice) skip the check: no count is kept.
+        let open = fee_session(
+            &key,
+            s.token,
+            t,
+            r#"{ "per_operation": "unlimited", "budget": "unlimited" }"#,
+            3,
+        );
+        assert!(open
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("UNLIMITED FEES")));
+        client
+            .grant_session(&s.account, &s.owner, &open.session)
+            .await
+            .unwrap();
+        let op = client
+            .prepare_session_op(&s.account, &key, &open, &pay(1))
+            .await
+            .unwrap();
+        assert_eq!(op.op.gas_fees(), (GWEI, 10 * GWEI));
+        assert!(client.send(&op).await.unwrap().success);
+        assert_eq!(
+            client
+                .fees_charged(&s.account, open.session_id())
+                .await
+                .unwrap(),
+            U256::ZERO
+        );
+    }
 }

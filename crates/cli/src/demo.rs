@@ -1,8 +1,11 @@
 //! `keyscope demo`: the seed use cases end to end, the same flows as `script/SeedDemo.s.sol` (and
 //! `contracts/test/demo/SeedDemos.t.sol`), with the policies of `contracts/src/demo/DemoPolicies.sol`:
 //!
-//! - game: a one-hour session whose only permission is `GameItems.mint(address)` on one collection; the game's
-//!   key mints two items with no owner signature; its `DemoToken.transfer` is refused (`TargetNotAllowed`);
+//! - game: a one-hour session whose only permission is `GameItems.mint(address)` on one collection, with a fee
+//!   scope of 0.01 ETH per operation and 0.05 ETH in all; the game's key mints two items with no owner signature
+//!   (the validator charges each its maximum cost); its `DemoToken.transfer` is refused (`TargetNotAllowed`); a
+//!   mint signed as a leaked key would sign it, with a huge `preVerificationGas` and `maxFeePerGas` to drain the
+//!   account through fees, is refused (`OperationFeeExceeded`);
 //! - trading: the trading service's key may only call `NftMarketplace.buy`, sending at most the user's 1 ETH
 //!   threshold per purchase (the permission's `valueLimit`: the price is the call's value); it buys an item listed
 //!   at 0.5 ETH, and is refused one listed at 2 ETH (`ValueLimitExceeded`) and any other function
@@ -19,9 +22,15 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope::bindings::{DemoToken, GameItems, NftMarketplace};
-use keyscope::permissions::{CompiledSession, PermissionSpec, SessionSpec, SummaryOptions};
-use keyscope::signer::SessionKey;
-use keyscope::{nonce_key, Account, Client, Error, OpOutcome, SessionCall, Stack, Version};
+use keyscope::fees::{ether as eth, gwei};
+use keyscope::permissions::{
+    CompiledSession, FeeBound, FeeScopeSpec, PermissionSpec, SessionSpec, SummaryOptions,
+};
+use keyscope::signer::{SessionKey, SessionSignature};
+use keyscope::{
+    max_operation_cost, nonce_key, Account, Client, Error, OpOutcome, PreparedOp, SessionCall,
+    Stack, Version,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -42,6 +51,13 @@ const PRICEY_PRICE: u128 = 2 * ETHER;
 const GAME_ACCOUNT_FUNDS: u128 = ETHER / 10;
 const TRADING_ACCOUNT_FUNDS: u128 = 5 * ETHER / 2;
 const SELLER_GAS_FUNDS: u128 = ETHER / 20;
+/// The seed sessions' fee scope: at most 0.01 ETH per operation, 0.05 ETH in all.
+const FEE_PER_OPERATION: u128 = ETHER / 100;
+const FEE_BUDGET: u128 = ETHER / 20;
+/// What a leaked key puts in an operation to drain the account through fees: 5,000,000 gas of
+/// preVerificationGas at 100 gwei.
+const DRAIN_PRE_VERIFICATION_GAS: u64 = 5_000_000;
+const DRAIN_FEE_PER_GAS: u128 = 100_000_000_000;
 
 /// `keyscope demo` arguments.
 #[derive(Debug, Args)]
@@ -216,7 +232,31 @@ impl Demo {
         op: keyscope::PreparedOp,
         denial: Denial<'_>,
     ) {
+        self.expect_denied_with(client, use_case, title, op, denial, Details::new(), &[])
+            .await;
+    }
+
+    /// [`Demo::expect_denied`] with facts of the step and extra checks (name, held).
+    #[allow(clippy::too_many_arguments)]
+    async fn expect_denied_with(
+        &mut self,
+        client: &Client,
+        use_case: &'static str,
+        title: String,
+        op: keyscope::PreparedOp,
+        denial: Denial<'_>,
+        mut details: Details,
+        checks: &[(&str, bool)],
+    ) {
         let mut step = step(use_case, title, denial.describe());
+        let mut problems = vec![];
+        for (check, held) in checks {
+            details.push(((*check).to_owned(), json!(held)));
+            if !held {
+                problems.push(format!("check failed: {check}"));
+            }
+        }
+        step.details = details;
         step.user_op_hash = Some(op.user_op_hash);
         match client.send(&op).await {
             Ok(outcome) => {
@@ -236,10 +276,14 @@ impl Demo {
                     "failed"
                 };
                 if !step.passed {
-                    step.problem = Some(format!("not the expected refusal: {}", short(&error)));
+                    problems.insert(0, format!("not the expected refusal: {}", short(&error)));
                 }
                 step.error = Some(error_json(&error));
             }
+        }
+        if !problems.is_empty() {
+            step.passed = false;
+            step.problem = Some(problems.join("; "));
         }
         self.push(step);
     }
@@ -411,7 +455,12 @@ fn session(
         signer: key.address(),
         valid_after,
         valid_until,
+        // Self-paid only (the default), and a bounded fee scope.
         paymaster: Default::default(),
+        fees: FeeScopeSpec {
+            per_operation: FeeBound::Wei(FEE_PER_OPERATION),
+            budget: FeeBound::Wei(FEE_BUDGET),
+        },
         salt: Default::default(),
         permissions: vec![permission],
     };
@@ -563,19 +612,26 @@ async fn run_steps(
 
     let owner_lane = nonce_key(stack.owner_validator, 0);
     let owner_nonce = client.nonce(&game_account, owner_lane).await?;
+    // What the validator charges the session: each operation's maximum cost.
+    let mut max_costs = U256::ZERO;
     for _ in 0..2 {
         let item = items.nextTokenId().call().await?;
         let mint = GameItems::mintCall {
             to: game_account.address,
         }
         .abi_encode();
-        let outcome = client
-            .send_session_op(
+        let op = client
+            .prepare_session_op(
                 &game_account,
                 &game_key,
                 &game_session,
                 &[SessionCall::new(game_items, mint, 0)],
             )
+            .await
+            .with_context(|| format!("preparing the mint of item #{item}"))?;
+        max_costs += max_operation_cost(&op.op);
+        let outcome = client
+            .send(&op)
             .await
             .with_context(|| format!("minting item #{item}"))?;
         let owned = items.ownerOf(item).call().await.ok() == Some(game_account.address);
@@ -618,6 +674,58 @@ async fn run_steps(
             code: "AA23",
             validator_error: Some(("TargetNotAllowed", &target_check)),
         },
+    )
+    .await;
+
+    // A leaked key signs an in-scope mint, but with gas fields that would make the account pay the key (as its
+    // own bundler, the handleOps beneficiary) far more than the operation needs: the fee scope stops it.
+    let usage = client
+        .fee_usage(&game_account, &game_session.session)
+        .await?;
+    let mint = GameItems::mintCall {
+        to: game_account.address,
+    }
+    .abi_encode();
+    let op = client
+        .prepare_session_op(
+            &game_account,
+            &game_key,
+            &game_session,
+            &[SessionCall::new(game_items, mint, 0)],
+        )
+        .await?;
+    let op = leaked_key_resign(&client, op, &game_key)?;
+    let drain_cost = max_operation_cost(&op.op);
+    let fee_check = |e: &SessionKeyValidatorErrors| {
+        matches!(e, SessionKeyValidatorErrors::OperationFeeExceeded(e)
+            if e.fee == drain_cost && e.limit == U256::from(FEE_PER_OPERATION))
+    };
+    demo.expect_denied_with(
+        &client,
+        "game",
+        format!(
+            "a leaked game key signs a mint that may cost {} ({DRAIN_PRE_VERIFICATION_GAS} gas of \
+             preVerificationGas at {}): over the session's fee bound",
+            eth(drain_cost),
+            gwei(DRAIN_FEE_PER_GAS)
+        ),
+        op,
+        Denial {
+            code: "AA23",
+            validator_error: Some(("OperationFeeExceeded", &fee_check)),
+        },
+        details(&[
+            ("max_cost", json!(eth(drain_cost))),
+            (
+                "per_operation_bound",
+                json!(eth(U256::from(FEE_PER_OPERATION))),
+            ),
+            ("session_fees", json!(usage.to_string())),
+        ]),
+        &[(
+            "fees_charged_are_the_mints_max_costs",
+            usage.charged == max_costs,
+        )],
     )
     .await;
 
@@ -938,6 +1046,30 @@ async fn run_steps(
     }
     demo.push(state);
     Ok(())
+}
+
+/// `op` with the gas fields a leaked key would use to drain the account through fees (a huge
+/// `preVerificationGas` and `maxFeePerGas`), signed again by `key`: what anyone holding the key can do with
+/// `keyscope-signer` alone, without the SDK's fee check.
+fn leaked_key_resign(
+    client: &Client,
+    mut prepared: PreparedOp,
+    key: &SessionKey,
+) -> Result<PreparedOp> {
+    let signature = SessionSignature::decode(&prepared.op.signature)?;
+    prepared.op.preVerificationGas = U256::from(DRAIN_PRE_VERIFICATION_GAS);
+    prepared
+        .op
+        .set_gas_fees(DRAIN_FEE_PER_GAS, DRAIN_FEE_PER_GAS);
+    prepared.user_op_hash = client
+        .stack()
+        .entry_point(prepared.version)
+        .user_op_hash(&prepared.op, client.chain_id())?;
+    prepared.op.signature = signature
+        .sign(key, &prepared.user_op_hash)?
+        .encode()?
+        .into();
+    Ok(prepared)
 }
 
 fn check_tx(receipt: alloy::rpc::types::TransactionReceipt, what: &str) -> Result<()> {

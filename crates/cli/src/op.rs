@@ -10,7 +10,10 @@ use clap::{Args, Subcommand};
 use keyscope::bundler::{self, BundlerClient};
 use keyscope::permissions::{CompiledSession, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
 use keyscope::signer::{PackedUserOperation, SessionKey};
-use keyscope::{Account, Client, Error, Explanation, PreparedOp, SessionCall, Version};
+use keyscope::{
+    Account, Client, Error, Explanation, FeeLimit, FeeScopeExceeded, PreparedOp, SessionCall,
+    Version,
+};
 use serde_json::{json, Value};
 
 use crate::account::parse_amount;
@@ -26,12 +29,16 @@ pub enum OpCommand {
     /// Build, sign and send a session operation: one call from the account under a permission of a granted
     /// session, signed by the session key. Sent to EntryPoint.handleOps by the paying key after a simulation (a
     /// refusal comes back with its AAxx code, the validator's error and an explanation, and nothing is sent), or
-    /// through an ERC-4337 bundler with --bundler-url.
+    /// through an ERC-4337 bundler with --bundler-url. The operation is kept within the session's fee scope
+    /// before signing: its maxFeePerGas is lowered to fit when the chain allows, and otherwise nothing is signed
+    /// (the refusal names the bound and the costs in ETH and gwei).
     Send(SendArgs),
     /// Explain what the EntryPoint and the SessionKeyValidator make of a session operation, without sending it:
     /// accepted (with its validity window), or the rule, limit, window or signature that rejects it. The
     /// operation is a JSON file (--user-op, the ERC-4337 v0.7 JSON shape bundlers take) or built from a call as
-    /// `op send` builds it. The validator's state is read from the node. Exits 0 whatever the verdict.
+    /// `op send` builds it. The validator's state is read from the node. An operation built from a call that
+    /// the session's fee scope refuses is not signed: the verdict says so (and which bound). Exits 0 whatever the
+    /// verdict.
     Explain(ExplainArgs),
 }
 
@@ -255,13 +262,18 @@ async fn send(args: SendArgs, global: Global) -> Result<()> {
         Some(bundler) => bundler
             .send_session_op(&client, &account, &resolved.key, &resolved.session, &calls)
             .await
-            .with_context(|| {
-                format!("the bundler at {} refused the operation", bundler.origin())
+            .map_err(|error| match error {
+                Error::FeeScopeExceeded(_) => not_signed(error),
+                error => anyhow::Error::from(error).context(format!(
+                    "the bundler at {} refused the operation",
+                    bundler.origin()
+                )),
             })?,
         None => {
             let op = client
                 .prepare_session_op(&account, &resolved.key, &resolved.session, &calls)
-                .await?;
+                .await
+                .map_err(not_signed)?;
             match client.send(&op).await {
                 Ok(outcome) => outcome,
                 Err(error) => return Err(explained(&client, &op, error).await),
@@ -307,6 +319,16 @@ fn bundler_client(url: &str) -> Result<BundlerClient> {
         bail!("--bundler-url: only http:// is supported by this build (no TLS)");
     }
     Ok(BundlerClient::new(parsed)?)
+}
+
+/// An error that stopped the SDK before signing: a fee-scope refusal says so (its text has the values in ETH
+/// and gwei); others pass as they are.
+fn not_signed(error: Error) -> anyhow::Error {
+    match error {
+        Error::FeeScopeExceeded(_) => anyhow!("{}", short(&error))
+            .context("the operation was refused before signing, nothing was sent"),
+        error => error.into(),
+    }
 }
 
 /// A refusal of `op`, with the explanation of what refused it when the SDK's explainer can say more.
@@ -359,15 +381,22 @@ async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
     let op: PackedUserOperation = match (op, resolved_account) {
         (Some(op), _) => op,
         (None, Some(resolved)) => {
-            client
+            match client
                 .prepare_session_op(
                     &account,
                     &resolved.key,
                     &resolved.session,
                     std::slice::from_ref(&resolved.call),
                 )
-                .await?
-                .op
+                .await
+            {
+                Ok(prepared) => prepared.op,
+                // The SDK refuses to sign it: that is the verdict (the chain would refuse it too).
+                Err(Error::FeeScopeExceeded(exceeded)) => {
+                    return fee_scope_verdict(&exceeded, &resolved.session, account.version, global)
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
         (None, None) => bail!("--user-op FILE or the call options are needed"),
     };
@@ -387,6 +416,49 @@ async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
             explanation.now
         );
         println!("{}", explanation.verdict);
+        Ok(())
+    }
+}
+
+/// `op explain`'s answer when the SDK refuses to build the operation: over the session's fee scope.
+fn fee_scope_verdict(
+    exceeded: &FeeScopeExceeded,
+    session: &CompiledSession,
+    version: Version,
+    global: Global,
+) -> Result<()> {
+    let rule = match exceeded.limit_kind {
+        FeeLimit::PerOperation => "OperationFeeExceeded",
+        FeeLimit::Budget => "FeeBudgetExceeded",
+    };
+    let verdict = format!(
+        "refused before signing: over the session's fee scope ({rule} on chain): {exceeded}"
+    );
+    if global.json {
+        output::print_json(&json!({
+            "accepted": false,
+            "aa_code": null,
+            "validator_error": null,
+            "refused_before_signing": rule,
+            "verdict": verdict,
+            "entry_point": version_name(version),
+            "session_id": session.session_id(),
+            "fee_scope": {
+                "limit": exceeded.limit.to_string(),
+                "max_cost": exceeded.max_cost.to_string(),
+                "min_cost": exceeded.min_cost().to_string(),
+                "max_fee_per_gas": exceeded.max_fee_per_gas.to_string(),
+                "min_fee_per_gas": exceeded.min_fee_per_gas.to_string(),
+                "charged": exceeded.charged.to_string(),
+            },
+        }))
+    } else {
+        println!(
+            "session {} operation on EntryPoint {}: not built",
+            session.session_id(),
+            version_name(version)
+        );
+        println!("{verdict}");
         Ok(())
     }
 }

@@ -3,13 +3,17 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use keyscope::permissions::{CompiledSession, SessionSpec, SummaryOptions};
+use keyscope::fees::ether;
+use keyscope::permissions::{
+    values, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, SessionSpec,
+    SummaryOptions, Target, Warning,
+};
 use keyscope::signer::{keystore, Kdf, SessionKey};
-use keyscope::{Account, Client, SessionStatus};
-use serde_json::json;
+use keyscope::{Account, Client, FeeUsage, SessionStatus};
+use serde_json::{json, Value};
 
 use crate::keys::{read_text, OwnerKeyArgs, PasswordArgs};
 use crate::node::{Node, NodeArgs};
@@ -19,8 +23,10 @@ use crate::Global;
 /// `keyscope session …`.
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {
-    /// Generate a session key and write it to an encrypted keystore (Web3 Secret Storage v3). The password comes
-    /// from --password-file or KEYSCOPE_PASSWORD and is never printed.
+    /// Generate a session key and write it to an encrypted keystore (Web3 Secret Storage v3), with a session draft
+    /// for it: the permissions file to complete (signer, window, paymaster policy none, and the fee scope: 0.01
+    /// ether per operation and 0.1 ether in all unless --fee-per-op, --fee-budget or --unlimited-fees say
+    /// otherwise). The password comes from --password-file or KEYSCOPE_PASSWORD and is never printed.
     New(NewArgs),
     /// Grant a session on an account: the permissions file (JSON) is checked and compiled, then the owner signs a
     /// user operation calling SessionKeyValidator.grantSession.
@@ -55,6 +61,120 @@ pub struct NewArgs {
     /// Password source.
     #[command(flatten)]
     password: PasswordArgs,
+    /// Where to write the session draft (the permissions file of the key, with an empty permission list to fill
+    /// in before `session grant`). Default: the keystore's path with .permissions.json instead of .json.
+    #[arg(long, value_name = "FILE")]
+    permissions_out: Option<PathBuf>,
+    /// How long the session lasts from now: "90m", "1d", "2w", or seconds.
+    #[arg(long, default_value = "1d", value_parser = values::parse_duration, value_name = "DURATION")]
+    valid_for: u64,
+    /// Who may pay for the session's operations: none (self-paid only, the default), any, required (some
+    /// paymaster must), or one paymaster's address.
+    #[arg(long, default_value = "none", value_parser = parse_paymaster, value_name = "POLICY")]
+    paymaster: PaymasterSpec,
+    /// The fee scope.
+    #[command(flatten)]
+    fees: FeeArgs,
+}
+
+/// What a session's operations may cost. Each operation counts at its maximum: its gas limits × maxFeePerGas,
+/// whoever pays.
+#[derive(Debug, Clone, Args)]
+pub struct FeeArgs {
+    /// Most one operation may cost: "0.005 ether", "2000000 gwei", wei, or "unlimited". Default: 0.01 ether.
+    #[arg(long, value_parser = parse_fee_bound, value_name = "AMOUNT", conflicts_with = "unlimited_fees")]
+    fee_per_op: Option<FeeBound>,
+    /// Most all the session's operations may cost together: "0.05 ether", wei, or "unlimited". Default: 0.1 ether.
+    #[arg(long, value_parser = parse_fee_bound, value_name = "AMOUNT", conflicts_with = "unlimited_fees")]
+    fee_budget: Option<FeeBound>,
+    /// No fee bound at all: a leaked session key could then make the account pay any amount in gas fees (its
+    /// whole balance and EntryPoint deposit). Only with this explicit flag, and with a warning.
+    #[arg(long)]
+    unlimited_fees: bool,
+}
+
+impl FeeArgs {
+    /// The fee scope the flags ask for.
+    pub fn scope(&self) -> FeeScopeSpec {
+        if self.unlimited_fees {
+            return FeeScopeSpec::UNLIMITED;
+        }
+        let default = FeeScopeSpec::default();
+        FeeScopeSpec {
+            per_operation: self.fee_per_op.unwrap_or(default.per_operation),
+            budget: self.fee_budget.unwrap_or(default.budget),
+        }
+    }
+}
+
+/// Parses a fee bound: a native amount below 2^128 − 1 wei, or "unlimited".
+pub fn parse_fee_bound(text: &str) -> Result<FeeBound, String> {
+    if text.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(FeeBound::Unlimited);
+    }
+    let wei = crate::account::parse_amount(text)?;
+    match u128::try_from(wei) {
+        Ok(wei) if wei != keyscope::permissions::UNLIMITED_FEE => Ok(FeeBound::Wei(wei)),
+        _ => Err(
+            "above the largest fee bound (2^128 - 2 wei): write \"unlimited\" for no bound".into(),
+        ),
+    }
+}
+
+/// Parses a paymaster policy: `none`, `any`, `required`, or an address (exactly that paymaster).
+pub fn parse_paymaster(text: &str) -> Result<PaymasterSpec, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(PaymasterSpec::None),
+        "any" => Ok(PaymasterSpec::Any),
+        "required" => Ok(PaymasterSpec::Required),
+        other => other
+            .parse::<Address>()
+            .map(PaymasterSpec::Exactly)
+            .map_err(|_| "expected none, any, required, or a paymaster's address".to_owned()),
+    }
+}
+
+/// What `keyscope-permissions` warns about a fee scope (unlimited bounds, a bound over the budget …). The scope
+/// is checked on its own, with a stand-in permission: the draft's permissions are still to be written.
+pub fn fee_warnings(spec: &SessionSpec) -> Vec<Warning> {
+    let mut probe = spec.clone();
+    probe.permissions = vec![PermissionSpec::native_transfer(Target::Any, U256::ZERO)];
+    probe.valid_after = 0;
+    probe.valid_until = probe.valid_until.max(1);
+    probe.compile().map_or_else(
+        |_| vec![],
+        |compiled| {
+            compiled
+                .warnings
+                .into_iter()
+                .filter(|w| w.path == "fees" || w.path.starts_with("fees."))
+                .collect()
+        },
+    )
+}
+
+/// A fee scope in one line: `at most 0.01 ether per operation, 0.1 ether in all`.
+pub fn fee_scope_text(scope: &FeeScopeSpec) -> String {
+    let bound = |bound: FeeBound| match bound {
+        FeeBound::Wei(wei) => format!("at most {}", ether(U256::from(wei))),
+        FeeBound::Unlimited => "NO LIMIT".to_owned(),
+    };
+    format!(
+        "{} per operation, {} in all",
+        bound(scope.per_operation),
+        bound(scope.budget)
+    )
+}
+
+/// A fee usage as JSON: wei as decimal strings, and the bounds in the permissions format.
+pub fn fee_usage_json(usage: &FeeUsage) -> Value {
+    json!({
+        "per_operation": usage.scope.per_operation.to_string(),
+        "budget": usage.scope.budget.to_string(),
+        "charged": usage.charged.to_string(),
+        "left": usage.left().map(|left| left.to_string()),
+        "text": usage.to_string(),
+    })
 }
 
 /// The account an owner command works on.
@@ -182,39 +302,117 @@ pub async fn run(command: SessionCommand, global: Global) -> Result<()> {
     }
 }
 
+/// Where the session draft of a keystore goes by default: `key.json` → `key.permissions.json`.
+fn draft_path(keystore: &Path) -> PathBuf {
+    let stem = keystore
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "session".into());
+    keystore.with_file_name(format!("{stem}.permissions.json"))
+}
+
 fn new(args: NewArgs, global: Global) -> Result<()> {
     let password = args.password.password()?;
     let key = SessionKey::generate();
     let path = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("session-{}.json", key.address())));
+    let draft = args.permissions_out.unwrap_or_else(|| draft_path(&path));
+    if draft == path {
+        bail!(
+            "--permissions-out {} is the keystore's path",
+            draft.display()
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let spec = SessionSpec {
+        signer: key.address(),
+        valid_after: 0,
+        valid_until: now.saturating_add(args.valid_for),
+        paymaster: args.paymaster,
+        fees: args.fees.scope(),
+        salt: B256::ZERO,
+        permissions: vec![],
+    };
+    let warnings = fee_warnings(&spec);
     let kdf = match args.kdf {
         KdfChoice::Standard => Kdf::STANDARD,
         KdfChoice::Light => Kdf::LIGHT,
     };
     // Open first: an existing file is refused before the (slow) key derivation.
     let mut file = open_private(&path, args.force)?;
+    let mut draft_file = match open_private(&draft, args.force) {
+        Ok(file) => file,
+        Err(error) => {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(error);
+        }
+    };
     let written = keystore::encrypt(&key, &password, kdf)
         .map_err(anyhow::Error::from)
         .and_then(|json| {
             file.write_all(json.as_bytes())
                 .and_then(|()| file.sync_all())
                 .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+        })
+        .and_then(|()| {
+            draft_file
+                .write_all(format!("{}\n", spec.to_json()).as_bytes())
+                .and_then(|()| draft_file.sync_all())
+                .map_err(|e| anyhow!("cannot write {}: {e}", draft.display()))
         });
     if let Err(error) = written {
         drop(file);
+        drop(draft_file);
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&draft);
         return Err(error);
     }
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     if global.json {
-        output::print_json(&json!({"address": key.address(), "keystore": path}))
+        output::print_json(&json!({
+            "address": key.address(),
+            "keystore": path,
+            "permissions": draft,
+            "valid_until": spec.valid_until,
+            "paymaster": spec.paymaster,
+            "fees": spec.fees,
+            "warnings": warnings,
+        }))
     } else {
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
         println!(
             "session key {} written to {} (encrypted keystore)",
             key.address(),
             path.display()
         );
+        println!(
+            "session draft written to {}: add its permissions, then `keyscope session grant -p {}`",
+            draft.display(),
+            draft.display()
+        );
+        println!(
+            "valid until {}; paymaster {}; fees: {}",
+            values::format_human_time(spec.valid_until),
+            paymaster_text(&spec.paymaster),
+            fee_scope_text(&spec.fees)
+        );
         Ok(())
+    }
+}
+
+fn paymaster_text(policy: &PaymasterSpec) -> String {
+    match policy {
+        PaymasterSpec::None => "none (self-paid only)".into(),
+        PaymasterSpec::Any => "any (or none)".into(),
+        PaymasterSpec::Required => "required".into(),
+        PaymasterSpec::Exactly(paymaster) => format!("exactly {paymaster}"),
     }
 }
 
@@ -256,6 +454,9 @@ async fn grant(args: GrantArgs, global: Global) -> Result<()> {
             "session_id": compiled.session_id(),
             "signer": spec.signer,
             "permissions_root": compiled.session.permissionsRoot,
+            "paymaster": spec.paymaster,
+            "fees": spec.fees,
+            "summary": spec.summary(&SummaryOptions::default())?,
             "warnings": warnings,
             "op": outcome_json(&outcome),
         }))
@@ -278,11 +479,22 @@ async fn show(args: ShowArgs, global: Global) -> Result<()> {
     let (session_id, spec) = args.session.resolve()?;
     let (_, client, account) = connect(&args.account).await?;
     let status = client.session_status(&account, session_id).await?;
+    let charged = client.fees_charged(&account, session_id).await?;
+    // The scope is in the session itself, which the chain does not keep: known with --permissions only.
+    let usage = spec.as_ref().map(|spec| FeeUsage {
+        scope: spec.fees,
+        charged,
+    });
     if global.json {
+        let fees = match &usage {
+            Some(usage) => fee_usage_json(usage),
+            None => json!({ "charged": charged.to_string() }),
+        };
         output::print_json(&json!({
             "account": account.address,
             "session_id": session_id,
             "status": status_name(status),
+            "fees": fees,
         }))
     } else {
         println!(
@@ -290,6 +502,13 @@ async fn show(args: ShowArgs, global: Global) -> Result<()> {
             account.address,
             status_name(status)
         );
+        match &usage {
+            Some(usage) => println!("fees: {usage}"),
+            None => println!(
+                "fees: {} charged so far (pass --permissions FILE for the session's fee scope and what is left)",
+                ether(charged)
+            ),
+        }
         if let Some(spec) = spec {
             println!("{}", spec.summary(&SummaryOptions::default())?.trim_end());
         }

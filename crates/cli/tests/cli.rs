@@ -9,7 +9,7 @@ use keyscope::alloy::primitives::{Address, B256};
 use keyscope::alloy::providers::{Provider, ProviderBuilder};
 use keyscope::alloy::signers::local::PrivateKeySigner;
 use keyscope::bindings::GameItems;
-use keyscope::permissions::{verify, SessionSpec};
+use keyscope::permissions::{verify, FeeBound, FeeScopeSpec, PaymasterSpec, SessionSpec};
 use keyscope_e2e::{alto, anvil};
 use serde_json::Value;
 
@@ -91,7 +91,7 @@ fn check_demo(version: &str) {
     let run = keyscope(&["demo", "--json", "--entry-point", version]);
     let steps = json(&run);
     let steps = steps.as_array().expect("an array of steps");
-    assert_eq!(steps.len(), 18, "{steps:#?}");
+    assert_eq!(steps.len(), 19, "{steps:#?}");
     for (i, step) in steps.iter().enumerate() {
         assert_eq!(step["step"], i + 1);
         assert_eq!(step["passed"], true, "{step:#}");
@@ -125,6 +125,19 @@ fn check_demo(version: &str) {
         transfer.get("tx_hash").is_none(),
         "a refused op is not mined"
     );
+    // (b') a leaked key's operation built to drain the account through fees: over the fee scope.
+    let [drain] = titled("leaked game key")[..] else {
+        panic!("one fee step")
+    };
+    assert_eq!(drain["outcome"], "denied");
+    assert_eq!(drain["error"]["code"], "AA23");
+    assert_eq!(drain["error"]["validator_error"], "OperationFeeExceeded");
+    assert_eq!(drain["details"]["per_operation_bound"], "0.01 ETH");
+    assert_eq!(
+        drain["details"]["fees_charged_are_the_mints_max_costs"],
+        true
+    );
+    assert!(drain.get("tx_hash").is_none());
     // (d) under the threshold bought, over it refused on the value.
     let [bought] = titled("buys item")[..] else {
         panic!("one purchase")
@@ -166,7 +179,7 @@ fn demo_text_output_names_hashes_and_gas() {
     let run = keyscope(&["demo"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("Seed demo OK: 18 steps"),
+        run.stdout.contains("Seed demo OK: 19 steps"),
         "{}",
         run.stdout
     );
@@ -174,7 +187,11 @@ fn demo_text_output_names_hashes_and_gas() {
     assert!(run.stdout.contains("TargetNotAllowed { callIndex: 0"));
     assert!(run.stdout.contains("AA22 expired or not due"));
     assert!(run.stdout.contains("handleOps gasUsed"));
-    assert_eq!(run.stdout.matches("[DENIED as expected]").count(), 5);
+    assert_eq!(run.stdout.matches("[DENIED as expected]").count(), 6);
+    assert!(run.stdout.contains("OperationFeeExceeded { fee: "));
+    assert!(run
+        .stdout
+        .contains("Fees: at most 0.01 ether per operation, at most 0.05 ether in all"));
 }
 
 #[test]
@@ -563,13 +580,101 @@ async fn session_commands_end_to_end() {
         path_str(&password),
     ]);
     assert!(!new.stdout.contains("correct horse") && !new.stderr.contains("correct horse"));
-    let signer = json(&new)["address"].as_str().unwrap().to_owned();
+    let created = json(&new);
+    let signer = created["address"].as_str().unwrap().to_owned();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&keystore).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+    // With the key, a session draft: signer, self-paid only, the safe default fee scope, permissions to add.
+    let draft = dir.join("session.permissions.json");
+    assert_eq!(created["permissions"], path_str(&draft));
+    assert_eq!(
+        created["fees"],
+        serde_json::json!({ "per_operation": "0.01 ether", "budget": "0.1 ether" })
+    );
+    assert_eq!(created["warnings"], serde_json::json!([]));
+    let drafted = SessionSpec::from_json(&std::fs::read_to_string(&draft).unwrap()).unwrap();
+    assert_eq!(drafted.signer, signer.parse::<Address>().unwrap());
+    assert_eq!(drafted.paymaster, PaymasterSpec::None);
+    assert_eq!(drafted.fees, FeeScopeSpec::default());
+    assert!(drafted.permissions.is_empty());
+    // Other fee scopes: explicit bounds; unlimited ones only by their flag, with the warning.
+    let other = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "session",
+            "new",
+            "--kdf",
+            "light",
+            "--password-file",
+            path_str(&password),
+        ];
+        let out = dir.join(name);
+        args.extend_from_slice(&["--out", path_str(&out)]);
+        args.extend_from_slice(extra);
+        let run = keyscope(&args);
+        let draft = dir.join(name.replace(".json", ".permissions.json"));
+        (run, draft)
+    };
+    let (run, draft) = other(
+        "bounded.json",
+        &[
+            "--fee-per-op",
+            "0.002 ether",
+            "--fee-budget",
+            "20000000 gwei",
+            "--paymaster",
+            "any",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("fees: at most 0.002 ETH per operation, at most 0.02 ETH in all"),
+        "{}",
+        run.stdout
+    );
+    let drafted = SessionSpec::from_json(&std::fs::read_to_string(&draft).unwrap()).unwrap();
+    assert_eq!(
+        drafted.fees,
+        FeeScopeSpec {
+            per_operation: FeeBound::Wei(2_000_000_000_000_000),
+            budget: FeeBound::Wei(20_000_000_000_000_000),
+        }
+    );
+    assert_eq!(drafted.paymaster, PaymasterSpec::Any);
+    let (run, draft) = other("open.json", &["--unlimited-fees", "--json"]);
+    let answer = json(&run);
+    assert!(
+        answer["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("UNLIMITED FEES"),
+        "{answer}"
+    );
+    let drafted = SessionSpec::from_json(&std::fs::read_to_string(&draft).unwrap()).unwrap();
+    assert_eq!(drafted.fees, FeeScopeSpec::UNLIMITED);
+    let (run, _) = other("open-budget.json", &["--fee-budget", "unlimited"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("warning: fees.budget: UNLIMITED FEE BUDGET"),
+        "{}",
+        run.stderr
+    );
+    assert_error(
+        &other("both.json", &["--unlimited-fees", "--fee-per-op", "1 gwei"]).0,
+        2,
+        &["--unlimited-fees", "--fee-per-op"],
+    );
+    assert_error(
+        &other("bad.json", &["--fee-budget", "1 banana"]).0,
+        2,
+        &["--fee-budget", "unknown unit"],
+    );
     // No overwriting without --force.
     assert_error(
         &keyscope(&[
@@ -615,6 +720,15 @@ async fn session_commands_end_to_end() {
         &["--owner-key-file", path_str(&owner_file)],
     ));
     assert_eq!(granted["op"]["success"], true);
+    assert_eq!(granted["paymaster"], "none");
+    assert_eq!(granted["fees"]["per_operation"], "0.01 ether");
+    assert!(
+        granted["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Fees: at most 0.01 ether per operation, at most 0.1 ether in all"),
+        "{granted}"
+    );
     let session_id = granted["session_id"].as_str().unwrap().to_owned();
     let shown = json(&with(
         &["session", "show", "--json", "--session-id", &session_id],
@@ -655,6 +769,18 @@ async fn session_commands_end_to_end() {
         .await
         .unwrap();
     assert_eq!(balance, keyscope::alloy::primitives::U256::from(1));
+    // The session's fees: the mint was charged its maximum cost; the rest of the budget is left.
+    let shown = json(&with(
+        &["session", "show", "--json", "-p", path_str(&spec)],
+        &[],
+    ));
+    let charged: u128 = shown["fees"]["charged"].as_str().unwrap().parse().unwrap();
+    assert!(charged > 0, "{shown}");
+    let left: u128 = shown["fees"]["left"].as_str().unwrap().parse().unwrap();
+    assert_eq!(left, 100_000_000_000_000_000 - charged);
+    assert_eq!(shown["fees"]["per_operation"], "0.01 ether");
+    let shown = with(&["session", "show", "--session-id", &session_id], &[]);
+    assert!(shown.stdout.contains("charged so far"), "{}", shown.stdout);
 
     // Out of scope: no permission matches; forced, the validator refuses it by name, and the explainer says why.
     assert_error(
@@ -753,6 +879,82 @@ async fn session_commands_end_to_end() {
         ]),
         1,
         &["user-op.json: not a v0.7 user operation"],
+    );
+
+    // A session whose fee bound no fee the chain takes fits (1 wei per operation): op send refuses before
+    // signing, op explain says why, in ETH.
+    let tight = dir.join("tight.json");
+    std::fs::write(
+        &tight,
+        format!(
+            r#"{{ "signer": "{signer}", "valid_after": {}, "valid_until": {}, "salt": 7,
+                 "fees": {{ "per_operation": "1 wei", "budget": "0.1 ether" }},
+                 "permissions": [{{ "target": "{game}", "function": "mint(address to)" }}] }}"#,
+            now - 1,
+            now + 3600
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        json(&with(
+            &["session", "grant", "--json", "-p", path_str(&tight)],
+            &["--owner-key-file", path_str(&owner_file)],
+        ))["op"]["success"],
+        true
+    );
+    let over = |command: &'static str| {
+        let mut args = vec![
+            "op",
+            command,
+            "-p",
+            path_str(&tight),
+            "--session-key-file",
+            path_str(&keystore),
+            "--to",
+            &game,
+            "--sig",
+            "mint(address)",
+            &account,
+        ];
+        args.extend_from_slice(&common);
+        args
+    };
+    let refused = keyscope_with(
+        &over("send"),
+        &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
+    );
+    assert_error(
+        &refused,
+        1,
+        &[
+            "refused before signing, nothing was sent",
+            "over the session's per-operation fee bound of 0.000000000000000001 ETH",
+            "gwei maxFeePerGas",
+        ],
+    );
+    let mut args = over("explain");
+    args.insert(2, "--json");
+    let verdict = json(&keyscope_with(
+        &args,
+        &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
+    ));
+    assert_eq!(verdict["accepted"], false, "{verdict}");
+    assert_eq!(verdict["refused_before_signing"], "OperationFeeExceeded");
+    assert_eq!(verdict["fee_scope"]["limit"], "1");
+    assert!(
+        verdict["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("per-operation fee bound"),
+        "{verdict}"
+    );
+    assert_eq!(
+        items
+            .balanceOf(account.parse().unwrap())
+            .call()
+            .await
+            .unwrap(),
+        keyscope::alloy::primitives::U256::from(1)
     );
 
     // Through an ERC-4337 bundler (the pinned Alto) instead of handleOps.

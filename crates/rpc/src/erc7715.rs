@@ -9,9 +9,14 @@
 //! | `erc20-token-allowance` `{tokenAddress, allowanceAmount, startTime?}` | on `tokenAddress`, `transfer(address,uint256)` with `erc20_total_limit` = `allowanceAmount` (`FLAG_ERC20_TOTAL`) |
 //!
 //! `startTime` → `validAfter`; the `expiry` rule's `timestamp` → `validUntil` (required: Keyscope sessions always
-//! end). The periodic and stream types are refused: their amounts renew over time, and Keyscope's limits are
-//! totals over the session's life. The older draft names (`native-token-transfer {allowance}`,
-//! `erc20-token-transfer {address, allowance}`, top-level `expiry`, `address`, `signer`) are read too.
+//! end). Every session gets a bounded fee scope — what its operations may cost, each at its maximum (gas limits ×
+//! `maxFeePerGas`) — the safe default (0.01 ether per operation, 0.1 ether in all) unless the request's Keyscope
+//! extension `fees: {perOperation, budget}` says otherwise (`"unlimited"` only when written out, and answered
+//! with a warning), and the paymaster policy `none` (self-paid only) unless its extension `paymaster` says
+//! otherwise (`"any"`, `"required"`, `{"exactly": "0x…"}`); the response echoes both. The periodic and stream
+//! types are refused: their amounts renew over time, and Keyscope's limits are totals over the session's life.
+//! The older draft names (`native-token-transfer {allowance}`, `erc20-token-transfer {address, allowance}`,
+//! top-level `expiry`, `address`, `signer`) are read too.
 //!
 //! The service keeps (and echoes in responses and listings) the request as it read it, not as given: only the
 //! fields it uses, in the current draft's names. Every free-form field is bounded ([`MAX_TYPE_BYTES`],
@@ -24,7 +29,8 @@ use keyscope::alloy::primitives::{keccak256, Address, Bytes, B256};
 use keyscope::alloy::providers::Provider;
 use keyscope::alloy::sol_types::SolValue;
 use keyscope::permissions::{
-    Permission, PermissionSpec, PermissionTree, Session, SessionSpec, Target,
+    FeeScopeSpec, PaymasterSpec, Permission, PermissionSpec, PermissionTree, Session, SessionSpec,
+    Target,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -73,6 +79,12 @@ struct PermissionRequest {
     /// Older drafts' top-level expiry.
     #[serde(default)]
     expiry: Option<Quantity>,
+    /// Keyscope extension: the session's fee scope, `{perOperation, budget}` (default: the safe default).
+    #[serde(default)]
+    fees: Option<Value>,
+    /// Keyscope extension: the session's paymaster policy (default: `"none"`).
+    #[serde(default)]
+    paymaster: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +202,11 @@ fn check_sizes(request: &PermissionRequest) -> Result<()> {
     if let Some(signer) = &request.signer {
         check_bytes("signer.type", signer.kind.len(), MAX_TYPE_BYTES)?;
         check_bytes("signer.data", json_len(&signer.data), MAX_DATA_BYTES)?;
+    }
+    for (field, value) in [("fees", &request.fees), ("paymaster", &request.paymaster)] {
+        if let Some(value) = value {
+            check_bytes(field, json_len(value), MAX_DATA_BYTES)?;
+        }
     }
     check_len("rules", request.rules.len(), MAX_RULES, "rules")?;
     for (i, rule) in request.rules.iter().enumerate() {
@@ -449,11 +466,24 @@ impl Service {
             let valid_until = expiry(&request).map_err(|e| e.within(&field))?;
             let (permission, valid_after, read_permission) =
                 to_permission(&request.permission).map_err(|e| e.within(&field))?;
+            let fees = match &request.fees {
+                Some(value) => {
+                    sessions::parse_fee_scope(value.clone(), &join_path(&field, "fees"))?
+                }
+                None => FeeScopeSpec::default(),
+            };
+            let paymaster = match &request.paymaster {
+                Some(value) => {
+                    sessions::parse_paymaster(value.clone(), &join_path(&field, "paymaster"))?
+                }
+                None => PaymasterSpec::default(),
+            };
             let spec = SessionSpec {
                 signer: key,
                 valid_after,
                 valid_until,
-                paymaster: Default::default(),
+                paymaster,
+                fees,
                 salt: fresh_salt(),
                 permissions: vec![permission],
             };
@@ -495,6 +525,8 @@ impl Service {
                 "to": key,
                 "permission": read_permission,
                 "rules": [{ "type": "expiry", "data": { "timestamp": valid_until } }],
+                "fees": sessions::fee_scope_json(&spec.fees),
+                "paymaster": spec.paymaster,
             });
             if let Some(signer) = signer {
                 read["signer"] = signer;
@@ -596,14 +628,21 @@ impl Service {
         }
         let validator = self.client().stack().session_key_validator;
         let listing = self.sessions_of(account, self.from_block()).await?;
-        let mut answers = Vec::new();
-        for entry in listing.sessions {
-            if !matches!(entry.status, SessionState::Active | SessionState::Pending) {
-                continue;
-            }
-            let Some(stored) = self.remembered(account, entry.session_id) else {
-                continue;
-            };
+        let granted: Vec<_> = listing
+            .sessions
+            .iter()
+            .filter(|entry| matches!(entry.status, SessionState::Active | SessionState::Pending))
+            .filter_map(|entry| {
+                let stored = self.remembered(account, entry.session_id)?;
+                matches!(stored.origin, Origin::Erc7715(_)).then_some((entry, stored))
+            })
+            .collect();
+        let entries: Vec<_> = granted.iter().map(|(entry, _)| *entry).collect();
+        let charged = self
+            .fees_charged_of(account, &entries, listing.block_number)
+            .await?;
+        let mut answers = Vec::with_capacity(granted.len());
+        for ((_, stored), charged) in granted.iter().zip(charged) {
             let Origin::Erc7715(read) = &stored.origin else {
                 continue;
             };
@@ -613,14 +652,13 @@ impl Service {
                 &stored.compiled.session,
                 &stored.compiled.permissions,
             );
-            answers.push(response(
-                read.clone(),
-                context,
-                json!([]),
-                validator,
-                &record,
-                None,
-            ));
+            let mut answer = response(read.clone(), context, json!([]), validator, &record, None);
+            if let Some(charged) = charged {
+                answer["keyscope"]["feesCharged"] = json!(format!("{charged:#x}"));
+                answer["keyscope"]["feesLeft"] =
+                    json!(sessions::fees_left(&stored.spec.fees, charged));
+            }
+            answers.push(answer);
         }
         Ok(Value::Array(answers))
     }
@@ -643,7 +681,12 @@ fn response(
     object.insert("context".into(), json!(context));
     object.insert("dependencies".into(), dependencies);
     object.insert("delegationManager".into(), json!(validator));
-    let mut keyscope = json!({ "sessionId": record.session_id, "session": record });
+    let mut keyscope = json!({
+        "sessionId": record.session_id,
+        "feeScope": record.fee_scope,
+        "warnings": record.warnings,
+        "session": record,
+    });
     if let Some(Value::Object(operation)) = operation {
         for (key, value) in operation {
             keyscope[key] = value.clone();
@@ -840,6 +883,7 @@ mod tests {
             valid_after: 0,
             valid_until: 99,
             paymaster: Default::default(),
+            fees: Default::default(),
             salt: fresh_salt(),
             permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
         };

@@ -10,15 +10,22 @@
 //!
 //! Anything else is refused with `-32602` naming the field: another module (its rule is code Keyscope cannot
 //! read), `validUntil` 0 (Particle's "no expiry": Keyscope sessions always end), or data of another shape.
+//!
+//! Particle's shape has no fee scope nor paymaster policy: the session gets Keyscope's safe defaults (at most
+//! 0.01 ether per operation and 0.1 ether in all, self-paid only), or what the Keyscope extensions `fees`
+//! (`{perOperation, budget}`) and `paymaster` (`"none"`, `"any"`, `"required"`, `{"exactly": "0x…"}`) say.
 
 use keyscope::alloy::primitives::{address, Address, Bytes, U256};
 use keyscope::alloy::sol_types::SolValue;
-use keyscope::permissions::{ArgRef, PermissionSpec, RuleSpec, RuleValue, Scalar, SessionSpec};
+use keyscope::permissions::{
+    ArgRef, FeeScopeSpec, PaymasterSpec, PermissionSpec, RuleSpec, RuleValue, Scalar, SessionSpec,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{join_path, Error, Result};
 use crate::json::{from_value, Quantity};
+use crate::sessions::{parse_fee_scope, parse_paymaster};
 
 /// Biconomy's ERC-20 session validation module (the address Particle's and Biconomy's SDKs use).
 pub const ERC20_SVM: Address = address!("000000D50C68705bd6897B2d17c7de32FB519fDA");
@@ -37,6 +44,12 @@ struct ParticleSession {
     session_key_data_in_abi: Option<(Vec<String>, Vec<Value>)>,
     #[serde(default)]
     session_key_data: Option<Bytes>,
+    /// Keyscope extension: the fee scope (default: the safe default).
+    #[serde(default)]
+    fees: Option<Value>,
+    /// Keyscope extension: the paymaster policy (default: none, self-paid only).
+    #[serde(default)]
+    paymaster: Option<Value>,
 }
 
 /// The ERC-20 module's data: session key, token, recipient, most per transfer.
@@ -158,11 +171,20 @@ pub fn to_spec(object: Map<String, Value>, field: &str) -> Result<SessionSpec> {
         rule("to", "eq", data.recipient.to_checksum(None)),
         rule("amount", "lte", data.max_amount.to_string()),
     ];
+    let fees = match session.fees {
+        Some(value) => parse_fee_scope(value, &join_path(field, "fees"))?,
+        None => FeeScopeSpec::default(),
+    };
+    let paymaster = match session.paymaster {
+        Some(value) => parse_paymaster(value, &join_path(field, "paymaster"))?,
+        None => PaymasterSpec::default(),
+    };
     Ok(SessionSpec {
         signer: data.session_key,
         valid_after,
         valid_until,
-        paymaster: Default::default(),
+        paymaster,
+        fees,
         salt: Default::default(),
         permissions: vec![permission],
     })

@@ -571,12 +571,14 @@ impl Service {
         }
         let listing = self.sessions_of(account, from_block).await?;
         let total = listing.sessions.len();
-        let sessions = listing
-            .sessions
+        let page: Vec<&SessionEntry> = listing.sessions.iter().skip(offset).take(limit).collect();
+        let charged = self
+            .fees_charged_of(account, &page, listing.block_number)
+            .await?;
+        let sessions = page
             .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|entry| self.session_json(account, entry))
+            .zip(charged)
+            .map(|(entry, charged)| self.session_json(account, entry, charged))
             .collect::<Result<Vec<_>>>()?;
         let end = offset.saturating_add(sessions.len());
         let mut answer = json!({
@@ -596,13 +598,61 @@ impl Service {
         Ok(answer)
     }
 
-    /// A listed session in JSON, with its record when this service built it.
-    fn session_json(&self, account: Address, entry: &SessionEntry) -> Result<Value> {
+    /// A listed session in JSON: `feesCharged` (when read), and its record and `feesLeft` when this service
+    /// built it (the fee scope is in the session, which the chain does not keep).
+    fn session_json(
+        &self,
+        account: Address,
+        entry: &SessionEntry,
+        charged: Option<U256>,
+    ) -> Result<Value> {
         let mut json = serde_json::to_value(entry).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(charged) = charged {
+            json["feesCharged"] = json!(format!("{charged:#x}"));
+        }
         if let Some(stored) = self.remembered(account, entry.session_id) {
+            if let Some(charged) = charged {
+                json["feesLeft"] = json!(sessions::fees_left(&stored.spec.fees, charged));
+            }
             json["record"] = json!(SessionRecord::new(&stored.compiled, &stored.spec)?);
         }
         Ok(json)
+    }
+
+    /// `feesChargedOf(account, sessionId)` of each session at `block`, read in parallel; `None` for void
+    /// sessions (their charges belong to an epoch that has ended: the validator answers 0).
+    pub async fn fees_charged_of(
+        &self,
+        account: Address,
+        entries: &[&SessionEntry],
+        block: u64,
+    ) -> Result<Vec<Option<U256>>> {
+        let validator = SessionKeyValidator::new(
+            self.client.stack().session_key_validator,
+            self.client.provider().clone(),
+        );
+        let mut reads = tokio::task::JoinSet::new();
+        for (index, entry) in entries.iter().enumerate() {
+            if entry.status == SessionState::Void {
+                continue;
+            }
+            let validator = validator.clone();
+            let id = entry.session_id;
+            reads.spawn(async move {
+                let charged = validator
+                    .feesChargedOf(account, id)
+                    .block(BlockId::number(block))
+                    .call()
+                    .await;
+                (index, charged)
+            });
+        }
+        let mut charged = vec![None; entries.len()];
+        while let Some(read) = reads.join_next().await {
+            let (index, value) = read.map_err(|e| Error::Internal(e.to_string()))?;
+            charged[index] = Some(value?);
+        }
+        Ok(charged)
     }
 
     /// An account given as an address, or as an account object (resolved).
@@ -919,6 +969,11 @@ impl Service {
                 "sessionsPerListing": self.limits().sessions_per_listing,
             },
             "fromBlock": self.options.from_block,
+            // What sessions get when a request does not say.
+            "defaults": {
+                "fees": sessions::fee_scope_json(&keyscope::permissions::FeeScopeSpec::default()),
+                "paymaster": keyscope::permissions::PaymasterSpec::default(),
+            },
         })
     }
 }

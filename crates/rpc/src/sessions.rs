@@ -2,12 +2,15 @@
 //! records: the contract struct, leaves, root, proofs and id).
 
 use keyscope::alloy::primitives::{Address, Bytes, B256};
-use keyscope::permissions::{self, encode_permission, CompiledSession, Session, SessionSpec};
+use keyscope::permissions::{
+    self, encode_permission, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, Session,
+    SessionSpec,
+};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::{join_path, Error, Result};
-use crate::json::{check_len, hex_quantity};
+use crate::json::{check_len, from_value, hex_quantity};
 use crate::particle;
 
 /// Where a session came from, kept with it so that listings can answer in the caller's terms.
@@ -57,7 +60,8 @@ impl Default for Limits {
 }
 
 /// Maps the camelCase names of the RPC to the permissions crate's snake_case ones (`validUntil` → `valid_until`,
-/// `sessionKey` → `signer`), leaving everything else for its own checks.
+/// `sessionKey` → `signer`, `fees.perOperation` → `fees.per_operation`), leaving everything else for its own
+/// checks.
 fn keyscope_names(mut object: Map<String, Value>) -> Map<String, Value> {
     for (from, to) in [
         ("validAfter", "valid_after"),
@@ -68,7 +72,62 @@ fn keyscope_names(mut object: Map<String, Value>) -> Map<String, Value> {
             object.insert(to.to_owned(), value);
         }
     }
+    if let Some(Value::Object(fees)) = object.get_mut("fees") {
+        *fees = fee_names(std::mem::take(fees));
+    }
     object
+}
+
+/// `perOperation` → `per_operation` in a fee scope object.
+fn fee_names(mut fees: Map<String, Value>) -> Map<String, Value> {
+    if let Some(value) = fees.remove("perOperation") {
+        fees.insert("per_operation".to_owned(), value);
+    }
+    fees
+}
+
+/// Reads a fee scope given at `field` in the session JSON's format, `{"perOperation" (or "per_operation"),
+/// "budget"}`, each `"0.01 ether"`, `"500000 gwei"`, wei, or `"unlimited"`; both members are required.
+pub fn parse_fee_scope(value: Value, field: &str) -> Result<FeeScopeSpec> {
+    let value = match value {
+        Value::Object(fees) => Value::Object(fee_names(fees)),
+        other => other,
+    };
+    from_value(value, field).map_err(|error| match error {
+        // The member names the caller wrote.
+        Error::InvalidParams { field, message } => {
+            Error::invalid(field.replace("per_operation", "perOperation"), message)
+        }
+        other => other,
+    })
+}
+
+/// Reads a paymaster policy given at `field` in the session JSON's format: `"none"`, `"any"`, `"required"` or
+/// `{"exactly": "0x…"}`.
+pub fn parse_paymaster(value: Value, field: &str) -> Result<PaymasterSpec> {
+    from_value(value, field)
+}
+
+/// A fee scope in answers: both bounds in the session JSON's format (`"0.01 ether"` or `"unlimited"`).
+pub fn fee_scope_json(scope: &FeeScopeSpec) -> Value {
+    json!({
+        "perOperation": scope.per_operation.to_string(),
+        "budget": scope.budget.to_string(),
+    })
+}
+
+/// What is left of a budget of `scope` after `charged` wei (`None`: unlimited).
+pub fn fees_left(
+    scope: &FeeScopeSpec,
+    charged: keyscope::alloy::primitives::U256,
+) -> Option<String> {
+    match scope.budget {
+        FeeBound::Wei(budget) => Some(format!(
+            "{:#x}",
+            keyscope::alloy::primitives::U256::from(budget).saturating_sub(charged)
+        )),
+        FeeBound::Unlimited => None,
+    }
 }
 
 /// Reads one requested session at `field` (`sessions[0]`): the Particle shape when it has a
@@ -116,7 +175,8 @@ pub fn permissions_error(error: permissions::Error, field: &str) -> Error {
     // The crate names session fields in snake_case; the RPC takes camelCase.
     let path = path
         .replace("valid_after", "validAfter")
-        .replace("valid_until", "validUntil");
+        .replace("valid_until", "validUntil")
+        .replace("per_operation", "perOperation");
     Error::invalid(join_path(field, &path), message)
 }
 
@@ -136,6 +196,11 @@ pub struct SessionStruct {
     pub paymaster_policy: u8,
     /// The paymaster of policy 3.
     pub paymaster: Address,
+    /// Most wei one operation may cost, as a `0x` quantity (`0xffffffffffffffffffffffffffffffff`, 2^128 − 1:
+    /// unlimited).
+    pub max_operation_fee: String,
+    /// Most wei all the session's operations may cost together, as a `0x` quantity (2^128 − 1: unlimited).
+    pub fee_budget: String,
     /// The salt.
     pub salt: B256,
 }
@@ -149,6 +214,8 @@ impl From<&Session> for SessionStruct {
             permissions_root: session.permissionsRoot,
             paymaster_policy: session.paymasterPolicy,
             paymaster: session.paymaster,
+            max_operation_fee: format!("{:#x}", session.maxOperationFee),
+            fee_budget: format!("{:#x}", session.feeBudget),
             salt: session.salt,
         }
     }
@@ -178,6 +245,9 @@ pub struct SessionRecord {
     pub session_id: B256,
     /// The contract struct.
     pub session: SessionStruct,
+    /// What the session's operations may cost (`{perOperation, budget}`, each `"0.01 ether"` or `"unlimited"`):
+    /// each operation counts at its maximum (its gas limits × `maxFeePerGas`), whoever pays.
+    pub fee_scope: Value,
     /// The Merkle root (`session.permissionsRoot`).
     pub root: B256,
     /// The permissions with their leaves and proofs.
@@ -215,6 +285,10 @@ impl SessionRecord {
         Ok(Self {
             session_id: compiled.session_id(),
             session: SessionStruct::from(&compiled.session),
+            fee_scope: fee_scope_json(&FeeScopeSpec::from_contract(
+                compiled.session.maxOperationFee,
+                compiled.session.feeBudget,
+            )),
             root: compiled.session.permissionsRoot,
             permissions,
             spec: serde_json::to_value(spec).map_err(|e| Error::Internal(e.to_string()))?,
@@ -300,6 +374,51 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.starts_with("sessions[0].validUntil: "), "{error}");
+    }
+
+    #[test]
+    fn reads_fee_scopes_in_either_case() {
+        let value = json!({
+            "signer": KEY, "validUntil": 5,
+            "fees": { "perOperation": "1 gwei", "budget": "unlimited" },
+            "permissions": [{ "target": TOKEN, "native_transfer": true }]
+        });
+        let (spec, _) = parse_session(value, "sessions[0]", &Limits::default())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let expected = FeeScopeSpec {
+            per_operation: FeeBound::Wei(1_000_000_000),
+            budget: FeeBound::Unlimited,
+        };
+        assert_eq!(spec.fees, expected);
+        let snake = json!({ "per_operation": "1 gwei", "budget": "unlimited" });
+        assert_eq!(parse_fee_scope(snake, "fees").ok(), Some(expected));
+        assert_eq!(
+            fee_scope_json(&expected),
+            json!({ "perOperation": "1 gwei", "budget": "unlimited" })
+        );
+        let error = parse_fee_scope(json!({ "perOperation": 5 }), "[0].fees")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("[0].fees: missing field `budget`"),
+            "{error}"
+        );
+        assert_eq!(
+            fees_left(&expected, keyscope::alloy::primitives::U256::from(3)),
+            None
+        );
+        assert_eq!(
+            fees_left(
+                &FeeScopeSpec::default(),
+                keyscope::alloy::primitives::U256::from(1)
+            ),
+            Some("0x16345785d89ffff".to_owned())
+        );
+        assert_eq!(
+            parse_paymaster(json!("any"), "paymaster").ok(),
+            Some(PaymasterSpec::Any)
+        );
     }
 
     #[test]

@@ -130,6 +130,7 @@ mod tests {
             valid_after: 0,
             valid_until: 100,
             paymaster: Default::default(),
+            fees: Default::default(),
             salt: B256::repeat_byte(salt),
             permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
         };

@@ -71,6 +71,18 @@ async fn request_grant_list_revoke() {
             response["delegationManager"],
             json!(env.client.stack().session_key_validator)
         );
+        // The safe default fee scope and paymaster policy, said in the answer, without warnings.
+        assert_eq!(
+            response["fees"],
+            json!({ "perOperation": "0.01 ether", "budget": "0.1 ether" })
+        );
+        assert_eq!(response["paymaster"], "none");
+        assert_eq!(response["keyscope"]["feeScope"], response["fees"]);
+        assert_eq!(response["keyscope"]["warnings"], json!([]));
+        assert_eq!(
+            response["keyscope"]["session"]["session"]["maxOperationFee"],
+            "0x2386f26fc10000"
+        );
     }
     // One owner operation grants both.
     assert_eq!(
@@ -158,6 +170,30 @@ async fn request_grant_list_revoke() {
         verdict["failure"]["rule"], "Erc20TotalExceeded",
         "{verdict}"
     );
+    // The listing shows what the two transfers were charged and what is left of the budget.
+    let charged = env
+        .client
+        .fees_charged(&account, session.session_id())
+        .await
+        .unwrap();
+    assert!(charged > U256::ZERO);
+    let listed = env
+        .ok(
+            "wallet_getGrantedExecutionPermissions",
+            json!([account.address]),
+        )
+        .await;
+    let erc20 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["context"] == granted[1]["context"])
+        .unwrap();
+    assert_eq!(erc20["keyscope"]["feesCharged"], format!("{charged:#x}"));
+    assert_eq!(
+        erc20["keyscope"]["feesLeft"],
+        format!("{:#x}", U256::from(10u128.pow(17)) - charged)
+    );
 
     // Revoke the ERC-20 permission by its context.
     let revoke = env
@@ -233,5 +269,40 @@ async fn request_grant_list_revoke() {
         )
         .await;
     assert_eq!(error.field(), "permissionContext", "{error:?}");
+    // An unlimited fee scope and any paymaster only when written out, answered with the warning.
+    let answer = env
+        .ok("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
+              "rules": expiry, "fees": { "perOperation": "unlimited", "budget": "unlimited" }, "paymaster": "any" }]))
+        .await;
+    assert_eq!(
+        answer[0]["fees"],
+        json!({ "perOperation": "unlimited", "budget": "unlimited" })
+    );
+    assert_eq!(answer[0]["paymaster"], "any");
+    assert_eq!(
+        answer[0]["keyscope"]["session"]["session"]["paymasterPolicy"],
+        0
+    );
+    let warnings = answer[0]["keyscope"]["warnings"].to_string();
+    assert!(warnings.contains("UNLIMITED FEES"), "{warnings}");
+    for (fees, field) in [
+        (json!("lots"), "[0].fees"),
+        (
+            json!({ "perOperation": "0.1 ether", "budget": "x" }),
+            "[0].fees.budget",
+        ),
+    ] {
+        let error = env
+            .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+                  "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
+                  "rules": expiry, "fees": fees }]))
+            .await;
+        assert_eq!(
+            (error.code, error.field().as_str()),
+            (-32602, field),
+            "{error:?}"
+        );
+    }
     env.server.shutdown().await;
 }

@@ -172,6 +172,11 @@ async fn codes_fields_and_bounds() {
     // A valid call still works after all that.
     let info = env.ok("keyscope_info", json!([])).await;
     assert_eq!(info["chainId"], format!("{:#x}", env.client.chain_id()));
+    // What a session gets when a request does not say: a bounded fee scope, self-paid only.
+    assert_eq!(
+        info["defaults"],
+        json!({ "fees": { "perOperation": "0.01 ether", "budget": "0.1 ether" }, "paymaster": "none" })
+    );
     env.server.shutdown().await;
 }
 

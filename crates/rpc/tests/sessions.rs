@@ -11,8 +11,10 @@ use keyscope::alloy::sol_types::SolCall;
 use keyscope::bindings::{DemoToken, KeyscopeAccountFactory};
 use keyscope::bundler::to_rpc;
 use keyscope::permissions::{CompiledSession, PermissionSpec, SessionSpec, Target};
-use keyscope::signer::SessionKey;
-use keyscope::{Account, SessionCall, SessionStatus, Version};
+use keyscope::signer::{SessionKey, SessionSignature};
+use keyscope::{
+    max_operation_cost, Account, GasSettings, PreparedOp, SessionCall, SessionStatus, Version,
+};
 use keyscope_rpc::{start, Config, Limits, ServiceOptions};
 use serde_json::{json, Value};
 
@@ -71,6 +73,16 @@ async fn create_use_validate_revoke() {
     let record = &answer["sessions"][0];
     let session = compiled(record);
     assert_eq!(record["sessionId"], json!(session.session_id()));
+    // No fee scope nor paymaster asked for: the safe defaults, without warnings.
+    assert_eq!(
+        record["feeScope"],
+        json!({ "perOperation": "0.01 ether", "budget": "0.1 ether" })
+    );
+    assert_eq!(record["session"]["maxOperationFee"], "0x2386f26fc10000");
+    assert_eq!(record["session"]["feeBudget"], "0x16345785d8a0000");
+    assert_eq!(record["spec"]["paymaster"], "none");
+    assert_eq!(record["session"]["paymasterPolicy"], 1);
+    assert!(record.get("warnings").is_none(), "{record}");
     assert_eq!(record["root"], json!(session.session.permissionsRoot));
     assert_eq!(
         record["permissions"][0]["proof"],
@@ -99,6 +111,8 @@ async fn create_use_validate_revoke() {
         sessions[0]["record"]["permissions"][0]["leaf"],
         record["permissions"][0]["leaf"]
     );
+    assert_eq!(sessions[0]["feesCharged"], "0x0");
+    assert_eq!(sessions[0]["feesLeft"], "0x16345785d8a0000");
 
     // In scope: valid. The session key signs; the service only answers.
     let account = Account {
@@ -150,14 +164,26 @@ async fn create_use_validate_revoke() {
         "{verdict}"
     );
 
-    // The valid one really goes through.
-    let sent = env
+    // The valid one really goes through, charged its maximum cost, which the listing shows.
+    let op = env
         .client
-        .send_session_op(&account, &key, &session, &[transfer(token, recipient, 100)])
+        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 100)])
         .await
         .unwrap();
+    let cost = max_operation_cost(&op.op);
+    assert!(cost > U256::ZERO);
+    let sent = env.client.send(&op).await.unwrap();
     assert!(sent.success);
     assert_eq!(env.balance(token, recipient).await, U256::from(100));
+    let listed = env
+        .ok("keyscope_getSessions", json!([account.address]))
+        .await;
+    assert_eq!(listed["sessions"][0]["feesCharged"], format!("{cost:#x}"));
+    let budget = U256::from(10u128.pow(17));
+    assert_eq!(
+        listed["sessions"][0]["feesLeft"],
+        format!("{:#x}", budget - cost)
+    );
 
     // Revoke: the owner signs the returned operation; the session is listed revoked and no longer validates.
     let revoke = env
@@ -475,6 +501,7 @@ async fn validation_reports_the_chains_reason() {
         valid_after: 0,
         valid_until: now + 3600,
         paymaster: Default::default(),
+        fees: Default::default(),
         salt: Default::default(),
         permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
     }
@@ -518,5 +545,273 @@ async fn validation_reports_the_chains_reason() {
     assert_eq!(verdict["failure"]["source"], "simulation", "{verdict}");
     assert_eq!(verdict["failure"]["code"], "AA14", "{verdict}");
     assert_eq!(verdict["failure"]["rule"], "AA14", "{verdict}");
+    env.server.shutdown().await;
+}
+
+/// `op` with a huge `preVerificationGas` and `maxFeePerGas`, signed again by `key`: what a leaked key can sign
+/// without the SDK's fee check.
+fn drain(env: &common::Env, mut prepared: PreparedOp, key: &SessionKey) -> PreparedOp {
+    let signature = SessionSignature::decode(&prepared.op.signature).unwrap();
+    prepared.op.preVerificationGas = U256::from(5_000_000u64);
+    prepared.op.set_gas_fees(100_000_000_000, 100_000_000_000);
+    prepared.user_op_hash = env
+        .client
+        .stack()
+        .entry_point(prepared.version)
+        .user_op_hash(&prepared.op, env.client.chain_id())
+        .unwrap();
+    prepared.op.signature = signature
+        .sign(key, &prepared.user_op_hash)
+        .unwrap()
+        .encode()
+        .unwrap()
+        .into();
+    prepared
+}
+
+/// The fee scope in requests: the safe default, explicit bounds, unlimited ones only when written out (and
+/// answered with a warning), the Particle shape's extension, errors naming the field; and the validator's
+/// verdict on an operation over the bound, as `keyscope_validateSession` reports it.
+#[tokio::test]
+async fn fee_scopes_in_requests() {
+    let env = env().await;
+    let now = keyscope_e2e::now(env.client.provider()).await;
+    let token = env.token().await;
+    let owner = SessionKey::generate();
+    let key = SessionKey::generate();
+    let account = env
+        .client
+        .create_account(owner.address(), U256::from(11), Version::V08)
+        .await
+        .unwrap();
+    env.client
+        .fund(account.address, U256::from(10u128.pow(18)))
+        .await
+        .unwrap();
+    env.mint(token, account.address, 1_000).await;
+    let session = |extra: Value| {
+        let mut session = json!({
+            "signer": key.address(), "validUntil": now + 3600,
+            "permissions": [{ "target": token, "function": "transfer(address to,uint256 amount)" }]
+        });
+        for (name, value) in extra.as_object().unwrap() {
+            session[name] = value.clone();
+        }
+        session
+    };
+    let answer = env
+        .ok(
+            "keyscope_createSessions",
+            json!({ "account": { "address": account.address }, "sessions": [
+                session(json!({ "fees": { "perOperation": "0.002 ether", "budget": "0.005 ether" } })),
+                session(json!({ "fees": { "per_operation": "0.001 ether", "budget": "unlimited" }, "salt": 1 })),
+                session(json!({ "fees": { "perOperation": "unlimited", "budget": "unlimited" }, "salt": 2 })),
+                session(json!({ "paymaster": "any", "salt": 3 })),
+            ] }),
+        )
+        .await;
+    let records = answer["sessions"].as_array().unwrap();
+    assert_eq!(
+        records[0]["feeScope"],
+        json!({ "perOperation": "0.002 ether", "budget": "0.005 ether" })
+    );
+    assert_eq!(records[0]["session"]["maxOperationFee"], "0x71afd498d0000");
+    assert!(records[0].get("warnings").is_none(), "{}", records[0]);
+    assert_eq!(
+        records[1]["feeScope"],
+        json!({ "perOperation": "0.001 ether", "budget": "unlimited" })
+    );
+    let warnings = records[1]["warnings"].to_string();
+    assert!(warnings.contains("UNLIMITED FEE BUDGET"), "{warnings}");
+    assert_eq!(
+        records[2]["session"]["maxOperationFee"],
+        "0xffffffffffffffffffffffffffffffff"
+    );
+    let warnings = records[2]["warnings"].to_string();
+    assert!(warnings.contains("UNLIMITED FEES"), "{warnings}");
+    // `any` stays an explicit choice.
+    assert_eq!(records[3]["session"]["paymasterPolicy"], 0);
+    assert_eq!(records[3]["feeScope"]["budget"], "0.1 ether");
+
+    // Errors name the field, in the caller's names.
+    for (fees, field, needle) in [
+        (json!("unlimited"), "sessions[0].fees", ""),
+        (
+            json!({ "perOperation": "1 banana", "budget": "1 ether" }),
+            "sessions[0].fees.perOperation",
+            "banana",
+        ),
+        (
+            json!({ "perOperation": "1 ether" }),
+            "sessions[0].fees",
+            "budget",
+        ),
+    ] {
+        let error = env
+            .err(
+                "keyscope_createSessions",
+                json!({ "account": { "address": account.address }, "sessions": [session(json!({ "fees": fees }))] }),
+            )
+            .await;
+        assert_eq!(
+            (error.code, error.field().as_str()),
+            (-32602, field),
+            "{error:?}"
+        );
+        assert!(error.message.contains(needle), "{error:?}");
+    }
+
+    // The Particle shape: the safe default, or the Keyscope extensions.
+    let particle = |extra: Value| {
+        let mut session = json!({
+            "validUntil": now + 3600, "validAfter": 0,
+            "sessionValidationModule": "0x000000D50C68705bd6897B2d17c7de32FB519fDA",
+            "sessionKeyDataInAbi": [["address", "address", "address", "uint256"],
+                                    [key.address(), token, Address::repeat_byte(7), "5"]]
+        });
+        for (name, value) in extra.as_object().unwrap() {
+            session[name] = value.clone();
+        }
+        json!({ "account": { "address": account.address }, "sessions": [session] })
+    };
+    let plain = env.ok("keyscope_createSessions", particle(json!({}))).await;
+    assert_eq!(
+        plain["sessions"][0]["feeScope"],
+        json!({ "perOperation": "0.01 ether", "budget": "0.1 ether" })
+    );
+    assert_eq!(plain["sessions"][0]["session"]["paymasterPolicy"], 1);
+    let extended = env
+        .ok(
+            "keyscope_createSessions",
+            particle(json!({
+                "fees": { "perOperation": "0.003 ether", "budget": "0.03 ether" }, "paymaster": "any"
+            })),
+        )
+        .await;
+    assert_eq!(
+        extended["sessions"][0]["feeScope"],
+        json!({ "perOperation": "0.003 ether", "budget": "0.03 ether" })
+    );
+    assert_eq!(extended["sessions"][0]["session"]["paymasterPolicy"], 0);
+    let error = env
+        .err(
+            "keyscope_createSessions",
+            particle(json!({ "fees": { "perOperation": "-1", "budget": "1 ether" } })),
+        )
+        .await;
+    assert_eq!(
+        (error.code, error.field().as_str()),
+        (-32602, "sessions[0].fees.perOperation"),
+        "{error:?}"
+    );
+
+    // Granted, the first session (0.002 ether per operation, 0.005 in all) works within its scope; a leaked
+    // key's operation over the bound is refused by the validator, as the service reports it.
+    env.sign_and_send(&owner, &answer).await;
+    let bounded = compiled(&records[0]);
+    let client = env.client.clone().with_gas(GasSettings {
+        max_priority_fee_per_gas: Some(1_000_000_000),
+        max_fee_per_gas: Some(1_000_000_000),
+        ..GasSettings::default()
+    });
+    let account = Account {
+        address: account.address,
+        version: Version::V08,
+    };
+    let op = client
+        .prepare_session_op(
+            &account,
+            &key,
+            &bounded,
+            &[transfer(token, Address::repeat_byte(8), 1)],
+        )
+        .await
+        .unwrap();
+    let cost = max_operation_cost(&op.op);
+    assert!(cost <= U256::from(2 * 10u128.pow(15)), "{cost}");
+    let verdict = env
+        .ok("keyscope_validateSession", json!([to_rpc(&op.op).unwrap()]))
+        .await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert!(client.send(&op).await.unwrap().success);
+    let drained = drain(
+        &env,
+        client
+            .prepare_session_op(
+                &account,
+                &key,
+                &bounded,
+                &[transfer(token, Address::repeat_byte(8), 1)],
+            )
+            .await
+            .unwrap(),
+        &key,
+    );
+    let verdict = env
+        .ok(
+            "keyscope_validateSession",
+            json!([to_rpc(&drained.op).unwrap()]),
+        )
+        .await;
+    assert_eq!(verdict["valid"], false, "{verdict}");
+    assert_eq!(verdict["failure"]["code"], "AA23", "{verdict}");
+    assert_eq!(
+        verdict["failure"]["rule"], "OperationFeeExceeded",
+        "{verdict}"
+    );
+    assert_eq!(
+        verdict["simulation"]["failure"]["rule"], "OperationFeeExceeded",
+        "{verdict}"
+    );
+    // The listing shows what was charged and what is left.
+    let listed = env
+        .ok("keyscope_getSessions", json!([account.address]))
+        .await;
+    let entry = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["sessionId"] == records[0]["sessionId"])
+        .unwrap()
+        .clone();
+    assert_eq!(entry["feesCharged"], format!("{cost:#x}"), "{entry}");
+    assert_eq!(
+        entry["feesLeft"],
+        format!("{:#x}", U256::from(5 * 10u128.pow(15)) - cost),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["record"]["feeScope"],
+        json!({ "perOperation": "0.002 ether", "budget": "0.005 ether" })
+    );
+    // The budget runs out: the SDK refuses before signing.
+    let mut sent = 1;
+    let error = loop {
+        match client
+            .prepare_session_op(
+                &account,
+                &key,
+                &bounded,
+                &[transfer(token, Address::repeat_byte(8), 1)],
+            )
+            .await
+        {
+            Ok(op) => {
+                assert!(client.send(&op).await.unwrap().success);
+                sent += 1;
+                assert!(sent < 10, "the budget never ran out");
+            }
+            Err(error) => break error,
+        }
+    };
+    assert!(
+        matches!(&error, keyscope::Error::FeeScopeExceeded(e) if e.limit_kind == keyscope::FeeLimit::Budget),
+        "{error}"
+    );
+    let charged = client
+        .fees_charged(&account, bounded.session_id())
+        .await
+        .unwrap();
+    assert!(charged <= U256::from(5 * 10u128.pow(15)), "{charged}");
     env.server.shutdown().await;
 }

@@ -3,9 +3,17 @@
 //!
 //! [`BundlerClient::send_session_op`] is the whole flow of a session operation: the [`Client`] builds it
 //! ([`Client::prepare_session_op`]: calls, proofs, the session's own nonce lane, fees from the chain), the bundler
-//! estimates its gas with a dummy session signature ([`SessionSignature::to_dummy`]: the validator returns
+//! estimates its gas with a dummy session signature ([`SessionSignature::to_dummy`](keyscope_signer::SessionSignature::to_dummy): the validator returns
 //! `SIG_VALIDATION_FAILED` for it instead of reverting, so every other check runs), the session key signs the
 //! operation with the estimated limits, the bundler takes it, and the receipt comes back as an [`OpOutcome`].
+//!
+//! The session's fee scope ([`crate::fees`]) holds on both sides of the estimate: the operation the bundler
+//! simulates has its `maxFeePerGas` lowered towards the scope (so that the validator's fee check passes and
+//! validation runs to its end with the dummy signature), and the estimated operation, back at the fees asked for,
+//! is checked again before the key signs it — its `maxFeePerGas` lowered to fit (never below the latest base fee
+//! plus its priority fee), or refused with [`Error::FeeScopeExceeded`] and nothing signed. A bundler may ask for
+//! more than the chain's floor (Alto: `maxFeePerGas must be at least …`): an operation lowered that far may then
+//! be turned away, and only a wider fee scope helps.
 //!
 //! Errors are typed: a JSON-RPC error is [`Error::Bundler`] with its ERC-7769 code ([`codes`]), the `AAxx` code
 //! and the validator's custom error decoded from the message or data; a bundler that cannot be reached after
@@ -23,10 +31,10 @@ use alloy::transports::http::reqwest::{self, Url};
 use alloy::transports::{RpcError, TransportError, TransportErrorKind};
 use keyscope_permissions::CompiledSession;
 use keyscope_signer::userop::{paymaster_and_data, PAYMASTER_DATA_OFFSET};
-use keyscope_signer::{PackedUserOperation, SessionKey, SessionSignature};
+use keyscope_signer::{PackedUserOperation, SessionKey};
 use serde::{Deserialize, Deserializer};
 
-use crate::client::{Account, Client, OpOutcome, PreparedOp, SessionCall};
+use crate::client::{Account, Client, OpOutcome, PreparedOp, SessionCall, UnsignedSessionOp};
 use crate::error::{Error, Result, Revert};
 use crate::stack::Version;
 
@@ -509,7 +517,7 @@ impl BundlerClient {
 
     /// `eth_estimateUserOperationGas` for `op` on `entry_point` (v0.7/v0.8 JSON shape). The signature must have
     /// the final one's length and let validation run to its end: for session operations,
-    /// [`SessionSignature::to_dummy`].
+    /// [`SessionSignature::to_dummy`](keyscope_signer::SessionSignature::to_dummy).
     pub async fn estimate_user_operation_gas(
         &self,
         op: &PackedUserOperation,
@@ -587,9 +595,10 @@ impl BundlerClient {
         }
     }
 
-    /// A session operation ready for [`Self::send`]: built by [`Client::prepare_session_op`] (its own nonce
-    /// lane, fees from the chain or the client's [`crate::GasSettings`]), its gas estimated by the bundler with a
-    /// dummy session signature, then signed by `key` with the estimated limits.
+    /// A session operation ready for [`Self::send`]: built as [`Client::prepare_session_op`] builds it (its own
+    /// nonce lane, fees from the chain or the client's [`crate::GasSettings`]), its gas estimated by the bundler
+    /// with a dummy session signature, kept within the session's fee scope ([`Client::fit_fee_scope`]: a lower
+    /// `maxFeePerGas`, or [`Error::FeeScopeExceeded`] with nothing signed), then signed by `key`.
     pub async fn prepare_session_op(
         &self,
         client: &Client,
@@ -598,10 +607,10 @@ impl BundlerClient {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<PreparedOp> {
-        let prepared = client
-            .prepare_session_op(account, key, session, calls)
+        let built = client
+            .build_session_op(account, session, calls, None)
             .await?;
-        self.estimate_and_sign(client, prepared, key).await
+        self.estimate_and_sign(client, built, key).await
     }
 
     /// [`Self::prepare_session_op`] in enable mode ([`Client::prepare_enable_session_op`]): the operation grants
@@ -616,34 +625,36 @@ impl BundlerClient {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<PreparedOp> {
-        let prepared = client
-            .prepare_enable_session_op(account, owner, key, session, calls)
+        let built = client
+            .build_session_op(account, session, calls, Some(owner))
             .await?;
-        self.estimate_and_sign(client, prepared, key).await
+        self.estimate_and_sign(client, built, key).await
     }
 
-    /// Estimates a signed session operation with its signature made dummy, sets the limits, and signs it again
-    /// with `key` (the owner's enable signature, which does not cover the gas fields, is kept).
+    /// Estimates a built session operation (dummy signature), sets the limits, keeps it within the session's
+    /// fee scope and signs it with `key` (the owner's enable signature, which does not cover the gas fields, is
+    /// kept).
     async fn estimate_and_sign(
         &self,
         client: &Client,
-        prepared: PreparedOp,
+        mut built: UnsignedSessionOp,
         key: &SessionKey,
     ) -> Result<PreparedOp> {
-        let unsigned = SessionSignature::decode(&prepared.op.signature)?;
-        let mut op = prepared.op;
-        op.signature = unsigned.to_dummy().encode()?.into();
-        let entry_point = client.stack().entry_point(prepared.version);
-        self.estimate_user_operation_gas(&op, entry_point.address())
+        // The bundler simulates with the operation's fees and its own estimated limits, which are usually below
+        // the client's defaults: with the fees lowered to fit the scope at the defaults, the validator's fee check
+        // passes in the simulation and validation runs to its end.
+        let (priority, max_fee) = built.op.gas_fees();
+        client
+            .lower_fee_towards_scope(&mut built.op, &built.usage)
+            .await?;
+        let entry_point = client.stack().entry_point(built.version);
+        self.estimate_user_operation_gas(&built.op, entry_point.address())
             .await?
-            .apply(&mut op)?;
-        let user_op_hash = entry_point.user_op_hash(&op, client.chain_id())?;
-        op.signature = unsigned.sign(key, &user_op_hash)?.encode()?.into();
-        Ok(PreparedOp {
-            version: prepared.version,
-            op,
-            user_op_hash,
-        })
+            .apply(&mut built.op)?;
+        // Back to the fees asked for, lowered only as far as the estimated limits need.
+        built.op.set_gas_fees(priority, max_fee);
+        client.fit_fee_scope(&mut built.op, &built.usage).await?;
+        client.sign_session_op(built, key)
     }
 
     /// Sends a prepared operation (`eth_sendUserOperation` to the EntryPoint of its version on `client`'s stack)

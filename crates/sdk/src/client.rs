@@ -16,6 +16,7 @@ use keyscope_signer::{
 };
 
 use crate::error::{Error, Result, Revert};
+use crate::fees::{self, FeeUsage};
 use crate::stack::{Stack, Version};
 
 alloy::sol! {
@@ -41,7 +42,8 @@ pub struct GasSettings {
     pub pre_verification_gas: u64,
     /// `maxPriorityFeePerGas`; `None`: the provider's EIP-1559 estimate.
     pub max_priority_fee_per_gas: Option<u128>,
-    /// `maxFeePerGas`; `None`: the provider's EIP-1559 estimate.
+    /// `maxFeePerGas`; `None`: the provider's EIP-1559 estimate. A session operation may get a lower one, down to
+    /// what the chain takes now, to fit its session's fee scope ([`Client::fit_fee_scope`]).
     pub max_fee_per_gas: Option<u128>,
     /// Gas limit of the bundler's `handleOps` transaction.
     pub handle_ops_gas: u64,
@@ -115,6 +117,20 @@ impl SessionCall {
             permission,
         }
     }
+}
+
+/// A session operation built but not signed: its signature is the dummy of the final one (same length), and
+/// [`Client::sign_session_op`] signs it once its gas fields are final.
+#[derive(Debug, Clone)]
+pub(crate) struct UnsignedSessionOp {
+    /// The EntryPoint version.
+    pub version: Version,
+    /// The operation, with a dummy session signature.
+    pub op: PackedUserOperation,
+    /// The session signature to sign.
+    pub unsigned: SessionSignature,
+    /// The session's fee scope and what it was charged, read when the operation was built.
+    pub usage: FeeUsage,
 }
 
 /// A signed user operation, ready for `handleOps`.
@@ -681,6 +697,79 @@ impl Client {
         Ok(SessionStatus::from_raw(status))
     }
 
+    /// `feesChargedOf(account, sessionId)`: what the session's operations were charged so far in the account's
+    /// current epoch, each at its maximum cost (0 for a session never used, or granted in an earlier epoch).
+    pub async fn fees_charged(&self, account: &Account, session_id: B256) -> Result<U256> {
+        let validator =
+            SessionKeyValidator::new(self.stack.session_key_validator, self.provider.clone());
+        Ok(validator
+            .feesChargedOf(account.address, session_id)
+            .call()
+            .await?)
+    }
+
+    /// `session`'s fee scope and what it was charged so far on `account` ([`FeeUsage::left`] is what is left of
+    /// its budget).
+    pub async fn fee_usage(&self, account: &Account, session: &Session) -> Result<FeeUsage> {
+        let charged = self
+            .fees_charged(account, keyscope_permissions::session_id(session))
+            .await?;
+        Ok(FeeUsage::new(session, charged))
+    }
+
+    /// The lowest `maxFeePerGas` the chain takes now for an operation whose `maxPriorityFeePerGas` is
+    /// `max_priority_fee_per_gas`: the latest block's base fee plus that (the priority fee alone on a chain
+    /// without base fee).
+    pub async fn min_fee_per_gas(&self, max_priority_fee_per_gas: u128) -> Result<u128> {
+        let base_fee = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .and_then(|block| block.header.base_fee_per_gas)
+            .unwrap_or_default();
+        Ok(u128::from(base_fee).saturating_add(max_priority_fee_per_gas))
+    }
+
+    /// Keeps `op` within the fee scope `usage` allows: an operation whose maximum cost
+    /// ([`fees::max_operation_cost`]) is over the per-operation bound or what is left of the budget gets a lower
+    /// `maxFeePerGas`, the most that fits, when that is at least [`Client::min_fee_per_gas`]; otherwise `op` is
+    /// left as it is and the answer is [`Error::FeeScopeExceeded`]. Nothing is read from the chain when `op`
+    /// fits already (or the scope is unlimited). Sign `op` afterwards: the fee is part of its hash.
+    pub async fn fit_fee_scope(
+        &self,
+        op: &mut PackedUserOperation,
+        usage: &FeeUsage,
+    ) -> Result<()> {
+        if usage.exceeded_by(fees::max_operation_cost(op)).is_none() {
+            return Ok(());
+        }
+        let floor = self.min_fee_per_gas(op.gas_fees().0).await?;
+        fees::fit(op, usage, floor).map_err(Error::FeeScopeExceeded)
+    }
+
+    /// [`Client::fit_fee_scope`] that never refuses: an operation that cannot fit gets the lowest fee the chain
+    /// takes now (for an estimate, whose own gas limits are checked again before signing). Node failures are
+    /// errors.
+    pub(crate) async fn lower_fee_towards_scope(
+        &self,
+        op: &mut PackedUserOperation,
+        usage: &FeeUsage,
+    ) -> Result<()> {
+        match self.fit_fee_scope(op, usage).await {
+            Err(Error::FeeScopeExceeded(exceeded)) => {
+                let (priority, max_fee) = op.gas_fees();
+                if exceeded.min_fee_per_gas < max_fee {
+                    op.set_gas_fees(
+                        priority.min(exceeded.min_fee_per_gas),
+                        exceeded.min_fee_per_gas,
+                    );
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Session operations
     // ---------------------------------------------------------------------------------------------------------
@@ -688,6 +777,12 @@ impl Client {
     /// Builds and signs a session operation: `calls` run through `execute` (single or batch), each under its
     /// permission of `session`; nonce key = `SessionKeyValidator` ‖ [`session_lane`]; signature in the
     /// validator's use mode (`keyscope-signer`'s wire encoder), signed by `key` over the raw userOpHash.
+    ///
+    /// Before signing, the operation is kept within the session's fee scope ([`Client::fit_fee_scope`]: its
+    /// `maxFeePerGas` lowered to fit when the chain allows): an operation that would cost more than the
+    /// per-operation bound or what is left of the budget (`feesChargedOf`) is [`Error::FeeScopeExceeded`], and
+    /// nothing is signed. Operations of one session prepared at the same time each see the same charges: the
+    /// validator refuses the one that takes the session past its budget (`FeeBudgetExceeded`).
     pub async fn prepare_session_op(
         &self,
         account: &Account,
@@ -703,7 +798,9 @@ impl Client {
     /// with no earlier owner transaction. `owner` signs the validator's EIP-712
     /// `EnableSession(account, epoch, session)` digest (the account's current epoch, read from the validator),
     /// which the validator checks through the account's ERC-1271 `isValidSignature` (routed to the
-    /// `OwnerECDSAValidator`); `key` signs the userOpHash as in [`Client::prepare_session_op`].
+    /// `OwnerECDSAValidator`); `key` signs the userOpHash as in [`Client::prepare_session_op`], once the operation
+    /// is within the session's fee scope (a session enabled by the operation starts with nothing charged, unless
+    /// it is active already: replaying an enable signature never refills its budget).
     pub async fn prepare_enable_session_op(
         &self,
         account: &Account,
@@ -725,6 +822,23 @@ impl Client {
         calls: &[SessionCall],
         owner: Option<&SessionKey>,
     ) -> Result<PreparedOp> {
+        let mut built = self
+            .build_session_op(account, session, calls, owner)
+            .await?;
+        self.fit_fee_scope(&mut built.op, &built.usage).await?;
+        self.sign_session_op(built, key)
+    }
+
+    /// A session operation with a dummy signature of the final length (use mode without `owner`, enable mode
+    /// signed by `owner` with it), its gas from the client's settings, and the session's fee usage; not yet
+    /// within the fee scope.
+    pub(crate) async fn build_session_op(
+        &self,
+        account: &Account,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+        owner: Option<&SessionKey>,
+    ) -> Result<UnsignedSessionOp> {
         let call_data = match calls {
             [] => return Err(Error::NoCalls),
             [call] => execute_single(call.target, call.value, &call.data),
@@ -773,13 +887,44 @@ impl Client {
         };
         // Same length as the final signature, although the hash does not cover it.
         op.signature = unsigned.to_dummy().encode()?.into();
+        // The charges only count against a bounded budget (the validator keeps none otherwise).
+        let usage = FeeUsage::new(&session.session, U256::ZERO);
+        let usage = if usage.budget().is_some() {
+            FeeUsage {
+                charged: self.fees_charged(account, session.session_id()).await?,
+                ..usage
+            }
+        } else {
+            usage
+        };
+        Ok(UnsignedSessionOp {
+            version: account.version,
+            op,
+            unsigned,
+            usage,
+        })
+    }
+
+    /// Signs a built session operation with `key` over its userOpHash (the owner's enable signature, which does
+    /// not cover the gas fields, is kept).
+    pub(crate) fn sign_session_op(
+        &self,
+        built: UnsignedSessionOp,
+        key: &SessionKey,
+    ) -> Result<PreparedOp> {
+        let UnsignedSessionOp {
+            version,
+            mut op,
+            unsigned,
+            ..
+        } = built;
         let user_op_hash = self
             .stack
-            .entry_point(account.version)
+            .entry_point(version)
             .user_op_hash(&op, self.chain_id)?;
         op.signature = unsigned.sign(key, &user_op_hash)?.encode()?.into();
         Ok(PreparedOp {
-            version: account.version,
+            version,
             op,
             user_op_hash,
         })

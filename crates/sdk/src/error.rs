@@ -232,6 +232,11 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A session operation's maximum cost (its gas limits × `maxFeePerGas`, as the validator charges it) is over
+    /// its session's fee scope, even at the lowest `maxFeePerGas` the chain takes now ([`crate::fees`]): nothing
+    /// was signed or sent. The values (in ETH and gwei in its text) say which bound and by how much.
+    #[error("over the session's fee scope, nothing was signed: {0}")]
+    FeeScopeExceeded(Box<crate::fees::FeeScopeExceeded>),
     /// An RPC error.
     #[error(transparent)]
     Transport(#[from] alloy::transports::TransportError),

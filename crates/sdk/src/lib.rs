@@ -4,6 +4,7 @@ pub mod bundler;
 pub mod client;
 pub mod error;
 pub mod explain;
+pub mod fees;
 pub mod stack;
 
 /// The alloy the client is built on.
@@ -15,9 +16,10 @@ pub use client::{
 };
 pub use error::{Error, Result, Revert};
 pub use explain::{
-    evaluate, state_keys, validate_user_op, ExplainInput, Explanation, Rejection, SessionState,
-    Usage, Validation, ValidatorRevert, Verdict,
+    evaluate, state_keys, validate_user_op, ExplainInput, Explanation, FeeCheck, OperationCost,
+    Rejection, SessionState, Usage, Validation, ValidatorRevert, Verdict,
 };
+pub use fees::{max_operation_cost, operation_gas, FeeLimit, FeeScopeExceeded, FeeUsage};
 pub use keyscope_bindings as bindings;
 pub use keyscope_permissions as permissions;
 pub use keyscope_signer as signer;
