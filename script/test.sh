@@ -4,6 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source script/toolchain.sh
 
+# Every random input is seeded and the seeds are printed, so that a failure can be replayed exactly: forge's fuzz
+# and invariant seed is in foundry.toml; proptest and the explain differential test take theirs from the
+# environment (set one of these to explore other inputs, or to replay a CI log's run).
+export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-7738725071202512997}"
+export KEYSCOPE_EXPLAIN_SEED="${KEYSCOPE_EXPLAIN_SEED:-7738725071202512997}"
+echo "==> seeds: forge fuzz $(sed -n 's/^seed = "\(.*\)"/\1/p' foundry.toml | head -1), PROPTEST_RNG_SEED=$PROPTEST_RNG_SEED, KEYSCOPE_EXPLAIN_SEED=$KEYSCOPE_EXPLAIN_SEED"
+
 echo "==> [${SECONDS}s] forge test (profile ${FOUNDRY_PROFILE:=ci})"
 export FOUNDRY_PROFILE
 forge test
