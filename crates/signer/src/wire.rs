@@ -281,6 +281,41 @@ impl SessionSignature {
     }
 }
 
+/// `_take`: checks that `length` bytes start at `cursor` and returns the cursor after them; [`Error::Truncated`]
+/// otherwise. With [`take_uint`] and [`take_prefixed`], the validator's framing primitives, which
+/// [`SessionSignature::decode`] reads with: for mirrors of the validator that check field by field.
+pub fn take(data: &[u8], cursor: usize, length: usize) -> Result<usize> {
+    if data.len() < cursor || data.len() - cursor < length {
+        return Err(Error::Truncated {
+            offset: cursor,
+            needed: length,
+        });
+    }
+    Ok(cursor + length)
+}
+
+/// `_takeUint`: the big-endian integer of `size` bytes (at most 8) at `cursor`, and the cursor after it.
+pub fn take_uint(data: &[u8], cursor: usize, size: usize) -> Result<(u64, usize)> {
+    let next = take(data, cursor, size)?;
+    let value = data[cursor..next]
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    Ok((value, next))
+}
+
+/// `_takeLengthPrefixed`: the byte range of the field whose length is the `size`-byte integer at `cursor`, and
+/// the cursor after it.
+pub fn take_prefixed(
+    data: &[u8],
+    cursor: usize,
+    size: usize,
+) -> Result<(core::ops::Range<usize>, usize)> {
+    let (length, start) = take_uint(data, cursor, size)?;
+    let next = take(data, start, length as usize)?;
+    Ok((start..next, next))
+}
+
+/// [`take`], [`take_uint`] and [`take_prefixed`] over one cursor.
 struct Reader<'a> {
     data: &'a [u8],
     cursor: usize,
@@ -288,14 +323,8 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take_at(&mut self, cursor: usize, length: usize) -> Result<&'a [u8]> {
-        if self.data.len() < cursor || self.data.len() - cursor < length {
-            return Err(Error::Truncated {
-                offset: cursor,
-                needed: length,
-            });
-        }
-        self.cursor = cursor + length;
-        Ok(&self.data[cursor..cursor + length])
+        self.cursor = take(self.data, cursor, length)?;
+        Ok(&self.data[cursor..self.cursor])
     }
 
     fn take(&mut self, length: usize) -> Result<&'a [u8]> {
@@ -303,15 +332,15 @@ impl<'a> Reader<'a> {
     }
 
     fn take_uint(&mut self, size: usize) -> Result<u64> {
-        Ok(self
-            .take(size)?
-            .iter()
-            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+        let (value, next) = take_uint(self.data, self.cursor, size)?;
+        self.cursor = next;
+        Ok(value)
     }
 
     fn take_prefixed(&mut self, size: usize) -> Result<&'a [u8]> {
-        let length = self.take_uint(size)? as usize;
-        self.take(length)
+        let (range, next) = take_prefixed(self.data, self.cursor, size)?;
+        self.cursor = next;
+        Ok(&self.data[range])
     }
 }
 
@@ -382,4 +411,40 @@ pub fn sign_user_op(
         None => SessionSignature::use_session(session.clone(), calls),
     };
     unsigned.sign(key, user_op_hash)?.encode()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_reads_as_the_validator_does() {
+        let data = [0x00, 0x02, 0xaa, 0xbb, 0x07];
+        assert_eq!(take(&data, 0, 5).unwrap(), 5);
+        assert_eq!(take(&data, 5, 0).unwrap(), 5);
+        assert!(matches!(
+            take(&data, 4, 2),
+            Err(Error::Truncated {
+                offset: 4,
+                needed: 2
+            })
+        ));
+        assert!(matches!(
+            take(&data, 6, 0),
+            Err(Error::Truncated {
+                offset: 6,
+                needed: 0
+            })
+        ));
+        assert_eq!(take_uint(&data, 0, 2).unwrap(), (2, 2));
+        assert_eq!(take_prefixed(&data, 0, 2).unwrap(), (2..4, 4));
+        assert_eq!(take_prefixed(&data, 4, 1).unwrap_err().to_string(), {
+            Error::Truncated {
+                offset: 5,
+                needed: 7,
+            }
+            .to_string()
+        });
+    }
 }

@@ -1,0 +1,780 @@
+//! Compilation: from the JSON format to the contract structs and the tree, with every check and warning.
+
+use std::collections::HashMap;
+
+use alloy_primitives::{aliases::U48, Address, FixedBytes, B256, U256};
+
+use super::{
+    ArgRef, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RuleSpec, RuleValue, Scalar,
+    SessionSpec, Target,
+};
+use crate::abi::{
+    self, encoded_permission_len, erc20_amount_arg, u48, ArgRule, Permission, RuleOperator,
+    Session, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
+    MAX_ONE_OF, MAX_RULES,
+};
+use crate::error::{Error, Result};
+use crate::function::{FunctionSignature, ParamType};
+use crate::merkle::PermissionTree;
+use crate::values::{self, ValueError};
+
+/// Most permissions in one session: 2^20.
+pub const MAX_PERMISSIONS: usize = 1 << 20;
+
+/// Something worth a second look that is not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The field.
+    pub path: String,
+    /// What to look at.
+    pub message: String,
+}
+
+impl core::fmt::Display for Warning {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A checked session: the contract structs, the tree, and what to warn about.
+#[derive(Debug, Clone)]
+pub struct CompiledSession {
+    /// The session, with its `permissionsRoot`.
+    pub session: Session,
+    /// The permissions, in the order of the spec (the tree's value order).
+    pub permissions: Vec<Permission>,
+    /// The permissions' Merkle tree.
+    pub tree: PermissionTree,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+}
+
+impl CompiledSession {
+    /// The session id.
+    pub fn session_id(&self) -> B256 {
+        abi::session_id(&self.session)
+    }
+
+    /// The proof of permission `index`.
+    pub fn proof(&self, index: usize) -> Result<Vec<B256>> {
+        self.tree.proof(index)
+    }
+}
+
+/// What compiling a permission learnt, for the session-wide checks and the summary.
+#[derive(Debug, Clone)]
+pub(crate) struct PermissionInfo {
+    pub(crate) signature: Option<FunctionSignature>,
+}
+
+impl SessionSpec {
+    /// Checks everything and builds the contract structs and the tree.
+    pub fn compile(&self) -> Result<CompiledSession> {
+        let (compiled, _) = self.compile_with_info()?;
+        Ok(compiled)
+    }
+
+    /// Checks the session (see [`Self::compile`]) and returns its warnings.
+    pub fn check(&self) -> Result<Vec<Warning>> {
+        Ok(self.compile()?.warnings)
+    }
+
+    pub(crate) fn compile_with_info(&self) -> Result<(CompiledSession, Vec<PermissionInfo>)> {
+        let mut warnings = Vec::new();
+        if self.signer.is_zero() {
+            return Err(Error::Missing {
+                path: "signer".into(),
+                reason: "the session signer must not be zero".into(),
+            });
+        }
+        let valid_after = to_u48("valid_after", self.valid_after)?;
+        let valid_until = to_u48("valid_until", self.valid_until)?;
+        if self.valid_until == 0 {
+            return Err(Error::Missing {
+                path: "valid_until".into(),
+                reason: "a session needs an end: valid_until must not be 0".into(),
+            });
+        }
+        if self.valid_after > self.valid_until {
+            return Err(Error::WindowOutOfOrder {
+                path: "valid_until".into(),
+                valid_after: self.valid_after,
+                valid_until: self.valid_until,
+            });
+        }
+        let (policy, paymaster) = match self.paymaster {
+            PaymasterSpec::Any => (abi::PaymasterPolicyKind::Any, Address::ZERO),
+            PaymasterSpec::None => (abi::PaymasterPolicyKind::None, Address::ZERO),
+            PaymasterSpec::Required => (abi::PaymasterPolicyKind::Required, Address::ZERO),
+            PaymasterSpec::Exactly(a) => {
+                if a.is_zero() {
+                    return Err(Error::Missing {
+                        path: "paymaster.exactly".into(),
+                        reason: "the paymaster must not be zero".into(),
+                    });
+                }
+                (abi::PaymasterPolicyKind::Exactly, a)
+            }
+        };
+        if self.permissions.is_empty() {
+            return Err(Error::Missing {
+                path: "permissions".into(),
+                reason: "a session needs at least one permission".into(),
+            });
+        }
+        if self.permissions.len() > MAX_PERMISSIONS {
+            return Err(Error::TooMany {
+                path: "permissions".into(),
+                what: "permissions",
+                count: self.permissions.len(),
+                max: MAX_PERMISSIONS,
+            });
+        }
+
+        let mut permissions = Vec::with_capacity(self.permissions.len());
+        let mut infos = Vec::with_capacity(self.permissions.len());
+        for (i, spec) in self.permissions.iter().enumerate() {
+            let (permission, info) =
+                compile_permission(&format!("permissions[{i}]"), spec, self, &mut warnings)?;
+            permissions.push(permission);
+            infos.push(info);
+        }
+
+        // duplicates
+        let mut buffer = Vec::with_capacity(1024);
+        let leaves: Vec<B256> = permissions
+            .iter()
+            .map(|p| abi::leaf_hash_with(p, &mut buffer))
+            .collect();
+        let mut seen: HashMap<B256, usize> = HashMap::with_capacity(leaves.len());
+        for (i, leaf) in leaves.iter().enumerate() {
+            if let Some(first) = seen.insert(*leaf, i) {
+                return Err(Error::DuplicatePermission {
+                    path: format!("permissions[{i}]"),
+                    first,
+                });
+            }
+        }
+        check_erc20_bypass(&permissions)?;
+        check_limits_consistent(&permissions, &mut warnings);
+
+        check_fee_scope(&self.fees, &mut warnings);
+        let (max_operation_fee, fee_budget) = self.fees.to_contract();
+        let tree = PermissionTree::from_leaves(leaves)?;
+        let session = Session {
+            signer: self.signer,
+            validAfter: valid_after,
+            validUntil: valid_until,
+            permissionsRoot: tree.root(),
+            paymasterPolicy: policy as u8,
+            paymaster,
+            maxOperationFee: max_operation_fee,
+            feeBudget: fee_budget,
+            salt: self.salt,
+        };
+        Ok((
+            CompiledSession {
+                session,
+                permissions,
+                tree,
+                warnings,
+            },
+            infos,
+        ))
+    }
+}
+
+/// Warnings for fee scopes that let a leaked key make the account pay more than a bounded amount, or that let
+/// the session send nothing.
+fn check_fee_scope(fees: &FeeScopeSpec, warnings: &mut Vec<Warning>) {
+    if fees.per_operation == FeeBound::Wei(0) || fees.budget == FeeBound::Wei(0) {
+        warnings.push(Warning {
+            path: "fees".into(),
+            message: "a zero fee bound: only operations with maxFeePerGas 0 can be sent".into(),
+        });
+    }
+    match (fees.per_operation, fees.budget) {
+        (FeeBound::Unlimited, FeeBound::Unlimited) => warnings.push(Warning {
+            path: "fees".into(),
+            message: "UNLIMITED FEES: a leaked session key can make the account pay any amount in gas fees \
+                      (its whole balance and EntryPoint deposit)"
+                .into(),
+        }),
+        (_, FeeBound::Unlimited) => warnings.push(Warning {
+            path: "fees.budget".into(),
+            message: "UNLIMITED FEE BUDGET: each operation is bounded, but a leaked session key can send \
+                      operations until the account's balance and EntryPoint deposit are gone"
+                .into(),
+        }),
+        (FeeBound::Unlimited, FeeBound::Wei(_)) => warnings.push(Warning {
+            path: "fees.per_operation".into(),
+            message: "no per-operation fee bound: one operation may spend the whole fee budget".into(),
+        }),
+        (FeeBound::Wei(per_operation), FeeBound::Wei(budget)) => {
+            if per_operation > budget && budget != 0 {
+                warnings.push(Warning {
+                    path: "fees.per_operation".into(),
+                    message: "above the budget: no operation can cost more than the budget".into(),
+                });
+            }
+        }
+    }
+}
+
+fn to_u48(path: &str, value: u64) -> Result<U48> {
+    u48(value).ok_or_else(|| Error::range(path, value.to_string(), "uint48"))
+}
+
+fn compile_permission(
+    path: &str,
+    spec: &PermissionSpec,
+    session: &SessionSpec,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Permission, PermissionInfo)> {
+    let mut flags = 0u8;
+    let target = match spec.target {
+        Target::Any => {
+            flags |= FLAG_ANY_TARGET;
+            Address::ZERO
+        }
+        Target::Address(a) if a.is_zero() => {
+            return Err(Error::ForbiddenTarget {
+                path: format!("{path}.target"),
+                target: a,
+            });
+        }
+        Target::Address(a) => a,
+    };
+
+    let mut signature = None;
+    let selector = if spec.native_transfer {
+        if spec.function.is_some() || spec.selector.is_some() {
+            return Err(Error::Conflict {
+                path: format!("{path}.native_transfer"),
+                reason: "a native transfer calls no function: remove `function`/`selector`".into(),
+            });
+        }
+        if !spec.rules.is_empty() {
+            return Err(Error::Conflict {
+                path: format!("{path}.rules"),
+                reason: "a native transfer has no arguments to check".into(),
+            });
+        }
+        if spec.erc20_total_limit.is_some() {
+            return Err(Error::Conflict {
+                path: format!("{path}.erc20_total_limit"),
+                reason: "a native transfer moves no ERC-20 token".into(),
+            });
+        }
+        if spec.value_limit.unwrap_or_default().is_zero() {
+            warnings.push(Warning {
+                path: format!("{path}.value_limit"),
+                message: "a native transfer with value_limit 0 can only send nothing".into(),
+            });
+        }
+        flags |= FLAG_NATIVE_TRANSFER;
+        FixedBytes::ZERO
+    } else {
+        match (&spec.function, spec.selector) {
+            (Some(text), selector) => {
+                let sig = FunctionSignature::parse(text).map_err(|reason| Error::BadSignature {
+                    path: format!("{path}.function"),
+                    signature: text.clone(),
+                    reason,
+                })?;
+                let derived = sig.selector();
+                if let Some(given) = selector {
+                    if given != derived {
+                        return Err(Error::Conflict {
+                            path: format!("{path}.selector"),
+                            reason: format!(
+                                "selector {given} is not {derived} of {}",
+                                sig.canonical()
+                            ),
+                        });
+                    }
+                }
+                signature = Some(sig);
+                derived
+            }
+            (None, Some(selector)) => selector,
+            (None, None) => {
+                return Err(Error::Missing {
+                    path: format!("{path}.function"),
+                    reason: "give `function` (e.g. \"transfer(address to,uint256 amount)\"), `selector`, or \
+                             `native_transfer: true`"
+                        .into(),
+                });
+            }
+        }
+    };
+
+    if let Some(limit) = spec.native_total_limit {
+        flags |= FLAG_NATIVE_TOTAL;
+        if limit < spec.value_limit.unwrap_or_default() {
+            warnings.push(Warning {
+                path: format!("{path}.native_total_limit"),
+                message: "below value_limit: the total limit binds first".into(),
+            });
+        }
+    }
+    if spec.erc20_total_limit.is_some() {
+        if erc20_amount_arg(selector).is_none() {
+            return Err(Error::Erc20LimitSelector {
+                path: format!("{path}.erc20_total_limit"),
+                selector: selector.to_string(),
+            });
+        }
+        if let Some(sig) = &signature {
+            let expected = [
+                "transfer(address,uint256)",
+                "approve(address,uint256)",
+                "increaseAllowance(address,uint256)",
+                "transferFrom(address,address,uint256)",
+            ];
+            if !expected.contains(&sig.canonical().as_str()) {
+                return Err(Error::Erc20LimitSelector {
+                    path: format!("{path}.erc20_total_limit"),
+                    selector: selector.to_string(),
+                });
+            }
+        }
+        if spec.target == Target::Any {
+            warnings.push(Warning {
+                path: format!("{path}.erc20_total_limit"),
+                message: "with target \"*\" the limit applies to every token separately".into(),
+            });
+        }
+        flags |= FLAG_ERC20_TOTAL;
+    }
+
+    // windows
+    let valid_after = spec.valid_after.unwrap_or(0);
+    let valid_until = spec.valid_until.unwrap_or(0);
+    let after48 = to_u48(&format!("{path}.valid_after"), valid_after)?;
+    let until48 = to_u48(&format!("{path}.valid_until"), valid_until)?;
+    if valid_until != 0 && valid_after > valid_until {
+        return Err(Error::WindowOutOfOrder {
+            path: format!("{path}.valid_until"),
+            valid_after,
+            valid_until,
+        });
+    }
+    let effective_after = valid_after.max(session.valid_after);
+    let effective_until = if valid_until == 0 {
+        session.valid_until
+    } else {
+        valid_until.min(session.valid_until)
+    };
+    if effective_after > effective_until {
+        return Err(Error::Conflict {
+            path: format!("{path}.valid_after"),
+            reason:
+                "the permission's window does not overlap the session's: it could never be used"
+                    .into(),
+        });
+    }
+
+    if spec.max_uses == Some(0) {
+        return Err(Error::Missing {
+            path: format!("{path}.max_uses"),
+            reason: "max_uses must be at least 1 (leave it out for no limit)".into(),
+        });
+    }
+    let (rate_count, rate_interval) = match spec.rate_limit {
+        Some(rate) => {
+            if rate.count == 0 {
+                return Err(Error::Missing {
+                    path: format!("{path}.rate_limit.count"),
+                    reason: "count must be at least 1 (leave rate_limit out for no limit)".into(),
+                });
+            }
+            if rate.interval == 0 {
+                return Err(Error::Missing {
+                    path: format!("{path}.rate_limit.interval"),
+                    reason: "interval must be at least 1 second".into(),
+                });
+            }
+            (
+                rate.count,
+                to_u48(&format!("{path}.rate_limit.interval"), rate.interval)?,
+            )
+        }
+        None => (0, U48::ZERO),
+    };
+
+    if spec.rules.len() > MAX_RULES {
+        return Err(Error::TooMany {
+            path: format!("{path}.rules"),
+            what: "rules",
+            count: spec.rules.len(),
+            max: MAX_RULES,
+        });
+    }
+    let mut rules = Vec::with_capacity(spec.rules.len());
+    for (j, rule) in spec.rules.iter().enumerate() {
+        rules.push(compile_rule(
+            &format!("{path}.rules[{j}]"),
+            rule,
+            signature.as_ref(),
+            warnings,
+        )?);
+    }
+
+    let permission = Permission {
+        target,
+        selector,
+        flags,
+        valueLimit: spec.value_limit.unwrap_or_default(),
+        nativeTotalLimit: spec.native_total_limit.unwrap_or_default(),
+        erc20TotalLimit: spec.erc20_total_limit.unwrap_or_default(),
+        validAfter: after48,
+        validUntil: until48,
+        maxUses: spec.max_uses.unwrap_or(0),
+        rateLimitCount: rate_count,
+        rateLimitInterval: rate_interval,
+        rules,
+    };
+    let length = encoded_permission_len(&permission);
+    if length > usize::from(u16::MAX) {
+        return Err(Error::TooMany {
+            path: format!("{path}.rules"),
+            what: "bytes of encoded permission (the signature's length field is a uint16)",
+            count: length,
+            max: usize::from(u16::MAX),
+        });
+    }
+    Ok((permission, PermissionInfo { signature }))
+}
+
+/// The type a rule's values are read as: a Solidity type, or a raw word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ValueType {
+    Typed(ParamType),
+    Word,
+}
+
+impl ValueType {
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::Typed(t) => t.canonical(),
+            Self::Word => "word".into(),
+        }
+    }
+
+    pub(crate) fn is_signed(&self) -> bool {
+        matches!(self, Self::Typed(ParamType::Int(_)))
+    }
+}
+
+/// The head word a rule reads, and the type its values are read as.
+pub(crate) fn resolve_arg(
+    path: &str,
+    rule: &RuleSpec,
+    signature: Option<&FunctionSignature>,
+) -> Result<(u16, ValueType, Option<String>)> {
+    let arg_path = format!("{path}.arg");
+    let (index, from_signature, label) = match (&rule.arg, signature) {
+        (ArgRef::Name(name), Some(sig)) => {
+            let words = sig.head_words();
+            match words.iter().position(|w| &w.label == name) {
+                Some(i) => {
+                    let index = u16::try_from(i).map_err(|_| Error::UnknownArgument {
+                        path: arg_path.clone(),
+                        arg: name.clone(),
+                    })?;
+                    (index, Some(words[i].ty.clone()), Some(name.clone()))
+                }
+                None => {
+                    // a whole static tuple / array named: say so
+                    if let Some(p) = sig
+                        .params
+                        .iter()
+                        .find(|p| p.name.as_deref() == Some(name.as_str()))
+                    {
+                        return Err(Error::UnsupportedArgument {
+                            path: arg_path,
+                            arg: name.clone(),
+                            ty: p.ty.canonical(),
+                        });
+                    }
+                    return Err(Error::UnknownArgument {
+                        path: arg_path,
+                        arg: name.clone(),
+                    });
+                }
+            }
+        }
+        (ArgRef::Name(name), None) => {
+            return Err(Error::UnknownArgument {
+                path: arg_path,
+                arg: format!("{name} (arguments can be named only with a `function` signature; use an index)"),
+            });
+        }
+        (ArgRef::Index(i), Some(sig)) => {
+            let words = sig.head_words();
+            match words.get(usize::from(*i)) {
+                Some(word) => (*i, Some(word.ty.clone()), Some(word.label.clone())),
+                None => {
+                    return Err(Error::UnknownArgument {
+                        path: arg_path,
+                        arg: format!(
+                            "{i} (the head of {} has {} words)",
+                            sig.canonical(),
+                            words.len()
+                        ),
+                    });
+                }
+            }
+        }
+        (ArgRef::Index(i), None) => (*i, None, None),
+    };
+    if let Some(ty) = &from_signature {
+        if !ty.is_elementary() {
+            return Err(Error::UnsupportedArgument {
+                path: arg_path,
+                arg: label.unwrap_or_else(|| index.to_string()),
+                ty: ty.canonical(),
+            });
+        }
+    }
+    let value_type = match &rule.ty {
+        Some(text) if text == "word" => ValueType::Word,
+        Some(text) => {
+            let ty = crate::function::parse_type(text)
+                .map_err(|reason| Error::invalid(format!("{path}.type"), text.clone(), reason))?;
+            if !ty.is_elementary() {
+                return Err(Error::UnsupportedArgument {
+                    path: format!("{path}.type"),
+                    arg: label.unwrap_or_else(|| index.to_string()),
+                    ty: ty.canonical(),
+                });
+            }
+            ValueType::Typed(ty)
+        }
+        None => from_signature.map_or(ValueType::Word, ValueType::Typed),
+    };
+    Ok((index, value_type, label))
+}
+
+/// The operator a rule's `op` names for an argument of type `ty`.
+fn resolve_operator(path: &str, name: &str, ty: &ValueType) -> Result<RuleOperator> {
+    let unknown = || Error::UnknownOperator {
+        path: format!("{path}.op"),
+        name: name.to_owned(),
+    };
+    if let Some(rest) = name.strip_prefix("unsigned_") {
+        let op = RuleOperator::from_name(rest).ok_or_else(unknown)?;
+        if op.is_signed() || op.to_signed() == op {
+            return Err(unknown());
+        }
+        return Ok(op);
+    }
+    let op = RuleOperator::from_name(name).ok_or_else(unknown)?;
+    if op.is_signed() {
+        return Ok(op);
+    }
+    Ok(if ty.is_signed() { op.to_signed() } else { op })
+}
+
+fn compile_rule(
+    path: &str,
+    rule: &RuleSpec,
+    signature: Option<&FunctionSignature>,
+    warnings: &mut Vec<Warning>,
+) -> Result<ArgRule> {
+    let (arg_index, ty, _) = resolve_arg(path, rule, signature)?;
+    let operator = resolve_operator(path, &rule.op, &ty)?;
+    let word = |field: &str, value: &Scalar| -> Result<B256> {
+        let field_path = format!("{path}.{field}");
+        let result = match &ty {
+            ValueType::Typed(t) => values::word_for(t, value),
+            ValueType::Word => values::raw_word(value),
+        };
+        result.map_err(|e| match e {
+            ValueError::Range => Error::range(field_path, value.to_string(), ty.name()),
+            ValueError::Checksum(expected) => Error::BadChecksum {
+                path: field_path,
+                value: value.to_string(),
+                expected,
+            },
+            ValueError::Syntax(reason) => Error::invalid(field_path, value.to_string(), reason),
+        })
+    };
+    let count_error = |expected: &str, got: usize| Error::OperandCount {
+        path: format!("{path}.value"),
+        operator: operator.name().to_owned(),
+        expected: expected.to_owned(),
+        got,
+    };
+    if rule.mask.is_some() && operator != RuleOperator::Bitmask {
+        return Err(Error::Conflict {
+            path: format!("{path}.mask"),
+            reason: "only a bitmask rule has a mask".into(),
+        });
+    }
+    let operands: Vec<B256> = match operator {
+        RuleOperator::OneOf => {
+            let list: Vec<&Scalar> = match &rule.value {
+                Some(RuleValue::One(v)) => vec![v],
+                Some(RuleValue::Many(list)) => list.iter().collect(),
+                None => Vec::new(),
+            };
+            if list.is_empty() {
+                return Err(count_error("1 to 64", 0));
+            }
+            if list.len() > MAX_ONE_OF {
+                return Err(Error::TooMany {
+                    path: format!("{path}.value"),
+                    what: "one_of values",
+                    count: list.len(),
+                    max: MAX_ONE_OF,
+                });
+            }
+            let words = list
+                .iter()
+                .enumerate()
+                .map(|(k, v)| word(&format!("value[{k}]"), v))
+                .collect::<Result<Vec<_>>>()?;
+            for (k, w) in words.iter().enumerate() {
+                if words[..k].contains(w) {
+                    warnings.push(Warning {
+                        path: format!("{path}.value[{k}]"),
+                        message: "repeated value".into(),
+                    });
+                }
+            }
+            words
+        }
+        RuleOperator::InRange | RuleOperator::SignedInRange => match &rule.value {
+            Some(RuleValue::Many(list)) if list.len() == 2 => {
+                let low = word("value[0]", &list[0])?;
+                let high = word("value[1]", &list[1])?;
+                if !operator.evaluate(low, &[low, high]) {
+                    return Err(Error::Conflict {
+                        path: format!("{path}.value"),
+                        reason: "empty range: the minimum is above the maximum".into(),
+                    });
+                }
+                vec![low, high]
+            }
+            Some(RuleValue::Many(list)) => return Err(count_error("2 ([min, max])", list.len())),
+            Some(RuleValue::One(_)) => return Err(count_error("2 ([min, max])", 1)),
+            None => return Err(count_error("2 ([min, max])", 0)),
+        },
+        RuleOperator::Bitmask => {
+            let Some(mask) = &rule.mask else {
+                return Err(Error::Missing {
+                    path: format!("{path}.mask"),
+                    reason: "a bitmask rule needs a mask".into(),
+                });
+            };
+            let value = match &rule.value {
+                Some(RuleValue::One(v)) => v,
+                Some(RuleValue::Many(list)) => {
+                    return Err(count_error("1 (with `mask`)", list.len()))
+                }
+                None => return Err(count_error("1 (with `mask`)", 0)),
+            };
+            let (mask, value) = (word("mask", mask)?, word("value", value)?);
+            if (value & mask) != value {
+                return Err(Error::Conflict {
+                    path: format!("{path}.value"),
+                    reason: "value has bits outside mask: the rule could never hold".into(),
+                });
+            }
+            vec![mask, value]
+        }
+        _ => match &rule.value {
+            Some(RuleValue::One(v)) => vec![word("value", v)?],
+            Some(RuleValue::Many(list)) => return Err(count_error("1", list.len())),
+            None => return Err(count_error("1", 0)),
+        },
+    };
+    Ok(ArgRule {
+        operator: operator as u8,
+        argIndex: arg_index,
+        operands,
+    })
+}
+
+/// A permission on a token without an ERC-20 total limit, with one of the four movement selectors, while another
+/// permission limits that token: the limit could be bypassed.
+fn check_erc20_bypass(permissions: &[Permission]) -> Result<()> {
+    let mut limited: HashMap<Option<Address>, usize> = HashMap::new();
+    for (i, p) in permissions.iter().enumerate() {
+        if p.has_flag(FLAG_ERC20_TOTAL) {
+            let key = if p.has_flag(FLAG_ANY_TARGET) {
+                None
+            } else {
+                Some(p.target)
+            };
+            limited.entry(key).or_insert(i);
+        }
+    }
+    if limited.is_empty() {
+        return Ok(());
+    }
+    for (i, p) in permissions.iter().enumerate() {
+        if p.has_flag(FLAG_ERC20_TOTAL)
+            || p.has_flag(FLAG_NATIVE_TRANSFER)
+            || erc20_amount_arg(p.selector).is_none()
+        {
+            continue;
+        }
+        let any = p.has_flag(FLAG_ANY_TARGET);
+        let by = if any {
+            limited.values().min().copied()
+        } else {
+            limited
+                .get(&Some(p.target))
+                .or_else(|| limited.get(&None))
+                .copied()
+        };
+        if let Some(by) = by {
+            return Err(Error::Erc20LimitBypass {
+                path: format!("permissions[{i}]"),
+                token: if any {
+                    "*".into()
+                } else {
+                    p.target.to_checksum(None)
+                },
+                limited_by: format!("permissions[{by}]"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_limits_consistent(permissions: &[Permission], warnings: &mut Vec<Warning>) {
+    let mut native: Option<(usize, U256)> = None;
+    let mut tokens: HashMap<Address, (usize, U256)> = HashMap::new();
+    for (i, p) in permissions.iter().enumerate() {
+        if p.has_flag(FLAG_NATIVE_TOTAL) {
+            match native {
+                Some((first, limit)) if limit != p.nativeTotalLimit => warnings.push(Warning {
+                    path: format!("permissions[{i}].native_total_limit"),
+                    message: format!(
+                        "differs from permissions[{first}]: the spending is shared, each permission checks the total against its own limit"
+                    ),
+                }),
+                Some(_) => {}
+                None => native = Some((i, p.nativeTotalLimit)),
+            }
+        }
+        if p.has_flag(FLAG_ERC20_TOTAL) && !p.has_flag(FLAG_ANY_TARGET) {
+            match tokens.get(&p.target) {
+                Some((first, limit)) if *limit != p.erc20TotalLimit => warnings.push(Warning {
+                    path: format!("permissions[{i}].erc20_total_limit"),
+                    message: format!(
+                        "differs from permissions[{first}] on the same token: the total is shared, each permission checks it against its own limit"
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    tokens.insert(p.target, (i, p.erc20TotalLimit));
+                }
+            }
+        }
+    }
+}

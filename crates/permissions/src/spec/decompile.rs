@@ -1,0 +1,313 @@
+//! Decompilation: from contract structs back to the JSON format.
+
+use std::collections::HashMap;
+
+use alloy_primitives::FixedBytes;
+
+use super::compile::ValueType;
+use super::{
+    ArgRef, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec, RuleValue,
+    Scalar, SessionSpec, Target,
+};
+use crate::abi::{
+    self, u48_to_u64, ArgRule, Permission, RuleOperator, Session, ALL_FLAGS, FLAG_ANY_TARGET,
+    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, U48_MAX,
+};
+use crate::error::{Error, Result};
+use crate::function::FunctionSignature;
+use crate::merkle::PermissionTree;
+use crate::values;
+
+/// Function signatures the decompiler knows by default (the four ERC-20 movements).
+pub const KNOWN_FUNCTIONS: [&str; 4] = [
+    "transfer(address to,uint256 amount)",
+    "transferFrom(address from,address to,uint256 amount)",
+    "approve(address spender,uint256 amount)",
+    "increaseAllowance(address spender,uint256 addedValue)",
+];
+
+impl PermissionSpec {
+    /// The JSON form of a contract permission. With `function` (whose selector must match), rules are written by
+    /// argument name with typed values; otherwise by index with raw words. Fails on permissions the format cannot
+    /// express (unknown flags, limits without their flag, …); the result compiles back to the same permission.
+    pub fn from_permission(permission: &Permission, function: Option<&str>) -> Result<Self> {
+        Self::from_permission_at("permission", permission, function)
+    }
+
+    fn from_permission_at(path: &str, p: &Permission, function: Option<&str>) -> Result<Self> {
+        let non_canonical = |field: &str, reason: &str| Error::NonCanonical {
+            path: format!("{path}{field}"),
+            reason: reason.to_owned(),
+        };
+        if p.flags & !ALL_FLAGS != 0 {
+            return Err(non_canonical(".flags", "unknown flag bits"));
+        }
+        let target = if p.has_flag(FLAG_ANY_TARGET) {
+            if !p.target.is_zero() {
+                return Err(non_canonical(
+                    ".target",
+                    "FLAG_ANY_TARGET with a non-zero target",
+                ));
+            }
+            Target::Any
+        } else {
+            if p.target.is_zero() {
+                return Err(non_canonical(
+                    ".target",
+                    "target address(0) is never allowed",
+                ));
+            }
+            Target::Address(p.target)
+        };
+        let native_transfer = p.has_flag(FLAG_NATIVE_TRANSFER);
+        let mut signature = None;
+        let (function, selector) = if native_transfer {
+            if p.selector != FixedBytes::ZERO || p.has_flag(FLAG_ERC20_TOTAL) || !p.rules.is_empty()
+            {
+                return Err(non_canonical(
+                    ".flags",
+                    "FLAG_NATIVE_TRANSFER with a selector, an ERC-20 limit or rules",
+                ));
+            }
+            (None, None)
+        } else {
+            match function {
+                Some(text) => {
+                    let sig =
+                        FunctionSignature::parse(text).map_err(|reason| Error::BadSignature {
+                            path: format!("{path}.function"),
+                            signature: text.to_owned(),
+                            reason,
+                        })?;
+                    if sig.selector() != p.selector {
+                        return Err(Error::Conflict {
+                            path: format!("{path}.function"),
+                            reason: format!(
+                                "{} has selector {}, not {}",
+                                sig.canonical(),
+                                sig.selector(),
+                                p.selector
+                            ),
+                        });
+                    }
+                    signature = Some(sig);
+                    (Some(text.to_owned()), None)
+                }
+                None => (None, Some(p.selector)),
+            }
+        };
+        if !p.has_flag(FLAG_NATIVE_TOTAL) && !p.nativeTotalLimit.is_zero() {
+            return Err(non_canonical(
+                ".native_total_limit",
+                "a limit without FLAG_NATIVE_TOTAL",
+            ));
+        }
+        if !p.has_flag(FLAG_ERC20_TOTAL) && !p.erc20TotalLimit.is_zero() {
+            return Err(non_canonical(
+                ".erc20_total_limit",
+                "a limit without FLAG_ERC20_TOTAL",
+            ));
+        }
+        let rate_limit = match (p.rateLimitCount, u48_to_u64(p.rateLimitInterval)) {
+            (0, 0) => None,
+            (0, _) => return Err(non_canonical(".rate_limit", "an interval without a count")),
+            (_, 0) => return Err(non_canonical(".rate_limit", "a count without an interval")),
+            (count, interval) => Some(RateLimitSpec { count, interval }),
+        };
+        let mut rules = Vec::with_capacity(p.rules.len());
+        for (j, rule) in p.rules.iter().enumerate() {
+            rules.push(decompile_rule(
+                &format!("{path}.rules[{j}]"),
+                rule,
+                signature.as_ref(),
+            )?);
+        }
+        let nonzero = |v: u64| (v != 0).then_some(v);
+        Ok(Self {
+            target,
+            function,
+            selector,
+            native_transfer,
+            value_limit: (!p.valueLimit.is_zero()).then_some(p.valueLimit),
+            native_total_limit: p.has_flag(FLAG_NATIVE_TOTAL).then_some(p.nativeTotalLimit),
+            erc20_total_limit: p.has_flag(FLAG_ERC20_TOTAL).then_some(p.erc20TotalLimit),
+            valid_after: nonzero(u48_to_u64(p.validAfter)),
+            valid_until: nonzero(u48_to_u64(p.validUntil)),
+            max_uses: (p.maxUses != 0).then_some(p.maxUses),
+            rate_limit,
+            rules,
+        })
+    }
+}
+
+fn decompile_rule(
+    path: &str,
+    rule: &ArgRule,
+    signature: Option<&FunctionSignature>,
+) -> Result<RuleSpec> {
+    let Some(operator) = RuleOperator::from_u8(rule.operator) else {
+        return Err(Error::NonCanonical {
+            path: format!("{path}.op"),
+            reason: format!("unknown operator {}", rule.operator),
+        });
+    };
+    if !operator.accepts_operand_count(rule.operands.len()) {
+        return Err(Error::NonCanonical {
+            path: format!("{path}.value"),
+            reason: format!("{} operands for {operator}", rule.operands.len()),
+        });
+    }
+    // the argument and its type, from the signature when it describes this word
+    let word =
+        signature.and_then(|sig| sig.head_words().into_iter().nth(usize::from(rule.argIndex)));
+    let (arg, elementary) = match word {
+        Some(w) if w.ty.is_elementary() => {
+            let arg = if signature
+                .and_then(|s| s.word_of_name(&w.label))
+                .map(|(i, _)| i)
+                == Some(rule.argIndex)
+            {
+                ArgRef::Name(w.label.clone())
+            } else {
+                ArgRef::Index(rule.argIndex)
+            };
+            (arg, Some(w.ty))
+        }
+        Some(w) => {
+            return Err(Error::UnsupportedArgument {
+                path: format!("{path}.arg"),
+                arg: w.label,
+                ty: w.ty.canonical(),
+            });
+        }
+        None => match signature {
+            Some(sig) => {
+                return Err(Error::UnknownArgument {
+                    path: format!("{path}.arg"),
+                    arg: format!("{} (past the head of {})", rule.argIndex, sig.canonical()),
+                });
+            }
+            None => (ArgRef::Index(rule.argIndex), None),
+        },
+    };
+    // values typed if every operand is canonical for the type; else raw words with an explicit type
+    let typed: Option<Vec<Scalar>> = elementary.as_ref().and_then(|ty| {
+        rule.operands
+            .iter()
+            .map(|w| values::format_word(ty, *w))
+            .collect()
+    });
+    let (operands, ty, value_type) = match (typed, elementary) {
+        (Some(list), Some(ty)) => (list, None, ValueType::Typed(ty)),
+        (_, Some(_)) => (
+            rule.operands
+                .iter()
+                .map(|w| values::format_raw_word(*w))
+                .collect(),
+            Some("word".to_owned()),
+            ValueType::Word,
+        ),
+        (_, None) => (
+            rule.operands
+                .iter()
+                .map(|w| values::format_raw_word(*w))
+                .collect(),
+            None,
+            ValueType::Word,
+        ),
+    };
+    // operator name that reads back to the same operator for this value type
+    let op = if operator.is_signed() {
+        if value_type.is_signed() {
+            operator.to_unsigned().name().to_owned()
+        } else {
+            operator.name().to_owned()
+        }
+    } else if value_type.is_signed() && operator.to_signed() != operator {
+        format!("unsigned_{}", operator.name())
+    } else {
+        operator.name().to_owned()
+    };
+    let (value, mask) = match operator {
+        RuleOperator::Bitmask => (
+            Some(RuleValue::One(operands[1].clone())),
+            Some(operands[0].clone()),
+        ),
+        RuleOperator::OneOf | RuleOperator::InRange | RuleOperator::SignedInRange => {
+            (Some(RuleValue::Many(operands)), None)
+        }
+        _ => (Some(RuleValue::One(operands[0].clone())), None),
+    };
+    Ok(RuleSpec {
+        arg,
+        op,
+        value,
+        mask,
+        ty,
+    })
+}
+
+impl SessionSpec {
+    /// The JSON form of a session and its permissions. `functions` are signatures to name rules' arguments by
+    /// (matched by selector; [`KNOWN_FUNCTIONS`] are always known). The session's root must be the permissions'.
+    pub fn from_contract(
+        session: &Session,
+        permissions: &[Permission],
+        functions: &[&str],
+    ) -> Result<Self> {
+        abi::check_session_fields(session)?;
+        let tree = PermissionTree::from_permissions(permissions)?;
+        if tree.root() != session.permissionsRoot {
+            return Err(Error::RootMismatch {
+                expected: tree.root(),
+                actual: session.permissionsRoot,
+            });
+        }
+        let mut by_selector: HashMap<FixedBytes<4>, &str> = HashMap::new();
+        for text in KNOWN_FUNCTIONS.iter().chain(functions) {
+            if let Ok(sig) = FunctionSignature::parse(text) {
+                by_selector.insert(sig.selector(), text);
+            }
+        }
+        let permissions = permissions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let function = if p.has_flag(FLAG_NATIVE_TRANSFER) {
+                    None
+                } else {
+                    by_selector.get(&p.selector).copied()
+                };
+                let path = format!("permissions[{i}]");
+                // a rule the signature cannot describe: fall back to the selector and raw head words
+                PermissionSpec::from_permission_at(&path, p, function)
+                    .or_else(|_| PermissionSpec::from_permission_at(&path, p, None))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let paymaster = match abi::PaymasterPolicyKind::from_u8(session.paymasterPolicy) {
+            Some(abi::PaymasterPolicyKind::Any) => PaymasterSpec::Any,
+            Some(abi::PaymasterPolicyKind::None) => PaymasterSpec::None,
+            Some(abi::PaymasterPolicyKind::Required) => PaymasterSpec::Required,
+            Some(abi::PaymasterPolicyKind::Exactly) => PaymasterSpec::Exactly(session.paymaster),
+            None => {
+                return Err(Error::range(
+                    "paymaster",
+                    session.paymasterPolicy.to_string(),
+                    "PaymasterPolicy",
+                ))
+            }
+        };
+        Ok(Self {
+            signer: session.signer,
+            valid_after: u48_to_u64(session.validAfter),
+            valid_until: u48_to_u64(session.validUntil),
+            paymaster,
+            fees: FeeScopeSpec::from_contract(session.maxOperationFee, session.feeBudget),
+            salt: session.salt,
+            permissions,
+        })
+    }
+}
+
+/// `U48_MAX` re-exported for callers building windows.
+pub const MAX_TIME: u64 = U48_MAX;

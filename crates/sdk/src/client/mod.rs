@@ -1,0 +1,411 @@
+//! The client: accounts, owner operations, session operations, all sent straight to `EntryPoint.handleOps`.
+
+mod calldata;
+mod owner_ops;
+mod session_ops;
+mod submit;
+
+pub use calldata::{
+    execute_batch, execute_single, handle_ops_calldata, nonce_key, session_lane, Execution,
+};
+
+use std::sync::Arc;
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{aliases::U192, Address, Bytes, B256, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::sol_types::SolCall;
+use keyscope_bindings::entry_point_v07::EntryPoint as EntryPointContract;
+use keyscope_bindings::KeyscopeAccountFactory;
+use keyscope_signer::{PackedUserOperation, SessionSignature};
+
+use crate::error::{Error, Result, Revert};
+use crate::fees::FeeUsage;
+use crate::stack::{Stack, Version};
+
+/// ERC-7579 module type of validators.
+pub const MODULE_TYPE_VALIDATOR: u64 = 1;
+
+/// Gas values of the user operations this client builds, and the gas limit of its `handleOps` transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasSettings {
+    /// `verificationGasLimit`.
+    pub verification_gas_limit: u128,
+    /// `callGasLimit`.
+    pub call_gas_limit: u128,
+    /// `preVerificationGas`.
+    pub pre_verification_gas: u64,
+    /// `maxPriorityFeePerGas`; `None`: the provider's EIP-1559 estimate.
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// `maxFeePerGas`; `None`: the provider's EIP-1559 estimate. A session operation may get a lower one, down to
+    /// what the chain takes now, to fit its session's fee scope ([`Client::fit_fee_scope`]).
+    pub max_fee_per_gas: Option<u128>,
+    /// Gas limit of the bundler's `handleOps` transaction.
+    pub handle_ops_gas: u64,
+}
+
+impl Default for GasSettings {
+    /// The values `keyscope demo` uses (fees estimated).
+    fn default() -> Self {
+        Self {
+            verification_gas_limit: 1_000_000,
+            call_gas_limit: 500_000,
+            pre_verification_gas: 60_000,
+            max_priority_fee_per_gas: None,
+            max_fee_per_gas: None,
+            handle_ops_gas: 3_000_000,
+        }
+    }
+}
+
+/// A `KeyscopeAccount` and the EntryPoint version it is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// The account.
+    pub address: Address,
+    /// Its EntryPoint version.
+    pub version: Version,
+}
+
+/// A session's state on the validator (`ISessionKeyValidator.SessionStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Never granted in the account's current epoch (or all sessions were revoked since).
+    Unknown,
+    /// Granted and usable within its window.
+    Active,
+    /// Revoked.
+    Revoked,
+}
+
+impl SessionStatus {
+    /// The status of the contract's `uint8` value (anything unknown reads as `Unknown`).
+    pub fn from_raw(status: u8) -> Self {
+        match status {
+            1 => Self::Active,
+            2 => Self::Revoked,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// One call of a session operation: what to call and which of the session's permissions covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCall {
+    /// The contract (or recipient) called.
+    pub target: Address,
+    /// Native value sent.
+    pub value: U256,
+    /// The calldata.
+    pub data: Bytes,
+    /// Index of the permission in the compiled session.
+    pub permission: usize,
+}
+
+impl SessionCall {
+    /// A call without value under permission `permission`.
+    pub fn new(target: Address, data: impl Into<Bytes>, permission: usize) -> Self {
+        Self {
+            target,
+            value: U256::ZERO,
+            data: data.into(),
+            permission,
+        }
+    }
+}
+
+/// A session operation built but not signed: its signature is the dummy of the final one (same length), and
+/// [`Client::sign_session_op`] signs it once its gas fields are final.
+#[derive(Debug, Clone)]
+pub(crate) struct UnsignedSessionOp {
+    /// The EntryPoint version.
+    pub version: Version,
+    /// The operation, with a dummy session signature.
+    pub op: PackedUserOperation,
+    /// The session signature to sign.
+    pub unsigned: SessionSignature,
+    /// The session's fee scope and what it was charged, read when the operation was built.
+    pub usage: FeeUsage,
+}
+
+/// A signed user operation, ready for `handleOps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedOp {
+    /// The EntryPoint version it is signed for.
+    pub version: Version,
+    /// The operation.
+    pub op: PackedUserOperation,
+    /// Its userOpHash (what was signed).
+    pub user_op_hash: B256,
+}
+
+/// What happened to a user operation sent in a `handleOps` transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpOutcome {
+    /// The userOpHash.
+    pub user_op_hash: B256,
+    /// The `handleOps` transaction.
+    pub tx_hash: B256,
+    /// Gas used by the whole transaction.
+    pub gas_used: u64,
+    /// `UserOperationEvent.actualGasUsed`.
+    pub actual_gas_used: U256,
+    /// `UserOperationEvent.actualGasCost` (wei charged to the account or paymaster).
+    pub actual_gas_cost: U256,
+    /// `UserOperationEvent.success`: whether the account's call succeeded.
+    pub success: bool,
+    /// The call's revert (`UserOperationRevertReason`), when it failed.
+    pub revert: Option<Revert>,
+}
+/// A Keyscope client on an alloy provider that signs for the bundler address (e.g.
+/// `ProviderBuilder::new().wallet(key).connect_http(url)`): it sends the `handleOps`, funding and factory
+/// transactions itself, with no bundler service.
+///
+/// Clones share one submission lock, so concurrent sends from clones of a client (e.g. operations of several
+/// sessions sent at once) get distinct bundler nonces whatever the provider's nonce manager.
+#[derive(Debug, Clone)]
+pub struct Client {
+    provider: DynProvider,
+    stack: Stack,
+    chain_id: u64,
+    bundler: Address,
+    gas: GasSettings,
+    /// Held from a transaction's nonce filling until the node accepted it.
+    submit: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Client {
+    /// A client for an existing `stack`; `bundler` sends the transactions (and is the `handleOps` beneficiary).
+    pub async fn new<P: Provider + 'static>(
+        provider: P,
+        stack: Stack,
+        bundler: Address,
+    ) -> Result<Self> {
+        let provider = provider.erased();
+        let chain_id = provider.get_chain_id().await?;
+        Ok(Self {
+            provider,
+            stack,
+            chain_id,
+            bundler,
+            gas: GasSettings::default(),
+            submit: Arc::default(),
+        })
+    }
+
+    /// [`Stack::deploy_or_detect`] from `bundler`, then a client for the stack.
+    pub async fn deploy<P: Provider + 'static>(provider: P, bundler: Address) -> Result<Self> {
+        let (stack, _) = Stack::deploy_or_detect(&provider, bundler).await?;
+        Self::new(provider, stack, bundler).await
+    }
+
+    /// The same client with other gas settings.
+    pub fn with_gas(mut self, gas: GasSettings) -> Self {
+        self.gas = gas;
+        self
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The bundler (sender of every transaction).
+    pub fn bundler(&self) -> Address {
+        self.bundler
+    }
+
+    fn entry_point(&self, version: Version) -> EntryPointContract::EntryPointInstance<DynProvider> {
+        // v0.7 and v0.8 share handleOps, getNonce, depositTo, balanceOf and the FailedOp errors.
+        EntryPointContract::new(
+            self.stack.version(version).entry_point,
+            self.provider.clone(),
+        )
+    }
+
+    /// Fails with [`Error::ChainChanged`] when the provider is no longer on the client's chain.
+    async fn ensure_chain(&self) -> Result<()> {
+        let actual = self.provider.get_chain_id().await?;
+        if actual == self.chain_id {
+            Ok(())
+        } else {
+            Err(Error::ChainChanged {
+                expected: self.chain_id,
+                actual,
+            })
+        }
+    }
+
+    /// Explains a failed call to the stack: [`Error::ChainChanged`] or [`Error::StackNotDeployed`] when that is
+    /// the cause, else `error` itself. Only runs on failures, so it costs nothing on the happy path.
+    async fn diagnose(&self, version: Version, error: Error) -> Error {
+        if let Err(changed @ Error::ChainChanged { .. }) = self.ensure_chain().await {
+            return changed;
+        }
+        let stack = self.stack.version(version);
+        let (entry_point, factory) = match version {
+            Version::V07 => (
+                "EntryPoint v0.7",
+                "KeyscopeAccountFactory (EntryPoint v0.7)",
+            ),
+            Version::V08 => (
+                "EntryPoint v0.8",
+                "KeyscopeAccountFactory (EntryPoint v0.8)",
+            ),
+        };
+        for (name, address) in [
+            (entry_point, stack.entry_point),
+            ("SessionKeyValidator", self.stack.session_key_validator),
+            ("OwnerECDSAValidator", self.stack.owner_validator),
+            (factory, stack.account_factory),
+        ] {
+            if matches!(self.provider.get_code_at(address).await, Ok(code) if code.is_empty()) {
+                return Error::StackNotDeployed { name, address };
+            }
+        }
+        error
+    }
+
+    async fn send_tx(&self, tx: TransactionRequest, what: &str) -> Result<TransactionReceipt> {
+        let pending = {
+            let _submitting = self.submit.lock().await;
+            self.provider
+                .send_transaction(tx.with_from(self.bundler))
+                .await?
+        };
+        let receipt = pending.get_receipt().await?;
+        if receipt.status() {
+            Ok(receipt)
+        } else {
+            Err(Error::TransactionReverted {
+                what: what.to_owned(),
+                tx_hash: receipt.transaction_hash,
+            })
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Accounts
+    // ---------------------------------------------------------------------------------------------------------
+
+    fn extra_validators(&self, install_session_validator: bool) -> (Vec<Address>, Vec<Bytes>) {
+        if install_session_validator {
+            (vec![self.stack.session_key_validator], vec![Bytes::new()])
+        } else {
+            (vec![], vec![])
+        }
+    }
+
+    /// The address of `owner`'s account number `salt` (see [`Client::create_account_with`]).
+    pub async fn account_address(
+        &self,
+        owner: Address,
+        salt: U256,
+        version: Version,
+        install_session_validator: bool,
+    ) -> Result<Address> {
+        let factory = KeyscopeAccountFactory::new(
+            self.stack.version(version).account_factory,
+            self.provider.clone(),
+        );
+        let (validators, data) = self.extra_validators(install_session_validator);
+        match factory
+            .getAddress(owner, salt, validators, data)
+            .call()
+            .await
+        {
+            Ok(address) => Ok(address),
+            Err(error) => Err(self.diagnose(version, error.into()).await),
+        }
+    }
+
+    /// Creates (or finds) `owner`'s account number `salt` on EntryPoint `version`, with the owner's
+    /// `OwnerECDSAValidator` and the `SessionKeyValidator` installed.
+    pub async fn create_account(
+        &self,
+        owner: Address,
+        salt: U256,
+        version: Version,
+    ) -> Result<Account> {
+        self.create_account_with(owner, salt, version, true).await
+    }
+
+    /// Creates (or finds) `owner`'s account through the factory, from the bundler; the `SessionKeyValidator` is
+    /// installed at creation when `install_session_validator` (the address depends on it). Idempotent.
+    pub async fn create_account_with(
+        &self,
+        owner: Address,
+        salt: U256,
+        version: Version,
+        install_session_validator: bool,
+    ) -> Result<Account> {
+        let address = self
+            .account_address(owner, salt, version, install_session_validator)
+            .await?;
+        if self.provider.get_code_at(address).await?.is_empty() {
+            let (validators, data) = self.extra_validators(install_session_validator);
+            let call = KeyscopeAccountFactory::createAccountCall {
+                owner,
+                salt,
+                extraValidators: validators,
+                extraInitData: data,
+            };
+            let tx = TransactionRequest::default()
+                .with_to(self.stack.version(version).account_factory)
+                .with_input(call.abi_encode());
+            self.send_tx(tx, "createAccount").await?;
+        }
+        Ok(Account { address, version })
+    }
+
+    /// Sends `amount` wei from the bundler to `to`; the transaction hash.
+    pub async fn fund(&self, to: Address, amount: U256) -> Result<B256> {
+        let tx = TransactionRequest::default().with_to(to).with_value(amount);
+        Ok(self.send_tx(tx, "fund").await?.transaction_hash)
+    }
+
+    /// Adds `amount` wei to `account`'s EntryPoint deposit (`depositTo`), paid by the bundler.
+    pub async fn deposit(&self, account: &Account, amount: U256) -> Result<B256> {
+        let call = EntryPointContract::depositToCall {
+            account: account.address,
+        };
+        let tx = TransactionRequest::default()
+            .with_to(self.stack.version(account.version).entry_point)
+            .with_input(call.abi_encode())
+            .with_value(amount);
+        Ok(self.send_tx(tx, "depositTo").await?.transaction_hash)
+    }
+
+    /// `account`'s EntryPoint deposit.
+    pub async fn deposit_of(&self, account: &Account) -> Result<U256> {
+        Ok(self
+            .entry_point(account.version)
+            .balanceOf(account.address)
+            .call()
+            .await?)
+    }
+
+    /// The EntryPoint nonce of `account` for `key`.
+    pub async fn nonce(&self, account: &Account, key: U192) -> Result<U256> {
+        match self
+            .entry_point(account.version)
+            .getNonce(account.address, key)
+            .call()
+            .await
+        {
+            Ok(nonce) => Ok(nonce),
+            Err(error) => Err(self.diagnose(account.version, error.into()).await),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Chain interaction: [`Client::explain`] reads, through the bindings, the state the validator would read for
+//! an operation, at one block, and evaluates the operation against it.
+
+use std::collections::BTreeMap;
+
+use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use keyscope_bindings::session_key_validator::SessionKeyValidator;
+use keyscope_bindings::KeyscopeAccount;
+use keyscope_signer::PackedUserOperation;
+
+use super::{evaluate, state_keys, ExplainInput, Explanation, SessionState, StateKeys, Usage};
+use crate::client::{Client, SessionStatus};
+use crate::error::{Error, Result};
+use crate::stack::Version;
+
+/// ERC-1271 magic value (`_ERC1271_MAGIC`).
+const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
+
+impl Client {
+    /// Explains what the EntryPoint of `version` would make of `op` at time `now` (default: the latest block's
+    /// timestamp, which is what an `eth_call` simulation sees; an operation is included in a later block), without
+    /// sending anything: reads the validator's state for the operation at the latest block (`isInitialized`,
+    /// `epochOf`, `sessionStatus`, `usageOf` for each rate- or usage-limited permission, `spentOf` for each asset
+    /// with a cumulative limit, `feesChargedOf` for a session with a fee budget and, in enable mode, the account's
+    /// ERC-1271 answer to the owner's signature) and runs [`evaluate`].
+    pub async fn explain(
+        &self,
+        op: &PackedUserOperation,
+        version: Version,
+        now: Option<u64>,
+    ) -> Result<Explanation> {
+        let block = self
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| {
+                Error::Transport(alloy::transports::TransportErrorKind::custom_str(
+                    "the node has no latest block",
+                ))
+            })?;
+        let number = block.header.number;
+        let now = now.unwrap_or(block.header.timestamp);
+        let user_op_hash = self
+            .stack()
+            .entry_point(version)
+            .user_op_hash(op, self.chain_id())?;
+        let validator = self.stack().session_key_validator;
+        let keys = state_keys(op, validator);
+        let state = self.read_session_state(op.sender, &keys, number).await?;
+        let verdict = evaluate(&ExplainInput {
+            op,
+            user_op_hash,
+            validator,
+            version,
+            now,
+            state: &state,
+        });
+        Ok(Explanation {
+            verdict,
+            state,
+            session_id: keys.session_id,
+            user_op_hash,
+            block: number,
+            now,
+        })
+    }
+
+    /// The validator's state for `account` and the slots in `keys`, at block `number`.
+    async fn read_session_state(
+        &self,
+        account: Address,
+        keys: &StateKeys,
+        number: u64,
+    ) -> Result<SessionState> {
+        let at = BlockId::Number(BlockNumberOrTag::Number(number));
+        let validator_address = self.stack().session_key_validator;
+        let validator = SessionKeyValidator::new(validator_address, self.provider().clone());
+        let installed = validator.isInitialized(account).block(at).call().await?;
+        let epoch = validator.epochOf(account).block(at).call().await?;
+        let mut state = SessionState {
+            installed,
+            epoch,
+            status: SessionStatus::Unknown,
+            owner_signature_valid: false,
+            usage: BTreeMap::new(),
+            spent: BTreeMap::new(),
+            fees_charged: U256::ZERO,
+        };
+        let Some(session_id) = keys.session_id else {
+            return Ok(state);
+        };
+        let status = validator
+            .sessionStatus(account, session_id)
+            .block(at)
+            .call()
+            .await?;
+        state.status = SessionStatus::from_raw(status);
+        if keys.fees_charged {
+            state.fees_charged = validator
+                .feesChargedOf(account, session_id)
+                .block(at)
+                .call()
+                .await?;
+        }
+        for leaf in &keys.leaves {
+            let usage = validator
+                .usageOf(account, session_id, *leaf)
+                .block(at)
+                .call()
+                .await?;
+            state.usage.insert(
+                *leaf,
+                Usage {
+                    uses: usage.uses,
+                    window: usage.window,
+                    window_uses: usage.windowUses,
+                },
+            );
+        }
+        for asset in &keys.assets {
+            let spent = validator
+                .spentOf(account, session_id, *asset)
+                .block(at)
+                .call()
+                .await?;
+            state.spent.insert(*asset, spent);
+        }
+        if let Some(owner_signature) = &keys.owner_signature {
+            let digest = keyscope_signer::enable_digest(
+                validator_address,
+                self.chain_id(),
+                account,
+                epoch,
+                session_id,
+            );
+            let answer = KeyscopeAccount::new(account, self.provider().clone())
+                .isValidSignature(digest, owner_signature.clone())
+                .from(validator_address)
+                .block(at)
+                .call()
+                .await;
+            state.owner_signature_valid = match answer {
+                Ok(magic) => magic.0 == ERC1271_MAGIC,
+                // The validator's try/catch turns a revert into "invalid".
+                Err(error) if error.as_revert_data().is_some() => false,
+                Err(error) => return Err(error.into()),
+            };
+        }
+        Ok(state)
+    }
+}

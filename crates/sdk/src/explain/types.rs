@@ -1,0 +1,475 @@
+//! The public types: what an evaluation reads ([`SessionState`], [`ExplainInput`]) and what it answers
+//! ([`Verdict`], [`Validation`], [`ValidatorRevert`], [`FeeCheck`] …). Their descriptions (`Display`) are in
+//! `describe`, `OperationCost::of` is in the `machine`.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::{Address, Bytes, FixedBytes, B256, U256};
+use alloy::sol_types::SolInterface;
+use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+use keyscope_permissions::{Permission, RuleOperator};
+use keyscope_signer::PackedUserOperation;
+
+use super::decode::MAX_U48;
+use super::machine::UNLIMITED_FEE;
+use crate::client::SessionStatus;
+use crate::stack::Version;
+
+// ---------------------------------------------------------------------------------------------------------------
+// State and input
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A permission's counters (`SessionKeyValidator.usageOf`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Uses in all.
+    pub uses: u64,
+    /// The latest rate-limit window used.
+    pub window: u32,
+    /// Uses in that window.
+    pub window_uses: u32,
+}
+
+/// What the validator reads from its storage when it validates an operation of one session on one account.
+///
+/// Counters are per (account, session, epoch): read them for the account's current epoch (the validator's views
+/// do). A leaf or asset missing from the maps reads as zero, as unwritten storage does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// Whether the validator is installed on the account (`isInitialized`). The account only routes to installed
+    /// modules; without it the operation fails the signature check (`AA24`).
+    pub installed: bool,
+    /// The account's epoch (`epochOf`).
+    pub epoch: u64,
+    /// The status of the session the signature names, in the current epoch (`sessionStatus`).
+    pub status: SessionStatus,
+    /// In enable mode: whether the account's ERC-1271 `isValidSignature(enableDigest, ownerSignature)` answers the
+    /// magic value. Ignored in use mode.
+    pub owner_signature_valid: bool,
+    /// Usage counters per permission leaf (`usageOf`).
+    pub usage: BTreeMap<B256, Usage>,
+    /// Cumulative spending per asset (`spentOf`): `Address::ZERO` for native value, else the ERC-20 token.
+    pub spent: BTreeMap<Address, U256>,
+    /// The fees charged to the session's budget in the current epoch (`feesChargedOf`; the record's `uint128
+    /// feesCharged`, so only its low 128 bits count). Read only when the session is active: a session enabled by
+    /// the operation starts at zero.
+    pub fees_charged: U256,
+}
+
+impl SessionState {
+    /// An installed validator and an active session with fresh counters (epoch 1).
+    pub fn active() -> Self {
+        Self {
+            installed: true,
+            epoch: 1,
+            status: SessionStatus::Active,
+            owner_signature_valid: true,
+            usage: BTreeMap::new(),
+            spent: BTreeMap::new(),
+            fees_charged: U256::ZERO,
+        }
+    }
+
+    /// The usage of `leaf` (zero when absent).
+    pub fn usage_of(&self, leaf: &B256) -> Usage {
+        self.usage.get(leaf).copied().unwrap_or_default()
+    }
+
+    /// The spending of `asset` (zero when absent).
+    pub fn spent_of(&self, asset: &Address) -> U256 {
+        self.spent.get(asset).copied().unwrap_or_default()
+    }
+}
+
+/// A user operation to evaluate, and everything the evaluation depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct ExplainInput<'a> {
+    /// The operation, as it would be sent.
+    pub op: &'a PackedUserOperation,
+    /// Its userOpHash (what the session key signs), for the EntryPoint `version`.
+    pub user_op_hash: B256,
+    /// The `SessionKeyValidator`.
+    pub validator: Address,
+    /// The EntryPoint version (decides whether `validAfter` itself is inside the window).
+    pub version: Version,
+    /// The block timestamp to evaluate the window at.
+    pub now: u64,
+    /// The validator's state for the account and the session.
+    pub state: &'a SessionState,
+}
+
+/// The storage slots an evaluation reads: what [`Client::explain`](crate::Client::explain) fetches before evaluating.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateKeys {
+    /// The session the signature names.
+    pub session_id: Option<B256>,
+    /// In enable mode, the owner's signature to check through the account's ERC-1271.
+    pub owner_signature: Option<Bytes>,
+    /// Permission leaves whose usage counters are read.
+    pub leaves: Vec<B256>,
+    /// Assets whose cumulative spending is read (`Address::ZERO`: native value).
+    pub assets: Vec<Address>,
+    /// Whether the session's fee counter is read (`feesChargedOf`): the session has a fee budget and the
+    /// operation reaches the fee check.
+    pub fees_charged: bool,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What set one end of the operation's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSource {
+    /// The session's `validAfter` / `validUntil`.
+    Session,
+    /// The window of call `call`'s permission.
+    Permission {
+        /// The call.
+        call: usize,
+    },
+    /// Rate-limit window `window` of call `call`'s permission.
+    RateLimitWindow {
+        /// The call.
+        call: usize,
+        /// The window index the signature names.
+        window: u32,
+    },
+}
+
+/// One call of the operation as the validator checked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReport {
+    /// Index of the call in the execution.
+    pub index: usize,
+    /// The call's target.
+    pub target: Address,
+    /// The native value it sends.
+    pub value: U256,
+    /// Its selector (`None`: calldata shorter than 4 bytes).
+    pub selector: Option<FixedBytes<4>>,
+    /// Length of its calldata.
+    pub data_len: usize,
+    /// The leaf of the permission the signature presents for it (once read).
+    pub leaf: Option<B256>,
+    /// That permission, when its encoding is canonical.
+    pub permission: Option<Permission>,
+    /// The rate-limit window index the signature names (once read).
+    pub rate_limit_window: Option<u32>,
+    /// The permission's usage counters after this call (when it has a usage or rate limit).
+    pub usage: Option<Usage>,
+}
+
+/// The detail of a failed argument rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleDetail {
+    /// Index of the rule in the permission.
+    pub rule_index: usize,
+    /// The argument word it reads.
+    pub arg_index: u64,
+    /// The operator word as encoded.
+    pub operator_raw: U256,
+    /// The operator, when the word is one.
+    pub operator: Option<RuleOperator>,
+    /// The argument word (`None`: past the end of the calldata).
+    pub arg: Option<B256>,
+    /// The operands (when their count is valid for the operator).
+    pub operands: Vec<B256>,
+    /// The number of operands encoded.
+    pub operand_count: U256,
+}
+
+/// An operation's maximum cost, as the validator computes it (`_maxOperationFee`): the prefund EntryPoint v0.7
+/// and v0.8 require, the sum of its gas limits times its `maxFeePerGas`, whoever pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationCost {
+    /// `verificationGasLimit` (the high 128 bits of `accountGasLimits`).
+    pub verification_gas_limit: u128,
+    /// `callGasLimit` (the low 128 bits of `accountGasLimits`).
+    pub call_gas_limit: u128,
+    /// `preVerificationGas`.
+    pub pre_verification_gas: U256,
+    /// `paymasterVerificationGasLimit` and `paymasterPostOpGasLimit`, counted when `paymasterAndData` holds them
+    /// (52 bytes or more).
+    pub paymaster_gas_limits: Option<(u128, u128)>,
+    /// `maxFeePerGas` (the low 128 bits of `gasFees`).
+    pub max_fee_per_gas: u128,
+    /// The gas added up; `None` where the validator saturates: `preVerificationGas` or the sum is 2^128 or more.
+    pub gas: Option<u128>,
+    /// The cost in wei: `gas × maxFeePerGas`, or 2^256 − 1 where the gas does not fit 128 bits.
+    pub fee: U256,
+}
+
+/// The fee scope check of an operation (`_chargeFee`): the session's bounds, the operation's maximum cost, and
+/// what the session was charged before and after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeCheck {
+    /// The session's `maxOperationFee` word ([`UNLIMITED_FEE`](keyscope_permissions::UNLIMITED_FEE): no bound).
+    pub max_operation_fee: U256,
+    /// The session's `feeBudget` word ([`UNLIMITED_FEE`](keyscope_permissions::UNLIMITED_FEE): no budget).
+    pub fee_budget: U256,
+    /// The operation's maximum cost (the validator computes it only when a bound is set).
+    pub cost: OperationCost,
+    /// The session's charges before the operation (zero for a session the operation enables).
+    pub charged_before: U256,
+    /// The session's charges after it, as the validator stores them: `charged_before + cost.fee` when the session
+    /// has a budget, else unchanged.
+    pub charged_after: U256,
+}
+
+impl FeeCheck {
+    /// The most wei per operation; `None`: unlimited.
+    pub fn per_operation_limit(&self) -> Option<U256> {
+        (self.max_operation_fee != UNLIMITED_FEE).then_some(self.max_operation_fee)
+    }
+
+    /// The budget in wei; `None`: unlimited.
+    pub fn budget(&self) -> Option<U256> {
+        (self.fee_budget != UNLIMITED_FEE).then_some(self.fee_budget)
+    }
+
+    /// What is left of the budget after the operation; `None`: unlimited.
+    pub fn budget_left(&self) -> Option<U256> {
+        self.budget()
+            .map(|budget| budget.saturating_sub(self.charged_after))
+    }
+
+    /// Whether the validator checks the operation's cost at all (a bound is set).
+    pub fn is_checked(&self) -> bool {
+        self.per_operation_limit().is_some() || self.budget().is_some()
+    }
+
+    /// The operation's maximum cost in wei.
+    pub fn fee(&self) -> U256 {
+        self.cost.fee
+    }
+}
+
+/// How the validator reverts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevertKind {
+    /// With one of its custom errors.
+    Error(Box<SessionKeyValidatorErrors>),
+    /// Without data: a Solidity calldata check on a permission encoding that is a leaf of the tree but not
+    /// canonical (a field out of its type's range, or an offset or length out of bounds).
+    Empty {
+        /// The field whose read reverted, e.g. `"flags"` or `"rules[2].operands"`.
+        field: String,
+    },
+}
+
+/// A revert of `validateUserOp`, with what led to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorRevert {
+    /// The revert.
+    pub kind: RevertKind,
+    /// The call being checked, for per-call errors.
+    pub call: Option<Box<CallReport>>,
+    /// The failing rule, for rule errors.
+    pub rule: Option<Box<RuleDetail>>,
+    /// The session's permissions root (once read).
+    pub root: Option<B256>,
+    /// The fee check, once the operation reached it (for `OperationFeeExceeded` and `FeeBudgetExceeded`: the
+    /// cost and the charges the error's values come from).
+    pub fee: Option<Box<FeeCheck>>,
+}
+
+impl ValidatorRevert {
+    /// The revert that `data`, the validator's revert data as the chain returns it, encodes: one of its custom
+    /// errors (`None` for other data). Without the operation, its description has only the error's values.
+    pub fn from_revert_data(data: &[u8]) -> Option<Self> {
+        let error = SessionKeyValidatorErrors::abi_decode(data).ok()?;
+        Some(Self {
+            kind: RevertKind::Error(Box::new(error)),
+            call: None,
+            rule: None,
+            root: None,
+            fee: None,
+        })
+    }
+
+    /// The custom error, if the revert is one.
+    pub fn error(&self) -> Option<&SessionKeyValidatorErrors> {
+        match &self.kind {
+            RevertKind::Error(error) => Some(error),
+            RevertKind::Empty { .. } => None,
+        }
+    }
+
+    /// The revert data, byte for byte as the contract reverts.
+    pub fn revert_data(&self) -> Bytes {
+        match &self.kind {
+            RevertKind::Error(error) => error.abi_encode().into(),
+            RevertKind::Empty { .. } => Bytes::new(),
+        }
+    }
+
+    /// The custom error's name (`"ArgumentRuleFailed"` …), or `"(empty revert)"`.
+    pub fn name(&self) -> &'static str {
+        match &self.kind {
+            RevertKind::Error(error) => {
+                SessionKeyValidatorErrors::name_by_selector(error.selector()).unwrap_or("(unknown)")
+            }
+            RevertKind::Empty { .. } => "(empty revert)",
+        }
+    }
+}
+
+/// The session-key signature check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSignatureCheck {
+    /// The session's signer.
+    pub signer: Address,
+    /// Whom the signature recovers to, or why it does not recover (as OpenZeppelin's `ECDSA.tryRecover`).
+    pub recovered: core::result::Result<Address, String>,
+}
+
+impl SessionSignatureCheck {
+    /// Whether it is the signer's signature.
+    pub fn valid(&self) -> bool {
+        matches!(&self.recovered, Ok(address) if *address == self.signer)
+    }
+}
+
+/// What `validateUserOp` returns when it does not revert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// The returned `validationData`: `sigFailed | validUntil << 160 | validAfter << 208`.
+    pub validation_data: U256,
+    /// `validAfter` as encoded (the latest start of the session, the permissions and the rate-limit windows).
+    pub valid_after: u64,
+    /// `validUntil` as encoded (the earliest end).
+    pub valid_until: u64,
+    /// What set `valid_after`.
+    pub valid_after_source: WindowSource,
+    /// What set `valid_until`.
+    pub valid_until_source: WindowSource,
+    /// The session.
+    pub session_id: B256,
+    /// In enable mode, whether the owner's signature was accepted by the account (`None`: use mode).
+    pub owner_signature_valid: Option<bool>,
+    /// The session-key signature check.
+    pub session_signature: SessionSignatureCheck,
+    /// Each call and the permission it matched.
+    pub calls: Vec<CallReport>,
+    /// The fee scope check: the operation's maximum cost and, for a session with a budget, what is left of it
+    /// after the operation.
+    pub fees: FeeCheck,
+}
+
+impl Validation {
+    /// Whether the signature check failed (`validationData`'s low bit: `SIG_VALIDATION_FAILED`).
+    pub fn signature_failed(&self) -> bool {
+        self.validation_data.bit(0)
+    }
+
+    /// Whether the EntryPoint of `version` accepts the window at time `now` (after it treats `validUntil == 0`
+    /// as "no end").
+    pub fn in_window(&self, version: Version, now: u64) -> bool {
+        let until = if self.valid_until == 0 {
+            MAX_U48
+        } else {
+            self.valid_until
+        };
+        let after = self.valid_after;
+        let too_early = match version {
+            Version::V07 => now < after,
+            Version::V08 => now <= after,
+        };
+        !(now > until || too_early)
+    }
+}
+
+/// Why the EntryPoint would reject the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The nonce key names another validator module: the session validator never sees the operation.
+    NotSessionValidator {
+        /// The module the nonce key names.
+        module: Address,
+    },
+    /// The validator is not installed on the account, which then fails the signature (`AA24`).
+    ModuleNotInstalled,
+    /// The validator reverts (`AA23 reverted`).
+    Reverted(ValidatorRevert),
+    /// The validator returns `SIG_VALIDATION_FAILED` (`AA24 signature error`).
+    SignatureInvalid(Validation),
+    /// The time is outside the returned window (`AA22 expired or not due`).
+    OutsideWindow {
+        /// The time evaluated.
+        now: u64,
+        /// The EntryPoint version.
+        version: Version,
+        /// The validation.
+        validation: Validation,
+    },
+}
+
+/// The outcome of [`evaluate`](super::evaluate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The EntryPoint accepts the operation's validation.
+    Accepted(Validation),
+    /// It rejects it.
+    Rejected(Rejection),
+}
+
+impl Verdict {
+    /// Whether accepted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted(_))
+    }
+
+    /// The EntryPoint's `AAxx` code of the rejection (`None` when accepted, or when the operation does not reach
+    /// the session validator).
+    pub fn aa_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Accepted(_) | Self::Rejected(Rejection::NotSessionValidator { .. }) => None,
+            Self::Rejected(Rejection::Reverted(_)) => Some("AA23"),
+            Self::Rejected(Rejection::ModuleNotInstalled | Rejection::SignatureInvalid(_)) => {
+                Some("AA24")
+            }
+            Self::Rejected(Rejection::OutsideWindow { .. }) => Some("AA22"),
+        }
+    }
+
+    /// The validator's revert, for `AA23`.
+    pub fn revert(&self) -> Option<&ValidatorRevert> {
+        match self {
+            Self::Rejected(Rejection::Reverted(revert)) => Some(revert),
+            _ => None,
+        }
+    }
+
+    /// The validator's custom error, for `AA23`.
+    pub fn validator_error(&self) -> Option<&SessionKeyValidatorErrors> {
+        self.revert().and_then(ValidatorRevert::error)
+    }
+
+    /// What `validateUserOp` returned, when it did not revert.
+    pub fn validation(&self) -> Option<&Validation> {
+        match self {
+            Self::Accepted(validation)
+            | Self::Rejected(Rejection::SignatureInvalid(validation))
+            | Self::Rejected(Rejection::OutsideWindow { validation, .. }) => Some(validation),
+            _ => None,
+        }
+    }
+}
+
+/// [`Client::explain`](crate::Client::explain)'s answer: the verdict and what it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The validator state read.
+    pub state: SessionState,
+    /// The session the signature names.
+    pub session_id: Option<B256>,
+    /// The operation's userOpHash.
+    pub user_op_hash: B256,
+    /// The block the state was read at.
+    pub block: u64,
+    /// The time evaluated.
+    pub now: u64,
+}
