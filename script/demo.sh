@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keyscope seed demo, end to end, in one command (the README's main command):
 #   1. installs the pinned toolchain (npm ci: anvil 1.7.1 among others) when node_modules is missing or stale;
-#   2. builds and runs `keyscope demo` (crates/cli): it starts anvil on a free loopback port (or uses --rpc-url),
+#   2. builds `keyscope` (saying so, with cargo's progress, on stderr) and runs `keyscope demo` (crates/cli): it starts anvil on a free loopback port (or uses --rpc-url),
 #      deploys the stack, creates an account per use case and runs the seed use cases on EntryPoint v0.7 (or
 #      --entry-point v0.8): a game's session key mints items with no owner signature and is refused an
 #      out-of-scope call, and a mint signed as a leaked key would sign it to drain the account through fees is
@@ -29,8 +29,14 @@ command -v cargo >/dev/null || { echo "demo.sh: cargo is required (a Rust toolch
 source "$ROOT/script/toolchain.sh" >&2
 
 case "${KEYSCOPE_PROFILE:-dev}" in
-  release) PROFILE=(--release) ;;
-  dev) PROFILE=() ;;
+  release) PROFILE=(--release); PROFILE_DIR=release ;;
+  dev) PROFILE=(); PROFILE_DIR=debug ;;
   *) echo "demo.sh: KEYSCOPE_PROFILE must be release or dev" >&2; exit 2 ;;
 esac
-exec cargo run --locked "${PROFILE[@]}" -q -p keyscope-cli -- demo "$@"
+# The build first, with cargo's progress on stderr (stdout stays the demo's): the first one takes about 4-5
+# minutes on a 2-core machine (6-7 with KEYSCOPE_PROFILE=release), later ones a few seconds.
+echo "demo.sh: building keyscope (${KEYSCOPE_PROFILE:-dev} profile): a first build takes about 4-5 minutes on 2 cores, later ones seconds" >&2
+started=$SECONDS
+cargo build --locked "${PROFILE[@]}" -p keyscope-cli --bin keyscope >&2
+echo "demo.sh: keyscope built in $((SECONDS - started)) s; running the demo" >&2
+exec "${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE_DIR/keyscope" demo "$@"

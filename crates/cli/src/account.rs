@@ -22,8 +22,8 @@ pub enum AccountCommand {
 /// `account create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The owner's address (the key that signs grants and revocations).
-    #[arg(long, value_name = "ADDRESS")]
+    /// The owner's address (the key that signs grants and revocations; `keyscope key new` makes one).
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     owner: Address,
     /// Account number of this owner.
     #[arg(long, default_value_t = U256::ZERO, value_name = "N")]
@@ -38,6 +38,15 @@ pub struct CreateArgs {
     /// The node.
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// Parses an address flag as the permissions file does: a mixed-case address must carry a correct EIP-55
+/// checksum (all lower or all upper case has none).
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    keyscope::permissions::values::parse_address(text).map_err(|expected| match expected {
+        Some(expected) => format!("wrong EIP-55 checksum (expected {expected})"),
+        None => "not an address (0x and 40 hex digits)".to_owned(),
+    })
 }
 
 /// Parses a native amount: `0.1 ether`, `20 gwei`, wei.

@@ -90,3 +90,88 @@ pub fn key_file(path: &Path, password: &PasswordArgs) -> Result<SessionKey> {
 pub fn read_text(path: &Path, what: &str) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| anyhow!("cannot read {what} {}: {e}", path.display()))
 }
+
+/// `keyscope key …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Generate a private key for an account owner (or any signer) and write it to an encrypted keystore (Web3
+    /// Secret Storage v3; the password from --password-file or KEYSCOPE_PASSWORD), or with --hex to a plain hex
+    /// file; readable by its owner only. Prints the address (for `account create --owner`); the key is never
+    /// printed. `--owner-key-file FILE` reads either form.
+    New(KeyNewArgs),
+}
+
+/// `key new`.
+#[derive(Debug, Args)]
+pub struct KeyNewArgs {
+    /// Where to write the key. Default: key-ADDRESS.json (key-ADDRESS.hex with --hex) in the current directory.
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Write the private key as hex, unencrypted (for tests and throwaway keys).
+    #[arg(long)]
+    hex: bool,
+    /// Key-derivation cost of the keystore.
+    #[arg(long, value_enum, default_value = "standard")]
+    kdf: crate::session::KdfChoice,
+    /// Password source of the keystore.
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+/// `keyscope key …`.
+pub fn run(command: KeyCommand, global: crate::Global) -> Result<()> {
+    use std::io::Write as _;
+    let KeyCommand::New(args) = command;
+    let key = SessionKey::generate();
+    let extension = if args.hex { "hex" } else { "json" };
+    let path = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("key-{}.{extension}", key.address())));
+    let text = if args.hex {
+        format!(
+            "0x{}\n",
+            keyscope::alloy::primitives::hex::encode(*key.secret_bytes())
+        )
+    } else {
+        let kdf = match args.kdf {
+            crate::session::KdfChoice::Standard => keyscope::signer::Kdf::STANDARD,
+            crate::session::KdfChoice::Light => keyscope::signer::Kdf::LIGHT,
+        };
+        keystore::encrypt(&key, &args.password.password()?, kdf)?
+    };
+    let mut file = crate::session::open_private(&path, args.force)?;
+    if let Err(error) = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+        bail!("cannot write {}: {error}", path.display());
+    }
+    if global.json {
+        crate::output::print_json(&serde_json::json!({
+            "address": key.address(),
+            "file": path,
+            "encrypted": !args.hex,
+        }))
+    } else {
+        println!(
+            "key {} written to {} ({})",
+            key.address(),
+            path.display(),
+            if args.hex {
+                "hex, unencrypted"
+            } else {
+                "encrypted keystore"
+            }
+        );
+        println!(
+            "create its account: keyscope account create --owner {}",
+            key.address()
+        );
+        Ok(())
+    }
+}

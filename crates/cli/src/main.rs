@@ -7,6 +7,7 @@ mod node;
 mod op;
 mod output;
 mod session;
+mod terms;
 mod tree;
 
 use std::io::Write as _;
@@ -47,6 +48,9 @@ enum Command {
     /// Deploy what is missing of the Keyscope stack (EntryPoint v0.7 and v0.8, validators, account factories) at
     /// its deterministic addresses, and show where everything is.
     Deploy(node::NodeArgs),
+    /// Keys: create an owner's key (`key new`).
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
     /// Smart accounts (KeyscopeAccount with the owner's ECDSA validator and the SessionKeyValidator).
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -78,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args, global).await,
         Command::Deploy(args) => node::deploy(args, global).await,
+        Command::Key(command) => keys::run(command, global),
         Command::Account(command) => account::run(command, global).await,
         Command::Session(command) => session::run(command, global).await,
         Command::Tree(command) => tree::run(command, global),

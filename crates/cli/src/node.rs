@@ -27,10 +27,22 @@ const ANVIL_CHAIN_ID: u64 = 31337;
 /// How long one JSON-RPC request may take.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where the node is, for commands that only read.
+#[derive(Debug, Clone, Args)]
+pub struct RpcArgs {
+    /// JSON-RPC URL of the node (http:// or https://).
+    #[arg(
+        long,
+        env = "KEYSCOPE_RPC_URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub rpc_url: String,
+}
+
 /// Where the node is and who pays.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
-    /// JSON-RPC URL of the node (http://; this build has no TLS).
+    /// JSON-RPC URL of the node (http:// or https://).
     #[arg(
         long,
         env = "KEYSCOPE_RPC_URL",
@@ -114,6 +126,12 @@ impl Node {
     pub async fn connect(args: &NodeArgs) -> Result<Self> {
         let url = parse_url(&args.rpc_url)?;
         Self::connect_url(url, args.private_key.as_deref()).await
+    }
+
+    /// Connects to `args.rpc_url` to read only: no key (the sender is the zero address).
+    pub async fn connect_read(args: &RpcArgs) -> Result<Self> {
+        let url = parse_url(&args.rpc_url)?;
+        Self::connect_with(url, None, false).await
     }
 
     /// [`Node::connect`] with a parsed URL.

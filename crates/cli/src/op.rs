@@ -8,7 +8,7 @@ use alloy::primitives::{Address, Bytes, U256};
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use keyscope::bundler::{self, BundlerClient};
-use keyscope::permissions::{CompiledSession, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
+use keyscope::permissions::{CompiledSession, SessionSpec, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
 use keyscope::signer::{PackedUserOperation, SessionKey};
 use keyscope::{
     Account, Client, Error, Explanation, FeeLimit, FeeScopeExceeded, PreparedOp, SessionCall,
@@ -16,11 +16,12 @@ use keyscope::{
 };
 use serde_json::{json, Value};
 
-use crate::account::parse_amount;
+use crate::account::{parse_address, parse_amount};
 use crate::keys::{key_file, read_text, PasswordArgs};
-use crate::node::{self, parse_version, version_name, Node, NodeArgs};
+use crate::node::{self, parse_version, version_name, Node, NodeArgs, RpcArgs};
 use crate::output::{self, outcome_json, outcome_text, short};
 use crate::session::load_session;
+use crate::terms;
 use crate::Global;
 
 /// `keyscope op …`.
@@ -59,7 +60,7 @@ pub struct CallArgs {
     #[arg(long, value_name = "INDEX")]
     permission: Option<usize>,
     /// The contract (or recipient) the account calls.
-    #[arg(long, value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     to: Option<Address>,
     /// The call's calldata (0x hex). Default: empty (a plain transfer), or --sig with its arguments.
     #[arg(long, value_name = "HEX", conflicts_with = "sig")]
@@ -83,10 +84,11 @@ pub struct SendArgs {
     #[command(flatten)]
     call: CallArgs,
     /// The smart account (a KeyscopeAccount; its EntryPoint version is read from it).
-    #[arg(long, value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     account: Address,
     /// Send through this ERC-4337 bundler (eth_estimateUserOperationGas, eth_sendUserOperation) instead of
-    /// handleOps from the paying key, which is then not needed. Only its origin ever appears in messages.
+    /// handleOps from the paying key, which is then not needed. http:// or https://; only its origin ever appears
+    /// in messages.
     #[arg(
         long,
         env = "KEYSCOPE_BUNDLER_URL",
@@ -111,7 +113,7 @@ pub struct ExplainArgs {
     #[command(flatten)]
     call: CallArgs,
     /// The smart account. Default with --user-op: its sender.
-    #[arg(long, value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     account: Option<Address>,
     /// The EntryPoint version to explain for. Default: the account's.
     #[arg(long, value_parser = parse_version, value_name = "VERSION")]
@@ -121,7 +123,7 @@ pub struct ExplainArgs {
     at: Option<u64>,
     /// The node.
     #[command(flatten)]
-    node: NodeArgs,
+    node: RpcArgs,
 }
 
 /// ABI-encodes a call of `signature` with `args` (each read as its parameter's type).
@@ -171,6 +173,8 @@ pub fn matching_permission(session: &CompiledSession, to: Address, data: &[u8]) 
 /// A call checked against its session, with the session key.
 struct ResolvedCall {
     key: SessionKey,
+    /// The session as written (for explanations in its terms).
+    spec: SessionSpec,
     session: CompiledSession,
     call: SessionCall,
 }
@@ -194,7 +198,7 @@ impl CallArgs {
             (None, Some(sig)) => encode_call(sig, &self.args)?,
             (None, None) => Bytes::new(),
         };
-        let (_, session) = load_session(permissions)?;
+        let (spec, session) = load_session(permissions)?;
         let permission = match self.permission {
             Some(index) if index < session.permissions.len() => index,
             Some(index) => bail!(
@@ -222,6 +226,7 @@ impl CallArgs {
         }
         Ok(ResolvedCall {
             key,
+            spec,
             session,
             call: SessionCall {
                 target: to,
@@ -241,6 +246,13 @@ async fn client(args: &NodeArgs, pays: bool) -> Result<(Node, Client)> {
     Ok((node, client))
 }
 
+/// A read-only client on the stack.
+async fn read_client(args: &RpcArgs) -> Result<(Node, Client)> {
+    let node = Node::connect_read(args).await?;
+    let client = node.client().await?;
+    Ok((node, client))
+}
+
 /// `keyscope op …`.
 pub async fn run(command: OpCommand, global: Global) -> Result<()> {
     match command {
@@ -249,7 +261,41 @@ pub async fn run(command: OpCommand, global: Global) -> Result<()> {
     }
 }
 
+/// `op send`: with --json, a refusal is a JSON document on stdout too (`"sent": false` and the error), besides the
+/// error line on stderr.
 async fn send(args: SendArgs, global: Global) -> Result<()> {
+    let result = send_op(args, global).await;
+    if let (Err(error), true) = (&result, global.json) {
+        if !error.is::<Included>() {
+            let sdk_error = error
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<Error>());
+            output::print_json(&json!({
+                "sent": false,
+                "error": {
+                    "code": sdk_error.and_then(Error::aa_code),
+                    "validator_error": sdk_error.and_then(output::validator_error_name),
+                    "message": keyscope::error::redacted_error_chain(error.as_ref()),
+                },
+            }))?;
+        }
+    }
+    result
+}
+
+/// An operation included whose call reverted (already reported on stdout).
+#[derive(Debug)]
+struct Included(String);
+
+impl std::fmt::Display for Included {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Included {}
+
+async fn send_op(args: SendArgs, global: Global) -> Result<()> {
     let resolved = args.call.resolve()?;
     let bundler = match &args.bundler_url {
         Some(url) => Some(bundler_client(url)?),
@@ -276,7 +322,7 @@ async fn send(args: SendArgs, global: Global) -> Result<()> {
                 .map_err(not_signed)?;
             match client.send(&op).await {
                 Ok(outcome) => outcome,
-                Err(error) => return Err(explained(&client, &op, error).await),
+                Err(error) => return Err(explained(&client, &op, error, &resolved).await),
             }
         }
     };
@@ -297,7 +343,7 @@ async fn send(args: SendArgs, global: Global) -> Result<()> {
         );
     }
     if !outcome.success {
-        bail!(
+        return Err(Included(format!(
             "user operation {} was included but its call reverted{}",
             outcome.user_op_hash,
             outcome
@@ -305,7 +351,8 @@ async fn send(args: SendArgs, global: Global) -> Result<()> {
                 .as_ref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
-        );
+        ))
+        .into());
     }
     Ok(())
 }
@@ -315,8 +362,8 @@ fn bundler_client(url: &str) -> Result<BundlerClient> {
     let parsed: alloy::transports::http::reqwest::Url = url
         .parse()
         .map_err(|_| anyhow!("--bundler-url is not a valid URL"))?;
-    if parsed.scheme() != "http" {
-        bail!("--bundler-url: only http:// is supported by this build (no TLS)");
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("--bundler-url: http:// or https:// is needed");
     }
     Ok(BundlerClient::new(parsed)?)
 }
@@ -332,18 +379,31 @@ fn not_signed(error: Error) -> anyhow::Error {
 }
 
 /// A refusal of `op`, with the explanation of what refused it when the SDK's explainer can say more.
-async fn explained(client: &Client, op: &PreparedOp, error: Error) -> anyhow::Error {
+async fn explained(
+    client: &Client,
+    op: &PreparedOp,
+    error: Error,
+    resolved: &ResolvedCall,
+) -> anyhow::Error {
     let note = if error.aa_code().is_some() {
         match client.explain(&op.op, op.version, None).await {
             Ok(explanation) if !explanation.verdict.is_accepted() => {
-                format!("; explanation: {}", explanation.verdict)
+                let terms = explanation
+                    .verdict
+                    .revert()
+                    .and_then(|revert| {
+                        terms::refusal_in_file_terms(revert, &resolved.spec, &resolved.session)
+                    })
+                    .map(|terms| format!("; in the permission file's terms: {terms}"))
+                    .unwrap_or_default();
+                format!("; explanation: {}{terms}", explanation.verdict)
             }
             _ => String::new(),
         }
     } else {
         String::new()
     };
-    anyhow!("{}{note}", short(&error)).context("the operation was refused, nothing was sent")
+    anyhow::Error::from(error).context(format!("the operation was refused, nothing was sent{note}"))
 }
 
 async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
@@ -365,7 +425,7 @@ async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
         }
         None => (None, Some(args.call.resolve()?), false),
     };
-    let (node, client) = client(&args.node, false).await?;
+    let (node, client) = read_client(&args.node).await?;
     let account_address = match (&op, args.account) {
         (Some(op), _) => op.sender,
         (None, Some(account)) => account,
@@ -378,6 +438,9 @@ async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
         },
         None => node.account(&client, account_address).await?,
     };
+    let session_terms = resolved_account
+        .as_ref()
+        .map(|resolved| (resolved.spec.clone(), resolved.session.clone()));
     let op: PackedUserOperation = match (op, resolved_account) {
         (Some(op), _) => op,
         (None, Some(resolved)) => {
@@ -401,21 +464,35 @@ async fn explain(args: ExplainArgs, global: Global) -> Result<()> {
         (None, None) => bail!("--user-op FILE or the call options are needed"),
     };
     let explanation = client.explain(&op, account.version, args.at).await?;
+    let in_file_terms = match (&session_terms, explanation.verdict.revert()) {
+        (Some((spec, compiled)), Some(revert)) => {
+            terms::refusal_in_file_terms(revert, spec, compiled)
+        }
+        _ => None,
+    };
     if global.json {
         let mut document = explanation_json(&explanation, account.version);
+        document["in_file_terms"] = json!(in_file_terms);
         if !from_file {
             document["user_op"] = serde_json::to_value(bundler::to_rpc(&op)?)?;
         }
         output::print_json(&document)
     } else {
         println!(
-            "user operation {} on EntryPoint {} at block {} (time {}):",
+            "user operation {} on EntryPoint {} at block {} (time {}, {}):",
             explanation.user_op_hash,
             version_name(account.version),
             explanation.block,
-            explanation.now
+            explanation.now,
+            terms::iso(explanation.now)
         );
         println!("{}", explanation.verdict);
+        if let Some(validation) = explanation.verdict.validation() {
+            println!("{}", terms::window_text(validation));
+        }
+        if let Some(terms) = in_file_terms {
+            println!("in the permission file's terms: {terms}");
+        }
         Ok(())
     }
 }

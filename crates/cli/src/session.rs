@@ -12,12 +12,14 @@ use keyscope::permissions::{
     SummaryOptions, Target, Warning,
 };
 use keyscope::signer::{keystore, Kdf, SessionKey};
-use keyscope::{Account, Client, FeeUsage, SessionStatus};
+use keyscope::status::Status;
+use keyscope::{Account, Client, Error, FeeUsage, SessionReport, SessionStatus, Window};
 use serde_json::{json, Value};
 
+use crate::account::parse_address;
 use crate::keys::{read_text, OwnerKeyArgs, PasswordArgs};
-use crate::node::{Node, NodeArgs};
-use crate::output::{self, outcome_json, outcome_text};
+use crate::node::{Node, NodeArgs, RpcArgs};
+use crate::output::{self, outcome_json, outcome_text, short};
 use crate::Global;
 
 /// `keyscope session …`.
@@ -29,11 +31,17 @@ pub enum SessionCommand {
     /// otherwise). The password comes from --password-file or KEYSCOPE_PASSWORD and is never printed.
     New(NewArgs),
     /// Grant a session on an account: the permissions file (JSON) is checked and compiled, then the owner signs a
-    /// user operation calling SessionKeyValidator.grantSession.
+    /// user operation calling SessionKeyValidator.grantSession. A session whose window has ended (at the chain's
+    /// time) is refused unless --force, one ending within 10 minutes is warned about, and a session revoked in
+    /// the account's current epoch is refused before anything is sent (a new salt makes a new session).
     Grant(GrantArgs),
-    /// Show a session's status on an account (active, revoked, or unknown).
+    /// Show a session's status on an account: active, pending (its window has not started), expired, revoked,
+    /// void (granted or revoked before the account's last revoke --all) or unknown (never granted), with its
+    /// counters: fees charged (and left, with --permissions), uses of each permission and native value spent.
+    /// Needs no key.
     Show(ShowArgs),
-    /// Revoke one session for good, or every session of the account (--all: a new epoch).
+    /// Revoke one session for good, or every session of the account (--all: a new epoch). A session already
+    /// revoked is refused before anything is sent.
     Revoke(RevokeArgs),
 }
 
@@ -127,10 +135,11 @@ pub fn parse_paymaster(text: &str) -> Result<PaymasterSpec, String> {
         "none" => Ok(PaymasterSpec::None),
         "any" => Ok(PaymasterSpec::Any),
         "required" => Ok(PaymasterSpec::Required),
-        other => other
-            .parse::<Address>()
-            .map(PaymasterSpec::Exactly)
-            .map_err(|_| "expected none, any, required, or a paymaster's address".to_owned()),
+        _ => match keyscope::permissions::values::parse_address(text.trim()) {
+            Ok(address) => Ok(PaymasterSpec::Exactly(address)),
+            Err(Some(expected)) => Err(format!("wrong EIP-55 checksum (expected {expected})")),
+            Err(None) => Err("expected none, any, required, or a paymaster's address".to_owned()),
+        },
     }
 }
 
@@ -181,11 +190,22 @@ pub fn fee_usage_json(usage: &FeeUsage) -> Value {
 #[derive(Debug, Args)]
 pub struct AccountArgs {
     /// The smart account (a KeyscopeAccount; its EntryPoint version is read from it).
-    #[arg(long, value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     pub account: Address,
     /// The node.
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+/// The account a read-only command looks at.
+#[derive(Debug, Args)]
+pub struct ReadAccountArgs {
+    /// The smart account (a KeyscopeAccount; its EntryPoint version is read from it).
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+    pub account: Address,
+    /// The node.
+    #[command(flatten)]
+    pub node: RpcArgs,
 }
 
 /// `session grant`.
@@ -201,7 +221,13 @@ pub struct GrantArgs {
     /// The owner's key.
     #[command(flatten)]
     owner: OwnerKeyArgs,
+    /// Grant even a session whose window has already ended (it can never be used).
+    #[arg(long)]
+    force: bool,
 }
+
+/// How close to its end a granted session gets a warning.
+const ENDING_SOON: u64 = 600;
 
 /// Which session: by id or by its permissions file.
 #[derive(Debug, Args)]
@@ -236,7 +262,7 @@ pub struct ShowArgs {
     session: SessionRef,
     /// The account.
     #[command(flatten)]
-    account: AccountArgs,
+    account: ReadAccountArgs,
 }
 
 /// Which sessions to revoke.
@@ -284,12 +310,45 @@ pub async fn connect(args: &AccountArgs) -> Result<(Node, Client, Account)> {
     Ok((node, client, account))
 }
 
-fn status_name(status: SessionStatus) -> &'static str {
+/// What the validator's `sessionStatus` answers, by name.
+fn validator_status_name(status: SessionStatus) -> &'static str {
     match status {
         SessionStatus::Active => "active",
         SessionStatus::Revoked => "revoked",
         SessionStatus::Unknown => "unknown",
     }
+}
+
+/// An owner operation's error; an `AA24` (the account's owner validator refused the signature) says that the key
+/// is not the account's owner.
+fn owner_op_error(
+    error: Error,
+    owner: &SessionKey,
+    account: &Account,
+    what: &str,
+) -> anyhow::Error {
+    if error.aa_code() == Some("AA24") {
+        anyhow!(
+            "the owner key {} is not the owner of account {} (the account refused its signature: {})",
+            owner.address(),
+            account.address,
+            short(&error)
+        )
+        .context(format!("{what}, nothing was sent"))
+    } else {
+        anyhow::Error::from(error).context(what.to_owned())
+    }
+}
+
+/// The latest block's time.
+async fn chain_time(client: &Client) -> Result<u64> {
+    use alloy::providers::Provider as _;
+    Ok(client
+        .provider()
+        .get_block_by_number(Default::default())
+        .await?
+        .map(|block| block.header.timestamp)
+        .unwrap_or_default())
 }
 
 /// `keyscope session …`.
@@ -417,7 +476,7 @@ fn paymaster_text(policy: &PaymasterSpec) -> String {
 }
 
 /// Opens a file for writing, readable by its owner only; refuses to replace one unless `force`.
-fn open_private(path: &Path, force: bool) -> Result<std::fs::File> {
+pub(crate) fn open_private(path: &Path, force: bool) -> Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
     if force {
@@ -443,11 +502,42 @@ async fn grant(args: GrantArgs, global: Global) -> Result<()> {
     let (spec, compiled) = load_session(&args.permissions)?;
     let owner = args.owner.key()?;
     let (_, client, account) = connect(&args.account).await?;
+    let session_id = compiled.session_id();
+    // What the chain would make of the grant, before the owner signs anything.
+    let now = chain_time(&client).await?;
+    let mut warnings: Vec<String> = compiled.warnings.iter().map(ToString::to_string).collect();
+    if spec.valid_until < now {
+        if !args.force {
+            bail!(
+                "the session ended at {} (the chain's time is {}): granting it would spend gas on a session that \
+                 can never be used; set a later valid_until (`keyscope session new --valid-for 1d` drafts one a day \
+                 from now), or pass --force",
+                values::format_human_time(spec.valid_until),
+                values::format_human_time(now)
+            );
+        }
+        warnings.push(format!(
+            "the session ended at {}: it can never be used",
+            values::format_human_time(spec.valid_until)
+        ));
+    } else if spec.valid_until - now < ENDING_SOON {
+        warnings.push(format!(
+            "the session ends in {} (at {})",
+            values::format_duration(spec.valid_until - now),
+            values::format_human_time(spec.valid_until)
+        ));
+    }
+    if client.session_status(&account, session_id).await? == SessionStatus::Revoked {
+        bail!(
+            "session {session_id} was revoked on account {}: a revoked session can never be granted again; change \
+             its \"salt\" to grant the same permissions as a new session",
+            account.address
+        );
+    }
     let outcome = client
         .grant_session(&account, &owner, &compiled.session)
         .await
-        .context("grant failed")?;
-    let warnings: Vec<String> = compiled.warnings.iter().map(ToString::to_string).collect();
+        .map_err(|error| owner_op_error(error, &owner, &account, "grant failed"))?;
     if global.json {
         output::print_json(&json!({
             "account": account.address,
@@ -477,43 +567,133 @@ async fn grant(args: GrantArgs, global: Global) -> Result<()> {
 
 async fn show(args: ShowArgs, global: Global) -> Result<()> {
     let (session_id, spec) = args.session.resolve()?;
-    let (_, client, account) = connect(&args.account).await?;
-    let status = client.session_status(&account, session_id).await?;
-    let charged = client.fees_charged(&account, session_id).await?;
+    let node = Node::connect_read(&args.account.node).await?;
+    let client = node.client().await?;
+    let account = node.account(&client, args.account.account).await?;
+    let window = spec.as_ref().map(|spec| Window {
+        valid_after: spec.valid_after,
+        valid_until: spec.valid_until,
+    });
+    let report = client.session_report(&account, session_id, window).await?;
+    let counters = match &spec {
+        Some(spec) => Some(counters(&client, &account, session_id, spec).await?),
+        None => None,
+    };
     // The scope is in the session itself, which the chain does not keep: known with --permissions only.
     let usage = spec.as_ref().map(|spec| FeeUsage {
         scope: spec.fees,
-        charged,
+        charged: report.fees_charged,
     });
     if global.json {
         let fees = match &usage {
             Some(usage) => fee_usage_json(usage),
-            None => json!({ "charged": charged.to_string() }),
+            None => json!({ "charged": report.fees_charged.to_string() }),
         };
         output::print_json(&json!({
             "account": account.address,
             "session_id": session_id,
-            "status": status_name(status),
+            "status": report.state,
+            "validator_status": validator_status_name(report.validator_status),
+            "valid_after": report.window.map(|w| w.valid_after),
+            "valid_until": report.window.map(|w| w.valid_until),
+            "chain_time": report.now,
             "fees": fees,
+            "uses": counters.as_ref().map(|c| &c.uses),
+            "native_spent": counters.as_ref().map(|c| c.native_spent.to_string()),
         }))
     } else {
         println!(
             "session {session_id} on account {}: {}",
             account.address,
-            status_name(status)
+            status_text(&report)
         );
         match &usage {
             Some(usage) => println!("fees: {usage}"),
             None => println!(
                 "fees: {} charged so far (pass --permissions FILE for the session's fee scope and what is left)",
-                ether(charged)
+                ether(report.fees_charged)
             ),
+        }
+        if let Some(counters) = &counters {
+            let uses: Vec<String> = counters
+                .uses
+                .iter()
+                .enumerate()
+                .map(|(index, uses)| match uses {
+                    Some(uses) => format!("{}. {uses}", index + 1),
+                    None => format!("{}. not counted (no usage limit)", index + 1),
+                })
+                .collect();
+            println!("uses per permission: {}", uses.join(", "));
+            println!("native value spent: {}", ether(counters.native_spent));
         }
         if let Some(spec) = spec {
             println!("{}", spec.summary(&SummaryOptions::default())?.trim_end());
         }
         Ok(())
     }
+}
+
+/// A status for people: `expired (ended 2026-12-01 00:00:00 UTC)`.
+fn status_text(report: &SessionReport) -> String {
+    let window = report.window;
+    let detail = match (report.state, window) {
+        (Status::Active, Some(w)) => {
+            format!(" (until {})", values::format_human_time(w.valid_until))
+        }
+        (Status::Pending, Some(w)) => {
+            format!(" (from {})", values::format_human_time(w.valid_after))
+        }
+        (Status::Expired, Some(w)) => {
+            format!(" (ended {})", values::format_human_time(w.valid_until))
+        }
+        (Status::Void, _) => {
+            " (every session of the account was revoked since its grant)".to_owned()
+        }
+        (Status::Unknown, _) => " (never granted on this account)".to_owned(),
+        _ => String::new(),
+    };
+    format!("{}{detail}", report.state)
+}
+
+/// A session's counters on an account.
+struct Counters {
+    /// Uses of each permission, in the file's order (`usageOf`): `None` for a permission without a usage or rate
+    /// limit, which the validator does not count.
+    uses: Vec<Option<u64>>,
+    /// Native value spent (`spentOf(…, address(0))`).
+    native_spent: U256,
+}
+
+async fn counters(
+    client: &Client,
+    account: &Account,
+    session_id: B256,
+    spec: &SessionSpec,
+) -> Result<Counters> {
+    let compiled = spec.compile()?;
+    let validator = keyscope::bindings::SessionKeyValidator::new(
+        client.stack().session_key_validator,
+        client.provider(),
+    );
+    let mut uses = Vec::with_capacity(compiled.permissions.len());
+    for (index, permission) in compiled.permissions.iter().enumerate() {
+        if permission.maxUses == 0 && permission.rateLimitCount == 0 {
+            uses.push(None);
+            continue;
+        }
+        let leaf = compiled.tree.leaf(index)?;
+        let usage = validator
+            .usageOf(account.address, session_id, leaf)
+            .call()
+            .await?;
+        uses.push(Some(usage.uses));
+    }
+    let native_spent = validator
+        .spentOf(account.address, session_id, Address::ZERO)
+        .call()
+        .await?;
+    Ok(Counters { uses, native_spent })
 }
 
 async fn revoke(args: RevokeArgs, global: Global) -> Result<()> {
@@ -526,11 +706,19 @@ async fn revoke(args: RevokeArgs, global: Global) -> Result<()> {
     };
     let owner = args.owner.key()?;
     let (_, client, account) = connect(&args.account).await?;
+    if let Some(id) = session_id {
+        if client.session_status(&account, id).await? == SessionStatus::Revoked {
+            bail!(
+                "session {id} is already revoked on account {}: nothing was sent",
+                account.address
+            );
+        }
+    }
     let outcome = match session_id {
         Some(id) => client.revoke_session(&account, &owner, id).await,
         None => client.revoke_all_sessions(&account, &owner).await,
     }
-    .context("revocation failed")?;
+    .map_err(|error| owner_op_error(error, &owner, &account, "revocation failed"))?;
     if global.json {
         output::print_json(&json!({
             "account": account.address,

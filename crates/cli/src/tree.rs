@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keyscope::permissions::{CompiledSession, SessionSpec, B256};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::keys::read_text;
 use crate::output;
@@ -21,9 +21,26 @@ const PROGRESS_FROM: usize = 1000;
 #[derive(Debug, Subcommand)]
 pub enum TreeCommand {
     /// Build the permissions' Merkle tree (OpenZeppelin StandardMerkleTree layout): the root, each permission's
-    /// leaf and proof, in the file's order, as JSON.
+    /// leaf and proof, in the file's order, as JSON; or, with --format oz, StandardMerkleTree's dump format, which
+    /// `StandardMerkleTree.load` of @openzeppelin/merkle-tree reads.
     Build(BuildArgs),
 }
+
+/// What `tree build` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TreeFormat {
+    /// The root, session id, leaves and proofs (streamed: fit for millions of permissions).
+    Keyscope,
+    /// OpenZeppelin StandardMerkleTree's dump ({"format": "standard-v1", "leafEncoding", "tree", "values"}):
+    /// each value is one permission, the ABI tuple the contract hashes into its leaf.
+    Oz,
+}
+
+/// The leaf encoding of a permission: `ISessionKeyValidator.Permission` as one ABI tuple.
+const PERMISSION_TUPLE: &str = concat!(
+    "(address,bytes4,uint8,uint256,uint256,uint256,uint48,uint48,uint32,uint32,uint48,",
+    "(uint8,uint16,bytes32[])[])"
+);
 
 /// `tree build`.
 #[derive(Debug, Args)]
@@ -35,6 +52,9 @@ pub struct BuildArgs {
     /// --json).
     #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "keyscope")]
+    format: TreeFormat,
 }
 
 /// `keyscope tree …`.
@@ -91,7 +111,7 @@ pub fn run(command: TreeCommand, global: Global) -> Result<()> {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
-            write_tree(BufWriter::new(file), &compiled, &writing)
+            write_format(args.format, BufWriter::new(file), &compiled, &writing)
                 .with_context(|| format!("writing {}", path.display()))?;
             writing.finish_and_clear();
             if global.json {
@@ -111,7 +131,8 @@ pub fn run(command: TreeCommand, global: Global) -> Result<()> {
             }
         }
         None => {
-            write_tree(
+            write_format(
+                args.format,
                 BufWriter::new(std::io::stdout().lock()),
                 &compiled,
                 &writing,
@@ -120,6 +141,75 @@ pub fn run(command: TreeCommand, global: Global) -> Result<()> {
             writing.finish_and_clear();
         }
     }
+    Ok(())
+}
+
+/// Writes the tree in `format`.
+fn write_format(
+    format: TreeFormat,
+    out: impl Write,
+    compiled: &CompiledSession,
+    progress: &ProgressBar,
+) -> Result<()> {
+    match format {
+        TreeFormat::Keyscope => write_tree(out, compiled, progress),
+        TreeFormat::Oz => write_oz_dump(out, compiled),
+    }
+}
+
+/// One permission as a StandardMerkleTree value: the fields of the `Permission` tuple, numbers as decimal
+/// strings.
+fn permission_value(permission: &keyscope::permissions::Permission) -> Value {
+    let rules: Vec<Value> = permission
+        .rules
+        .iter()
+        .map(|rule| {
+            json!([
+                rule.operator.to_string(),
+                rule.argIndex.to_string(),
+                rule.operands,
+            ])
+        })
+        .collect();
+    json!([
+        permission.target.to_checksum(None),
+        permission.selector,
+        permission.flags.to_string(),
+        permission.valueLimit.to_string(),
+        permission.nativeTotalLimit.to_string(),
+        permission.erc20TotalLimit.to_string(),
+        permission.validAfter.to_string(),
+        permission.validUntil.to_string(),
+        permission.maxUses.to_string(),
+        permission.rateLimitCount.to_string(),
+        permission.rateLimitInterval.to_string(),
+        rules,
+    ])
+}
+
+/// Writes OpenZeppelin StandardMerkleTree's dump of the session's tree.
+fn write_oz_dump(mut out: impl Write, compiled: &CompiledSession) -> Result<()> {
+    let tree = &compiled.tree;
+    let values = compiled
+        .permissions
+        .iter()
+        .enumerate()
+        .map(|(index, permission)| {
+            Ok(json!({
+                "value": [permission_value(permission)],
+                "treeIndex": tree.position(index)?,
+            }))
+        })
+        .collect::<Result<Vec<Value>>>()?;
+    let dump = json!({
+        "format": "standard-v1",
+        "leafEncoding": [PERMISSION_TUPLE],
+        "tree": tree.nodes(),
+        "values": values,
+    });
+    serde_json::to_writer_pretty(&mut out, &dump)?;
+    writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -4,29 +4,28 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use keyscope::alloy::eips::{BlockId, BlockNumberOrTag};
-use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
+use keyscope::alloy::primitives::{Address, B256, U256};
 use keyscope::alloy::providers::{Provider, ProviderBuilder};
 use keyscope::alloy::rpc::types::Filter;
-use keyscope::alloy::rpc::types::PackedUserOperation as UserOperation;
-use keyscope::alloy::sol_types::{SolCall, SolEvent, SolValue};
-use keyscope::bindings::{KeyscopeAccount, SessionKeyValidator};
-use keyscope::bundler::{from_rpc, to_rpc};
-use keyscope::client::{handle_ops_calldata, MODULE_TYPE_VALIDATOR};
-use keyscope::error::{redacted_error_chain, url_origin};
-use keyscope::permissions::{CompiledSession, SessionSpec};
-use keyscope::signer::{PackedUserOperation, SessionSignature};
-use keyscope::{
-    execute_batch, execute_single, nonce_key, BundlerClient, Client, PreparedOp, Rejection, Stack,
-    Verdict, Version,
-};
+use keyscope::alloy::sol_types::{SolCall, SolEvent};
+use keyscope::bindings::SessionKeyValidator;
+use keyscope::error::url_origin;
+use keyscope::{BundlerClient, Client, Stack};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::account::{account_entry_point, parse_entry_point, AccountInput, ResolvedAccount};
+use crate::account::{AccountInput, ResolvedAccount};
 use crate::error::{Error, Result};
 use crate::json::{check_len, from_value, hex_quantity, Quantity};
-use crate::sessions::{self, Call, Limits, Origin, SessionRecord};
+use crate::sessions::{self, Call, Limits, SessionRecord};
 use crate::store::{Store, Stored};
+
+mod owner_ops;
+mod validation;
+
+use owner_ops::merge;
+pub use owner_ops::{AccountOperation, Grant};
+pub use validation::Failure;
 
 /// Most session events (`SessionGranted`, `SessionRevoked`, epoch changes) one listing reads.
 pub const MAX_SESSION_EVENTS: usize = 100_000;
@@ -102,55 +101,6 @@ impl std::fmt::Debug for Service {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
-}
-
-/// Why an operation would be refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Failure {
-    /// What named it: `"explain"` (the SDK's off-chain evaluation of the validator, which names the rule and its
-    /// values) or `"simulation"` (`handleOps` in an `eth_call`, for what `explain` does not model: nonce,
-    /// prefund, gas, factory, paymaster).
-    pub source: &'static str,
-    /// The failing rule: the validator's error name (`TargetNotAllowed`, `ArgumentRuleFailed` …), or the
-    /// EntryPoint's code when no validator error is behind it (`AA22`, `AA24` …).
-    pub rule: String,
-    /// The EntryPoint's `AAxx` code, when the EntryPoint rejected the operation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// The whole reason, with the error's parameters.
-    pub message: String,
-}
-
-/// What an owner must sign and send to change an account's sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AccountOperation {
-    /// The calls the account makes (ERC-5792 `wallet_sendCalls` shape).
-    pub calls: Vec<Call>,
-    /// `userOp.callData` running them (ERC-7579 `execute`, or `installModule` when the validator is missing).
-    pub call_data: Bytes,
-    /// The owner's user operation, unsigned (`KeyscopeAccount`s only; `null` for other accounts).
-    pub user_op: Option<UserOperation>,
-    /// Its userOpHash: the owner signs it raw (65-byte ECDSA, no EIP-191 prefix) into `userOp.signature`.
-    pub user_op_hash: Option<B256>,
-    /// Whether the bundler (`--bundler-url`) estimated the operation's gas; the defaults of the SDK's
-    /// `GasSettings` otherwise.
-    pub gas_estimated: bool,
-    /// Why the bundler could not estimate it (the operation then has the default limits).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gas_estimate_error: Option<String>,
-}
-
-/// Sessions compiled for one account, with the operation that grants them.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    /// The account.
-    pub resolved: ResolvedAccount,
-    /// The session records, in request order.
-    pub records: Vec<SessionRecord>,
-    /// What the owner signs.
-    pub operation: AccountOperation,
 }
 
 impl Service {
@@ -268,122 +218,6 @@ impl Service {
             .await?
             .ok_or_else(|| Error::Internal("the node has no latest block".into()))?;
         Ok((block.header.number, block.header.timestamp))
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // Building owner operations
-    // ---------------------------------------------------------------------------------------------------------
-
-    /// The owner operation running `calls` (or `direct` call data on the account itself).
-    pub async fn account_operation(
-        &self,
-        resolved: &ResolvedAccount,
-        calls: Vec<Call>,
-        direct: Option<Bytes>,
-    ) -> Result<AccountOperation> {
-        let call_data = match (direct, calls.as_slice()) {
-            (Some(data), _) => data,
-            (None, [call]) => execute_single(call.to, U256::ZERO, &call.data),
-            (None, calls) => execute_batch(
-                &calls
-                    .iter()
-                    .map(|c| (c.to, U256::ZERO, c.data.clone()))
-                    .collect::<Vec<_>>(),
-            ),
-        };
-        let mut operation = AccountOperation {
-            calls,
-            call_data,
-            user_op: None,
-            user_op_hash: None,
-            gas_estimated: false,
-            gas_estimate_error: None,
-        };
-        if !resolved.owner_operation {
-            return Ok(operation);
-        }
-        let version = resolved.account.version;
-        let key = nonce_key(self.client.stack().owner_validator, 0);
-        let mut op = self
-            .client
-            .unsigned_op(&resolved.account, key, operation.call_data.clone())
-            .await?;
-        if let Some((factory, data)) = &resolved.init {
-            op.initCode = [factory.as_slice(), data.as_ref()].concat().into();
-        }
-        if let Some(bundler) = &self.bundler {
-            // The owner validator answers SIG_VALIDATION_FAILED to a dummy signature of the right length, so the
-            // bundler can run validation and execution to estimate.
-            op.signature = keyscope::signer::dummy_ecdsa_signature().to_vec().into();
-            let entry_point = self.client.stack().version(version).entry_point;
-            match bundler.estimate_user_operation_gas(&op, entry_point).await {
-                Ok(estimate) => {
-                    estimate.apply(&mut op)?;
-                    operation.gas_estimated = true;
-                }
-                Err(error) => operation.gas_estimate_error = Some(redacted_error_chain(&error)),
-            }
-            op.signature = Bytes::new();
-        }
-        let hash = self
-            .client
-            .stack()
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)
-            .map_err(keyscope::Error::from)?;
-        operation.user_op = Some(to_rpc(&op)?);
-        operation.user_op_hash = Some(hash);
-        Ok(operation)
-    }
-
-    /// Compiles `sessions` for `resolved`, remembers them and builds the operation that grants them all.
-    pub async fn grant(
-        &self,
-        resolved: ResolvedAccount,
-        sessions: Vec<(SessionSpec, CompiledSession, Origin)>,
-    ) -> Result<Grant> {
-        let validator = self.client.stack().session_key_validator;
-        let account = resolved.account.address;
-        let mut records = Vec::with_capacity(sessions.len());
-        for (spec, compiled, _) in &sessions {
-            records.push(SessionRecord::new(compiled, spec)?);
-        }
-        let (calls, direct) = if resolved.validator_installed {
-            let calls = sessions
-                .iter()
-                .map(|(_, compiled, _)| {
-                    let mut data = SessionKeyValidator::grantSessionCall::SELECTOR.to_vec();
-                    data.extend_from_slice(&compiled.session.abi_encode());
-                    Call::new(validator, data)
-                })
-                .collect();
-            (calls, None)
-        } else {
-            // Install the validator with the sessions as its init data: one call the account makes on itself.
-            let init: Vec<_> = sessions.iter().map(|(_, c, _)| c.session.clone()).collect();
-            let data: Bytes = KeyscopeAccount::installModuleCall {
-                moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
-                module: validator,
-                initData: init.abi_encode().into(),
-            }
-            .abi_encode()
-            .into();
-            (vec![Call::new(account, data.clone())], Some(data))
-        };
-        let operation = self.account_operation(&resolved, calls, direct).await?;
-        for (spec, compiled, origin) in sessions {
-            self.remember(Stored {
-                account,
-                compiled,
-                spec,
-                origin,
-            });
-        }
-        Ok(Grant {
-            resolved,
-            records,
-            operation,
-        })
     }
 
     /// The common head of answers about an account.
@@ -772,18 +606,21 @@ impl Service {
             };
             let valid_after = event.validAfter.to::<u64>();
             let valid_until = event.validUntil.to::<u64>();
-            let status = match revoked {
-                // Revoked in an epoch that has ended since.
-                Some((_, at)) if last_epoch_change.is_some_and(|change| change > at) => {
-                    SessionState::Void
-                }
-                Some(_) => SessionState::Revoked,
-                // Granted in an epoch that has ended (revokeAllSessions, or the validator was reinstalled).
-                None if event.epoch != epoch => SessionState::Void,
-                None if now > valid_until => SessionState::Expired,
-                None if now < valid_after => SessionState::Pending,
-                None => SessionState::Active,
+            let lifecycle = match revoked {
+                // Revoked in an epoch that has ended since, or in the current one.
+                Some((_, at)) => Lifecycle::Revoked {
+                    in_current_epoch: last_epoch_change.is_none_or(|change| change <= at),
+                },
+                // Granted in an epoch that has ended (revokeAllSessions, or the validator was reinstalled), or not.
+                None => Lifecycle::Granted {
+                    in_current_epoch: event.epoch == epoch,
+                },
             };
+            let window = Window {
+                valid_after,
+                valid_until,
+            };
+            let status = SessionState::of(lifecycle, Some(window), now);
             sessions.push(SessionEntry {
                 session_id: id,
                 signer: event.signer,
@@ -800,154 +637,6 @@ impl Service {
             block_number: head,
             sessions,
         })
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // keyscope_validateSession
-    // ---------------------------------------------------------------------------------------------------------
-
-    /// `keyscope_validateSession`: `{userOp, entryPoint?, chainId?}` or `[userOp, entryPoint]`.
-    pub async fn validate_session(&self, mut params: Map<String, Value>) -> Result<Value> {
-        self.check_chain(params.remove("chainId").as_ref(), "chainId", false)?;
-        let user_op: UserOperation = from_value(
-            params
-                .remove("userOp")
-                .ok_or_else(|| Error::invalid("userOp", "required"))?,
-            "userOp",
-        )?;
-        let entry_point = params.remove("entryPoint");
-        if let Some(unknown) = params.keys().next() {
-            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
-        }
-        let op = packed(&user_op)?;
-        let version = match entry_point {
-            Some(value) => {
-                let text: String = from_value(value, "entryPoint")?;
-                parse_entry_point(&text, &self.client, "entryPoint")?
-            }
-            None => self.account_version(op.sender).await?,
-        };
-        let user_op_hash = self
-            .client
-            .stack()
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)
-            .map_err(keyscope::Error::from)?;
-        let mut answer = json!({
-            "account": op.sender,
-            "entryPoint": self.client.stack().version(version).entry_point,
-            "userOpHash": user_op_hash,
-        });
-        if let Ok(signature) = SessionSignature::decode(&op.signature) {
-            answer["sessionId"] = json!(signature.session_id());
-            answer["signer"] = json!(signature.session.signer);
-        }
-        // Off-chain evaluation (names the rule and its values) and the chain's own verdict, side by side.
-        let (explanation, simulated) = tokio::join!(
-            self.client.explain(&op, version, None),
-            self.simulate(version, op.clone(), user_op_hash)
-        );
-        let explanation = explanation?;
-        let simulated = simulated?;
-        let explained = explain_failure(&explanation.verdict);
-        let failure = reported_failure(simulated.as_ref(), explained.as_ref()).cloned();
-        answer["valid"] = json!(failure.is_none());
-        if let Some(failure) = &failure {
-            answer["failure"] = json!(failure);
-        }
-        answer["explain"] = json!({
-            "accepted": explanation.verdict.is_accepted(),
-            "verdict": explanation.verdict.to_string(),
-            "block": explanation.block,
-            "now": explanation.now,
-        });
-        answer["simulation"] = json!({ "accepted": simulated.is_none(), "failure": simulated });
-        Ok(answer)
-    }
-
-    /// The EntryPoint version of a deployed account (`-32602` on `entryPoint` when the account does not tell it;
-    /// node failures are node errors).
-    pub async fn account_version(&self, account: Address) -> Result<Version> {
-        account_entry_point(&self.client, account)
-            .await?
-            .ok_or_else(|| {
-                Error::invalid(
-                    "entryPoint",
-                    format!(
-                    "required: {account} does not tell its EntryPoint (no code, or not v0.7/v0.8)"
-                ),
-                )
-            })
-    }
-
-    /// `handleOps([op])` in an `eth_call`: `None` when the EntryPoint accepts it, else why not.
-    pub async fn simulate(
-        &self,
-        version: Version,
-        op: PackedUserOperation,
-        user_op_hash: B256,
-    ) -> Result<Option<Failure>> {
-        let prepared = PreparedOp {
-            version,
-            op,
-            user_op_hash,
-        };
-        match self.client.simulate(&prepared).await {
-            Ok(()) => Ok(None),
-            Err(error) => simulation_failure(error).map(Some),
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // keyscope_handleOpsTransaction
-    // ---------------------------------------------------------------------------------------------------------
-
-    /// `keyscope_handleOpsTransaction`: `{userOp, entryPoint?, beneficiary}` → the EOA transaction
-    /// `EntryPoint.handleOps([userOp], beneficiary)`, after simulating it.
-    pub async fn handle_ops_transaction(&self, params: Map<String, Value>) -> Result<Value> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields)]
-        struct Params {
-            #[serde(default)]
-            chain_id: Option<Value>,
-            user_op: UserOperation,
-            #[serde(default)]
-            entry_point: Option<String>,
-            beneficiary: Address,
-        }
-        let p: Params = from_value(Value::Object(params), "")?;
-        self.check_chain(p.chain_id.as_ref(), "chainId", false)?;
-        let op = packed(&p.user_op)?;
-        let version = match &p.entry_point {
-            Some(text) => parse_entry_point(text, &self.client, "entryPoint")?,
-            None => match self.account_version(op.sender).await {
-                Ok(version) => version,
-                Err(Error::InvalidParams { .. }) if !op.initCode.is_empty() => {
-                    return Err(Error::invalid(
-                        "entryPoint",
-                        "required for an account created by this operation",
-                    ))
-                }
-                Err(error) => return Err(error),
-            },
-        };
-        let entry_point = self.client.stack().version(version).entry_point;
-        let user_op_hash = self
-            .client
-            .stack()
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)
-            .map_err(keyscope::Error::from)?;
-        let data = handle_ops_calldata(std::slice::from_ref(&op), p.beneficiary);
-        let failure = self.simulate(version, op, user_op_hash).await?;
-        Ok(json!({
-            "to": entry_point,
-            "value": hex_quantity(0u64),
-            "data": data,
-            "userOpHash": user_op_hash,
-            "accepted": failure.is_none(),
-            "failure": failure,
-        }))
     }
 
     /// `keyscope_info`: chain, stack and limits.
@@ -989,21 +678,9 @@ pub struct AccountSessions {
     pub sessions: Vec<SessionEntry>,
 }
 
-/// A session's state, as the validator's `sessionStatus` and the session's window make it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionState {
-    /// Granted in the current epoch and within its window.
-    Active,
-    /// Granted in the current epoch; its window has not started.
-    Pending,
-    /// Granted in the current epoch; its window has ended.
-    Expired,
-    /// Revoked in the current epoch.
-    Revoked,
-    /// Granted or revoked in an epoch that has ended (`revokeAllSessions`, or the validator was reinstalled).
-    Void,
-}
+/// A session's state: the SDK's status model (`keyscope::status`), shared with the CLI.
+pub use keyscope::status::Status as SessionState;
+use keyscope::{Lifecycle, Window};
 
 /// Where an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1036,107 +713,4 @@ pub struct SessionEntry {
     /// Its revocation, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_in: Option<EventPlace>,
-}
-
-/// The failure to report when the simulation (the authority: it also runs what `explain` does not model — nonce,
-/// prefund, gas, factory, paymaster) rejects: `explain`'s, which names the rule and its values, only when it
-/// rejects for the same reason (the same `AAxx`, and the same validator error when the simulation decoded one);
-/// the simulation's otherwise (an `initCode` operation that `explain` calls `ModuleNotInstalled` while the chain
-/// says `AA1x`, …).
-fn reported_failure<'a>(
-    simulated: Option<&'a Failure>,
-    explained: Option<&'a Failure>,
-) -> Option<&'a Failure> {
-    let simulated = simulated?;
-    match explained {
-        Some(explained)
-            if explained.code.is_some()
-                && explained.code == simulated.code
-                && (explained.rule == simulated.rule
-                    || simulated.code.as_deref() == Some(simulated.rule.as_str())) =>
-        {
-            Some(explained)
-        }
-        _ => Some(simulated),
-    }
-}
-
-/// The rule `explain` finds failing, if it rejects the operation.
-fn explain_failure(verdict: &Verdict) -> Option<Failure> {
-    let Verdict::Rejected(rejection) = verdict else {
-        return None;
-    };
-    let rule = match rejection {
-        Rejection::Reverted(revert) => revert.name().to_owned(),
-        Rejection::NotSessionValidator { .. } => "NotSessionValidator".to_owned(),
-        Rejection::ModuleNotInstalled => "ModuleNotInstalled".to_owned(),
-        Rejection::SignatureInvalid(_) => "SessionSignatureInvalid".to_owned(),
-        Rejection::OutsideWindow { .. } => "OutsideWindow".to_owned(),
-    };
-    Some(Failure {
-        source: "explain",
-        rule,
-        code: verdict.aa_code().map(str::to_owned),
-        message: verdict.to_string(),
-    })
-}
-
-/// A simulation error as a [`Failure`]; node failures stay errors.
-fn simulation_failure(error: keyscope::Error) -> Result<Failure> {
-    match &error {
-        keyscope::Error::EntryPoint {
-            code,
-            message,
-            revert,
-            ..
-        } => {
-            let rule = revert
-                .as_ref()
-                .and_then(|r| r.name())
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    if code.is_empty() {
-                        message.clone()
-                    } else {
-                        code.clone()
-                    }
-                });
-            Ok(Failure {
-                source: "simulation",
-                rule,
-                code: (!code.is_empty()).then(|| code.clone()),
-                message: error.to_string(),
-            })
-        }
-        keyscope::Error::Reverted(revert) => Ok(Failure {
-            source: "simulation",
-            rule: revert.name().unwrap_or("Reverted").to_owned(),
-            code: None,
-            message: error.to_string(),
-        }),
-        _ => Err(Error::Node(error)),
-    }
-}
-
-/// The packed form of an operation in the JSON-RPC shape; errors name the field (`userOp.callGasLimit`).
-fn packed(op: &UserOperation) -> Result<PackedUserOperation> {
-    from_rpc(op).map_err(|error| match error {
-        keyscope::Error::InvalidUserOperation { field, reason } => {
-            Error::invalid(format!("userOp.{field}"), reason)
-        }
-        other => Error::Node(other),
-    })
-}
-
-/// Adds the fields of `operation` to `answer`.
-fn merge(answer: &mut Map<String, Value>, operation: &AccountOperation) -> Result<()> {
-    match serde_json::to_value(operation).map_err(|e| Error::Internal(e.to_string()))? {
-        Value::Object(fields) => {
-            answer.extend(fields);
-            Ok(())
-        }
-        _ => Err(Error::Internal(
-            "an operation serialises to an object".into(),
-        )),
-    }
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod explain;
 pub mod fees;
 pub mod stack;
+pub mod status;
 
 /// The alloy the client is built on.
 pub use alloy;
@@ -24,3 +25,4 @@ pub use keyscope_bindings as bindings;
 pub use keyscope_permissions as permissions;
 pub use keyscope_signer as signer;
 pub use stack::{Deployed, Stack, Version, VersionStack, CREATE2_DEPLOYER};
+pub use status::{Lifecycle, SessionReport, Window};

@@ -1,5 +1,5 @@
-//! `keyscope demo`: the seed use cases end to end, the same flows as `script/SeedDemo.s.sol` (and
-//! `contracts/test/demo/SeedDemos.t.sol`), with the policies of `contracts/src/demo/DemoPolicies.sol`:
+//! `keyscope demo`: the seed use cases end to end, the same flows as `contracts/test/demo/SeedDemos.t.sol`, with
+//! the policies of `contracts/src/demo/DemoPolicies.sol`:
 //!
 //! - game: a one-hour session whose only permission is `GameItems.mint(address)` on one collection, with a fee
 //!   scope of 0.01 ETH per operation and 0.05 ETH in all; the game's key mints two items with no owner signature
@@ -13,6 +13,9 @@
 //! - expiry: anvil's clock moves past the hour (`evm_increaseTime` + `evm_mine`) and both keys are refused
 //!   (`AA22 expired or not due`).
 
+mod report;
+mod scenario;
+
 use std::time::Instant;
 
 use alloy::primitives::U256;
@@ -23,20 +26,17 @@ use clap::Args;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope::bindings::{DemoToken, GameItems, NftMarketplace};
 use keyscope::fees::{ether as eth, gwei};
-use keyscope::permissions::{
-    CompiledSession, FeeBound, FeeScopeSpec, PermissionSpec, SessionSpec, SummaryOptions,
-};
-use keyscope::signer::{SessionKey, SessionSignature};
-use keyscope::{
-    max_operation_cost, nonce_key, Account, Client, Error, OpOutcome, PreparedOp, SessionCall,
-    Stack, Version,
-};
-use serde::Serialize;
+use keyscope::permissions::{PermissionSpec, SummaryOptions};
+use keyscope::signer::SessionKey;
+use keyscope::{max_operation_cost, nonce_key, Client, SessionCall, Stack, Version};
 use serde_json::{json, Value};
 
 use crate::node::{self, parse_version, version_name, Node};
-use crate::output::{self, error_json, number, short};
+use crate::output::{self, short};
 use crate::Global;
+
+use report::{details, ether, step, Demo, Denial, Details};
+use scenario::{check_tx, leaked_key_resign, new_account, session, window};
 
 /// One ether in wei.
 const ETHER: u128 = 1_000_000_000_000_000_000;
@@ -81,301 +81,6 @@ pub struct DemoArgs {
     /// Leave the anvil started by the demo running afterwards (its URL and pid are printed on stderr).
     #[arg(long, conflicts_with = "rpc_url")]
     keep_anvil: bool,
-}
-
-/// What a step expected and what happened.
-#[derive(Debug, Serialize)]
-struct Step {
-    /// 1-based position.
-    step: usize,
-    /// `setup`, `game`, `trading` or `expiry`.
-    use_case: &'static str,
-    /// What the step does.
-    title: String,
-    /// `ok`, or the refusal expected (`denied: AA23 TargetNotAllowed`).
-    expected: String,
-    /// `ok`, `denied`, or `failed`.
-    outcome: &'static str,
-    /// Whether the outcome is the expected one (and every check of the step held).
-    passed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_op_hash: Option<alloy::primitives::B256>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tx_hash: Option<alloy::primitives::B256>,
-    /// Gas used by the `handleOps` transaction.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gas_used: Option<u64>,
-    /// The user operation's `actualGasUsed` (`UserOperationEvent`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actual_gas_used: Option<Value>,
-    /// The refusal (or the unexpected error).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<Value>,
-    /// Addresses, ids and checks of the step, in the order they are shown.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "ordered_map")]
-    details: Details,
-    /// Why the step failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    problem: Option<String>,
-}
-
-/// Named facts of a step, in order (a JSON object whose keys keep that order).
-type Details = Vec<(String, Value)>;
-
-fn ordered_map<S: serde::Serializer>(details: &Details, serializer: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap as _;
-    let mut map = serializer.serialize_map(Some(details.len()))?;
-    for (key, value) in details {
-        map.serialize_entry(key, value)?;
-    }
-    map.end()
-}
-
-/// A refusal the demo expects: the `AAxx` code and, for `AA23`, the validator error (checked with its
-/// parameters).
-struct Denial<'a> {
-    code: &'static str,
-    validator_error: Option<(&'static str, &'a ErrorCheck<'a>)>,
-}
-
-/// Whether a validator error has the expected parameters.
-type ErrorCheck<'a> = dyn Fn(&SessionKeyValidatorErrors) -> bool + 'a;
-
-impl Denial<'_> {
-    fn describe(&self) -> String {
-        match &self.validator_error {
-            Some((name, _)) => format!("denied: {} {name}", self.code),
-            None => format!("denied: {}", self.code),
-        }
-    }
-
-    fn matches(&self, error: &Error) -> bool {
-        if error.aa_code() != Some(self.code) {
-            return false;
-        }
-        match (&self.validator_error, error.validator_error()) {
-            (Some((_, check)), Some(inner)) => check(inner),
-            (None, None) => true,
-            _ => false,
-        }
-    }
-}
-
-/// The steps so far, printed as they come in text mode.
-struct Demo {
-    global: Global,
-    steps: Vec<Step>,
-}
-
-impl Demo {
-    fn push(&mut self, mut step: Step) {
-        step.step = self.steps.len() + 1;
-        if !self.global.json && !self.global.quiet {
-            print_step(&step);
-        }
-        self.steps.push(step);
-    }
-
-    /// A step that succeeded with no user operation.
-    fn done(&mut self, use_case: &'static str, title: String, details: Details) {
-        self.push(Step {
-            details,
-            ..step(use_case, title, "ok".into())
-        });
-    }
-
-    /// A user operation that must be included and succeed; `checks` are extra facts read from the chain after it
-    /// (name, held).
-    fn expect_success(
-        &mut self,
-        use_case: &'static str,
-        title: String,
-        outcome: &OpOutcome,
-        mut details: Details,
-        checks: &[(&str, bool)],
-    ) {
-        let mut step = step(use_case, title, "ok".into());
-        step.user_op_hash = Some(outcome.user_op_hash);
-        step.tx_hash = Some(outcome.tx_hash);
-        step.gas_used = Some(outcome.gas_used);
-        step.actual_gas_used = Some(number(outcome.actual_gas_used));
-        let mut problems = vec![];
-        if !outcome.success {
-            problems.push(format!(
-                "the operation reverted in execution{}",
-                outcome
-                    .revert
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ));
-        }
-        for (check, held) in checks {
-            details.push(((*check).to_owned(), json!(held)));
-            if !held {
-                problems.push(format!("check failed: {check}"));
-            }
-        }
-        step.details = details;
-        step.passed = problems.is_empty();
-        step.outcome = if outcome.success { "ok" } else { "failed" };
-        step.problem = (!problems.is_empty()).then(|| problems.join("; "));
-        self.push(step);
-    }
-
-    /// Sends a session operation that must be refused as `denial`.
-    async fn expect_denied(
-        &mut self,
-        client: &Client,
-        use_case: &'static str,
-        title: String,
-        op: keyscope::PreparedOp,
-        denial: Denial<'_>,
-    ) {
-        self.expect_denied_with(client, use_case, title, op, denial, Details::new(), &[])
-            .await;
-    }
-
-    /// [`Demo::expect_denied`] with facts of the step and extra checks (name, held).
-    #[allow(clippy::too_many_arguments)]
-    async fn expect_denied_with(
-        &mut self,
-        client: &Client,
-        use_case: &'static str,
-        title: String,
-        op: keyscope::PreparedOp,
-        denial: Denial<'_>,
-        mut details: Details,
-        checks: &[(&str, bool)],
-    ) {
-        let mut step = step(use_case, title, denial.describe());
-        let mut problems = vec![];
-        for (check, held) in checks {
-            details.push(((*check).to_owned(), json!(held)));
-            if !held {
-                problems.push(format!("check failed: {check}"));
-            }
-        }
-        step.details = details;
-        step.user_op_hash = Some(op.user_op_hash);
-        match client.send(&op).await {
-            Ok(outcome) => {
-                step.tx_hash = Some(outcome.tx_hash);
-                step.gas_used = Some(outcome.gas_used);
-                step.outcome = "failed";
-                step.problem = Some(format!(
-                    "the EntryPoint accepted the operation (transaction {})",
-                    outcome.tx_hash
-                ));
-            }
-            Err(error) => {
-                step.passed = denial.matches(&error);
-                step.outcome = if error.aa_code().is_some() {
-                    "denied"
-                } else {
-                    "failed"
-                };
-                if !step.passed {
-                    problems.insert(0, format!("not the expected refusal: {}", short(&error)));
-                }
-                step.error = Some(error_json(&error));
-            }
-        }
-        if !problems.is_empty() {
-            step.passed = false;
-            step.problem = Some(problems.join("; "));
-        }
-        self.push(step);
-    }
-
-    /// Records the error that stopped the demo.
-    fn abort(&mut self, error: &anyhow::Error) {
-        let mut step = step("setup", "the demo stopped".into(), "ok".into());
-        step.outcome = "failed";
-        step.passed = false;
-        step.problem = Some(short(&format!("{error:#}")));
-        self.push(step);
-    }
-
-    fn failures(&self) -> usize {
-        self.steps.iter().filter(|s| !s.passed).count()
-    }
-}
-
-fn step(use_case: &'static str, title: String, expected: String) -> Step {
-    Step {
-        step: 0,
-        use_case,
-        title,
-        expected,
-        outcome: "ok",
-        passed: true,
-        user_op_hash: None,
-        tx_hash: None,
-        gas_used: None,
-        actual_gas_used: None,
-        error: None,
-        details: Details::new(),
-        problem: None,
-    }
-}
-
-fn print_step(step: &Step) {
-    let verdict = match (step.passed, step.outcome) {
-        (true, "denied") => "DENIED as expected",
-        (true, _) => "OK",
-        (false, _) => "FAILED",
-    };
-    println!(
-        "{:>2}. [{}] {}: {}",
-        step.step, verdict, step.use_case, step.title
-    );
-    let indent = "      ";
-    for (key, value) in &step.details {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Bool(true) => "yes".into(),
-            Value::Bool(false) => "NO".into(),
-            other => other.to_string(),
-        };
-        let mut lines = text.lines();
-        println!(
-            "{indent}{}: {}",
-            key.replace('_', " "),
-            lines.next().unwrap_or_default()
-        );
-        for line in lines {
-            println!("{indent}  {line}");
-        }
-    }
-    if let Some(hash) = step.user_op_hash {
-        match (step.tx_hash, &step.error) {
-            (Some(tx), _) => {
-                println!("{indent}userOp {hash}");
-                let actual = step
-                    .actual_gas_used
-                    .as_ref()
-                    .map(|g| format!(", userOp actualGasUsed {g}"))
-                    .unwrap_or_default();
-                println!(
-                    "{indent}tx {tx}: handleOps gasUsed {}{actual}",
-                    step.gas_used.unwrap_or_default()
-                );
-            }
-            (None, Some(error)) => {
-                println!("{indent}userOp {hash}: not mined, refused in simulation");
-                if let Some(message) = error.get("message").and_then(Value::as_str) {
-                    println!("{indent}{message}");
-                }
-            }
-            (None, None) => println!("{indent}userOp {hash}"),
-        }
-    } else if let Some(tx) = step.tx_hash {
-        println!("{indent}tx {tx}");
-    }
-    if let Some(problem) = &step.problem {
-        println!("{indent}PROBLEM: {problem}");
-    }
 }
 
 /// `keyscope demo`.
@@ -431,70 +136,6 @@ pub async fn run(args: DemoArgs, global: Global) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The accounts' session window: from one second before the current block (EntryPoint v0.8 validates strictly
-/// after `validAfter`) for one hour.
-async fn window(node: &Node) -> Result<(u64, u64)> {
-    let block = node
-        .provider
-        .get_block_by_number(Default::default())
-        .await?
-        .ok_or_else(|| anyhow!("the node has no latest block"))?;
-    let valid_after = block.header.timestamp.saturating_sub(1);
-    Ok((valid_after, valid_after + SESSION_SECONDS))
-}
-
-/// A one-permission session for `key`.
-fn session(
-    key: &SessionKey,
-    (valid_after, valid_until): (u64, u64),
-    permission: PermissionSpec,
-) -> Result<(SessionSpec, CompiledSession)> {
-    let spec = SessionSpec {
-        signer: key.address(),
-        valid_after,
-        valid_until,
-        // Self-paid only (the default), and a bounded fee scope.
-        paymaster: Default::default(),
-        fees: FeeScopeSpec {
-            per_operation: FeeBound::Wei(FEE_PER_OPERATION),
-            budget: FeeBound::Wei(FEE_BUDGET),
-        },
-        salt: Default::default(),
-        permissions: vec![permission],
-    };
-    let compiled = spec.compile()?;
-    Ok((spec, compiled))
-}
-
-/// Creates `owner`'s account on `version` and funds it from the bundler.
-async fn new_account(
-    client: &Client,
-    owner: &SessionKey,
-    version: Version,
-    funds: u128,
-) -> Result<Account> {
-    let account = client
-        .create_account(owner.address(), U256::ZERO, version)
-        .await
-        .context("creating the account")?;
-    client
-        .fund(account.address, U256::from(funds))
-        .await
-        .context("funding the account")?;
-    Ok(account)
-}
-
-fn details(pairs: &[(&str, Value)]) -> Details {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
-
-fn ether(wei: u128) -> String {
-    keyscope::permissions::values::format_native(U256::from(wei))
 }
 
 async fn run_steps(
@@ -1033,7 +674,7 @@ async fn run_steps(
     );
     let checks = [
         ("game_account_holds_2_items", items_held == U256::from(2)),
-        ("pricey_item_still_sellers", pricey_listed),
+        ("pricey_item_still_with_the_seller", pricey_listed),
         ("spare_item_still_listed", spare_listed),
     ];
     for (check, held) in checks {
@@ -1046,39 +687,4 @@ async fn run_steps(
     }
     demo.push(state);
     Ok(())
-}
-
-/// `op` with the gas fields a leaked key would use to drain the account through fees (a huge
-/// `preVerificationGas` and `maxFeePerGas`), signed again by `key`: what anyone holding the key can do with
-/// `keyscope-signer` alone, without the SDK's fee check.
-fn leaked_key_resign(
-    client: &Client,
-    mut prepared: PreparedOp,
-    key: &SessionKey,
-) -> Result<PreparedOp> {
-    let signature = SessionSignature::decode(&prepared.op.signature)?;
-    prepared.op.preVerificationGas = U256::from(DRAIN_PRE_VERIFICATION_GAS);
-    prepared
-        .op
-        .set_gas_fees(DRAIN_FEE_PER_GAS, DRAIN_FEE_PER_GAS);
-    prepared.user_op_hash = client
-        .stack()
-        .entry_point(prepared.version)
-        .user_op_hash(&prepared.op, client.chain_id())?;
-    prepared.op.signature = signature
-        .sign(key, &prepared.user_op_hash)?
-        .encode()?
-        .into();
-    Ok(prepared)
-}
-
-fn check_tx(receipt: alloy::rpc::types::TransactionReceipt, what: &str) -> Result<()> {
-    if receipt.status() {
-        Ok(())
-    } else {
-        Err(anyhow!(
-            "transaction {} ({what}) reverted",
-            receipt.transaction_hash
-        ))
-    }
 }
