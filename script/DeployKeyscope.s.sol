@@ -5,10 +5,6 @@ import {Script, console2} from "forge-std/Script.sol";
 import {VmSafe} from "forge-std/Vm.sol";
 import {IEntryPoint} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 
-import {SessionKeyValidator} from "../contracts/src/SessionKeyValidator.sol";
-import {KeyscopeAccount} from "../contracts/src/account/KeyscopeAccount.sol";
-import {KeyscopeAccountFactory} from "../contracts/src/account/KeyscopeAccountFactory.sol";
-import {OwnerECDSAValidator} from "../contracts/src/account/OwnerECDSAValidator.sol";
 import {EntryPointDeployer} from "../contracts/test/utils/EntryPointDeployer.sol";
 import {Deployments} from "./lib/Deployments.sol";
 
@@ -18,6 +14,11 @@ import {Deployments} from "./lib/Deployments.sol";
 /// (npm artifacts, canonical salts), then SessionKeyValidator, OwnerECDSAValidator, and one KeyscopeAccount
 /// implementation and KeyscopeAccountFactory per EntryPoint, all through CREATE2 with fixed salts, so the addresses
 /// are the same on every chain and every run. What is already deployed (code at the predicted address) is skipped.
+/// The Keyscope init code is read from the committed artifacts of `crates/bindings/artifacts/` (the ones the SDK
+/// deploys, kept current by `script/update-bindings.sh --check`), not from `type(C).creationCode`: the script shares
+/// a compilation unit with the via-IR `SessionKeyValidator`, so its own copies of the other contracts would be
+/// compiled via IR into other bytecode, at other addresses than `keyscope::Stack::predicted()`.
+/// `contracts/test/deploy/DeployKeyscope.t.sol` checks the addresses against the SDK's.
 /// Writes the addresses to `deployments/<chainId>.json` when broadcasting (see {Deployments}).
 /// @dev `forge script script/DeployKeyscope.s.sol --rpc-url <url> --broadcast`; the broadcaster is `PRIVATE_KEY`
 /// (anvil's first default key on chain 31337).
@@ -30,6 +31,8 @@ contract DeployKeyscope is Script, EntryPointDeployer {
     bytes32 internal constant ACCOUNT_IMPLEMENTATION_SALT = keccak256("keyscope.deploy.KeyscopeAccount");
     /// @notice CREATE2 salt of the account factories (their implementation argument tells them apart).
     bytes32 internal constant ACCOUNT_FACTORY_SALT = keccak256("keyscope.deploy.KeyscopeAccountFactory");
+    /// @notice Where the init code comes from: the artifacts `keyscope-bindings` embeds.
+    string internal constant ARTIFACTS = "crates/bindings/artifacts/";
 
     /// @notice Deploys what is missing and writes `deployments/<chainId>.json`.
     /// @return deployment Every Keyscope contract on this chain.
@@ -44,9 +47,9 @@ contract DeployKeyscope is Script, EntryPointDeployer {
         deployment.v07.entryPoint = _entryPoint("EntryPoint v0.7", ENTRYPOINT_V07_ADDRESS, _deployEntryPointV07);
         deployment.v08.entryPoint = _entryPoint("EntryPoint v0.8", ENTRYPOINT_V08_ADDRESS, _deployEntryPointV08);
         deployment.sessionKeyValidator =
-            _deploy("SessionKeyValidator", SESSION_KEY_VALIDATOR_SALT, type(SessionKeyValidator).creationCode);
+            _deploy("SessionKeyValidator", SESSION_KEY_VALIDATOR_SALT, _creationCode("SessionKeyValidator"));
         deployment.ownerECDSAValidator =
-            _deploy("OwnerECDSAValidator", OWNER_VALIDATOR_SALT, type(OwnerECDSAValidator).creationCode);
+            _deploy("OwnerECDSAValidator", OWNER_VALIDATOR_SALT, _creationCode("OwnerECDSAValidator"));
         deployment.v07 = _stack("v0.7", deployment.v07.entryPoint, deployment.ownerECDSAValidator);
         deployment.v08 = _stack("v0.8", deployment.v08.entryPoint, deployment.ownerECDSAValidator);
         vm.stopBroadcast();
@@ -75,15 +78,21 @@ contract DeployKeyscope is Script, EntryPointDeployer {
         stack.accountImplementation = _deploy(
             string.concat("KeyscopeAccount implementation (EntryPoint ", version, ")"),
             ACCOUNT_IMPLEMENTATION_SALT,
-            abi.encodePacked(type(KeyscopeAccount).creationCode, abi.encode(entryPoint))
+            abi.encodePacked(_creationCode("KeyscopeAccount"), abi.encode(entryPoint))
         );
         stack.accountFactory = _deploy(
             string.concat("KeyscopeAccountFactory (EntryPoint ", version, ")"),
             ACCOUNT_FACTORY_SALT,
             abi.encodePacked(
-                type(KeyscopeAccountFactory).creationCode, abi.encode(stack.accountImplementation, ownerValidator)
+                _creationCode("KeyscopeAccountFactory"), abi.encode(stack.accountImplementation, ownerValidator)
             )
         );
+    }
+
+    /// @notice The creation code of `name` in the bindings' artifacts.
+    function _creationCode(string memory name) internal view returns (bytes memory) {
+        return
+            vm.parseJsonBytes(vm.readFile(string.concat(vm.projectRoot(), "/", ARTIFACTS, name, ".json")), ".bytecode");
     }
 
     /// @notice Deploys an EntryPoint at its canonical address unless it is there, and logs which happened.

@@ -4,8 +4,8 @@ pragma solidity ^0.8.28;
 import {Vm} from "forge-std/Vm.sol";
 
 /// @title Deployments
-/// @notice The `deployments/<chainId>.json` file written by `script/DeployKeyscope.s.sol` and read by the other
-/// scripts, and the broadcaster key every script uses.
+/// @notice The `deployments/<chainId>.json` file written by `script/DeployKeyscope.s.sol`, and the key it broadcasts
+/// with.
 /// @dev File layout (addresses are CREATE2-deterministic, so they are the same on every chain):
 ///
 ///     {
@@ -88,46 +88,9 @@ library Deployments {
         VM.writeJson(json, file);
     }
 
-    /// @notice Reads `deployments/<chainId>.json` and checks that every contract in it has code on this chain.
-    /// @param chainId The chain.
-    /// @return deployment The deployment.
-    function read(uint256 chainId) internal view returns (Deployment memory deployment) {
-        string memory json = VM.readFile(path(chainId, ".json"));
-        deployment.chainId = VM.parseJsonUint(json, ".chainId");
-        require(deployment.chainId == chainId, "Deployments: chain id mismatch");
-        deployment.create2Deployer = VM.parseJsonAddress(json, ".create2Deployer");
-        deployment.sessionKeyValidator = VM.parseJsonAddress(json, ".sessionKeyValidator");
-        deployment.ownerECDSAValidator = VM.parseJsonAddress(json, ".ownerECDSAValidator");
-        deployment.v07 = _readStack(json, ".v07");
-        deployment.v08 = _readStack(json, ".v08");
-        _requireCode(deployment.sessionKeyValidator);
-        _requireCode(deployment.ownerECDSAValidator);
-        _requireStackCode(deployment.v07);
-        _requireStackCode(deployment.v08);
-    }
-
     function _stackJson(string memory key, Stack memory stack) private returns (string memory) {
         VM.serializeAddress(key, "entryPoint", stack.entryPoint);
         VM.serializeAddress(key, "accountImplementation", stack.accountImplementation);
         return VM.serializeAddress(key, "accountFactory", stack.accountFactory);
-    }
-
-    function _readStack(string memory json, string memory key) private pure returns (Stack memory stack) {
-        stack.entryPoint = VM.parseJsonAddress(json, string.concat(key, ".entryPoint"));
-        stack.accountImplementation = VM.parseJsonAddress(json, string.concat(key, ".accountImplementation"));
-        stack.accountFactory = VM.parseJsonAddress(json, string.concat(key, ".accountFactory"));
-    }
-
-    function _requireStackCode(Stack memory stack) private view {
-        _requireCode(stack.entryPoint);
-        _requireCode(stack.accountImplementation);
-        _requireCode(stack.accountFactory);
-    }
-
-    function _requireCode(address target) private view {
-        require(
-            target.code.length != 0,
-            string.concat("Deployments: no code at ", VM.toString(target), "; run script/DeployKeyscope.s.sol first")
-        );
     }
 }

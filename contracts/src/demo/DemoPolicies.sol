@@ -6,8 +6,8 @@ import {GameItems} from "./GameItems.sol";
 import {NftMarketplace} from "./NftMarketplace.sol";
 
 /// @title DemoPolicies
-/// @notice The session policies of Keyscope's two seed use cases, shared by the seed demo script
-/// (`script/SeedDemo.s.sol`) and its forge test (`contracts/test/demo/SeedDemos.t.sol`) so both run the same policy.
+/// @notice The session policies of Keyscope's two seed use cases, run by their forge test
+/// (`contracts/test/demo/SeedDemos.t.sol`); `keyscope demo` (`crates/cli/src/demo/`) grants the same policies.
 library DemoPolicies {
     /// @notice How long the seed sessions last.
     uint48 internal constant SESSION_DURATION = 1 hours;

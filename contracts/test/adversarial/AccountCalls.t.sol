@@ -14,7 +14,7 @@ import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionK
 import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 1, 6 and 7: what the account is asked to do, and which targets are out of reach.
-contract AccountCallsTest is AdversarialBase {
+contract AccountCallsAttackTest is AdversarialBase {
     /// `executeUserOp(PackedUserOperation,bytes32)`: EntryPoint v0.7+ runs it instead of the raw callData.
     bytes4 private constant EXECUTE_USER_OP = 0x8dd7712f;
     /// `upgradeToAndCall(address,bytes)` (ERC-1967 / UUPS).

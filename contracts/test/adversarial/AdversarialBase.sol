@@ -6,54 +6,26 @@ import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionTestBase} from "../utils/SessionTestBase.sol";
 import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
-
-/// @notice A target that records every call it receives (sender, value, calldata) and answers `true`, so it also
-///         stands in for an ERC-20 whose movements always succeed.
-contract Recorder {
-    struct Call {
-        address from;
-        uint256 value;
-        bytes data;
-    }
-
-    Call[] private _calls;
-
-    /// @notice Number of calls recorded so far.
-    function recordedCount() external view returns (uint256) {
-        return _calls.length;
-    }
-
-    /// @notice Call `i` as recorded.
-    function recorded(uint256 i) external view returns (address from, uint256 value, bytes memory data) {
-        Call storage call = _calls[i];
-        return (call.from, call.value, call.data);
-    }
-
-    fallback(bytes calldata data) external payable returns (bytes memory) {
-        _calls.push(Call({from: msg.sender, value: msg.value, data: data}));
-        return abi.encode(true);
-    }
-
-    receive() external payable {
-        _calls.push(Call({from: msg.sender, value: msg.value, data: ""}));
-    }
-}
-
-/// @notice A paymaster that sponsors everything (same interface on EntryPoint v0.7 and v0.8).
-contract SponsorPaymaster {
-    function validatePaymasterUserOp(PackedUserOperation calldata, bytes32, uint256)
-        external
-        pure
-        returns (bytes memory context, uint256 validationData)
-    {
-        return ("", 0);
-    }
-
-    function postOp(uint8, bytes calldata, uint256, uint256) external pure {}
-}
+import {Recorder} from "../mocks/Recorder.sol";
 
 /// @notice Shared helpers of the adversarial suite: raw operations whose calldata and signature the test controls.
 abstract contract AdversarialBase is SessionTestBase {
+    /// @notice The EntryPoint (and its account) that the current run of an {onEachEntryPoint} test is on.
+    AccountEnv internal currentEnv;
+
+    /// @notice Runs the test body once per EntryPoint version, v0.7 first, each run from the same state: a snapshot
+    /// is taken before each run and restored after it, so nothing one run does is seen by the other. The body reads
+    /// the EntryPoint and account of its run from {currentEnv}.
+    modifier onEachEntryPoint() {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            uint256 snapshot = vm.snapshotState();
+            currentEnv = envs[i];
+            _;
+            vm.revertToStateAndDelete(snapshot);
+        }
+    }
+
     /// @notice Selector of `ping(uint256)`, the recorder's "business" call in most cases.
     bytes4 internal constant PING = bytes4(keccak256("ping(uint256)"));
     /// @notice Selector of `pong(uint256,int256)`.

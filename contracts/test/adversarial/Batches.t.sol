@@ -9,7 +9,7 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Case 4: batches. Every call of a batch is checked against its own permission; one bad call rejects
 ///         the whole operation; a proof is never "shared" between calls beyond proving the same leaf.
-contract BatchesTest is AdversarialBase {
+contract BatchesAttackTest is AdversarialBase {
     function _pingOnly(uint256 x) internal view returns (SessionTypes.Permission memory permission) {
         permission = _permission(address(recorder), PING);
         permission.rules = new SessionTypes.ArgRule[](1);

@@ -5,11 +5,12 @@ import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfac
 import {Execution, IERC7579Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {CallProof} from "../utils/SessionEncoding.sol";
-import {AdversarialBase, Recorder} from "./AdversarialBase.sol";
+import {Recorder} from "../mocks/Recorder.sol";
+import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 2, 3 and 5: the account's `execute` calldata. Validation must decode exactly the calls the account
 ///         executes; anything non-canonical is rejected before a single permission is looked at.
-contract DecodingTest is AdversarialBase {
+contract DecodingAttackTest is AdversarialBase {
     /// Where `executionData` starts in the account calldata: selector, mode, offset, length.
     uint256 private constant EXEC = 100;
 

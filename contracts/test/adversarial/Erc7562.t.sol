@@ -16,7 +16,7 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 ///         and the result does not depend on any environment value a bundler cannot pin (TIMESTAMP, NUMBER,
 ///         BASEFEE, PREVRANDAO, COINBASE, GASPRICE, ORIGIN, BLOCKHASH, BLOBBASEFEE). The opcode-level check (debug_traceCall on
 ///         anvil) is part of the Rust end-to-end tests.
-contract Erc7562Test is AdversarialBase {
+contract Erc7562AttackTest is AdversarialBase {
     address private constant ECRECOVER = address(1);
 
     struct Fixture {

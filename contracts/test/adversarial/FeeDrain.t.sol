@@ -6,9 +6,9 @@ import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionK
 import {SessionEncoding} from "../utils/SessionEncoding.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
-/// @notice Case 19: a leaked session key with no value rights tries to drain the account through gas fees, acting
+/// @notice Case 25: a leaked session key with no value rights tries to drain the account through gas fees, acting
 ///         as its own bundler and beneficiary: huge gas fields and fees, paid by the account to the attacker.
-contract FeeDrainTest is AdversarialBase {
+contract FeeDrainAttackTest is AdversarialBase {
     /// The gas fields the attacker signs.
     struct GasFields {
         uint128 verificationGas;

@@ -10,7 +10,7 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 13, 14, 15 and 23: cumulative limits, ERC-20 movement accounting, usage and rate limits, and
 ///         the bounds on everything an operation can make the validator do.
-contract LimitsTest is AdversarialBase {
+contract LimitsAttackTest is AdversarialBase {
     bytes4 private constant INCREASE_ALLOWANCE = 0x39509351; // increaseAllowance(address,uint256)
 
     // ------------------------------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ pragma solidity ^0.8.28;
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionEncoding} from "../utils/SessionEncoding.sol";
-import {AdversarialBase, SponsorPaymaster} from "./AdversarialBase.sol";
+import {SponsorPaymaster} from "../mocks/Paymasters.sol";
+import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Case 18: the session's paymaster policy.
-contract PaymasterTest is AdversarialBase {
+contract PaymasterAttackTest is AdversarialBase {
     event UserOperationRevertReason(
         bytes32 indexed userOpHash, address indexed sender, uint256 nonce, bytes revertReason
     );
@@ -59,15 +60,13 @@ contract PaymasterTest is AdversarialBase {
         return abi.encodeWithSelector(ISessionKeyValidator.PaymasterNotAllowed.selector, uint8(policy), pm);
     }
 
-    function test_validateUserOp_reverts_whenPaymasterRequiredButAbsent() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _policySession(envs[i].entryPoint, account, SessionTypes.PaymasterPolicy.Required, address(0));
-            PackedUserOperation memory op = _opWith(envs[i].entryPoint, account, session, permission, "");
-            _expectScopeError(envs[i].entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0)));
-        }
+    function test_validateUserOp_reverts_whenPaymasterRequiredButAbsent() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _policySession(entryPoint, account, SessionTypes.PaymasterPolicy.Required, address(0));
+        PackedUserOperation memory op = _opWith(entryPoint, account, session, permission, "");
+        _expectScopeError(entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0)));
     }
 
     function test_validateUserOp_reverts_whenPaymasterRequiredButZeroAddress() public {
@@ -84,61 +83,48 @@ contract PaymasterTest is AdversarialBase {
         _handleOpExpectRevert(entryPointV08, op, abi.encodeWithSignature("Error(string)", "AA98 invalid paymaster"));
     }
 
-    function test_validateUserOp_reverts_whenExactPaymasterIsAnother() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _policySession(envs[i].entryPoint, account, SessionTypes.PaymasterPolicy.Exactly, address(paymaster));
-            PackedUserOperation memory op =
-                _opWith(envs[i].entryPoint, account, session, permission, _paymasterAndData(address(otherPaymaster)));
-            _expectScopeError(
-                envs[i].entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Exactly, address(otherPaymaster))
-            );
-            op = _opWith(envs[i].entryPoint, account, session, permission, "");
-            _expectScopeError(envs[i].entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Exactly, address(0)));
-        }
+    function test_validateUserOp_reverts_whenExactPaymasterIsAnother() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _policySession(entryPoint, account, SessionTypes.PaymasterPolicy.Exactly, address(paymaster));
+        PackedUserOperation memory op =
+            _opWith(entryPoint, account, session, permission, _paymasterAndData(address(otherPaymaster)));
+        _expectScopeError(entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Exactly, address(otherPaymaster)));
+        op = _opWith(entryPoint, account, session, permission, "");
+        _expectScopeError(entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Exactly, address(0)));
     }
 
-    function test_validateUserOp_reverts_whenPolicyNoneButPaymasterPresent() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _policySession(envs[i].entryPoint, account, SessionTypes.PaymasterPolicy.None, address(0));
-            PackedUserOperation memory op =
-                _opWith(envs[i].entryPoint, account, session, permission, _paymasterAndData(address(paymaster)));
-            _expectScopeError(
-                envs[i].entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.None, address(paymaster))
-            );
-            // self-paid is fine
-            _handleOp(envs[i].entryPoint, _opWith(envs[i].entryPoint, account, session, permission, ""));
-        }
+    function test_validateUserOp_reverts_whenPolicyNoneButPaymasterPresent() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _policySession(entryPoint, account, SessionTypes.PaymasterPolicy.None, address(0));
+        PackedUserOperation memory op =
+            _opWith(entryPoint, account, session, permission, _paymasterAndData(address(paymaster)));
+        _expectScopeError(entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.None, address(paymaster)));
+        // self-paid is fine: one call recorded per EntryPoint (each run starts from the same state)
+        _handleOp(entryPoint, _opWith(entryPoint, account, session, permission, ""));
+        _assertRecorded(recorder, 1);
+    }
+
+    function test_validateUserOp_sponsored_whenPaymasterMatchesPolicy() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory exact, SessionTypes.Permission memory permission) =
+            _policySession(entryPoint, account, SessionTypes.PaymasterPolicy.Exactly, address(paymaster));
+        (SessionTypes.Session memory required,) =
+            _policySession(entryPoint, account, SessionTypes.PaymasterPolicy.Required, address(0));
+        uint256 deposit = entryPoint.balanceOf(account); // after the owner's grants
+        uint256 balance = account.balance;
+        _handleOp(entryPoint, _opWith(entryPoint, account, exact, permission, _paymasterAndData(address(paymaster))));
+        _handleOp(
+            entryPoint, _opWith(entryPoint, account, required, permission, _paymasterAndData(address(otherPaymaster)))
+        );
+        assertEq(entryPoint.balanceOf(account), deposit, "the account's deposit paid nothing");
+        assertEq(account.balance, balance, "the account's balance paid nothing");
+        // two calls recorded per EntryPoint (each run starts from the same state)
         _assertRecorded(recorder, 2);
-    }
-
-    function test_validateUserOp_sponsored_whenPaymasterMatchesPolicy() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory exact, SessionTypes.Permission memory permission) =
-                _policySession(envs[i].entryPoint, account, SessionTypes.PaymasterPolicy.Exactly, address(paymaster));
-            (SessionTypes.Session memory required,) =
-                _policySession(envs[i].entryPoint, account, SessionTypes.PaymasterPolicy.Required, address(0));
-            uint256 deposit = envs[i].entryPoint.balanceOf(account); // after the owner's grants
-            uint256 balance = account.balance;
-            _handleOp(
-                envs[i].entryPoint,
-                _opWith(envs[i].entryPoint, account, exact, permission, _paymasterAndData(address(paymaster)))
-            );
-            _handleOp(
-                envs[i].entryPoint,
-                _opWith(envs[i].entryPoint, account, required, permission, _paymasterAndData(address(otherPaymaster)))
-            );
-            assertEq(envs[i].entryPoint.balanceOf(account), deposit, "the account's deposit paid nothing");
-            assertEq(account.balance, balance, "the account's balance paid nothing");
-        }
-        _assertRecorded(recorder, 4);
     }
 
     function test_grantSession_reverts_whenPaymasterFieldsContradictPolicy() public {

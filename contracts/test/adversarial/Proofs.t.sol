@@ -7,7 +7,7 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 11 and 12: a call is only ever checked against a permission the owner committed to, in the tree
 ///         of the session the operation names. Leaves are double-hashed, so no inner node can pose as a leaf.
-contract ProofsTest is AdversarialBase {
+contract ProofsAttackTest is AdversarialBase {
     SessionTypes.Permission internal committed;
     SessionTypes.Permission internal sibling;
     bytes32 internal root;

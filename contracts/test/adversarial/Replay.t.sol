@@ -10,7 +10,7 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 19, 20 (enable replay) and 21: signatures are bound to the account, the chain and the EntryPoint;
 ///         owner enable signatures to the account's epoch; reinstalling never revives a session or a counter.
-contract ReplayTest is AdversarialBase {
+contract ReplayAttackTest is AdversarialBase {
     /// The chain id kept in storage: a local copy of block.chainid would be re-read after vm.chainId.
     uint256 internal homeChainId;
 

@@ -6,7 +6,7 @@ import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionK
 import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 8, 9 and 10: selectors of short calldata, rules that read past the calldata, signed rules.
-contract RulesTest is AdversarialBase {
+contract RulesAttackTest is AdversarialBase {
     /// Grants a one-leaf session over `permission` on both accounts, sends `data` to `target` under it and expects
     /// `inner` on each.
     function _expect(SessionTypes.Permission memory permission, address target, bytes memory data, bytes memory inner)

@@ -9,7 +9,7 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 22 and 20 (second half): malformed session signatures, and every byte of userOp.signature
 ///         rewritten by someone who does not hold the keys (a bundler, a mempool observer).
-contract SignaturesTest is AdversarialBase {
+contract SignaturesAttackTest is AdversarialBase {
     uint256 private constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
     // ------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Cases 16 and 17: time windows and the shape of validationData.
-contract WindowsTest is AdversarialBase {
+contract WindowsAttackTest is AdversarialBase {
     event UserOperationRevertReason(
         bytes32 indexed userOpHash, address indexed sender, uint256 nonce, bytes revertReason
     );

@@ -12,8 +12,8 @@ import {NftMarketplace} from "../../src/demo/NftMarketplace.sol";
 import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
 import {SessionTestBase} from "../utils/SessionTestBase.sol";
 
-/// @notice The two seed use cases of `script/SeedDemo.s.sol`, with the same policies ({DemoPolicies}), on both
-/// EntryPoint versions:
+/// @notice The two seed use cases (which `keyscope demo` also runs end to end on anvil), with their policies
+/// ({DemoPolicies}), on both EntryPoint versions:
 /// - game: a session key that may only call `GameItems.mint(address)` on one collection mints for one hour without
 ///   the owner, and can do nothing else;
 /// - trading: the trading service's key may only call `NftMarketplace.buy` with at most the user's 1 ETH threshold.

@@ -12,7 +12,8 @@ import {
 } from "@openzeppelin/contracts/account/utils/draft-ERC7579Utils.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
-import {ArgTarget, ScopeTestBase} from "../utils/ScopeTestBase.sol";
+import {ArgTarget} from "../mocks/ArgTarget.sol";
+import {ScopeTestBase} from "../utils/ScopeTestBase.sol";
 import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
 
 /// @notice Batches: one permission entry per call, per-call proofs from multi-leaf trees, batch size bounds.

@@ -7,7 +7,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionLifecycleBase} from "../utils/SessionLifecycleBase.sol";
 import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
-import {TestPaymaster} from "./Paymaster.t.sol";
+import {TestPaymaster} from "../mocks/Paymasters.sol";
 
 /// @notice The session's fee scope: the most one operation may cost and the budget of all its operations, each
 ///         charged the prefund the EntryPoint computes from the operation's own gas fields.

@@ -1,27 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
-import {ArgTarget, ScopeTestBase} from "../utils/ScopeTestBase.sol";
+import {ArgTarget} from "../mocks/ArgTarget.sol";
+import {ScopeTestBase} from "../utils/ScopeTestBase.sol";
 import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
-
-/// @notice An ERC-20 that still has the pre-5.0 OpenZeppelin `increaseAllowance`.
-contract LegacyToken is ERC20 {
-    constructor() ERC20("Legacy", "LEG") {}
-
-    function mint(address to, uint256 amount) external {
-        _mint(to, amount);
-    }
-
-    function increaseAllowance(address spender, uint256 addedValue) external returns (bool) {
-        _approve(msg.sender, spender, allowance(msg.sender, spender) + addedValue);
-        return true;
-    }
-}
+import {LegacyToken} from "../mocks/LegacyToken.sol";
 
 /// @notice Usage limits, rate limits and cumulative native and ERC-20 spending limits.
 contract LimitsTest is ScopeTestBase {

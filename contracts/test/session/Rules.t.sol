@@ -3,8 +3,10 @@ pragma solidity ^0.8.28;
 
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
-import {ArgTarget, ScopeTestBase} from "../utils/ScopeTestBase.sol";
+import {ArgTarget} from "../mocks/ArgTarget.sol";
+import {ScopeTestBase} from "../utils/ScopeTestBase.sol";
 import {CallProof} from "../utils/SessionEncoding.sol";
+import {RuleRef} from "../utils/RuleReference.sol";
 
 /// @notice Argument rules: every operator, boundaries, malformed rules and out-of-bounds reads.
 /// @dev Calls go to `ArgTarget.act(uint256 a, int256 b, address c, bytes32 d)`: argument words 0 to 3.
@@ -659,39 +661,5 @@ contract RulesTest is ScopeTestBase {
         );
         vm.expectRevert(_outOfBounds(0, argIndex));
         _validateAs(op, hash);
-    }
-}
-
-/// @notice Reference implementation of the argument-rule operators.
-library RuleRef {
-    function holds(SessionTypes.RuleOperator operator, bytes32 arg, bytes32[] memory operands)
-        internal
-        pure
-        returns (bool)
-    {
-        uint256 a = uint256(arg);
-        int256 sa = int256(a);
-        if (operator == SessionTypes.RuleOperator.OneOf) {
-            for (uint256 i; i < operands.length; ++i) {
-                if (operands[i] == arg) return true;
-            }
-            return false;
-        }
-        uint256 b = uint256(operands[0]);
-        int256 sb = int256(b);
-        if (operator == SessionTypes.RuleOperator.Eq) return a == b;
-        if (operator == SessionTypes.RuleOperator.Ne) return a != b;
-        if (operator == SessionTypes.RuleOperator.Lt) return a < b;
-        if (operator == SessionTypes.RuleOperator.Lte) return a <= b;
-        if (operator == SessionTypes.RuleOperator.Gt) return a > b;
-        if (operator == SessionTypes.RuleOperator.Gte) return a >= b;
-        if (operator == SessionTypes.RuleOperator.SignedLt) return sa < sb;
-        if (operator == SessionTypes.RuleOperator.SignedLte) return sa <= sb;
-        if (operator == SessionTypes.RuleOperator.SignedGt) return sa > sb;
-        if (operator == SessionTypes.RuleOperator.SignedGte) return sa >= sb;
-        uint256 c = uint256(operands[1]);
-        if (operator == SessionTypes.RuleOperator.InRange) return b <= a && a <= c;
-        if (operator == SessionTypes.RuleOperator.SignedInRange) return sb <= sa && sa <= int256(c);
-        return a & b == c; // Bitmask
     }
 }

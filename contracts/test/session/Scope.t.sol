@@ -5,7 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {IERC7579ModuleConfig, MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
-import {ArgTarget, ScopeTestBase} from "../utils/ScopeTestBase.sol";
+import {ArgTarget} from "../mocks/ArgTarget.sol";
+import {ScopeTestBase} from "../utils/ScopeTestBase.sol";
 
 /// @notice Targets, selectors, native transfers and per-call value: what one call may do.
 contract ScopeTest is ScopeTestBase {

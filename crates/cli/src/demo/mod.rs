@@ -47,7 +47,7 @@ const THRESHOLD: u128 = ETHER;
 /// Listing prices: under and over the threshold.
 const CHEAP_PRICE: u128 = ETHER / 2;
 const PRICEY_PRICE: u128 = 2 * ETHER;
-/// ETH given to the accounts and the seller (as `script/SeedDemo.s.sol`).
+/// ETH given to the accounts and the seller (as in `contracts/test/demo/SeedDemos.t.sol`).
 const GAME_ACCOUNT_FUNDS: u128 = ETHER / 10;
 const TRADING_ACCOUNT_FUNDS: u128 = 5 * ETHER / 2;
 const SELLER_GAS_FUNDS: u128 = ETHER / 20;
