@@ -115,6 +115,38 @@ impl SessionKey {
     }
 }
 
+/// A session key is an alloy signer, so it can stand wherever alloy (or the SDK) takes one, e.g. as an account's
+/// owner. Hashes are signed raw, as [`SessionKey::sign_hash`] does; messages and typed data get alloy's EIP-191 and
+/// EIP-712 hashing. It carries no chain id: EIP-155 legacy transactions are not what it signs.
+impl alloy_signer::SignerSync for SessionKey {
+    fn sign_hash_sync(&self, hash: &B256) -> alloy_signer::Result<Signature> {
+        self.sign_hash(hash)
+            .map_err(|error| alloy_signer::Error::other(error.to_string()))
+    }
+
+    fn chain_id_sync(&self) -> Option<alloy_primitives::ChainId> {
+        None
+    }
+}
+
+#[async_trait::async_trait]
+impl alloy_signer::Signer for SessionKey {
+    async fn sign_hash(&self, hash: &B256) -> alloy_signer::Result<Signature> {
+        alloy_signer::SignerSync::sign_hash_sync(self, hash)
+    }
+
+    fn address(&self) -> Address {
+        self.address
+    }
+
+    fn chain_id(&self) -> Option<alloy_primitives::ChainId> {
+        None
+    }
+
+    /// A session key signs no EIP-155 transactions: the chain id is ignored.
+    fn set_chain_id(&mut self, _chain_id: Option<alloy_primitives::ChainId>) {}
+}
+
 /// The signer of a 65-byte `r ‖ s ‖ v` signature over a raw hash, as OpenZeppelin's `ECDSA.tryRecover` sees it
 /// (high s refused).
 pub fn recover(hash: &B256, signature: &[u8]) -> Result<Address> {

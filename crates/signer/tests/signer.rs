@@ -552,3 +552,20 @@ fn wire_format_errors_mirror_the_contract() {
         Err(Error::TooLong { .. })
     ));
 }
+
+/// Through alloy's `Signer` trait a session key signs raw hashes exactly as `sign_hash_bytes` does (what the
+/// SDK relies on when an owner is any alloy signer), and names its own address.
+#[tokio::test]
+async fn alloy_signer_signs_raw_hashes_like_the_key() {
+    let key = SessionKey::from_hex(SECRET).unwrap();
+    let hash = B256::repeat_byte(0x42);
+    let signer: &(dyn alloy_signer::Signer + Send + Sync) = &key;
+    let signature = signer.sign_hash(&hash).await.unwrap();
+    assert_eq!(signature.as_bytes(), key.sign_hash_bytes(&hash).unwrap());
+    assert_eq!(signer.address(), key.address());
+    assert_eq!(
+        recover(&hash, &signature.as_bytes()).unwrap(),
+        key.address()
+    );
+    assert_eq!(signer.chain_id(), None);
+}
