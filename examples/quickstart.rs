@@ -23,7 +23,7 @@ use keyscope::permissions::SessionSpec;
 use keyscope::signer::SessionKey;
 use keyscope::{Client, SessionCall, Stack, Version};
 
-/// anvil's first dev key: it plays the bundler, sending every transaction.
+/// anvil's first dev key: the client's sender, sending every transaction (it bundles the operations itself).
 const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 #[tokio::main]
@@ -44,16 +44,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Some(anvil), url)
         }
     };
-    let bundler_key: PrivateKeySigner = DEV_KEY.parse()?;
-    let bundler = bundler_key.address();
+    let sender_key: PrivateKeySigner = DEV_KEY.parse()?;
+    let sender = sender_key.address();
     let provider = ProviderBuilder::new()
-        .wallet(bundler_key)
+        .wallet(sender_key)
         .connect_http(url.parse()?)
         .erased();
 
     // 1. The stack (both EntryPoints at their canonical addresses, the validator, account factories).
-    let (stack, _) = Stack::deploy_or_detect(&provider, bundler).await?;
-    let client = Client::new(provider.clone(), stack, bundler).await?;
+    let (stack, _) = Stack::deploy_or_detect(&provider, sender).await?;
+    let client = Client::new(provider.clone(), stack, sender).await?;
     let token = *DemoToken::deploy(provider.clone()).await?.address();
     println!(
         "stack ready; SessionKeyValidator at {}",

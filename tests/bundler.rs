@@ -13,72 +13,25 @@ use alloy::providers::Provider;
 use alloy::sol_types::SolCall;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope::bindings::DemoToken;
-use keyscope::bundler::codes;
-use keyscope::permissions::{CompiledSession, SessionSpec};
+use keyscope::permissions::CompiledSession;
 use keyscope::signer::{SessionKey, SessionSignature};
 use keyscope::signer::{ENTRY_POINT_V07, ENTRY_POINT_V08};
 use keyscope::{
-    max_operation_cost, nonce_key, operation_gas, session_lane, Account, BundlerClient,
-    BundlerOptions, Client, Error, GasSettings, SessionCall, SessionStatus, Version,
+    execute_single, max_operation_cost, operation_gas, Account, BundlerClient, BundlerOptions,
+    Client, Error, GasSource, SessionCall, SessionStatus, Version,
 };
-use keyscope_e2e::{alto, anvil, client, free_port, now};
-
-fn session(key: &SessionKey, token: Address, now: u64) -> CompiledSession {
-    let json = format!(
-        r#"{{
-            "signer": "{}",
-            "valid_after": {},
-            "valid_until": {},
-            "permissions": [{{
-                "target": "{token}",
-                "function": "transfer(address to,uint256 amount)",
-                "rules": [{{ "arg": "amount", "op": "lte", "value": "100" }}]
-            }}]
-        }}"#,
-        key.address(),
-        now - 1,
-        now + 3600
-    );
-    SessionSpec::compile_json(&json).unwrap()
-}
-
-fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
-    let data = DemoToken::transferCall {
-        to,
-        value: U256::from(amount),
-    }
-    .abi_encode();
-    SessionCall::new(token, data, 0)
-}
-
-async fn balance(client: &Client, token: Address, who: Address) -> U256 {
-    DemoToken::new(token, client.provider().clone())
-        .balanceOf(who)
-        .call()
-        .await
-        .unwrap()
-}
+use keyscope_e2e::{
+    alto, anvil, assert_bundler_rejection, balance, client, deploy_token, fixed_fees, free_port,
+    funded_account, grant, lane_key, mint_call, mint_tokens, now, transfer, transfer_session,
+    SessionJson, ValidatorCheck, GWEI,
+};
 
 /// An account on `version` with ETH for gas (no EntryPoint deposit: it pays its prefund from its balance),
 /// 1000 tokens, and its owner.
 async fn account(client: &Client, version: Version, token: Address) -> (Account, SessionKey) {
     let owner = SessionKey::generate();
-    let account = client
-        .create_account(owner.address(), U256::ZERO, version)
-        .await
-        .unwrap();
-    client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
-    DemoToken::new(token, client.provider().clone())
-        .mint(account.address, U256::from(1000))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let account = funded_account(client, owner.address(), version, 0, None).await;
+    mint_tokens(client, token, account.address, 1000).await;
     (account, owner)
 }
 
@@ -90,27 +43,9 @@ async fn granted(
     token: Address,
 ) -> (SessionKey, CompiledSession) {
     let key = SessionKey::generate();
-    let compiled = session(&key, token, now(client.provider()).await);
-    assert!(
-        client
-            .grant_session(account, owner, &compiled.session)
-            .await
-            .unwrap()
-            .success
-    );
+    let compiled = transfer_session(&key, token, now(client.provider()).await);
+    grant(client, account, owner, &compiled).await;
     (key, compiled)
-}
-
-fn assert_bundler_rejection(error: &Error, check: impl Fn(&SessionKeyValidatorErrors) -> bool) {
-    match error {
-        Error::Bundler { code, .. } => assert_eq!(*code, codes::VALIDATION_REVERTED, "{error}"),
-        other => panic!("expected a bundler rejection, got {other:?}"),
-    }
-    assert_eq!(error.aa_code(), Some("AA23"), "{error}");
-    let inner = error
-        .validator_error()
-        .unwrap_or_else(|| panic!("no validator error in {error}"));
-    assert!(check(inner), "unexpected validator error: {error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,6 +56,8 @@ async fn session_ops_through_alto() {
     let alto = alto(&anvil).await;
     println!("Alto up in {:?}", started.elapsed());
     let bundler = BundlerClient::new(alto.url()).unwrap();
+    // The same client, submitting through the bundler.
+    let via = client.clone().with_bundler(bundler.clone());
 
     assert_eq!(bundler.chain_id().await.unwrap(), client.chain_id());
     let supported = bundler.supported_entry_points().await.unwrap();
@@ -128,14 +65,8 @@ async fn session_ops_through_alto() {
         supported.contains(&ENTRY_POINT_V07) && supported.contains(&ENTRY_POINT_V08),
         "{supported:?}"
     );
-    let token = *DemoToken::deploy(client.provider().clone())
-        .await
-        .unwrap()
-        .address();
-    let other_token = *DemoToken::deploy(client.provider().clone())
-        .await
-        .unwrap()
-        .address();
+    let token = deploy_token(&client).await;
+    let other_token = deploy_token(&client).await;
 
     for (version, recipient) in [
         (Version::V07, Address::repeat_byte(0x42)),
@@ -147,14 +78,8 @@ async fn session_ops_through_alto() {
 
         // Estimate → sign → send → receipt, timed step by step.
         let started = Instant::now();
-        let prepared = bundler
-            .prepare_session_op(
-                &client,
-                &account,
-                &key,
-                &compiled,
-                &[transfer(token, recipient, 60)],
-            )
+        let prepared = via
+            .prepare_session_op(&account, &key, &compiled, &[transfer(token, recipient, 60)])
             .await
             .unwrap();
         let estimated = started.elapsed();
@@ -166,14 +91,11 @@ async fn session_ops_through_alto() {
         );
         assert!(call > 10_000 && call < 500_000, "{call}");
         // Its own nonce lane: key = SessionKeyValidator ‖ lane, sequence 0.
-        let lane = nonce_key(
-            client.stack().session_key_validator,
-            session_lane(compiled.session_id()),
-        );
+        let lane = lane_key(&client, &compiled);
         assert_eq!(prepared.op.nonce, U256::from(lane) << 64);
 
         let sent = Instant::now();
-        let outcome = bundler.send(&client, &prepared).await.unwrap();
+        let outcome = via.send(&prepared).await.unwrap();
         let included = sent.elapsed();
         println!(
             "{version:?}: estimate + sign {estimated:?}, send → receipt {included:?}, total {:?}; \
@@ -199,7 +121,7 @@ async fn session_ops_through_alto() {
             alloy::consensus::Transaction::to(&tx).unwrap_or_default(),
             client.stack().version(version).entry_point
         );
-        assert_ne!(tx.inner.signer(), client.bundler());
+        assert_ne!(tx.inner.signer(), client.sender());
         // The receipt is there to read again.
         let receipt = bundler
             .get_user_operation_receipt(outcome.user_op_hash)
@@ -210,9 +132,8 @@ async fn session_ops_through_alto() {
         assert_eq!(receipt.receipt.transaction_hash, outcome.tx_hash);
 
         // The whole flow at once, with a batch: the next nonce of the lane.
-        let outcome = bundler
+        let outcome = via
             .send_session_op(
-                &client,
                 &account,
                 &key,
                 &compiled,
@@ -235,79 +156,48 @@ async fn session_ops_through_alto() {
         let calls_a = [transfer(token, recipient, 5)];
         let calls_b = [transfer(token, recipient, 7)];
         let (a, b) = tokio::join!(
-            bundler.send_session_op(&client, &account, &key, &compiled, &calls_a),
-            bundler.send_session_op(&client, &account, &key2, &compiled2, &calls_b),
+            via.send_session_op(&account, &key, &compiled, &calls_a),
+            via.send_session_op(&account, &key2, &compiled2, &calls_b),
         );
         assert!(a.unwrap().success && b.unwrap().success);
         assert_eq!(balance(&client, token, recipient).await, U256::from(173));
 
         // Enable mode: a session granted and used in one operation, with no owner transaction before it.
         let key3 = SessionKey::generate();
-        let compiled3 = session(&key3, token, now(client.provider()).await);
-        let prepared = bundler
-            .prepare_enable_session_op(
-                &client,
-                &account,
-                &owner,
-                &key3,
-                &compiled3,
-                &[transfer(token, recipient, 3)],
-            )
+        let compiled3 = transfer_session(&key3, token, now(client.provider()).await);
+        let calls = [transfer(token, recipient, 3)];
+        let prepared = via
+            .prepare_enable_session_op(&account, &owner, &key3, &compiled3, &calls)
             .await
             .unwrap();
-        let outcome = bundler.send(&client, &prepared).await.unwrap();
+        let outcome = via.send(&prepared).await.unwrap();
         assert!(outcome.success, "{outcome:?}");
-        assert_eq!(
-            client
-                .session_status(&account, compiled3.session_id())
-                .await
-                .unwrap(),
-            SessionStatus::Active
-        );
+        let status = client.session_status(&account, compiled3.session_id());
+        assert_eq!(status.await.unwrap(), SessionStatus::Active);
         assert_eq!(balance(&client, token, recipient).await, U256::from(176));
 
         // Out of scope: rejected by the bundler in estimation, with the AA code and the validator's error.
-        let mint = DemoToken::mintCall {
-            to: recipient,
-            amount: U256::from(1),
+        let refusals: [(SessionCall, ValidatorCheck); 2] = [
+            (mint_call(token, recipient, 1), |e| {
+                matches!(e, SessionKeyValidatorErrors::SelectorNotAllowed(e)
+                    if e.selector == DemoToken::mintCall::SELECTOR && e.allowed == DemoToken::transferCall::SELECTOR)
+            }),
+            (transfer(token, recipient, 101), |e| {
+                matches!(e, SessionKeyValidatorErrors::ArgumentRuleFailed(_))
+            }),
+        ];
+        for (call, check) in refusals {
+            let error = via
+                .send_session_op(&account, &key, &compiled, &[call])
+                .await
+                .unwrap_err();
+            assert_bundler_rejection(&error, check);
         }
-        .abi_encode();
-        let error = bundler
-            .send_session_op(
-                &client,
-                &account,
-                &key,
-                &compiled,
-                &[SessionCall::new(token, mint, 0)],
-            )
-            .await
-            .unwrap_err();
-        assert_bundler_rejection(&error, |e| {
-            matches!(e, SessionKeyValidatorErrors::SelectorNotAllowed(e)
-                if e.selector == DemoToken::mintCall::SELECTOR && e.allowed == DemoToken::transferCall::SELECTOR)
-        });
-        let error = bundler
-            .send_session_op(
-                &client,
-                &account,
-                &key,
-                &compiled,
-                &[transfer(token, recipient, 101)],
-            )
-            .await
-            .unwrap_err();
-        assert_bundler_rejection(&error, |e| {
-            matches!(e, SessionKeyValidatorErrors::ArgumentRuleFailed(_))
-        });
         // And by eth_sendUserOperation itself (no estimation first): a correctly signed operation for another
         // token.
+        let calls = [transfer(other_token, recipient, 1)];
         let op = client
-            .prepare_session_op(
-                &account,
-                &key,
-                &compiled,
-                &[transfer(other_token, recipient, 1)],
-            )
+            .prepare_session_op(&account, &key, &compiled, &calls)
             .await
             .unwrap();
         let error = bundler
@@ -321,6 +211,30 @@ async fn session_ops_through_alto() {
         println!("{version:?} rejection: {error}");
         // Nothing moved.
         assert_eq!(balance(&client, token, recipient).await, U256::from(176));
+
+        // Owner operations go the same way: estimated by the bundler with a dummy owner signature, signed by the
+        // owner, sent with eth_sendUserOperation (the session just enabled is revoked).
+        let read = DemoToken::balanceOfCall {
+            account: account.address,
+        };
+        let call_data = execute_single(token, U256::ZERO, &read.abi_encode());
+        let unsigned = via
+            .unsigned_owner_op(&account, call_data, None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(unsigned.gas, GasSource::Estimated),
+            "{:?}",
+            unsigned.gas
+        );
+        let outcome = via
+            .revoke_session(&account, &owner, compiled3.session_id())
+            .await
+            .unwrap();
+        let tx = client.provider().get_transaction_by_hash(outcome.tx_hash);
+        assert_ne!(tx.await.unwrap().unwrap().inner.signer(), client.sender());
+        let status = client.session_status(&account, compiled3.session_id());
+        assert_eq!(status.await.unwrap(), SessionStatus::Revoked);
 
         fee_scope_through_the_bundler(&client, &bundler, &account, &owner, token).await;
     }
@@ -343,14 +257,8 @@ async fn session_ops_through_alto() {
     let (account, owner) = account(&client, Version::V07, token).await;
     let (key, compiled) = granted(&client, &account, &owner, token).await;
     let recipient = Address::repeat_byte(0x44);
-    let prepared = bundler
-        .prepare_session_op(
-            &client,
-            &account,
-            &key,
-            &compiled,
-            &[transfer(token, recipient, 1)],
-        )
+    let prepared = via
+        .prepare_session_op(&account, &key, &compiled, &[transfer(token, recipient, 1)])
         .await
         .unwrap();
     // A new client: no pooled connection to the bundler that is about to go away.
@@ -360,9 +268,10 @@ async fn session_ops_through_alto() {
         ..BundlerOptions::default()
     };
     let down = BundlerClient::with_options(alto.url(), options).unwrap();
+    let via_down = client.clone().with_bundler(down.clone());
     drop(alto);
     let started = Instant::now();
-    let error = down.send(&client, &prepared).await.unwrap_err();
+    let error = via_down.send(&prepared).await.unwrap_err();
     let elapsed = started.elapsed();
     match &error {
         Error::BundlerUnavailable { attempts, .. } => assert_eq!(*attempts, 3),
@@ -372,10 +281,7 @@ async fn session_ops_through_alto() {
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
     println!("bundler down: {error} (after {elapsed:?})");
     // Nothing moved: the lane's nonce is still 0 and the recipient has no tokens.
-    let lane = nonce_key(
-        client.stack().session_key_validator,
-        session_lane(compiled.session_id()),
-    );
+    let lane = lane_key(&client, &compiled);
     assert_eq!(prepared.op.nonce, U256::from(lane) << 64);
     assert_eq!(
         client.nonce(&account, lane).await.unwrap(),
@@ -386,14 +292,8 @@ async fn session_ops_through_alto() {
     assert!(client.send(&prepared).await.unwrap().success);
     assert_eq!(balance(&client, token, recipient).await, U256::from(1));
     // And the whole flow fails the same way, before anything is signed.
-    let error = down
-        .send_session_op(
-            &client,
-            &account,
-            &key,
-            &compiled,
-            &[transfer(token, recipient, 1)],
-        )
+    let error = via_down
+        .send_session_op(&account, &key, &compiled, &[transfer(token, recipient, 1)])
         .await
         .unwrap_err();
     assert!(
@@ -448,28 +348,21 @@ async fn fee_scope_through_the_bundler(
     owner: &SessionKey,
     token: Address,
 ) {
-    const GWEI: u128 = 1_000_000_000;
     let bound = U256::from(5_000_000_000_000_000u128);
-    let client = client.clone().with_gas(GasSettings {
-        max_priority_fee_per_gas: Some(2 * GWEI),
-        max_fee_per_gas: Some(10 * GWEI),
-        ..GasSettings::default()
-    });
+    let client = client.clone().with_gas(fixed_fees(2 * GWEI, 10 * GWEI));
+    let via = client.clone().with_bundler(bundler.clone());
     let key = SessionKey::generate();
     let t = now(client.provider()).await;
-    let json = format!(
-        r#"{{ "signer": "{}", "valid_after": {}, "valid_until": {},
-              "fees": {{ "per_operation": "0.005 ether", "budget": "0.05 ether" }},
-              "permissions": [{{ "target": "{token}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
-        key.address(),
-        t - 1,
-        t + 3600
-    );
-    let session = SessionSpec::compile_json(&json).unwrap();
-    client
-        .grant_session(account, owner, &session.session)
-        .await
-        .unwrap();
+    let fee_session = |per_operation: &str| {
+        SessionJson::new(&key, t)
+            .fees(&format!(
+                r#"{{ "per_operation": "{per_operation}", "budget": "0.05 ether" }}"#
+            ))
+            .transfer_of(token)
+            .compile()
+    };
+    let session = fee_session("0.005 ether");
+    grant(&client, account, owner, &session).await;
     let recipient = Address::repeat_byte(match account.version {
         Version::V07 => 0x45,
         Version::V08 => 0x46,
@@ -504,14 +397,14 @@ async fn fee_scope_through_the_bundler(
     assert!(U256::from(estimated_gas) * U256::from(10 * GWEI) <= bound);
 
     // Through the bundler: estimated, back at 10 gwei (the estimate fits), signed, included.
-    let prepared = bundler
-        .prepare_session_op(&client, account, &key, &session, &calls)
+    let prepared = via
+        .prepare_session_op(account, &key, &session, &calls)
         .await
         .unwrap();
     assert_eq!(prepared.op.gas_fees(), (2 * GWEI, 10 * GWEI));
     let cost = max_operation_cost(&prepared.op);
     assert!(cost <= bound, "{cost}");
-    let outcome = bundler.send(&client, &prepared).await.unwrap();
+    let outcome = via.send(&prepared).await.unwrap();
     assert!(outcome.success, "{outcome:?}");
     assert!(outcome.actual_gas_cost <= cost);
     assert_eq!(
@@ -527,13 +420,10 @@ async fn fee_scope_through_the_bundler(
     );
 
     // A bound the estimate cannot fit at any fee the chain takes: refused before signing.
-    let tight = SessionSpec::compile_json(&json.replace("0.005 ether", "1000 gwei")).unwrap();
-    client
-        .grant_session(account, owner, &tight.session)
-        .await
-        .unwrap();
-    let error = bundler
-        .prepare_session_op(&client, account, &key, &tight, &calls)
+    let tight = fee_session("1000 gwei");
+    grant(&client, account, owner, &tight).await;
+    let error = via
+        .prepare_session_op(account, &key, &tight, &calls)
         .await
         .unwrap_err();
     assert!(

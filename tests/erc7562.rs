@@ -31,15 +31,17 @@ use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::sol_types::{SolCall, SolValue};
 use keyscope::bindings::entry_point_v07::EntryPoint;
-use keyscope::bindings::{DemoToken, KeyscopeAccountFactory, SessionKeyValidator};
+use keyscope::bindings::{KeyscopeAccountFactory, SessionKeyValidator};
 use keyscope::explain::OperationCost;
-use keyscope::permissions::{CompiledSession, SessionSpec};
-use keyscope::signer::{
-    enable_digest, owner_signature, Mode, PackedUserOperation, SessionKey, SessionSignature,
-};
+use keyscope::permissions::CompiledSession;
+use keyscope::signer::{enable_digest, owner_signature, Mode, SessionKey, SessionSignature};
 use keyscope::{Account, Client, GasSettings, PreparedOp, SessionCall, Version};
-use keyscope_e2e::{anvil, client, now};
+use keyscope_e2e::{
+    anvil, client, deploy_token, funded_account, grant, mint_call, mint_tokens, now, resign,
+    SessionJson, ETHER, TRANSFER,
+};
 use serde::Deserialize;
+use serde_json::json;
 
 /// The JS tracer (geth's JS tracer API, as anvil implements it). One record per call frame; `GAS` is counted as
 /// `GAS_BEFORE_CALL` when the next opcode is a `*CALL` (ERC-7562 OP-012).
@@ -310,10 +312,10 @@ async fn trace(client: &Client, op: &PreparedOp) -> Trace {
     let entry_point = client.stack().version(op.version).entry_point;
     let call = EntryPoint::handleOpsCall {
         ops: vec![EntryPoint::PackedUserOperation::abi_decode(&op.op.abi_encode()).unwrap()],
-        beneficiary: client.bundler(),
+        beneficiary: client.sender(),
     };
     let tx = serde_json::json!({
-        "from": client.bundler(),
+        "from": client.sender(),
         "to": entry_point,
         "data": Bytes::from(call.abi_encode()),
         "gas": format!("{:#x}", GasSettings::default().handle_ops_gas),
@@ -478,20 +480,16 @@ async fn stake(client: &Client, entry_point: Address, entity: Address) {
         .raw_request("eth_sendTransaction".into(), (tx,))
         .await
         .unwrap();
-    let receipt = provider
-        .get_transaction_receipt(hash)
+    // Waits for the receipt: under load anvil can answer the send before it has mined the transaction.
+    let receipt = alloy::providers::PendingTransactionBuilder::new(provider.root().clone(), hash)
+        .get_receipt()
         .await
-        .unwrap()
         .unwrap();
     assert!(receipt.status());
     let _: serde_json::Value = provider
         .raw_request("anvil_stopImpersonatingAccount".into(), (entity,))
         .await
         .unwrap();
-}
-
-fn compile(json: String) -> CompiledSession {
-    SessionSpec::compile_json(&json).unwrap()
 }
 
 /// The fee scope of the sessions: 0.01 ether per operation, 0.1 ether in all (the JSON format's default).
@@ -519,36 +517,36 @@ fn session_with_fees(
     salt: u8,
     fees: &str,
 ) -> CompiledSession {
-    compile(format!(
-        r#"{{
-            "signer": "{signer}", "valid_after": {after}, "valid_until": {until}, "salt": {salt},
-            "fees": {fees},
-            "permissions": [
-                {{ "target": "{plain}", "function": "transfer(address to,uint256 amount)",
-                   "rules": [{{ "arg": "amount", "op": "lte", "value": "100" }}] }},
-                {{ "target": "{token}", "function": "transfer(address to,uint256 amount)",
-                   "erc20_total_limit": "1000", "rules": [{{ "arg": "to", "op": "eq", "value": "{recipient}" }}] }},
-                {{ "target": "{recipient}", "native_transfer": true, "value_limit": "1000 gwei",
-                   "native_total_limit": "5000 gwei" }},
-                {{ "target": "{token}", "function": "mint(address to,uint256 amount)", "max_uses": 5,
-                   "rate_limit": {{ "count": 3, "interval": "1h" }} }}
-            ]
-        }}"#,
-        signer = key.address(),
-        after = t - 1,
-        until = t + 86_400,
-    ))
+    let (token, recipient) = (token.to_string(), recipient.to_string());
+    SessionJson::new(key, t)
+        .valid_until(t + 86_400)
+        .salt(salt)
+        .fees(fees)
+        .transfer_of_at_most(plain, 100)
+        .permission(json!({
+            "target": token, "function": TRANSFER,
+            "erc20_total_limit": "1000", "rules": [{ "arg": "to", "op": "eq", "value": recipient }],
+        }))
+        .permission(json!({
+            "target": recipient, "native_transfer": true, "value_limit": "1000 gwei",
+            "native_total_limit": "5000 gwei",
+        }))
+        .permission(json!({
+            "target": token, "function": "mint(address to,uint256 amount)", "max_uses": 5,
+            "rate_limit": { "count": 3, "interval": "1h" },
+        }))
+        .compile()
 }
 
+/// `token.transfer(to, amount)` under permission `permission`.
 fn transfer(token: Address, to: Address, amount: u64, permission: usize) -> SessionCall {
-    let data = DemoToken::transferCall {
-        to,
-        value: U256::from(amount),
+    SessionCall {
+        permission,
+        ..keyscope_e2e::transfer(token, to, amount)
     }
-    .abi_encode();
-    SessionCall::new(token, data, permission)
 }
 
+/// `wei` to `to`, under permission 2.
 fn native(to: Address, wei: u64) -> SessionCall {
     SessionCall {
         target: to,
@@ -558,15 +556,15 @@ fn native(to: Address, wei: u64) -> SessionCall {
     }
 }
 
+/// `token.mint(to, 1)` under permission 3.
 fn mint(token: Address, to: Address) -> SessionCall {
-    let data = DemoToken::mintCall {
-        to,
-        amount: U256::from(1),
+    SessionCall {
+        permission: 3,
+        ..mint_call(token, to, 1)
     }
-    .abi_encode();
-    SessionCall::new(token, data, 3)
 }
 
+/// `owner`'s account on `version` (salt `salt`) with ETH, a deposit, and 1,000,000 of each of `tokens`.
 async fn new_account(
     client: &Client,
     owner: &SessionKey,
@@ -574,27 +572,10 @@ async fn new_account(
     version: Version,
     tokens: [Address; 2],
 ) -> Account {
-    let account = client
-        .create_account(owner.address(), U256::from(salt), version)
-        .await
-        .unwrap();
-    client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
-    client
-        .deposit(&account, U256::from(10u128.pow(17)))
-        .await
-        .unwrap();
+    let account =
+        funded_account(client, owner.address(), version, salt, Some(10u128.pow(17))).await;
     for token in tokens {
-        DemoToken::new(token, client.provider().clone())
-            .mint(account.address, U256::from(1_000_000))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        mint_tokens(client, token, account.address, 1_000_000).await;
     }
     account
 }
@@ -621,10 +602,7 @@ async fn counterfactual_enable_op(
         .await
         .unwrap()
         .is_empty());
-    client
-        .fund(address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
+    client.fund(address, U256::from(ETHER)).await.unwrap();
     let account = Account { address, version };
     // The SDK builds the operation (nonce, calldata, proofs) for the address; the epoch it read is that of an
     // account without the validator (0), so the enable signature is redone for epoch 1 with the init code.
@@ -640,8 +618,7 @@ async fn counterfactual_enable_op(
     };
     let mut init_code = stack.version(version).account_factory.to_vec();
     init_code.extend_from_slice(&create.abi_encode());
-    let mut op: PackedUserOperation = prepared.op.clone();
-    op.initCode = init_code.into();
+    prepared.op.initCode = init_code.into();
     let digest = enable_digest(
         stack.session_key_validator,
         client.chain_id(),
@@ -649,23 +626,13 @@ async fn counterfactual_enable_op(
         1,
         session.session_id(),
     );
-    let mut signature = SessionSignature::decode(&op.signature).unwrap();
+    let mut signature = SessionSignature::decode(&prepared.op.signature).unwrap();
     assert!(matches!(signature.mode, Mode::Enable { .. }));
     signature.mode = Mode::Enable {
         owner_signature: owner_signature(owner, stack.owner_validator.as_slice(), &digest).unwrap(),
     };
-    let user_op_hash = stack
-        .entry_point(version)
-        .user_op_hash(&op, client.chain_id())
-        .unwrap();
-    op.signature = signature
-        .sign(key, &user_op_hash)
-        .unwrap()
-        .encode()
-        .unwrap()
-        .into();
-    prepared.op = op;
-    prepared.user_op_hash = user_op_hash;
+    prepared.op.signature = signature.encode().unwrap().into();
+    resign(client, &mut prepared, key);
     prepared
 }
 
@@ -674,8 +641,8 @@ async fn run(version: Version) {
     let client = client(&anvil).await;
     let stack = client.stack().clone();
     let provider = client.provider().clone();
-    let plain = *DemoToken::deploy(provider.clone()).await.unwrap().address();
-    let token = *DemoToken::deploy(provider.clone()).await.unwrap().address();
+    let plain = deploy_token(&client).await;
+    let token = deploy_token(&client).await;
     let tokens = [plain, token];
     let recipient = Address::repeat_byte(0x42);
     let owner = SessionKey::generate();
@@ -683,10 +650,7 @@ async fn run(version: Version) {
     let account = new_account(&client, &owner, 1, version, tokens).await;
     let t = now(&provider).await;
     let granted = session(&key, tokens, recipient, t, 1);
-    client
-        .grant_session(&account, &owner, &granted.session)
-        .await
-        .unwrap();
+    grant(&client, &account, &owner, &granted).await;
 
     let ops: Vec<(&str, Vec<SessionCall>)> = vec![
         ("single call", vec![transfer(plain, recipient, 7, 0)]),
@@ -772,17 +736,10 @@ async fn run(version: Version) {
         4,
         r#"{ "per_operation": "unlimited", "budget": "unlimited" }"#,
     );
-    client
-        .grant_session(&account, &owner, &unlimited.session)
-        .await
-        .unwrap();
+    grant(&client, &account, &owner, &unlimited).await;
+    let calls = [transfer(plain, recipient, 3, 0)];
     let op = client
-        .prepare_session_op(
-            &account,
-            &key,
-            &unlimited,
-            &[transfer(plain, recipient, 3, 0)],
-        )
+        .prepare_session_op(&account, &key, &unlimited, &calls)
         .await
         .unwrap();
     let checked = check_and_send(&client, "unlimited fee scope", &op).await;
@@ -809,14 +766,9 @@ async fn run(version: Version) {
 
     // Enable mode on a deployed account: grant and use in one operation.
     let second = session(&key, tokens, recipient, t, 2);
+    let calls = [transfer(token, recipient, 9, 1)];
     let op = client
-        .prepare_enable_session_op(
-            &account,
-            &owner,
-            &key,
-            &second,
-            &[transfer(token, recipient, 9, 1)],
-        )
+        .prepare_enable_session_op(&account, &owner, &key, &second, &calls)
         .await
         .unwrap();
     let checked = check_and_send(&client, "enable mode", &op).await;

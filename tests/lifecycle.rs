@@ -6,60 +6,29 @@
 //! chain allows, refusing with `Error::FeeScopeExceeded` when not), and the validator agrees with it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
 use alloy::sol_types::SolCall;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope::bindings::DemoToken;
-use keyscope::permissions::{CompiledSession, SessionSpec};
-use keyscope::signer::{SessionKey, SessionSignature, ENTRY_POINT_V07, ENTRY_POINT_V08};
+use keyscope::permissions::CompiledSession;
+use keyscope::signer::{SessionKey, ENTRY_POINT_V07, ENTRY_POINT_V08};
 use keyscope::{
-    max_operation_cost, operation_gas, Account, Client, Error, FeeLimit, GasSettings, PreparedOp,
-    SessionCall, SessionStatus, Stack, Version, CREATE2_DEPLOYER,
+    max_operation_cost, operation_gas, Account, Client, Error, FeeLimit, FeeScopeExceeded,
+    GasSettings, OpOutcome, PreparedOp, SessionCall, SessionStatus, Stack, Version,
+    CREATE2_DEPLOYER,
 };
-use keyscope_e2e::{advance_time, anvil, now};
+use keyscope_e2e::{
+    advance_time, anvil, assert_validator_error, balance, deploy_token, fixed_fees, funded_account,
+    funded_provider, grant, mint_call, mint_tokens, now, resign, transfer, transfer_session,
+    SessionJson, GWEI, TRANSFER,
+};
+use serde_json::json;
 
-fn session(
-    key: &SessionKey,
-    token: Address,
-    valid_after: u64,
-    valid_until: u64,
-) -> CompiledSession {
-    let json = format!(
-        r#"{{
-            "signer": "{}",
-            "valid_after": {valid_after},
-            "valid_until": {valid_until},
-            "permissions": [{{
-                "target": "{token}",
-                "function": "transfer(address to,uint256 amount)",
-                "rules": [{{ "arg": "amount", "op": "lte", "value": "100" }}]
-            }}]
-        }}"#,
-        key.address()
-    );
-    SessionSpec::compile_json(&json).unwrap()
-}
-
-fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
-    let data = DemoToken::transferCall {
-        to,
-        value: U256::from(amount),
-    }
-    .abi_encode();
-    SessionCall::new(token, data, 0)
-}
-
-fn assert_validator_error(error: &Error, check: impl Fn(&SessionKeyValidatorErrors) -> bool) {
-    assert_eq!(error.aa_code(), Some("AA23"), "{error}");
-    let inner = error
-        .validator_error()
-        .unwrap_or_else(|| panic!("no validator error in {error}"));
-    assert!(check(inner), "unexpected validator error: {error}");
-}
-
+/// An account of one test, with its owner, its tokens and the recipient of its transfers, and the client that
+/// sends its operations.
 struct Setup {
+    client: Client,
     account: Account,
     owner: SessionKey,
     token: Address,
@@ -69,10 +38,8 @@ struct Setup {
 
 async fn setup(client: &Client, version: Version, token: Address, other_token: Address) -> Setup {
     let owner = SessionKey::generate();
-    let account = client
-        .create_account(owner.address(), U256::from(7), version)
-        .await
-        .unwrap();
+    let deposit = 10u128.pow(16);
+    let account = funded_account(client, owner.address(), version, 7, Some(deposit)).await;
     assert_eq!(account.version, version);
     assert!(!client
         .provider()
@@ -88,28 +55,13 @@ async fn setup(client: &Client, version: Version, token: Address, other_token: A
             .unwrap(),
         account
     );
-    client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
-    client
-        .deposit(&account, U256::from(10u128.pow(16)))
-        .await
-        .unwrap();
     assert_eq!(
         client.deposit_of(&account).await.unwrap(),
-        U256::from(10u128.pow(16))
+        U256::from(deposit)
     );
-
-    let demo = DemoToken::new(token, client.provider().clone());
-    demo.mint(account.address, U256::from(1000))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    mint_tokens(client, token, account.address, 1000).await;
     Setup {
+        client: client.clone(),
         account,
         owner,
         token,
@@ -119,108 +71,108 @@ async fn setup(client: &Client, version: Version, token: Address, other_token: A
     }
 }
 
-async fn balance(client: &Client, token: Address, who: Address) -> U256 {
-    DemoToken::new(token, client.provider().clone())
-        .balanceOf(who)
-        .call()
-        .await
-        .unwrap()
+impl Setup {
+    /// `token.transfer(recipient, amount)`.
+    fn pay(&self, amount: u64) -> SessionCall {
+        transfer(self.token, self.recipient, amount)
+    }
+
+    /// The recipient's balance of `token`.
+    async fn paid(&self) -> U256 {
+        balance(&self.client, self.token, self.recipient).await
+    }
+
+    /// Grants `session` (asserting success).
+    async fn grant(&self, session: &CompiledSession) {
+        grant(&self.client, &self.account, &self.owner, session).await;
+    }
+
+    /// The session operation of `calls`, sent; it must succeed.
+    async fn send(
+        &self,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> OpOutcome {
+        let outcome = self.sent(key, session, calls).await.unwrap();
+        assert!(outcome.success, "{outcome:?}");
+        outcome
+    }
+
+    /// The session operation of `calls`, sent: included (`Ok`, whether its calls succeeded or not) or refused.
+    async fn sent(
+        &self,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<OpOutcome, Error> {
+        self.client
+            .send_session_op(&self.account, key, session, calls)
+            .await
+    }
+
+    /// The session operation of `calls`, sent; it must be refused.
+    async fn refused(
+        &self,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Error {
+        self.sent(key, session, calls).await.unwrap_err()
+    }
+
+    /// `session`'s status on the account.
+    async fn status(&self, session: &CompiledSession) -> SessionStatus {
+        self.client
+            .session_status(&self.account, session.session_id())
+            .await
+            .unwrap()
+    }
+
+    /// What `session`'s operations were charged so far.
+    async fn fees_charged(&self, session: &CompiledSession) -> U256 {
+        self.client
+            .fees_charged(&self.account, session.session_id())
+            .await
+            .unwrap()
+    }
 }
 
 /// Phase 1: grant, use, out-of-scope calls. Returns the session for the expiry phase.
 async fn grant_and_use(client: &Client, s: &Setup, key: &SessionKey) -> CompiledSession {
     let t = now(client.provider()).await;
-    let compiled = session(key, s.token, t - 1, t + 3600);
-    let id = compiled.session_id();
-    assert_eq!(
-        client.session_status(&s.account, id).await.unwrap(),
-        SessionStatus::Unknown
-    );
-    let granted = client
-        .grant_session(&s.account, &s.owner, &compiled.session)
-        .await
-        .unwrap();
-    assert!(granted.success);
-    assert_eq!(
-        client.session_status(&s.account, id).await.unwrap(),
-        SessionStatus::Active
-    );
+    let compiled = transfer_session(key, s.token, t);
+    assert_eq!(s.status(&compiled).await, SessionStatus::Unknown);
+    s.grant(&compiled).await;
+    assert_eq!(s.status(&compiled).await, SessionStatus::Active);
 
     // In scope: one transfer, then a batch of two.
-    let outcome = client
-        .send_session_op(
-            &s.account,
-            key,
-            &compiled,
-            &[transfer(s.token, s.recipient, 60)],
-        )
-        .await
-        .unwrap();
-    assert!(outcome.success, "{outcome:?}");
+    let outcome = s.send(key, &compiled, &[s.pay(60)]).await;
     assert!(outcome.gas_used > 0 && outcome.actual_gas_used > U256::ZERO);
-    assert_eq!(balance(client, s.token, s.recipient).await, U256::from(60));
-    let outcome = client
-        .send_session_op(
-            &s.account,
-            key,
-            &compiled,
-            &[
-                transfer(s.token, s.recipient, 100),
-                transfer(s.token, s.recipient, 1),
-            ],
-        )
-        .await
-        .unwrap();
-    assert!(outcome.success, "{outcome:?}");
-    assert_eq!(balance(client, s.token, s.recipient).await, U256::from(161));
+    assert_eq!(s.paid().await, U256::from(60));
+    s.send(key, &compiled, &[s.pay(100), s.pay(1)]).await;
+    assert_eq!(s.paid().await, U256::from(161));
 
     // Out of scope: another function, another contract, an amount over the rule.
-    let mint = DemoToken::mintCall {
-        to: s.recipient,
-        amount: U256::from(1),
-    }
-    .abi_encode();
-    let error = client
-        .send_session_op(
-            &s.account,
-            key,
-            &compiled,
-            &[SessionCall::new(s.token, mint, 0)],
-        )
-        .await
-        .unwrap_err();
+    let mint = mint_call(s.token, s.recipient, 1);
+    let error = s.refused(key, &compiled, &[mint]).await;
     assert_validator_error(&error, |e| {
         matches!(e, SessionKeyValidatorErrors::SelectorNotAllowed(e)
             if e.selector == DemoToken::mintCall::SELECTOR && e.allowed == DemoToken::transferCall::SELECTOR)
     });
-    let error = client
-        .send_session_op(
-            &s.account,
-            key,
-            &compiled,
-            &[transfer(s.other_token, s.recipient, 1)],
-        )
-        .await
-        .unwrap_err();
+    let other = transfer(s.other_token, s.recipient, 1);
+    let error = s.refused(key, &compiled, &[other]).await;
     assert_validator_error(&error, |e| {
         matches!(e, SessionKeyValidatorErrors::TargetNotAllowed(e)
             if e.target == s.other_token && e.allowed == s.token)
     });
     assert!(error.to_string().contains("TargetNotAllowed"), "{error}");
-    let error = client
-        .send_session_op(
-            &s.account,
-            key,
-            &compiled,
-            &[transfer(s.token, s.recipient, 101)],
-        )
-        .await
-        .unwrap_err();
+    let error = s.refused(key, &compiled, &[s.pay(101)]).await;
     assert_validator_error(&error, |e| {
         matches!(e, SessionKeyValidatorErrors::ArgumentRuleFailed(_))
     });
     // Nothing moved.
-    assert_eq!(balance(client, s.token, s.recipient).await, U256::from(161));
+    assert_eq!(s.paid().await, U256::from(161));
     compiled
 }
 
@@ -231,15 +183,7 @@ async fn expire_and_revoke(
     key: &SessionKey,
     expired: &CompiledSession,
 ) {
-    let error = client
-        .send_session_op(
-            &s.account,
-            key,
-            expired,
-            &[transfer(s.token, s.recipient, 1)],
-        )
-        .await
-        .unwrap_err();
+    let error = s.refused(key, expired, &[s.pay(1)]).await;
     match &error {
         Error::EntryPoint {
             code,
@@ -255,41 +199,15 @@ async fn expire_and_revoke(
 
     // A fresh session works, then is revoked.
     let t = now(client.provider()).await;
-    let fresh = session(key, s.token, t - 1, t + 3600);
-    client
-        .grant_session(&s.account, &s.owner, &fresh.session)
-        .await
-        .unwrap();
-    let ok = client
-        .send_session_op(
-            &s.account,
-            key,
-            &fresh,
-            &[transfer(s.token, s.recipient, 5)],
-        )
-        .await
-        .unwrap();
-    assert!(ok.success);
+    let fresh = transfer_session(key, s.token, t);
+    s.grant(&fresh).await;
+    s.send(key, &fresh, &[s.pay(5)]).await;
     client
         .revoke_session(&s.account, &s.owner, fresh.session_id())
         .await
         .unwrap();
-    assert_eq!(
-        client
-            .session_status(&s.account, fresh.session_id())
-            .await
-            .unwrap(),
-        SessionStatus::Revoked
-    );
-    let error = client
-        .send_session_op(
-            &s.account,
-            key,
-            &fresh,
-            &[transfer(s.token, s.recipient, 5)],
-        )
-        .await
-        .unwrap_err();
+    assert_eq!(s.status(&fresh).await, SessionStatus::Revoked);
+    let error = s.refused(key, &fresh, &[s.pay(5)]).await;
     assert_validator_error(
         &error,
         |e| matches!(e, SessionKeyValidatorErrors::SessionNotActive(e) if e.sessionId == fresh.session_id()),
@@ -306,47 +224,29 @@ async fn expire_and_revoke(
     );
 
     // Revoke all: another fresh session stops working.
-    let mut other = session(key, s.token, t - 1, t + 7200);
-    other.session.salt = alloy::primitives::B256::repeat_byte(9);
-    client
-        .grant_session(&s.account, &s.owner, &other.session)
-        .await
-        .unwrap();
+    let other = SessionJson::new(key, t)
+        .valid_until(t + 7200)
+        .salt(B256::repeat_byte(9).to_string())
+        .transfer_of_at_most(s.token, 100)
+        .compile();
+    s.grant(&other).await;
     client
         .revoke_all_sessions(&s.account, &s.owner)
         .await
         .unwrap();
-    assert_eq!(
-        client
-            .session_status(&s.account, other.session_id())
-            .await
-            .unwrap(),
-        SessionStatus::Unknown
-    );
-    let error = client
-        .send_session_op(
-            &s.account,
-            key,
-            &other,
-            &[transfer(s.token, s.recipient, 5)],
-        )
-        .await
-        .unwrap_err();
+    assert_eq!(s.status(&other).await, SessionStatus::Unknown);
+    let error = s.refused(key, &other, &[s.pay(5)]).await;
     assert_validator_error(&error, |e| {
         matches!(e, SessionKeyValidatorErrors::SessionNotActive(_))
     });
-    assert_eq!(balance(client, s.token, s.recipient).await, U256::from(166));
+    assert_eq!(s.paid().await, U256::from(166));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_lifecycle_on_anvil() {
     let anvil = anvil();
-    let bundler_key: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let (provider, bundler_key) = funded_provider(&anvil);
     let bundler = bundler_key.address();
-    let provider = ProviderBuilder::new()
-        .wallet(bundler_key)
-        .connect_http(anvil.endpoint_url())
-        .erased();
     assert!(!provider
         .get_code_at(CREATE2_DEPLOYER)
         .await
@@ -366,8 +266,8 @@ async fn session_lifecycle_on_anvil() {
 
     let client = Client::new(provider.clone(), stack, bundler).await.unwrap();
     assert!(client.stack().is_deployed(client.provider()).await.unwrap());
-    let token = *DemoToken::deploy(provider.clone()).await.unwrap().address();
-    let other_token = *DemoToken::deploy(provider.clone()).await.unwrap().address();
+    let token = deploy_token(&client).await;
+    let other_token = deploy_token(&client).await;
 
     let key = SessionKey::generate();
     let mut phase1 = vec![];
@@ -389,81 +289,48 @@ async fn session_lifecycle_on_anvil() {
 /// session, and after a reinstall the old session stays void (its counters never come back).
 async fn limits_then_uninstall(client: &Client, s: &Setup, key: &SessionKey) {
     let t = now(client.provider()).await;
-    let json = format!(
-        r#"{{
-            "signer": "{}",
-            "valid_after": {},
-            "valid_until": {},
-            "salt": "0x{}",
-            "permissions": [
-                {{ "target": "{}", "function": "transfer(address to,uint256 amount)", "max_uses": 2 }},
-                {{ "target": "{}", "function": "transfer(address to,uint256 amount)", "erc20_total_limit": "30" }}
-            ]
-        }}"#,
-        key.address(),
-        t - 1,
-        t + 3600,
-        "77".repeat(32),
-        s.token,
-        s.other_token,
-    );
-    let limited = SessionSpec::compile_json(&json).unwrap();
-    client
-        .grant_session(&s.account, &s.owner, &limited.session)
-        .await
-        .unwrap();
-    let uses = |amount| transfer(s.token, s.recipient, amount);
-    let spends = |amount| {
-        SessionCall::new(
-            s.other_token,
-            transfer(s.other_token, s.recipient, amount).data,
-            1,
-        )
+    let limited = SessionJson::new(key, t)
+        .salt(format!("0x{}", "77".repeat(32)))
+        .permission(json!({ "target": s.token.to_string(), "function": TRANSFER, "max_uses": 2 }))
+        .permission(json!({
+            "target": s.other_token.to_string(),
+            "function": TRANSFER,
+            "erc20_total_limit": "30",
+        }))
+        .compile();
+    s.grant(&limited).await;
+    let uses = |amount| s.pay(amount);
+    let spends = |amount| SessionCall {
+        permission: 1,
+        ..transfer(s.other_token, s.recipient, amount)
     };
 
     // max_uses 2: the third use is refused (the error names the use it would have been).
     for _ in 0..2 {
-        client
-            .send_session_op(&s.account, key, &limited, &[uses(1)])
-            .await
-            .unwrap();
+        s.send(key, &limited, &[uses(1)]).await;
     }
-    let error = client
-        .send_session_op(&s.account, key, &limited, &[uses(1)])
-        .await
-        .unwrap_err();
+    let error = s.refused(key, &limited, &[uses(1)]).await;
     assert_validator_error(
         &error,
         |e| matches!(e, SessionKeyValidatorErrors::UsageLimitReached(e) if e.uses == U256::from(3) && e.maxUses == U256::from(2)),
     );
 
     // 30 tokens in all: 20 + 10 pass, one more unit does not (a batch counts as a whole).
-    client
-        .send_session_op(&s.account, key, &limited, &[spends(20)])
-        .await
-        .unwrap();
-    let error = client
-        .send_session_op(&s.account, key, &limited, &[spends(10), spends(1)])
-        .await
-        .unwrap_err();
+    // (The account holds none of `other_token`: the transfers revert in execution, the limit counts in validation.)
+    s.sent(key, &limited, &[spends(20)]).await.unwrap();
+    let error = s.refused(key, &limited, &[spends(10), spends(1)]).await;
     assert_validator_error(
         &error,
         |e| matches!(e, SessionKeyValidatorErrors::Erc20TotalExceeded(e) if e.callIndex == U256::from(1) && e.total == U256::from(31) && e.limit == U256::from(30)),
     );
-    client
-        .send_session_op(&s.account, key, &limited, &[spends(10)])
-        .await
-        .unwrap();
+    s.sent(key, &limited, &[spends(10)]).await.unwrap();
 
     // Uninstall: the session stops validating (the account no longer routes to the validator: AA24).
     client
         .uninstall_session_validator(&s.account, &s.owner)
         .await
         .unwrap();
-    let error = client
-        .send_session_op(&s.account, key, &limited, &[spends(0)])
-        .await
-        .unwrap_err();
+    let error = s.refused(key, &limited, &[spends(0)]).await;
     assert_eq!(error.aa_code(), Some("AA24"), "{error}");
 
     // Reinstall: the old session is void (a new epoch), nothing comes back.
@@ -471,61 +338,67 @@ async fn limits_then_uninstall(client: &Client, s: &Setup, key: &SessionKey) {
         .install_session_validator(&s.account, &s.owner)
         .await
         .unwrap();
-    assert_eq!(
-        client
-            .session_status(&s.account, limited.session_id())
-            .await
-            .unwrap(),
-        SessionStatus::Unknown
-    );
-    let error = client
-        .send_session_op(&s.account, key, &limited, &[spends(0)])
-        .await
-        .unwrap_err();
+    assert_eq!(s.status(&limited).await, SessionStatus::Unknown);
+    let error = s.refused(key, &limited, &[spends(0)]).await;
     assert_validator_error(&error, |e| {
         matches!(e, SessionKeyValidatorErrors::SessionNotActive(_))
     });
 }
 
-/// A one-permission session (`transfer` on `token`) with the fee scope `fees` (the JSON format's).
-fn fee_session(key: &SessionKey, token: Address, t: u64, fees: &str, salt: u8) -> CompiledSession {
-    let json = format!(
-        r#"{{ "signer": "{}", "valid_after": {}, "valid_until": {}, "salt": {salt}, "fees": {fees},
-              "permissions": [{{ "target": "{token}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
-        key.address(),
-        t - 1,
-        t + 3600,
-    );
-    SessionSpec::compile_json(&json).unwrap()
+impl Setup {
+    /// Grants a one-permission session of `key` (`transfer` on `token`, no rule, from `t - 1`) with the fee
+    /// scope `fees` (the JSON format's) and salt `salt`.
+    async fn fee_session(&self, key: &SessionKey, t: u64, fees: &str, salt: u8) -> CompiledSession {
+        let session = SessionJson::new(key, t)
+            .salt(salt)
+            .fees(fees)
+            .transfer_of(self.token)
+            .compile();
+        self.grant(&session).await;
+        session
+    }
+
+    /// `session`'s operation paying 1 token, prepared by the client (with its fee check).
+    async fn prepare(
+        &self,
+        key: &SessionKey,
+        session: &CompiledSession,
+    ) -> Result<PreparedOp, Error> {
+        self.client
+            .prepare_session_op(&self.account, key, session, &[self.pay(1)])
+            .await
+    }
+
+    /// `session`'s operation paying 1 token, prepared at no fee (so within any fee scope) and signed again by
+    /// `key` at `max_fee` per gas: what a leaked key signs with `keyscope-signer` alone, without the SDK's fee
+    /// check.
+    async fn leaked(
+        &self,
+        key: &SessionKey,
+        session: &CompiledSession,
+        max_fee: u128,
+    ) -> PreparedOp {
+        let mut prepared = self
+            .client
+            .clone()
+            .with_gas(fixed_fees(0, 0))
+            .prepare_session_op(&self.account, key, session, &[self.pay(1)])
+            .await
+            .unwrap();
+        prepared.op.set_gas_fees(max_fee.min(GWEI), max_fee);
+        resign(&self.client, &mut prepared, key);
+        prepared
+    }
 }
 
-/// `prepared` with other fees, signed again by `key`: what a leaked key signs with `keyscope-signer` alone,
-/// without the SDK's fee check.
-fn resigned(
-    client: &Client,
-    mut prepared: PreparedOp,
-    key: &SessionKey,
-    max_fee: u128,
-) -> PreparedOp {
-    let signature = SessionSignature::decode(&prepared.op.signature).unwrap();
-    prepared
-        .op
-        .set_gas_fees(max_fee.min(1_000_000_000), max_fee);
-    prepared.user_op_hash = client
-        .stack()
-        .entry_point(prepared.version)
-        .user_op_hash(&prepared.op, client.chain_id())
-        .unwrap();
-    prepared.op.signature = signature
-        .sign(key, &prepared.user_op_hash)
-        .unwrap()
-        .encode()
-        .unwrap()
-        .into();
-    prepared
+/// The fee scope refusal in `error`.
+fn fee_scope_exceeded(error: &Error) -> &FeeScopeExceeded {
+    match error {
+        Error::FeeScopeExceeded(exceeded) => exceeded,
+        other => panic!("expected FeeScopeExceeded, got {other}"),
+    }
 }
 
-const GWEI: u128 = 1_000_000_000;
 const FINNEY: u128 = 1_000_000_000_000_000; // 0.001 ether
 
 /// The fee scope, straight to `handleOps` on both EntryPoints: an operation whose cheapest fee the chain takes is
@@ -537,43 +410,23 @@ const FINNEY: u128 = 1_000_000_000_000_000; // 0.001 ether
 async fn fee_scope_is_kept_before_signing() {
     let anvil = anvil();
     // 10 gwei per gas with a 1 gwei tip: anvil's base fee is at most 1 gwei, so the chain takes 2 gwei or less.
-    let client = keyscope_e2e::client(&anvil).await.with_gas(GasSettings {
-        max_priority_fee_per_gas: Some(GWEI),
-        max_fee_per_gas: Some(10 * GWEI),
-        ..GasSettings::default()
-    });
+    let client = keyscope_e2e::client(&anvil)
+        .await
+        .with_gas(fixed_fees(GWEI, 10 * GWEI));
     let gas = u128::from(GasSettings::default().pre_verification_gas)
         + GasSettings::default().verification_gas_limit
         + GasSettings::default().call_gas_limit;
-    let token = *DemoToken::deploy(client.provider().clone())
-        .await
-        .unwrap()
-        .address();
+    let token = deploy_token(&client).await;
     let key = SessionKey::generate();
     for version in Version::ALL {
         let s = setup(&client, version, token, token).await;
         let t = now(client.provider()).await;
-        let pay = |amount| [transfer(s.token, s.recipient, amount)];
 
         // 1. A bound no fee the chain takes fits: 0.001 ETH per operation, 1,560,000 gas.
-        let tight = fee_session(
-            &key,
-            s.token,
-            t,
-            r#"{ "per_operation": "0.001 ether", "budget": "0.1 ether" }"#,
-            1,
-        );
-        client
-            .grant_session(&s.account, &s.owner, &tight.session)
-            .await
-            .unwrap();
-        let error = client
-            .prepare_session_op(&s.account, &key, &tight, &pay(1))
-            .await
-            .unwrap_err();
-        let Error::FeeScopeExceeded(exceeded) = &error else {
-            panic!("expected FeeScopeExceeded, got {error}")
-        };
+        let fees = r#"{ "per_operation": "0.001 ether", "budget": "0.1 ether" }"#;
+        let tight = s.fee_session(&key, t, fees, 1).await;
+        let error = s.prepare(&key, &tight).await.unwrap_err();
+        let exceeded = fee_scope_exceeded(&error);
         assert_eq!(exceeded.limit_kind, FeeLimit::PerOperation);
         assert_eq!(exceeded.limit, U256::from(FINNEY));
         assert_eq!(exceeded.gas, Some(gas));
@@ -589,61 +442,30 @@ async fn fee_scope_is_kept_before_signing() {
             "{text}"
         );
         // The validator agrees: the same operation, signed anyway, is OperationFeeExceeded with those values.
-        let cheap = client
-            .clone()
-            .with_gas(GasSettings {
-                max_priority_fee_per_gas: Some(0),
-                max_fee_per_gas: Some(0),
-                ..GasSettings::default()
-            })
-            .prepare_session_op(&s.account, &key, &tight, &pay(1))
-            .await
-            .unwrap();
-        let leaked = resigned(&client, cheap, &key, 10 * GWEI);
-        assert_eq!(max_operation_cost(&leaked.op), exceeded.max_cost);
-        let error = client.send(&leaked).await.unwrap_err();
+        let leaked_op = s.leaked(&key, &tight, 10 * GWEI).await;
+        assert_eq!(max_operation_cost(&leaked_op.op), exceeded.max_cost);
+        let error = client.send(&leaked_op).await.unwrap_err();
         assert_validator_error(&error, |e| {
             matches!(e, SessionKeyValidatorErrors::OperationFeeExceeded(e)
                 if e.fee == exceeded.max_cost && e.limit == U256::from(FINNEY))
         });
 
         // 2. Over the bound at 10 gwei, within it at a fee the chain takes: sent at the most that fits.
-        let fitting = fee_session(
-            &key,
-            s.token,
-            t,
-            r#"{ "per_operation": "0.01 ether", "budget": "0.025 ether" }"#,
-            2,
-        );
-        client
-            .grant_session(&s.account, &s.owner, &fitting.session)
-            .await
-            .unwrap();
-        let op = client
-            .prepare_session_op(&s.account, &key, &fitting, &pay(1))
-            .await
-            .unwrap();
+        let fees = r#"{ "per_operation": "0.01 ether", "budget": "0.025 ether" }"#;
+        let fitting = s.fee_session(&key, t, fees, 2).await;
+        let op = s.prepare(&key, &fitting).await.unwrap();
         let bound = 10 * FINNEY;
         assert_eq!(operation_gas(&op.op), Some(gas));
         assert_eq!(op.op.gas_fees(), (GWEI, bound / gas));
         let mut costs = max_operation_cost(&op.op);
         assert!(costs <= U256::from(bound) && costs > U256::from(bound - gas));
         assert!(client.send(&op).await.unwrap().success);
-        assert_eq!(
-            client
-                .fees_charged(&s.account, fitting.session_id())
-                .await
-                .unwrap(),
-            costs
-        );
+        assert_eq!(s.fees_charged(&fitting).await, costs);
 
         // 3. Until the budget (0.025 ETH) is used up: 0.01 + 0.01 + what is left, then a typed refusal.
         let mut sent = 1;
         let error = loop {
-            match client
-                .prepare_session_op(&s.account, &key, &fitting, &pay(1))
-                .await
-            {
+            match s.prepare(&key, &fitting).await {
                 Ok(op) => {
                     costs += max_operation_cost(&op.op);
                     assert!(client.send(&op).await.unwrap().success);
@@ -660,9 +482,7 @@ async fn fee_scope_is_kept_before_signing() {
             .unwrap();
         assert_eq!(usage.charged, costs);
         assert!(costs <= U256::from(25 * FINNEY) && costs > U256::from(25 * FINNEY - gas));
-        let Error::FeeScopeExceeded(exceeded) = &error else {
-            panic!("expected FeeScopeExceeded, got {error}")
-        };
+        let exceeded = fee_scope_exceeded(&error);
         assert_eq!(exceeded.limit_kind, FeeLimit::Budget);
         assert_eq!(exceeded.limit, U256::from(25 * FINNEY) - costs);
         assert_eq!(Some(exceeded.limit), usage.left());
@@ -674,61 +494,27 @@ async fn fee_scope_is_kept_before_signing() {
             "{error}"
         );
         // The validator agrees: one more operation at 2 gwei takes the charges past the budget.
-        let cheap = client
-            .clone()
-            .with_gas(GasSettings {
-                max_priority_fee_per_gas: Some(0),
-                max_fee_per_gas: Some(0),
-                ..GasSettings::default()
-            })
-            .prepare_session_op(&s.account, &key, &fitting, &pay(1))
-            .await
-            .unwrap();
-        let leaked = resigned(&client, cheap, &key, 2 * GWEI);
-        let cost = max_operation_cost(&leaked.op);
-        let error = client.send(&leaked).await.unwrap_err();
+        let leaked_op = s.leaked(&key, &fitting, 2 * GWEI).await;
+        let cost = max_operation_cost(&leaked_op.op);
+        let error = client.send(&leaked_op).await.unwrap_err();
         assert_validator_error(&error, |e| {
             matches!(e, SessionKeyValidatorErrors::FeeBudgetExceeded(e)
                 if e.total == costs + cost && e.budget == U256::from(25 * FINNEY))
         });
-        assert_eq!(
-            client
-                .fees_charged(&s.account, fitting.session_id())
-                .await
-                .unwrap(),
-            costs
-        );
+        assert_eq!(s.fees_charged(&fitting).await, costs);
         // Nothing the refused operations tried happened: three transfers of 1.
-        assert_eq!(balance(&client, s.token, s.recipient).await, U256::from(3));
+        assert_eq!(s.paid().await, U256::from(3));
 
         // 4. Unlimited bounds (an explicit owner choice) skip the check: no count is kept.
-        let open = fee_session(
-            &key,
-            s.token,
-            t,
-            r#"{ "per_operation": "unlimited", "budget": "unlimited" }"#,
-            3,
-        );
+        let fees = r#"{ "per_operation": "unlimited", "budget": "unlimited" }"#;
+        let open = s.fee_session(&key, t, fees, 3).await;
         assert!(open
             .warnings
             .iter()
             .any(|w| w.message.contains("UNLIMITED FEES")));
-        client
-            .grant_session(&s.account, &s.owner, &open.session)
-            .await
-            .unwrap();
-        let op = client
-            .prepare_session_op(&s.account, &key, &open, &pay(1))
-            .await
-            .unwrap();
+        let op = s.prepare(&key, &open).await.unwrap();
         assert_eq!(op.op.gas_fees(), (GWEI, 10 * GWEI));
         assert!(client.send(&op).await.unwrap().success);
-        assert_eq!(
-            client
-                .fees_charged(&s.account, open.session_id())
-                .await
-                .unwrap(),
-            U256::ZERO
-        );
+        assert_eq!(s.fees_charged(&open).await, U256::ZERO);
     }
 }

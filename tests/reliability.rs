@@ -2,62 +2,32 @@
 //! chain id changed under the client, and several sessions of one account sending at the same time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::{Address, U256};
 use std::collections::BTreeSet;
 
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
-use alloy::sol_types::SolCall;
-use keyscope::bindings::DemoToken;
-use keyscope::permissions::{CompiledSession, SessionSpec};
+use keyscope::permissions::CompiledSession;
 use keyscope::signer::SessionKey;
 use keyscope::{nonce_key, session_lane, Account, Client, Error, SessionCall, Stack, Version};
-use keyscope_e2e::{anvil_path, client as client_on, funded_provider, now};
+use keyscope_e2e::{
+    anvil_path, balance, client as client_on, deploy_token, funded_account, funded_provider, grant,
+    lane_key, mint_tokens, now, transfer, SessionJson,
+};
 
+/// A session of `key` (salt `salt`) that may call `transfer` on `token`, from `t - 1` until `t + 3600`.
 fn session(key: &SessionKey, token: Address, t: u64, salt: u8) -> CompiledSession {
-    let json = format!(
-        r#"{{ "signer": "{}", "valid_after": {}, "valid_until": {}, "salt": {salt},
-              "permissions": [{{ "target": "{token}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
-        key.address(),
-        t - 1,
-        t + 3600,
-    );
-    SessionSpec::compile_json(&json).unwrap()
-}
-
-fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
-    let data = DemoToken::transferCall {
-        to,
-        value: U256::from(amount),
-    }
-    .abi_encode();
-    SessionCall::new(token, data, 0)
+    SessionJson::new(key, t)
+        .salt(salt)
+        .transfer_of(token)
+        .compile()
 }
 
 /// An account on EntryPoint `version` with ETH, a deposit and tokens, and a token.
 async fn account(client: &Client, owner: &SessionKey, version: Version) -> (Account, Address) {
-    let provider = client.provider().clone();
-    let token = *DemoToken::deploy(provider.clone()).await.unwrap().address();
-    let account = client
-        .create_account(owner.address(), U256::from(1), version)
-        .await
-        .unwrap();
-    client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
-    client
-        .deposit(&account, U256::from(10u128.pow(17)))
-        .await
-        .unwrap();
-    DemoToken::new(token, provider)
-        .mint(account.address, U256::from(1_000_000))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let token = deploy_token(client).await;
+    let account = funded_account(client, owner.address(), version, 1, Some(10u128.pow(17))).await;
+    mint_tokens(client, token, account.address, 1_000_000).await;
     (account, token)
 }
 
@@ -69,23 +39,69 @@ fn anvil_on(port: u16, chain_id: Option<u64>) -> AnvilInstance {
     anvil.spawn()
 }
 
+/// An account of `owner` on EntryPoint `version` (with [`account`]'s token), a session of `key` (salt `salt`)
+/// granted on it, and a transfer the session allows.
+async fn granted(
+    client: &Client,
+    owner: &SessionKey,
+    key: &SessionKey,
+    version: Version,
+    salt: u8,
+) -> (Account, CompiledSession, [SessionCall; 1]) {
+    let (account, token) = account(client, owner, version).await;
+    let compiled = session(key, token, now(client.provider()).await, salt);
+    grant(client, &account, owner, &compiled).await;
+    (
+        account,
+        compiled,
+        [transfer(token, Address::repeat_byte(0x42), 1)],
+    )
+}
+
+/// A node about to be restarted and the client on it, an owner's account on EntryPoint `version` with tokens, a
+/// session (salt 1) of `key` granted on it, and a transfer it allows ([`granted`]).
+struct Restartable {
+    node: AnvilInstance,
+    client: Client,
+    owner: SessionKey,
+    key: SessionKey,
+    account: Account,
+    session: CompiledSession,
+    call: [SessionCall; 1],
+}
+
+async fn restartable(version: Version) -> Restartable {
+    let node = keyscope_e2e::anvil();
+    let client = client_on(&node).await;
+    let owner = SessionKey::generate();
+    let key = SessionKey::generate();
+    let (account, session, call) = granted(&client, &owner, &key, version, 1).await;
+    Restartable {
+        node,
+        client,
+        owner,
+        key,
+        account,
+        session,
+        call,
+    }
+}
+
 /// The node restarts on the same port with empty state: the client reports the missing stack by name, and works
 /// again once the stack is redeployed.
 #[tokio::test(flavor = "multi_thread")]
 async fn restarted_node_reports_the_missing_stack() {
-    let first = keyscope_e2e::anvil();
+    let Restartable {
+        node: first,
+        client,
+        owner,
+        key,
+        account,
+        session: compiled,
+        call,
+        ..
+    } = restartable(Version::V07).await;
     let port = first.port();
-    let client = client_on(&first).await;
-    let owner = SessionKey::generate();
-    let key = SessionKey::generate();
-    let (account, token) = account(&client, &owner, Version::V07).await;
-    let t = now(client.provider()).await;
-    let compiled = session(&key, token, t, 1);
-    client
-        .grant_session(&account, &owner, &compiled.session)
-        .await
-        .unwrap();
-    let call = [transfer(token, Address::repeat_byte(0x42), 1)];
     assert!(
         client
             .send_session_op(&account, &key, &compiled, &call)
@@ -139,19 +155,9 @@ async fn restarted_node_reports_the_missing_stack() {
     // new node's pool for ever).
     let fresh = client_on(&second).await;
     assert_eq!(fresh.stack(), &stack);
-    let (account, token) = self::account(&fresh, &owner, Version::V07).await;
-    let compiled = session(&key, token, now(fresh.provider()).await, 2);
-    fresh
-        .grant_session(&account, &owner, &compiled.session)
-        .await
-        .unwrap();
+    let (account, compiled, call) = granted(&fresh, &owner, &key, Version::V07, 2).await;
     let outcome = fresh
-        .send_session_op(
-            &account,
-            &key,
-            &compiled,
-            &[transfer(token, Address::repeat_byte(0x42), 1)],
-        )
+        .send_session_op(&account, &key, &compiled, &call)
         .await
         .unwrap();
     assert!(outcome.success);
@@ -168,24 +174,15 @@ async fn chain_id_change_is_reported_before_signing() {
     let owner = SessionKey::generate();
     let key = SessionKey::generate();
     for version in [Version::V07, Version::V08] {
-        let (account, token) = account(&client, &owner, version).await;
-        let compiled = session(&key, token, now(&provider).await, 1);
-        client
-            .grant_session(&account, &owner, &compiled.session)
-            .await
-            .unwrap();
-        let call = [transfer(token, Address::repeat_byte(0x42), 1)];
+        let (account, compiled, call) = granted(&client, &owner, &key, version, 1).await;
         let signed_before = client
             .prepare_session_op(&account, &key, &compiled, &call)
             .await
             .unwrap();
-        let lane = nonce_key(
-            client.stack().session_key_validator,
-            session_lane(compiled.session_id()),
-        );
+        let lane = lane_key(&client, &compiled);
         let nonce_before = client.nonce(&account, lane).await.unwrap();
         let bundler_txs = provider
-            .get_transaction_count(client.bundler())
+            .get_transaction_count(client.sender())
             .await
             .unwrap();
 
@@ -238,7 +235,7 @@ async fn chain_id_change_is_reported_before_signing() {
         // Nothing was sent.
         assert_eq!(
             provider
-                .get_transaction_count(client.bundler())
+                .get_transaction_count(client.sender())
                 .await
                 .unwrap(),
             bundler_txs
@@ -261,22 +258,13 @@ async fn chain_id_change_is_reported_before_signing() {
 /// nor as a bad signature.
 #[tokio::test(flavor = "multi_thread")]
 async fn node_restarted_with_another_chain_id() {
-    let first = keyscope_e2e::anvil();
-    let port = first.port();
-    let client = client_on(&first).await;
-    let owner = SessionKey::generate();
-    let key = SessionKey::generate();
-    let (account, token) = account(&client, &owner, Version::V08).await;
-    let compiled = session(&key, token, now(client.provider()).await, 1);
-    drop(first);
-    let _second = anvil_on(port, Some(client.chain_id() + 7));
-    let error = client
-        .send_session_op(
-            &account,
-            &key,
-            &compiled,
-            &[transfer(token, Address::repeat_byte(0x42), 1)],
-        )
+    let r = restartable(Version::V08).await;
+    let port = r.node.port();
+    drop(r.node);
+    let _second = anvil_on(port, Some(r.client.chain_id() + 7));
+    let error = r
+        .client
+        .send_session_op(&r.account, &r.key, &r.session, &r.call)
         .await
         .unwrap_err();
     assert!(
@@ -317,10 +305,7 @@ async fn concurrent_sessions_of_one_account_all_land() {
             .map(|(i, key)| session(key, token, t, i as u8))
             .collect();
         for compiled in &sessions {
-            client
-                .grant_session(&account, &owner, &compiled.session)
-                .await
-                .unwrap();
+            grant(&client, &account, &owner, compiled).await;
         }
         let lanes: BTreeSet<u32> = sessions
             .iter()
@@ -360,17 +345,12 @@ async fn concurrent_sessions_of_one_account_all_land() {
             outcomes.len(),
             "one handleOps transaction per operation"
         );
-        let balance = DemoToken::new(token, provider.clone())
-            .balanceOf(recipient)
-            .call()
-            .await
-            .unwrap();
-        assert_eq!(balance, U256::from(rounds * (1 + 2 + 1 + 2 + 3 + 4)));
+        assert_eq!(
+            balance(&client, token, recipient).await,
+            U256::from(rounds * (1 + 2 + 1 + 2 + 3 + 4))
+        );
         for (i, compiled) in sessions.iter().enumerate() {
-            let lane = nonce_key(
-                stack.session_key_validator,
-                session_lane(compiled.session_id()),
-            );
+            let lane = lane_key(&client, compiled);
             // The nonce is key ‖ sequence; the sequence counts the operations sent on the lane.
             let sequence = client.nonce(&account, lane).await.unwrap() & U256::from(u64::MAX);
             assert_eq!(

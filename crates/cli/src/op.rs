@@ -304,26 +304,31 @@ async fn send_op(args: SendArgs, global: Global) -> Result<()> {
     let (node, client) = client(&args.node, bundler.is_none()).await?;
     let account = node.account(&client, args.account).await?;
     let calls = [resolved.call.clone()];
-    let outcome = match &bundler {
-        Some(bundler) => bundler
-            .send_session_op(&client, &account, &resolved.key, &resolved.session, &calls)
-            .await
-            .map_err(|error| match error {
-                Error::FeeScopeExceeded(_) => not_signed(error),
-                error => anyhow::Error::from(error).context(format!(
-                    "the bundler at {} refused the operation",
-                    bundler.origin()
-                )),
-            })?,
-        None => {
-            let op = client
-                .prepare_session_op(&account, &resolved.key, &resolved.session, &calls)
+    let origin = bundler.as_ref().map(|bundler| bundler.origin().to_owned());
+    let client = match bundler {
+        Some(bundler) => {
+            bundler
+                .check(&client, account.version)
                 .await
-                .map_err(not_signed)?;
-            match client.send(&op).await {
-                Ok(outcome) => outcome,
-                Err(error) => return Err(explained(&client, &op, error, &resolved).await),
+                .with_context(|| bundler_refused(origin.as_deref()))?;
+            client.with_bundler(bundler)
+        }
+        None => client,
+    };
+    let op = client
+        .prepare_session_op(&account, &resolved.key, &resolved.session, &calls)
+        .await
+        .map_err(|error| match (error, &origin) {
+            (error @ Error::FeeScopeExceeded(_), _) | (error, None) => not_signed(error),
+            (error, Some(_)) => {
+                anyhow::Error::from(error).context(bundler_refused(origin.as_deref()))
             }
+        })?;
+    let outcome = match (client.send(&op).await, &origin) {
+        (Ok(outcome), _) => outcome,
+        (Err(error), None) => return Err(explained(&client, &op, error, &resolved).await),
+        (Err(error), Some(_)) => {
+            return Err(anyhow::Error::from(error).context(bundler_refused(origin.as_deref())))
         }
     };
     let permission = resolved.call.permission;
@@ -332,7 +337,7 @@ async fn send_op(args: SendArgs, global: Global) -> Result<()> {
             "account": account.address,
             "session_id": resolved.session.session_id(),
             "permission": permission,
-            "via": bundler.as_ref().map_or("handleOps", |_| "bundler"),
+            "via": origin.as_ref().map_or("handleOps", |_| "bundler"),
             "op": outcome_json(&outcome),
         }))?;
     } else {
@@ -355,6 +360,14 @@ async fn send_op(args: SendArgs, global: Global) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// What a refusal through the bundler at `origin` is said to be.
+fn bundler_refused(origin: Option<&str>) -> String {
+    format!(
+        "the bundler at {} refused the operation",
+        origin.unwrap_or("?")
+    )
 }
 
 /// A bundler client for `url` (which may carry an API key: it is never printed).

@@ -10,16 +10,18 @@
 
 use std::time::{Duration, Instant};
 
-use keyscope::alloy::primitives::{Address, U256};
-use keyscope::alloy::sol_types::SolCall;
+use keyscope::alloy::primitives::Address;
 use keyscope::alloy::transports::http::reqwest;
-use keyscope::bindings::DemoToken;
 use keyscope::bundler::to_rpc;
 use keyscope::permissions::SessionSpec;
 use keyscope::signer::SessionKey;
-use keyscope::{SessionCall, Version};
-use keyscope_rpc::{start, Config};
+use keyscope::Version;
+use keyscope_rpc::Config;
 use serde_json::{json, Value};
+
+/// The RPC tests' set-up: anvil with the stack, the service on a free loopback port, an HTTP client.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 #[tokio::main]
 async fn main() {
@@ -35,23 +37,13 @@ async fn main() {
         .unwrap_or(10)
         .clamp(1, 300);
 
-    // The chain: anvil, the stack, an account with a session that may transfer ≤ 100 of a token.
-    let anvil = keyscope_e2e::anvil();
-    let client = keyscope_e2e::client(&anvil).await;
+    // The chain: anvil, the stack, the service, an account with a session that may transfer ≤ 100 of a token.
+    let env = common::env_with(Config::default()).await;
+    let client = &env.client;
     let owner = SessionKey::generate();
     let key = SessionKey::generate();
-    let account = client
-        .create_account(owner.address(), U256::ZERO, Version::V07)
-        .await
-        .unwrap();
-    client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
-    let token = *DemoToken::deploy(client.provider().clone())
-        .await
-        .unwrap()
-        .address();
+    let account = env.funded_account(&owner, 0, Version::V07).await;
+    let token = env.token().await;
     let now = keyscope_e2e::now(client.provider()).await;
     let spec = format!(
         r#"{{ "signer": "{}", "valid_until": {}, "permissions": [{{ "target": "{token}",
@@ -65,46 +57,20 @@ async fn main() {
         .grant_session(&account, &owner, &session.session)
         .await
         .unwrap();
-    let transfer = DemoToken::transferCall {
-        to: Address::repeat_byte(0x42),
-        value: U256::from(100),
-    }
-    .abi_encode();
+    let transfer = common::transfer(token, Address::repeat_byte(0x42), 100);
     let op = client
-        .prepare_session_op(
-            &account,
-            &key,
-            &session,
-            &[SessionCall::new(token, transfer, 0)],
-        )
+        .prepare_session_op(&account, &key, &session, &[transfer])
         .await
         .unwrap();
-
-    let server = start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc_url: anvil.endpoint(),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let url = server.url();
+    let url = env.server.url();
+    let params = json!([to_rpc(&op.op).unwrap(), client.stack().v07.entry_point]);
     let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "keyscope_validateSession",
-        "params": [to_rpc(&op.op).unwrap(), client.stack().v07.entry_point]
+        "jsonrpc": "2.0", "id": 1, "method": "keyscope_validateSession", "params": params
     })
     .to_string();
 
     // One check that the answer is the expected one before measuring.
-    let first: Value = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = common::post(&env.http, &url, "keyscope_validateSession", params).await;
     assert_eq!(first["result"]["valid"], true, "{first}");
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -168,5 +134,5 @@ async fn main() {
         percentile(0.90),
         percentile(0.99),
     );
-    server.shutdown().await;
+    env.server.shutdown().await;
 }

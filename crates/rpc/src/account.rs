@@ -5,7 +5,7 @@ use keyscope::alloy::contract::Error as ContractError;
 use keyscope::alloy::primitives::{Address, Bytes, U256};
 use keyscope::alloy::providers::Provider;
 use keyscope::alloy::sol_types::SolCall;
-use keyscope::bindings::{KeyscopeAccount, KeyscopeAccountFactory, SessionKeyValidator};
+use keyscope::bindings::{KeyscopeAccount, KeyscopeAccountFactory};
 use keyscope::client::MODULE_TYPE_VALIDATOR;
 use keyscope::{Account, Client, Version};
 use serde::Deserialize;
@@ -21,7 +21,7 @@ use crate::json::Quantity;
 /// "0.7", "ownerAddress": "0x…"}` is the same thing under other names.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AccountInput {
+pub(crate) struct AccountInput {
     /// The account's address.
     #[serde(default)]
     pub address: Option<Address>,
@@ -41,7 +41,7 @@ pub struct AccountInput {
 
 /// An account resolved against the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedAccount {
+pub(crate) struct ResolvedAccount {
     /// Address and EntryPoint version.
     pub account: Account,
     /// Whether it has code.
@@ -58,7 +58,7 @@ pub struct ResolvedAccount {
 
 /// Reads an EntryPoint version (`"v0.7"`, `"0.7"`, `"0.7.0"`, `"v0.8"` …: [`Version`]'s `FromStr`) or the address
 /// of one of the stack's EntryPoints.
-pub fn parse_entry_point(text: &str, client: &Client, field: &str) -> Result<Version> {
+pub(crate) fn parse_entry_point(text: &str, client: &Client, field: &str) -> Result<Version> {
     if let Ok(version) = text.parse::<Version>() {
         return Ok(version);
     }
@@ -79,7 +79,7 @@ pub fn parse_entry_point(text: &str, client: &Client, field: &str) -> Result<Ver
 /// Whether a failed view call is the contract's own answer (it reverted, returned nothing, or returned something
 /// that does not decode), which means "not this kind of account"; a failure of the node (transport, rate limit …)
 /// is not an answer and must not be read as "no".
-pub fn contract_refused(error: &ContractError) -> bool {
+pub(crate) fn contract_refused(error: &ContractError) -> bool {
     match error {
         ContractError::ZeroData(..) | ContractError::AbiError(_) => true,
         ContractError::TransportError(error) => error.as_error_resp().is_some_and(|payload| {
@@ -92,7 +92,10 @@ pub fn contract_refused(error: &ContractError) -> bool {
 
 /// The version of the EntryPoint a deployed account names (`entryPoint()`): `None` when the account has no such
 /// function or names another EntryPoint; node failures are errors.
-pub async fn account_entry_point(client: &Client, account: Address) -> Result<Option<Version>> {
+pub(crate) async fn account_entry_point(
+    client: &Client,
+    account: Address,
+) -> Result<Option<Version>> {
     match KeyscopeAccount::new(account, client.provider().clone())
         .entryPoint()
         .call()
@@ -106,7 +109,7 @@ pub async fn account_entry_point(client: &Client, account: Address) -> Result<Op
 
 impl AccountInput {
     /// Resolves the account on the chain; errors name fields under `field` (`account.owner`).
-    pub async fn resolve(&self, client: &Client, field: &str) -> Result<ResolvedAccount> {
+    pub(crate) async fn resolve(&self, client: &Client, field: &str) -> Result<ResolvedAccount> {
         let at = |name: &str| join_path(field, name);
         if let Some(name) = &self.name {
             if !name.eq_ignore_ascii_case("KEYSCOPE") {
@@ -199,8 +202,7 @@ impl AccountInput {
             });
         }
 
-        let validator = SessionKeyValidator::new(stack.session_key_validator, provider.clone());
-        let validator_installed = validator.isInitialized(address).call().await?;
+        let validator_installed = client.session_validator_installed(address).await?;
         let owner_operation = match KeyscopeAccount::new(address, provider.clone())
             .isModuleInstalled(
                 U256::from(MODULE_TYPE_VALIDATOR),

@@ -32,29 +32,31 @@ use keyscope::permissions::{
     FeeScopeSpec, PaymasterSpec, Permission, PermissionSpec, PermissionTree, Session, SessionSpec,
     Target,
 };
+use keyscope::status::Status;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::account::AccountInput;
 use crate::error::{join_path, Error, Result};
-use crate::json::{check_len, from_value, hex_quantity, Quantity};
-use crate::service::{Service, SessionState};
+use crate::json::{check_len, from_value, hex_quantity, no_unknown, Quantity};
+use crate::service::Service;
 use crate::sessions::{self, Origin, SessionRecord};
 
 /// The permission types served.
-pub const SUPPORTED_PERMISSIONS: [&str; 2] = ["native-token-allowance", "erc20-token-allowance"];
+pub(crate) const SUPPORTED_PERMISSIONS: [&str; 2] =
+    ["native-token-allowance", "erc20-token-allowance"];
 /// The rule types served.
-pub const SUPPORTED_RULES: [&str; 1] = ["expiry"];
+pub(crate) const SUPPORTED_RULES: [&str; 1] = ["expiry"];
 /// First byte of a Keyscope permission context (the encoding's version).
-pub const CONTEXT_VERSION: u8 = 1;
+pub(crate) const CONTEXT_VERSION: u8 = 1;
 /// Most bytes of a `type` (of the permission, the signer, a rule).
-pub const MAX_TYPE_BYTES: usize = 64;
+pub(crate) const MAX_TYPE_BYTES: usize = 64;
 /// Most bytes of each free-form `data` object (`permission.data`, `signer.data`, `rules[i].data`), as JSON.
-pub const MAX_DATA_BYTES: usize = 2048;
+pub(crate) const MAX_DATA_BYTES: usize = 2048;
 /// Most bytes of a permission's `justification` (a wallet shows it to the user; the service keeps and echoes it).
-pub const MAX_JUSTIFICATION_BYTES: usize = 1024;
+pub(crate) const MAX_JUSTIFICATION_BYTES: usize = 1024;
 /// Most rules in one request.
-pub const MAX_RULES: usize = 8;
+pub(crate) const MAX_RULES: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -169,14 +171,7 @@ fn key_address(bytes: &[u8], field: &str) -> Result<Address> {
 
 /// `-32602` on `field` when its `len` bytes are more than `max`.
 fn check_bytes(field: &str, len: usize, max: usize) -> Result<()> {
-    if len > max {
-        Err(Error::invalid(
-            field,
-            format!("{len} bytes, at most {max} allowed"),
-        ))
-    } else {
-        Ok(())
-    }
+    check_len(field, len, max, "bytes")
 }
 
 /// Bounds every free-form field of a request before anything reads it.
@@ -390,14 +385,21 @@ fn expiry(request: &PermissionRequest) -> Result<u64> {
 }
 
 /// `0x01 ‖ abi.encode(account, session, permissions)`.
-pub fn encode_context(account: Address, session: &Session, permissions: &[Permission]) -> Bytes {
+pub(crate) fn encode_context(
+    account: Address,
+    session: &Session,
+    permissions: &[Permission],
+) -> Bytes {
     let mut out = vec![CONTEXT_VERSION];
     out.extend((account, session.clone(), permissions.to_vec()).abi_encode_params());
     out.into()
 }
 
 /// Reads a context back: account, session (its root checked against the permissions) and permissions.
-pub fn decode_context(context: &[u8], field: &str) -> Result<(Address, Session, Vec<Permission>)> {
+pub(crate) fn decode_context(
+    context: &[u8],
+    field: &str,
+) -> Result<(Address, Session, Vec<Permission>)> {
     let Some((&CONTEXT_VERSION, body)) = context.split_first() else {
         return Err(Error::invalid(
             field,
@@ -422,7 +424,10 @@ pub fn decode_context(context: &[u8], field: &str) -> Result<(Address, Session, 
 
 impl Service {
     /// `wallet_requestExecutionPermissions`: `[PermissionRequest, …]` (one account per call).
-    pub async fn request_execution_permissions(&self, params: Option<&str>) -> Result<Value> {
+    pub(crate) async fn request_execution_permissions(
+        &self,
+        params: Option<&str>,
+    ) -> Result<Value> {
         let requests: Vec<Value> = match params {
             None => vec![],
             Some(text) => match serde_json::from_str::<Value>(text)
@@ -438,15 +443,7 @@ impl Service {
                 }
             },
         };
-        if requests.is_empty() {
-            return Err(Error::invalid("params", "at least one permission request"));
-        }
-        check_len(
-            "params",
-            requests.len(),
-            self.limits().sessions_per_request,
-            "permission requests",
-        )?;
+        self.check_session_count("params", requests.len(), "permission request")?;
 
         let mut resolved = None;
         let mut granted = Vec::with_capacity(requests.len());
@@ -583,7 +580,10 @@ impl Service {
 
     /// `wallet_revokeExecutionPermission`: `{permissionContext}` → `{}` plus, under `keyscope`, the owner's
     /// operation that revokes the session.
-    pub async fn revoke_execution_permission(&self, params: Map<String, Value>) -> Result<Value> {
+    pub(crate) async fn revoke_execution_permission(
+        &self,
+        params: Map<String, Value>,
+    ) -> Result<Value> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct Params {
@@ -600,7 +600,7 @@ impl Service {
     }
 
     /// `wallet_getSupportedExecutionPermissions`.
-    pub fn supported_execution_permissions(&self) -> Value {
+    pub(crate) fn supported_execution_permissions(&self) -> Value {
         let entry =
             json!({ "chainIds": [hex_quantity(self.chain_id())], "ruleTypes": SUPPORTED_RULES });
         Value::Object(
@@ -613,7 +613,7 @@ impl Service {
 
     /// `wallet_getGrantedExecutionPermissions`: `{from}` (or `[from]`): the permissions this service built for the
     /// account that are granted on chain now (active or not yet started).
-    pub async fn granted_execution_permissions(
+    pub(crate) async fn granted_execution_permissions(
         &self,
         mut params: Map<String, Value>,
     ) -> Result<Value> {
@@ -623,24 +623,20 @@ impl Service {
                 "from",
             )
             .await?;
-        if let Some(unknown) = params.keys().next() {
-            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
-        }
+        no_unknown(&params)?;
         let validator = self.client().stack().session_key_validator;
-        let listing = self.sessions_of(account, self.from_block()).await?;
+        let listing = self.sessions_of(account, self.first_block()).await?;
         let granted: Vec<_> = listing
             .sessions
             .iter()
-            .filter(|entry| matches!(entry.status, SessionState::Active | SessionState::Pending))
+            .filter(|entry| matches!(entry.status, Status::Active | Status::Pending))
             .filter_map(|entry| {
                 let stored = self.remembered(account, entry.session_id)?;
                 matches!(stored.origin, Origin::Erc7715(_)).then_some((entry, stored))
             })
             .collect();
         let entries: Vec<_> = granted.iter().map(|(entry, _)| *entry).collect();
-        let charged = self
-            .fees_charged_of(account, &entries, listing.block_number)
-            .await?;
+        let charged = self.client().fees_charged_in(&listing, &entries).await?;
         let mut answers = Vec::with_capacity(granted.len());
         for ((_, stored), charged) in granted.iter().zip(charged) {
             let Origin::Erc7715(read) = &stored.origin else {
@@ -654,9 +650,7 @@ impl Service {
             );
             let mut answer = response(read.clone(), context, json!([]), validator, &record, None);
             if let Some(charged) = charged {
-                answer["keyscope"]["feesCharged"] = json!(format!("{charged:#x}"));
-                answer["keyscope"]["feesLeft"] =
-                    json!(sessions::fees_left(&stored.spec.fees, charged));
+                sessions::set_fees(&mut answer["keyscope"], charged, Some(&stored.spec.fees));
             }
             answers.push(answer);
         }

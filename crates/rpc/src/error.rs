@@ -4,11 +4,11 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::json;
 
 /// JSON-RPC "invalid params".
-pub const INVALID_PARAMS: i32 = -32602;
+pub(crate) const INVALID_PARAMS: i32 = -32602;
 /// JSON-RPC "internal error".
-pub const INTERNAL_ERROR: i32 = -32603;
+pub(crate) const INTERNAL_ERROR: i32 = -32603;
 /// Server error: the chain node (or the bundler) failed or answered something unexpected.
-pub const NODE_ERROR: i32 = -32000;
+pub(crate) const NODE_ERROR: i32 = -32000;
 
 /// Everything a method can fail with. Each variant maps to one JSON-RPC error code; errors about the request
 /// name the offending field (`sessions[1].permissions[0].rules[0].value`) in the message and in `data.field`.
@@ -57,7 +57,7 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 impl Error {
     /// An [`Error::InvalidParams`] about `field`.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidParams {
             field: field.into(),
             message: message.into(),
@@ -92,7 +92,7 @@ impl Error {
     }
 
     /// The same error with `prefix` put before its field (`sessions[2]` + `validUntil`).
-    pub fn within(self, prefix: &str) -> Self {
+    pub(crate) fn within(self, prefix: &str) -> Self {
         match self {
             Self::InvalidParams { field, message } => Self::InvalidParams {
                 field: join_path(prefix, &field),
@@ -110,13 +110,19 @@ impl Error {
 
 /// `prefix` + `field` as one JSON path: `a` + `b` → `a.b`, `a` + `[0]` → `a[0]`, `a` + `.` (the value itself)
 /// → `a`.
-pub fn join_path(prefix: &str, field: &str) -> String {
+pub(crate) fn join_path(prefix: &str, field: &str) -> String {
     match (prefix, field) {
         ("", field) => field.to_owned(),
         (prefix, "" | ".") => prefix.to_owned(),
         (prefix, field) if field.starts_with('[') => format!("{prefix}{field}"),
         (prefix, field) => format!("{prefix}.{field}"),
     }
+}
+
+/// The text of `result`'s error, `""` for a success (for tests).
+#[cfg(test)]
+pub(crate) fn error_text<T>(result: Result<T>) -> String {
+    result.err().map(|e| e.to_string()).unwrap_or_default()
 }
 
 impl From<Error> for ErrorObjectOwned {

@@ -3,13 +3,13 @@
 use keyscope::alloy::primitives::U256;
 use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{join_path, Error, Result};
 
 /// Deserializes `value` into `T`; a failure is an [`Error::InvalidParams`] naming the field as `base` + the path
 /// inside `value` (`sessions[0]` + `permissions[2].target`).
-pub fn from_value<T: DeserializeOwned>(value: Value, base: &str) -> Result<T> {
+pub(crate) fn from_value<T: DeserializeOwned>(value: Value, base: &str) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let field = join_path(base, &error.path().to_string());
         let field = if field.is_empty() {
@@ -24,7 +24,7 @@ pub fn from_value<T: DeserializeOwned>(value: Value, base: &str) -> Result<T> {
 /// The parameters of a call as one JSON object: `{…}` as given (by name), `[{…}]` (one positional object), or
 /// nothing (`{}`); anything else is an error naming `params`. `positional` names the members of a longer
 /// positional form (`["account", "sessions"]` reads `[a, s]` as `{"account": a, "sessions": s}`).
-pub fn object_params(
+pub(crate) fn object_params(
     raw: Option<&str>,
     positional: &[&str],
 ) -> Result<serde_json::Map<String, Value>> {
@@ -64,8 +64,24 @@ pub fn object_params(
     }
 }
 
+/// Takes the required member `field` out of `params`, deserialised (errors name the field).
+pub(crate) fn take<T: DeserializeOwned>(params: &mut Map<String, Value>, field: &str) -> Result<T> {
+    let value = params
+        .remove(field)
+        .ok_or_else(|| Error::invalid(field, "required"))?;
+    from_value(value, field)
+}
+
+/// `-32602` on the first member left in `params` (the method took out all it knows).
+pub(crate) fn no_unknown(params: &Map<String, Value>) -> Result<()> {
+    match params.keys().next() {
+        Some(unknown) => Err(Error::invalid(unknown.as_str(), "unknown parameter")),
+        None => Ok(()),
+    }
+}
+
 /// Checks that a list is at most `max` long: `field: N items, at most MAX`.
-pub fn check_len(field: &str, len: usize, max: usize, what: &str) -> Result<()> {
+pub(crate) fn check_len(field: &str, len: usize, max: usize, what: &str) -> Result<()> {
     if len > max {
         Err(Error::invalid(
             field,
@@ -78,19 +94,13 @@ pub fn check_len(field: &str, len: usize, max: usize, what: &str) -> Result<()> 
 
 /// An unsigned integer written as a JSON number, a `0x` hex string or a decimal string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Quantity(pub U256);
+pub(crate) struct Quantity(pub U256);
 
 impl Quantity {
     /// The value as `u64`, or an error naming `field`.
-    pub fn to_u64(self, field: &str) -> Result<u64> {
+    pub(crate) fn to_u64(self, field: &str) -> Result<u64> {
         u64::try_from(self.0)
             .map_err(|_| Error::invalid(field, format!("{} does not fit in 64 bits", self.0)))
-    }
-
-    /// The value as `u128`, or an error naming `field`.
-    pub fn to_u128(self, field: &str) -> Result<u128> {
-        u128::try_from(self.0)
-            .map_err(|_| Error::invalid(field, format!("{} does not fit in 128 bits", self.0)))
     }
 }
 
@@ -129,13 +139,14 @@ impl Serialize for Quantity {
 }
 
 /// `n` as a `0x` hex quantity.
-pub fn hex_quantity(n: u64) -> String {
+pub(crate) fn hex_quantity(n: u64) -> String {
     format!("{n:#x}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::error_text;
     use serde_json::json;
 
     #[derive(Debug, Deserialize)]
@@ -164,15 +175,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_nested_field() {
-        let error = from_value::<Vec<Inner>>(json!([{ "n": 1 }, { "n": "x" }]), "items")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = error_text(from_value::<Vec<Inner>>(
+            json!([{ "n": 1 }, { "n": "x" }]),
+            "items",
+        ));
         assert!(error.starts_with("items[1].n: "), "{error}");
-        let error = from_value::<Inner>(json!({ "n": 1, "m": 2 }), "")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = error_text(from_value::<Inner>(json!({ "n": 1, "m": 2 }), ""));
         assert!(error.contains("unknown field `m`"), "{error}");
     }
 

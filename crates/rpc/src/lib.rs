@@ -1,16 +1,17 @@
 #![doc = include_str!("../README.md")]
+#![warn(unreachable_pub)]
 
-pub mod account;
-pub mod erc7715;
-pub mod error;
-pub mod json;
-pub mod particle;
-pub mod server;
-pub mod service;
-pub mod sessions;
-pub mod store;
+mod account;
+mod erc7715;
+mod error;
+mod json;
+mod particle;
+mod server;
+mod service;
+mod sessions;
+mod store;
 
 pub use error::{Error, Result};
 pub use server::{start, Config, Running, METHODS};
-pub use service::{Service, ServiceOptions};
+pub use service::ServiceOptions;
 pub use sessions::Limits;

@@ -110,7 +110,7 @@ async fn main() -> ExitCode {
     eprintln!(
         "keyscope-rpc: listening on {} (chain {})",
         running.url(),
-        running.service.chain_id()
+        running.chain_id()
     );
     let signal = shutdown_signal().await;
     match signal {

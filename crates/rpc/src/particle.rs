@@ -28,7 +28,7 @@ use crate::json::{from_value, Quantity};
 use crate::sessions::{parse_fee_scope, parse_paymaster};
 
 /// Biconomy's ERC-20 session validation module (the address Particle's and Biconomy's SDKs use).
-pub const ERC20_SVM: Address = address!("000000D50C68705bd6897B2d17c7de32FB519fDA");
+pub(crate) const ERC20_SVM: Address = address!("000000D50C68705bd6897B2d17c7de32FB519fDA");
 
 /// The ABI types of the ERC-20 module's session key data.
 const ERC20_TYPES: [&str; 4] = ["address", "address", "address", "uint256"];
@@ -120,7 +120,7 @@ fn read_erc20_bytes(data: &[u8], field: &str) -> Result<Erc20Data> {
 }
 
 /// The Keyscope session of one Particle session at `field` (`sessions[0]`).
-pub fn to_spec(object: Map<String, Value>, field: &str) -> Result<SessionSpec> {
+pub(crate) fn to_spec(object: Map<String, Value>, field: &str) -> Result<SessionSpec> {
     let session: ParticleSession = from_value(Value::Object(object), field)?;
     let valid_until = session
         .valid_until

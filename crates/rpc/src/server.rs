@@ -1,11 +1,13 @@
 //! The JSON-RPC 2.0 server over HTTP (jsonrpsee): method table, limits, start and graceful stop.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::server::{BatchRequestConfig, RpcModule, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::json::object_params;
@@ -73,21 +75,28 @@ impl Default for Config {
     }
 }
 
-/// A started server.
+/// A started server. Its `Debug` output shows the node's and the bundler's URLs as `scheme://host:port` only.
 #[derive(Debug)]
 pub struct Running {
-    /// Stops it ([`ServerHandle::stop`]) and waits for in-flight requests ([`ServerHandle::stopped`]).
-    pub handle: ServerHandle,
-    /// The address it listens on (with the actual port when `listen` had port 0).
-    pub local_addr: SocketAddr,
-    /// The service behind it.
-    pub service: Arc<Service>,
+    handle: ServerHandle,
+    local_addr: SocketAddr,
+    service: Arc<Service>,
 }
 
 impl Running {
     /// `http://ADDRESS`.
     pub fn url(&self) -> String {
         format!("http://{}", self.local_addr)
+    }
+
+    /// The address it listens on (with the actual port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The node's chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.service.chain_id()
     }
 
     /// Stops accepting connections, lets the requests in flight finish, and returns when all are answered.
@@ -103,91 +112,110 @@ fn respond(result: Result<Value>) -> Result<Value, ErrorObjectOwned> {
     result.map_err(ErrorObjectOwned::from)
 }
 
-/// The method table on `service`.
-pub fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
-    let mut module = RpcModule::from_arc(service);
-    let register = |e: jsonrpsee::core::RegisterMethodError| Error::Internal(e.to_string());
+fn registered<T>(result: Result<T, RegisterMethodError>) -> Result<()> {
+    result
+        .map(|_| ())
+        .map_err(|e| Error::Internal(e.to_string()))
+}
 
-    module
-        .register_method("keyscope_info", |_, service, _| {
-            Ok::<_, ErrorObjectOwned>(service.info())
-        })
-        .map_err(register)?;
-    module
-        .register_async_method("keyscope_createSessions", |params, service, _| async move {
-            let params = object_params(params.as_str(), &["account", "sessions"]);
-            respond(async { service.create_sessions(params?).await }.await)
-        })
-        .map_err(register)?;
-    module
-        .register_async_method(
-            "keyscope_validateSession",
-            |params, service, _| async move {
-                let params = object_params(params.as_str(), &["userOp", "entryPoint"]).map(|map| {
-                    // `[userOp]`: the only positional object is the operation itself.
-                    if map.contains_key("sender") {
-                        std::iter::once(("userOp".to_owned(), Value::Object(map))).collect()
-                    } else {
-                        map
-                    }
-                });
-                respond(async { service.validate_session(params?).await }.await)
-            },
-        )
-        .map_err(register)?;
-    module
-        .register_async_method("keyscope_getSessions", |params, service, _| async move {
-            let params = object_params(params.as_str(), &["account", "fromBlock"]);
-            respond(async { service.get_sessions(params?).await }.await)
-        })
-        .map_err(register)?;
-    module
-        .register_async_method("keyscope_revokeSessions", |params, service, _| async move {
-            let params = object_params(params.as_str(), &[]);
-            respond(async { service.revoke_sessions(params?).await }.await)
-        })
-        .map_err(register)?;
-    module
-        .register_async_method(
-            "keyscope_handleOpsTransaction",
-            |params, service, _| async move {
-                let params = object_params(params.as_str(), &[]);
-                respond(async { service.handle_ops_transaction(params?).await }.await)
-            },
-        )
-        .map_err(register)?;
-    module
-        .register_async_method(
-            "wallet_requestExecutionPermissions",
-            |params, service, _| async move {
-                respond(service.request_execution_permissions(params.as_str()).await)
-            },
-        )
-        .map_err(register)?;
-    module
-        .register_async_method(
-            "wallet_revokeExecutionPermission",
-            |params, service, _| async move {
-                let params = object_params(params.as_str(), &["permissionContext"]);
-                respond(async { service.revoke_execution_permission(params?).await }.await)
-            },
-        )
-        .map_err(register)?;
-    module
-        .register_method(
-            "wallet_getSupportedExecutionPermissions",
-            |_, service, _| Ok::<_, ErrorObjectOwned>(service.supported_execution_permissions()),
-        )
-        .map_err(register)?;
-    module
-        .register_async_method(
-            "wallet_getGrantedExecutionPermissions",
-            |params, service, _| async move {
-                let params = object_params(params.as_str(), &["from"]);
-                respond(async { service.granted_execution_permissions(params?).await }.await)
-            },
-        )
-        .map_err(register)?;
+/// Registers `name`, whose parameters are one object ([`object_params`]: by name, as the only positional
+/// parameter, or in the positional form `positional`), possibly rewritten by `shape`, for `method`.
+fn register<F, Fut>(
+    module: &mut RpcModule<Service>,
+    name: &'static str,
+    positional: &'static [&'static str],
+    shape: fn(Map<String, Value>) -> Map<String, Value>,
+    method: F,
+) -> Result<()>
+where
+    F: Fn(Arc<Service>, Map<String, Value>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value>> + Send,
+{
+    registered(
+        module.register_async_method(name, move |params, service, _| {
+            let method = method.clone();
+            async move {
+                let params = object_params(params.as_str(), positional).map(shape);
+                respond(match params {
+                    Ok(params) => method(service, params).await,
+                    Err(error) => Err(error),
+                })
+            }
+        }),
+    )
+}
+
+/// The method table on `service`.
+fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
+    let mut module = RpcModule::from_arc(service);
+    let m = &mut module;
+    let same = std::convert::identity;
+    registered(m.register_method("keyscope_info", |_, service, _| {
+        Ok::<_, ErrorObjectOwned>(service.info())
+    }))?;
+    register(
+        m,
+        "keyscope_createSessions",
+        &["account", "sessions"],
+        same,
+        |s, p| async move { s.create_sessions(p).await },
+    )?;
+    // `[userOp]`: the only positional object is the operation itself.
+    let user_op = |map: Map<String, Value>| {
+        if map.contains_key("sender") {
+            std::iter::once(("userOp".to_owned(), Value::Object(map))).collect()
+        } else {
+            map
+        }
+    };
+    register(
+        m,
+        "keyscope_validateSession",
+        &["userOp", "entryPoint"],
+        user_op,
+        |s, p| async move { s.validate_session(p).await },
+    )?;
+    register(
+        m,
+        "keyscope_getSessions",
+        &["account", "fromBlock"],
+        same,
+        |s, p| async move { s.get_sessions(p).await },
+    )?;
+    register(m, "keyscope_revokeSessions", &[], same, |s, p| async move {
+        s.revoke_sessions(p).await
+    })?;
+    register(
+        m,
+        "keyscope_handleOpsTransaction",
+        &[],
+        same,
+        |s, p| async move { s.handle_ops_transaction(p).await },
+    )?;
+    registered(m.register_async_method(
+        "wallet_requestExecutionPermissions",
+        |params, service, _| async move {
+            respond(service.request_execution_permissions(params.as_str()).await)
+        },
+    ))?;
+    register(
+        m,
+        "wallet_revokeExecutionPermission",
+        &["permissionContext"],
+        same,
+        |s, p| async move { s.revoke_execution_permission(p).await },
+    )?;
+    registered(m.register_method(
+        "wallet_getSupportedExecutionPermissions",
+        |_, service, _| Ok::<_, ErrorObjectOwned>(service.supported_execution_permissions()),
+    ))?;
+    register(
+        m,
+        "wallet_getGrantedExecutionPermissions",
+        &["from"],
+        same,
+        |s, p| async move { s.granted_execution_permissions(p).await },
+    )?;
     Ok(module)
 }
 

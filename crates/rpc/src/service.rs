@@ -1,22 +1,20 @@
 //! The methods' logic, independent of the transport: parameters in (a JSON object), JSON answers out.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
-use keyscope::alloy::eips::{BlockId, BlockNumberOrTag};
 use keyscope::alloy::primitives::{Address, B256, U256};
 use keyscope::alloy::providers::{Provider, ProviderBuilder};
-use keyscope::alloy::rpc::types::Filter;
-use keyscope::alloy::sol_types::{SolCall, SolEvent};
+use keyscope::alloy::sol_types::SolCall;
 use keyscope::bindings::SessionKeyValidator;
 use keyscope::error::url_origin;
-use keyscope::{BundlerClient, Client, Stack};
-use serde::{Deserialize, Serialize};
+use keyscope::signer::PackedUserOperation;
+use keyscope::{AccountSessions, BundlerClient, Client, SessionEntry, Stack, Submission, Version};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::account::{AccountInput, ResolvedAccount};
 use crate::error::{Error, Result};
-use crate::json::{check_len, from_value, hex_quantity, Quantity};
+use crate::json::{check_len, from_value, hex_quantity, no_unknown, take, Quantity};
 use crate::sessions::{self, Call, Limits, SessionRecord};
 use crate::store::{Store, Stored};
 
@@ -24,11 +22,6 @@ mod owner_ops;
 mod validation;
 
 use owner_ops::merge;
-pub use owner_ops::{AccountOperation, Grant};
-pub use validation::Failure;
-
-/// Most session events (`SessionGranted`, `SessionRevoked`, epoch changes) one listing reads.
-pub const MAX_SESSION_EVENTS: usize = 100_000;
 
 /// How the service is set up (the command line's options without the listening side).
 #[derive(Clone)]
@@ -37,7 +30,7 @@ pub struct ServiceOptions {
     pub limits: Limits,
     /// Most sessions remembered with their permissions.
     pub max_stored_sessions: usize,
-    /// Most bytes the remembered sessions may hold (estimated: [`Stored::size`]).
+    /// Most bytes the remembered sessions may hold (estimated from their specs and permissions).
     pub max_stored_bytes: usize,
     /// First block searched for session events; a request's `fromBlock` is never below it.
     pub from_block: u64,
@@ -80,11 +73,10 @@ impl std::fmt::Debug for ServiceOptions {
 }
 
 /// The service: a read-only client of the node, the stack, and the sessions it built.
-pub struct Service {
+pub(crate) struct Service {
     client: Client,
     /// `scheme://host:port` of the node (the rest of `--rpc-url` may carry an API key).
     rpc_origin: String,
-    bundler: Option<BundlerClient>,
     chain_id: u64,
     options: ServiceOptions,
     store: Mutex<Store>,
@@ -95,7 +87,7 @@ impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
             .field("rpc", &self.rpc_origin)
-            .field("bundler", &self.bundler.as_ref().map(BundlerClient::origin))
+            .field("bundler", &self.bundler().map(BundlerClient::origin))
             .field("chain_id", &self.chain_id)
             .field("stack", self.client.stack())
             .field("options", &self.options)
@@ -106,7 +98,7 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// Connects to the node at `rpc_url`, checks that the Keyscope stack is deployed there (and that the bundler,
     /// if any, is on the same chain).
-    pub async fn connect(rpc_url: &str, options: ServiceOptions) -> Result<Self> {
+    pub(crate) async fn connect(rpc_url: &str, options: ServiceOptions) -> Result<Self> {
         // Errors name neither URL: their paths and queries may carry API keys.
         let url = rpc_url
             .parse()
@@ -139,10 +131,14 @@ impl Service {
                 Some(bundler)
             }
         };
+        // Owner operations are estimated through the bundler when there is one (the SDK's submission seam).
+        let client = match bundler {
+            Some(bundler) => client.with_bundler(bundler),
+            None => client,
+        };
         Ok(Self {
             client,
             rpc_origin: url_origin(rpc_url),
-            bundler,
             chain_id,
             store: Mutex::new(Store::new(
                 options.max_stored_sessions,
@@ -152,28 +148,41 @@ impl Service {
         })
     }
 
+    /// The bundler the service estimates owner operations with (`--bundler-url`).
+    fn bundler(&self) -> Option<&BundlerClient> {
+        match self.client.submission() {
+            Submission::Bundler(bundler) => Some(bundler),
+            Submission::HandleOps => None,
+        }
+    }
+
     /// The node's chain id.
-    pub fn chain_id(&self) -> u64 {
+    pub(crate) fn chain_id(&self) -> u64 {
         self.chain_id
     }
 
     /// The client (read-only: it never sends a transaction).
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
     /// The first block searched for session events.
-    pub fn from_block(&self) -> u64 {
+    pub(crate) fn first_block(&self) -> u64 {
         self.options.from_block
     }
 
     /// The request limits.
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.options.limits
     }
 
     /// Checks a request's chain id (a quantity at `field`) against the node's; `required` when it must be there.
-    pub fn check_chain(&self, value: Option<&Value>, field: &str, required: bool) -> Result<()> {
+    pub(crate) fn check_chain(
+        &self,
+        value: Option<&Value>,
+        field: &str,
+        required: bool,
+    ) -> Result<()> {
         let Some(value) = value else {
             return if required {
                 Err(Error::invalid(field, "required"))
@@ -193,6 +202,20 @@ impl Service {
         }
     }
 
+    /// `-32602` on `field` unless `len` sessions (or ERC-7715 requests: `what`, singular) are at least one and
+    /// at most `--max-sessions`.
+    pub(crate) fn check_session_count(&self, field: &str, len: usize, what: &str) -> Result<()> {
+        if len == 0 {
+            return Err(Error::invalid(field, format!("at least one {what}")));
+        }
+        check_len(
+            field,
+            len,
+            self.limits().sessions_per_request,
+            &format!("{what}s"),
+        )
+    }
+
     /// Remembers a session this service built: `false` when it was remembered already (the first entry stays)
     /// or is too big for the store.
     pub(crate) fn remember(&self, stored: Stored) -> bool {
@@ -209,19 +232,18 @@ impl Service {
         }
     }
 
-    /// The latest block's number and timestamp.
-    pub async fn head(&self) -> Result<(u64, u64)> {
-        let block = self
+    /// The userOpHash of `op` on the EntryPoint of `version`, on the node's chain.
+    pub(crate) fn user_op_hash(&self, version: Version, op: &PackedUserOperation) -> Result<B256> {
+        Ok(self
             .client
-            .provider()
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await?
-            .ok_or_else(|| Error::Internal("the node has no latest block".into()))?;
-        Ok((block.header.number, block.header.timestamp))
+            .stack()
+            .entry_point(version)
+            .user_op_hash(op, self.chain_id)
+            .map_err(keyscope::Error::from)?)
     }
 
     /// The common head of answers about an account.
-    pub fn account_json(&self, resolved: &ResolvedAccount) -> Map<String, Value> {
+    pub(crate) fn account_json(&self, resolved: &ResolvedAccount) -> Map<String, Value> {
         let stack = self.client.stack();
         let version = resolved.account.version;
         let mut map = Map::new();
@@ -242,31 +264,16 @@ impl Service {
     // ---------------------------------------------------------------------------------------------------------
 
     /// `keyscope_createSessions`: `{chainId?, account, sessions}` (or Particle's positional `[account, sessions]`).
-    pub async fn create_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
-        self.check_chain(params.get("chainId"), "chainId", false)?;
-        let account: AccountInput = from_value(
-            params
-                .remove("account")
-                .ok_or_else(|| Error::invalid("account", "required"))?,
-            "account",
-        )?;
+    pub(crate) async fn create_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+        self.check_chain(params.remove("chainId").as_ref(), "chainId", false)?;
+        let account: AccountInput = take(&mut params, "account")?;
         let sessions = match params.remove("sessions") {
             Some(Value::Array(list)) => list,
             Some(_) => return Err(Error::invalid("sessions", "expected an array of sessions")),
             None => return Err(Error::invalid("sessions", "required")),
         };
-        if sessions.is_empty() {
-            return Err(Error::invalid("sessions", "at least one session"));
-        }
-        check_len(
-            "sessions",
-            sessions.len(),
-            self.limits().sessions_per_request,
-            "sessions",
-        )?;
-        if let Some(unknown) = params.keys().find(|k| k.as_str() != "chainId") {
-            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
-        }
+        self.check_session_count("sessions", sessions.len(), "session")?;
+        no_unknown(&params)?;
         let mut compiled = Vec::with_capacity(sessions.len());
         for (i, value) in sessions.into_iter().enumerate() {
             let field = format!("sessions[{i}]");
@@ -287,7 +294,7 @@ impl Service {
     // ---------------------------------------------------------------------------------------------------------
 
     /// `keyscope_revokeSessions`: `{chainId?, account, sessionIds: [...]}` or `{…, all: true}`.
-    pub async fn revoke_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+    pub(crate) async fn revoke_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct Params {
@@ -368,7 +375,7 @@ impl Service {
     /// account's sessions (at most `limit`, itself at most [`Limits::sessions_per_listing`]), from the session
     /// at `offset` (in the order of their first grant); `nextOffset` when more follow. `fromBlock` is never below
     /// `--from-block`.
-    pub async fn get_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+    pub(crate) async fn get_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
         self.check_chain(params.remove("chainId").as_ref(), "chainId", false)?;
         let account = self
             .account_address(params.remove("account"), "account")
@@ -400,15 +407,11 @@ impl Service {
                 ))
             }
         };
-        if let Some(unknown) = params.keys().next() {
-            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
-        }
+        no_unknown(&params)?;
         let listing = self.sessions_of(account, from_block).await?;
         let total = listing.sessions.len();
         let page: Vec<&SessionEntry> = listing.sessions.iter().skip(offset).take(limit).collect();
-        let charged = self
-            .fees_charged_of(account, &page, listing.block_number)
-            .await?;
+        let charged = self.client.fees_charged_in(&listing, &page).await?;
         let sessions = page
             .iter()
             .zip(charged)
@@ -441,56 +444,22 @@ impl Service {
         charged: Option<U256>,
     ) -> Result<Value> {
         let mut json = serde_json::to_value(entry).map_err(|e| Error::Internal(e.to_string()))?;
+        let stored = self.remembered(account, entry.session_id);
         if let Some(charged) = charged {
-            json["feesCharged"] = json!(format!("{charged:#x}"));
+            sessions::set_fees(&mut json, charged, stored.as_ref().map(|s| &s.spec.fees));
         }
-        if let Some(stored) = self.remembered(account, entry.session_id) {
-            if let Some(charged) = charged {
-                json["feesLeft"] = json!(sessions::fees_left(&stored.spec.fees, charged));
-            }
+        if let Some(stored) = stored {
             json["record"] = json!(SessionRecord::new(&stored.compiled, &stored.spec)?);
         }
         Ok(json)
     }
 
-    /// `feesChargedOf(account, sessionId)` of each session at `block`, read in parallel; `None` for void
-    /// sessions (their charges belong to an epoch that has ended: the validator answers 0).
-    pub async fn fees_charged_of(
-        &self,
-        account: Address,
-        entries: &[&SessionEntry],
-        block: u64,
-    ) -> Result<Vec<Option<U256>>> {
-        let validator = SessionKeyValidator::new(
-            self.client.stack().session_key_validator,
-            self.client.provider().clone(),
-        );
-        let mut reads = tokio::task::JoinSet::new();
-        for (index, entry) in entries.iter().enumerate() {
-            if entry.status == SessionState::Void {
-                continue;
-            }
-            let validator = validator.clone();
-            let id = entry.session_id;
-            reads.spawn(async move {
-                let charged = validator
-                    .feesChargedOf(account, id)
-                    .block(BlockId::number(block))
-                    .call()
-                    .await;
-                (index, charged)
-            });
-        }
-        let mut charged = vec![None; entries.len()];
-        while let Some(read) = reads.join_next().await {
-            let (index, value) = read.map_err(|e| Error::Internal(e.to_string()))?;
-            charged[index] = Some(value?);
-        }
-        Ok(charged)
-    }
-
     /// An account given as an address, or as an account object (resolved).
-    pub async fn account_address(&self, value: Option<Value>, field: &str) -> Result<Address> {
+    pub(crate) async fn account_address(
+        &self,
+        value: Option<Value>,
+        field: &str,
+    ) -> Result<Address> {
         match value {
             None => Err(Error::invalid(field, "required")),
             Some(Value::String(text)) => from_value::<Address>(Value::String(text), field),
@@ -504,143 +473,26 @@ impl Service {
         }
     }
 
-    /// Every session granted to `account` since `from_block` (the validator's events, read in chunks of
-    /// `--log-chunk-blocks` up to the latest block), newest grant per id, in the order of their first grant, with
-    /// its state at that block. The states come from the events and the account's epoch (`epochOf`, one call),
-    /// as the validator's `sessionStatus` computes them: a session is revoked when revoked in the current epoch,
-    /// void when granted or revoked in an epoch that has ended.
-    pub async fn sessions_of(&self, account: Address, from_block: u64) -> Result<AccountSessions> {
-        let provider = self.client.provider();
-        let validator_address = self.client.stack().session_key_validator;
-        let validator = SessionKeyValidator::new(validator_address, provider.clone());
-        let (head, now) = self.head().await?;
-        let filter = Filter::new()
-            .address(validator_address)
-            .event_signature(vec![
-                SessionKeyValidator::SessionGranted::SIGNATURE_HASH,
-                SessionKeyValidator::SessionRevoked::SIGNATURE_HASH,
-                SessionKeyValidator::AllSessionsRevoked::SIGNATURE_HASH,
-                SessionKeyValidator::ValidatorInstalled::SIGNATURE_HASH,
-                SessionKeyValidator::ValidatorUninstalled::SIGNATURE_HASH,
-            ])
-            .topic1(account.into_word());
-        let chunk = self.options.log_chunk_blocks.max(1);
-        let mut logs = Vec::new();
-        let mut start = from_block;
-        while start <= head {
-            let end = start.saturating_add(chunk - 1).min(head);
-            let range = filter.clone().from_block(start).to_block(end);
-            logs.extend(provider.get_logs(&range).await?);
-            if logs.len() > MAX_SESSION_EVENTS {
-                return Err(Error::invalid(
-                    "fromBlock",
-                    format!("more than {MAX_SESSION_EVENTS} session events of {account} from block {from_block}: give a later fromBlock"),
-                ));
-            }
-            match end.checked_add(1) {
-                Some(next) => start = next,
-                None => break,
-            }
-        }
-        let epoch = validator
-            .epochOf(account)
-            .block(BlockId::number(head))
-            .call()
-            .await?;
-
-        struct Tracked {
-            event: SessionKeyValidator::SessionGranted,
-            granted_in: EventPlace,
-            /// Where it was revoked, and the revocation's position among the events.
-            revoked: Option<(EventPlace, usize)>,
-        }
-        let mut order: Vec<B256> = Vec::new();
-        let mut tracked: HashMap<B256, Tracked> = HashMap::new();
-        let mut last_epoch_change: Option<usize> = None;
-        for (position, log) in logs.iter().enumerate() {
-            let place = EventPlace {
-                block_number: log.block_number,
-                transaction_hash: log.transaction_hash,
-            };
-            match log.topic0().copied() {
-                Some(SessionKeyValidator::SessionGranted::SIGNATURE_HASH) => {
-                    let Ok(event) = log.log_decode::<SessionKeyValidator::SessionGranted>() else {
-                        continue;
-                    };
-                    let event = event.inner.data;
-                    if !tracked.contains_key(&event.sessionId) {
-                        order.push(event.sessionId);
-                    }
-                    // A grant after a revocation is in a later epoch: the revocation no longer counts.
-                    tracked.insert(
-                        event.sessionId,
-                        Tracked {
-                            event,
-                            granted_in: place,
-                            revoked: None,
-                        },
-                    );
+    /// The SDK's listing of `account`'s sessions from `from_block` ([`Client::sessions_of`], in chunks of
+    /// `--log-chunk-blocks`); too many events is `-32602` on `fromBlock`.
+    pub(crate) async fn sessions_of(
+        &self,
+        account: Address,
+        from_block: u64,
+    ) -> Result<AccountSessions> {
+        self.client
+            .sessions_of(account, from_block, self.options.log_chunk_blocks)
+            .await
+            .map_err(|error| match error {
+                keyscope::Error::TooManySessionEvents { .. } => {
+                    Error::invalid("fromBlock", format!("{error}: give a later fromBlock"))
                 }
-                Some(SessionKeyValidator::SessionRevoked::SIGNATURE_HASH) => {
-                    let Ok(event) = log.log_decode::<SessionKeyValidator::SessionRevoked>() else {
-                        continue;
-                    };
-                    if let Some(session) = tracked.get_mut(&event.inner.data.sessionId) {
-                        session.revoked = Some((place, position));
-                    }
-                }
-                // revokeAllSessions, install, uninstall: a new epoch.
-                Some(_) => last_epoch_change = Some(position),
-                None => {}
-            }
-        }
-        let mut sessions = Vec::with_capacity(order.len());
-        for id in order {
-            let Some(Tracked {
-                event,
-                granted_in,
-                revoked,
-            }) = tracked.remove(&id)
-            else {
-                continue;
-            };
-            let valid_after = event.validAfter.to::<u64>();
-            let valid_until = event.validUntil.to::<u64>();
-            let lifecycle = match revoked {
-                // Revoked in an epoch that has ended since, or in the current one.
-                Some((_, at)) => Lifecycle::Revoked {
-                    in_current_epoch: last_epoch_change.is_none_or(|change| change <= at),
-                },
-                // Granted in an epoch that has ended (revokeAllSessions, or the validator was reinstalled), or not.
-                None => Lifecycle::Granted {
-                    in_current_epoch: event.epoch == epoch,
-                },
-            };
-            let window = Window {
-                valid_after,
-                valid_until,
-            };
-            let status = SessionState::of(lifecycle, Some(window), now);
-            sessions.push(SessionEntry {
-                session_id: id,
-                signer: event.signer,
-                valid_after,
-                valid_until,
-                epoch: event.epoch,
-                status,
-                granted_in,
-                revoked_in: revoked.map(|(place, _)| place),
-            });
-        }
-        Ok(AccountSessions {
-            epoch,
-            block_number: head,
-            sessions,
-        })
+                other => Error::Node(other),
+            })
     }
 
     /// `keyscope_info`: chain, stack and limits.
-    pub fn info(&self) -> Value {
+    pub(crate) fn info(&self) -> Value {
         let stack = self.client.stack();
         json!({
             "chainId": hex_quantity(self.chain_id),
@@ -650,7 +502,7 @@ impl Service {
                 "v0.7": { "entryPoint": stack.v07.entry_point, "accountFactory": stack.v07.account_factory },
                 "v0.8": { "entryPoint": stack.v08.entry_point, "accountFactory": stack.v08.account_factory },
             },
-            "bundler": self.bundler.as_ref().map(BundlerClient::origin),
+            "bundler": self.bundler().map(BundlerClient::origin),
             "limits": {
                 "sessionsPerRequest": self.limits().sessions_per_request,
                 "permissionsPerSession": self.limits().permissions_per_session,
@@ -665,52 +517,4 @@ impl Service {
             },
         })
     }
-}
-
-/// Sessions of one account.
-#[derive(Debug, Clone)]
-pub struct AccountSessions {
-    /// The account's epoch at `block_number`.
-    pub epoch: u64,
-    /// The block the listing is at (the latest when it was read).
-    pub block_number: u64,
-    /// The sessions, in the order of their first grant.
-    pub sessions: Vec<SessionEntry>,
-}
-
-/// A session's state: the SDK's status model (`keyscope::status`), shared with the CLI.
-pub use keyscope::status::Status as SessionState;
-use keyscope::{Lifecycle, Window};
-
-/// Where an event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventPlace {
-    /// Its block.
-    pub block_number: Option<u64>,
-    /// Its transaction.
-    pub transaction_hash: Option<B256>,
-}
-
-/// One session of an account, as the validator's events tell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionEntry {
-    /// The session id.
-    pub session_id: B256,
-    /// The session key.
-    pub signer: Address,
-    /// Start of its window (unix seconds).
-    pub valid_after: u64,
-    /// End of its window (unix seconds, inclusive).
-    pub valid_until: u64,
-    /// The epoch it was (last) granted in.
-    pub epoch: u64,
-    /// Its state.
-    pub status: SessionState,
-    /// Its (last) grant.
-    pub granted_in: EventPlace,
-    /// Its revocation, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revoked_in: Option<EventPlace>,
 }

@@ -1,11 +1,11 @@
 //! Sessions in requests (the Keyscope JSON spec, or the Particle Network shape) and in answers (session
 //! records: the contract struct, leaves, root, proofs and id).
 
-use keyscope::alloy::primitives::{Address, Bytes, B256};
+use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::permissions::{
-    self, encode_permission, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, Session,
-    SessionSpec,
+    self, encode_permission, CompiledSession, FeeScopeSpec, PaymasterSpec, Session, SessionSpec,
 };
+use keyscope::FeeUsage;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -15,7 +15,7 @@ use crate::particle;
 
 /// Where a session came from, kept with it so that listings can answer in the caller's terms.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `keyscope_createSessions` with Keyscope permissions.
     Keyscope,
     /// `keyscope_createSessions` in the Particle Network shape.
@@ -27,7 +27,7 @@ pub enum Origin {
 
 impl Origin {
     /// The bytes it holds, about.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match self {
             Self::Keyscope | Self::Particle => 0,
             Self::Erc7715(request) => request.to_string().len(),
@@ -88,7 +88,7 @@ fn fee_names(mut fees: Map<String, Value>) -> Map<String, Value> {
 
 /// Reads a fee scope given at `field` in the session JSON's format, `{"perOperation" (or "per_operation"),
 /// "budget"}`, each `"0.01 ether"`, `"500000 gwei"`, wei, or `"unlimited"`; both members are required.
-pub fn parse_fee_scope(value: Value, field: &str) -> Result<FeeScopeSpec> {
+pub(crate) fn parse_fee_scope(value: Value, field: &str) -> Result<FeeScopeSpec> {
     let value = match value {
         Value::Object(fees) => Value::Object(fee_names(fees)),
         other => other,
@@ -104,35 +104,44 @@ pub fn parse_fee_scope(value: Value, field: &str) -> Result<FeeScopeSpec> {
 
 /// Reads a paymaster policy given at `field` in the session JSON's format: `"none"`, `"any"`, `"required"` or
 /// `{"exactly": "0x…"}`.
-pub fn parse_paymaster(value: Value, field: &str) -> Result<PaymasterSpec> {
+pub(crate) fn parse_paymaster(value: Value, field: &str) -> Result<PaymasterSpec> {
     from_value(value, field)
 }
 
 /// A fee scope in answers: both bounds in the session JSON's format (`"0.01 ether"` or `"unlimited"`).
-pub fn fee_scope_json(scope: &FeeScopeSpec) -> Value {
+pub(crate) fn fee_scope_json(scope: &FeeScopeSpec) -> Value {
     json!({
         "perOperation": scope.per_operation.to_string(),
         "budget": scope.budget.to_string(),
     })
 }
 
-/// What is left of a budget of `scope` after `charged` wei (`None`: unlimited).
-pub fn fees_left(
-    scope: &FeeScopeSpec,
-    charged: keyscope::alloy::primitives::U256,
-) -> Option<String> {
-    match scope.budget {
-        FeeBound::Wei(budget) => Some(format!(
-            "{:#x}",
-            keyscope::alloy::primitives::U256::from(budget).saturating_sub(charged)
-        )),
-        FeeBound::Unlimited => None,
+/// What is left of a budget of `scope` after `charged` wei, as a `0x` quantity (`None`: unlimited).
+pub(crate) fn fees_left(scope: &FeeScopeSpec, charged: U256) -> Option<String> {
+    FeeUsage {
+        scope: *scope,
+        charged,
+    }
+    .left()
+    .map(|left| format!("{left:#x}"))
+}
+
+/// Sets `feesCharged` on `object` (`charged` wei, a `0x` quantity) and, when the session's fee `scope` is known,
+/// `feesLeft` ([`fees_left`]; `null` when the budget is unlimited).
+pub(crate) fn set_fees(object: &mut Value, charged: U256, scope: Option<&FeeScopeSpec>) {
+    object["feesCharged"] = json!(format!("{charged:#x}"));
+    if let Some(scope) = scope {
+        object["feesLeft"] = json!(fees_left(scope, charged));
     }
 }
 
 /// Reads one requested session at `field` (`sessions[0]`): the Particle shape when it has a
 /// `sessionValidationModule`, else the Keyscope spec; checks the permission count before parsing.
-pub fn parse_session(value: Value, field: &str, limits: &Limits) -> Result<(SessionSpec, Origin)> {
+pub(crate) fn parse_session(
+    value: Value,
+    field: &str,
+    limits: &Limits,
+) -> Result<(SessionSpec, Origin)> {
     let Value::Object(object) = value else {
         return Err(Error::invalid(field, "expected a session object"));
     };
@@ -160,12 +169,12 @@ pub fn parse_session(value: Value, field: &str, limits: &Limits) -> Result<(Sess
 }
 
 /// Compiles a spec (every check of `keyscope-permissions`); errors name the field under `field`.
-pub fn compile(spec: &SessionSpec, field: &str) -> Result<CompiledSession> {
+pub(crate) fn compile(spec: &SessionSpec, field: &str) -> Result<CompiledSession> {
     spec.compile().map_err(|e| permissions_error(e, field))
 }
 
 /// A `keyscope-permissions` error as invalid params at `field` + its own path, its message without the path.
-pub fn permissions_error(error: permissions::Error, field: &str) -> Error {
+pub(crate) fn permissions_error(error: permissions::Error, field: &str) -> Error {
     let path = error.path().unwrap_or(".").to_owned();
     let text = error.to_string();
     let message = text
@@ -183,7 +192,7 @@ pub fn permissions_error(error: permissions::Error, field: &str) -> Error {
 /// The contract's `Session` struct in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionStruct {
+pub(crate) struct SessionStruct {
     /// The session key.
     pub signer: Address,
     /// Start (unix seconds).
@@ -224,7 +233,7 @@ impl From<&Session> for SessionStruct {
 /// One permission of a session record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PermissionRecord {
+pub(crate) struct PermissionRecord {
     /// Its index in the session (the tree's value order).
     pub index: usize,
     /// The Merkle leaf.
@@ -240,7 +249,7 @@ pub struct PermissionRecord {
 /// A compiled session as answered: id, contract struct, root, leaves and proofs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionRecord {
+pub(crate) struct SessionRecord {
     /// `sessionId` (EIP-712 struct hash of the session).
     pub session_id: B256,
     /// The contract struct.
@@ -261,7 +270,7 @@ pub struct SessionRecord {
 
 impl SessionRecord {
     /// The record of a compiled session.
-    pub fn new(compiled: &CompiledSession, spec: &SessionSpec) -> Result<Self> {
+    pub(crate) fn new(compiled: &CompiledSession, spec: &SessionSpec) -> Result<Self> {
         let permissions = compiled
             .permissions
             .iter()
@@ -299,7 +308,7 @@ impl SessionRecord {
 
 /// `{"to", "value", "data"}`: one call the account makes (ERC-5792 `wallet_sendCalls` shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Call {
+pub(crate) struct Call {
     /// The callee.
     pub to: Address,
     /// Native value, `0x` hex.
@@ -310,7 +319,7 @@ pub struct Call {
 
 impl Call {
     /// A call without value.
-    pub fn new(to: Address, data: impl Into<Bytes>) -> Self {
+    pub(crate) fn new(to: Address, data: impl Into<Bytes>) -> Self {
         Self {
             to,
             value: hex_quantity(0u64),
@@ -322,6 +331,8 @@ impl Call {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::error_text;
+    use keyscope::permissions::FeeBound;
     use serde_json::json;
 
     const KEY: &str = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
@@ -356,11 +367,10 @@ mod tests {
             "permissions": [{ "target": TOKEN, "function": "transfer(address to,uint256 amount)",
                               "rules": [{ "arg": "amount", "op": "lte", "value": "-1" }] }]
         });
-        let error = parse_session(value, "sessions[1]", &Limits::default())
-            .and_then(|(spec, _)| compile(&spec, "sessions[1]"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = error_text(
+            parse_session(value, "sessions[1]", &Limits::default())
+                .and_then(|(spec, _)| compile(&spec, "sessions[1]")),
+        );
         assert!(
             error.starts_with("sessions[1].permissions[0].rules[0].value: "),
             "{error}"
@@ -368,11 +378,10 @@ mod tests {
 
         let value = json!({ "signer": KEY, "validAfter": 20, "validUntil": 10,
                             "permissions": [{ "target": TOKEN, "native_transfer": true }] });
-        let error = parse_session(value, "sessions[0]", &Limits::default())
-            .and_then(|(spec, _)| compile(&spec, "sessions[0]"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = error_text(
+            parse_session(value, "sessions[0]", &Limits::default())
+                .and_then(|(spec, _)| compile(&spec, "sessions[0]")),
+        );
         assert!(error.starts_with("sessions[0].validUntil: "), "{error}");
     }
 
@@ -396,10 +405,7 @@ mod tests {
             fee_scope_json(&expected),
             json!({ "perOperation": "1 gwei", "budget": "unlimited" })
         );
-        let error = parse_fee_scope(json!({ "perOperation": 5 }), "[0].fees")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = error_text(parse_fee_scope(json!({ "perOperation": 5 }), "[0].fees"));
         assert!(
             error.starts_with("[0].fees: missing field `budget`"),
             "{error}"
@@ -431,10 +437,7 @@ mod tests {
             permissions_per_session: 2,
             ..Limits::default()
         };
-        let error = parse_session(value, "sessions[0]", &limits)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = error_text(parse_session(value, "sessions[0]", &limits));
         assert_eq!(
             error,
             "sessions[0].permissions: 3 permissions, at most 2 allowed"

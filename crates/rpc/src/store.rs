@@ -16,7 +16,7 @@ const ENTRY_OVERHEAD: usize = 512;
 
 /// A session this service built.
 #[derive(Debug, Clone)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// The account it is for.
     pub account: Address,
     /// The compiled session.
@@ -30,7 +30,7 @@ pub struct Stored {
 impl Stored {
     /// The memory the entry holds, estimated from its serialised parts (twice the spec's JSON and the permissions'
     /// ABI encoding, to cover their in-memory form, plus the tree's nodes, the warnings and the origin).
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         let spec = serde_json::to_vec(&self.spec).map_or(0, |json| json.len());
         let permissions: usize = self
             .compiled
@@ -52,7 +52,7 @@ impl Stored {
 /// Sessions by (account, session id): at most `capacity` of them, of at most `max_bytes` in all
 /// ([`Stored::size`]).
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     entries: HashMap<(Address, B256), (Arc<Stored>, usize)>,
     order: VecDeque<(Address, B256)>,
     capacity: usize,
@@ -62,7 +62,7 @@ pub struct Store {
 
 impl Store {
     /// An empty store for at most `capacity` sessions (at least one) of at most `max_bytes` in all.
-    pub fn new(capacity: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             entries: HashMap::new(),
             order: VecDeque::new(),
@@ -74,7 +74,7 @@ impl Store {
 
     /// Remembers a session, forgetting the oldest ones to make room. Does nothing, and returns `false`, when the
     /// session is remembered already (the first entry stays as it is) or when it alone is bigger than the budget.
-    pub fn insert(&mut self, stored: Stored) -> bool {
+    pub(crate) fn insert(&mut self, stored: Stored) -> bool {
         let key = (stored.account, stored.compiled.session_id());
         let size = stored.size();
         if self.entries.contains_key(&key) || size > self.max_bytes {
@@ -95,24 +95,21 @@ impl Store {
     }
 
     /// The session `id` of `account`, if this service built it.
-    pub fn get(&self, account: Address, id: B256) -> Option<Arc<Stored>> {
+    pub(crate) fn get(&self, account: Address, id: B256) -> Option<Arc<Stored>> {
         self.entries
             .get(&(account, id))
             .map(|(stored, _)| stored.clone())
     }
 
     /// How many sessions are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The bytes they hold ([`Stored::size`]).
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
         self.bytes
     }
 }

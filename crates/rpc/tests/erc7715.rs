@@ -4,34 +4,20 @@
 
 mod common;
 
-use common::env;
+use common::{compiled, env, transfer};
 use keyscope::alloy::primitives::{Address, U256};
-use keyscope::alloy::sol_types::SolCall;
-use keyscope::bindings::DemoToken;
-use keyscope::bundler::to_rpc;
-use keyscope::permissions::SessionSpec;
-use keyscope::signer::SessionKey;
-use keyscope::{Account, SessionCall, Version};
-use keyscope_rpc::erc7715::MAX_JUSTIFICATION_BYTES;
-use serde_json::json;
+use keyscope::Version;
+use serde_json::{json, Value};
+
+/// Most bytes of a permission's `justification` (the README's bounds).
+const MAX_JUSTIFICATION_BYTES: usize = 1024;
 
 #[tokio::test]
 async fn request_grant_list_revoke() {
     let env = env().await;
     let chain = format!("{:#x}", env.client.chain_id());
-    let now = keyscope_e2e::now(env.client.provider()).await;
-    let token = env.token().await;
-    let owner = SessionKey::generate();
-    let key = SessionKey::generate();
-    let account = env
-        .client
-        .create_account(owner.address(), U256::from(3), Version::V08)
-        .await
-        .unwrap();
-    env.client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
+    let (now, token, owner, key) = env.cast().await;
+    let account = env.funded_account(&owner, 3, Version::V08).await;
     env.mint(token, account.address, 1_000).await;
 
     let supported = env
@@ -134,37 +120,18 @@ async fn request_grant_list_revoke() {
     assert_eq!(relisted, listed);
 
     // The ERC-20 allowance is a total: 200 + 100 pass, one more unit does not.
-    let session = SessionSpec::from_json(&granted[1]["keyscope"]["session"]["spec"].to_string())
-        .unwrap()
-        .compile()
-        .unwrap();
-    let account = Account {
-        address: account.address,
-        version: Version::V08,
-    };
-    let transfer = |amount: u64| {
-        let data = DemoToken::transferCall {
-            to: Address::repeat_byte(9),
-            value: U256::from(amount),
-        }
-        .abi_encode();
-        [SessionCall::new(token, data, 0)]
-    };
+    let session = compiled(&granted[1]["keyscope"]["session"]);
+    let transfers = |amount: u64| [transfer(token, Address::repeat_byte(9), amount)];
     env.client
-        .send_session_op(&account, &key, &session, &transfer(200))
+        .send_session_op(&account, &key, &session, &transfers(200))
         .await
         .unwrap();
     env.client
-        .send_session_op(&account, &key, &session, &transfer(100))
-        .await
-        .unwrap();
-    let op = env
-        .client
-        .prepare_session_op(&account, &key, &session, &transfer(1))
+        .send_session_op(&account, &key, &session, &transfers(100))
         .await
         .unwrap();
     let verdict = env
-        .ok("keyscope_validateSession", json!([to_rpc(&op.op).unwrap()]))
+        .validate_calls(&account, &key, &session, &transfers(1))
         .await;
     assert_eq!(
         verdict["failure"]["rule"], "Erc20TotalExceeded",
@@ -216,12 +183,29 @@ async fn request_grant_list_revoke() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["permission"]["type"], "native-token-allowance");
 
+    // One request of a native allowance of 1 wei to the session key, with `changes` over it (`null` removes).
+    let native = |changes: Value| {
+        let mut request = json!({ "chainId": chain, "from": account.address, "to": key.address(),
+            "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false,
+                            "data": { "allowanceAmount": "0x1" } },
+            "rules": expiry });
+        for (name, value) in changes.as_object().unwrap() {
+            match value {
+                Value::Null => request.as_object_mut().unwrap().remove(name),
+                value => request
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(name.clone(), value.clone()),
+            };
+        }
+        json!([request])
+    };
+
     // Refusals name the field.
     let error = env
-        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+        .err("wallet_requestExecutionPermissions", native(json!({
               "permission": { "type": "erc20-token-periodic", "isAdjustmentAllowed": false,
-                              "data": { "tokenAddress": token, "periodAmount": "0x1", "periodDuration": 86400 } },
-              "rules": expiry }]))
+                              "data": { "tokenAddress": token, "periodAmount": "0x1", "periodDuration": 86400 } } })))
         .await;
     assert_eq!(
         (error.code, error.field().as_str()),
@@ -229,22 +213,24 @@ async fn request_grant_list_revoke() {
         "{error:?}"
     );
     let error = env
-        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
-              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } } }]))
+        .err(
+            "wallet_requestExecutionPermissions",
+            native(json!({ "rules": null })),
+        )
         .await;
     assert_eq!(error.field(), "[0].rules", "{error:?}");
     let error = env
-        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": token,
-              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
-              "rules": expiry }]))
+        .err(
+            "wallet_requestExecutionPermissions",
+            native(json!({ "to": token })),
+        )
         .await;
     assert_eq!(error.field(), "[0].to", "{error:?}");
     // Free-form fields are bounded, and only what was read is kept and echoed.
     let error = env
-        .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+        .err("wallet_requestExecutionPermissions", native(json!({
               "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false,
-                              "data": { "allowanceAmount": "0x1", "justification": "x".repeat(MAX_JUSTIFICATION_BYTES + 1) } },
-              "rules": expiry }]))
+                              "data": { "allowanceAmount": "0x1", "justification": "x".repeat(MAX_JUSTIFICATION_BYTES + 1) } } })))
         .await;
     assert_eq!(
         (error.code, error.field().as_str()),
@@ -252,10 +238,8 @@ async fn request_grant_list_revoke() {
         "{error:?}"
     );
     let answer = env
-        .ok("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address,
-              "signer": { "type": "account", "data": { "address": key.address(), "note": "not kept" } },
-              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
-              "rules": expiry }]))
+        .ok("wallet_requestExecutionPermissions", native(json!({ "to": null,
+              "signer": { "type": "account", "data": { "address": key.address(), "note": "not kept" } } })))
         .await;
     assert_eq!(
         answer[0]["signer"],
@@ -271,9 +255,8 @@ async fn request_grant_list_revoke() {
     assert_eq!(error.field(), "permissionContext", "{error:?}");
     // An unlimited fee scope and any paymaster only when written out, answered with the warning.
     let answer = env
-        .ok("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
-              "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
-              "rules": expiry, "fees": { "perOperation": "unlimited", "budget": "unlimited" }, "paymaster": "any" }]))
+        .ok("wallet_requestExecutionPermissions", native(json!({
+              "fees": { "perOperation": "unlimited", "budget": "unlimited" }, "paymaster": "any" })))
         .await;
     assert_eq!(
         answer[0]["fees"],
@@ -294,9 +277,10 @@ async fn request_grant_list_revoke() {
         ),
     ] {
         let error = env
-            .err("wallet_requestExecutionPermissions", json!([{ "chainId": chain, "from": account.address, "to": key.address(),
-                  "permission": { "type": "native-token-allowance", "isAdjustmentAllowed": false, "data": { "allowanceAmount": "0x1" } },
-                  "rules": expiry, "fees": fees }]))
+            .err(
+                "wallet_requestExecutionPermissions",
+                native(json!({ "fees": fees })),
+            )
             .await;
         assert_eq!(
             (error.code, error.field().as_str()),

@@ -4,44 +4,24 @@
 
 mod common;
 
-use common::{env, env_with};
+use common::{compiled, env, env_with, post, serve, transfer};
 use keyscope::alloy::primitives::{Address, Bytes, U256};
 use keyscope::alloy::providers::Provider;
 use keyscope::alloy::sol_types::SolCall;
-use keyscope::bindings::{DemoToken, KeyscopeAccountFactory};
+use keyscope::bindings::KeyscopeAccountFactory;
 use keyscope::bundler::to_rpc;
-use keyscope::permissions::{CompiledSession, PermissionSpec, SessionSpec, Target};
-use keyscope::signer::{SessionKey, SessionSignature};
+use keyscope::permissions::{PermissionSpec, SessionSpec, Target};
+use keyscope::signer::SessionKey;
 use keyscope::{
     max_operation_cost, Account, GasSettings, PreparedOp, SessionCall, SessionStatus, Version,
 };
-use keyscope_rpc::{start, Config, Limits, ServiceOptions};
+use keyscope_rpc::{Config, Limits, ServiceOptions};
 use serde_json::{json, Value};
-
-fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
-    let data = DemoToken::transferCall {
-        to,
-        value: U256::from(amount),
-    }
-    .abi_encode();
-    SessionCall::new(token, data, 0)
-}
-
-/// The compiled session behind a record the service answered (what a client in any language gets).
-fn compiled(record: &Value) -> CompiledSession {
-    SessionSpec::from_json(&record["spec"].to_string())
-        .unwrap()
-        .compile()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn create_use_validate_revoke() {
     let env = env().await;
-    let now = keyscope_e2e::now(env.client.provider()).await;
-    let token = env.token().await;
-    let owner = SessionKey::generate();
-    let key = SessionKey::generate();
+    let (now, token, owner, key) = env.cast().await;
     let recipient = Address::repeat_byte(0x42);
 
     // An account that does not exist yet: the returned operation creates it and grants the session.
@@ -119,11 +99,18 @@ async fn create_use_validate_revoke() {
         address: account,
         version: Version::V07,
     };
-    let op = env
-        .client
-        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 100)])
-        .await
-        .unwrap();
+    // The session key's transfer of `amount` to the recipient, prepared and signed by the client.
+    let prepare = |amount: u64| {
+        let (client, key, session) = (&env.client, &key, &session);
+        let calls = [transfer(token, recipient, amount)];
+        async move {
+            client
+                .prepare_session_op(&account, key, session, &calls)
+                .await
+                .unwrap()
+        }
+    };
+    let op = prepare(100).await;
     let verdict = env
         .ok(
             "keyscope_validateSession",
@@ -135,11 +122,7 @@ async fn create_use_validate_revoke() {
     assert_eq!(verdict["sessionId"], record["sessionId"]);
 
     // Out of scope: amount 500 > 100 fails rule 0, named.
-    let op = env
-        .client
-        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 500)])
-        .await
-        .unwrap();
+    let op = prepare(500).await;
     let verdict = env
         .ok(
             "keyscope_validateSession",
@@ -165,11 +148,7 @@ async fn create_use_validate_revoke() {
     );
 
     // The valid one really goes through, charged its maximum cost, which the listing shows.
-    let op = env
-        .client
-        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 100)])
-        .await
-        .unwrap();
+    let op = prepare(100).await;
     let cost = max_operation_cost(&op.op);
     assert!(cost > U256::ZERO);
     let sent = env.client.send(&op).await.unwrap();
@@ -202,13 +181,8 @@ async fn create_use_validate_revoke() {
         .await;
     assert_eq!(listed["sessions"][0]["status"], "revoked", "{listed}");
     assert!(listed["sessions"][0]["revokedIn"]["transactionHash"].is_string());
-    let op = env
-        .client
-        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 1)])
-        .await
-        .unwrap();
     let verdict = env
-        .ok("keyscope_validateSession", json!([to_rpc(&op.op).unwrap()]))
+        .validate_calls(&account, &key, &session, &[transfer(token, recipient, 1)])
         .await;
     assert_eq!(verdict["valid"], false);
     assert_eq!(verdict["failure"]["rule"], "SessionNotActive", "{verdict}");
@@ -219,20 +193,9 @@ async fn create_use_validate_revoke() {
 #[tokio::test]
 async fn particle_shape_on_an_existing_account() {
     let env = env().await;
-    let now = keyscope_e2e::now(env.client.provider()).await;
-    let token = env.token().await;
-    let owner = SessionKey::generate();
-    let key = SessionKey::generate();
+    let (now, token, owner, key) = env.cast().await;
     let recipient = Address::repeat_byte(0x77);
-    let account = env
-        .client
-        .create_account(owner.address(), U256::ZERO, Version::V08)
-        .await
-        .unwrap();
-    env.client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
+    let account = env.funded_account(&owner, 0, Version::V08).await;
     env.mint(token, account.address, 1_000).await;
 
     // Particle's positional form [accountConfig, sessions] with Biconomy's ERC-20 module.
@@ -260,30 +223,17 @@ async fn particle_shape_on_an_existing_account() {
     env.sign_and_send(&owner, &answer).await;
 
     let session = compiled(&answer["sessions"][0]);
-    let ok = env
-        .client
-        .prepare_session_op(&account, &key, &session, &[transfer(token, recipient, 250)])
-        .await
-        .unwrap();
     let verdict = env
-        .ok("keyscope_validateSession", json!([to_rpc(&ok.op).unwrap()]))
+        .validate_calls(&account, &key, &session, &[transfer(token, recipient, 250)])
         .await;
     assert_eq!(verdict["valid"], true, "{verdict}");
     // Another recipient breaks the EQ rule on `to`.
-    let wrong = env
-        .client
-        .prepare_session_op(
+    let verdict = env
+        .validate_calls(
             &account,
             &key,
             &session,
             &[transfer(token, Address::repeat_byte(1), 1)],
-        )
-        .await
-        .unwrap();
-    let verdict = env
-        .ok(
-            "keyscope_validateSession",
-            json!([to_rpc(&wrong.op).unwrap()]),
         )
         .await;
     assert_eq!(
@@ -340,15 +290,7 @@ async fn listings_are_chunked_paged_and_bounded() {
     let now = keyscope_e2e::now(env.client.provider()).await;
     let owner = SessionKey::generate();
     let key = SessionKey::generate();
-    let account = env
-        .client
-        .create_account(owner.address(), U256::ZERO, Version::V07)
-        .await
-        .unwrap();
-    env.client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
+    let account = env.funded_account(&owner, 0, Version::V07).await;
     let sessions: Vec<Value> = (1..=3)
         .map(|i| {
             json!({ "signer": key.address(), "validUntil": now + 3600 * i,
@@ -453,29 +395,24 @@ async fn listings_are_chunked_paged_and_bounded() {
 
     // A service whose --from-block is after all that never reads below it, whatever fromBlock says.
     let head = env.client.provider().get_block_number().await.unwrap();
-    let later = start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc_url: env.anvil.endpoint(),
-        service: ServiceOptions {
-            from_block: head + 1,
-            ..ServiceOptions::default()
+    let later = serve(
+        &env.anvil,
+        Config {
+            service: ServiceOptions {
+                from_block: head + 1,
+                ..ServiceOptions::default()
+            },
+            ..Config::default()
         },
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "keyscope_getSessions",
-                       "params": { "account": account.address, "fromBlock": 0 } });
-    let answer: Value = env
-        .http
-        .post(later.url())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await;
+    let answer = post(
+        &env.http,
+        &later.url(),
+        "keyscope_getSessions",
+        json!({ "account": account.address, "fromBlock": 0 }),
+    )
+    .await;
     assert_eq!(answer["result"]["fromBlock"], head + 1, "{answer}");
     assert_eq!(answer["result"]["sessions"], json!([]), "{answer}");
     later.shutdown().await;
@@ -551,21 +488,9 @@ async fn validation_reports_the_chains_reason() {
 /// `op` with a huge `preVerificationGas` and `maxFeePerGas`, signed again by `key`: what a leaked key can sign
 /// without the SDK's fee check.
 fn drain(env: &common::Env, mut prepared: PreparedOp, key: &SessionKey) -> PreparedOp {
-    let signature = SessionSignature::decode(&prepared.op.signature).unwrap();
     prepared.op.preVerificationGas = U256::from(5_000_000u64);
     prepared.op.set_gas_fees(100_000_000_000, 100_000_000_000);
-    prepared.user_op_hash = env
-        .client
-        .stack()
-        .entry_point(prepared.version)
-        .user_op_hash(&prepared.op, env.client.chain_id())
-        .unwrap();
-    prepared.op.signature = signature
-        .sign(key, &prepared.user_op_hash)
-        .unwrap()
-        .encode()
-        .unwrap()
-        .into();
+    keyscope_e2e::resign(&env.client, &mut prepared, key);
     prepared
 }
 
@@ -575,19 +500,8 @@ fn drain(env: &common::Env, mut prepared: PreparedOp, key: &SessionKey) -> Prepa
 #[tokio::test]
 async fn fee_scopes_in_requests() {
     let env = env().await;
-    let now = keyscope_e2e::now(env.client.provider()).await;
-    let token = env.token().await;
-    let owner = SessionKey::generate();
-    let key = SessionKey::generate();
-    let account = env
-        .client
-        .create_account(owner.address(), U256::from(11), Version::V08)
-        .await
-        .unwrap();
-    env.client
-        .fund(account.address, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
+    let (now, token, owner, key) = env.cast().await;
+    let account = env.funded_account(&owner, 11, Version::V08).await;
     env.mint(token, account.address, 1_000).await;
     let session = |extra: Value| {
         let mut session = json!({
@@ -714,10 +628,6 @@ async fn fee_scopes_in_requests() {
         max_fee_per_gas: Some(1_000_000_000),
         ..GasSettings::default()
     });
-    let account = Account {
-        address: account.address,
-        version: Version::V08,
-    };
     let op = client
         .prepare_session_op(
             &account,
@@ -729,9 +639,7 @@ async fn fee_scopes_in_requests() {
         .unwrap();
     let cost = max_operation_cost(&op.op);
     assert!(cost <= U256::from(2 * 10u128.pow(15)), "{cost}");
-    let verdict = env
-        .ok("keyscope_validateSession", json!([to_rpc(&op.op).unwrap()]))
-        .await;
+    let verdict = env.validate(&op.op).await;
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert!(client.send(&op).await.unwrap().success);
     let drained = drain(
@@ -747,12 +655,7 @@ async fn fee_scopes_in_requests() {
             .unwrap(),
         &key,
     );
-    let verdict = env
-        .ok(
-            "keyscope_validateSession",
-            json!([to_rpc(&drained.op).unwrap()]),
-        )
-        .await;
+    let verdict = env.validate(&drained.op).await;
     assert_eq!(verdict["valid"], false, "{verdict}");
     assert_eq!(verdict["failure"]["code"], "AA23", "{verdict}");
     assert_eq!(

@@ -237,6 +237,17 @@ pub enum Error {
     /// was signed or sent. The values (in ETH and gwei in its text) say which bound and by how much.
     #[error("over the session's fee scope, nothing was signed: {0}")]
     FeeScopeExceeded(Box<crate::fees::FeeScopeExceeded>),
+    /// A session listing ([`crate::Client::sessions_of`]) found more than `max` session events of the account
+    /// from `from_block` ([`crate::sessions::MAX_SESSION_EVENTS`]): list from a later block.
+    #[error("more than {max} session events of {account} from block {from_block}")]
+    TooManySessionEvents {
+        /// The account.
+        account: Address,
+        /// The first block read.
+        from_block: u64,
+        /// The most events one listing reads.
+        max: usize,
+    },
     /// An RPC error.
     #[error(transparent)]
     Transport(#[from] alloy::transports::TransportError),
@@ -249,6 +260,10 @@ pub enum Error {
     /// Signing or encoding (`keyscope-signer`).
     #[error(transparent)]
     Signer(#[from] keyscope_signer::Error),
+    /// The owner's signer (an alloy [`Signer`](alloy::signers::Signer): a wallet, a remote or hardware signer)
+    /// refused or failed to sign.
+    #[error("the owner's signer failed: {0}")]
+    OwnerSigner(#[from] alloy::signers::Error),
     /// Permissions (`keyscope-permissions`).
     #[error(transparent)]
     Permissions(#[from] keyscope_permissions::Error),

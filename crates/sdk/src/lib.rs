@@ -1,19 +1,23 @@
 #![doc = include_str!("../README.md")]
 
+pub mod account;
 pub mod bundler;
 pub mod client;
 pub mod error;
 pub mod explain;
 pub mod fees;
+pub mod sessions;
 pub mod stack;
 pub mod status;
 
+pub use account::{AccountKind, Execution, KeyscopeAccountKind, OwnerSigner};
 /// The alloy the client is built on.
 pub use alloy;
 pub use bundler::{BundlerClient, BundlerOptions, GasEstimate, UserOperationReceipt};
 pub use client::{
     execute_batch, execute_single, nonce_key, session_lane, Account, Client, GasSettings,
-    OpOutcome, PreparedOp, SessionCall, SessionStatus,
+    GasSource, GrantCalls, OpOutcome, PreparedOp, SessionCall, SessionStatus, Submission,
+    UnsignedOwnerOp,
 };
 pub use error::{Error, Result, Revert};
 pub use explain::{
@@ -24,5 +28,6 @@ pub use fees::{max_operation_cost, operation_gas, FeeLimit, FeeScopeExceeded, Fe
 pub use keyscope_bindings as bindings;
 pub use keyscope_permissions as permissions;
 pub use keyscope_signer as signer;
+pub use sessions::{AccountSessions, EventPlace, SessionEntry, MAX_SESSION_EVENTS};
 pub use stack::{Deployed, Stack, Version, VersionStack, CREATE2_DEPLOYER};
 pub use status::{Lifecycle, SessionReport, Window};

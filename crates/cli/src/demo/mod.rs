@@ -28,7 +28,7 @@ use keyscope::bindings::{DemoToken, GameItems, NftMarketplace};
 use keyscope::fees::{ether as eth, gwei};
 use keyscope::permissions::{PermissionSpec, SummaryOptions};
 use keyscope::signer::SessionKey;
-use keyscope::{max_operation_cost, nonce_key, Client, SessionCall, Stack, Version};
+use keyscope::{max_operation_cost, Client, SessionCall, Stack, Version};
 use serde_json::{json, Value};
 
 use crate::node::{self, parse_version, version_name, Node};
@@ -251,7 +251,7 @@ async fn run_steps(
         &[],
     );
 
-    let owner_lane = nonce_key(stack.owner_validator, 0);
+    let owner_lane = client.account_kind().owner_nonce_key();
     let owner_nonce = client.nonce(&game_account, owner_lane).await?;
     // What the validator charges the session: each operation's maximum cost.
     let mut max_costs = U256::ZERO;

@@ -3,13 +3,10 @@
 
 use keyscope::alloy::primitives::{Bytes, B256, U256};
 use keyscope::alloy::rpc::types::PackedUserOperation as UserOperation;
-use keyscope::alloy::sol_types::{SolCall, SolValue};
-use keyscope::bindings::{KeyscopeAccount, SessionKeyValidator};
 use keyscope::bundler::to_rpc;
-use keyscope::client::MODULE_TYPE_VALIDATOR;
 use keyscope::error::redacted_error_chain;
 use keyscope::permissions::{CompiledSession, SessionSpec};
-use keyscope::{execute_batch, execute_single, nonce_key};
+use keyscope::{Execution, GasSource};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -22,7 +19,7 @@ use crate::store::Stored;
 /// What an owner must sign and send to change an account's sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AccountOperation {
+pub(crate) struct AccountOperation {
     /// The calls the account makes (ERC-5792 `wallet_sendCalls` shape).
     pub calls: Vec<Call>,
     /// `userOp.callData` running them (ERC-7579 `execute`, or `installModule` when the validator is missing).
@@ -41,7 +38,7 @@ pub struct AccountOperation {
 
 /// Sessions compiled for one account, with the operation that grants them.
 #[derive(Debug, Clone)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// The account.
     pub resolved: ResolvedAccount,
     /// The session records, in request order.
@@ -51,22 +48,27 @@ pub struct Grant {
 }
 
 impl Service {
-    /// The owner operation running `calls` (or `direct` call data on the account itself).
-    pub async fn account_operation(
+    /// The owner operation running `calls` (or `call_data`, when given, as the operation's `callData`): built
+    /// and, with a bundler, estimated by the SDK ([`keyscope::Client::unsigned_owner_op`]).
+    pub(crate) async fn account_operation(
         &self,
         resolved: &ResolvedAccount,
         calls: Vec<Call>,
-        direct: Option<Bytes>,
+        call_data: Option<Bytes>,
     ) -> Result<AccountOperation> {
-        let call_data = match (direct, calls.as_slice()) {
-            (Some(data), _) => data,
-            (None, [call]) => execute_single(call.to, U256::ZERO, &call.data),
-            (None, calls) => execute_batch(
-                &calls
+        let call_data = match call_data {
+            Some(data) => data,
+            None => {
+                let executions: Vec<Execution> = calls
                     .iter()
-                    .map(|c| (c.to, U256::ZERO, c.data.clone()))
-                    .collect::<Vec<_>>(),
-            ),
+                    .map(|call| Execution {
+                        target: call.to,
+                        value: U256::ZERO,
+                        callData: call.data.clone(),
+                    })
+                    .collect();
+                self.client.account_kind().execute(&executions)
+            }
         };
         let mut operation = AccountOperation {
             calls,
@@ -79,75 +81,50 @@ impl Service {
         if !resolved.owner_operation {
             return Ok(operation);
         }
-        let version = resolved.account.version;
-        let key = nonce_key(self.client.stack().owner_validator, 0);
-        let mut op = self
+        let init_code = resolved
+            .init
+            .as_ref()
+            .map(|(factory, data)| Bytes::from([factory.as_slice(), data.as_ref()].concat()));
+        let unsigned = self
             .client
-            .unsigned_op(&resolved.account, key, operation.call_data.clone())
+            .unsigned_owner_op(&resolved.account, operation.call_data.clone(), init_code)
             .await?;
-        if let Some((factory, data)) = &resolved.init {
-            op.initCode = [factory.as_slice(), data.as_ref()].concat().into();
-        }
-        if let Some(bundler) = &self.bundler {
-            // The owner validator answers SIG_VALIDATION_FAILED to a dummy signature of the right length, so the
-            // bundler can run validation and execution to estimate.
-            op.signature = keyscope::signer::dummy_ecdsa_signature().to_vec().into();
-            let entry_point = self.client.stack().version(version).entry_point;
-            match bundler.estimate_user_operation_gas(&op, entry_point).await {
-                Ok(estimate) => {
-                    estimate.apply(&mut op)?;
-                    operation.gas_estimated = true;
-                }
-                Err(error) => operation.gas_estimate_error = Some(redacted_error_chain(&error)),
+        match unsigned.gas {
+            GasSource::Settings => {}
+            GasSource::Estimated => operation.gas_estimated = true,
+            GasSource::EstimateFailed(error) => {
+                operation.gas_estimate_error = Some(redacted_error_chain(&error));
             }
-            op.signature = Bytes::new();
         }
-        let hash = self
-            .client
-            .stack()
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)
-            .map_err(keyscope::Error::from)?;
-        operation.user_op = Some(to_rpc(&op)?);
-        operation.user_op_hash = Some(hash);
+        operation.user_op = Some(to_rpc(&unsigned.op)?);
+        operation.user_op_hash = Some(unsigned.user_op_hash);
         Ok(operation)
     }
 
-    /// Compiles `sessions` for `resolved`, remembers them and builds the operation that grants them all.
-    pub async fn grant(
+    /// Compiles `sessions` for `resolved`, remembers them and builds the operation that grants them all (installing
+    /// the validator with them when the account lacks it: [`keyscope::Client::grant_calls`]).
+    pub(crate) async fn grant(
         &self,
         resolved: ResolvedAccount,
         sessions: Vec<(SessionSpec, CompiledSession, Origin)>,
     ) -> Result<Grant> {
-        let validator = self.client.stack().session_key_validator;
         let account = resolved.account.address;
         let mut records = Vec::with_capacity(sessions.len());
         for (spec, compiled, _) in &sessions {
             records.push(SessionRecord::new(compiled, spec)?);
         }
-        let (calls, direct) = if resolved.validator_installed {
-            let calls = sessions
-                .iter()
-                .map(|(_, compiled, _)| {
-                    let mut data = SessionKeyValidator::grantSessionCall::SELECTOR.to_vec();
-                    data.extend_from_slice(&compiled.session.abi_encode());
-                    Call::new(validator, data)
-                })
-                .collect();
-            (calls, None)
-        } else {
-            // Install the validator with the sessions as its init data: one call the account makes on itself.
-            let init: Vec<_> = sessions.iter().map(|(_, c, _)| c.session.clone()).collect();
-            let data: Bytes = KeyscopeAccount::installModuleCall {
-                moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
-                module: validator,
-                initData: init.abi_encode().into(),
-            }
-            .abi_encode()
-            .into();
-            (vec![Call::new(account, data.clone())], Some(data))
-        };
-        let operation = self.account_operation(&resolved, calls, direct).await?;
+        let granted: Vec<_> = sessions.iter().map(|(_, c, _)| c.session.clone()).collect();
+        let grant = self
+            .client
+            .grant_calls(account, &granted, resolved.validator_installed);
+        let calls = grant
+            .calls
+            .into_iter()
+            .map(|call| Call::new(call.target, call.callData))
+            .collect();
+        let operation = self
+            .account_operation(&resolved, calls, Some(grant.call_data))
+            .await?;
         for (spec, compiled, origin) in sessions {
             self.remember(Stored {
                 account,

@@ -13,12 +13,12 @@ use serde_json::{json, Map, Value};
 use super::Service;
 use crate::account::{account_entry_point, parse_entry_point};
 use crate::error::{Error, Result};
-use crate::json::{from_value, hex_quantity};
+use crate::json::{from_value, hex_quantity, no_unknown, take};
 
 /// Why an operation would be refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Failure {
+pub(crate) struct Failure {
     /// What named it: `"explain"` (the SDK's off-chain evaluation of the validator, which names the rule and its
     /// values) or `"simulation"` (`handleOps` in an `eth_call`, for what `explain` does not model: nonce,
     /// prefund, gas, factory, paymaster).
@@ -35,18 +35,11 @@ pub struct Failure {
 
 impl Service {
     /// `keyscope_validateSession`: `{userOp, entryPoint?, chainId?}` or `[userOp, entryPoint]`.
-    pub async fn validate_session(&self, mut params: Map<String, Value>) -> Result<Value> {
+    pub(crate) async fn validate_session(&self, mut params: Map<String, Value>) -> Result<Value> {
         self.check_chain(params.remove("chainId").as_ref(), "chainId", false)?;
-        let user_op: UserOperation = from_value(
-            params
-                .remove("userOp")
-                .ok_or_else(|| Error::invalid("userOp", "required"))?,
-            "userOp",
-        )?;
+        let user_op: UserOperation = take(&mut params, "userOp")?;
         let entry_point = params.remove("entryPoint");
-        if let Some(unknown) = params.keys().next() {
-            return Err(Error::invalid(unknown.as_str(), "unknown parameter"));
-        }
+        no_unknown(&params)?;
         let op = packed(&user_op)?;
         let version = match entry_point {
             Some(value) => {
@@ -55,12 +48,7 @@ impl Service {
             }
             None => self.account_version(op.sender).await?,
         };
-        let user_op_hash = self
-            .client
-            .stack()
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)
-            .map_err(keyscope::Error::from)?;
+        let user_op_hash = self.user_op_hash(version, &op)?;
         let mut answer = json!({
             "account": op.sender,
             "entryPoint": self.client.stack().version(version).entry_point,
@@ -95,7 +83,7 @@ impl Service {
 
     /// The EntryPoint version of a deployed account (`-32602` on `entryPoint` when the account does not tell it;
     /// node failures are node errors).
-    pub async fn account_version(&self, account: Address) -> Result<Version> {
+    pub(crate) async fn account_version(&self, account: Address) -> Result<Version> {
         account_entry_point(&self.client, account)
             .await?
             .ok_or_else(|| {
@@ -109,7 +97,7 @@ impl Service {
     }
 
     /// `handleOps([op])` in an `eth_call`: `None` when the EntryPoint accepts it, else why not.
-    pub async fn simulate(
+    pub(crate) async fn simulate(
         &self,
         version: Version,
         op: PackedUserOperation,
@@ -132,7 +120,7 @@ impl Service {
 
     /// `keyscope_handleOpsTransaction`: `{userOp, entryPoint?, beneficiary}` → the EOA transaction
     /// `EntryPoint.handleOps([userOp], beneficiary)`, after simulating it.
-    pub async fn handle_ops_transaction(&self, params: Map<String, Value>) -> Result<Value> {
+    pub(crate) async fn handle_ops_transaction(&self, params: Map<String, Value>) -> Result<Value> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct Params {
@@ -160,12 +148,7 @@ impl Service {
             },
         };
         let entry_point = self.client.stack().version(version).entry_point;
-        let user_op_hash = self
-            .client
-            .stack()
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)
-            .map_err(keyscope::Error::from)?;
+        let user_op_hash = self.user_op_hash(version, &op)?;
         let data = handle_ops_calldata(std::slice::from_ref(&op), p.beneficiary);
         let failure = self.simulate(version, op, user_op_hash).await?;
         Ok(json!({

@@ -13,10 +13,13 @@ use keyscope::alloy::node_bindings::AnvilInstance;
 use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::alloy::providers::Provider;
 use keyscope::alloy::rpc::types::TransactionRequest;
+use keyscope::alloy::sol_types::SolCall;
 use keyscope::alloy::transports::http::reqwest;
 use keyscope::bindings::DemoToken;
-use keyscope::signer::SessionKey;
-use keyscope::Client;
+use keyscope::bundler::to_rpc;
+use keyscope::permissions::{CompiledSession, SessionSpec};
+use keyscope::signer::{PackedUserOperation, SessionKey};
+use keyscope::{Account, Client, SessionCall, Version};
 use keyscope_rpc::{start, Config, Limits, Running, ServiceOptions};
 use serde_json::{json, Value};
 
@@ -41,35 +44,78 @@ impl RpcError {
     }
 }
 
+/// The tests' service: small bounds (4 sessions and 8 permissions per request, 4 session ids, 64 KiB requests) so
+/// that the bounds are cheap to reach.
 pub async fn env() -> Env {
-    env_with(Config::default()).await
-}
-
-pub async fn env_with(config: Config) -> Env {
-    let anvil = keyscope_e2e::anvil();
-    let client = keyscope_e2e::client(&anvil).await;
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc_url: anvil.endpoint(),
+    env_with(Config {
         service: ServiceOptions {
             limits: Limits {
                 sessions_per_request: 4,
                 permissions_per_session: 8,
                 session_ids_per_request: 4,
-                sessions_per_listing: config.service.limits.sessions_per_listing,
+                ..Limits::default()
             },
-            ..config.service
+            ..ServiceOptions::default()
         },
         max_request_bytes: 64 * 1024,
-        ..config
-    };
-    let server = start(config).await.unwrap();
+        ..Config::default()
+    })
+    .await
+}
+
+/// anvil with the stack, and the service of `config` on it ([`serve`]).
+pub async fn env_with(config: Config) -> Env {
+    let anvil = keyscope_e2e::anvil();
+    let client = keyscope_e2e::client(&anvil).await;
+    let server = serve(&anvil, config).await;
     Env {
         anvil,
         client,
         server,
         http: reqwest::Client::new(),
     }
+}
+
+/// The service of `config` on `anvil`, listening on a free loopback port.
+pub async fn serve(anvil: &AnvilInstance, config: Config) -> Running {
+    start(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rpc_url: anvil.endpoint(),
+        ..config
+    })
+    .await
+    .unwrap()
+}
+
+/// POSTs a JSON-RPC call of `method` with `params` to `url`; the response body.
+pub async fn post(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Value {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    http.post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A `DemoToken` transfer of `amount` to `to`, under the session's permission 0.
+pub fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
+    let data = DemoToken::transferCall {
+        to,
+        value: U256::from(amount),
+    }
+    .abi_encode();
+    SessionCall::new(token, data, 0)
+}
+
+/// The compiled session behind a record the service answered (what a client in any language gets).
+pub fn compiled(record: &Value) -> CompiledSession {
+    SessionSpec::from_json(&record["spec"].to_string())
+        .unwrap()
+        .compile()
+        .unwrap()
 }
 
 impl Env {
@@ -89,8 +135,7 @@ impl Env {
     }
 
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let (_, response) = self.raw(body.to_string()).await;
+        let response = post(&self.http, &self.server.url(), method, params).await;
         match (response.get("result"), response.get("error")) {
             (Some(result), None) => Ok(result.clone()),
             (None, Some(error)) => Err(RpcError {
@@ -122,7 +167,7 @@ impl Env {
         let mut op = answer["userOp"].clone();
         let signature = Bytes::from(owner.sign_hash_bytes(&hash).unwrap().to_vec());
         op["signature"] = json!(signature);
-        let sender = self.client.bundler();
+        let sender = self.client.sender();
         let tx = self
             .ok(
                 "keyscope_handleOpsTransaction",
@@ -151,6 +196,53 @@ impl Env {
         receipt.transaction_hash
     }
 
+    /// What most scenarios start from: the chain's time, a fresh `DemoToken`, an account owner and a session key.
+    pub async fn cast(&self) -> (u64, Address, SessionKey, SessionKey) {
+        let now = keyscope_e2e::now(self.client.provider()).await;
+        (
+            now,
+            self.token().await,
+            SessionKey::generate(),
+            SessionKey::generate(),
+        )
+    }
+
+    /// `keyscope_validateSession` of `op` (positional, the EntryPoint read from the account).
+    pub async fn validate(&self, op: &PackedUserOperation) -> Value {
+        self.ok("keyscope_validateSession", json!([to_rpc(op).unwrap()]))
+            .await
+    }
+
+    /// [`Env::validate`] of the session operation running `calls`, prepared by the client and signed by `key`.
+    pub async fn validate_calls(
+        &self,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Value {
+        let prepared = self
+            .client
+            .prepare_session_op(account, key, session, calls)
+            .await
+            .unwrap();
+        self.validate(&prepared.op).await
+    }
+
+    /// The `KeyscopeAccount` of `owner` and `salt`, created and funded with 1 ETH.
+    pub async fn funded_account(&self, owner: &SessionKey, salt: u64, version: Version) -> Account {
+        let account = self
+            .client
+            .create_account(owner.address(), U256::from(salt), version)
+            .await
+            .unwrap();
+        self.client
+            .fund(account.address, U256::from(10u128.pow(18)))
+            .await
+            .unwrap();
+        account
+    }
+
     /// A fresh DemoToken.
     pub async fn token(&self) -> Address {
         *DemoToken::deploy(self.client.provider().clone())
@@ -161,21 +253,11 @@ impl Env {
 
     /// Mints `amount` of `token` to `to`.
     pub async fn mint(&self, token: Address, to: Address, amount: u64) {
-        DemoToken::new(token, self.client.provider().clone())
-            .mint(to, U256::from(amount))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        keyscope_e2e::mint_tokens(&self.client, token, to, amount).await;
     }
 
+    /// `token.balanceOf(of)`.
     pub async fn balance(&self, token: Address, of: Address) -> U256 {
-        DemoToken::new(token, self.client.provider().clone())
-            .balanceOf(of)
-            .call()
-            .await
-            .unwrap()
+        keyscope_e2e::balance(&self.client, token, of).await
     }
 }

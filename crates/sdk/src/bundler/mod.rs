@@ -1,7 +1,8 @@
-//! Sending user operations through any ERC-4337 bundler's JSON-RPC (`eth_estimateUserOperationGas`,
-//! `eth_sendUserOperation`, `eth_getUserOperationReceipt` …), instead of [`Client::send`]'s own `handleOps`.
+//! Any ERC-4337 bundler's JSON-RPC (`eth_estimateUserOperationGas`, `eth_sendUserOperation`,
+//! `eth_getUserOperationReceipt` …): a [`Client`] built [`with_bundler`](Client::with_bundler) submits through it
+//! instead of sending `handleOps` itself.
 //!
-//! [`BundlerClient::send_session_op`] is the whole flow of a session operation: the [`Client`] builds it
+//! [`Client::send_session_op`] is then the whole flow of a session operation: the [`Client`] builds it
 //! ([`Client::prepare_session_op`]: calls, proofs, the session's own nonce lane, fees from the chain), the bundler
 //! estimates its gas with a dummy session signature ([`SessionSignature::to_dummy`](keyscope_signer::SessionSignature::to_dummy): the validator returns
 //! `SIG_VALIDATION_FAILED` for it instead of reverting, so every other check runs), the session key signs the
@@ -18,7 +19,7 @@
 //! Errors are typed: a JSON-RPC error is [`Error::Bundler`] with its ERC-7769 code ([`codes`]), the `AAxx` code
 //! and the validator's custom error decoded from the message or data; a bundler that cannot be reached after
 //! [`BundlerOptions::attempts`] tries is [`Error::BundlerUnavailable`]. A send whose outcome the bundler cannot
-//! tell after a retry is looked up by its userOpHash rather than failed (see [`BundlerClient::send`]).
+//! tell after a retry is looked up by its userOpHash rather than failed (see [`BundlerClient::submit`]).
 
 mod failure;
 mod types;
@@ -35,10 +36,9 @@ use alloy::rpc::client::{ClientBuilder, RpcClient};
 use alloy::rpc::json_rpc::{RpcRecv, RpcSend};
 use alloy::transports::http::reqwest::{self, Url};
 use alloy::transports::{RpcError, TransportErrorKind};
-use keyscope_permissions::CompiledSession;
-use keyscope_signer::{PackedUserOperation, SessionKey};
+use keyscope_signer::PackedUserOperation;
 
-use crate::client::{Account, Client, OpOutcome, PreparedOp, SessionCall, UnsignedSessionOp};
+use crate::client::{Client, OpOutcome};
 use crate::error::{Error, Result};
 use crate::stack::Version;
 
@@ -99,7 +99,7 @@ pub struct BundlerOptions {
     /// Interval between two `eth_getUserOperationReceipt` polls in [`BundlerClient::wait_for_receipt`]; at
     /// least [`MIN_POLL_INTERVAL`] (a shorter one is raised to it).
     pub poll_interval: Duration,
-    /// How long [`BundlerClient::send_session_op`] waits for the receipt.
+    /// How long [`BundlerClient::submit`] waits for the receipt.
     pub receipt_timeout: Duration,
 }
 
@@ -256,7 +256,7 @@ impl BundlerClient {
 
     /// `eth_sendUserOperation`: the userOpHash the bundler computed. This is the raw call: when a try timed out
     /// after the bundler took the operation, the retry is answered as a duplicate or a nonce conflict
-    /// ([`Error::Bundler`]); [`Self::send`] handles that by looking the operation up by its hash.
+    /// ([`Error::Bundler`]); [`Self::submit`] handles that by looking the operation up by its hash.
     pub async fn send_user_operation(
         &self,
         op: &PackedUserOperation,
@@ -322,87 +322,20 @@ impl BundlerClient {
         }
     }
 
-    /// A session operation ready for [`Self::send`]: built as [`Client::prepare_session_op`] builds it (its own
-    /// nonce lane, fees from the chain or the client's [`crate::GasSettings`]), its gas estimated by the bundler
-    /// with a dummy session signature, kept within the session's fee scope ([`Client::fit_fee_scope`]: a lower
-    /// `maxFeePerGas`, or [`Error::FeeScopeExceeded`] with nothing signed), then signed by `key`.
-    pub async fn prepare_session_op(
-        &self,
-        client: &Client,
-        account: &Account,
-        key: &SessionKey,
-        session: &CompiledSession,
-        calls: &[SessionCall],
-    ) -> Result<PreparedOp> {
-        let built = client
-            .build_session_op(account, session, calls, None)
-            .await?;
-        self.estimate_and_sign(client, built, key).await
-    }
-
-    /// [`Self::prepare_session_op`] in enable mode ([`Client::prepare_enable_session_op`]): the operation grants
-    /// `session` with `owner`'s signature and uses it at once. The estimate runs with both signatures replaced by
-    /// dummies.
-    pub async fn prepare_enable_session_op(
-        &self,
-        client: &Client,
-        account: &Account,
-        owner: &SessionKey,
-        key: &SessionKey,
-        session: &CompiledSession,
-        calls: &[SessionCall],
-    ) -> Result<PreparedOp> {
-        let built = client
-            .build_session_op(account, session, calls, Some(owner))
-            .await?;
-        self.estimate_and_sign(client, built, key).await
-    }
-
-    /// Estimates a built session operation (dummy signature), sets the limits, keeps it within the session's
-    /// fee scope and signs it with `key` (the owner's enable signature, which does not cover the gas fields, is
-    /// kept).
-    async fn estimate_and_sign(
-        &self,
-        client: &Client,
-        mut built: UnsignedSessionOp,
-        key: &SessionKey,
-    ) -> Result<PreparedOp> {
-        // The bundler simulates with the operation's fees and its own estimated limits, which are usually below
-        // the client's defaults: with the fees lowered to fit the scope at the defaults, the validator's fee check
-        // passes in the simulation and validation runs to its end.
-        let (priority, max_fee) = built.op.gas_fees();
-        client
-            .lower_fee_towards_scope(&mut built.op, &built.usage)
-            .await?;
-        let entry_point = client.stack().entry_point(built.version);
-        self.estimate_user_operation_gas(&built.op, entry_point.address())
-            .await?
-            .apply(&mut built.op)?;
-        // Back to the fees asked for, lowered only as far as the estimated limits need.
-        built.op.set_gas_fees(priority, max_fee);
-        client.fit_fee_scope(&mut built.op, &built.usage).await?;
-        client.sign_session_op(built, key)
-    }
-
-    /// Sends a prepared operation (`eth_sendUserOperation` to the EntryPoint of its version on `client`'s stack)
-    /// and waits up to [`BundlerOptions::receipt_timeout`] for its receipt. A bundler that reports another
-    /// userOpHash than the one signed is [`Error::BundlerResponse`].
+    /// Sends `op`, whose userOpHash on `entry_point` is `user_op_hash` (computed locally), with
+    /// `eth_sendUserOperation` and waits up to [`BundlerOptions::receipt_timeout`] for its receipt. A bundler that
+    /// reports another userOpHash than the one signed is [`Error::BundlerResponse`]. [`Client::send`] calls it
+    /// for a client that submits through this bundler.
     ///
-    /// Sending is safe to retry: the operation is looked up by its userOpHash (computed locally) rather than
-    /// failed when the bundler already holds it —
+    /// Sending is safe to retry: the operation is looked up by its userOpHash rather than failed when the bundler
+    /// already holds it —
     /// * an answer "already known" (a duplicate): its receipt is waited for;
     /// * an `AA25` nonce rejection: its receipt is looked up once (it may have been included already);
     /// * any answer after a try that may have reached the bundler without an answer (a timeout, a connection
     ///   cut, a gateway error): its receipt is waited for, and [`Error::SendOutcomeUnknown`] comes back (with
     ///   the bundler's answer) when none comes — as it does when every try failed that way. Look for the
     ///   receipt then, before building a new operation for the same calls: it would run them twice.
-    pub async fn send(&self, client: &Client, op: &PreparedOp) -> Result<OpOutcome> {
-        let entry_point = client.stack().version(op.version).entry_point;
-        self.submit(&op.op, entry_point, op.user_op_hash).await
-    }
-
-    /// [`Self::send`] of `op`, whose hash on `entry_point` is `user_op_hash`.
-    async fn submit(
+    pub async fn submit(
         &self,
         op: &PackedUserOperation,
         entry_point: Address,
@@ -453,24 +386,6 @@ impl BundlerClient {
             }
         }
         Err(error)
-    }
-
-    /// The whole flow of a session operation through the bundler: [`Self::check`], [`Self::prepare_session_op`],
-    /// [`Self::send`]. The outcome's `success` is false when the account's call reverted (with the revert in
-    /// `revert`); a rejection in validation is [`Error::Bundler`] with its `AAxx` code and the validator's error.
-    pub async fn send_session_op(
-        &self,
-        client: &Client,
-        account: &Account,
-        key: &SessionKey,
-        session: &CompiledSession,
-        calls: &[SessionCall],
-    ) -> Result<OpOutcome> {
-        self.check(client, account.version).await?;
-        let op = self
-            .prepare_session_op(client, account, key, session, calls)
-            .await?;
-        self.send(client, &op).await
     }
 }
 #[cfg(test)]

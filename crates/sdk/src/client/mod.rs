@@ -1,13 +1,16 @@
-//! The client: accounts, owner operations, session operations, all sent straight to `EntryPoint.handleOps`.
+//! The client: accounts, owner operations, session operations, and one submission seam ([`Submission`]) by
+//! which they reach the EntryPoint: straight to `EntryPoint.handleOps`, or through an ERC-4337 bundler.
 
 mod calldata;
 mod owner_ops;
 mod session_ops;
 mod submit;
 
-pub use calldata::{
-    execute_batch, execute_single, handle_ops_calldata, nonce_key, session_lane, Execution,
+pub use crate::account::{
+    execute_batch, execute_single, nonce_key, session_lane, Execution, MODULE_TYPE_VALIDATOR,
 };
+pub use calldata::handle_ops_calldata;
+pub use owner_ops::{GasSource, GrantCalls, UnsignedOwnerOp};
 
 use std::sync::Arc;
 
@@ -20,12 +23,11 @@ use keyscope_bindings::entry_point_v07::EntryPoint as EntryPointContract;
 use keyscope_bindings::KeyscopeAccountFactory;
 use keyscope_signer::{PackedUserOperation, SessionSignature};
 
+use crate::account::{AccountKind, KeyscopeAccountKind};
+use crate::bundler::BundlerClient;
 use crate::error::{Error, Result, Revert};
 use crate::fees::FeeUsage;
 use crate::stack::{Stack, Version};
-
-/// ERC-7579 module type of validators.
-pub const MODULE_TYPE_VALIDATOR: u64 = 1;
 
 /// Gas values of the user operations this client builds, and the gas limit of its `handleOps` transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,7 @@ pub struct GasSettings {
     /// `maxFeePerGas`; `None`: the provider's EIP-1559 estimate. A session operation may get a lower one, down to
     /// what the chain takes now, to fit its session's fee scope ([`Client::fit_fee_scope`]).
     pub max_fee_per_gas: Option<u128>,
-    /// Gas limit of the bundler's `handleOps` transaction.
+    /// Gas limit of the `handleOps` transactions the client sends itself ([`Submission::HandleOps`]).
     pub handle_ops_gas: u64,
 }
 
@@ -59,7 +61,7 @@ impl Default for GasSettings {
     }
 }
 
-/// A `KeyscopeAccount` and the EntryPoint version it is bound to.
+/// A smart account and the EntryPoint version it is bound to (its kind is the client's [`AccountKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Account {
     /// The account.
@@ -158,51 +160,90 @@ pub struct OpOutcome {
     /// The call's revert (`UserOperationRevertReason`), when it failed.
     pub revert: Option<Revert>,
 }
-/// A Keyscope client on an alloy provider that signs for the bundler address (e.g.
-/// `ProviderBuilder::new().wallet(key).connect_http(url)`): it sends the `handleOps`, funding and factory
-/// transactions itself, with no bundler service.
+/// How a client's user operations reach the EntryPoint: the one submission seam behind [`Client::prepare_owner_op`],
+/// [`Client::prepare_session_op`] and [`Client::send`].
+#[derive(Debug, Clone, Default)]
+pub enum Submission {
+    /// The client's sender bundles them itself: `handleOps([op])` is simulated with `eth_call`, then sent as a
+    /// transaction from the sender (the beneficiary); gas limits come from the client's [`GasSettings`].
+    #[default]
+    HandleOps,
+    /// Through an ERC-4337 bundler: gas estimated with `eth_estimateUserOperationGas` (with dummy signatures of
+    /// the final length), operations sent with `eth_sendUserOperation` and their receipts awaited.
+    Bundler(BundlerClient),
+}
+
+/// A Keyscope client on an alloy provider that signs for the client's sender (e.g.
+/// `ProviderBuilder::new().wallet(key).connect_http(url)`). The sender is an EOA: it sends the funding and factory
+/// transactions, and the `handleOps` transactions when the client bundles its operations itself
+/// ([`Submission::HandleOps`], the default); [`Client::with_bundler`] sends them through a bundler instead. What is
+/// specific to the account implementation comes from its [`AccountKind`] ([`KeyscopeAccountKind`] by default).
 ///
 /// Clones share one submission lock, so concurrent sends from clones of a client (e.g. operations of several
-/// sessions sent at once) get distinct bundler nonces whatever the provider's nonce manager.
+/// sessions sent at once) get distinct sender nonces whatever the provider's nonce manager.
 #[derive(Debug, Clone)]
 pub struct Client {
     provider: DynProvider,
     stack: Stack,
     chain_id: u64,
-    bundler: Address,
+    sender: Address,
     gas: GasSettings,
+    kind: Arc<dyn AccountKind>,
+    submission: Submission,
     /// Held from a transaction's nonce filling until the node accepted it.
     submit: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Client {
-    /// A client for an existing `stack`; `bundler` sends the transactions (and is the `handleOps` beneficiary).
+    /// A client for an existing `stack`; `sender` is the EOA that sends its transactions (and is the `handleOps`
+    /// beneficiary).
     pub async fn new<P: Provider + 'static>(
         provider: P,
         stack: Stack,
-        bundler: Address,
+        sender: Address,
     ) -> Result<Self> {
         let provider = provider.erased();
         let chain_id = provider.get_chain_id().await?;
         Ok(Self {
             provider,
+            kind: Arc::new(KeyscopeAccountKind {
+                owner_validator: stack.owner_validator,
+            }),
             stack,
             chain_id,
-            bundler,
+            sender,
             gas: GasSettings::default(),
+            submission: Submission::HandleOps,
             submit: Arc::default(),
         })
     }
 
-    /// [`Stack::deploy_or_detect`] from `bundler`, then a client for the stack.
-    pub async fn deploy<P: Provider + 'static>(provider: P, bundler: Address) -> Result<Self> {
-        let (stack, _) = Stack::deploy_or_detect(&provider, bundler).await?;
-        Self::new(provider, stack, bundler).await
+    /// [`Stack::deploy_or_detect`] from `sender`, then a client for the stack.
+    pub async fn deploy<P: Provider + 'static>(provider: P, sender: Address) -> Result<Self> {
+        let (stack, _) = Stack::deploy_or_detect(&provider, sender).await?;
+        Self::new(provider, stack, sender).await
     }
 
     /// The same client with other gas settings.
     pub fn with_gas(mut self, gas: GasSettings) -> Self {
         self.gas = gas;
+        self
+    }
+
+    /// The same client for accounts of another kind (the reference `KeyscopeAccount` by default).
+    pub fn with_account_kind(mut self, kind: Arc<dyn AccountKind>) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The same client submitting through `bundler` ([`Submission::Bundler`]).
+    pub fn with_bundler(self, bundler: BundlerClient) -> Self {
+        self.with_submission(Submission::Bundler(bundler))
+    }
+
+    /// The same client with another submission path.
+    pub fn with_submission(mut self, submission: Submission) -> Self {
+        self.submission = submission;
         self
     }
 
@@ -221,9 +262,24 @@ impl Client {
         self.chain_id
     }
 
-    /// The bundler (sender of every transaction).
-    pub fn bundler(&self) -> Address {
-        self.bundler
+    /// The client's sender: the EOA that sends its transactions (and is the `handleOps` beneficiary).
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// The client's gas settings.
+    pub fn gas(&self) -> &GasSettings {
+        &self.gas
+    }
+
+    /// The kind of the client's accounts.
+    pub fn account_kind(&self) -> &dyn AccountKind {
+        self.kind.as_ref()
+    }
+
+    /// How the client's operations reach the EntryPoint.
+    pub fn submission(&self) -> &Submission {
+        &self.submission
     }
 
     fn entry_point(&self, version: Version) -> EntryPointContract::EntryPointInstance<DynProvider> {
@@ -232,6 +288,19 @@ impl Client {
             self.stack.version(version).entry_point,
             self.provider.clone(),
         )
+    }
+
+    /// The latest block's header (an error from a node that has none).
+    pub(crate) async fn latest_header(&self) -> Result<alloy::rpc::types::Header> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await?;
+        block.map(|block| block.header).ok_or_else(|| {
+            Error::Transport(alloy::transports::TransportErrorKind::custom_str(
+                "the node has no latest block",
+            ))
+        })
     }
 
     /// Fails with [`Error::ChainChanged`] when the provider is no longer on the client's chain.
@@ -281,7 +350,7 @@ impl Client {
         let pending = {
             let _submitting = self.submit.lock().await;
             self.provider
-                .send_transaction(tx.with_from(self.bundler))
+                .send_transaction(tx.with_from(self.sender))
                 .await?
         };
         let receipt = pending.get_receipt().await?;
@@ -341,7 +410,7 @@ impl Client {
         self.create_account_with(owner, salt, version, true).await
     }
 
-    /// Creates (or finds) `owner`'s account through the factory, from the bundler; the `SessionKeyValidator` is
+    /// Creates (or finds) `owner`'s `KeyscopeAccount` through the factory, from the sender; the `SessionKeyValidator` is
     /// installed at creation when `install_session_validator` (the address depends on it). Idempotent.
     pub async fn create_account_with(
         &self,
@@ -369,13 +438,13 @@ impl Client {
         Ok(Account { address, version })
     }
 
-    /// Sends `amount` wei from the bundler to `to`; the transaction hash.
+    /// Sends `amount` wei from the sender to `to`; the transaction hash.
     pub async fn fund(&self, to: Address, amount: U256) -> Result<B256> {
         let tx = TransactionRequest::default().with_to(to).with_value(amount);
         Ok(self.send_tx(tx, "fund").await?.transaction_hash)
     }
 
-    /// Adds `amount` wei to `account`'s EntryPoint deposit (`depositTo`), paid by the bundler.
+    /// Adds `amount` wei to `account`'s EntryPoint deposit (`depositTo`), paid by the sender.
     pub async fn deposit(&self, account: &Account, amount: U256) -> Result<B256> {
         let call = EntryPointContract::depositToCall {
             account: account.address,

@@ -4,24 +4,57 @@
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{aliases::U192, Address, Bytes, B256, U256};
 use alloy::providers::Provider;
-use alloy::sol_types::SolCall;
-use keyscope_bindings::{KeyscopeAccount, SessionKeyValidator};
+use alloy::sol_types::{SolCall, SolValue};
+use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::Session;
-use keyscope_signer::{PackedUserOperation, SessionKey};
+use keyscope_signer::PackedUserOperation;
 
 use super::calldata::binding_session;
-use super::{
-    execute_single, nonce_key, Account, Client, OpOutcome, PreparedOp, SessionStatus,
-    MODULE_TYPE_VALIDATOR,
-};
+use super::{Account, Client, Execution, OpOutcome, PreparedOp, SessionStatus, Submission};
+use crate::account::OwnerSigner;
 use crate::error::{Error, Result};
 use crate::fees::{self, FeeUsage};
+use crate::stack::Version;
+
+/// An owner operation built for the owner to sign: its `signature` is empty, its gas estimated by the bundler when
+/// the client submits through one.
+#[derive(Debug)]
+pub struct UnsignedOwnerOp {
+    /// The EntryPoint version.
+    pub version: Version,
+    /// The operation (empty signature).
+    pub op: PackedUserOperation,
+    /// Its userOpHash: what the owner signs (see [`AccountKind::owner_op_signature`](crate::AccountKind)).
+    pub user_op_hash: B256,
+    /// How its gas limits were set.
+    pub gas: GasSource,
+}
+
+/// Where an operation's gas limits come from.
+#[derive(Debug)]
+pub enum GasSource {
+    /// The client's [`GasSettings`](super::GasSettings) (no bundler).
+    Settings,
+    /// The bundler's `eth_estimateUserOperationGas`.
+    Estimated,
+    /// The bundler could not estimate (the operation has the client's settings): why.
+    EstimateFailed(Box<Error>),
+}
+
+/// The calls by which an owner grants sessions: ERC-7579 calls of the account ([`Self::calls`], e.g. for
+/// ERC-5792 `wallet_sendCalls`) and the `userOp.callData` that runs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantCalls {
+    /// What the account calls: `grantSession` on the validator for each session, or, when the validator is not
+    /// installed, one call of the account on itself installing it with the sessions as init data.
+    pub calls: Vec<Execution>,
+    /// The owner operation's `callData`.
+    pub call_data: Bytes,
+}
 
 impl Client {
     /// An unsigned user operation of `account` running `call_data`, with the EntryPoint nonce of `key`, this
-    /// client's gas settings and fees (estimated when not set); `signature` is empty. For operations signed
-    /// elsewhere (an owner's wallet): hash it with
-    /// [`Stack::entry_point`](crate::stack::Stack::entry_point)`(version).user_op_hash(&op, chain_id)`.
+    /// client's gas settings and fees (estimated when not set); `signature` is empty.
     pub async fn unsigned_op(
         &self,
         account: &Account,
@@ -52,23 +85,71 @@ impl Client {
         Ok(op)
     }
 
-    /// An owner operation running `call_data` on the account, signed by `owner` over the raw userOpHash (nonce key
-    /// = owner validator ‖ lane 0).
-    pub async fn prepare_owner_op(
+    /// An owner operation of `account` running `call_data` (on the owner's nonce key of the client's
+    /// [`AccountKind`](crate::AccountKind)), for the owner to sign elsewhere (a wallet): `init_code` creates the
+    /// account in the same operation. Through a bundler its gas is estimated with a dummy owner signature; an
+    /// estimate that fails leaves the client's settings and says why ([`GasSource::EstimateFailed`]).
+    pub async fn unsigned_owner_op(
         &self,
         account: &Account,
-        owner: &SessionKey,
         call_data: Bytes,
-    ) -> Result<PreparedOp> {
-        let key = nonce_key(self.stack.owner_validator, 0);
-        let mut op = self.unsigned_op(account, key, call_data).await?;
+        init_code: Option<Bytes>,
+    ) -> Result<UnsignedOwnerOp> {
+        let mut op = self
+            .unsigned_op(account, self.kind.owner_nonce_key(), call_data)
+            .await?;
+        if let Some(init_code) = init_code {
+            op.initCode = init_code;
+        }
+        let gas = match &self.submission {
+            Submission::HandleOps => GasSource::Settings,
+            Submission::Bundler(bundler) => {
+                // The owner's validator answers SIG_VALIDATION_FAILED to a dummy signature of the final length,
+                // so the bundler runs validation and execution to estimate.
+                op.signature = self.kind.dummy_owner_op_signature();
+                let entry_point = self.stack.version(account.version).entry_point;
+                let estimated = match bundler.estimate_user_operation_gas(&op, entry_point).await {
+                    Ok(estimate) => estimate.apply(&mut op).map(|()| GasSource::Estimated),
+                    Err(error) => Err(error),
+                };
+                op.signature = Bytes::new();
+                estimated.unwrap_or_else(|error| GasSource::EstimateFailed(Box::new(error)))
+            }
+        };
         let user_op_hash = self
             .stack
             .entry_point(account.version)
             .user_op_hash(&op, self.chain_id)?;
-        op.signature = owner.sign_hash_bytes(&user_op_hash)?.to_vec().into();
-        Ok(PreparedOp {
+        Ok(UnsignedOwnerOp {
             version: account.version,
+            op,
+            user_op_hash,
+            gas,
+        })
+    }
+
+    /// An owner operation running `call_data` on the account, signed by `owner` (any alloy signer) over the
+    /// userOpHash as the client's [`AccountKind`](crate::AccountKind) wants it; its gas estimated by the bundler
+    /// when the client submits through one (a failed estimate is an error here).
+    pub async fn prepare_owner_op(
+        &self,
+        account: &Account,
+        owner: &OwnerSigner,
+        call_data: Bytes,
+    ) -> Result<PreparedOp> {
+        let UnsignedOwnerOp {
+            version,
+            mut op,
+            user_op_hash,
+            gas,
+        } = self.unsigned_owner_op(account, call_data, None).await?;
+        if let GasSource::EstimateFailed(error) = gas {
+            return Err(*error);
+        }
+        let signature = owner.sign_hash(&user_op_hash).await?;
+        op.signature = self.kind.owner_op_signature(&signature);
+        Ok(PreparedOp {
+            version,
             op,
             user_op_hash,
         })
@@ -79,12 +160,29 @@ impl Client {
     pub async fn owner_call(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
         target: Address,
         value: U256,
         data: &[u8],
     ) -> Result<OpOutcome> {
-        self.send_owner_op_call(account, owner, execute_single(target, value, data))
+        let call = Execution {
+            target,
+            value,
+            callData: Bytes::copy_from_slice(data),
+        };
+        let call_data = self.kind.execute(&[call]);
+        self.send_owner_op_call(account, owner, call_data).await
+    }
+
+    /// Sends an owner operation calling the `SessionKeyValidator` with `call`.
+    async fn validator_call(
+        &self,
+        account: &Account,
+        owner: &OwnerSigner,
+        call: impl SolCall,
+    ) -> Result<OpOutcome> {
+        let validator = self.stack.session_key_validator;
+        self.owner_call(account, owner, validator, U256::ZERO, &call.abi_encode())
             .await
     }
 
@@ -92,57 +190,102 @@ impl Client {
     pub async fn grant_session(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
         session: &Session,
     ) -> Result<OpOutcome> {
-        let call = SessionKeyValidator::grantSessionCall {
-            session: binding_session(session)?,
-        };
-        self.owner_call(
+        let session = binding_session(session)?;
+        self.validator_call(
             account,
             owner,
-            self.stack.session_key_validator,
-            U256::ZERO,
-            &call.abi_encode(),
+            SessionKeyValidator::grantSessionCall { session },
         )
         .await
+    }
+
+    /// Whether the `SessionKeyValidator` is installed on `account` (`isInitialized`).
+    pub async fn session_validator_installed(&self, account: Address) -> Result<bool> {
+        let validator =
+            SessionKeyValidator::new(self.stack.session_key_validator, self.provider.clone());
+        Ok(validator.isInitialized(account).call().await?)
+    }
+
+    /// The calls granting `sessions` on `account`: `grantSession` for each when `validator_installed`, otherwise
+    /// one `installModule` of the `SessionKeyValidator` with the sessions as its init data (grant or install).
+    pub fn grant_calls(
+        &self,
+        account: Address,
+        sessions: &[Session],
+        validator_installed: bool,
+    ) -> GrantCalls {
+        let validator = self.stack.session_key_validator;
+        if validator_installed {
+            let calls: Vec<Execution> = sessions
+                .iter()
+                .map(|session| {
+                    let mut data = SessionKeyValidator::grantSessionCall::SELECTOR.to_vec();
+                    data.extend_from_slice(&session.abi_encode());
+                    Execution {
+                        target: validator,
+                        value: U256::ZERO,
+                        callData: data.into(),
+                    }
+                })
+                .collect();
+            let call_data = self.kind.execute(&calls);
+            GrantCalls { calls, call_data }
+        } else {
+            let call_data = self
+                .kind
+                .install_validator(validator, sessions.abi_encode().into());
+            GrantCalls {
+                calls: vec![Execution {
+                    target: account,
+                    value: U256::ZERO,
+                    callData: call_data.clone(),
+                }],
+                call_data,
+            }
+        }
+    }
+
+    /// Grants `sessions` in one owner operation: installs the `SessionKeyValidator` with them when the account
+    /// does not have it, grants them on it otherwise ([`Client::grant_calls`]).
+    pub async fn grant_sessions(
+        &self,
+        account: &Account,
+        owner: &OwnerSigner,
+        sessions: &[Session],
+    ) -> Result<OpOutcome> {
+        if sessions.is_empty() {
+            return Err(Error::NoCalls);
+        }
+        let installed = self.session_validator_installed(account.address).await?;
+        let grant = self.grant_calls(account.address, sessions, installed);
+        self.send_owner_op_call(account, owner, grant.call_data)
+            .await
     }
 
     /// Revokes one session (owner operation calling `revokeSession`).
     pub async fn revoke_session(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
         session_id: B256,
     ) -> Result<OpOutcome> {
         let call = SessionKeyValidator::revokeSessionCall {
             sessionId: session_id,
         };
-        self.owner_call(
-            account,
-            owner,
-            self.stack.session_key_validator,
-            U256::ZERO,
-            &call.abi_encode(),
-        )
-        .await
+        self.validator_call(account, owner, call).await
     }
 
     /// Revokes every session of the account (owner operation calling `revokeAllSessions`: a new epoch).
     pub async fn revoke_all_sessions(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
     ) -> Result<OpOutcome> {
         let call = SessionKeyValidator::revokeAllSessionsCall {};
-        self.owner_call(
-            account,
-            owner,
-            self.stack.session_key_validator,
-            U256::ZERO,
-            &call.abi_encode(),
-        )
-        .await
+        self.validator_call(account, owner, call).await
     }
 
     /// Uninstalls the `SessionKeyValidator` from the account (an owner operation calling the account's
@@ -151,15 +294,12 @@ impl Client {
     pub async fn uninstall_session_validator(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
     ) -> Result<OpOutcome> {
-        let call = KeyscopeAccount::uninstallModuleCall {
-            moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
-            module: self.stack.session_key_validator,
-            deInitData: Bytes::new(),
-        };
-        self.send_owner_op_call(account, owner, call.abi_encode().into())
-            .await
+        let call_data = self
+            .kind
+            .uninstall_validator(self.stack.session_key_validator, Bytes::new());
+        self.send_owner_op_call(account, owner, call_data).await
     }
 
     /// Installs the `SessionKeyValidator` on the account (an owner operation calling the account's
@@ -167,15 +307,12 @@ impl Client {
     pub async fn install_session_validator(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
     ) -> Result<OpOutcome> {
-        let call = KeyscopeAccount::installModuleCall {
-            moduleTypeId: U256::from(MODULE_TYPE_VALIDATOR),
-            module: self.stack.session_key_validator,
-            initData: Bytes::new(),
-        };
-        self.send_owner_op_call(account, owner, call.abi_encode().into())
-            .await
+        let call_data = self
+            .kind
+            .install_validator(self.stack.session_key_validator, Bytes::new());
+        self.send_owner_op_call(account, owner, call_data).await
     }
 
     /// Sends an owner operation whose callData is `call_data` (a call of the account's own function); fails with
@@ -183,7 +320,7 @@ impl Client {
     async fn send_owner_op_call(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
         call_data: Bytes,
     ) -> Result<OpOutcome> {
         let op = self.prepare_owner_op(account, owner, call_data).await?;

@@ -6,19 +6,23 @@ use alloy::primitives::U256;
 use alloy::providers::Provider;
 use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::CompiledSession;
-use keyscope_signer::{enable_digest, owner_signature, CallProof, SessionKey, SessionSignature};
+use keyscope_signer::{enable_digest, CallProof, SessionKey, SessionSignature};
 
 use super::{
-    execute_batch, execute_single, nonce_key, session_lane, Account, Client, OpOutcome, PreparedOp,
-    SessionCall, UnsignedSessionOp,
+    session_lane, Account, Client, Execution, OpOutcome, PreparedOp, SessionCall, Submission,
+    UnsignedSessionOp,
 };
+use crate::account::OwnerSigner;
+use crate::bundler::BundlerClient;
 use crate::error::{Error, Result};
 use crate::fees::FeeUsage;
 
 impl Client {
     /// Builds and signs a session operation: `calls` run through `execute` (single or batch), each under its
-    /// permission of `session`; nonce key = `SessionKeyValidator` ‖ [`session_lane`]; signature in the
-    /// validator's use mode (`keyscope-signer`'s wire encoder), signed by `key` over the raw userOpHash.
+    /// permission of `session`; nonce key of the `SessionKeyValidator` on the session's lane ([`session_lane`],
+    /// laid out by the client's [`AccountKind`](crate::AccountKind)); signature in the validator's use mode
+    /// (`keyscope-signer`'s wire encoder), signed by `key` over the raw userOpHash. Through a bundler
+    /// ([`Submission::Bundler`]) its gas is estimated first, with a dummy signature of the final length.
     ///
     /// Before signing, the operation is kept within the session's fee scope ([`Client::fit_fee_scope`]: its
     /// `maxFeePerGas` lowered to fit when the chain allows): an operation that would cost more than the
@@ -39,14 +43,14 @@ impl Client {
     /// Builds and signs a session operation in enable mode: the operation grants `session` and uses it at once,
     /// with no earlier owner transaction. `owner` signs the validator's EIP-712
     /// `EnableSession(account, epoch, session)` digest (the account's current epoch, read from the validator),
-    /// which the validator checks through the account's ERC-1271 `isValidSignature` (routed to the
-    /// `OwnerECDSAValidator`); `key` signs the userOpHash as in [`Client::prepare_session_op`], once the operation
+    /// which the validator checks through the account's ERC-1271 `isValidSignature` (wrapped as the client's
+    /// [`AccountKind`](crate::AccountKind) wants it); `key` signs the userOpHash as in [`Client::prepare_session_op`], once the operation
     /// is within the session's fee scope (a session enabled by the operation starts with nothing charged, unless
     /// it is active already: replaying an enable signature never refills its budget).
     pub async fn prepare_enable_session_op(
         &self,
         account: &Account,
-        owner: &SessionKey,
+        owner: &OwnerSigner,
         key: &SessionKey,
         session: &CompiledSession,
         calls: &[SessionCall],
@@ -62,13 +66,39 @@ impl Client {
         key: &SessionKey,
         session: &CompiledSession,
         calls: &[SessionCall],
-        owner: Option<&SessionKey>,
+        owner: Option<&OwnerSigner>,
     ) -> Result<PreparedOp> {
         let mut built = self
             .build_session_op(account, session, calls, owner)
             .await?;
-        self.fit_fee_scope(&mut built.op, &built.usage).await?;
+        match &self.submission {
+            Submission::HandleOps => self.fit_fee_scope(&mut built.op, &built.usage).await?,
+            Submission::Bundler(bundler) => self.estimate_within_scope(bundler, &mut built).await?,
+        }
         self.sign_session_op(built, key)
+    }
+
+    /// Sets a built session operation's gas limits from the bundler's estimate (dummy signature) and keeps it
+    /// within the session's fee scope.
+    async fn estimate_within_scope(
+        &self,
+        bundler: &BundlerClient,
+        built: &mut UnsignedSessionOp,
+    ) -> Result<()> {
+        // The bundler simulates with the operation's fees and its own estimated limits, which are usually below
+        // the client's defaults: with the fees lowered to fit the scope at the defaults, the validator's fee check
+        // passes in the simulation and validation runs to its end.
+        let (priority, max_fee) = built.op.gas_fees();
+        self.lower_fee_towards_scope(&mut built.op, &built.usage)
+            .await?;
+        let entry_point = self.stack.version(built.version).entry_point;
+        bundler
+            .estimate_user_operation_gas(&built.op, entry_point)
+            .await?
+            .apply(&mut built.op)?;
+        // Back to the fees asked for, lowered only as far as the estimated limits need.
+        built.op.set_gas_fees(priority, max_fee);
+        self.fit_fee_scope(&mut built.op, &built.usage).await
     }
 
     /// A session operation with a dummy signature of the final length (use mode without `owner`, enable mode
@@ -79,18 +109,20 @@ impl Client {
         account: &Account,
         session: &CompiledSession,
         calls: &[SessionCall],
-        owner: Option<&SessionKey>,
+        owner: Option<&OwnerSigner>,
     ) -> Result<UnsignedSessionOp> {
-        let call_data = match calls {
-            [] => return Err(Error::NoCalls),
-            [call] => execute_single(call.target, call.value, &call.data),
-            calls => execute_batch(
-                &calls
-                    .iter()
-                    .map(|c| (c.target, c.value, c.data.clone()))
-                    .collect::<Vec<_>>(),
-            ),
-        };
+        if calls.is_empty() {
+            return Err(Error::NoCalls);
+        }
+        let executions: Vec<Execution> = calls
+            .iter()
+            .map(|call| Execution {
+                target: call.target,
+                value: call.value,
+                callData: call.data.clone(),
+            })
+            .collect();
+        let call_data = self.kind.execute(&executions);
         let now = self
             .provider
             .get_block_by_number(BlockNumberOrTag::Latest)
@@ -101,7 +133,7 @@ impl Client {
             .iter()
             .map(|call| CallProof::from_compiled(session, call.permission, now))
             .collect::<keyscope_signer::Result<Vec<_>>>()?;
-        let nonce_key = nonce_key(
+        let nonce_key = self.kind.nonce_key(
             self.stack.session_key_validator,
             session_lane(session.session_id()),
         );
@@ -121,10 +153,16 @@ impl Client {
                     epoch,
                     session.session_id(),
                 );
-                // The account routes ERC-1271 to the validator module named by the signature's first 20 bytes.
-                let signature =
-                    owner_signature(owner, self.stack.owner_validator.as_slice(), &digest)?;
-                SessionSignature::enable_session(session.session.clone(), signature, proofs)
+                let hash = self
+                    .kind
+                    .erc1271_hash(account.address, self.chain_id, digest);
+                let signature = owner.sign_hash(&hash).await?;
+                let signature = self.kind.erc1271_signature(&signature);
+                SessionSignature::enable_session(
+                    session.session.clone(),
+                    signature.to_vec(),
+                    proofs,
+                )
             }
         };
         // Same length as the final signature, although the hash does not cover it.
@@ -172,7 +210,8 @@ impl Client {
         })
     }
 
-    /// [`Client::prepare_session_op`] then [`Client::send`].
+    /// [`Client::prepare_session_op`] then [`Client::send`] (through a bundler, [`BundlerClient::check`] first).
+    /// The outcome's `success` is false when the account's call reverted (with the revert in `revert`).
     pub async fn send_session_op(
         &self,
         account: &Account,
@@ -180,6 +219,9 @@ impl Client {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<OpOutcome> {
+        if let Submission::Bundler(bundler) = &self.submission {
+            bundler.check(self, account.version).await?;
+        }
         let op = self
             .prepare_session_op(account, key, session, calls)
             .await?;

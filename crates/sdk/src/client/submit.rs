@@ -1,21 +1,22 @@
-//! Submission straight to `EntryPoint.handleOps`, from the client's own EOA: simulation, sending, the outcome.
+//! Submission: straight to `EntryPoint.handleOps` from the client's sender (simulation, sending, the outcome from
+//! the receipt), or through the client's bundler.
 
 use keyscope_bindings::entry_point_v07::EntryPoint as EntryPointContract;
 
 use super::calldata::binding_op;
-use super::{Client, OpOutcome, PreparedOp};
+use super::{Client, OpOutcome, PreparedOp, Submission};
 use crate::error::{Error, Result, Revert};
 
 impl Client {
-    /// Runs `handleOps([op])` in an `eth_call` from the bundler: `Ok` when the EntryPoint accepts the operation,
+    /// Runs `handleOps([op])` in an `eth_call` from the sender (whatever the client's submission path): `Ok` when the EntryPoint accepts the operation,
     /// the decoded rejection otherwise ([`Error::EntryPoint`] with the `AAxx` code and the validator's error).
     /// A chain id change or a missing stack is reported as such ([`Error::ChainChanged`],
     /// [`Error::StackNotDeployed`]).
     pub async fn simulate(&self, op: &PreparedOp) -> Result<()> {
         match self
             .entry_point(op.version)
-            .handleOps(vec![binding_op(&op.op)], self.bundler)
-            .from(self.bundler)
+            .handleOps(vec![binding_op(&op.op)], self.sender)
+            .from(self.sender)
             .gas(self.gas.handle_ops_gas)
             .call()
             .await
@@ -25,16 +26,24 @@ impl Client {
         }
     }
 
-    /// Simulates `op` (a rejection is returned decoded, and nothing is sent), then sends `handleOps([op])` from the
-    /// bundler and reads the outcome from the receipt's `UserOperationEvent`.
+    /// Sends a prepared operation the client's way ([`Submission`]):
+    /// * [`Submission::HandleOps`]: simulates `op` (a rejection is returned decoded, and nothing is sent), then
+    ///   sends `handleOps([op])` from the sender and reads the outcome from the receipt's `UserOperationEvent`;
+    /// * [`Submission::Bundler`]: `eth_sendUserOperation` to the EntryPoint of its version, then waits for its
+    ///   receipt ([`BundlerClient::submit`](crate::BundlerClient::submit): safe to retry). A rejection in
+    ///   validation is [`Error::Bundler`] with its `AAxx` code and the validator's error.
     pub async fn send(&self, op: &PreparedOp) -> Result<OpOutcome> {
+        if let Submission::Bundler(bundler) = &self.submission {
+            let entry_point = self.stack.version(op.version).entry_point;
+            return bundler.submit(&op.op, entry_point, op.user_op_hash).await;
+        }
         self.simulate(op).await?;
         let entry_point = self.entry_point(op.version);
         let pending = {
             let _submitting = self.submit.lock().await;
             entry_point
-                .handleOps(vec![binding_op(&op.op)], self.bundler)
-                .from(self.bundler)
+                .handleOps(vec![binding_op(&op.op)], self.sender)
+                .from(self.sender)
                 .gas(self.gas.handle_ops_gas)
                 .send()
                 .await?

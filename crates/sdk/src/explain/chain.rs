@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::primitives::{Address, U256};
-use alloy::providers::Provider;
 use keyscope_bindings::session_key_validator::SessionKeyValidator;
 use keyscope_bindings::KeyscopeAccount;
 use keyscope_signer::PackedUserOperation;
 
 use super::{evaluate, state_keys, ExplainInput, Explanation, SessionState, StateKeys, Usage};
 use crate::client::{Client, SessionStatus};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::stack::Version;
 
 /// ERC-1271 magic value (`_ERC1271_MAGIC`).
@@ -31,17 +30,9 @@ impl Client {
         version: Version,
         now: Option<u64>,
     ) -> Result<Explanation> {
-        let block = self
-            .provider()
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await?
-            .ok_or_else(|| {
-                Error::Transport(alloy::transports::TransportErrorKind::custom_str(
-                    "the node has no latest block",
-                ))
-            })?;
-        let number = block.header.number;
-        let now = now.unwrap_or(block.header.timestamp);
+        let block = self.latest_header().await?;
+        let number = block.number;
+        let now = now.unwrap_or(block.timestamp);
         let user_op_hash = self
             .stack()
             .entry_point(version)
