@@ -92,39 +92,26 @@ pub(crate) async fn fee_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mut R
         );
         // The paymaster's gas limits count, whoever pays: at the bound the validator accepts (and the
         // EntryPoint turns to the undeployed paymaster), one gas of post-op more and it refuses.
-        let at = with_paymaster(
-            base(
-                "fee at the bound, paymaster gas",
-                Gas::costing(bound, 10 * GWEI, 100_000, 0),
-            ),
-            60_000,
-            40_000,
-        );
+        // At the bound with 100,000 gas of paymaster limits, at 10 gwei, and those limits.
+        let paid = |label, verification, post_op| {
+            with_paymaster(
+                base(label, Gas::costing(bound, 10 * GWEI, 100_000, 0)),
+                verification,
+                post_op,
+            )
+        };
+        let at = paid("fee at the bound, paymaster gas", 60_000, 40_000);
         let v = check(env, stats, a, session, &at, false).await;
         accepted(&v);
         assert_eq!(v.validation().unwrap().fees.fee(), U256::from(bound), "{v}");
-        let over = with_paymaster(
-            base(
-                "fee over, paymaster gas",
-                Gas::costing(bound, 10 * GWEI, 100_000, 0),
-            ),
-            60_000,
-            40_001,
-        );
+        let over = paid("fee over, paymaster gas", 60_000, 40_001);
         expect_error(
             &check(env, stats, a, session, &over, false).await,
             "OperationFeeExceeded",
         );
         // Fewer than 52 bytes of paymasterAndData carry no gas limits for the validator (the EntryPoint
         // refuses them: AA93).
-        let mut short = with_paymaster(
-            base(
-                "fee, short paymasterAndData",
-                Gas::costing(bound, 10 * GWEI, 100_000, 0),
-            ),
-            u128::MAX,
-            u128::MAX,
-        );
+        let mut short = paid("fee, short paymasterAndData", u128::MAX, u128::MAX);
         short.paymaster_and_data = short.paymaster_and_data.slice(..51);
         check(env, stats, a, session, &short, false).await;
     }

@@ -442,30 +442,15 @@ pub(crate) async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mu
     assert!(check(env, stats, a, &s.exact_policy, &plan, false)
         .await
         .is_accepted());
-    expect_error(
-        &check(
-            env,
-            stats,
-            a,
-            &s.revoked,
-            &any_plan("revoked session"),
-            false,
-        )
-        .await,
-        "SessionNotActive",
-    );
-    expect_error(
-        &check(
-            env,
-            stats,
-            a,
-            &s.unknown,
-            &any_plan("unknown session"),
-            false,
-        )
-        .await,
-        "SessionNotActive",
-    );
+    for (session, label) in [
+        (&s.revoked, "revoked session"),
+        (&s.unknown, "unknown session"),
+    ] {
+        expect_error(
+            &check(env, stats, a, session, &any_plan(label), false).await,
+            "SessionNotActive",
+        );
+    }
     let mut plan = any_plan("enable revoked session");
     plan.mode = Mode::Enable(true);
     expect_error(

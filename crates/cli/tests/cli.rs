@@ -3,16 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use keyscope::alloy::primitives::{Address, B256};
-use keyscope::alloy::providers::{Provider, ProviderBuilder};
-use keyscope::alloy::signers::local::PrivateKeySigner;
 use keyscope::bindings::GameItems;
 use keyscope::permissions::{verify, FeeBound, FeeScopeSpec, PaymasterSpec, SessionSpec};
-use keyscope_e2e::{alto, anvil};
+use keyscope_e2e::{alto, now};
 use serde_json::Value;
 
 mod common;
 
-use common::{assert_error, json, keyscope, keyscope_with, path_str, scratch, Run};
+use common::{
+    assert_error, assert_str_contains, deploy_with_game, json, keyscope, keyscope_with,
+    new_keystore, password_file, path_str, scratch, session_op, OnAnvil, Run, PASSWORD,
+};
 
 // -----------------------------------------------------------------------------------------------------------------
 // keyscope demo
@@ -314,20 +315,21 @@ fn bad_input_gets_one_line_errors_and_nonzero_exit_codes() {
         &["no node answers at https://example.invalid"],
     );
     // A node URL's path and query (API keys) never reach the output.
-    let secret = show("http://127.0.0.1:1/v2/SECRET-API-KEY?key=SECRET-API-KEY");
-    assert_error(&secret, 1, &["no node answers at http://127.0.0.1:1"]);
-    assert!(
-        !secret.stderr.contains("SECRET-API-KEY"),
-        "{}",
-        secret.stderr
-    );
-    let bad_scheme = show("ftp://node.invalid/SECRET-API-KEY");
-    assert_error(&bad_scheme, 1, &["unsupported scheme"]);
-    assert!(
-        !bad_scheme.stderr.contains("SECRET-API-KEY"),
-        "{}",
-        bad_scheme.stderr
-    );
+    for (url, needle) in [
+        (
+            "http://127.0.0.1:1/v2/SECRET-API-KEY?key=SECRET-API-KEY",
+            "no node answers at http://127.0.0.1:1",
+        ),
+        ("ftp://node.invalid/SECRET-API-KEY", "unsupported scheme"),
+    ] {
+        let run = show(url);
+        assert_error(&run, 1, &[needle]);
+        assert!(
+            !run.stderr.contains("SECRET-API-KEY"),
+            "{url}: {}",
+            run.stderr
+        );
+    }
     assert_error(&show("not a url"), 1, &["invalid RPC URL"]);
 
     // Keys and passwords: no password, an empty one, a bad hex key (never echoed).
@@ -347,16 +349,7 @@ fn bad_input_gets_one_line_errors_and_nonzero_exit_codes() {
     let empty = dir.join("empty-password");
     std::fs::write(&empty, "\n").unwrap();
     assert_error(
-        &keyscope(&[
-            "session",
-            "new",
-            "--kdf",
-            "light",
-            "--out",
-            path_str(&keystore),
-            "--password-file",
-            path_str(&empty),
-        ]),
+        &new_keystore("session", &keystore, &empty, &[]),
         1,
         &["password is empty"],
     );
@@ -366,17 +359,21 @@ fn bad_input_gets_one_line_errors_and_nonzero_exit_codes() {
         spec_json(Address::repeat_byte(1), 1, "mint(address to)"),
     )
     .unwrap();
-    let run = keyscope_with(
-        &[
+    // A bad owner key, from the environment or from a file, is named but never echoed.
+    let grant = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
             "session",
             "grant",
             "--account",
             &account,
             "-p",
             path_str(&spec),
-            "--rpc-url",
-            "http://127.0.0.1:1",
-        ],
+        ];
+        args.extend_from_slice(extra);
+        keyscope_with(&args, env)
+    };
+    let run = grant(
+        &["--rpc-url", "http://127.0.0.1:1"],
         &[("KEYSCOPE_OWNER_KEY", "0x1234deadbeef")],
     );
     assert_error(
@@ -387,16 +384,7 @@ fn bad_input_gets_one_line_errors_and_nonzero_exit_codes() {
     assert!(!run.stderr.contains("1234deadbeef"));
     let hex_file = dir.join("owner.hex");
     std::fs::write(&hex_file, "0xnothex").unwrap();
-    let run = keyscope(&[
-        "session",
-        "grant",
-        "--account",
-        &account,
-        "-p",
-        path_str(&spec),
-        "--owner-key-file",
-        path_str(&hex_file),
-    ]);
+    let run = grant(&["--owner-key-file", path_str(&hex_file)], &[]);
     assert_error(&run, 1, &["neither a keystore nor a hex private key"]);
     assert!(!run.stderr.contains("nothex"));
 
@@ -461,19 +449,18 @@ fn help_documents_every_command() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_commands_end_to_end() {
-    let anvil = anvil();
-    let url = anvil.endpoint();
-    let dir = scratch("e2e");
-
     // The stack, then a game contract for the session to call.
-    let deployed = json(&keyscope(&["deploy", "--json", "--rpc-url", &url]));
+    let OnAnvil {
+        anvil,
+        url,
+        deployed,
+        provider,
+        game,
+    } = deploy_with_game().await;
+    let dir = scratch("e2e");
     assert_eq!(deployed["contracts"].as_array().unwrap().len(), 8);
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(key)
-        .connect_http(anvil.endpoint_url());
-    let items = GameItems::deploy(&provider).await.unwrap();
-    let game = items.address().to_string();
+    let items = GameItems::new(game, &provider);
+    let game = game.to_string();
 
     // The owner's account, funded.
     let owner = keyscope::signer::SessionKey::generate();
@@ -504,20 +491,9 @@ async fn session_commands_end_to_end() {
     assert_eq!(created["balance"], "100000000000000000");
 
     // A session key in a keystore; the password never shows.
-    let password = dir.join("password");
-    std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    let password = password_file(&dir);
     let keystore = dir.join("session.json");
-    let new = keyscope(&[
-        "session",
-        "new",
-        "--json",
-        "--kdf",
-        "light",
-        "--out",
-        path_str(&keystore),
-        "--password-file",
-        path_str(&password),
-    ]);
+    let new = new_keystore("session", &keystore, &password, &["--json"]);
     assert!(!new.stdout.contains("correct horse") && !new.stderr.contains("correct horse"));
     let created = json(&new);
     let signer = created["address"].as_str().unwrap().to_owned();
@@ -542,18 +518,7 @@ async fn session_commands_end_to_end() {
     assert!(drafted.permissions.is_empty());
     // Other fee scopes: explicit bounds; unlimited ones only by their flag, with the warning.
     let other = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "session",
-            "new",
-            "--kdf",
-            "light",
-            "--password-file",
-            path_str(&password),
-        ];
-        let out = dir.join(name);
-        args.extend_from_slice(&["--out", path_str(&out)]);
-        args.extend_from_slice(extra);
-        let run = keyscope(&args);
+        let run = new_keystore("session", &dir.join(name), &password, extra);
         let draft = dir.join(name.replace(".json", ".permissions.json"));
         (run, draft)
     };
@@ -587,13 +552,7 @@ async fn session_commands_end_to_end() {
     assert_eq!(drafted.paymaster, PaymasterSpec::Any);
     let (run, draft) = other("open.json", &["--unlimited-fees", "--json"]);
     let answer = json(&run);
-    assert!(
-        answer["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("UNLIMITED FEES"),
-        "{answer}"
-    );
+    assert_str_contains(&answer, "/warnings/0", "UNLIMITED FEES");
     let drafted = SessionSpec::from_json(&std::fs::read_to_string(&draft).unwrap()).unwrap();
     assert_eq!(drafted.fees, FeeScopeSpec::UNLIMITED);
     let (run, _) = other("open-budget.json", &["--fee-budget", "unlimited"]);
@@ -629,13 +588,7 @@ async fn session_commands_end_to_end() {
     );
 
     // Grant a mint-only session.
-    let now = provider
-        .get_block_by_number(Default::default())
-        .await
-        .unwrap()
-        .unwrap()
-        .header
-        .timestamp;
+    let now = now(&provider).await;
     let spec = dir.join("permissions.json");
     std::fs::write(
         &spec,
@@ -661,19 +614,19 @@ async fn session_commands_end_to_end() {
     assert_eq!(granted["op"]["success"], true);
     assert_eq!(granted["paymaster"], "none");
     assert_eq!(granted["fees"]["per_operation"], "0.01 ether");
-    assert!(
-        granted["summary"]
-            .as_str()
-            .unwrap()
-            .contains("Fees: at most 0.01 ether per operation, at most 0.1 ether in all"),
-        "{granted}"
+    assert_str_contains(
+        &granted,
+        "/summary",
+        "Fees: at most 0.01 ether per operation, at most 0.1 ether in all",
     );
     let session_id = granted["session_id"].as_str().unwrap().to_owned();
-    let shown = json(&with(
-        &["session", "show", "--json", "--session-id", &session_id],
-        &[],
-    ));
-    assert_eq!(shown["status"], "active");
+    let show_id = || {
+        json(&with(
+            &["session", "show", "--json", "--session-id", &session_id],
+            &[],
+        ))
+    };
+    assert_eq!(show_id()["status"], "active");
     let shown = json(&with(
         &["session", "show", "--json", "-p", path_str(&spec)],
         &[],
@@ -681,24 +634,23 @@ async fn session_commands_end_to_end() {
     assert_eq!(shown["session_id"], session_id.as_str());
 
     // The session key mints (calldata from the signature), with the password from the environment.
-    let send = |extra: &[&str]| -> Run {
-        let mut args = vec![
-            "op",
-            "send",
-            "--json",
-            "-p",
-            path_str(&spec),
-            "--session-key-file",
-            path_str(&keystore),
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&common);
+    // `op <command> --json` under the mint-only session, with the password from the environment.
+    let op = |command: &str, extra: &[&str]| -> Run {
+        let rest = [&["--json"][..], extra, &common].concat();
         keyscope_with(
-            &args,
-            &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
+            &session_op(command, &spec, &keystore, &rest),
+            &[("KEYSCOPE_PASSWORD", PASSWORD)],
         )
     };
-    let sent = json(&send(&["--to", &game, "--sig", "mint(address)", &account]));
+    let send = |extra: &[&str]| op("send", extra);
+    let mint = [
+        "--to",
+        game.as_str(),
+        "--sig",
+        "mint(address)",
+        account.as_str(),
+    ];
+    let sent = json(&send(&mint));
     assert_eq!(sent["op"]["success"], true);
     assert_eq!(sent["permission"], 0);
     assert!(sent["op"]["gas_used"].as_u64().unwrap() > 21_000);
@@ -756,30 +708,7 @@ async fn session_commands_end_to_end() {
     );
 
     // op explain, from the call options: accepted in scope, the validator's error out of scope, AA22 later.
-    let explain = |extra: &[&str]| -> Run {
-        let mut args = vec![
-            "op",
-            "explain",
-            "--json",
-            "-p",
-            path_str(&spec),
-            "--session-key-file",
-            path_str(&keystore),
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&common);
-        keyscope_with(
-            &args,
-            &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
-        )
-    };
-    let mint = [
-        "--to",
-        game.as_str(),
-        "--sig",
-        "mint(address)",
-        account.as_str(),
-    ];
+    let explain = |extra: &[&str]| op("explain", extra);
     let verdict = json(&explain(&mint));
     assert_eq!(verdict["accepted"], true, "{verdict:#}");
     assert_eq!(verdict["validation"]["valid_until"], now + 3600);
@@ -841,27 +770,9 @@ async fn session_commands_end_to_end() {
         ))["op"]["success"],
         true
     );
-    let over = |command: &'static str| {
-        let mut args = vec![
-            "op",
-            command,
-            "-p",
-            path_str(&tight),
-            "--session-key-file",
-            path_str(&keystore),
-            "--to",
-            &game,
-            "--sig",
-            "mint(address)",
-            &account,
-        ];
-        args.extend_from_slice(&common);
-        args
-    };
-    let refused = keyscope_with(
-        &over("send"),
-        &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
-    );
+    let mint_and_common = [&mint[..], &common].concat();
+    let over = |command: &'static str| session_op(command, &tight, &keystore, &mint_and_common);
+    let refused = keyscope_with(&over("send"), &[("KEYSCOPE_PASSWORD", PASSWORD)]);
     assert_error(
         &refused,
         1,
@@ -873,20 +784,11 @@ async fn session_commands_end_to_end() {
     );
     let mut args = over("explain");
     args.insert(2, "--json");
-    let verdict = json(&keyscope_with(
-        &args,
-        &[("KEYSCOPE_PASSWORD", "correct horse battery staple")],
-    ));
+    let verdict = json(&keyscope_with(&args, &[("KEYSCOPE_PASSWORD", PASSWORD)]));
     assert_eq!(verdict["accepted"], false, "{verdict}");
     assert_eq!(verdict["refused_before_signing"], "OperationFeeExceeded");
     assert_eq!(verdict["fee_scope"]["limit"], "1");
-    assert!(
-        verdict["verdict"]
-            .as_str()
-            .unwrap()
-            .contains("per-operation fee bound"),
-        "{verdict}"
-    );
+    assert_str_contains(&verdict, "/verdict", "per-operation fee bound");
     assert_eq!(
         items
             .balanceOf(account.parse().unwrap())
@@ -899,30 +801,13 @@ async fn session_commands_end_to_end() {
     // Through an ERC-4337 bundler (the pinned Alto) instead of handleOps.
     let bundler = alto(&anvil).await;
     let bundler_url = bundler.url().to_string();
-    let via_bundler = json(&send(&[
-        "--to",
-        &game,
-        "--sig",
-        "mint(address)",
-        &account,
-        "--bundler-url",
-        &bundler_url,
-    ]));
-    assert_eq!(via_bundler["via"], "bundler");
-    assert_eq!(via_bundler["op"]["success"], true);
+    let via_bundler =
+        |args: &[&str]| send(&[args, &["--bundler-url", bundler_url.as_str()]].concat());
+    let sent = json(&via_bundler(&mint));
+    assert_eq!(sent["via"], "bundler");
+    assert_eq!(sent["op"]["success"], true);
     assert_error(
-        &send(&[
-            "--bundler-url",
-            &bundler_url,
-            "--to",
-            &game,
-            "--permission",
-            "0",
-            "--sig",
-            "setApprovalForAll(address,bool)",
-            &account,
-            "true",
-        ]),
+        &via_bundler(&out_of_scope),
         1,
         &["refused the operation", "SelectorNotAllowed"],
     );
@@ -930,23 +815,7 @@ async fn session_commands_end_to_end() {
 
     // A wrong password is a typed error.
     let run = keyscope_with(
-        &[
-            "op",
-            "send",
-            "-p",
-            path_str(&spec),
-            "--session-key-file",
-            path_str(&keystore),
-            "--to",
-            &game,
-            "--sig",
-            "mint(address)",
-            &account,
-            "--account",
-            &account,
-            "--rpc-url",
-            &url,
-        ],
+        &session_op("send", &spec, &keystore, &mint_and_common),
         &[("KEYSCOPE_PASSWORD", "wrong")],
     );
     assert_error(&run, 1, &["wrong password"]);
@@ -957,16 +826,8 @@ async fn session_commands_end_to_end() {
         &["--owner-key-file", path_str(&owner_file)],
     ));
     assert_eq!(revoked["op"]["success"], true);
-    let shown = json(&with(
-        &["session", "show", "--json", "--session-id", &session_id],
-        &[],
-    ));
-    assert_eq!(shown["status"], "revoked");
-    assert_error(
-        &send(&["--to", &game, "--sig", "mint(address)", &account]),
-        1,
-        &["AA23", "SessionNotActive"],
-    );
+    assert_eq!(show_id()["status"], "revoked");
+    assert_error(&send(&mint), 1, &["AA23", "SessionNotActive"]);
     // Revoke all (a new epoch) works too; the validator then reads an old session as unknown, and its status is
     // void (granted before the account's last revoke --all), as keyscope-rpc's listings say.
     let all = json(&with(
@@ -974,10 +835,7 @@ async fn session_commands_end_to_end() {
         &["--owner-key-file", path_str(&owner_file)],
     ));
     assert_eq!(all["revoked"], "all");
-    let shown = json(&with(
-        &["session", "show", "--json", "--session-id", &session_id],
-        &[],
-    ));
+    let shown = show_id();
     assert_eq!(shown["validator_status"], "unknown");
     assert_eq!(shown["status"], "void");
     let _ = std::fs::remove_dir_all(dir);

@@ -9,22 +9,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_error, json, keyscope, keyscope_with, path_str, scratch, Run};
+use common::{
+    assert_error, deploy_with_game, json, keyscope, keyscope_with, new_hex_key, new_keystore,
+    password_file, path_str, scratch, session_op, OnAnvil, Run, PASSWORD,
+};
 use keyscope::alloy::node_bindings::Anvil;
 use keyscope::alloy::primitives::Address;
-use keyscope::alloy::providers::{Provider, ProviderBuilder};
-use keyscope::alloy::signers::local::PrivateKeySigner;
-use keyscope::bindings::GameItems;
 use keyscope::permissions::SessionSpec;
-use keyscope_e2e::{anvil, anvil_path};
+use keyscope_e2e::{anvil_path, now, repo_root};
 use serde_json::Value;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// The repository's root.
-fn repo_root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
 
 /// Rough edge 1: `script/demo.sh` says that it builds, and how long that takes, before cargo's output.
 #[test]
@@ -128,14 +121,7 @@ fn address_flags_reject_a_bad_eip55_checksum() {
 fn key_new_writes_an_owner_key() {
     let dir = scratch("key-new");
     let hex = dir.join("owner.hex");
-    let made = json(&keyscope(&[
-        "key",
-        "new",
-        "--json",
-        "--hex",
-        "--out",
-        path_str(&hex),
-    ]));
+    let made = new_hex_key(&hex);
     assert_eq!(made["encrypted"], false);
     let key = keyscope::signer::SessionKey::from_hex(std::fs::read_to_string(&hex).unwrap().trim())
         .unwrap();
@@ -166,19 +152,9 @@ fn key_new_writes_an_owner_key() {
         &["exists (pass --force"],
     );
     // A keystore, decrypted with the password.
-    let password = dir.join("password");
-    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    let password = password_file(&dir);
     let keystore = dir.join("owner.json");
-    let run = keyscope(&[
-        "key",
-        "new",
-        "--kdf",
-        "light",
-        "--out",
-        path_str(&keystore),
-        "--password-file",
-        path_str(&password),
-    ]);
+    let run = new_keystore("key", &keystore, &password, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout.contains("keyscope account create --owner 0x"),
@@ -282,43 +258,25 @@ fn readme_session_example_parses_and_says_how_to_draft_its_window() {
     SessionSpec::compile_json(example).unwrap();
 }
 
-/// The latest block's time.
-async fn chain_time(url: &str) -> u64 {
-    ProviderBuilder::new()
-        .connect_http(url.parse().unwrap())
-        .get_block_by_number(Default::default())
-        .await
-        .unwrap()
-        .unwrap()
-        .header
-        .timestamp
-}
-
 /// Rough edges 2, 3, 5, 6, 8, 10 and 11 on a test anvil.
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
-    let anvil = anvil();
-    let url = anvil.endpoint();
+    let OnAnvil {
+        anvil: _anvil,
+        url,
+        provider,
+        game,
+        ..
+    } = deploy_with_game().await;
     let dir = scratch("newcomer");
-    json(&keyscope(&["deploy", "--json", "--rpc-url", &url]));
-    let key: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new()
-        .wallet(key)
-        .connect_http(anvil.endpoint_url());
-    let game = GameItems::deploy(&provider).await.unwrap();
-    let game = game.address().to_string();
+    let game = game.to_string();
 
     // The owner's key from `key new` (11), its account, and a session key.
     let owner_file = dir.join("owner.hex");
-    let owner = json(&keyscope(&[
-        "key",
-        "new",
-        "--json",
-        "--hex",
-        "--out",
-        path_str(&owner_file),
-    ]));
-    let owner = owner["address"].as_str().unwrap().to_owned();
+    let owner = new_hex_key(&owner_file)["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let account = json(&keyscope(&[
         "account",
         "create",
@@ -333,20 +291,9 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
         .as_str()
         .unwrap()
         .to_owned();
-    let password = dir.join("password");
-    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    let password = password_file(&dir);
     let keystore = dir.join("session.json");
-    let signer = json(&keyscope(&[
-        "session",
-        "new",
-        "--json",
-        "--kdf",
-        "light",
-        "--out",
-        path_str(&keystore),
-        "--password-file",
-        path_str(&password),
-    ]))["address"]
+    let signer = json(&new_keystore("session", &keystore, &password, &["--json"]))["address"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -384,8 +331,21 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
         args.extend_from_slice(extra);
         run(&args)
     };
+    // Text-mode grants (warnings on stderr), by `owner_key`.
+    let grant_text = |file: &Path, owner_key: &Path| -> Run {
+        let mut args = vec![
+            "session",
+            "grant",
+            "-p",
+            path_str(file),
+            "--owner-key-file",
+            path_str(owner_key),
+        ];
+        args.extend_from_slice(&common);
+        keyscope(&args)
+    };
     let show = |file: &Path| json(&run(&["session", "show", "--json", "-p", path_str(file)]));
-    let now = chain_time(&url).await;
+    let now = now(&provider).await;
 
     // 2: an ended session is refused before anything is sent; --force grants it, and it shows as expired (3).
     let ended = session_file("ended.json", now - 60, 1);
@@ -408,16 +368,7 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
     assert_eq!(shown["validator_status"], "active");
     // ... one ending within minutes is warned about (on stderr in text mode).
     let soon = session_file("soon.json", now + 120, 2);
-    let mut args = vec![
-        "session",
-        "grant",
-        "-p",
-        path_str(&soon),
-        "--owner-key-file",
-        path_str(&owner_file),
-    ];
-    args.extend_from_slice(&common);
-    let granted = keyscope(&args);
+    let granted = grant_text(&soon, &owner_file);
     assert_eq!(granted.code, 0, "{}", granted.stderr);
     assert!(
         granted.stderr.contains("warning: the session ends in"),
@@ -427,26 +378,10 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
 
     // 6: a key that is not the account's owner is named as such.
     let stranger = dir.join("stranger.hex");
-    json(&keyscope(&[
-        "key",
-        "new",
-        "--json",
-        "--hex",
-        "--out",
-        path_str(&stranger),
-    ]));
+    new_hex_key(&stranger);
     let hour = session_file("hour.json", now + 3600, 3);
-    let mut args = vec![
-        "session",
-        "grant",
-        "-p",
-        path_str(&hour),
-        "--owner-key-file",
-        path_str(&stranger),
-    ];
-    args.extend_from_slice(&common);
     assert_error(
-        &keyscope(&args),
+        &grant_text(&hour, &stranger),
         1,
         &["is not the owner of account", "AA24"],
     );
@@ -457,21 +392,12 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["uses"], serde_json::json!([0, null, null]));
     assert_eq!(shown["native_spent"], "0");
-    let send = |extra: &[&str]| -> Run {
-        let mut args = vec![
-            "op",
-            "send",
-            "--json",
-            "-p",
-            path_str(&hour),
-            "--session-key-file",
-            path_str(&keystore),
-            "--to",
-            &game,
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
+    // `op send --json` and `op explain` of a call to the game under `hour.json`.
+    let op = |command: &str, extra: &[&str]| -> Run {
+        let rest = [&["--to", game.as_str()][..], extra].concat();
+        run(&session_op(command, &hour, &keystore, &rest))
     };
+    let send = |extra: &[&str]| op("send", &[&["--json"][..], extra].concat());
     assert_eq!(
         json(&send(&["--sig", "mint(address)", &account]))["op"]["success"],
         true
@@ -490,20 +416,7 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
 
     // 7: explanations in the permission file's terms: the summary's numbering, the function and argument names
     // as written, ISO dates.
-    let explain = |extra: &[&str]| -> Run {
-        let mut args = vec![
-            "op",
-            "explain",
-            "-p",
-            path_str(&hour),
-            "--session-key-file",
-            path_str(&keystore),
-            "--to",
-            &game,
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
-    };
+    let explain = |extra: &[&str]| op("explain", extra);
     let refused = explain(&["--sig", "transfer(address,uint256)", &account, "1000"]);
     assert_eq!(refused.code, 0, "{}", refused.stderr);
     for needle in [

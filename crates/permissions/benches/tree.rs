@@ -4,39 +4,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use alloy_primitives::{aliases::U48, keccak256, Address, B256, U256};
+use alloy_primitives::{keccak256, B256};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use keyscope_permissions::{
-    abi::{RuleOperator, SELECTOR_TRANSFER},
-    verify, ArgRule, Permission, PermissionTree, FLAG_ERC20_TOTAL,
-};
+use keyscope_permissions::{verify, Permission, PermissionTree};
 
-/// Realistic permissions: one token transfer each, half of them with a rule on the amount, all with limits.
-fn permissions(n: usize) -> Vec<Permission> {
-    (0..n)
-        .map(|i| {
-            let seed = keccak256((i as u64).to_be_bytes());
-            let mut p = Permission {
-                target: Address::from_slice(&seed[..20]),
-                selector: SELECTOR_TRANSFER,
-                flags: FLAG_ERC20_TOTAL,
-                erc20TotalLimit: U256::from(1_000_000u64) * U256::from(i as u64 + 1),
-                validAfter: U48::from(1_767_225_600u64),
-                validUntil: U48::from(1_796_126_400u64),
-                maxUses: 10,
-                ..Default::default()
-            };
-            if i % 2 == 0 {
-                p.rules.push(ArgRule {
-                    operator: RuleOperator::Lte as u8,
-                    argIndex: 1,
-                    operands: vec![B256::from(U256::from(100u64 * (i as u64 + 1)))],
-                });
-            }
-            p
-        })
-        .collect()
-}
+mod common;
+
+use common::permissions;
 
 fn build(c: &mut Criterion) {
     let mut group = c.benchmark_group("tree_build");

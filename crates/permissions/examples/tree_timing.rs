@@ -4,10 +4,14 @@
 
 use std::time::Instant;
 
-use alloy_primitives::{aliases::U48, keccak256, Address, B256, U256};
-use keyscope_permissions::{
-    abi::SELECTOR_TRANSFER, ArgRule, Permission, PermissionTree, RuleOperator, FLAG_ERC20_TOTAL,
-};
+use alloy_primitives::B256;
+use keyscope_permissions::{Permission, PermissionTree};
+
+/// The tree benchmark's permissions.
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::permissions;
 
 /// User + system CPU seconds of the calling thread, from /proc (0 where unavailable).
 fn thread_cpu() -> f64 {
@@ -34,28 +38,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let permissions: Vec<Permission> = (0..n)
-        .map(|i| {
-            let seed = keccak256((i as u64).to_be_bytes());
-            let mut p = Permission {
-                target: Address::from_slice(&seed[..20]),
-                selector: SELECTOR_TRANSFER,
-                flags: FLAG_ERC20_TOTAL,
-                erc20TotalLimit: U256::from(i as u64 + 1),
-                validUntil: U48::from(1_796_126_400u64),
-                maxUses: 10,
-                ..Default::default()
-            };
-            if i % 2 == 0 {
-                p.rules.push(ArgRule {
-                    operator: RuleOperator::Lte as u8,
-                    argIndex: 1,
-                    operands: vec![B256::with_last_byte(1)],
-                });
-            }
-            p
-        })
-        .collect();
+    let permissions = permissions(n);
     let leaves: Vec<B256> = permissions.iter().map(Permission::leaf).collect();
     for (name, run) in [
         (

@@ -1,11 +1,5 @@
 //! The JSON format's fee scope: parsing, defaults, typed errors, warnings, the contract words, summaries.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
@@ -340,35 +334,28 @@ fn summary_states_the_fee_scope_and_warns_when_unlimited() {
         "{text}"
     );
 
-    let text = summary(with_fees(json!("500000 gwei"), json!("unlimited")));
-    assert!(
-        text.contains("Fees: at most 500000 gwei per operation, NO LIMIT in all"),
-        "{text}"
-    );
-    let warnings = text
-        .split("Warnings:\n")
-        .nth(1)
-        .expect("a warnings section");
-    assert!(
-        warnings.contains("- fees.budget: UNLIMITED FEE BUDGET"),
-        "{text}"
-    );
-
-    let text = summary(with_fees(json!("unlimited"), json!("unlimited")));
-    assert!(
-        text.contains("Fees: NO LIMIT per operation, NO LIMIT in all"),
-        "{text}"
-    );
-    let warnings = text
-        .split("Warnings:\n")
-        .nth(1)
-        .expect("a warnings section");
-    assert!(
-        warnings.contains(
-            "- fees: UNLIMITED FEES: a leaked session key can make the account pay any amount"
+    for (per_operation, budget, fees, warning) in [
+        (
+            "500000 gwei",
+            "unlimited",
+            "Fees: at most 500000 gwei per operation, NO LIMIT in all",
+            "- fees.budget: UNLIMITED FEE BUDGET",
         ),
-        "{text}"
-    );
+        (
+            "unlimited",
+            "unlimited",
+            "Fees: NO LIMIT per operation, NO LIMIT in all",
+            "- fees: UNLIMITED FEES: a leaked session key can make the account pay any amount",
+        ),
+    ] {
+        let text = summary(with_fees(json!(per_operation), json!(budget)));
+        assert!(text.contains(fees), "{fees:?} not in {text}");
+        let warnings = text
+            .split("Warnings:\n")
+            .nth(1)
+            .expect("a warnings section");
+        assert!(warnings.contains(warning), "{warning:?} not in {text}");
+    }
 
     let text = summary(with_fees(json!("unlimited"), json!("2 ether")));
     assert!(

@@ -1,11 +1,5 @@
 //! The JSON format: parsing, checks (with field paths), compilation, round trips and summaries.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use alloy_primitives::{address, Address, B256, I256, U256};
 use keyscope_permissions::{

@@ -10,7 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use keyscope::alloy::node_bindings::AnvilInstance;
+use keyscope::alloy::primitives::Address;
+use keyscope::alloy::providers::DynProvider;
+use keyscope::bindings::GameItems;
 use serde_json::Value;
+
+/// The password of the tests' keystores.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// What a run of the binary gave.
 pub struct Run {
@@ -61,6 +68,18 @@ pub fn assert_error(run: &Run, code: i32, needles: &[&str]) {
     }
 }
 
+/// The string at the JSON pointer `pointer` of `value` contains `needle`.
+pub fn assert_str_contains(value: &Value, pointer: &str, needle: &str) {
+    let text = value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string at {pointer} in {value}"));
+    assert!(
+        text.contains(needle),
+        "{needle:?} not in {pointer} of {value}"
+    );
+}
+
 pub fn json(run: &Run) -> Value {
     assert_eq!(
         run.code, 0,
@@ -68,6 +87,25 @@ pub fn json(run: &Run) -> Value {
         run.stdout, run.stderr
     );
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// `op <command> -p <permissions> --session-key-file <session_key> <rest…>`: the arguments of a session operation.
+pub fn session_op<'a>(
+    command: &'a str,
+    permissions: &'a Path,
+    session_key: &'a Path,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "op",
+        command,
+        "-p",
+        path_str(permissions),
+        "--session-key-file",
+        path_str(session_key),
+    ];
+    args.extend_from_slice(rest);
+    args
 }
 
 /// A fresh directory for one test's files.
@@ -80,4 +118,70 @@ pub fn scratch(name: &str) -> PathBuf {
 
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// Writes [`PASSWORD`] to `dir/password`, the file `--password-file` takes.
+pub fn password_file(dir: &Path) -> PathBuf {
+    let password = dir.join("password");
+    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    password
+}
+
+/// `keyscope <what> new --kdf light --out <out> --password-file <password> <extra…>`: a new keystore, `what` being
+/// `key` (an owner key) or `session` (a session key).
+pub fn new_keystore(what: &str, out: &Path, password: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        what,
+        "new",
+        "--kdf",
+        "light",
+        "--out",
+        path_str(out),
+        "--password-file",
+        path_str(password),
+    ];
+    args.extend_from_slice(extra);
+    keyscope(&args)
+}
+
+/// `keyscope key new --json --hex --out <out>`: a new owner key in hex, and the answer.
+pub fn new_hex_key(out: &Path) -> Value {
+    json(&keyscope(&[
+        "key",
+        "new",
+        "--json",
+        "--hex",
+        "--out",
+        path_str(out),
+    ]))
+}
+
+/// A test anvil with the stack deployed by `keyscope deploy --json` and a game contract for sessions to call.
+pub struct OnAnvil {
+    /// The node; it stops when dropped.
+    pub anvil: AnvilInstance,
+    /// Its endpoint, for `--rpc-url`.
+    pub url: String,
+    /// The answer of `keyscope deploy --json`.
+    pub deployed: Value,
+    /// A provider that pays with anvil's first key.
+    pub provider: DynProvider,
+    /// The game contract.
+    pub game: Address,
+}
+
+/// A fresh [`OnAnvil`].
+pub async fn deploy_with_game() -> OnAnvil {
+    let anvil = keyscope_e2e::anvil();
+    let url = anvil.endpoint();
+    let deployed = json(&keyscope(&["deploy", "--json", "--rpc-url", &url]));
+    let (provider, _) = keyscope_e2e::funded_provider(&anvil);
+    let game = *GameItems::deploy(&provider).await.unwrap().address();
+    OnAnvil {
+        anvil,
+        url,
+        deployed,
+        provider,
+        game,
+    }
 }

@@ -336,13 +336,7 @@ impl From<u64> for Scalar {
 impl SessionSpec {
     /// Parses the JSON format (no checks beyond each field's own syntax; see [`Self::compile`]).
     pub fn from_json(text: &str) -> Result<Self> {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let spec: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
-        deserializer.end().map_err(|e| Error::Parse {
-            path: ".".into(),
-            message: e.to_string(),
-        })?;
-        Ok(spec)
+        from_json(text)
     }
 
     /// Pretty JSON.
@@ -358,11 +352,11 @@ impl SessionSpec {
 }
 
 impl PermissionSpec {
-    /// A permission to call `function` on `target`, nothing else set.
-    pub fn call(target: Address, function: &str) -> Self {
+    /// A permission on `target` with nothing set: no function, no limits, no rules.
+    fn bare(target: Target) -> Self {
         Self {
-            target: Target::Address(target),
-            function: Some(function.to_owned()),
+            target,
+            function: None,
             selector: None,
             native_transfer: false,
             value_limit: None,
@@ -376,34 +370,38 @@ impl PermissionSpec {
         }
     }
 
+    /// A permission to call `function` on `target`, nothing else set.
+    pub fn call(target: Address, function: &str) -> Self {
+        Self {
+            function: Some(function.to_owned()),
+            ..Self::bare(Target::Address(target))
+        }
+    }
+
     /// A permission to send native value to `target`, at most `value_limit` per call.
     pub fn native_transfer(target: Target, value_limit: U256) -> Self {
         Self {
-            target,
-            function: None,
-            selector: None,
             native_transfer: true,
             value_limit: Some(value_limit),
-            native_total_limit: None,
-            erc20_total_limit: None,
-            valid_after: None,
-            valid_until: None,
-            max_uses: None,
-            rate_limit: None,
-            rules: Vec::new(),
+            ..Self::bare(target)
         }
     }
 
     /// Parses one permission's JSON.
     pub fn from_json(text: &str) -> Result<Self> {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let spec: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
-        deserializer.end().map_err(|e| Error::Parse {
-            path: ".".into(),
-            message: e.to_string(),
-        })?;
-        Ok(spec)
+        from_json(text)
     }
+}
+
+/// Parses JSON text into `T`, naming the field of any error; trailing text is an error at `.`.
+fn from_json<T: de::DeserializeOwned>(text: &str) -> Result<T> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
+    deserializer.end().map_err(|e| Error::Parse {
+        path: ".".into(),
+        message: e.to_string(),
+    })?;
+    Ok(value)
 }
 
 const CHECKSUM_MARK: &str = "wrong EIP-55 checksum, expected ";
@@ -594,6 +592,18 @@ mod fee_bound_serde {
     }
 }
 
+/// `None` as JSON null, a value as the string `text` makes of it.
+fn serialize_some_str<T, S: Serializer>(
+    v: &Option<T>,
+    s: S,
+    text: impl FnOnce(&T) -> String,
+) -> core::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&text(v)),
+        None => s.serialize_none(),
+    }
+}
+
 fn parse_fee_bound(text: &str) -> core::result::Result<FeeBound, String> {
     if text.trim() == "unlimited" {
         return Ok(FeeBound::Unlimited);
@@ -622,10 +632,7 @@ mod native_amount_serde {
         v: &Option<U256>,
         s: S,
     ) -> core::result::Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_str(&values::format_native(*v)),
-            None => s.serialize_none(),
-        }
+        serialize_some_str(v, s, |v| values::format_native(*v))
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
@@ -646,10 +653,7 @@ mod raw_amount_serde {
         v: &Option<U256>,
         s: S,
     ) -> core::result::Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_str(&v.to_string()),
-            None => s.serialize_none(),
-        }
+        serialize_some_str(v, s, ToString::to_string)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
@@ -696,10 +700,7 @@ mod selector_serde {
         v: &Option<FixedBytes<4>>,
         s: S,
     ) -> core::result::Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_str(&v.to_string()),
-            None => s.serialize_none(),
-        }
+        serialize_some_str(v, s, ToString::to_string)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(

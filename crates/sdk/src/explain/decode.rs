@@ -8,6 +8,7 @@ use alloy::primitives::{Address, FixedBytes, B256, I256, U256};
 use alloy::sol_types::{SolCall, SolValue};
 use keyscope_bindings::session_key_validator::SessionKeyValidator;
 use keyscope_permissions::MAX_CALLS;
+use keyscope_signer::wire;
 
 use super::{ExplainInput, RevertKind, Step, ValidatorRevert};
 
@@ -199,22 +200,13 @@ impl PermissionView<'_> {
 
 /// `_take`: `length` bytes at `cursor`; the cursor after them.
 pub(super) fn take(data: &[u8], cursor: usize, length: usize) -> Step<usize> {
-    if data.len() < cursor || data.len() - cursor < length {
-        fail!(SignatureTruncated {
-            offset: u(cursor),
-            needed: u(length)
-        });
-    }
-    Ok(cursor + length)
+    truncated(wire::take(data, cursor, length))
 }
 
 /// `_takeUint`: a big-endian integer of `size` bytes (at most 4 here).
 pub(super) fn take_uint(data: &[u8], cursor: usize, size: usize) -> Step<(usize, usize)> {
-    let next = take(data, cursor, size)?;
-    let value = data[cursor..next]
-        .iter()
-        .fold(0usize, |acc, byte| (acc << 8) | usize::from(*byte));
-    Ok((value, next))
+    let (value, next) = truncated(wire::take_uint(data, cursor, size))?;
+    Ok((value as usize, next))
 }
 
 /// `_takeLengthPrefixed`: the byte range and the cursor after it.
@@ -223,9 +215,22 @@ pub(super) fn take_prefixed(
     cursor: usize,
     size: usize,
 ) -> Step<(core::ops::Range<usize>, usize)> {
-    let (length, start) = take_uint(data, cursor, size)?;
-    let next = take(data, start, length)?;
-    Ok((start..next, next))
+    truncated(wire::take_prefixed(data, cursor, size))
+}
+
+/// The signer's framing helpers' error as the validator's revert: `SignatureTruncated`.
+fn truncated<T>(result: keyscope_signer::Result<T>) -> Step<T> {
+    result.or_else(|error| {
+        // The framing helpers fail with nothing but `Truncated`.
+        let (offset, needed) = match error {
+            keyscope_signer::Error::Truncated { offset, needed } => (offset, needed),
+            _ => (0, 0),
+        };
+        fail!(SignatureTruncated {
+            offset: u(offset),
+            needed: u(needed)
+        });
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ use alloy::sol_types::SolInterface;
 use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope_permissions::abi::encode_permission;
 use keyscope_permissions::{
-    Permission, PermissionTree, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE, MODE_ENABLE,
+    CompiledSession, Permission, PermissionTree, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
+    MODE_ENABLE,
 };
 use keyscope_signer::{PackedUserOperation, SessionKey};
 
@@ -18,17 +19,28 @@ use super::SESSION_LENGTH;
 use crate::client::{execute_single, nonce_key, SessionStatus};
 use crate::stack::Version;
 
-#[test]
-fn accepts_in_scope_and_encodes_the_window() {
-    let session = compiled();
+/// The verdict on a transfer of `amount` under `session`'s permission 0, signed by [`key`], on an active session
+/// 10 s after [`START`].
+fn transfer_verdict(session: &CompiledSession, amount: u64, version: Version) -> Verdict {
     let (op, hash) = signed_op(
-        &session,
-        &[(TOKEN, U256::ZERO, transfer(100))],
+        session,
+        &[(TOKEN, U256::ZERO, transfer(amount))],
         &[0],
         &key(),
     );
     let state = SessionState::active();
-    let verdict = evaluate(&input(&op, hash, &state, START + 10, Version::V08));
+    evaluate(&input(&op, hash, &state, START + 10, version))
+}
+
+/// The verdict on EntryPoint v0.7 1 s after [`START`].
+fn verdict_v07(op: &PackedUserOperation, hash: B256, state: &SessionState) -> Verdict {
+    evaluate(&input(op, hash, state, START + 1, Version::V07))
+}
+
+#[test]
+fn accepts_in_scope_and_encodes_the_window() {
+    let session = compiled();
+    let verdict = transfer_verdict(&session, 100, Version::V08);
     let Verdict::Accepted(validation) = &verdict else {
         panic!("{verdict}")
     };
@@ -53,14 +65,7 @@ fn accepts_in_scope_and_encodes_the_window() {
 #[test]
 fn names_the_failing_rule_with_its_values() {
     let session = compiled();
-    let (op, hash) = signed_op(
-        &session,
-        &[(TOKEN, U256::ZERO, transfer(101))],
-        &[0],
-        &key(),
-    );
-    let state = SessionState::active();
-    let verdict = evaluate(&input(&op, hash, &state, START + 10, Version::V07));
+    let verdict = transfer_verdict(&session, 101, Version::V07);
     assert_eq!(verdict.aa_code(), Some("AA23"));
     assert!(matches!(
         error_of(&verdict),
@@ -111,7 +116,7 @@ fn counters_move_within_a_batch() {
     let (op, hash) = signed_op(&session, &calls, &[0, 0, 0], &key());
     // 300 > 250 on the third call.
     let state = SessionState::active();
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     assert!(matches!(
         error_of(&verdict),
         SessionKeyValidatorErrors::Erc20TotalExceeded(e)
@@ -128,7 +133,7 @@ fn counters_move_within_a_batch() {
     );
     let calls = vec![(TOKEN, U256::ZERO, transfer(1)); 2];
     let (op, hash) = signed_op(&session, &calls, &[0, 0], &key());
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     assert!(matches!(
         error_of(&verdict),
         SessionKeyValidatorErrors::UsageLimitReached(e)
@@ -153,7 +158,7 @@ fn forbidden_targets_routing_and_session_state() {
             &[1],
             &key(),
         );
-        let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+        let verdict = verdict_v07(&op, hash, &state);
         assert!(matches!(
             error_of(&verdict),
             SessionKeyValidatorErrors::ForbiddenTarget(e) if e.target == target
@@ -162,19 +167,19 @@ fn forbidden_targets_routing_and_session_state() {
     let (mut op, hash) = signed_op(&session, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
     let mut revoked = SessionState::active();
     revoked.status = SessionStatus::Revoked;
-    let verdict = evaluate(&input(&op, hash, &revoked, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &revoked);
     assert!(matches!(
         error_of(&verdict),
         SessionKeyValidatorErrors::SessionNotActive(_)
     ));
     revoked.installed = false;
     assert_eq!(
-        evaluate(&input(&op, hash, &revoked, START + 1, Version::V07)),
+        verdict_v07(&op, hash, &revoked),
         Verdict::Rejected(Rejection::ModuleNotInstalled)
     );
     op.nonce = U256::from(nonce_key(ACCOUNT, 0)) << 64;
     assert_eq!(
-        evaluate(&input(&op, hash, &state, START + 1, Version::V07)),
+        verdict_v07(&op, hash, &state),
         Verdict::Rejected(Rejection::NotSessionValidator { module: ACCOUNT })
     );
 }
@@ -295,7 +300,7 @@ fn per_operation_fee_limit_at_and_over_the_bound() {
     let session = compiled();
     let state = SessionState::active();
     let (op, hash) = op_with_gas(&session, (200_000, 150_000, 60_000, 30_000_000_000), None);
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     assert_eq!(verdict.aa_code(), Some("AA23"));
     assert!(matches!(
         error_of(&verdict),
@@ -314,7 +319,7 @@ fn per_operation_fee_limit_at_and_over_the_bound() {
 
     // exactly at the bound: 1,000,000 gas x 10 gwei; one wei over: preVerificationGas + 1 at 1 wei a gas
     let (op, hash) = op_with_gas(&session, (500_000, 400_000, 100_000, 10_000_000_000), None);
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     let Verdict::Accepted(validation) = &verdict else {
         panic!("{verdict}")
     };
@@ -336,9 +341,9 @@ fn per_operation_fee_limit_at_and_over_the_bound() {
     );
     let limit = DEFAULT_MAX_OPERATION_FEE;
     let (op, hash) = op_with_gas(&session, (0, 0, limit, 1), None);
-    assert!(evaluate(&input(&op, hash, &state, START + 1, Version::V07)).is_accepted());
+    assert!(verdict_v07(&op, hash, &state).is_accepted());
     let (op, hash) = op_with_gas(&session, (0, 0, limit + 1, 1), None);
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     assert!(matches!(
         error_of(&verdict),
         SessionKeyValidatorErrors::OperationFeeExceeded(e) if e.fee == U256::from(limit + 1)
@@ -348,22 +353,16 @@ fn per_operation_fee_limit_at_and_over_the_bound() {
     let session_any = compiled_with_paymaster_any();
     let (op_any, hash_any) = op_with_gas(&session_any, (0, 0, limit - 2, 1), Some((1, 2)));
     assert!(matches!(
-        error_of(&evaluate(&input(&op_any, hash_any, &state, START + 1, Version::V07))),
+        error_of(&verdict_v07(&op_any, hash_any, &state)),
         SessionKeyValidatorErrors::OperationFeeExceeded(e) if e.fee == U256::from(limit + 1)
     ));
     // (the default paymaster policy is "none": the paymaster check comes first)
     assert!(matches!(
-        error_of(&evaluate(&input(
-            &op,
-            hash,
-            &state,
-            START + 1,
-            Version::V07
-        ))),
+        error_of(&verdict_v07(&op, hash, &state)),
         SessionKeyValidatorErrors::PaymasterNotAllowed(_)
     ));
     let (op_any, hash_any) = op_with_gas(&session_any, (0, 0, limit - 2, 1), Some((1, 1)));
-    assert!(evaluate(&input(&op_any, hash_any, &state, START + 1, Version::V07)).is_accepted());
+    assert!(verdict_v07(&op_any, hash_any, &state).is_accepted());
 }
 
 #[test]
@@ -444,14 +443,14 @@ fn a_session_enabled_by_the_operation_starts_with_nothing_charged() {
     let mut state = SessionState::active();
     state.fees_charged = U256::from(DEFAULT_FEE_BUDGET);
     // active: its counter stands (replaying the enable signature never refills the budget)
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     assert!(matches!(
         error_of(&verdict),
         SessionKeyValidatorErrors::FeeBudgetExceeded(_)
     ));
     // not active in this epoch: it starts at zero
     state.status = SessionStatus::Unknown;
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     let Verdict::Accepted(validation) = &verdict else {
         panic!("{verdict}")
     };
@@ -465,7 +464,7 @@ fn unlimited_bounds_are_not_checked() {
     let state = SessionState::active();
     let max = (1u128 << 120) - 1;
     let (op, hash) = op_with_gas(&session, (max, max, max, max), None);
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     let Verdict::Accepted(validation) = &verdict else {
         panic!("{verdict}")
     };
@@ -485,7 +484,7 @@ fn unlimited_bounds_are_not_checked() {
     // a per-operation bound only: checked, never charged
     let session = compiled_with_fees(r#"{"per_operation": "1 ether", "budget": "unlimited"}"#);
     let (op, hash) = op_with_gas(&session, (0, 0, 1_000_000, 1_000_000_000_000), None);
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     let Verdict::Accepted(validation) = &verdict else {
         panic!("{verdict}")
     };
@@ -494,13 +493,7 @@ fn unlimited_bounds_are_not_checked() {
     assert!(!state_keys(&op, VALIDATOR).fees_charged);
     let (op, hash) = op_with_gas(&session, (0, 0, 1_000_001, 1_000_000_000_000), None);
     assert!(matches!(
-        error_of(&evaluate(&input(
-            &op,
-            hash,
-            &state,
-            START + 1,
-            Version::V07
-        ))),
+        error_of(&verdict_v07(&op, hash, &state)),
         SessionKeyValidatorErrors::OperationFeeExceeded(_)
     ));
     // a budget only: a saturated cost is over any budget
@@ -509,7 +502,7 @@ fn unlimited_bounds_are_not_checked() {
     );
     let (mut op, hash) = op_with_gas(&session, (0, 0, 0, 1), None);
     op.preVerificationGas = U256::from(1) << 128;
-    let verdict = evaluate(&input(&op, hash, &state, START + 1, Version::V07));
+    let verdict = verdict_v07(&op, hash, &state);
     assert!(matches!(
         error_of(&verdict),
         SessionKeyValidatorErrors::FeeBudgetExceeded(e) if e.total == U256::MAX
@@ -541,7 +534,7 @@ fn enable_mode_refuses_dirty_fee_words() {
         dirty.signature = signature.into();
         let mut state = SessionState::active();
         state.status = SessionStatus::Unknown;
-        let verdict = evaluate(&input(&dirty, hash, &state, START + 1, Version::V07));
+        let verdict = verdict_v07(&dirty, hash, &state);
         let malformed = matches!(
             verdict.validator_error(),
             Some(SessionKeyValidatorErrors::MalformedSession(_))
