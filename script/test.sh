@@ -16,6 +16,21 @@ export FOUNDRY_PROFILE
 forge test
 
 if [ -f Cargo.toml ]; then
+  # keyscope-rpc's storage tests run on SQLite and on a real PostgreSQL: script/postgres.sh installs (as root) and
+  # starts a throw-away server on loopback unless KEYSCOPE_TEST_POSTGRES_URL names one. Without a server those
+  # tests skip PostgreSQL with a notice, unless KEYSCOPE_REQUIRE_POSTGRES=1 (CI), where they fail.
+  if [ -z "${KEYSCOPE_TEST_POSTGRES_URL:-}" ]; then
+    echo "==> [${SECONDS}s] PostgreSQL for the storage tests (script/postgres.sh)"
+    if postgres_env="$(bash script/postgres.sh)"; then
+      eval "$postgres_env"
+      trap 'bash script/postgres.sh stop' EXIT
+    elif [ "${KEYSCOPE_REQUIRE_POSTGRES:-}" = 1 ]; then
+      echo "script/postgres.sh failed and KEYSCOPE_REQUIRE_POSTGRES=1"
+      exit 1
+    else
+      echo "notice: no PostgreSQL: the storage tests run on SQLite only"
+    fi
+  fi
   echo "==> [${SECONDS}s] cargo test --workspace"
   cargo test --workspace --locked
 fi

@@ -626,12 +626,17 @@ impl Service {
         no_unknown(&params)?;
         let validator = self.client().stack().session_key_validator;
         let listing = self.sessions_of(account, self.first_block()).await?;
-        let granted: Vec<_> = listing
+        let live: Vec<_> = listing
             .sessions
             .iter()
             .filter(|entry| matches!(entry.status, Status::Active | Status::Pending))
+            .collect();
+        let ids: Vec<_> = live.iter().map(|entry| entry.session_id).collect();
+        let mut stored = self.remembered(account, &ids).await?;
+        let granted: Vec<_> = live
+            .into_iter()
             .filter_map(|entry| {
-                let stored = self.remembered(account, entry.session_id)?;
+                let stored = stored.remove(&entry.session_id)?;
                 matches!(stored.origin, Origin::Erc7715(_)).then_some((entry, stored))
             })
             .collect();

@@ -9,6 +9,10 @@ pub(crate) const INVALID_PARAMS: i32 = -32602;
 pub(crate) const INTERNAL_ERROR: i32 = -32603;
 /// Server error: the chain node (or the bundler) failed or answered something unexpected.
 pub(crate) const NODE_ERROR: i32 = -32000;
+/// Server error: the service's database failed (it could not store or read sessions).
+pub(crate) const STORE_ERROR: i32 = -32001;
+/// Limit exceeded (EIP-1474): the session store is full.
+pub(crate) const STORE_FULL: i32 = -32005;
 
 /// Everything a method can fail with. Each variant maps to one JSON-RPC error code; errors about the request
 /// name the offending field (`sessions[1].permissions[0].rules[0].value`) in the message and in `data.field`.
@@ -38,6 +42,31 @@ pub enum Error {
     /// The node's transport failed (`-32000`).
     #[error("node: {0}")]
     Transport(#[from] keyscope::alloy::transports::TransportError),
+    /// The session store has no room for the request's new sessions (`-32005`): nothing was stored, nothing was
+    /// evicted. `data`: `{reason: "storeFull", newSessions, newBytes, storedSessions, storedBytes,
+    /// maxStoredSessions, maxStoredBytes}`.
+    #[error(
+        "the session store is full: {new_sessions} new session(s) of {new_bytes} bytes do not fit \
+         ({sessions} of at most {max_sessions} sessions, {bytes} of at most {max_bytes} bytes stored); nothing \
+         was stored (the operator raises --max-stored-sessions or --max-stored-bytes, or deletes old sessions)"
+    )]
+    StoreFull {
+        /// Sessions of the request not stored yet.
+        new_sessions: u64,
+        /// Their bytes.
+        new_bytes: u64,
+        /// Sessions stored.
+        sessions: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// `--max-stored-sessions`.
+        max_sessions: u64,
+        /// `--max-stored-bytes`.
+        max_bytes: u64,
+    },
+    /// The database failed (`-32001`).
+    #[error("session store: {0}")]
+    Store(String),
     /// The server could not listen (start-up only).
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -69,6 +98,8 @@ impl Error {
         match self {
             Self::InvalidParams { .. } | Self::ChainMismatch { .. } => INVALID_PARAMS,
             Self::Node(_) | Self::Transport(_) => NODE_ERROR,
+            Self::StoreFull { .. } => STORE_FULL,
+            Self::Store(_) => STORE_ERROR,
             Self::Listen(_) | Self::Internal(_) => INTERNAL_ERROR,
         }
     }
@@ -135,6 +166,22 @@ impl From<Error> for ErrorObjectOwned {
                 "node": format!("{node:#x}"),
             })),
             Error::Node(inner) => inner.aa_code().map(|code| json!({ "aaCode": code })),
+            Error::StoreFull {
+                new_sessions,
+                new_bytes,
+                sessions,
+                bytes,
+                max_sessions,
+                max_bytes,
+            } => Some(json!({
+                "reason": "storeFull",
+                "newSessions": new_sessions,
+                "newBytes": new_bytes,
+                "storedSessions": sessions,
+                "storedBytes": bytes,
+                "maxStoredSessions": max_sessions,
+                "maxStoredBytes": max_bytes,
+            })),
             _ => None,
         };
         ErrorObjectOwned::owned(error.code(), error.message(), data)

@@ -10,8 +10,11 @@ mod server;
 mod service;
 mod sessions;
 mod store;
+#[cfg(test)]
+mod test_postgres;
 
 pub use error::{Error, Result};
 pub use server::{start, Config, Running, METHODS};
 pub use service::ServiceOptions;
 pub use sessions::Limits;
+pub use store::DEFAULT_DATABASE_URL;

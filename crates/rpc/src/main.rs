@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyscope_rpc::{start, Config, Limits, ServiceOptions};
+use keyscope_rpc::{start, Config, Limits, ServiceOptions, DEFAULT_DATABASE_URL};
 
 /// Keyscope JSON-RPC 2.0 service over HTTP: create, validate, list and revoke session keys (Keyscope methods,
 /// the Particle Network session shape, ERC-7715 execution permissions). It never holds owner keys and never
@@ -42,11 +42,20 @@ struct Args {
     /// Most sessions in one page of keyscope_getSessions.
     #[arg(long, default_value_t = 100)]
     max_sessions_listed: usize,
-    /// Most sessions whose permissions are remembered (oldest forgotten first).
-    #[arg(long, default_value_t = 100_000)]
+    /// Where the sessions this service builds are stored: sqlite://PATH (a file, created when missing; relative
+    /// paths from the working directory) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (several instances may
+    /// share it). Versioned migrations run at start.
+    #[arg(long, env = "KEYSCOPE_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Most connections to the database.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    database_connections: u32,
+    /// Most sessions stored, in all (for PostgreSQL: by all the instances sharing it). Nothing is evicted: a
+    /// request whose new sessions do not fit fails with -32005 and stores nothing.
+    #[arg(long, default_value_t = 1_000_000)]
     max_stored_sessions: usize,
-    /// Most bytes the remembered sessions may hold, estimated (oldest forgotten first).
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    /// Most bytes the stored sessions may hold (their specs' and origins' JSON); likewise.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
     max_stored_bytes: usize,
     /// First block searched for session events (a request's fromBlock is never below it): the block the
     /// SessionKeyValidator was deployed in.
@@ -87,6 +96,8 @@ async fn main() -> ExitCode {
                 session_ids_per_request: args.max_session_ids,
                 sessions_per_listing: args.max_sessions_listed,
             },
+            database_url: args.database_url,
+            database_connections: args.database_connections,
             max_stored_sessions: args.max_stored_sessions,
             max_stored_bytes: args.max_stored_bytes,
             from_block: args.from_block,
@@ -108,9 +119,10 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!(
-        "keyscope-rpc: listening on {} (chain {})",
+        "keyscope-rpc: listening on {} (chain {}, sessions stored in {})",
         running.url(),
-        running.chain_id()
+        running.chain_id(),
+        running.database()
     );
     let signal = shutdown_signal().await;
     match signal {

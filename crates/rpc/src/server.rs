@@ -99,12 +99,19 @@ impl Running {
         self.service.chain_id()
     }
 
+    /// Where sessions are stored, without credentials (`postgres://host:port/database`, or the SQLite URL).
+    pub fn database(&self) -> String {
+        self.service.database()
+    }
+
     /// Stops accepting connections, lets the requests in flight finish, and returns when all are answered.
     pub async fn shutdown(self) {
         // `stop` fails only when the server is stopped already: then there is nothing to wait for.
         if self.handle.stop().is_ok() {
             self.handle.stopped().await;
         }
+        // Every answer is out, every record committed: close the database.
+        self.service.close().await;
     }
 }
 

@@ -1,6 +1,7 @@
 //! The methods' logic, independent of the transport: parameters in (a JSON object), JSON answers out.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use keyscope::alloy::primitives::{Address, B256, U256};
 use keyscope::alloy::providers::{Provider, ProviderBuilder};
@@ -16,7 +17,7 @@ use crate::account::{AccountInput, ResolvedAccount};
 use crate::error::{Error, Result};
 use crate::json::{check_len, from_value, hex_quantity, no_unknown, take, Quantity};
 use crate::sessions::{self, Call, Limits, SessionRecord};
-use crate::store::{Store, Stored};
+use crate::store::{redacted_database_url, Store, Stored};
 
 mod owner_ops;
 mod validation;
@@ -28,9 +29,17 @@ use owner_ops::merge;
 pub struct ServiceOptions {
     /// Bounds on requests.
     pub limits: Limits,
-    /// Most sessions remembered with their permissions.
+    /// Where the sessions this service builds are stored: `sqlite://PATH` (a file, created when missing),
+    /// `sqlite::memory:` (gone at exit), or `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (shareable by several
+    /// instances). Migrations run when the service starts. The default is `sqlite::memory:`, for embedding and
+    /// tests; the binary's default is the file `keyscope-rpc.sqlite` in its working directory.
+    pub database_url: String,
+    /// Most connections to the database.
+    pub database_connections: u32,
+    /// Most sessions stored (in the database, for all the instances sharing it); a request whose new sessions
+    /// do not fit fails (`-32005`), nothing is evicted.
     pub max_stored_sessions: usize,
-    /// Most bytes the remembered sessions may hold (estimated from their specs and permissions).
+    /// Most bytes the stored sessions may hold (their specs' and origins' JSON), likewise.
     pub max_stored_bytes: usize,
     /// First block searched for session events; a request's `fromBlock` is never below it.
     pub from_block: u64,
@@ -46,8 +55,10 @@ impl Default for ServiceOptions {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
-            max_stored_sessions: 100_000,
-            max_stored_bytes: 64 * 1024 * 1024,
+            database_url: "sqlite::memory:".into(),
+            database_connections: 8,
+            max_stored_sessions: 1_000_000,
+            max_stored_bytes: 1024 * 1024 * 1024,
             from_block: 0,
             log_chunk_blocks: 10_000,
             // Any address with no code: simulations are eth_calls and pay no gas.
@@ -62,6 +73,8 @@ impl std::fmt::Debug for ServiceOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceOptions")
             .field("limits", &self.limits)
+            .field("database_url", &redacted_database_url(&self.database_url))
+            .field("database_connections", &self.database_connections)
             .field("max_stored_sessions", &self.max_stored_sessions)
             .field("max_stored_bytes", &self.max_stored_bytes)
             .field("from_block", &self.from_block)
@@ -79,7 +92,7 @@ pub(crate) struct Service {
     rpc_origin: String,
     chain_id: u64,
     options: ServiceOptions,
-    store: Mutex<Store>,
+    store: Store,
 }
 
 /// Prints the node's and the bundler's URLs as `scheme://host:port` only.
@@ -89,6 +102,7 @@ impl std::fmt::Debug for Service {
             .field("rpc", &self.rpc_origin)
             .field("bundler", &self.bundler().map(BundlerClient::origin))
             .field("chain_id", &self.chain_id)
+            .field("store", &self.store.backend())
             .field("stack", self.client.stack())
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -104,6 +118,13 @@ impl Service {
             .parse()
             .map_err(|e| Error::invalid("--rpc-url", format!("not a URL: {e}")))?;
         let provider = ProviderBuilder::new().connect_http(url).erased();
+        let store = Store::open(
+            &options.database_url,
+            options.database_connections,
+            u64::try_from(options.max_stored_sessions).unwrap_or(u64::MAX),
+            u64::try_from(options.max_stored_bytes).unwrap_or(u64::MAX),
+        )
+        .await?;
         let stack = Stack::predicted();
         if !stack.is_deployed(&provider).await? {
             return Err(Error::invalid(
@@ -140,10 +161,7 @@ impl Service {
             client,
             rpc_origin: url_origin(rpc_url),
             chain_id,
-            store: Mutex::new(Store::new(
-                options.max_stored_sessions,
-                options.max_stored_bytes,
-            )),
+            store,
             options,
         })
     }
@@ -216,20 +234,30 @@ impl Service {
         )
     }
 
-    /// Remembers a session this service built: `false` when it was remembered already (the first entry stays)
-    /// or is too big for the store.
-    pub(crate) fn remember(&self, stored: Stored) -> bool {
-        match self.store.lock() {
-            Ok(mut store) => store.insert(stored),
-            Err(poisoned) => poisoned.into_inner().insert(stored),
-        }
+    /// Stores the sessions this service built, all in one transaction: those stored already keep their first
+    /// entry. The number of new ones; `-32005` ([`Error::StoreFull`]) with nothing stored when they do not fit.
+    pub(crate) async fn remember(&self, entries: &[Stored]) -> Result<usize> {
+        self.store.insert(entries).await
     }
 
-    pub(crate) fn remembered(&self, account: Address, id: B256) -> Option<std::sync::Arc<Stored>> {
-        match self.store.lock() {
-            Ok(store) => store.get(account, id),
-            Err(poisoned) => poisoned.into_inner().get(account, id),
-        }
+    /// The stored sessions among `ids` of `account` (built by this service, or by another instance sharing its
+    /// database).
+    pub(crate) async fn remembered(
+        &self,
+        account: Address,
+        ids: &[B256],
+    ) -> Result<HashMap<B256, Arc<Stored>>> {
+        self.store.get_many(account, ids).await
+    }
+
+    /// The database, without credentials (`postgres://host:port/database`, or the SQLite URL).
+    pub(crate) fn database(&self) -> String {
+        redacted_database_url(&self.options.database_url)
+    }
+
+    /// Closes the database's connections.
+    pub(crate) async fn close(&self) {
+        self.store.close().await;
     }
 
     /// The userOpHash of `op` on the EntryPoint of `version`, on the node's chain.
@@ -412,10 +440,14 @@ impl Service {
         let total = listing.sessions.len();
         let page: Vec<&SessionEntry> = listing.sessions.iter().skip(offset).take(limit).collect();
         let charged = self.client.fees_charged_in(&listing, &page).await?;
+        let ids: Vec<B256> = page.iter().map(|entry| entry.session_id).collect();
+        let stored = self.remembered(account, &ids).await?;
         let sessions = page
             .iter()
             .zip(charged)
-            .map(|(entry, charged)| self.session_json(account, entry, charged))
+            .map(|(entry, charged)| {
+                self.session_json(entry, charged, stored.get(&entry.session_id))
+            })
             .collect::<Result<Vec<_>>>()?;
         let end = offset.saturating_add(sessions.len());
         let mut answer = json!({
@@ -439,14 +471,13 @@ impl Service {
     /// built it (the fee scope is in the session, which the chain does not keep).
     fn session_json(
         &self,
-        account: Address,
         entry: &SessionEntry,
         charged: Option<U256>,
+        stored: Option<&Arc<Stored>>,
     ) -> Result<Value> {
         let mut json = serde_json::to_value(entry).map_err(|e| Error::Internal(e.to_string()))?;
-        let stored = self.remembered(account, entry.session_id);
         if let Some(charged) = charged {
-            sessions::set_fees(&mut json, charged, stored.as_ref().map(|s| &s.spec.fees));
+            sessions::set_fees(&mut json, charged, stored.map(|s| &s.spec.fees));
         }
         if let Some(stored) = stored {
             json["record"] = json!(SessionRecord::new(&stored.compiled, &stored.spec)?);

@@ -25,16 +25,6 @@ pub(crate) enum Origin {
     Erc7715(Value),
 }
 
-impl Origin {
-    /// The bytes it holds, about.
-    pub(crate) fn size(&self) -> usize {
-        match self {
-            Self::Keyscope | Self::Particle => 0,
-            Self::Erc7715(request) => request.to_string().len(),
-        }
-    }
-}
-
 /// Limits on what one request may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

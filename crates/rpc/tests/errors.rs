@@ -242,8 +242,11 @@ async fn node_failures_keep_the_node_url_secret() {
 async fn binary_stops_gracefully_on_sigterm() {
     let anvil = keyscope_e2e::anvil();
     let _client = keyscope_e2e::client(&anvil).await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("sessions.sqlite").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyscope-rpc"))
         .args(["--listen", "127.0.0.1:0", "--rpc-url", &anvil.endpoint()])
+        .args(["--database-url", &database])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -125,14 +125,17 @@ impl Service {
         let operation = self
             .account_operation(&resolved, calls, Some(grant.call_data))
             .await?;
-        for (spec, compiled, origin) in sessions {
-            self.remember(Stored {
+        // Stored before the answer leaves: a session the owner may grant always has its record.
+        let stored: Vec<Stored> = sessions
+            .into_iter()
+            .map(|(spec, compiled, origin)| Stored {
                 account,
                 compiled,
                 spec,
                 origin,
-            });
-        }
+            })
+            .collect();
+        self.remember(&stored).await?;
         Ok(Grant {
             resolved,
             records,

@@ -23,6 +23,13 @@ use keyscope::{Account, Client, SessionCall, Version};
 use keyscope_rpc::{start, Config, Limits, Running, ServiceOptions};
 use serde_json::{json, Value};
 
+/// The storage tests' PostgreSQL server: the same helper as the crate's unit tests.
+#[path = "../../src/test_postgres.rs"]
+mod test_postgres;
+/// A new, empty database on the test PostgreSQL server, as a URL (`None` with a notice without a server, a failure
+/// when `KEYSCOPE_REQUIRE_POSTGRES=1`).
+pub(crate) use test_postgres::fresh_database as postgres_database;
+
 pub struct Env {
     pub anvil: AnvilInstance,
     pub client: Client,
@@ -259,5 +266,57 @@ impl Env {
     /// `token.balanceOf(of)`.
     pub async fn balance(&self, token: Address, of: Address) -> U256 {
         keyscope_e2e::balance(&self.client, token, of).await
+    }
+}
+
+/// The databases a storage test runs on: a SQLite file in `dir` and, when there is a server, a fresh PostgreSQL
+/// database ([`postgres_database`]).
+pub async fn databases(dir: &std::path::Path) -> Vec<String> {
+    let mut urls = vec![format!(
+        "sqlite://{}",
+        dir.join("sessions.sqlite").display()
+    )];
+    urls.extend(postgres_database().await);
+    urls
+}
+
+/// The test service's configuration ([`env`]'s bounds) on the database at `url`.
+pub fn config_on(url: &str) -> Config {
+    Config {
+        service: ServiceOptions {
+            limits: Limits {
+                sessions_per_request: 4,
+                permissions_per_session: 8,
+                session_ids_per_request: 4,
+                ..Limits::default()
+            },
+            database_url: url.to_owned(),
+            ..ServiceOptions::default()
+        },
+        max_request_bytes: 64 * 1024,
+        ..Config::default()
+    }
+}
+
+/// How many sessions the database at `url` holds, counted in its table.
+pub async fn stored_sessions(url: &str) -> i64 {
+    use sqlx::{ConnectOptions, Connection};
+    // The same query on either backend's own connection type.
+    macro_rules! count_with {
+        ($options:ty) => {{
+            let options: $options = url.parse().unwrap();
+            let mut connection = options.connect().await.unwrap();
+            let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM keyscope_sessions")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap();
+            connection.close().await.unwrap();
+            n
+        }};
+    }
+    if url.starts_with("sqlite:") {
+        count_with!(sqlx::sqlite::SqliteConnectOptions)
+    } else {
+        count_with!(sqlx::postgres::PgConnectOptions)
     }
 }
