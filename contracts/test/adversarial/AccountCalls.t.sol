@@ -32,46 +32,43 @@ contract AccountCallsAttackTest is AdversarialBase {
     }
 
     function _expectUnsupportedAccountCall(bytes memory callData, bytes4 selector) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _grantWildcard(envs[i].entryPoint, account, PING);
-            PackedUserOperation memory op =
-                _useOp1(envs[i].entryPoint, account, callData, session, permission, _noProof());
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.UnsupportedAccountCall.selector, selector)
-            );
-        }
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _grantWildcard(currentEnv.entryPoint, account, PING);
+        PackedUserOperation memory op =
+            _useOp1(currentEnv.entryPoint, account, callData, session, permission, _noProof());
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.UnsupportedAccountCall.selector, selector)
+        );
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Case 1: account functions other than execute
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenCallDataIsInstallModule() public {
+    function test_validateUserOp_reverts_whenCallDataIsInstallModule() public onEachEntryPoint {
         _expectUnsupportedAccountCall(
             abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), "")),
             IERC7579ModuleConfig.installModule.selector
         );
     }
 
-    function test_validateUserOp_reverts_whenCallDataIsUninstallModule() public {
+    function test_validateUserOp_reverts_whenCallDataIsUninstallModule() public onEachEntryPoint {
         _expectUnsupportedAccountCall(
             abi.encodeCall(IERC7579ModuleConfig.uninstallModule, (MODULE_TYPE_VALIDATOR, address(ownerValidator), "")),
             IERC7579ModuleConfig.uninstallModule.selector
         );
     }
 
-    function test_validateUserOp_reverts_whenCallDataIsUpgradeToAndCall() public {
+    function test_validateUserOp_reverts_whenCallDataIsUpgradeToAndCall() public onEachEntryPoint {
         _expectUnsupportedAccountCall(
             abi.encodeWithSelector(UPGRADE_TO_AND_CALL, address(recorder), ""), UPGRADE_TO_AND_CALL
         );
     }
 
-    function test_validateUserOp_reverts_whenCallDataIsExecuteFromExecutor() public {
+    function test_validateUserOp_reverts_whenCallDataIsExecuteFromExecutor() public onEachEntryPoint {
         bytes memory inner = abi.encodePacked(address(recorder), uint256(0), _ping(1));
         _expectUnsupportedAccountCall(
             abi.encodeCall(IERC7579Execution.executeFromExecutor, (bytes32(0), inner)),
@@ -79,18 +76,18 @@ contract AccountCallsAttackTest is AdversarialBase {
         );
     }
 
-    function test_validateUserOp_reverts_whenCallDataIsExecuteUserOp() public {
+    function test_validateUserOp_reverts_whenCallDataIsExecuteUserOp() public onEachEntryPoint {
         // the EntryPoint would call account.executeUserOp(userOp, userOpHash) with the op's own callData after it
         bytes memory callData = bytes.concat(EXECUTE_USER_OP, _executeSingle(address(recorder), 0, _ping(1)));
         _expectUnsupportedAccountCall(callData, EXECUTE_USER_OP);
     }
 
-    function test_validateUserOp_reverts_whenCallDataIsShorterThanASelector() public {
+    function test_validateUserOp_reverts_whenCallDataIsShorterThanASelector() public onEachEntryPoint {
         _expectUnsupportedAccountCall(hex"e9ae5c", bytes4(0));
         _expectUnsupportedAccountCall("", bytes4(0));
     }
 
-    function test_validateUserOp_reverts_whenCallDataIsAccountFallbackSelector() public {
+    function test_validateUserOp_reverts_whenCallDataIsAccountFallbackSelector() public onEachEntryPoint {
         _expectUnsupportedAccountCall(_ping(1), PING);
     }
 
@@ -111,24 +108,19 @@ contract AccountCallsAttackTest is AdversarialBase {
     // ------------------------------------------------------------------------------------------------------------
 
     function _expectForbidden(address target, bytes4 selector, bytes memory data) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            address callTarget = target == address(1) ? account : target; // 1 stands for "the account itself"
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _grantWildcard(envs[i].entryPoint, account, selector);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint, account, _executeSingle(callTarget, 0, data), session, permission, _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, callTarget)
-            );
-        }
+        address account = address(currentEnv.account);
+        address callTarget = target == address(1) ? account : target; // 1 stands for "the account itself"
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _grantWildcard(currentEnv.entryPoint, account, selector);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, callTarget, 0, data);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, callTarget)
+        );
     }
 
-    function test_validateUserOp_reverts_whenWildcardTargetIsAccount() public {
+    function test_validateUserOp_reverts_whenWildcardTargetIsAccount() public onEachEntryPoint {
         _expectForbidden(
             address(1),
             IERC7579ModuleConfig.installModule.selector,
@@ -136,7 +128,7 @@ contract AccountCallsAttackTest is AdversarialBase {
         );
     }
 
-    function test_validateUserOp_reverts_whenWildcardTargetIsValidator() public {
+    function test_validateUserOp_reverts_whenWildcardTargetIsValidator() public onEachEntryPoint {
         _expectForbidden(
             address(validator),
             ISessionKeyValidator.revokeAllSessions.selector,
@@ -144,7 +136,7 @@ contract AccountCallsAttackTest is AdversarialBase {
         );
     }
 
-    function test_validateUserOp_reverts_whenWildcardTargetIsZeroAddress() public {
+    function test_validateUserOp_reverts_whenWildcardTargetIsZeroAddress() public onEachEntryPoint {
         // OpenZeppelin's ERC7579Utils executes target address(0) as the account itself
         _expectForbidden(
             address(0),
@@ -153,62 +145,42 @@ contract AccountCallsAttackTest is AdversarialBase {
         );
     }
 
-    function test_validateUserOp_reverts_whenExplicitPermissionTargetIsAccount() public {
+    function test_validateUserOp_reverts_whenExplicitPermissionTargetIsAccount() public onEachEntryPoint {
         // even an owner-committed leaf naming the account itself as target is never usable
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission =
-                _permission(account, IERC7579ModuleConfig.installModule.selector);
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes memory data =
-                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), ""));
-            PackedUserOperation memory op =
-                _useOp1(envs[i].entryPoint, account, _executeSingle(account, 0, data), session, permission, _noProof());
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, account)
-            );
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(account, IERC7579ModuleConfig.installModule.selector);
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes memory data =
+            abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_EXECUTOR, address(recorder), ""));
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, account, 0, data);
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, account)
+        );
     }
 
-    function test_validateUserOp_reverts_whenWildcardBatchHidesAccountCall() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _grantWildcard(envs[i].entryPoint, account, PING);
-            bytes memory callData =
-                _executeBatch(_batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(0), 0, _ping(2))));
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 1, address(0))
-            );
-        }
+    function test_validateUserOp_reverts_whenWildcardBatchHidesAccountCall() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _grantWildcard(currentEnv.entryPoint, account, PING);
+        bytes memory callData =
+            _executeBatch(_batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(0), 0, _ping(2))));
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 1, address(0))
+        );
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_executes_whenWildcardTargetIsOrdinaryContract() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
-                _grantWildcard(envs[i].entryPoint, account, PING);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder2), 0, _ping(7)),
-                session,
-                permission,
-                _noProof()
-            );
-            _handleOp(envs[i].entryPoint, op);
-            _assertRecordedCall(recorder2, i, account, 0, _ping(7));
-        }
+    function test_validateUserOp_executes_whenWildcardTargetIsOrdinaryContract() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission memory permission) =
+            _grantWildcard(currentEnv.entryPoint, account, PING);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder2), 0, _ping(7));
+        _handleOp(currentEnv.entryPoint, op);
+        _assertRecordedCall(recorder2, 0, account, 0, _ping(7));
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -221,63 +193,40 @@ contract AccountCallsAttackTest is AdversarialBase {
         permission.valueLimit = 1 ether;
     }
 
-    function test_validateUserOp_reverts_whenNativeTransferCarriesErc20Transfer() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            token.mint(account, 1000);
-            SessionTypes.Permission memory permission = _nativePermission(address(token));
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes memory callData = _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 1000)));
-            PackedUserOperation memory op =
-                _useOp1(envs[i].entryPoint, account, callData, session, permission, _noProof());
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.NativeTransferWithCalldata.selector, 0)
-            );
-            assertEq(token.balanceOf(account), 1000);
-        }
+    function test_validateUserOp_reverts_whenNativeTransferCarriesErc20Transfer() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        token.mint(account, 1000);
+        SessionTypes.Permission memory permission = _nativePermission(address(token));
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes memory callData = _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 1000)));
+        PackedUserOperation memory op =
+            _useOp1(currentEnv.entryPoint, account, callData, session, permission, _noProof());
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.NativeTransferWithCalldata.selector, 0)
+        );
+        assertEq(token.balanceOf(account), 1000);
     }
 
-    function test_validateUserOp_reverts_whenNativeTransferCarriesOneByte() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _nativePermission(address(recorder));
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 1, hex"00"),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.NativeTransferWithCalldata.selector, 0)
-            );
-        }
+    function test_validateUserOp_reverts_whenNativeTransferCarriesOneByte() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _nativePermission(address(recorder));
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 1, hex"00");
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.NativeTransferWithCalldata.selector, 0)
+        );
     }
 
-    function test_validateUserOp_transfers_whenNativeTransferHasNoCalldata() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _nativePermission(address(recorder));
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 1 ether, ""),
-                session,
-                permission,
-                _noProof()
-            );
-            _handleOp(envs[i].entryPoint, op);
-            _assertRecordedCall(recorder, i, account, 1 ether, "");
-        }
+    function test_validateUserOp_transfers_whenNativeTransferHasNoCalldata() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _nativePermission(address(recorder));
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 1 ether, "");
+        _handleOp(currentEnv.entryPoint, op);
+        _assertRecordedCall(recorder, 0, account, 1 ether, "");
     }
 }

@@ -10,22 +10,6 @@ import {Recorder} from "../mocks/Recorder.sol";
 
 /// @notice Shared helpers of the adversarial suite: raw operations whose calldata and signature the test controls.
 abstract contract AdversarialBase is SessionTestBase {
-    /// @notice The EntryPoint (and its account) that the current run of an {onEachEntryPoint} test is on.
-    AccountEnv internal currentEnv;
-
-    /// @notice Runs the test body once per EntryPoint version, v0.7 first, each run from the same state: a snapshot
-    /// is taken before each run and restored after it, so nothing one run does is seen by the other. The body reads
-    /// the EntryPoint and account of its run from {currentEnv}.
-    modifier onEachEntryPoint() {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            uint256 snapshot = vm.snapshotState();
-            currentEnv = envs[i];
-            _;
-            vm.revertToStateAndDelete(snapshot);
-        }
-    }
-
     /// @notice Selector of `ping(uint256)`, the recorder's "business" call in most cases.
     bytes4 internal constant PING = bytes4(keccak256("ping(uint256)"));
     /// @notice Selector of `pong(uint256,int256)`.
@@ -53,18 +37,6 @@ abstract contract AdversarialBase is SessionTestBase {
         returns (PackedUserOperation memory)
     {
         return _buildUserOp(entryPoint, account, _sessionNonceKey(1), callData);
-    }
-
-    /// @notice Signs `op` in use mode with `key` (call after every other field is final).
-    function _signUse(
-        IEntryPoint entryPoint,
-        PackedUserOperation memory op,
-        SessionTypes.Session memory session,
-        CallProof[] memory calls,
-        uint256 key
-    ) internal view returns (PackedUserOperation memory) {
-        op.signature = SessionEncoding.useSignature(session, calls, _sign(key, _userOpHash(entryPoint, op)));
-        return op;
     }
 
     /// @notice A use-mode operation of the default key with one call proof per entry of `calls`.
@@ -134,6 +106,18 @@ abstract contract AdversarialBase is SessionTestBase {
     {
         session = _singleLeafSession(permission);
         _grant(entryPoint, account, session);
+    }
+
+    /// @notice Grants, on the current {onEachEntryPoint} run's account, the session of the two-leaf tree of `a` and
+    /// `b`, and returns it with the proofs of `a` and `b` (same order).
+    function _grantPair(SessionTypes.Permission memory a, SessionTypes.Permission memory b)
+        internal
+        returns (SessionTypes.Session memory session, bytes32[][] memory proofs)
+    {
+        bytes32 root;
+        (root, proofs) = _tree(_pair(a, b));
+        session = _session(root);
+        _grant(currentEnv.entryPoint, address(currentEnv.account), session);
     }
 
     /// @notice The tree of `permissions`: its root and each permission's proof (same order).

@@ -16,194 +16,160 @@ contract BatchesAttackTest is AdversarialBase {
         permission.rules[0] = _rule(SessionTypes.RuleOperator.Eq, 0, bytes32(x));
     }
 
-    function test_validateUserOp_reverts_whenBatchIsEmpty() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session =
-                _grantSingle(envs[i].entryPoint, account, _permission(address(recorder), PING));
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, _executeBatch(new Execution[](0)), session, new CallProof[](0));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.InvalidBatchSize.selector, 0, validator.MAX_CALLS())
-            );
-        }
+    function test_validateUserOp_reverts_whenBatchIsEmpty() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session =
+            _grantSingle(currentEnv.entryPoint, account, _permission(address(recorder), PING));
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, _executeBatch(new Execution[](0)), session, new CallProof[](0));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.InvalidBatchSize.selector, 0, validator.MAX_CALLS())
+        );
     }
 
-    function test_validateUserOp_reverts_whenBatchIsAllowedThenForbiddenTarget() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _permission(address(recorder), PING);
-            permission.maxUses = 5;
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes memory callData = _executeBatch(
-                _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder2), 0, _ping(1)))
-            );
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 1, address(recorder2), address(recorder)
-                )
-            );
-            (uint64 uses,,) = validator.usageOf(account, _sid(session), _leaf(permission));
-            assertEq(uses, 0, "the allowed half consumed nothing");
-        }
+    function test_validateUserOp_reverts_whenBatchIsAllowedThenForbiddenTarget() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(address(recorder), PING);
+        permission.maxUses = 5;
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes memory callData = _executeBatch(
+            _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder2), 0, _ping(1)))
+        );
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 1, address(recorder2), address(recorder)
+            )
+        );
+        (uint64 uses,,) = validator.usageOf(account, _sid(session), _leaf(permission));
+        assertEq(uses, 0, "the allowed half consumed nothing");
         _assertRecorded(recorder, 0);
         _assertRecorded(recorder2, 0);
     }
 
-    function test_validateUserOp_reverts_whenBatchIsAllowedThenForbiddenSelector() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenBatchIsAllowedThenForbiddenSelector() public onEachEntryPoint {
         bytes4 other = bytes4(keccak256("drain()"));
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _permission(address(recorder), PING);
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes memory callData = _executeBatch(
-                _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder), 0, abi.encode(other)))
-            );
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.SelectorNotAllowed.selector, 1, other, PING)
-            );
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(address(recorder), PING);
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes memory callData = _executeBatch(
+            _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder), 0, abi.encode(other)))
+        );
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _repeat(permission, _noProof(), 2));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.SelectorNotAllowed.selector, 1, other, PING)
+        );
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_reverts_whenSecondCallReusesProofOfDifferentCall() public {
+    function test_validateUserOp_reverts_whenSecondCallReusesProofOfDifferentCall() public onEachEntryPoint {
         // the proof of "ping(1)" presented again for "ping(2)": the second call must match that leaf on its own
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory one = _pingOnly(1);
-            SessionTypes.Permission memory three = _pingOnly(3);
-            (bytes32 root, bytes32[][] memory proofs) = _tree(_pair(one, three));
-            SessionTypes.Session memory session = _session(root);
-            _grant(envs[i].entryPoint, account, session);
-            bytes memory callData = _executeBatch(
-                _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder), 0, _ping(2)))
-            );
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _two(one, proofs[0], one, proofs[0]));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ArgumentRuleFailed.selector, 1, 0, 0)
-            );
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory one = _pingOnly(1);
+        SessionTypes.Permission memory three = _pingOnly(3);
+        (SessionTypes.Session memory session, bytes32[][] memory proofs) = _grantPair(one, three);
+        bytes memory callData = _executeBatch(
+            _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder), 0, _ping(2)))
+        );
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _two(one, proofs[0], one, proofs[0]));
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.ArgumentRuleFailed.selector, 1, 0, 0)
+        );
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_reverts_whenProofsAreSwapped() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory a = _permission(address(recorder), PING);
-            SessionTypes.Permission memory b = _permission(address(recorder2), PING);
-            (bytes32 root, bytes32[][] memory proofs) = _tree(_pair(a, b));
-            SessionTypes.Session memory session = _session(root);
-            _grant(envs[i].entryPoint, account, session);
-            bytes memory callData = _executeBatch(
-                _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder2), 0, _ping(2)))
-            );
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _two(b, proofs[1], a, proofs[0]));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 0, address(recorder), address(recorder2)
-                )
-            );
-            // in the right order the same batch is fine
-            op = _useOpN(envs[i].entryPoint, account, callData, session, _two(a, proofs[0], b, proofs[1]));
-            _handleOp(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_reverts_whenProofsAreSwapped() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory a = _permission(address(recorder), PING);
+        SessionTypes.Permission memory b = _permission(address(recorder2), PING);
+        (SessionTypes.Session memory session, bytes32[][] memory proofs) = _grantPair(a, b);
+        bytes memory callData = _executeBatch(
+            _batch2(Execution(address(recorder), 0, _ping(1)), Execution(address(recorder2), 0, _ping(2)))
+        );
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _two(b, proofs[1], a, proofs[0]));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 0, address(recorder), address(recorder2)
+            )
+        );
+        // in the right order the same batch is fine
+        op = _useOpN(currentEnv.entryPoint, account, callData, session, _two(a, proofs[0], b, proofs[1]));
+        _handleOp(currentEnv.entryPoint, op);
+        _assertRecorded(recorder, 1);
+        _assertRecorded(recorder2, 1);
+    }
+
+    function test_validateUserOp_countsEachCall_whenSameProofCoversIdenticalCalls() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingOnly(1);
+        permission.maxUses = 2;
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        Execution memory call = Execution(address(recorder), 0, _ping(1));
+        PackedUserOperation memory op = _useOpN(
+            currentEnv.entryPoint,
+            account,
+            _executeBatch(_batch2(call, call)),
+            session,
+            _repeat(permission, _noProof(), 2)
+        );
+        _handleOp(currentEnv.entryPoint, op);
+        (uint64 uses,,) = validator.usageOf(account, _sid(session), _leaf(permission));
+        assertEq(uses, 2, "both calls counted");
+        // a third call of a max-2 permission, even alone, is over the limit
+        op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(1));
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.UsageLimitReached.selector, 0, 3, 2)
+        );
+        // and three identical calls in one batch of a fresh session are over it too
+        session.salt = bytes32(uint256(1));
+        _grant(currentEnv.entryPoint, account, session);
+        Execution[] memory three = new Execution[](3);
+        three[0] = call;
+        three[1] = call;
+        three[2] = call;
+        op = _useOpN(currentEnv.entryPoint, account, _executeBatch(three), session, _repeat(permission, _noProof(), 3));
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.UsageLimitReached.selector, 2, 3, 2)
+        );
         _assertRecorded(recorder, 2);
-        _assertRecorded(recorder2, 2);
     }
 
-    function test_validateUserOp_countsEachCall_whenSameProofCoversIdenticalCalls() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingOnly(1);
-            permission.maxUses = 2;
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            Execution memory call = Execution(address(recorder), 0, _ping(1));
-            PackedUserOperation memory op = _useOpN(
-                envs[i].entryPoint,
-                account,
-                _executeBatch(_batch2(call, call)),
-                session,
-                _repeat(permission, _noProof(), 2)
-            );
-            _handleOp(envs[i].entryPoint, op);
-            (uint64 uses,,) = validator.usageOf(account, _sid(session), _leaf(permission));
-            assertEq(uses, 2, "both calls counted");
-            // a third call of a max-2 permission, even alone, is over the limit
-            op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.UsageLimitReached.selector, 0, 3, 2)
-            );
-            // and three identical calls in one batch of a fresh session are over it too
-            session.salt = bytes32(uint256(1));
-            _grant(envs[i].entryPoint, account, session);
-            Execution[] memory three = new Execution[](3);
-            three[0] = call;
-            three[1] = call;
-            three[2] = call;
-            op = _useOpN(envs[i].entryPoint, account, _executeBatch(three), session, _repeat(permission, _noProof(), 3));
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.UsageLimitReached.selector, 2, 3, 2)
-            );
-        }
-        _assertRecorded(recorder, 4);
-    }
-
-    function test_validateUserOp_reverts_whenFewerProofsThanCalls() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _permission(address(recorder), PING);
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            Execution memory call = Execution(address(recorder), 0, _ping(1));
-            PackedUserOperation memory op = _useOpN(
-                envs[i].entryPoint,
-                account,
-                _executeBatch(_batch2(call, call)),
-                session,
-                _repeat(permission, _noProof(), 1)
-            );
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.CallCountMismatch.selector, 2, 1)
-            );
-            op = _useOpN(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                _repeat(permission, _noProof(), 2)
-            );
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.CallCountMismatch.selector, 1, 2)
-            );
-        }
+    function test_validateUserOp_reverts_whenFewerProofsThanCalls() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(address(recorder), PING);
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        Execution memory call = Execution(address(recorder), 0, _ping(1));
+        PackedUserOperation memory op = _useOpN(
+            currentEnv.entryPoint,
+            account,
+            _executeBatch(_batch2(call, call)),
+            session,
+            _repeat(permission, _noProof(), 1)
+        );
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.CallCountMismatch.selector, 2, 1)
+        );
+        op = _useOpN(
+            currentEnv.entryPoint,
+            account,
+            _executeSingle(address(recorder), 0, _ping(1)),
+            session,
+            _repeat(permission, _noProof(), 2)
+        );
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.CallCountMismatch.selector, 1, 2)
+        );
     }
 }

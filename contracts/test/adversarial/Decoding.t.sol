@@ -33,17 +33,14 @@ contract DecodingAttackTest is AdversarialBase {
 
     /// Sends `callData` signed by the session key with `proofs` wildcard-ping proofs and expects `inner`.
     function _expectRejected(bytes memory callData, uint256 proofs, bytes memory inner) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op = _useOpN(
-                envs[i].entryPoint,
-                address(envs[i].account),
-                callData,
-                _sessionOf(envs[i]),
-                _repeat(ping, _noProof(), proofs)
-            );
-            _expectScopeError(envs[i].entryPoint, op, inner);
-        }
+        PackedUserOperation memory op = _useOpN(
+            currentEnv.entryPoint,
+            address(currentEnv.account),
+            callData,
+            _sessionOf(currentEnv),
+            _repeat(ping, _noProof(), proofs)
+        );
+        _expectScopeError(currentEnv.entryPoint, op, inner);
     }
 
     function _malformed(uint256 offset) internal pure returns (bytes memory) {
@@ -88,7 +85,7 @@ contract DecodingAttackTest is AdversarialBase {
     // Case 2: offsets and lengths outside the calldata, wrap-arounds, truncation
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenCallDataShorterThanExecuteHead() public {
+    function test_validateUserOp_reverts_whenCallDataShorterThanExecuteHead() public onEachEntryPoint {
         bytes memory full = _single(address(recorder), 0, _ping(1));
         bytes memory truncated = new bytes(99);
         for (uint256 i; i < 99; ++i) {
@@ -98,7 +95,7 @@ contract DecodingAttackTest is AdversarialBase {
         _expectRejected(bytes.concat(IERC7579Execution.execute.selector), 1, _malformed(4));
     }
 
-    function test_validateUserOp_reverts_whenExecutionDataOffsetIsNotCanonical() public {
+    function test_validateUserOp_reverts_whenExecutionDataOffsetIsNotCanonical() public onEachEntryPoint {
         bytes memory callData = _single(address(recorder), 0, _ping(1));
         // a second encoding of the same bytes one word further, the way a lax decoder would accept it
         bytes memory shifted = bytes.concat(callData, new bytes(32));
@@ -110,25 +107,25 @@ contract DecodingAttackTest is AdversarialBase {
         _expectRejected(shifted, 1, _malformed(36));
     }
 
-    function test_validateUserOp_reverts_whenExecutionDataOffsetPointsIntoSignature() public {
+    function test_validateUserOp_reverts_whenExecutionDataOffsetPointsIntoSignature() public onEachEntryPoint {
         bytes memory callData = _single(address(recorder), 0, _ping(1));
         _setWord(callData, 36, callData.length + 0x200); // past the calldata: into paymasterAndData / signature
         _expectRejected(callData, 1, _malformed(36));
     }
 
-    function test_validateUserOp_reverts_whenExecutionDataOffsetWrapsAround() public {
+    function test_validateUserOp_reverts_whenExecutionDataOffsetWrapsAround() public onEachEntryPoint {
         bytes memory callData = _single(address(recorder), 0, _ping(1));
         _setWord(callData, 36, type(uint256).max - 3); // 4 + offset wraps to 0: the selector
         _expectRejected(callData, 1, _malformed(36));
     }
 
-    function test_validateUserOp_reverts_whenExecutionDataLengthPointsIntoSignature() public {
+    function test_validateUserOp_reverts_whenExecutionDataLengthPointsIntoSignature() public onEachEntryPoint {
         bytes memory callData = _single(address(recorder), 0, _ping(1));
         _setWord(callData, 68, _word(callData, 68) + 0x300); // the "call data" would run on into the signature
         _expectRejected(callData, 1, _malformed(68));
     }
 
-    function test_validateUserOp_reverts_whenExecutionDataLengthIsHuge() public {
+    function test_validateUserOp_reverts_whenExecutionDataLengthIsHuge() public onEachEntryPoint {
         bytes memory callData = _single(address(recorder), 0, _ping(1));
         _setWord(callData, 68, type(uint256).max); // (length + 31) would wrap
         _expectRejected(callData, 1, _malformed(68));
@@ -136,18 +133,18 @@ contract DecodingAttackTest is AdversarialBase {
         _expectRejected(callData, 1, _malformed(68));
     }
 
-    function test_validateUserOp_reverts_whenExecuteCalldataHasTrailingBytes() public {
+    function test_validateUserOp_reverts_whenExecuteCalldataHasTrailingBytes() public onEachEntryPoint {
         bytes memory callData = bytes.concat(_single(address(recorder), 0, _ping(1)), bytes32(uint256(1)));
         _expectRejected(callData, 1, _malformed(68));
     }
 
-    function test_validateUserOp_reverts_whenExecutionDataShorterThanSingleHead() public {
+    function test_validateUserOp_reverts_whenExecutionDataShorterThanSingleHead() public onEachEntryPoint {
         // 51 bytes: a target and 31 bytes of value
         bytes memory callData = _executeCallData(_modeSingle(), abi.encodePacked(address(recorder), bytes31(0)));
         _expectRejected(callData, 1, _malformed(EXEC + 51));
     }
 
-    function test_validateUserOp_reverts_whenBatchArrayOffsetPointsOutside() public {
+    function test_validateUserOp_reverts_whenBatchArrayOffsetPointsOutside() public onEachEntryPoint {
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC, 0x10000);
         _expectRejected(callData, 2, _malformed(EXEC));
@@ -155,7 +152,7 @@ contract DecodingAttackTest is AdversarialBase {
         _expectRejected(callData, 2, _malformed(EXEC));
     }
 
-    function test_validateUserOp_reverts_whenBatchCountIsHuge() public {
+    function test_validateUserOp_reverts_whenBatchCountIsHuge() public onEachEntryPoint {
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x20, type(uint256).max);
         _expectRejected(
@@ -165,19 +162,19 @@ contract DecodingAttackTest is AdversarialBase {
         );
     }
 
-    function test_validateUserOp_reverts_whenBatchOffsetTableIsTruncated() public {
+    function test_validateUserOp_reverts_whenBatchOffsetTableIsTruncated() public onEachEntryPoint {
         // a one-word batch body claiming 32 calls: the offsets table would run past the execution data
         bytes memory callData = _executeCallData(_modeBatch(), abi.encode(uint256(0x20), uint256(32)));
         _expectRejected(callData, 32, _malformed(EXEC + 0x40));
     }
 
-    function test_validateUserOp_reverts_whenBatchElementOffsetIsHuge() public {
+    function test_validateUserOp_reverts_whenBatchElementOffsetIsHuge() public onEachEntryPoint {
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x60, type(uint256).max - 0x3f); // 0x40 + offset wraps to 0
         _expectRejected(callData, 2, _malformed(EXEC + 0x60));
     }
 
-    function test_validateUserOp_reverts_whenBatchElementLengthPointsIntoSignature() public {
+    function test_validateUserOp_reverts_whenBatchElementLengthPointsIntoSignature() public onEachEntryPoint {
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x140 + 0x60, 36 + 0x400);
         _expectRejected(callData, 2, _malformed(EXEC + 0x140 + 0x60));
@@ -185,7 +182,7 @@ contract DecodingAttackTest is AdversarialBase {
         _expectRejected(callData, 2, _malformed(EXEC + 0x140 + 0x60));
     }
 
-    function test_validateUserOp_reverts_whenBatchElementIsTruncated() public {
+    function test_validateUserOp_reverts_whenBatchElementIsTruncated() public onEachEntryPoint {
         bytes memory full = _twoPings();
         // cut the batch inside element 1's head (and fix the outer length to stay consistent)
         uint256 cut = 0x140 + 0x40;
@@ -216,7 +213,7 @@ contract DecodingAttackTest is AdversarialBase {
     // Case 3: non-canonical batches that would make validation and execution see different calls
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenBatchArrayOffsetIsNotCanonical() public {
+    function test_validateUserOp_reverts_whenBatchArrayOffsetIsNotCanonical() public onEachEntryPoint {
         // array at 0x40 instead of 0x20, with a junk word in between: OpenZeppelin's decodeBatch accepts it
         bytes memory canonical = _twoPings();
         bytes memory executionData = new bytes(canonical.length - EXEC + 32);
@@ -227,36 +224,36 @@ contract DecodingAttackTest is AdversarialBase {
         bytes memory callData = _executeCallData(_modeBatch(), executionData);
         _expectRejected(callData, 2, _malformed(EXEC));
         // the account itself would run it: the encoding is not merely cosmetic
-        _sendOwnerOp(entryPointV08, address(accountV08), callData);
+        _sendOwnerOp(currentEnv.entryPoint, address(currentEnv.account), callData);
         _assertRecorded(recorder, 1);
         _assertRecorded(recorder2, 1);
     }
 
-    function test_validateUserOp_reverts_whenElementOffsetPointsToAnotherElement() public {
+    function test_validateUserOp_reverts_whenElementOffsetPointsToAnotherElement() public onEachEntryPoint {
         // both offsets name element 0: the account would run recorder.ping(1) twice, never recorder2.ping(2)
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x60, 0x40);
         _expectRejected(callData, 2, _malformed(EXEC + 0x60));
-        _sendOwnerOp(entryPointV08, address(accountV08), callData);
+        _sendOwnerOp(currentEnv.entryPoint, address(currentEnv.account), callData);
         _assertRecorded(recorder, 2);
         _assertRecorded(recorder2, 0);
     }
 
-    function test_validateUserOp_reverts_whenElementsOverlap() public {
+    function test_validateUserOp_reverts_whenElementsOverlap() public onEachEntryPoint {
         // element 1 starts 0x20 early, inside element 0's padding
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x60, 0x100 - 0x20);
         _expectRejected(callData, 2, _malformed(EXEC + 0x60));
     }
 
-    function test_validateUserOp_reverts_whenElementsAreOutOfOrder() public {
+    function test_validateUserOp_reverts_whenElementsAreOutOfOrder() public onEachEntryPoint {
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x40, 0x100);
         _setWord(callData, EXEC + 0x60, 0x40);
         _expectRejected(callData, 2, _malformed(EXEC + 0x40));
     }
 
-    function test_validateUserOp_reverts_whenBytesOffsetIsNot0x60() public {
+    function test_validateUserOp_reverts_whenBytesOffsetIsNot0x60() public onEachEntryPoint {
         // element 0's bytes offset moved to 0x80: a lax decoder would read different call data than the account
         Execution[] memory executions = new Execution[](1);
         executions[0] = Execution(address(recorder), 0, _ping(1));
@@ -273,17 +270,17 @@ contract DecodingAttackTest is AdversarialBase {
         }
         bytes memory callData = _executeCallData(_modeBatch(), executionData);
         _expectRejected(callData, 1, _malformed(EXEC + 0x60 + 0x40));
-        _sendOwnerOp(entryPointV08, address(accountV08), callData);
-        _assertRecordedCall(recorder, 0, address(accountV08), 0, _ping(1));
+        _sendOwnerOp(currentEnv.entryPoint, address(currentEnv.account), callData);
+        _assertRecordedCall(recorder, 0, address(currentEnv.account), 0, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenTargetHasDirtyHighBits() public {
+    function test_validateUserOp_reverts_whenTargetHasDirtyHighBits() public onEachEntryPoint {
         bytes memory callData = _twoPings();
         _setWord(callData, EXEC + 0x140, uint256(uint160(address(recorder2))) | (uint256(1) << 200));
         _expectRejected(callData, 2, _malformed(EXEC + 0x140));
     }
 
-    function test_validateUserOp_reverts_whenBatchHasTrailingBytes() public {
+    function test_validateUserOp_reverts_whenBatchHasTrailingBytes() public onEachEntryPoint {
         bytes memory canonical = _twoPings();
         bytes memory executionData = new bytes(canonical.length - EXEC + 32);
         for (uint256 i; i + 32 <= canonical.length - EXEC; i += 32) {
@@ -367,47 +364,47 @@ contract DecodingAttackTest is AdversarialBase {
         return abi.encodeCall(IERC7579Execution.execute, (mode, executionData));
     }
 
-    function test_validateUserOp_reverts_whenCallTypeIsDelegatecall() public {
+    function test_validateUserOp_reverts_whenCallTypeIsDelegatecall() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(0xff) << 248);
         _expectRejected(_modeCall(mode, abi.encodePacked(address(recorder), _ping(1))), 1, _unsupportedMode(mode));
     }
 
-    function test_validateUserOp_reverts_whenCallTypeIsStaticcall() public {
+    function test_validateUserOp_reverts_whenCallTypeIsStaticcall() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(0xfe) << 248);
         _expectRejected(
             _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))), 1, _unsupportedMode(mode)
         );
     }
 
-    function test_validateUserOp_reverts_whenCallTypeIsUnknown() public {
+    function test_validateUserOp_reverts_whenCallTypeIsUnknown() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(0x02) << 248);
         _expectRejected(
             _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))), 1, _unsupportedMode(mode)
         );
     }
 
-    function test_validateUserOp_reverts_whenExecTypeIsUnsupported() public {
+    function test_validateUserOp_reverts_whenExecTypeIsUnsupported() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(0x02) << 240);
         _expectRejected(
             _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))), 1, _unsupportedMode(mode)
         );
     }
 
-    function test_validateUserOp_reverts_whenModeUnusedBytesAreSet() public {
+    function test_validateUserOp_reverts_whenModeUnusedBytesAreSet() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(1) << 208); // byte 5: the unused bytes 2..5
         _expectRejected(
             _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))), 1, _unsupportedMode(mode)
         );
     }
 
-    function test_validateUserOp_reverts_whenModeSelectorIsSet() public {
+    function test_validateUserOp_reverts_whenModeSelectorIsSet() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(0x12345678) << 176); // bytes 6..9
         _expectRejected(
             _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))), 1, _unsupportedMode(mode)
         );
     }
 
-    function test_validateUserOp_reverts_whenModePayloadIsSet() public {
+    function test_validateUserOp_reverts_whenModePayloadIsSet() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(1)); // last byte of the 22-byte payload
         _expectRejected(
             _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))), 1, _unsupportedMode(mode)
@@ -428,19 +425,16 @@ contract DecodingAttackTest is AdversarialBase {
         _expectScopeError(entryPointV08, op, _unsupportedMode(mode));
     }
 
-    function test_validateUserOp_executes_whenExecTypeIsTry() public {
+    function test_validateUserOp_executes_whenExecTypeIsTry() public onEachEntryPoint {
         bytes32 mode = bytes32(uint256(0x01) << 240);
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op = _useOpN(
-                envs[i].entryPoint,
-                address(envs[i].account),
-                _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))),
-                _sessionOf(envs[i]),
-                _repeat(ping, _noProof(), 1)
-            );
-            _handleOp(envs[i].entryPoint, op);
-        }
-        _assertRecorded(recorder, 2);
+        PackedUserOperation memory op = _useOpN(
+            currentEnv.entryPoint,
+            address(currentEnv.account),
+            _modeCall(mode, abi.encodePacked(address(recorder), uint256(0), _ping(1))),
+            _sessionOf(currentEnv),
+            _repeat(ping, _noProof(), 1)
+        );
+        _handleOp(currentEnv.entryPoint, op);
+        _assertRecorded(recorder, 1);
     }
 }

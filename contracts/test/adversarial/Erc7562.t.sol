@@ -97,57 +97,64 @@ contract Erc7562AttackTest is AdversarialBase {
     }
 
     function _checkStorageAndCalls(bool enable) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 e; e < envs.length; ++e) {
-            Fixture memory f = _fixture(envs[e], enable);
-            bytes32[] memory keys = _associatedKeys(f);
-            bytes32[] memory ownerKeys = new bytes32[](1); // OwnerECDSAValidator: mapping(account => owner) at 0
-            vm.record();
-            vm.startStateDiffRecording();
-            vm.prank(f.account, bundler);
-            uint256 validationData = validator.validateUserOp(f.op, f.opHash);
-            Vm.AccountAccess[] memory accesses = vm.stopAndReturnStateDiff();
-            (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(validator));
-            assertEq(validationData & 1, 0, "valid op");
+        Fixture memory f = _fixture(currentEnv, enable);
+        bytes32[] memory keys = _associatedKeys(f);
+        vm.record();
+        vm.startStateDiffRecording();
+        vm.prank(f.account, bundler);
+        uint256 validationData = validator.validateUserOp(f.op, f.opHash);
+        Vm.AccountAccess[] memory accesses = vm.stopAndReturnStateDiff();
+        (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(validator));
+        assertEq(validationData & 1, 0, "valid op");
 
-            assertGt(reads.length, 0);
-            assertGt(writes.length, 0);
-            for (uint256 k; k < reads.length; ++k) {
-                assertTrue(_isAssociated(f.account, reads[k], keys), "validator read outside account storage");
-            }
-            for (uint256 k; k < writes.length; ++k) {
-                assertTrue(_isAssociated(f.account, writes[k], keys), "validator write outside account storage");
-            }
-            bool calledOwnerValidator;
-            for (uint256 a; a < accesses.length; ++a) {
-                address touched = accesses[a].account;
-                if (touched == address(vm)) continue; // the recording cheatcodes themselves
-                assertTrue(
-                    touched == address(validator) || touched == f.account || touched == address(envs[e].implementation)
-                        || touched == address(ownerValidator) || touched == ECRECOVER,
-                    string.concat("unexpected contract touched: ", vm.toString(touched))
-                );
-                if (touched == address(ownerValidator)) calledOwnerValidator = true;
-                Vm.StorageAccess[] memory slots = accesses[a].storageAccesses;
-                for (uint256 s; s < slots.length; ++s) {
-                    if (slots[s].account == f.account) continue; // the sender's own storage
-                    if (slots[s].account == address(ownerValidator)) {
-                        assertTrue(_isAssociated(f.account, slots[s].slot, ownerKeys), "owner validator storage");
-                        continue;
-                    }
-                    assertEq(slots[s].account, address(validator), "storage of another contract");
-                    assertTrue(_isAssociated(f.account, slots[s].slot, keys), "validator storage");
+        assertGt(reads.length, 0);
+        assertGt(writes.length, 0);
+        for (uint256 k; k < reads.length; ++k) {
+            assertTrue(_isAssociated(f.account, reads[k], keys), "validator read outside account storage");
+        }
+        for (uint256 k; k < writes.length; ++k) {
+            assertTrue(_isAssociated(f.account, writes[k], keys), "validator write outside account storage");
+        }
+        bool calledOwnerValidator = _checkAccesses(f.account, accesses, keys);
+        assertEq(calledOwnerValidator, enable, "the owner validator is only asked in enable mode");
+    }
+
+    /// Checks every contract and storage slot `accesses` touched during the validation of `account`'s operation;
+    /// returns whether the owner validator was called.
+    function _checkAccesses(address account, Vm.AccountAccess[] memory accesses, bytes32[] memory keys)
+        internal
+        view
+        returns (bool calledOwnerValidator)
+    {
+        bytes32[] memory ownerKeys = new bytes32[](1); // OwnerECDSAValidator: mapping(account => owner) at 0
+        address implementation = address(currentEnv.implementation);
+        for (uint256 a; a < accesses.length; ++a) {
+            address touched = accesses[a].account;
+            if (touched == address(vm)) continue; // the recording cheatcodes themselves
+            assertTrue(
+                touched == address(validator) || touched == account || touched == implementation
+                    || touched == address(ownerValidator) || touched == ECRECOVER,
+                string.concat("unexpected contract touched: ", vm.toString(touched))
+            );
+            if (touched == address(ownerValidator)) calledOwnerValidator = true;
+            Vm.StorageAccess[] memory slots = accesses[a].storageAccesses;
+            for (uint256 s; s < slots.length; ++s) {
+                if (slots[s].account == account) continue; // the sender's own storage
+                if (slots[s].account == address(ownerValidator)) {
+                    assertTrue(_isAssociated(account, slots[s].slot, ownerKeys), "owner validator storage");
+                    continue;
                 }
+                assertEq(slots[s].account, address(validator), "storage of another contract");
+                assertTrue(_isAssociated(account, slots[s].slot, keys), "validator storage");
             }
-            assertEq(calledOwnerValidator, enable, "the owner validator is only asked in enable mode");
         }
     }
 
-    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inUseMode() public {
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inUseMode() public onEachEntryPoint {
         _checkStorageAndCalls(false);
     }
 
-    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inEnableMode() public {
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inEnableMode() public onEachEntryPoint {
         _checkStorageAndCalls(true);
     }
 

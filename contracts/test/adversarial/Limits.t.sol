@@ -24,103 +24,63 @@ contract LimitsAttackTest is AdversarialBase {
         permission.nativeTotalLimit = 2.5 ether;
     }
 
-    function test_validateUserOp_reverts_whenOpsUnderPerCallCapExceedNativeTotal() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _nativeCapped(address(recorder));
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            for (uint256 k; k < 2; ++k) {
-                _handleOp(
-                    envs[i].entryPoint,
-                    _useOp1(
-                        envs[i].entryPoint,
-                        account,
-                        _executeSingle(address(recorder), 1 ether, ""),
-                        session,
-                        permission,
-                        _noProof()
-                    )
-                );
-            }
-            assertEq(validator.spentOf(account, _sid(session), address(0)), 2 ether);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 1 ether, ""),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.NativeTotalExceeded.selector, 0, 3 ether, 2.5 ether)
-            );
-            // the remainder is still usable
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(recorder), 0.5 ether, ""),
-                    session,
-                    permission,
-                    _noProof()
-                )
-            );
-            assertEq(validator.spentOf(account, _sid(session), address(0)), 2.5 ether);
+    function test_validateUserOp_reverts_whenOpsUnderPerCallCapExceedNativeTotal() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _nativeCapped(address(recorder));
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        for (uint256 k; k < 2; ++k) {
+            _handleOp(currentEnv.entryPoint, _op1(currentEnv, session, permission, address(recorder), 1 ether, ""));
         }
+        assertEq(validator.spentOf(account, _sid(session), address(0)), 2 ether);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 1 ether, "");
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.NativeTotalExceeded.selector, 0, 3 ether, 2.5 ether)
+        );
+        // the remainder is still usable
+        _handleOp(currentEnv.entryPoint, _op1(currentEnv, session, permission, address(recorder), 0.5 ether, ""));
+        assertEq(validator.spentOf(account, _sid(session), address(0)), 2.5 ether);
     }
 
-    function test_validateUserOp_reverts_whenBatchValuesSumPastNativeTotal() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _nativeCapped(address(recorder));
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            Execution[] memory executions = new Execution[](3);
-            for (uint256 k; k < 3; ++k) {
-                executions[k] = Execution(address(recorder), 1 ether, "");
-            }
-            PackedUserOperation memory op = _useOpN(
-                envs[i].entryPoint, account, _executeBatch(executions), session, _repeat(permission, _noProof(), 3)
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.NativeTotalExceeded.selector, 2, 3 ether, 2.5 ether)
-            );
+    function test_validateUserOp_reverts_whenBatchValuesSumPastNativeTotal() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _nativeCapped(address(recorder));
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        Execution[] memory executions = new Execution[](3);
+        for (uint256 k; k < 3; ++k) {
+            executions[k] = Execution(address(recorder), 1 ether, "");
         }
+        PackedUserOperation memory op = _useOpN(
+            currentEnv.entryPoint, account, _executeBatch(executions), session, _repeat(permission, _noProof(), 3)
+        );
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.NativeTotalExceeded.selector, 2, 3 ether, 2.5 ether)
+        );
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_reverts_whenNativeTotalIsSplitAcrossPermissions() public {
+    function test_validateUserOp_reverts_whenNativeTotalIsSplitAcrossPermissions() public onEachEntryPoint {
         // the native total is per session, summed over every permission with the flag
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory a = _nativeCapped(address(recorder));
-            SessionTypes.Permission memory b = _nativeCapped(address(recorder2));
-            (bytes32 root, bytes32[][] memory proofs) = _tree(_pair(a, b));
-            SessionTypes.Session memory session = _session(root);
-            _grant(envs[i].entryPoint, account, session);
-            bytes memory callData = _executeBatch(
-                _batch2(Execution(address(recorder), 1 ether, ""), Execution(address(recorder2), 1 ether, ""))
-            );
-            _handleOp(
-                envs[i].entryPoint,
-                _useOpN(envs[i].entryPoint, account, callData, session, _two(a, proofs[0], b, proofs[1]))
-            );
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint, account, _executeSingle(address(recorder2), 1 ether, ""), session, b, proofs[1]
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.NativeTotalExceeded.selector, 0, 3 ether, 2.5 ether)
-            );
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory a = _nativeCapped(address(recorder));
+        SessionTypes.Permission memory b = _nativeCapped(address(recorder2));
+        (SessionTypes.Session memory session, bytes32[][] memory proofs) = _grantPair(a, b);
+        bytes memory callData = _executeBatch(
+            _batch2(Execution(address(recorder), 1 ether, ""), Execution(address(recorder2), 1 ether, ""))
+        );
+        _handleOp(
+            currentEnv.entryPoint,
+            _useOpN(currentEnv.entryPoint, account, callData, session, _two(a, proofs[0], b, proofs[1]))
+        );
+        PackedUserOperation memory op = _op1(currentEnv, session, b, proofs[1], address(recorder2), 1 ether, "");
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.NativeTotalExceeded.selector, 0, 3 ether, 2.5 ether)
+        );
     }
 
     function testFuzz_validateUserOp_neverSpendsPastNativeTotal(uint256[6] memory values) public {
@@ -170,212 +130,138 @@ contract LimitsAttackTest is AdversarialBase {
         _grant(account == address(accountV07) ? entryPointV07 : entryPointV08, account, session);
     }
 
+    /// An operation of the current run's account calling `data` on `target` under permission `k` of an
+    /// {_erc20Session}.
+    function _erc20Op(
+        SessionTypes.Session memory session,
+        SessionTypes.Permission[] memory p,
+        bytes32[][] memory proofs,
+        uint256 k,
+        address target,
+        bytes memory data
+    ) internal view returns (PackedUserOperation memory) {
+        return _op1(currentEnv, session, p[k], proofs[k], target, 0, data);
+    }
+
     function _exceeded(address target, uint256 total) internal pure returns (bytes memory) {
         return abi.encodeWithSelector(ISessionKeyValidator.Erc20TotalExceeded.selector, 0, target, total, uint256(100));
     }
 
-    function test_validateUserOp_reverts_whenErc20TotalBypassedThroughApprove() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenErc20TotalBypassedThroughApprove() public onEachEntryPoint {
         address attacker = makeAddr("attacker");
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            token.mint(account, 1000);
-            (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
-                _erc20Session(account, address(token));
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (attacker, 60))),
-                    session,
-                    p[0],
-                    proofs[0]
-                )
-            );
-            // approving the attacker for the rest of the balance is a movement like any other
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(token), 0, abi.encodeCall(IERC20.approve, (attacker, 1000))),
-                session,
-                p[1],
-                proofs[1]
-            );
-            _expectScopeError(envs[i].entryPoint, op, _exceeded(address(token), 1060));
-            assertEq(token.allowance(account, attacker), 0);
-        }
-        assertEq(token.balanceOf(attacker), 120);
+        address account = address(currentEnv.account);
+        token.mint(account, 1000);
+        (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
+            _erc20Session(account, address(token));
+        _handleOp(
+            currentEnv.entryPoint,
+            _erc20Op(session, p, proofs, 0, address(token), abi.encodeCall(IERC20.transfer, (attacker, 60)))
+        );
+        // approving the attacker for the rest of the balance is a movement like any other
+        PackedUserOperation memory op =
+            _erc20Op(session, p, proofs, 1, address(token), abi.encodeCall(IERC20.approve, (attacker, 1000)));
+        _expectScopeError(currentEnv.entryPoint, op, _exceeded(address(token), 1060));
+        assertEq(token.allowance(account, attacker), 0);
+        assertEq(token.balanceOf(attacker), 60);
     }
 
-    function test_validateUserOp_reverts_whenErc20TotalBypassedThroughTransferFrom() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenErc20TotalBypassedThroughTransferFrom() public onEachEntryPoint {
         address victim = makeAddr("victim");
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
-                _erc20Session(account, address(recorder));
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(recorder), 0, abi.encodeCall(IERC20.transfer, (victim, 60))),
-                    session,
-                    p[0],
-                    proofs[0]
-                )
-            );
-            // the amount is argument 2 of transferFrom, not argument 1
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, abi.encodeCall(IERC20.transferFrom, (account, victim, 50))),
-                session,
-                p[2],
-                proofs[2]
-            );
-            _expectScopeError(envs[i].entryPoint, op, _exceeded(address(recorder), 110));
-        }
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
+            _erc20Session(account, address(recorder));
+        _handleOp(
+            currentEnv.entryPoint,
+            _erc20Op(session, p, proofs, 0, address(recorder), abi.encodeCall(IERC20.transfer, (victim, 60)))
+        );
+        // the amount is argument 2 of transferFrom, not argument 1
+        PackedUserOperation memory op = _erc20Op(
+            session, p, proofs, 2, address(recorder), abi.encodeCall(IERC20.transferFrom, (account, victim, 50))
+        );
+        _expectScopeError(currentEnv.entryPoint, op, _exceeded(address(recorder), 110));
     }
 
-    function test_validateUserOp_reverts_whenErc20TotalBypassedThroughIncreaseAllowance() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenErc20TotalBypassedThroughIncreaseAllowance() public onEachEntryPoint {
         address spender = makeAddr("spender");
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
-                _erc20Session(account, address(recorder));
-            bytes memory callData = _executeBatch(
-                _batch2(
-                    Execution(address(recorder), 0, abi.encodeCall(IERC20.approve, (spender, 60))),
-                    Execution(address(recorder), 0, abi.encodeWithSelector(INCREASE_ALLOWANCE, spender, 41))
-                )
-            );
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _two(p[1], proofs[1], p[3], proofs[3]));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.Erc20TotalExceeded.selector, 1, address(recorder), 101, uint256(100)
-                )
-            );
-        }
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
+            _erc20Session(account, address(recorder));
+        bytes memory callData = _executeBatch(
+            _batch2(
+                Execution(address(recorder), 0, abi.encodeCall(IERC20.approve, (spender, 60))),
+                Execution(address(recorder), 0, abi.encodeWithSelector(INCREASE_ALLOWANCE, spender, 41))
+            )
+        );
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _two(p[1], proofs[1], p[3], proofs[3]));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.Erc20TotalExceeded.selector, 1, address(recorder), 101, uint256(100)
+            )
+        );
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_reverts_whenErc20FlaggedPermissionIsNotAMovement() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenErc20FlaggedPermissionIsNotAMovement() public onEachEntryPoint {
         bytes4 burn = bytes4(keccak256("burn(uint256)"));
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _erc20(address(recorder), burn);
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, abi.encodeWithSelector(burn, 1000)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.NotAnErc20Movement.selector, 0, burn)
-            );
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _erc20(address(recorder), burn);
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        PackedUserOperation memory op =
+            _op1(currentEnv, session, permission, address(recorder), 0, abi.encodeWithSelector(burn, 1000));
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.NotAnErc20Movement.selector, 0, burn)
+        );
     }
 
-    function test_validateUserOp_reverts_whenErc20AmountArgumentIsMissing() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _erc20(address(recorder), IERC20.transferFrom.selector);
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            // transferFrom(from, to) without the amount: a lax reader would see amount 0
-            bytes memory data = abi.encodeWithSelector(IERC20.transferFrom.selector, account, bundler);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint, account, _executeSingle(address(recorder), 0, data), session, permission, _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.NotAnErc20Movement.selector, 0, IERC20.transferFrom.selector
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenErc20AmountArgumentIsMissing() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _erc20(address(recorder), IERC20.transferFrom.selector);
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        // transferFrom(from, to) without the amount: a lax reader would see amount 0
+        bytes memory data = abi.encodeWithSelector(IERC20.transferFrom.selector, account, bundler);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, data);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.NotAnErc20Movement.selector, 0, IERC20.transferFrom.selector)
+        );
     }
 
-    function test_validateUserOp_reverts_whenErc20TotalSaturatesOnHugeAmount() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
-                _erc20Session(account, address(recorder));
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(recorder), 0, abi.encodeCall(IERC20.transfer, (bundler, 1))),
-                    session,
-                    p[0],
-                    proofs[0]
-                )
-            );
-            // 1 + (2^256 - 1) would wrap to 0 without saturation
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, abi.encodeCall(IERC20.approve, (bundler, type(uint256).max))),
-                session,
-                p[1],
-                proofs[1]
-            );
-            _expectScopeError(envs[i].entryPoint, op, _exceeded(address(recorder), type(uint256).max));
-        }
+    function test_validateUserOp_reverts_whenErc20TotalSaturatesOnHugeAmount() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        (SessionTypes.Session memory session, SessionTypes.Permission[] memory p, bytes32[][] memory proofs) =
+            _erc20Session(account, address(recorder));
+        _handleOp(
+            currentEnv.entryPoint,
+            _erc20Op(session, p, proofs, 0, address(recorder), abi.encodeCall(IERC20.transfer, (bundler, 1)))
+        );
+        // 1 + (2^256 - 1) would wrap to 0 without saturation
+        PackedUserOperation memory op = _erc20Op(
+            session, p, proofs, 1, address(recorder), abi.encodeCall(IERC20.approve, (bundler, type(uint256).max))
+        );
+        _expectScopeError(currentEnv.entryPoint, op, _exceeded(address(recorder), type(uint256).max));
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Case 15: usage and rate limits
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenMaxUsesExceeded() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _permission(address(recorder), PING);
-            permission.maxUses = 3;
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            for (uint256 k; k < 3; ++k) {
-                _handleOp(
-                    envs[i].entryPoint,
-                    _useOp1(
-                        envs[i].entryPoint,
-                        account,
-                        _executeSingle(address(recorder), 0, _ping(k)),
-                        session,
-                        permission,
-                        _noProof()
-                    )
-                );
-            }
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(3)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.UsageLimitReached.selector, 0, 4, 3)
-            );
+    function test_validateUserOp_reverts_whenMaxUsesExceeded() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(address(recorder), PING);
+        permission.maxUses = 3;
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        for (uint256 k; k < 3; ++k) {
+            _handleOp(currentEnv.entryPoint, _op1(currentEnv, session, permission, address(recorder), 0, _ping(k)));
         }
-        _assertRecorded(recorder, 6);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(3));
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.UsageLimitReached.selector, 0, 4, 3)
+        );
+        _assertRecorded(recorder, 3);
     }
 
     function _rateLimited() internal pure returns (SessionTypes.Permission memory permission) {
@@ -387,77 +273,65 @@ contract LimitsAttackTest is AdversarialBase {
         permission.rateLimitInterval = 1 hours;
     }
 
-    function test_validateUserOp_reverts_whenUsedTwiceInRateLimitWindow() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _rateLimited();
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes memory callData = _executeSingle(address(recorder), 0, _ping(1));
-            _handleOp(
-                envs[i].entryPoint,
-                _useOpN(envs[i].entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0))
-            );
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0));
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.RateLimitReached.selector, 0, 0, 1)
-            );
-            // naming the next window does not help before it starts
-            op = _useOpN(envs[i].entryPoint, account, callData, session, _oneAt(permission, _noProof(), 1));
-            _expectExpiredOrNotDue(envs[i].entryPoint, op);
-            // nor does a batch that uses the permission twice in window 0 of a fresh session
-            session.salt = bytes32(uint256(7));
-            _grant(envs[i].entryPoint, account, session);
-            Execution memory call = Execution(address(recorder), 0, _ping(1));
-            CallProof[] memory calls = _repeat(permission, _noProof(), 2);
-            op = _useOpN(envs[i].entryPoint, account, _executeBatch(_batch2(call, call)), session, calls);
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.RateLimitReached.selector, 1, 0, 1)
-            );
-        }
+    function test_validateUserOp_reverts_whenUsedTwiceInRateLimitWindow() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _rateLimited();
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes memory callData = _executeSingle(address(recorder), 0, _ping(1));
+        _handleOp(
+            currentEnv.entryPoint,
+            _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0))
+        );
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0));
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.RateLimitReached.selector, 0, 0, 1)
+        );
+        // naming the next window does not help before it starts
+        op = _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 1));
+        _expectExpiredOrNotDue(currentEnv.entryPoint, op);
+        // nor does a batch that uses the permission twice in window 0 of a fresh session
+        session.salt = bytes32(uint256(7));
+        _grant(currentEnv.entryPoint, account, session);
+        Execution memory call = Execution(address(recorder), 0, _ping(1));
+        CallProof[] memory calls = _repeat(permission, _noProof(), 2);
+        op = _useOpN(currentEnv.entryPoint, account, _executeBatch(_batch2(call, call)), session, calls);
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.RateLimitReached.selector, 1, 0, 1)
+        );
     }
 
-    function test_validateUserOp_reverts_whenRateLimitWindowGoesBackwards() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenRateLimitWindowGoesBackwards() public onEachEntryPoint {
         SessionTypes.Permission memory permission = _rateLimited();
         SessionTypes.Session memory session = _singleLeafSession(permission);
-        for (uint256 i; i < envs.length; ++i) {
-            _grant(envs[i].entryPoint, address(envs[i].account), session);
-        }
+        address account = address(currentEnv.account);
+        _grant(currentEnv.entryPoint, account, session);
         vm.warp(START + 1 hours + 1); // window 1
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            bytes memory callData = _executeSingle(address(recorder), 0, _ping(1));
-            // window 0 is over
-            PackedUserOperation memory op =
-                _useOpN(envs[i].entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0));
-            _expectExpiredOrNotDue(envs[i].entryPoint, op);
-            _handleOp(
-                envs[i].entryPoint,
-                _useOpN(envs[i].entryPoint, account, callData, session, _oneAt(permission, _noProof(), 1))
-            );
-            (, uint32 window, uint32 windowUses) = validator.usageOf(account, _sid(session), _leaf(permission));
-            assertEq(window, 1);
-            assertEq(windowUses, 1);
-            op = _useOpN(envs[i].entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.RateLimitWindowPassed.selector, 0, 0, 1)
-            );
-        }
+        bytes memory callData = _executeSingle(address(recorder), 0, _ping(1));
+        // window 0 is over
+        PackedUserOperation memory op =
+            _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0));
+        _expectExpiredOrNotDue(currentEnv.entryPoint, op);
+        _handleOp(
+            currentEnv.entryPoint,
+            _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 1))
+        );
+        (, uint32 window, uint32 windowUses) = validator.usageOf(account, _sid(session), _leaf(permission));
+        assertEq(window, 1);
+        assertEq(windowUses, 1);
+        op = _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 0));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.RateLimitWindowPassed.selector, 0, 0, 1)
+        );
         vm.warp(START + 2 hours + 1); // window 2: one more use
-        for (uint256 i; i < envs.length; ++i) {
-            bytes memory callData = _executeSingle(address(recorder), 0, _ping(2));
-            _handleOp(
-                envs[i].entryPoint,
-                _useOpN(
-                    envs[i].entryPoint, address(envs[i].account), callData, session, _oneAt(permission, _noProof(), 2)
-                )
-            );
-        }
-        _assertRecorded(recorder, 4);
+        callData = _executeSingle(address(recorder), 0, _ping(2));
+        _handleOp(
+            currentEnv.entryPoint,
+            _useOpN(currentEnv.entryPoint, account, callData, session, _oneAt(permission, _noProof(), 2))
+        );
+        _assertRecorded(recorder, 2);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -474,46 +348,26 @@ contract LimitsAttackTest is AdversarialBase {
         }
     }
 
-    function test_validateUserOp_reverts_whenPermissionHasTooManyRules() public {
+    function test_validateUserOp_reverts_whenPermissionHasTooManyRules() public onEachEntryPoint {
         uint256 maxRules = validator.MAX_RULES();
         uint256[2] memory counts = [maxRules + 1, 300];
         for (uint256 c; c < counts.length; ++c) {
-            AccountEnv[] memory envs = _envs();
-            for (uint256 i; i < envs.length; ++i) {
-                address account = address(envs[i].account);
-                SessionTypes.Permission memory permission = _permission(address(recorder), PING);
-                permission.rules = _manyRules(counts[c]);
-                SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-                PackedUserOperation memory op = _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(recorder), 0, _ping(1)),
-                    session,
-                    permission,
-                    _noProof()
-                );
-                _expectScopeError(
-                    envs[i].entryPoint,
-                    op,
-                    abi.encodeWithSelector(ISessionKeyValidator.TooManyRules.selector, 0, counts[c], maxRules)
-                );
-            }
+            address account = address(currentEnv.account);
+            SessionTypes.Permission memory permission = _permission(address(recorder), PING);
+            permission.rules = _manyRules(counts[c]);
+            SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+            PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(1));
+            _expectScopeError(
+                currentEnv.entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.TooManyRules.selector, 0, counts[c], maxRules)
+            );
         }
         // exactly MAX_RULES is fine
         SessionTypes.Permission memory atMax = _permission(address(recorder), PING);
         atMax.rules = _manyRules(maxRules);
-        SessionTypes.Session memory okSession = _grantSingle(entryPointV08, address(accountV08), atMax);
-        _handleOp(
-            entryPointV08,
-            _useOp1(
-                entryPointV08,
-                address(accountV08),
-                _executeSingle(address(recorder), 0, _ping(1)),
-                okSession,
-                atMax,
-                _noProof()
-            )
-        );
+        SessionTypes.Session memory okSession = _grantSingle(currentEnv.entryPoint, address(currentEnv.account), atMax);
+        _handleOp(currentEnv.entryPoint, _op1(currentEnv, okSession, atMax, address(recorder), 0, _ping(1)));
     }
 
     function test_validateUserOp_reverts_whenOneOfHasTooManyOperands() public {
@@ -529,30 +383,27 @@ contract LimitsAttackTest is AdversarialBase {
         _expectScopeError(entryPointV08, op, abi.encodeWithSelector(ISessionKeyValidator.InvalidRule.selector, 0, 0));
     }
 
-    function test_validateUserOp_reverts_whenBatchExceedsMaxCalls() public {
+    function test_validateUserOp_reverts_whenBatchExceedsMaxCalls() public onEachEntryPoint {
         uint256 maxCalls = validator.MAX_CALLS();
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _permission(address(recorder), PING);
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            Execution[] memory executions = new Execution[](maxCalls + 1);
-            for (uint256 k; k < executions.length; ++k) {
-                executions[k] = Execution(address(recorder), 0, _ping(k));
-            }
-            PackedUserOperation memory op = _useOpN(
-                envs[i].entryPoint,
-                account,
-                _executeBatch(executions),
-                session,
-                _repeat(permission, _noProof(), maxCalls + 1)
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.InvalidBatchSize.selector, maxCalls + 1, maxCalls)
-            );
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(address(recorder), PING);
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        Execution[] memory executions = new Execution[](maxCalls + 1);
+        for (uint256 k; k < executions.length; ++k) {
+            executions[k] = Execution(address(recorder), 0, _ping(k));
         }
+        PackedUserOperation memory op = _useOpN(
+            currentEnv.entryPoint,
+            account,
+            _executeBatch(executions),
+            session,
+            _repeat(permission, _noProof(), maxCalls + 1)
+        );
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.InvalidBatchSize.selector, maxCalls + 1, maxCalls)
+        );
     }
 
     function test_grantSession_gasIsIndependentOfTreeSize() public {
@@ -599,14 +450,7 @@ contract LimitsAttackTest is AdversarialBase {
         _grant(entryPointV08, address(accountV08), session);
         _handleOp(
             entryPointV08,
-            _useOp1(
-                entryPointV08,
-                address(accountV08),
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                permissions[777],
-                proof
-            )
+            _op1(_env(EntryPointVersion.V08), session, permissions[777], proof, address(recorder), 0, _ping(1))
         );
         _assertRecorded(recorder, 1);
     }

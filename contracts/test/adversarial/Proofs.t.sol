@@ -37,16 +37,11 @@ contract ProofsAttackTest is AdversarialBase {
         uint256 value,
         bytes memory data
     ) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session = _session(root);
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint, account, _executeSingle(target, value, data), session, forged, committedProof
-            );
-            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, _leaf(forged)));
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session = _session(root);
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op = _op1(currentEnv, session, forged, committedProof, target, value, data);
+        _expectScopeError(currentEnv.entryPoint, op, _notInSession(0, _leaf(forged)));
         _assertRecorded(recorder, 0);
     }
 
@@ -61,32 +56,32 @@ contract ProofsAttackTest is AdversarialBase {
     // Case 11: every field of a committed leaf is bound by its proof
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenLeafTargetIsChanged() public {
+    function test_validateUserOp_reverts_whenLeafTargetIsChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.target = address(token);
         _expectForgedRejected(forged, address(token), 0, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenLeafSelectorIsChanged() public {
+    function test_validateUserOp_reverts_whenLeafSelectorIsChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.selector = PONG;
         _expectForgedRejected(forged, address(recorder), 0, abi.encodeWithSelector(PONG, uint256(1), int256(1)));
     }
 
-    function test_validateUserOp_reverts_whenLeafFlagsAreChanged() public {
+    function test_validateUserOp_reverts_whenLeafFlagsAreChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.target = address(0);
         forged.flags = SessionTypes.FLAG_ANY_TARGET;
         _expectForgedRejected(forged, address(recorder2), 0, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenLeafValueLimitIsRaised() public {
+    function test_validateUserOp_reverts_whenLeafValueLimitIsRaised() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.valueLimit = 1 ether;
         _expectForgedRejected(forged, address(recorder), 1 ether, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenLeafTotalLimitsAreChanged() public {
+    function test_validateUserOp_reverts_whenLeafTotalLimitsAreChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.nativeTotalLimit = 5;
         _expectForgedRejected(forged, address(recorder), 0, _ping(1));
@@ -95,7 +90,7 @@ contract ProofsAttackTest is AdversarialBase {
         _expectForgedRejected(forged, address(recorder), 0, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenLeafWindowIsChanged() public {
+    function test_validateUserOp_reverts_whenLeafWindowIsChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.validAfter = 1;
         _expectForgedRejected(forged, address(recorder), 0, _ping(1));
@@ -104,7 +99,7 @@ contract ProofsAttackTest is AdversarialBase {
         _expectForgedRejected(forged, address(recorder), 0, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenLeafUsageLimitsAreChanged() public {
+    function test_validateUserOp_reverts_whenLeafUsageLimitsAreChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.maxUses = 0;
         _expectForgedRejected(forged, address(recorder), 0, _ping(1));
@@ -114,19 +109,19 @@ contract ProofsAttackTest is AdversarialBase {
         _expectForgedRejected(forged, address(recorder), 0, _ping(1));
     }
 
-    function test_validateUserOp_reverts_whenLeafRulesAreRemoved() public {
+    function test_validateUserOp_reverts_whenLeafRulesAreRemoved() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.rules = new SessionTypes.ArgRule[](0);
         _expectForgedRejected(forged, address(recorder), 0, _ping(1000));
     }
 
-    function test_validateUserOp_reverts_whenLeafRuleOperandIsChanged() public {
+    function test_validateUserOp_reverts_whenLeafRuleOperandIsChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.rules[0].operands[0] = bytes32(uint256(1000));
         _expectForgedRejected(forged, address(recorder), 0, _ping(1000));
     }
 
-    function test_validateUserOp_reverts_whenLeafRuleOperatorOrIndexIsChanged() public {
+    function test_validateUserOp_reverts_whenLeafRuleOperatorOrIndexIsChanged() public onEachEntryPoint {
         SessionTypes.Permission memory forged = _copy();
         forged.rules[0].operator = SessionTypes.RuleOperator.Gte;
         _expectForgedRejected(forged, address(recorder), 0, _ping(1000));
@@ -152,34 +147,25 @@ contract ProofsAttackTest is AdversarialBase {
     // Case 12: proofs of another tree, inner nodes, empty proofs
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenProofIsFromAnotherSessionTree() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory narrow = _session(root);
-            _grant(envs[i].entryPoint, account, narrow);
-            // another session (same key, same account) whose tree allows recorder2 with any value
-            SessionTypes.Permission memory wide = _permission(address(recorder2), PING);
-            wide.valueLimit = 1 ether;
-            SessionTypes.Permission memory other = _permission(address(token), PING);
-            (bytes32 wideRoot, bytes32[][] memory wideProofs) = _tree(_pair(wide, other));
-            SessionTypes.Session memory wideSession = _session(wideRoot);
-            wideSession.salt = bytes32(uint256(1));
-            _grant(envs[i].entryPoint, account, wideSession);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder2), 1 ether, _ping(1)),
-                narrow,
-                wide,
-                wideProofs[0]
-            );
-            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, _leaf(wide)));
-        }
+    function test_validateUserOp_reverts_whenProofIsFromAnotherSessionTree() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory narrow = _session(root);
+        _grant(currentEnv.entryPoint, account, narrow);
+        // another session (same key, same account) whose tree allows recorder2 with any value
+        SessionTypes.Permission memory wide = _permission(address(recorder2), PING);
+        wide.valueLimit = 1 ether;
+        SessionTypes.Permission memory other = _permission(address(token), PING);
+        (bytes32 wideRoot, bytes32[][] memory wideProofs) = _tree(_pair(wide, other));
+        SessionTypes.Session memory wideSession = _session(wideRoot);
+        wideSession.salt = bytes32(uint256(1));
+        _grant(currentEnv.entryPoint, account, wideSession);
+        PackedUserOperation memory op =
+            _op1(currentEnv, narrow, wide, wideProofs[0], address(recorder2), 1 ether, _ping(1));
+        _expectScopeError(currentEnv.entryPoint, op, _notInSession(0, _leaf(wide)));
         _assertRecorded(recorder2, 0);
     }
 
-    function test_validateUserOp_reverts_whenInnerNodePresentedAsLeaf() public {
+    function test_validateUserOp_reverts_whenInnerNodePresentedAsLeaf() public onEachEntryPoint {
         // two-leaf tree: root = keccak256(sorted(leafA, leafB)). Presenting the 64-byte pair as "permission" with
         // an empty proof would make root == leaf under single hashing; the validator double-hashes leaves.
         bytes32 leafA = _leaf(committed);
@@ -187,16 +173,13 @@ contract ProofsAttackTest is AdversarialBase {
         bytes memory pair = leafA < leafB ? abi.encode(leafA, leafB) : abi.encode(leafB, leafA);
         assertEq(keccak256(pair), root, "the pair is the root's preimage");
         bytes32 presented = keccak256(bytes.concat(keccak256(pair)));
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session = _session(root);
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op =
-                _op(envs[i].entryPoint, account, _executeSingle(address(recorder), 0, _ping(1)));
-            op = _signUseRaw(envs[i].entryPoint, op, session, 1, _rawCallEntry(pair, new bytes32[](0), 0));
-            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, presented));
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session = _session(root);
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op =
+            _op(currentEnv.entryPoint, account, _executeSingle(address(recorder), 0, _ping(1)));
+        op = _signUseRaw(currentEnv.entryPoint, op, session, 1, _rawCallEntry(pair, new bytes32[](0), 0));
+        _expectScopeError(currentEnv.entryPoint, op, _notInSession(0, presented));
     }
 
     function test_validateUserOp_reverts_whenInnerNodeOfDeeperTreePresentedAsLeaf() public {
@@ -232,22 +215,12 @@ contract ProofsAttackTest is AdversarialBase {
         _expectScopeError(entryPointV08, op, _notInSession(0, keccak256(bytes.concat(inner))));
     }
 
-    function test_validateUserOp_reverts_whenProofIsEmptyInMultiLeafTree() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session = _session(root);
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                committed,
-                _noProof()
-            );
-            _expectScopeError(envs[i].entryPoint, op, _notInSession(0, _leaf(committed)));
-        }
+    function test_validateUserOp_reverts_whenProofIsEmptyInMultiLeafTree() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session = _session(root);
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op = _op1(currentEnv, session, committed, address(recorder), 0, _ping(1));
+        _expectScopeError(currentEnv.entryPoint, op, _notInSession(0, _leaf(committed)));
     }
 
     function test_validateUserOp_reverts_whenProofHasExtraOrGarbageElements() public {
@@ -270,23 +243,13 @@ contract ProofsAttackTest is AdversarialBase {
         _expectScopeError(entryPointV08, op, _notInSession(0, _leaf(committed)));
     }
 
-    function test_validateUserOp_accepts_whenSingleLeafRootHasEmptyProof() public {
+    function test_validateUserOp_accepts_whenSingleLeafRootHasEmptyProof() public onEachEntryPoint {
         // a one-leaf session's root is the leaf: its proof is empty. The same leaf under a 2-leaf root is not.
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory single = _singleLeafSession(committed);
-            _grant(envs[i].entryPoint, account, single);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                single,
-                committed,
-                _noProof()
-            );
-            _handleOp(envs[i].entryPoint, op);
-        }
-        _assertRecorded(recorder, 2);
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory single = _singleLeafSession(committed);
+        _grant(currentEnv.entryPoint, account, single);
+        PackedUserOperation memory op = _op1(currentEnv, single, committed, address(recorder), 0, _ping(1));
+        _handleOp(currentEnv.entryPoint, op);
+        _assertRecorded(recorder, 1);
     }
 }

@@ -33,63 +33,37 @@ contract ReplayAttackTest is AdversarialBase {
     // Case 19: another account, chain, EntryPoint
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_signatureError_whenReplayedOnAnotherAccount() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            address other = _secondAccount(envs[i]);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            _grant(envs[i].entryPoint, other, session); // the same session, same key, on both accounts
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                permission,
-                _noProof()
-            );
-            op.sender = other;
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_signatureError_whenReplayedOnAnotherAccount() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        address other = _secondAccount(currentEnv);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        _grant(currentEnv.entryPoint, other, session); // the same session, same key, on both accounts
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(1));
+        op.sender = other;
+        _expectSignatureError(currentEnv.entryPoint, op);
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_signatureError_whenReplayedOnAnotherChain() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                permission,
-                _noProof()
-            );
-            homeChainId = block.chainid;
-            vm.chainId(homeChainId + 1);
-            _expectSignatureError(envs[i].entryPoint, op);
-            vm.chainId(homeChainId);
-            _handleOp(envs[i].entryPoint, op); // on its own chain it is fine
-        }
-        _assertRecorded(recorder, 2);
+    function test_validateUserOp_signatureError_whenReplayedOnAnotherChain() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(1));
+        homeChainId = block.chainid;
+        vm.chainId(homeChainId + 1);
+        _expectSignatureError(currentEnv.entryPoint, op);
+        vm.chainId(homeChainId);
+        _handleOp(currentEnv.entryPoint, op); // on its own chain it is fine
+        _assertRecorded(recorder, 1);
     }
 
     function test_validateUserOp_reverts_whenV07OpReplayedOnV08EntryPoint() public {
         SessionTypes.Permission memory permission = _pingPermission();
         SessionTypes.Session memory session = _grantSingle(entryPointV07, address(accountV07), permission);
         _grant(entryPointV08, address(accountV08), session);
-        PackedUserOperation memory op = _useOp1(
-            entryPointV07,
-            address(accountV07),
-            _executeSingle(address(recorder), 0, _ping(1)),
-            session,
-            permission,
-            _noProof()
-        );
+        PackedUserOperation memory op =
+            _op1(_env(EntryPointVersion.V07), session, permission, address(recorder), 0, _ping(1));
         // the v0.7 account only trusts the v0.7 EntryPoint
         vm.deal(address(this), 1 ether);
         entryPointV08.depositTo{value: 1 ether}(address(accountV07));
@@ -105,27 +79,24 @@ contract ReplayAttackTest is AdversarialBase {
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_signatureError_whenEnableSignatureReplayedOnAnotherAccount() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            address other = _secondAccount(envs[i]);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _singleLeafSession(permission);
-            bytes memory ownerSig = _ownerEnableSignature(account, session); // same owner, but bound to `account`
-            PackedUserOperation memory op = _enableOp(
-                envs[i].entryPoint,
-                other,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                SessionEncoding.one(permission, _noProof()),
-                ownerSig
-            );
-            _expectSignatureError(envs[i].entryPoint, op);
-            assertEq(
-                uint8(validator.sessionStatus(other, _sid(session))), uint8(ISessionKeyValidator.SessionStatus.Unknown)
-            );
-        }
+    function test_validateUserOp_signatureError_whenEnableSignatureReplayedOnAnotherAccount() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        address other = _secondAccount(currentEnv);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        bytes memory ownerSig = _ownerEnableSignature(account, session); // same owner, but bound to `account`
+        PackedUserOperation memory op = _enableOp(
+            currentEnv.entryPoint,
+            other,
+            _executeSingle(address(recorder), 0, _ping(1)),
+            session,
+            SessionEncoding.one(permission, _noProof()),
+            ownerSig
+        );
+        _expectSignatureError(currentEnv.entryPoint, op);
+        assertEq(
+            uint8(validator.sessionStatus(other, _sid(session))), uint8(ISessionKeyValidator.SessionStatus.Unknown)
+        );
     }
 
     function test_validateUserOp_signatureError_whenEnableSignatureReplayedOnAnotherChain() public {
@@ -167,184 +138,108 @@ contract ReplayAttackTest is AdversarialBase {
         );
     }
 
-    function test_validateUserOp_reverts_whenEnableSignatureReplayedAfterRevoke() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _singleLeafSession(permission);
-            bytes memory ownerSig = _ownerEnableSignature(account, session);
-            _handleOp(envs[i].entryPoint, _enable(envs[i], session, permission, ownerSig));
-            _revoke(envs[i].entryPoint, account, _sid(session));
-            PackedUserOperation memory op = _enable(envs[i], session, permission, ownerSig);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, _sid(session))
-            );
-        }
-        _assertRecorded(recorder, 2);
+    function test_validateUserOp_reverts_whenEnableSignatureReplayedAfterRevoke() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        bytes memory ownerSig = _ownerEnableSignature(account, session);
+        _handleOp(currentEnv.entryPoint, _enable(currentEnv, session, permission, ownerSig));
+        _revoke(currentEnv.entryPoint, account, _sid(session));
+        PackedUserOperation memory op = _enable(currentEnv, session, permission, ownerSig);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, _sid(session))
+        );
+        _assertRecorded(recorder, 1);
     }
 
-    function test_validateUserOp_reverts_whenEnableSignatureUsedAfterPreemptiveRevoke() public {
+    function test_validateUserOp_reverts_whenEnableSignatureUsedAfterPreemptiveRevoke() public onEachEntryPoint {
         // the owner can kill a leaked enable signature before it is ever used
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _singleLeafSession(permission);
-            bytes memory ownerSig = _ownerEnableSignature(account, session);
-            _revoke(envs[i].entryPoint, account, _sid(session));
-            PackedUserOperation memory op = _enable(envs[i], session, permission, ownerSig);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, _sid(session))
-            );
-        }
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        bytes memory ownerSig = _ownerEnableSignature(account, session);
+        _revoke(currentEnv.entryPoint, account, _sid(session));
+        PackedUserOperation memory op = _enable(currentEnv, session, permission, ownerSig);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, _sid(session))
+        );
     }
 
-    function test_validateUserOp_signatureError_whenEnableSignatureReplayedAfterRevokeAll() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _singleLeafSession(permission);
-            bytes memory ownerSig = _ownerEnableSignature(account, session);
-            _handleOp(envs[i].entryPoint, _enable(envs[i], session, permission, ownerSig));
-            _revokeAll(envs[i].entryPoint, account);
-            // the enable digest names the old epoch
-            _expectSignatureError(envs[i].entryPoint, _enable(envs[i], session, permission, ownerSig));
-            // and using the old grant is over too
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, _sid(session))
-            );
-        }
+    function test_validateUserOp_signatureError_whenEnableSignatureReplayedAfterRevokeAll() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        bytes memory ownerSig = _ownerEnableSignature(account, session);
+        _handleOp(currentEnv.entryPoint, _enable(currentEnv, session, permission, ownerSig));
+        _revokeAll(currentEnv.entryPoint, account);
+        // the enable digest names the old epoch
+        _expectSignatureError(currentEnv.entryPoint, _enable(currentEnv, session, permission, ownerSig));
+        // and using the old grant is over too
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(1));
+        _expectScopeError(currentEnv.entryPoint, op, _notActive(_sid(session)));
     }
 
-    function test_validateUserOp_reverts_whenRevokedSessionIsUsed() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            _revoke(envs[i].entryPoint, account, _sid(session));
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(1)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, _sid(session))
-            );
-        }
+    function test_validateUserOp_reverts_whenRevokedSessionIsUsed() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        _revoke(currentEnv.entryPoint, account, _sid(session));
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(1));
+        _expectScopeError(currentEnv.entryPoint, op, _notActive(_sid(session)));
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Case 21: uninstall, reinstall, leftover state
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_rejects_afterUninstallAndReinstall() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes32 id = _sid(session);
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(recorder), 1 ether, _ping(1)),
-                    session,
-                    permission,
-                    _noProof()
-                )
-            );
-            assertEq(validator.spentOf(account, id, address(0)), 1 ether);
-            uint64 epochBefore = validator.epochOf(account);
+    function test_validateUserOp_rejects_afterUninstallAndReinstall() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes32 id = _sid(session);
+        _handleOp(currentEnv.entryPoint, _op1(currentEnv, session, permission, address(recorder), 1 ether, _ping(1)));
+        assertEq(validator.spentOf(account, id, address(0)), 1 ether);
+        uint64 epochBefore = validator.epochOf(account);
 
-            _uninstallValidator(envs[i].entryPoint, account);
-            assertFalse(validator.isInitialized(account));
-            // not installed: the account does not even ask the validator
-            PackedUserOperation memory op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(2)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectSignatureError(envs[i].entryPoint, op);
+        _uninstallValidator(currentEnv.entryPoint, account);
+        assertFalse(validator.isInitialized(account));
+        // not installed: the account does not even ask the validator
+        PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(2));
+        _expectSignatureError(currentEnv.entryPoint, op);
 
-            _installValidator(envs[i].entryPoint, account);
-            assertEq(validator.epochOf(account), epochBefore + 2);
-            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
-            assertEq(validator.spentOf(account, id, address(0)), 0, "no spending comes back");
-            (uint64 uses,,) = validator.usageOf(account, id, _leaf(permission));
-            assertEq(uses, 0, "no usage comes back");
-            op = _useOp1(
-                envs[i].entryPoint,
-                account,
-                _executeSingle(address(recorder), 0, _ping(2)),
-                session,
-                permission,
-                _noProof()
-            );
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, id)
-            );
-        }
-        _assertRecorded(recorder, 2);
+        _installValidator(currentEnv.entryPoint, account);
+        assertEq(validator.epochOf(account), epochBefore + 2);
+        assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
+        assertEq(validator.spentOf(account, id, address(0)), 0, "no spending comes back");
+        (uint64 uses,,) = validator.usageOf(account, id, _leaf(permission));
+        assertEq(uses, 0, "no usage comes back");
+        op = _op1(currentEnv, session, permission, address(recorder), 0, _ping(2));
+        _expectScopeError(currentEnv.entryPoint, op, _notActive(id));
+        _assertRecorded(recorder, 1);
     }
 
-    function test_onInstall_ignoresLeftoverState_afterReinstall() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission = _pingPermission();
-            SessionTypes.Session memory session = _grantSingle(envs[i].entryPoint, account, permission);
-            bytes32 id = _sid(session);
-            _revoke(envs[i].entryPoint, account, id); // a Revoked record is left behind
-            _uninstallValidator(envs[i].entryPoint, account);
-            _installValidator(envs[i].entryPoint, account);
-            // the leftover Revoked record belongs to an old epoch: the owner may grant the session again
-            _grant(envs[i].entryPoint, account, session);
-            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Active));
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp1(
-                    envs[i].entryPoint,
-                    account,
-                    _executeSingle(address(recorder), 1 ether, _ping(1)),
-                    session,
-                    permission,
-                    _noProof()
-                )
-            );
-            assertEq(validator.spentOf(account, id, address(0)), 1 ether, "fresh counters");
-            // a second uninstall/reinstall cycle revives neither the grant nor the counters
-            _uninstallValidator(envs[i].entryPoint, account);
-            _installValidator(envs[i].entryPoint, account);
-            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
-            assertEq(validator.spentOf(account, id, address(0)), 0);
-        }
+    function test_onInstall_ignoresLeftoverState_afterReinstall() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _pingPermission();
+        SessionTypes.Session memory session = _grantSingle(currentEnv.entryPoint, account, permission);
+        bytes32 id = _sid(session);
+        _revoke(currentEnv.entryPoint, account, id); // a Revoked record is left behind
+        _uninstallValidator(currentEnv.entryPoint, account);
+        _installValidator(currentEnv.entryPoint, account);
+        // the leftover Revoked record belongs to an old epoch: the owner may grant the session again
+        _grant(currentEnv.entryPoint, account, session);
+        assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Active));
+        _handleOp(currentEnv.entryPoint, _op1(currentEnv, session, permission, address(recorder), 1 ether, _ping(1)));
+        assertEq(validator.spentOf(account, id, address(0)), 1 ether, "fresh counters");
+        // a second uninstall/reinstall cycle revives neither the grant nor the counters
+        _uninstallValidator(currentEnv.entryPoint, account);
+        _installValidator(currentEnv.entryPoint, account);
+        assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
+        assertEq(validator.spentOf(account, id, address(0)), 0);
     }
 
     function test_onInstall_reverts_whenAlreadyInstalled() public {

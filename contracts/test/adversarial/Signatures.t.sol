@@ -28,70 +28,58 @@ contract SignaturesAttackTest is AdversarialBase {
         op.signature = SessionEncoding.useSignature(session, SessionEncoding.one(permission, _noProof()), sessionSig);
     }
 
-    function test_validateUserOp_signatureError_whenSignatureIsHighS() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            PackedUserOperation memory op = _opWithSessionSig(envs[i].entryPoint, account, "", true);
-            bytes32 opHash = _userOpHash(envs[i].entryPoint, op);
-            (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, opHash);
-            bytes32 highS = bytes32(SECP256K1_N - uint256(s));
-            uint8 flippedV = v == 27 ? 28 : 27;
-            assertEq(ecrecover(opHash, flippedV, r, highS), sessionSigner, "the malleable twin is a valid ecrecover");
-            op = _opWithSessionSig(envs[i].entryPoint, account, abi.encodePacked(r, highS, flippedV), false);
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_signatureError_whenSignatureIsHighS() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        PackedUserOperation memory op = _opWithSessionSig(currentEnv.entryPoint, account, "", true);
+        bytes32 opHash = _userOpHash(currentEnv.entryPoint, op);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, opHash);
+        bytes32 highS = bytes32(SECP256K1_N - uint256(s));
+        uint8 flippedV = v == 27 ? 28 : 27;
+        assertEq(ecrecover(opHash, flippedV, r, highS), sessionSigner, "the malleable twin is a valid ecrecover");
+        op = _opWithSessionSig(currentEnv.entryPoint, account, abi.encodePacked(r, highS, flippedV), false);
+        _expectSignatureError(currentEnv.entryPoint, op);
         _assertRecorded(recorder, 0);
     }
 
-    function test_validateUserOp_signatureError_whenSignatureHasWrongLength() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            PackedUserOperation memory op = _opWithSessionSig(envs[i].entryPoint, account, "", true);
-            (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, _userOpHash(envs[i].entryPoint, op));
-            // EIP-2098 compact form (64 bytes)
-            bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
-            op = _opWithSessionSig(envs[i].entryPoint, account, abi.encodePacked(r, vs), false);
-            _expectSignatureError(envs[i].entryPoint, op);
-            // 66 bytes
-            op = _opWithSessionSig(envs[i].entryPoint, account, abi.encodePacked(r, s, v, uint8(0)), false);
-            _expectSignatureError(envs[i].entryPoint, op);
-            // empty
-            op = _opWithSessionSig(envs[i].entryPoint, account, "", false);
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_signatureError_whenSignatureHasWrongLength() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        PackedUserOperation memory op = _opWithSessionSig(currentEnv.entryPoint, account, "", true);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, _userOpHash(currentEnv.entryPoint, op));
+        // EIP-2098 compact form (64 bytes)
+        bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
+        op = _opWithSessionSig(currentEnv.entryPoint, account, abi.encodePacked(r, vs), false);
+        _expectSignatureError(currentEnv.entryPoint, op);
+        // 66 bytes
+        op = _opWithSessionSig(currentEnv.entryPoint, account, abi.encodePacked(r, s, v, uint8(0)), false);
+        _expectSignatureError(currentEnv.entryPoint, op);
+        // empty
+        op = _opWithSessionSig(currentEnv.entryPoint, account, "", false);
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_signatureError_whenSignatureRecoversToZero() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            PackedUserOperation memory op = _opWithSessionSig(envs[i].entryPoint, account, "", true);
-            bytes32 opHash = _userOpHash(envs[i].entryPoint, op);
-            bytes memory zeroSig = abi.encodePacked(bytes32(0), bytes32(uint256(1)), uint8(27)); // r = 0
-            assertEq(ecrecover(opHash, 27, bytes32(0), bytes32(uint256(1))), address(0));
-            op = _opWithSessionSig(envs[i].entryPoint, account, zeroSig, false);
-            _expectSignatureError(envs[i].entryPoint, op);
-            op = _opWithSessionSig(envs[i].entryPoint, account, new bytes(65), false);
-            _expectSignatureError(envs[i].entryPoint, op);
-            // v = 29 makes ecrecover return 0 as well
-            (, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, opHash);
-            op = _opWithSessionSig(envs[i].entryPoint, account, abi.encodePacked(r, s, uint8(29)), false);
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_signatureError_whenSignatureRecoversToZero() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        PackedUserOperation memory op = _opWithSessionSig(currentEnv.entryPoint, account, "", true);
+        bytes32 opHash = _userOpHash(currentEnv.entryPoint, op);
+        bytes memory zeroSig = abi.encodePacked(bytes32(0), bytes32(uint256(1)), uint8(27)); // r = 0
+        assertEq(ecrecover(opHash, 27, bytes32(0), bytes32(uint256(1))), address(0));
+        op = _opWithSessionSig(currentEnv.entryPoint, account, zeroSig, false);
+        _expectSignatureError(currentEnv.entryPoint, op);
+        op = _opWithSessionSig(currentEnv.entryPoint, account, new bytes(65), false);
+        _expectSignatureError(currentEnv.entryPoint, op);
+        // v = 29 makes ecrecover return 0 as well
+        (, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, opHash);
+        op = _opWithSessionSig(currentEnv.entryPoint, account, abi.encodePacked(r, s, uint8(29)), false);
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_signatureError_whenSignedByOwnerInsteadOfSessionKey() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            PackedUserOperation memory op = _opWithSessionSig(envs[i].entryPoint, account, "", true);
-            op = _opWithSessionSig(
-                envs[i].entryPoint, account, _sign(OWNER_KEY, _userOpHash(envs[i].entryPoint, op)), false
-            );
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_signatureError_whenSignedByOwnerInsteadOfSessionKey() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        PackedUserOperation memory op = _opWithSessionSig(currentEnv.entryPoint, account, "", true);
+        op = _opWithSessionSig(
+            currentEnv.entryPoint, account, _sign(OWNER_KEY, _userOpHash(currentEnv.entryPoint, op)), false
+        );
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -218,101 +206,90 @@ contract SignaturesAttackTest is AdversarialBase {
     }
 
     function _sweep(bool enable) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 e; e < envs.length; ++e) {
-            Fixture memory f = _fixture(envs[e], enable);
-            bytes memory original = f.op.signature;
-            // the unmodified op is accepted: record its effects to compare accepted mutations with
-            uint256 snapshot = vm.snapshotState();
-            _handleOp(f.entryPoint, f.op);
-            (uint64 plainUses,,) = validator.usageOf(f.account, _sid(f.session), _leaf(f.plain));
-            assertEq(plainUses, 1);
-            vm.revertToState(snapshot);
-            uint256 accepted;
-            // every iteration's allocations are dropped at its end: the sweep runs in constant memory
-            uint256 freeMemory;
-            assembly ("memory-safe") {
-                freeMemory := mload(0x40)
-            }
-            for (uint256 b; b < original.length; ++b) {
-                bytes memory sig = bytes.concat(original);
-                sig[b] ^= 0x01;
-                (Expect kind, bytes memory exact) = _expectation(f, original, b, enable);
-                f.op.signature = sig;
-                snapshot = vm.snapshotState();
-                uint256 before1 = recorder.recordedCount();
-                uint256 before2 = recorder2.recordedCount();
-                (bool ok, bytes memory reason) = _tryHandleOp(f.entryPoint, f.op);
-                if (kind == Expect.InScope) {
-                    assertTrue(ok, "unbound byte: accepted");
-                    ++accepted;
-                    // exactly the signed calls ran, and the counters moved exactly as for the original
-                    assertEq(recorder.recordedCount(), before1 + 1);
-                    assertEq(recorder2.recordedCount(), before2 + 1);
-                    _assertRecordedCall(recorder, before1, f.account, 0, _ping(1));
-                    _assertRecordedCall(recorder2, before2, f.account, 0, _ping(2));
-                    (uint64 uses,,) = validator.usageOf(f.account, _sid(f.session), _leaf(f.plain));
-                    assertEq(uses, plainUses);
-                } else {
-                    assertFalse(ok, string.concat("mutation accepted at byte ", vm.toString(b)));
-                    if (kind == Expect.Exact) {
-                        if (bytes4(exact) == IEntryPoint.FailedOp.selector) assertEq(reason, exact, vm.toString(b));
-                        else assertEq(reason, _failedOpWithRevert(0, "AA23 reverted", exact), vm.toString(b));
-                    } else {
-                        bytes4 selector = bytes4(reason);
-                        assertTrue(
-                            selector == IEntryPoint.FailedOp.selector
-                                || selector == IEntryPoint.FailedOpWithRevert.selector,
-                            vm.toString(b)
-                        );
-                    }
-                    assertEq(recorder.recordedCount(), before1);
-                    assertEq(recorder2.recordedCount(), before2);
-                }
-                vm.revertToState(snapshot);
-                assembly ("memory-safe") {
-                    mstore(0x40, freeMemory)
-                }
-            }
-            assertEq(accepted, 4, "only the plain permission's 4 window bytes are free");
+        Fixture memory f = _fixture(currentEnv, enable);
+        bytes memory original = f.op.signature;
+        // the unmodified op is accepted: record its effects to compare accepted mutations with
+        uint256 snapshot = vm.snapshotState();
+        _handleOp(f.entryPoint, f.op);
+        (uint64 plainUses,,) = validator.usageOf(f.account, _sid(f.session), _leaf(f.plain));
+        assertEq(plainUses, 1);
+        vm.revertToState(snapshot);
+        uint256 accepted;
+        // every iteration's allocations are dropped at its end: the sweep runs in constant memory
+        uint256 freeMemory;
+        assembly ("memory-safe") {
+            freeMemory := mload(0x40)
         }
+        for (uint256 b; b < original.length; ++b) {
+            bytes memory sig = bytes.concat(original);
+            sig[b] ^= 0x01;
+            (Expect kind, bytes memory exact) = _expectation(f, original, b, enable);
+            f.op.signature = sig;
+            snapshot = vm.snapshotState();
+            uint256 before1 = recorder.recordedCount();
+            uint256 before2 = recorder2.recordedCount();
+            (bool ok, bytes memory reason) = _tryHandleOp(f.entryPoint, f.op);
+            if (kind == Expect.InScope) {
+                assertTrue(ok, "unbound byte: accepted");
+                ++accepted;
+                // exactly the signed calls ran, and the counters moved exactly as for the original
+                assertEq(recorder.recordedCount(), before1 + 1);
+                assertEq(recorder2.recordedCount(), before2 + 1);
+                _assertRecordedCall(recorder, before1, f.account, 0, _ping(1));
+                _assertRecordedCall(recorder2, before2, f.account, 0, _ping(2));
+                (uint64 uses,,) = validator.usageOf(f.account, _sid(f.session), _leaf(f.plain));
+                assertEq(uses, plainUses);
+            } else {
+                assertFalse(ok, string.concat("mutation accepted at byte ", vm.toString(b)));
+                if (kind == Expect.Exact) {
+                    if (bytes4(exact) == IEntryPoint.FailedOp.selector) assertEq(reason, exact, vm.toString(b));
+                    else assertEq(reason, _failedOpWithRevert(0, "AA23 reverted", exact), vm.toString(b));
+                } else {
+                    bytes4 selector = bytes4(reason);
+                    assertTrue(
+                        selector == IEntryPoint.FailedOp.selector
+                            || selector == IEntryPoint.FailedOpWithRevert.selector,
+                        vm.toString(b)
+                    );
+                }
+                assertEq(recorder.recordedCount(), before1);
+                assertEq(recorder2.recordedCount(), before2);
+            }
+            vm.revertToState(snapshot);
+            assembly ("memory-safe") {
+                mstore(0x40, freeMemory)
+            }
+        }
+        assertEq(accepted, 4, "only the plain permission's 4 window bytes are free");
     }
 
-    function test_validateUserOp_rejectsOrStaysInScope_whenAnyUseSignatureByteIsFlipped() public {
+    function test_validateUserOp_rejectsOrStaysInScope_whenAnyUseSignatureByteIsFlipped() public onEachEntryPoint {
         _sweep(false);
     }
 
-    function test_validateUserOp_rejectsOrStaysInScope_whenAnyEnableSignatureByteIsFlipped() public {
+    function test_validateUserOp_rejectsOrStaysInScope_whenAnyEnableSignatureByteIsFlipped() public onEachEntryPoint {
         _sweep(true);
     }
 
-    function test_validateUserOp_reverts_whenModeIsUnknown() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 e; e < envs.length; ++e) {
-            Fixture memory f = _fixture(envs[e], false);
-            f.op.signature[0] = 0x02;
-            _expectScopeError(
-                f.entryPoint, f.op, abi.encodeWithSelector(ISessionKeyValidator.UnknownSignatureMode.selector, 2)
-            );
-        }
+    function test_validateUserOp_reverts_whenModeIsUnknown() public onEachEntryPoint {
+        Fixture memory f = _fixture(currentEnv, false);
+        f.op.signature[0] = 0x02;
+        _expectScopeError(
+            f.entryPoint, f.op, abi.encodeWithSelector(ISessionKeyValidator.UnknownSignatureMode.selector, 2)
+        );
     }
 
-    function test_validateUserOp_reverts_whenSignatureIsTruncated() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 e; e < envs.length; ++e) {
-            Fixture memory f = _fixture(envs[e], false);
-            bytes memory sig = f.op.signature;
-            assembly ("memory-safe") {
-                mstore(sig, 100) // keep only mode and part of the session
-            }
-            f.op.signature = sig;
-            _expectScopeError(
-                f.entryPoint,
-                f.op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.SignatureTruncated.selector, 1, SessionEncoding.SESSION_LENGTH
-                )
-            );
+    function test_validateUserOp_reverts_whenSignatureIsTruncated() public onEachEntryPoint {
+        Fixture memory f = _fixture(currentEnv, false);
+        bytes memory sig = f.op.signature;
+        assembly ("memory-safe") {
+            mstore(sig, 100) // keep only mode and part of the session
         }
+        f.op.signature = sig;
+        _expectScopeError(
+            f.entryPoint,
+            f.op,
+            abi.encodeWithSelector(ISessionKeyValidator.SignatureTruncated.selector, 1, SessionEncoding.SESSION_LENGTH)
+        );
     }
 }

@@ -44,257 +44,213 @@ contract SeedDemosTest is SessionTestBase {
     // Game: mint-only key for one hour
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_mints_whenGameSessionKeySignsWithinTheHour() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            vm.warp(START + 1);
-            (IEntryPoint entryPoint, address account) = (envs[i].entryPoint, address(envs[i].account));
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            uint256 ownerNonce = _getNonce(entryPoint, account, address(ownerValidator), DEFAULT_LANE);
-            uint256 firstItem = gameItems.nextTokenId();
+    function test_validateUserOp_mints_whenGameSessionKeySignsWithinTheHour() public onEachEntryPoint {
+        vm.warp(START + 1);
+        (IEntryPoint entryPoint, address account) = (currentEnv.entryPoint, address(currentEnv.account));
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        uint256 ownerNonce = _getNonce(entryPoint, account, address(ownerValidator), DEFAULT_LANE);
+        uint256 firstItem = gameItems.nextTokenId();
 
-            _handleOp(entryPoint, _gameOp(envs[i], session, _mintCall(account), GAME_SESSION_KEY));
-            vm.warp(END); // the last second of the hour
-            _handleOp(entryPoint, _gameOp(envs[i], session, _mintCall(account), GAME_SESSION_KEY));
+        _handleOp(entryPoint, _gameOp(currentEnv, session, _mintCall(account), GAME_SESSION_KEY));
+        vm.warp(END); // the last second of the hour
+        _handleOp(entryPoint, _gameOp(currentEnv, session, _mintCall(account), GAME_SESSION_KEY));
 
-            assertEq(gameItems.balanceOf(account), 2, "two items minted");
-            assertEq(gameItems.ownerOf(firstItem), account, "first item");
-            assertEq(gameItems.ownerOf(firstItem + 1), account, "second item");
-            assertEq(
-                _getNonce(entryPoint, account, address(ownerValidator), DEFAULT_LANE),
-                ownerNonce,
-                "no owner operation was needed"
-            );
-        }
+        assertEq(gameItems.balanceOf(account), 2, "two items minted");
+        assertEq(gameItems.ownerOf(firstItem), account, "first item");
+        assertEq(gameItems.ownerOf(firstItem + 1), account, "second item");
+        assertEq(
+            _getNonce(entryPoint, account, address(ownerValidator), DEFAULT_LANE),
+            ownerNonce,
+            "no owner operation was needed"
+        );
     }
 
-    function test_validateUserOp_reverts_whenGameSessionCallsAnotherContract() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            token.mint(account, 100);
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            PackedUserOperation memory op = _gameOp(
-                envs[i],
-                session,
-                _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 100))),
-                GAME_SESSION_KEY
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 0, address(token), address(gameItems)
-                )
-            );
-            assertEq(token.balanceOf(account), 100, "no token moved");
-        }
+    function test_validateUserOp_reverts_whenGameSessionCallsAnotherContract() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        token.mint(account, 100);
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        PackedUserOperation memory op = _gameOp(
+            currentEnv,
+            session,
+            _executeSingle(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 100))),
+            GAME_SESSION_KEY
+        );
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 0, address(token), address(gameItems)
+            )
+        );
+        assertEq(token.balanceOf(account), 100, "no token moved");
     }
 
-    function test_validateUserOp_reverts_whenGameSessionCallsAnotherGameFunction() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            PackedUserOperation memory op = _gameOp(
-                envs[i],
-                session,
-                _executeSingle(
-                    address(gameItems), 0, abi.encodeCall(IERC721.setApprovalForAll, (makeAddr("thief"), true))
-                ),
-                GAME_SESSION_KEY
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.SelectorNotAllowed.selector,
-                    0,
-                    IERC721.setApprovalForAll.selector,
-                    GameItems.mint.selector
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenGameSessionCallsAnotherGameFunction() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        PackedUserOperation memory op = _gameOp(
+            currentEnv,
+            session,
+            _executeSingle(address(gameItems), 0, abi.encodeCall(IERC721.setApprovalForAll, (makeAddr("thief"), true))),
+            GAME_SESSION_KEY
+        );
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.SelectorNotAllowed.selector,
+                0,
+                IERC721.setApprovalForAll.selector,
+                GameItems.mint.selector
+            )
+        );
     }
 
-    function test_validateUserOp_reverts_whenGameSessionSendsValue() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            PackedUserOperation memory op = _gameOp(
-                envs[i],
-                session,
-                _executeSingle(address(gameItems), 1, abi.encodeCall(GameItems.mint, (account))),
-                GAME_SESSION_KEY
-            );
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ValueLimitExceeded.selector, 0, 1, 0)
-            );
-        }
+    function test_validateUserOp_reverts_whenGameSessionSendsValue() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        PackedUserOperation memory op = _gameOp(
+            currentEnv,
+            session,
+            _executeSingle(address(gameItems), 1, abi.encodeCall(GameItems.mint, (account))),
+            GAME_SESSION_KEY
+        );
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.ValueLimitExceeded.selector, 0, 1, 0)
+        );
     }
 
-    function test_validateUserOp_reverts_whenGameSessionBatchesAnOutOfScopeCall() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            Execution[] memory calls = new Execution[](2);
-            calls[0] = Execution(address(gameItems), 0, abi.encodeCall(GameItems.mint, (account)));
-            calls[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 1)));
-            SessionTypes.Permission memory permission = DemoPolicies.gameMint(address(gameItems));
-            CallProof[] memory proofs = new CallProof[](2);
-            proofs[0] = CallProof(permission, _noProof(), 0);
-            proofs[1] = CallProof(permission, _noProof(), 0);
-            PackedUserOperation memory op =
-                _useOp(envs[i].entryPoint, account, _executeBatch(calls), session, proofs, GAME_SESSION_KEY);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 1, address(token), address(gameItems)
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenGameSessionBatchesAnOutOfScopeCall() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        Execution[] memory calls = new Execution[](2);
+        calls[0] = Execution(address(gameItems), 0, abi.encodeCall(GameItems.mint, (account)));
+        calls[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 1)));
+        SessionTypes.Permission memory permission = DemoPolicies.gameMint(address(gameItems));
+        CallProof[] memory proofs = new CallProof[](2);
+        proofs[0] = CallProof(permission, _noProof(), 0);
+        proofs[1] = CallProof(permission, _noProof(), 0);
+        PackedUserOperation memory op =
+            _useOp(currentEnv.entryPoint, account, _executeBatch(calls), session, proofs, GAME_SESSION_KEY);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 1, address(token), address(gameItems)
+            )
+        );
     }
 
-    function test_validateUserOp_failsSignature_whenAnotherKeySignsTheGameSession() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            PackedUserOperation memory op =
-                _gameOp(envs[i], session, _mintCall(address(envs[i].account)), TRADING_SESSION_KEY);
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_failsSignature_whenAnotherKeySignsTheGameSession() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        PackedUserOperation memory op =
+            _gameOp(currentEnv, session, _mintCall(address(currentEnv.account)), TRADING_SESSION_KEY);
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_whenGameSessionHourIsOver() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            vm.warp(START + 1);
-            SessionTypes.Session memory session = _grantGame(envs[i]);
-            vm.warp(END + 1);
-            PackedUserOperation memory op =
-                _gameOp(envs[i], session, _mintCall(address(envs[i].account)), GAME_SESSION_KEY);
-            _expectExpiredOrNotDue(envs[i].entryPoint, op);
-            assertEq(gameItems.balanceOf(address(envs[i].account)), 0, "nothing minted");
-        }
+    function test_validateUserOp_reverts_whenGameSessionHourIsOver() public onEachEntryPoint {
+        vm.warp(START + 1);
+        SessionTypes.Session memory session = _grantGame(currentEnv);
+        vm.warp(END + 1);
+        PackedUserOperation memory op =
+            _gameOp(currentEnv, session, _mintCall(address(currentEnv.account)), GAME_SESSION_KEY);
+        _expectExpiredOrNotDue(currentEnv.entryPoint, op);
+        assertEq(gameItems.balanceOf(address(currentEnv.account)), 0, "nothing minted");
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Trading: buy-only key, at most the user's threshold per purchase
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_buys_whenPriceIsWithinThreshold() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Session memory session = _grantTrading(envs[i]);
-            uint256 cheap = _list(0.5 ether);
-            uint256 atThreshold = _list(DemoPolicies.TRADING_THRESHOLD);
-            uint256 sellerBalance = seller.balance;
+    function test_validateUserOp_buys_whenPriceIsWithinThreshold() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Session memory session = _grantTrading(currentEnv);
+        uint256 cheap = _list(0.5 ether);
+        uint256 atThreshold = _list(DemoPolicies.TRADING_THRESHOLD);
+        uint256 sellerBalance = seller.balance;
 
-            _handleOp(envs[i].entryPoint, _buyOp(envs[i], session, cheap, 0.5 ether));
-            _handleOp(envs[i].entryPoint, _buyOp(envs[i], session, atThreshold, DemoPolicies.TRADING_THRESHOLD));
+        _handleOp(currentEnv.entryPoint, _buyOp(currentEnv, session, cheap, 0.5 ether));
+        _handleOp(currentEnv.entryPoint, _buyOp(currentEnv, session, atThreshold, DemoPolicies.TRADING_THRESHOLD));
 
-            assertEq(gameItems.ownerOf(cheap), account, "cheap item bought");
-            assertEq(gameItems.ownerOf(atThreshold), account, "item at the threshold bought");
-            assertEq(seller.balance, sellerBalance + 1.5 ether, "seller paid");
-        }
+        assertEq(gameItems.ownerOf(cheap), account, "cheap item bought");
+        assertEq(gameItems.ownerOf(atThreshold), account, "item at the threshold bought");
+        assertEq(seller.balance, sellerBalance + 1.5 ether, "seller paid");
     }
 
-    function test_validateUserOp_reverts_whenPriceIsOverThreshold() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantTrading(envs[i]);
-            uint256 pricey = _list(2 ether);
-            PackedUserOperation memory op = _buyOp(envs[i], session, pricey, 2 ether);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.ValueLimitExceeded.selector, 0, 2 ether, DemoPolicies.TRADING_THRESHOLD
-                )
-            );
-            assertEq(gameItems.ownerOf(pricey), seller, "still the seller's");
-            assertEq(marketplace.getListing(address(gameItems), pricey).price, 2 ether, "still listed");
-        }
+    function test_validateUserOp_reverts_whenPriceIsOverThreshold() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantTrading(currentEnv);
+        uint256 pricey = _list(2 ether);
+        PackedUserOperation memory op = _buyOp(currentEnv, session, pricey, 2 ether);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.ValueLimitExceeded.selector, 0, 2 ether, DemoPolicies.TRADING_THRESHOLD
+            )
+        );
+        assertEq(gameItems.ownerOf(pricey), seller, "still the seller's");
+        assertEq(marketplace.getListing(address(gameItems), pricey).price, 2 ether, "still listed");
     }
 
-    function test_validateUserOp_reverts_whenTradingSessionCallsAnotherFunction() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantTrading(envs[i]);
-            uint256 item = _list(0.5 ether);
-            bytes memory callData = _executeSingle(
-                address(marketplace), 0, abi.encodeCall(NftMarketplace.cancel, (address(gameItems), item))
-            );
-            PackedUserOperation memory op = _tradingOp(envs[i], session, callData);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.SelectorNotAllowed.selector,
-                    0,
-                    NftMarketplace.cancel.selector,
-                    NftMarketplace.buy.selector
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenTradingSessionCallsAnotherFunction() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantTrading(currentEnv);
+        uint256 item = _list(0.5 ether);
+        bytes memory callData =
+            _executeSingle(address(marketplace), 0, abi.encodeCall(NftMarketplace.cancel, (address(gameItems), item)));
+        PackedUserOperation memory op = _tradingOp(currentEnv, session, callData);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.SelectorNotAllowed.selector,
+                0,
+                NftMarketplace.cancel.selector,
+                NftMarketplace.buy.selector
+            )
+        );
     }
 
-    function test_validateUserOp_reverts_whenTradingSessionBuysOnAnotherMarketplace() public {
-        AccountEnv[] memory envs = _envs();
+    function test_validateUserOp_reverts_whenTradingSessionBuysOnAnotherMarketplace() public onEachEntryPoint {
         NftMarketplace other = new NftMarketplace();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantTrading(envs[i]);
-            bytes memory callData =
-                _executeSingle(address(other), 0.5 ether, abi.encodeCall(NftMarketplace.buy, (address(gameItems), 1)));
-            PackedUserOperation memory op = _tradingOp(envs[i], session, callData);
+        SessionTypes.Session memory session = _grantTrading(currentEnv);
+        bytes memory callData =
+            _executeSingle(address(other), 0.5 ether, abi.encodeCall(NftMarketplace.buy, (address(gameItems), 1)));
+        PackedUserOperation memory op = _tradingOp(currentEnv, session, callData);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 0, address(other), address(marketplace)
+            )
+        );
+    }
+
+    function test_validateUserOp_reverts_whenTradingSessionHourIsOver() public onEachEntryPoint {
+        vm.warp(START + 1);
+        SessionTypes.Session memory session = _grantTrading(currentEnv);
+        uint256 cheap = _list(0.5 ether);
+        vm.warp(END + 1);
+        PackedUserOperation memory op = _buyOp(currentEnv, session, cheap, 0.5 ether);
+        _expectExpiredOrNotDue(currentEnv.entryPoint, op);
+        assertEq(gameItems.ownerOf(cheap), seller, "not bought");
+    }
+
+    function testFuzz_validateUserOp_buysExactlyUpToThreshold(uint256 price) public onEachEntryPoint {
+        price = bound(price, 1, 3 ether);
+        SessionTypes.Session memory session = _grantTrading(currentEnv);
+        uint256 item = _list(price);
+        PackedUserOperation memory op = _buyOp(currentEnv, session, item, price);
+        if (price <= DemoPolicies.TRADING_THRESHOLD) {
+            _handleOp(currentEnv.entryPoint, op);
+            assertEq(gameItems.ownerOf(item), address(currentEnv.account), "bought");
+        } else {
             _expectScopeError(
-                envs[i].entryPoint,
+                currentEnv.entryPoint,
                 op,
                 abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 0, address(other), address(marketplace)
+                    ISessionKeyValidator.ValueLimitExceeded.selector, 0, price, DemoPolicies.TRADING_THRESHOLD
                 )
             );
-        }
-    }
-
-    function test_validateUserOp_reverts_whenTradingSessionHourIsOver() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            vm.warp(START + 1);
-            SessionTypes.Session memory session = _grantTrading(envs[i]);
-            uint256 cheap = _list(0.5 ether);
-            vm.warp(END + 1);
-            PackedUserOperation memory op = _buyOp(envs[i], session, cheap, 0.5 ether);
-            _expectExpiredOrNotDue(envs[i].entryPoint, op);
-            assertEq(gameItems.ownerOf(cheap), seller, "not bought");
-        }
-    }
-
-    function testFuzz_validateUserOp_buysExactlyUpToThreshold(uint256 price) public {
-        price = bound(price, 1, 3 ether);
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantTrading(envs[i]);
-            uint256 item = _list(price);
-            PackedUserOperation memory op = _buyOp(envs[i], session, item, price);
-            if (price <= DemoPolicies.TRADING_THRESHOLD) {
-                _handleOp(envs[i].entryPoint, op);
-                assertEq(gameItems.ownerOf(item), address(envs[i].account), "bought");
-            } else {
-                _expectScopeError(
-                    envs[i].entryPoint,
-                    op,
-                    abi.encodeWithSelector(
-                        ISessionKeyValidator.ValueLimitExceeded.selector, 0, price, DemoPolicies.TRADING_THRESHOLD
-                    )
-                );
-                assertEq(gameItems.ownerOf(item), seller, "not bought");
-            }
+            assertEq(gameItems.ownerOf(item), seller, "not bought");
         }
     }
 

@@ -46,6 +46,12 @@ contract BatchTest is ScopeTestBase {
         f.proofs = _proofs(f.permissions, f.tree);
     }
 
+    /// The fixture, with its session granted on `env`'s account.
+    function _grantedFixture(AccountEnv memory env) internal returns (Fixture memory f) {
+        f = _fixture();
+        _grantOn(env, f.session);
+    }
+
     function _pick(CallProof[] memory proofs, uint256[] memory indices) internal pure returns (CallProof[] memory c) {
         c = new CallProof[](indices.length);
         for (uint256 i; i < indices.length; ++i) {
@@ -75,36 +81,32 @@ contract BatchTest is ScopeTestBase {
     // Allowed batches
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_executesBatch_withProofsFromMultiLeafTree() public {
+    function test_validateUserOp_executesBatch_withProofsFromMultiLeafTree() public onEachEntryPoint {
         Fixture memory f = _fixture();
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            token.mint(address(envs[i].account), 100);
-            _grantOn(envs[i], f.session);
-            Execution[] memory executions = new Execution[](4);
-            executions[0] = _actExec(address(target), 42);
-            executions[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bob, 100)));
-            executions[2] = Execution(address(otherTarget), 0, abi.encodeCall(ArgTarget.other, ()));
-            executions[3] = Execution(bob, 0.5 ether, "");
-            CallProof[] memory calls = new CallProof[](4);
-            calls[0] = f.proofs[0];
-            calls[1] = f.proofs[2];
-            calls[2] = f.proofs[1];
-            calls[3] = f.proofs[3];
-            assertGt(calls[0].proof.length, 1, "multi-level proofs");
-            _handleOp(envs[i].entryPoint, _batchOp(envs[i], f, executions, calls));
-        }
-        assertEq(target.calls(), 2);
+        token.mint(address(currentEnv.account), 100);
+        _grantOn(currentEnv, f.session);
+        Execution[] memory executions = new Execution[](4);
+        executions[0] = _actExec(address(target), 42);
+        executions[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bob, 100)));
+        executions[2] = Execution(address(otherTarget), 0, abi.encodeCall(ArgTarget.other, ()));
+        executions[3] = Execution(bob, 0.5 ether, "");
+        CallProof[] memory calls = new CallProof[](4);
+        calls[0] = f.proofs[0];
+        calls[1] = f.proofs[2];
+        calls[2] = f.proofs[1];
+        calls[3] = f.proofs[3];
+        assertGt(calls[0].proof.length, 1, "multi-level proofs");
+        _handleOp(currentEnv.entryPoint, _batchOp(currentEnv, f, executions, calls));
+        assertEq(target.calls(), 1);
         assertEq(target.lastA(), 42);
-        assertEq(otherTarget.calls(), 2);
-        assertEq(token.balanceOf(bob), 200);
-        assertEq(bob.balance, 1 ether);
+        assertEq(otherTarget.calls(), 1);
+        assertEq(token.balanceOf(bob), 100);
+        assertEq(bob.balance, 0.5 ether);
     }
 
     function test_validateUserOp_executesBatch_whenSamePermissionNamedPerCall() public {
-        Fixture memory f = _fixture();
         AccountEnv memory env = _v08();
-        _grantOn(env, f.session);
+        Fixture memory f = _grantedFixture(env);
         Execution[] memory executions = new Execution[](3);
         for (uint256 i; i < 3; ++i) {
             executions[i] = _actExec(address(target), i);
@@ -119,9 +121,8 @@ contract BatchTest is ScopeTestBase {
     // ------------------------------------------------------------------------------------------------------------
 
     function test_validateUserOp_reverts_whenFewerEntriesThanCalls() public {
-        Fixture memory f = _fixture();
         AccountEnv memory env = _v08();
-        _grantOn(env, f.session);
+        Fixture memory f = _grantedFixture(env);
         Execution[] memory executions = new Execution[](2);
         executions[0] = _actExec(address(target), 1);
         executions[1] = _actExec(address(target), 2);
@@ -133,9 +134,8 @@ contract BatchTest is ScopeTestBase {
     }
 
     function test_validateUserOp_reverts_whenMoreEntriesThanCalls() public {
-        Fixture memory f = _fixture();
         AccountEnv memory env = _v08();
-        _grantOn(env, f.session);
+        Fixture memory f = _grantedFixture(env);
         Execution[] memory executions = new Execution[](2);
         executions[0] = _actExec(address(target), 1);
         executions[1] = _actExec(address(target), 2);
@@ -163,30 +163,25 @@ contract BatchTest is ScopeTestBase {
     // The failing call is named
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenSecondCallTargetNotAllowed() public {
-        Fixture memory f = _fixture();
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantOn(envs[i], f.session);
-            Execution[] memory executions = new Execution[](2);
-            executions[0] = _actExec(address(target), 1);
-            executions[1] = _actExec(address(otherTarget), 2); // under P0, which names `target`
-            PackedUserOperation memory op = _batchOp(envs[i], f, executions, _pick(f.proofs, _idx(0, 0)));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 1, address(otherTarget), address(target)
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenSecondCallTargetNotAllowed() public onEachEntryPoint {
+        Fixture memory f = _grantedFixture(currentEnv);
+        Execution[] memory executions = new Execution[](2);
+        executions[0] = _actExec(address(target), 1);
+        executions[1] = _actExec(address(otherTarget), 2); // under P0, which names `target`
+        PackedUserOperation memory op = _batchOp(currentEnv, f, executions, _pick(f.proofs, _idx(0, 0)));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 1, address(otherTarget), address(target)
+            )
+        );
         assertEq(target.calls(), 0);
     }
 
     function test_validateUserOp_reverts_whenSecondCallBreaksItsScope() public {
-        Fixture memory f = _fixture();
         AccountEnv memory env = _v08();
-        _grantOn(env, f.session);
+        Fixture memory f = _grantedFixture(env);
         Execution[] memory executions = new Execution[](2);
         executions[0] = _actExec(address(target), 1);
 
@@ -259,29 +254,30 @@ contract BatchTest is ScopeTestBase {
         );
     }
 
-    function test_validateUserOp_executesBatch_whenTryExecType() public {
-        Fixture memory f = _fixture();
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantOn(envs[i], f.session);
-            Execution[] memory executions = new Execution[](3);
-            executions[0] = _actExec(address(target), 1);
-            executions[1] = Execution(address(target), 0, abi.encodeCall(ArgTarget.fail, ()));
-            executions[2] = Execution(address(otherTarget), 0, abi.encodeCall(ArgTarget.other, ()));
-            uint256[] memory indices = new uint256[](3);
-            indices[1] = 4;
-            indices[2] = 1;
-            bytes memory callData = _executeCallData(_tryMode(0x01), ERC7579Utils.encodeBatch(executions));
-            PackedUserOperation memory op = _useOp(
-                envs[i].entryPoint, address(envs[i].account), callData, f.session, _pick(f.proofs, indices), SESSION_KEY
-            );
-            // the failing call does not undo the others
-            vm.expectEmit(address(envs[i].account));
-            emit ERC7579Utils.ERC7579TryExecuteFail(1, abi.encodeWithSelector(ArgTarget.Failed.selector));
-            _handleOp(envs[i].entryPoint, op);
-        }
-        assertEq(target.calls(), 2);
-        assertEq(otherTarget.calls(), 2);
+    function test_validateUserOp_executesBatch_whenTryExecType() public onEachEntryPoint {
+        Fixture memory f = _grantedFixture(currentEnv);
+        Execution[] memory executions = new Execution[](3);
+        executions[0] = _actExec(address(target), 1);
+        executions[1] = Execution(address(target), 0, abi.encodeCall(ArgTarget.fail, ()));
+        executions[2] = Execution(address(otherTarget), 0, abi.encodeCall(ArgTarget.other, ()));
+        uint256[] memory indices = new uint256[](3);
+        indices[1] = 4;
+        indices[2] = 1;
+        bytes memory callData = _executeCallData(_tryMode(0x01), ERC7579Utils.encodeBatch(executions));
+        PackedUserOperation memory op = _useOp(
+            currentEnv.entryPoint,
+            address(currentEnv.account),
+            callData,
+            f.session,
+            _pick(f.proofs, indices),
+            SESSION_KEY
+        );
+        // the failing call does not undo the others
+        vm.expectEmit(address(currentEnv.account));
+        emit ERC7579Utils.ERC7579TryExecuteFail(1, abi.encodeWithSelector(ArgTarget.Failed.selector));
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(target.calls(), 1);
+        assertEq(otherTarget.calls(), 1);
     }
 
     function test_validateUserOp_executesSingle_whenTryExecType() public {
@@ -330,15 +326,12 @@ contract BatchTest is ScopeTestBase {
         return _useOp(env.entryPoint, address(env.account), _executeBatch(executions), session, calls, SESSION_KEY);
     }
 
-    function test_validateUserOp_executesBatch_whenMaxCalls() public {
+    function test_validateUserOp_executesBatch_whenMaxCalls() public onEachEntryPoint {
         uint256 max = validator.MAX_CALLS();
         SessionTypes.Session memory session = _singleLeafSession(_actPermission());
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantOn(envs[i], session);
-            _handleOp(envs[i].entryPoint, _actBatch(envs[i], session, max));
-        }
-        assertEq(target.calls(), 2 * max);
+        _grantOn(currentEnv, session);
+        _handleOp(currentEnv.entryPoint, _actBatch(currentEnv, session, max));
+        assertEq(target.calls(), max);
         assertEq(target.lastA(), max - 1);
     }
 
@@ -370,9 +363,8 @@ contract BatchTest is ScopeTestBase {
     // ------------------------------------------------------------------------------------------------------------
 
     function test_validateUserOp_reverts_whenProofOfAnotherLeaf() public {
-        Fixture memory f = _fixture();
         AccountEnv memory env = _v08();
-        _grantOn(env, f.session);
+        Fixture memory f = _grantedFixture(env);
         Execution[] memory executions = new Execution[](2);
         executions[0] = _actExec(address(target), 1);
         executions[1] = _actExec(address(target), 2);
@@ -389,9 +381,8 @@ contract BatchTest is ScopeTestBase {
     }
 
     function test_validateUserOp_reverts_whenPermissionNotInTree() public {
-        Fixture memory f = _fixture();
         AccountEnv memory env = _v08();
-        _grantOn(env, f.session);
+        Fixture memory f = _grantedFixture(env);
         // P0 with a value limit the owner never granted, presented with P0's real proof
         SessionTypes.Permission memory widened = _actPermission();
         widened.valueLimit = 100 ether;
@@ -422,7 +413,7 @@ contract BatchTest is ScopeTestBase {
         );
     }
 
-    function test_validateUserOp_executesBatch_withThousandLeafTree() public {
+    function test_validateUserOp_executesBatch_withThousandLeafTree() public onEachEntryPoint {
         uint256 leafCount = 1024;
         SessionTypes.Permission[] memory permissions = new SessionTypes.Permission[](leafCount);
         for (uint256 i; i < leafCount; ++i) {
@@ -441,26 +432,30 @@ contract BatchTest is ScopeTestBase {
             calls[i].proof = SessionEncoding.proofOf(tree, SessionEncoding.leaf(permissions[used[i]]));
             assertEq(calls[i].proof.length, 10, "depth 10");
         }
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantOn(envs[i], session);
-            _handleOp(
-                envs[i].entryPoint,
-                _useOp(
-                    envs[i].entryPoint, address(envs[i].account), _executeBatch(executions), session, calls, SESSION_KEY
-                )
-            );
-        }
-        assertEq(target.calls(), 6);
-        assertEq(target.received(), 2 * (511 + 1023));
+        _grantOn(currentEnv, session);
+        _handleOp(
+            currentEnv.entryPoint,
+            _useOp(
+                currentEnv.entryPoint,
+                address(currentEnv.account),
+                _executeBatch(executions),
+                session,
+                calls,
+                SESSION_KEY
+            )
+        );
+        assertEq(target.calls(), 3);
+        assertEq(target.received(), 511 + 1023);
 
         // leaf 511's value limit is 511: one more wei with its proof is out of scope
         executions[1].value = 512;
-        AccountEnv memory env = _v08();
-        PackedUserOperation memory op =
-            _useOp(env.entryPoint, address(env.account), _executeBatch(executions), session, calls, SESSION_KEY);
+        PackedUserOperation memory op = _useOp(
+            currentEnv.entryPoint, address(currentEnv.account), _executeBatch(executions), session, calls, SESSION_KEY
+        );
         _expectScopeError(
-            env.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.ValueLimitExceeded.selector, 1, 512, 511)
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.ValueLimitExceeded.selector, 1, 512, 511)
         );
     }
 }

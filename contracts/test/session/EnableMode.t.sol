@@ -55,269 +55,214 @@ contract EnableModeTest is SessionLifecycleBase {
     // Success paths
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_enable_grantsAndExecutes_withoutOwnerGrantTransaction() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            bytes32 sessionId = SessionEncoding.sessionId(session);
-            assertEq(uint8(validator.sessionStatus(account, sessionId)), 0, "unknown before");
+    function test_enable_grantsAndExecutes_withoutOwnerGrantTransaction() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        bytes32 sessionId = SessionEncoding.sessionId(session);
+        assertEq(uint8(validator.sessionStatus(account, sessionId)), 0, "unknown before");
 
-            PackedUserOperation memory op =
-                _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session));
-            vm.expectEmit(true, true, true, true, address(validator));
-            emit ISessionKeyValidator.SessionGranted(
-                account, sessionId, sessionSigner, session.validAfter, session.validUntil, 1
-            );
-            _handleOp(entryPoint, op);
+        PackedUserOperation memory op =
+            _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session));
+        vm.expectEmit(true, true, true, true, address(validator));
+        emit ISessionKeyValidator.SessionGranted(
+            account, sessionId, sessionSigner, session.validAfter, session.validUntil, 1
+        );
+        _handleOp(entryPoint, op);
 
-            assertEq(uint8(validator.sessionStatus(account, sessionId)), 1, "active");
-            assertEq(token.balanceOf(account), 900, "executed");
-        }
+        assertEq(uint8(validator.sessionStatus(account, sessionId)), 1, "active");
+        assertEq(token.balanceOf(account), 900, "executed");
     }
 
-    function test_enable_thenUseMode_executes() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            _handleOp(
-                entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session))
-            );
-            _handleOp(entryPoint, _transferUseOp(entryPoint, account, session, 50));
-            assertEq(token.balanceOf(account), 850);
-        }
+    function test_enable_thenUseMode_executes() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session)));
+        _handleOp(entryPoint, _transferUseOp(entryPoint, account, session, 50));
+        assertEq(token.balanceOf(account), 850);
     }
 
-    function test_enable_grantsAndExecutes_inFirstOpOfCounterfactualAccount() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address[] memory validators = new address[](1);
-            validators[0] = address(validator);
-            bytes[] memory initData = new bytes[](1);
-            address account = envs[i].factory.getAddress(owner, 11, validators, initData);
-            assertEq(account.code.length, 0);
-            _fundAccount(entryPoint, account);
-            token.mint(account, 1000);
+    function test_enable_grantsAndExecutes_inFirstOpOfCounterfactualAccount() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address[] memory validators = new address[](1);
+        validators[0] = address(validator);
+        bytes[] memory initData = new bytes[](1);
+        address account = currentEnv.factory.getAddress(owner, 11, validators, initData);
+        assertEq(account.code.length, 0);
+        _fundAccount(entryPoint, account);
+        token.mint(account, 1000);
 
-            SessionTypes.Session memory session = _session();
-            // The account will be at epoch 1 once its initCode installed the module.
-            bytes32 digest = _expectedEnableDigest(address(validator), block.chainid, account, 1, session);
-            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
-            op.initCode = _initCode(envs[i].factory, owner, 11, validators, initData);
-            _signEnable(entryPoint, op, session, _ownerSignatureOf(digest), _calls(), SESSION_KEY);
-            _handleOp(entryPoint, op);
+        SessionTypes.Session memory session = _session();
+        // The account will be at epoch 1 once its initCode installed the module.
+        bytes32 digest = _expectedEnableDigest(address(validator), block.chainid, account, 1, session);
+        PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+        op.initCode = _initCode(currentEnv.factory, owner, 11, validators, initData);
+        _signEnable(entryPoint, op, session, _ownerSignatureOf(digest), _calls(), SESSION_KEY);
+        _handleOp(entryPoint, op);
 
-            assertEq(token.balanceOf(account), 900, "executed");
-            assertEq(validator.epochOf(account), 1);
-            assertEq(validator.enableDigest(account, session), digest);
-            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
-        }
+        assertEq(token.balanceOf(account), 900, "executed");
+        assertEq(validator.epochOf(account), 1);
+        assertEq(validator.enableDigest(account, session), digest);
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
     }
 
-    function test_enable_executesAgain_whenSessionAlreadyActive_withoutNewGrantEvent() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            bytes memory ownerSignature = _ownerEnableSignature(account, session);
-            _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
+    function test_enable_executesAgain_whenSessionAlreadyActive_withoutNewGrantEvent() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        bytes memory ownerSignature = _ownerEnableSignature(account, session);
+        _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
 
-            PackedUserOperation memory op = _enableTransferOp(entryPoint, account, session, ownerSignature);
-            vm.recordLogs();
-            _handleOp(entryPoint, op);
-            Vm.Log[] memory logs = vm.getRecordedLogs();
-            for (uint256 l; l < logs.length; ++l) {
-                assertFalse(
-                    logs[l].emitter == address(validator)
-                        && logs[l].topics[0] == ISessionKeyValidator.SessionGranted.selector,
-                    "no second grant"
-                );
-            }
-            assertEq(token.balanceOf(account), 800);
+        PackedUserOperation memory op = _enableTransferOp(entryPoint, account, session, ownerSignature);
+        vm.recordLogs();
+        _handleOp(entryPoint, op);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 l; l < logs.length; ++l) {
+            assertFalse(
+                logs[l].emitter == address(validator)
+                    && logs[l].topics[0] == ISessionKeyValidator.SessionGranted.selector,
+                "no second grant"
+            );
         }
+        assertEq(token.balanceOf(account), 800);
     }
 
-    function test_enable_succeedsInNewEpoch_withFreshOwnerSignature() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            _handleOp(
-                entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session))
-            );
-            _revokeAll(entryPoint, account);
-            _handleOp(
-                entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session))
-            );
-            assertEq(token.balanceOf(account), 800);
-            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
-        }
+    function test_enable_succeedsInNewEpoch_withFreshOwnerSignature() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session)));
+        _revokeAll(entryPoint, account);
+        _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, _ownerEnableSignature(account, session)));
+        assertEq(token.balanceOf(account), 800);
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Owner signature failures: AA24, nothing granted
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_enable_reverts_AA24_whenOwnerSignatureByOtherKey() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            bytes32 digest = validator.enableDigest(account, session);
-            bytes memory ownerSignature = abi.encodePacked(address(ownerValidator), _sign(OTHER_KEY, digest));
-            _expectEnableRejected(envs[i].entryPoint, account, session, ownerSignature);
-        }
+    function test_enable_reverts_AA24_whenOwnerSignatureByOtherKey() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        bytes32 digest = validator.enableDigest(account, session);
+        bytes memory ownerSignature = abi.encodePacked(address(ownerValidator), _sign(OTHER_KEY, digest));
+        _expectEnableRejected(currentEnv.entryPoint, account, session, ownerSignature);
     }
 
-    function test_enable_reverts_AA24_whenSessionKeySignsInsteadOfOwner() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            bytes32 digest = validator.enableDigest(account, session);
-            // Routed to the session validator itself, which never accepts ERC-1271 signatures.
-            bytes memory ownerSignature = abi.encodePacked(address(validator), _sign(SESSION_KEY, digest));
-            _expectEnableRejected(envs[i].entryPoint, account, session, ownerSignature);
-        }
+    function test_enable_reverts_AA24_whenSessionKeySignsInsteadOfOwner() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        bytes32 digest = validator.enableDigest(account, session);
+        // Routed to the session validator itself, which never accepts ERC-1271 signatures.
+        bytes memory ownerSignature = abi.encodePacked(address(validator), _sign(SESSION_KEY, digest));
+        _expectEnableRejected(currentEnv.entryPoint, account, session, ownerSignature);
     }
 
-    function test_enable_reverts_AA24_whenOwnerSignatureEmpty() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            _expectEnableRejected(envs[i].entryPoint, account, _session(), "");
-        }
+    function test_enable_reverts_AA24_whenOwnerSignatureEmpty() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        _expectEnableRejected(currentEnv.entryPoint, account, _session(), "");
     }
 
-    function test_enable_reverts_AA24_whenOwnerSignatureForOtherAccount() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            address other = _account(envs[1 - i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            assertEq(validator.epochOf(other), validator.epochOf(account), "same epoch, same owner");
-            bytes32 digest = validator.enableDigest(other, session);
-            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerSignatureOf(digest));
-        }
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherAccount() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        address other = _account(_otherEnv());
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        assertEq(validator.epochOf(other), validator.epochOf(account), "same epoch, same owner");
+        bytes32 digest = validator.enableDigest(other, session);
+        _expectEnableRejected(currentEnv.entryPoint, account, session, _ownerSignatureOf(digest));
     }
 
-    function test_enable_reverts_AA24_whenOwnerSignatureForOldEpoch() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            bytes memory ownerSignature = _ownerEnableSignature(account, session);
-            _revokeAll(envs[i].entryPoint, account);
-            _expectEnableRejected(envs[i].entryPoint, account, session, ownerSignature);
-        }
+    function test_enable_reverts_AA24_whenOwnerSignatureForOldEpoch() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        bytes memory ownerSignature = _ownerEnableSignature(account, session);
+        _revokeAll(currentEnv.entryPoint, account);
+        _expectEnableRejected(currentEnv.entryPoint, account, session, ownerSignature);
     }
 
-    function test_enable_reverts_AA24_whenOwnerSignatureForOtherValidator() public {
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherValidator() public onEachEntryPoint {
         SessionKeyValidator otherValidator = new SessionKeyValidator();
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            vm.prank(account);
-            otherValidator.onInstall(""); // same epoch (1) on the other validator
-            SessionTypes.Session memory session = _session();
-            bytes32 digest = otherValidator.enableDigest(account, session);
-            assertEq(digest, _expectedEnableDigest(address(otherValidator), block.chainid, account, 1, session));
-            assertTrue(digest != validator.enableDigest(account, session));
-            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerSignatureOf(digest));
-        }
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        vm.prank(account);
+        otherValidator.onInstall(""); // same epoch (1) on the other validator
+        SessionTypes.Session memory session = _session();
+        bytes32 digest = otherValidator.enableDigest(account, session);
+        assertEq(digest, _expectedEnableDigest(address(otherValidator), block.chainid, account, 1, session));
+        assertTrue(digest != validator.enableDigest(account, session));
+        _expectEnableRejected(currentEnv.entryPoint, account, session, _ownerSignatureOf(digest));
     }
 
     /// Kept in storage: the optimizer may re-read `block.chainid` for a local after `vm.chainId`.
     uint256 internal savedChainId;
 
-    function test_enable_reverts_AA24_whenOwnerSignatureForOtherChain() public {
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherChain() public onEachEntryPoint {
         savedChainId = block.chainid;
         uint256 chainId = savedChainId;
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            vm.chainId(chainId + 1);
-            bytes32 digest = validator.enableDigest(account, session);
-            vm.chainId(savedChainId);
-            assertEq(block.chainid, savedChainId);
-            assertEq(digest, _expectedEnableDigest(address(validator), savedChainId + 1, account, 1, session));
-            assertTrue(digest != validator.enableDigest(account, session));
-            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerSignatureOf(digest));
-        }
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        vm.chainId(chainId + 1);
+        bytes32 digest = validator.enableDigest(account, session);
+        vm.chainId(savedChainId);
+        assertEq(block.chainid, savedChainId);
+        assertEq(digest, _expectedEnableDigest(address(validator), savedChainId + 1, account, 1, session));
+        assertTrue(digest != validator.enableDigest(account, session));
+        _expectEnableRejected(currentEnv.entryPoint, account, session, _ownerSignatureOf(digest));
     }
 
-    function test_enable_reverts_AA24_whenOwnerSignatureForOtherSession() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            SessionTypes.Session memory signed = _session();
-            signed.validUntil = session.validUntil + 1;
-            _expectEnableRejected(envs[i].entryPoint, account, session, _ownerEnableSignature(account, signed));
-        }
+    function test_enable_reverts_AA24_whenOwnerSignatureForOtherSession() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        SessionTypes.Session memory signed = _session();
+        signed.validUntil = session.validUntil + 1;
+        _expectEnableRejected(currentEnv.entryPoint, account, session, _ownerEnableSignature(account, signed));
     }
 
-    function test_enable_reverts_AA24_whenSessionKeySignatureBad() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
-            _signEnable(entryPoint, op, session, _ownerEnableSignature(account, session), _calls(), OTHER_KEY);
-            _expectSignatureError(entryPoint, op);
-            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0, "not granted");
-        }
+    function test_enable_reverts_AA24_whenSessionKeySignatureBad() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+        _signEnable(entryPoint, op, session, _ownerEnableSignature(account, session), _calls(), OTHER_KEY);
+        _expectSignatureError(entryPoint, op);
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0, "not granted");
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Revocation and replay
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_enable_reverts_SessionIsRevoked_whenReplayedAfterRevokeSession() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            token.mint(account, 1000);
-            SessionTypes.Session memory session = _session();
-            bytes32 sessionId = SessionEncoding.sessionId(session);
-            bytes memory ownerSignature = _ownerEnableSignature(account, session);
-            _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
-            _revoke(entryPoint, account, sessionId);
+    function test_enable_reverts_SessionIsRevoked_whenReplayedAfterRevokeSession() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        token.mint(account, 1000);
+        SessionTypes.Session memory session = _session();
+        bytes32 sessionId = SessionEncoding.sessionId(session);
+        bytes memory ownerSignature = _ownerEnableSignature(account, session);
+        _handleOp(entryPoint, _enableTransferOp(entryPoint, account, session, ownerSignature));
+        _revoke(entryPoint, account, sessionId);
 
-            _expectScopeError(
-                entryPoint,
-                _enableTransferOp(entryPoint, account, session, ownerSignature),
-                abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, sessionId)
-            );
-            _expectScopeError(
-                entryPoint,
-                _transferUseOp(entryPoint, account, session, 100),
-                abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, sessionId)
-            );
-            assertEq(token.balanceOf(account), 900);
-        }
+        _expectScopeError(
+            entryPoint,
+            _enableTransferOp(entryPoint, account, session, ownerSignature),
+            abi.encodeWithSelector(ISessionKeyValidator.SessionIsRevoked.selector, sessionId)
+        );
+        _expectScopeError(entryPoint, _transferUseOp(entryPoint, account, session, 100), _notActive(sessionId));
+        assertEq(token.balanceOf(account), 900);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -325,24 +270,21 @@ contract EnableModeTest is SessionLifecycleBase {
     // ------------------------------------------------------------------------------------------------------------
 
     function _expectEnableError(SessionTypes.Session memory session, bytes memory inner) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            _expectScopeError(
-                envs[i].entryPoint,
-                _enableTransferOp(envs[i].entryPoint, account, session, _ownerEnableSignature(account, session)),
-                inner
-            );
-        }
+        address account = _account(currentEnv);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _enableTransferOp(currentEnv.entryPoint, account, session, _ownerEnableSignature(account, session)),
+            inner
+        );
     }
 
-    function test_enable_reverts_ZeroSessionSigner() public {
+    function test_enable_reverts_ZeroSessionSigner() public onEachEntryPoint {
         SessionTypes.Session memory session = _session();
         session.signer = address(0);
         _expectEnableError(session, abi.encodeWithSelector(ISessionKeyValidator.ZeroSessionSigner.selector));
     }
 
-    function test_enable_reverts_InvalidSessionWindow_whenValidAfterAfterValidUntil() public {
+    function test_enable_reverts_InvalidSessionWindow_whenValidAfterAfterValidUntil() public onEachEntryPoint {
         SessionTypes.Session memory session = _session();
         session.validAfter = START + 10;
         session.validUntil = START + 9;
@@ -351,14 +293,14 @@ contract EnableModeTest is SessionLifecycleBase {
         );
     }
 
-    function test_enable_reverts_InvalidSessionWindow_whenValidUntilZero() public {
+    function test_enable_reverts_InvalidSessionWindow_whenValidUntilZero() public onEachEntryPoint {
         SessionTypes.Session memory session = _session();
         session.validAfter = 0;
         session.validUntil = 0;
         _expectEnableError(session, abi.encodeWithSelector(ISessionKeyValidator.InvalidSessionWindow.selector, 0, 0));
     }
 
-    function test_enable_reverts_InvalidPaymasterPolicy_whenExactlyWithoutPaymaster() public {
+    function test_enable_reverts_InvalidPaymasterPolicy_whenExactlyWithoutPaymaster() public onEachEntryPoint {
         SessionTypes.Session memory session = _session();
         session.paymasterPolicy = SessionTypes.PaymasterPolicy.Exactly;
         _expectEnableError(
@@ -366,7 +308,7 @@ contract EnableModeTest is SessionLifecycleBase {
         );
     }
 
-    function test_enable_reverts_InvalidPaymasterPolicy_whenOtherPolicyNamesPaymaster() public {
+    function test_enable_reverts_InvalidPaymasterPolicy_whenOtherPolicyNamesPaymaster() public onEachEntryPoint {
         address paymaster = makeAddr("paymaster");
         for (uint8 policy; policy < 3; ++policy) {
             SessionTypes.Session memory session = _session();
@@ -378,31 +320,25 @@ contract EnableModeTest is SessionLifecycleBase {
         }
     }
 
-    function test_enable_reverts_InvalidPaymasterPolicy_whenPolicyOutOfRange() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            // Policy word (bytes 129..160 of the signature): low byte set to 4.
-            PackedUserOperation memory op = _patchedEnableOp(envs[i].entryPoint, _account(envs[i]), 160, 0x04);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.InvalidPaymasterPolicy.selector, 4, address(0))
-            );
-        }
+    function test_enable_reverts_InvalidPaymasterPolicy_whenPolicyOutOfRange() public onEachEntryPoint {
+        // Policy word (bytes 129..160 of the signature): low byte set to 4.
+        PackedUserOperation memory op = _patchedEnableOp(currentEnv.entryPoint, _account(currentEnv), 160, 0x04);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.InvalidPaymasterPolicy.selector, 4, address(0))
+        );
     }
 
-    function test_enable_reverts_MalformedSession_whenAddressOrTimeWordHasDirtyBits() public {
+    function test_enable_reverts_MalformedSession_whenAddressOrTimeWordHasDirtyBits() public onEachEntryPoint {
         // First byte of the signer, validAfter, validUntil and paymaster words.
         uint256[4] memory indexes = [uint256(1), 33, 65, 161];
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            for (uint256 k; k < indexes.length; ++k) {
-                PackedUserOperation memory op =
-                    _patchedEnableOp(envs[i].entryPoint, _account(envs[i]), indexes[k], 0x01);
-                _expectScopeError(
-                    envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.MalformedSession.selector)
-                );
-            }
+        for (uint256 k; k < indexes.length; ++k) {
+            PackedUserOperation memory op =
+                _patchedEnableOp(currentEnv.entryPoint, _account(currentEnv), indexes[k], 0x01);
+            _expectScopeError(
+                currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.MalformedSession.selector)
+            );
         }
     }
 

@@ -17,6 +17,7 @@ contract FeesTest is SessionLifecycleBase {
 
     function setUp() public virtual override {
         super.setUp();
+        // setUp prepares both hosts, so it loops; tests run through onEachEntryPoint.
         AccountEnv[] memory envs = _envs();
         for (uint256 i; i < envs.length; ++i) {
             token.mint(_account(envs[i]), 1000);
@@ -75,30 +76,24 @@ contract FeesTest is SessionLifecycleBase {
     // Per-operation bound
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_accepts_feeExactlyAtLimit() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            SessionTypes.Session memory session = _feeSession(_defaultFee(), _defaultFee() * 10);
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op = _transferUseOp(envs[i].entryPoint, account, session, 10);
-            assertEq(_prefund(op), _defaultFee(), "reference prefund");
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(token.balanceOf(recipient), 10 * (i + 1), "transfer executed");
-            assertEq(_charged(account, session), _defaultFee(), "charged the maximum cost");
-        }
+    function test_validateUserOp_accepts_feeExactlyAtLimit() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _feeSession(_defaultFee(), _defaultFee() * 10);
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op = _transferUseOp(currentEnv.entryPoint, account, session, 10);
+        assertEq(_prefund(op), _defaultFee(), "reference prefund");
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(token.balanceOf(recipient), 10, "transfer executed");
+        assertEq(_charged(account, session), _defaultFee(), "charged the maximum cost");
     }
 
-    function test_validateUserOp_reverts_OperationFeeExceeded_oneWeiOverLimit() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            SessionTypes.Session memory session = _feeSession(_defaultFee() - 1, type(uint128).max - 1);
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op = _transferUseOp(envs[i].entryPoint, account, session, 10);
-            _expectScopeError(envs[i].entryPoint, op, _opFeeExceeded(_defaultFee(), _defaultFee() - 1));
-            assertEq(_charged(account, session), 0, "nothing charged");
-        }
+    function test_validateUserOp_reverts_OperationFeeExceeded_oneWeiOverLimit() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _feeSession(_defaultFee() - 1, type(uint128).max - 1);
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op = _transferUseOp(currentEnv.entryPoint, account, session, 10);
+        _expectScopeError(currentEnv.entryPoint, op, _opFeeExceeded(_defaultFee(), _defaultFee() - 1));
+        assertEq(_charged(account, session), 0, "nothing charged");
     }
 
     function test_validateUserOp_reverts_OperationFeeExceeded_forEachGasField() public {
@@ -117,59 +112,53 @@ contract FeesTest is SessionLifecycleBase {
         }
     }
 
-    function test_validateUserOp_countsPaymasterGasLimits() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            TestPaymaster paymaster = new TestPaymaster(envs[i].entryPoint);
-            vm.deal(address(this), address(this).balance + 11 ether);
-            paymaster.fund{value: 11 ether}(1 ether);
-            bytes memory paymasterAndData =
-                abi.encodePacked(address(paymaster), PAYMASTER_VERIFICATION_GAS, PAYMASTER_POST_OP_GAS);
-            uint256 fee = _defaultFee() + uint256(PAYMASTER_VERIFICATION_GAS + PAYMASTER_POST_OP_GAS) * maxFeePerGas;
+    function test_validateUserOp_countsPaymasterGasLimits() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        TestPaymaster paymaster = new TestPaymaster(currentEnv.entryPoint);
+        vm.deal(address(this), address(this).balance + 11 ether);
+        paymaster.fund{value: 11 ether}(1 ether);
+        bytes memory paymasterAndData =
+            abi.encodePacked(address(paymaster), PAYMASTER_VERIFICATION_GAS, PAYMASTER_POST_OP_GAS);
+        uint256 fee = _defaultFee() + uint256(PAYMASTER_VERIFICATION_GAS + PAYMASTER_POST_OP_GAS) * maxFeePerGas;
 
-            // one wei under the paymaster-inclusive cost: refused, although the account itself would pay nothing
-            SessionTypes.Session memory tight = _feeSession(fee - 1, type(uint128).max - 1);
-            tight.salt = bytes32(uint256(1));
-            _grant(envs[i].entryPoint, account, tight);
-            PackedUserOperation memory op = _sessionOp(envs[i].entryPoint, account, _transferCall(10), paymasterAndData);
-            _signUse(envs[i].entryPoint, op, tight, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY);
-            assertEq(_prefund(op), fee, "reference prefund with paymaster gas");
-            _expectScopeError(envs[i].entryPoint, op, _opFeeExceeded(fee, fee - 1));
+        // one wei under the paymaster-inclusive cost: refused, although the account itself would pay nothing
+        SessionTypes.Session memory tight = _feeSession(fee - 1, type(uint128).max - 1);
+        tight.salt = bytes32(uint256(1));
+        _grant(currentEnv.entryPoint, account, tight);
+        PackedUserOperation memory op = _sessionOp(currentEnv.entryPoint, account, _transferCall(10), paymasterAndData);
+        _signUse(currentEnv.entryPoint, op, tight, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY);
+        assertEq(_prefund(op), fee, "reference prefund with paymaster gas");
+        _expectScopeError(currentEnv.entryPoint, op, _opFeeExceeded(fee, fee - 1));
 
-            // at the cost: accepted, paid by the paymaster, charged to the session's budget all the same
-            SessionTypes.Session memory exact = _feeSession(fee, fee);
-            _grant(envs[i].entryPoint, account, exact);
-            op = _sessionOp(envs[i].entryPoint, account, _transferCall(10), paymasterAndData);
-            _signUse(envs[i].entryPoint, op, exact, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY);
-            uint256 accountFunds = _funds(envs[i]);
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(_funds(envs[i]), accountFunds, "the paymaster paid");
-            assertEq(_charged(account, exact), fee, "charged all the same");
-        }
+        // at the cost: accepted, paid by the paymaster, charged to the session's budget all the same
+        SessionTypes.Session memory exact = _feeSession(fee, fee);
+        _grant(currentEnv.entryPoint, account, exact);
+        op = _sessionOp(currentEnv.entryPoint, account, _transferCall(10), paymasterAndData);
+        _signUse(currentEnv.entryPoint, op, exact, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY);
+        uint256 accountFunds = _funds(currentEnv);
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(_funds(currentEnv), accountFunds, "the paymaster paid");
+        assertEq(_charged(account, exact), fee, "charged all the same");
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Budget
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_FeeBudgetExceeded_afterBudgetSpentAcrossOperations() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            uint256 fee = _defaultFee();
-            SessionTypes.Session memory session = _feeSession(fee, 3 * fee);
-            _grant(envs[i].entryPoint, account, session);
-            uint256 fundsBefore = _funds(envs[i]);
-            for (uint256 n = 1; n <= 3; ++n) {
-                _handleOp(envs[i].entryPoint, _transferUseOp(envs[i].entryPoint, account, session, 1));
-                assertEq(_charged(account, session), n * fee, "charged per operation");
-            }
-            assertLe(fundsBefore - _funds(envs[i]), 3 * fee, "actual cost within the budget");
-            PackedUserOperation memory op = _transferUseOp(envs[i].entryPoint, account, session, 1);
-            _expectScopeError(envs[i].entryPoint, op, _budgetExceeded(4 * fee, 3 * fee));
-            assertEq(_charged(account, session), 3 * fee, "a refused operation charges nothing");
+    function test_validateUserOp_reverts_FeeBudgetExceeded_afterBudgetSpentAcrossOperations() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        uint256 fee = _defaultFee();
+        SessionTypes.Session memory session = _feeSession(fee, 3 * fee);
+        _grant(currentEnv.entryPoint, account, session);
+        uint256 fundsBefore = _funds(currentEnv);
+        for (uint256 n = 1; n <= 3; ++n) {
+            _handleOp(currentEnv.entryPoint, _transferUseOp(currentEnv.entryPoint, account, session, 1));
+            assertEq(_charged(account, session), n * fee, "charged per operation");
         }
+        assertLe(fundsBefore - _funds(currentEnv), 3 * fee, "actual cost within the budget");
+        PackedUserOperation memory op = _transferUseOp(currentEnv.entryPoint, account, session, 1);
+        _expectScopeError(currentEnv.entryPoint, op, _budgetExceeded(4 * fee, 3 * fee));
+        assertEq(_charged(account, session), 3 * fee, "a refused operation charges nothing");
     }
 
     function test_validateUserOp_accepts_lastOperationExactlyAtBudget_andRefusesOneWeiMore() public {
@@ -194,45 +183,39 @@ contract FeesTest is SessionLifecycleBase {
         assertEq(_charged(account, session), 2 * fee + 1, "budget used to the wei");
     }
 
-    function test_validateUserOp_chargesBatchOnce() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            uint256 fee = _defaultFee();
-            SessionTypes.Session memory session = _feeSession(fee, 2 * fee);
-            _grant(envs[i].entryPoint, account, session);
-            Execution[] memory executions = new Execution[](3);
-            CallProof[] memory calls = new CallProof[](3);
-            for (uint256 c; c < 3; ++c) {
-                executions[c] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (recipient, 1)));
-                calls[c] = CallProof({permission: _transferPermission(), proof: _noProof(), window: 0});
-            }
-            bytes memory callData = _executeBatch(executions);
-            _handleOp(envs[i].entryPoint, _useOp(envs[i].entryPoint, account, callData, session, calls, SESSION_KEY));
-            assertEq(_charged(account, session), fee, "a batch is one operation");
-            _handleOp(envs[i].entryPoint, _useOp(envs[i].entryPoint, account, callData, session, calls, SESSION_KEY));
-            _expectScopeError(
-                envs[i].entryPoint,
-                _useOp(envs[i].entryPoint, account, callData, session, calls, SESSION_KEY),
-                _budgetExceeded(3 * fee, 2 * fee)
-            );
+    function test_validateUserOp_chargesBatchOnce() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        uint256 fee = _defaultFee();
+        SessionTypes.Session memory session = _feeSession(fee, 2 * fee);
+        _grant(currentEnv.entryPoint, account, session);
+        Execution[] memory executions = new Execution[](3);
+        CallProof[] memory calls = new CallProof[](3);
+        for (uint256 c; c < 3; ++c) {
+            executions[c] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (recipient, 1)));
+            calls[c] = CallProof({permission: _transferPermission(), proof: _noProof(), window: 0});
         }
+        bytes memory callData = _executeBatch(executions);
+        _handleOp(currentEnv.entryPoint, _useOp(currentEnv.entryPoint, account, callData, session, calls, SESSION_KEY));
+        assertEq(_charged(account, session), fee, "a batch is one operation");
+        _handleOp(currentEnv.entryPoint, _useOp(currentEnv.entryPoint, account, callData, session, calls, SESSION_KEY));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _useOp(currentEnv.entryPoint, account, callData, session, calls, SESSION_KEY),
+            _budgetExceeded(3 * fee, 2 * fee)
+        );
     }
 
-    function test_validateUserOp_chargesNothing_whenFeesUnlimited() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            SessionTypes.Session memory session = _feeSession(type(uint128).max, type(uint128).max);
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op = _sessionOp(envs[i].entryPoint, account, _transferCall(1), "");
-            op.preVerificationGas = 1_000_000_000; // 2 ETH at 2 gwei: the owner chose no bound
-            _signUse(
-                envs[i].entryPoint, op, session, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY
-            );
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(_charged(account, session), 0, "no counter without a budget");
-        }
+    function test_validateUserOp_chargesNothing_whenFeesUnlimited() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _feeSession(type(uint128).max, type(uint128).max);
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op = _sessionOp(currentEnv.entryPoint, account, _transferCall(1), "");
+        op.preVerificationGas = 1_000_000_000; // 2 ETH at 2 gwei: the owner chose no bound
+        _signUse(
+            currentEnv.entryPoint, op, session, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY
+        );
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(_charged(account, session), 0, "no counter without a budget");
     }
 
     function test_validateUserOp_chargesBudget_whenOnlyPerOperationUnlimited() public {
@@ -255,24 +238,21 @@ contract FeesTest is SessionLifecycleBase {
     // The counter's lifetime
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_enable_keepsCounter_whenOwnerSignatureReplayed() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            uint256 fee = _defaultFee();
-            SessionTypes.Session memory session = _feeSession(fee, 2 * fee);
-            bytes memory ownerSignature = _ownerEnableSignature(account, session);
-            CallProof[] memory calls = SessionEncoding.one(_transferPermission(), _noProof());
-            for (uint256 n = 1; n <= 2; ++n) {
-                PackedUserOperation memory op = _sessionOp(envs[i].entryPoint, account, _transferCall(1), "");
-                _signEnable(envs[i].entryPoint, op, session, ownerSignature, calls, SESSION_KEY);
-                _handleOp(envs[i].entryPoint, op);
-                assertEq(_charged(account, session), n * fee, "the replayed enable does not refill");
-            }
-            PackedUserOperation memory third = _sessionOp(envs[i].entryPoint, account, _transferCall(1), "");
-            _signEnable(envs[i].entryPoint, third, session, ownerSignature, calls, SESSION_KEY);
-            _expectScopeError(envs[i].entryPoint, third, _budgetExceeded(3 * fee, 2 * fee));
+    function test_enable_keepsCounter_whenOwnerSignatureReplayed() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        uint256 fee = _defaultFee();
+        SessionTypes.Session memory session = _feeSession(fee, 2 * fee);
+        bytes memory ownerSignature = _ownerEnableSignature(account, session);
+        CallProof[] memory calls = SessionEncoding.one(_transferPermission(), _noProof());
+        for (uint256 n = 1; n <= 2; ++n) {
+            PackedUserOperation memory op = _sessionOp(currentEnv.entryPoint, account, _transferCall(1), "");
+            _signEnable(currentEnv.entryPoint, op, session, ownerSignature, calls, SESSION_KEY);
+            _handleOp(currentEnv.entryPoint, op);
+            assertEq(_charged(account, session), n * fee, "the replayed enable does not refill");
         }
+        PackedUserOperation memory third = _sessionOp(currentEnv.entryPoint, account, _transferCall(1), "");
+        _signEnable(currentEnv.entryPoint, third, session, ownerSignature, calls, SESSION_KEY);
+        _expectScopeError(currentEnv.entryPoint, third, _budgetExceeded(3 * fee, 2 * fee));
     }
 
     function test_grantSession_keepsCounter_whenGrantedAgain() public {
@@ -307,23 +287,20 @@ contract FeesTest is SessionLifecycleBase {
     // Estimation, malformed sessions, the view
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_returnsSigFailed_withDummySignatureWithinFeeScope() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            // the direct call below charges the budget once: two operations' worth keeps the EntryPoint's within it
-            SessionTypes.Session memory session = _feeSession(_defaultFee(), 2 * _defaultFee());
-            _grant(envs[i].entryPoint, account, session);
-            PackedUserOperation memory op = _sessionOp(envs[i].entryPoint, account, _transferCall(1), "");
-            op.signature = SessionEncoding.useSignature(
-                session, SessionEncoding.one(_transferPermission(), _noProof()), _sign(OTHER_KEY, keccak256("dummy"))
-            );
-            bytes32 userOpHash = _userOpHash(envs[i].entryPoint, op);
-            vm.prank(account);
-            uint256 validationData = validator.validateUserOp(op, userOpHash);
-            assertEq(validationData & 1, 1, "SIG_VALIDATION_FAILED, not a revert");
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_returnsSigFailed_withDummySignatureWithinFeeScope() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        // the direct call below charges the budget once: two operations' worth keeps the EntryPoint's within it
+        SessionTypes.Session memory session = _feeSession(_defaultFee(), 2 * _defaultFee());
+        _grant(currentEnv.entryPoint, account, session);
+        PackedUserOperation memory op = _sessionOp(currentEnv.entryPoint, account, _transferCall(1), "");
+        op.signature = SessionEncoding.useSignature(
+            session, SessionEncoding.one(_transferPermission(), _noProof()), _sign(OTHER_KEY, keccak256("dummy"))
+        );
+        bytes32 userOpHash = _userOpHash(currentEnv.entryPoint, op);
+        vm.prank(account);
+        uint256 validationData = validator.validateUserOp(op, userOpHash);
+        assertEq(validationData & 1, 1, "SIG_VALIDATION_FAILED, not a revert");
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
     function test_validateUserOp_reverts_OperationFeeExceeded_withDummySignatureOverTheBound() public {

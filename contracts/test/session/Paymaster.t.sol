@@ -18,12 +18,23 @@ contract PaymasterTest is SessionLifecycleBase {
 
     function setUp() public virtual override {
         super.setUp();
+        // setUp prepares both hosts (paymasters per EntryPoint), so it loops; tests run through onEachEntryPoint.
         AccountEnv[] memory envs = _envs();
         for (uint256 i; i < envs.length; ++i) {
             paymasters[i] = _deployPaymaster(envs[i].entryPoint);
             otherPaymasters[i] = _deployPaymaster(envs[i].entryPoint);
             token.mint(_account(envs[i]), 1000);
         }
+    }
+
+    /// The session's paymaster on the EntryPoint of the current {onEachEntryPoint} run.
+    function _paymaster() internal view returns (TestPaymaster) {
+        return paymasters[uint256(currentEnv.version)];
+    }
+
+    /// The other paymaster on the EntryPoint of the current {onEachEntryPoint} run.
+    function _otherPaymaster() internal view returns (TestPaymaster) {
+        return otherPaymasters[uint256(currentEnv.version)];
     }
 
     function _deployPaymaster(IEntryPoint entryPoint) internal returns (TestPaymaster paymaster) {
@@ -54,6 +65,14 @@ contract PaymasterTest is SessionLifecycleBase {
     {
         _grant(env.entryPoint, _account(env), session);
         return session;
+    }
+
+    /// Grants, on the current {onEachEntryPoint} run's account, the transfer session with `policy` and `paymaster`.
+    function _grantPolicy(SessionTypes.PaymasterPolicy policy, address paymaster)
+        internal
+        returns (SessionTypes.Session memory)
+    {
+        return _granted(currentEnv, _policySession(policy, paymaster));
     }
 
     /// A use-mode transfer of 10 tokens with `paymasterAndData`, signed by the session key.
@@ -90,177 +109,137 @@ contract PaymasterTest is SessionLifecycleBase {
         validator.validateUserOp(op, userOpHash);
     }
 
+    /// A paymasterAndData naming the zero address, under `policy` (None or Required): v0.8 refuses it before
+    /// validation (AA98); v0.7 treats it as self-paid (charging the account), so the validator must refuse it. The
+    /// validator refuses it on its own on both.
+    function _expectZeroAddressPaymasterRefused(SessionTypes.PaymasterPolicy policy) internal {
+        SessionTypes.Session memory session = _grantPolicy(policy, address(0));
+        PackedUserOperation memory op = _op(currentEnv, session, _paymasterAndData(address(0)));
+        bytes memory inner = _notAllowed(policy, address(0));
+        if (_isV08(currentEnv)) {
+            _handleOpExpectRevert(
+                currentEnv.entryPoint, op, abi.encodeWithSignature("Error(string)", "AA98 invalid paymaster")
+            );
+        } else {
+            _expectScopeError(currentEnv.entryPoint, op, inner);
+        }
+        _expectDirectRevert(currentEnv, op, inner);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Any
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_accepts_anyPolicy_withoutPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Any, address(0)));
-            _handleOpPaidBy(envs[i], _op(envs[i], session, ""), _account(envs[i]));
-        }
+    function test_validateUserOp_accepts_anyPolicy_withoutPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Any, address(0));
+        _handleOpPaidBy(currentEnv, _op(currentEnv, session, ""), _account(currentEnv));
     }
 
-    function test_validateUserOp_accepts_anyPolicy_withPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Any, address(0)));
-            address paymaster = address(paymasters[i]);
-            _handleOpPaidBy(envs[i], _op(envs[i], session, _paymasterAndData(paymaster)), paymaster);
-        }
+    function test_validateUserOp_accepts_anyPolicy_withPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Any, address(0));
+        address paymaster = address(_paymaster());
+        _handleOpPaidBy(currentEnv, _op(currentEnv, session, _paymasterAndData(paymaster)), paymaster);
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // None
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_accepts_nonePolicy_withoutPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.None, address(0)));
-            _handleOpPaidBy(envs[i], _op(envs[i], session, ""), _account(envs[i]));
-        }
+    function test_validateUserOp_accepts_nonePolicy_withoutPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.None, address(0));
+        _handleOpPaidBy(currentEnv, _op(currentEnv, session, ""), _account(currentEnv));
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_nonePolicy_withPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.None, address(0)));
-            address paymaster = address(paymasters[i]);
-            _expectScopeError(
-                envs[i].entryPoint,
-                _op(envs[i], session, _paymasterAndData(paymaster)),
-                _notAllowed(SessionTypes.PaymasterPolicy.None, paymaster)
-            );
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_nonePolicy_withPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.None, address(0));
+        address paymaster = address(_paymaster());
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _op(currentEnv, session, _paymasterAndData(paymaster)),
+            _notAllowed(SessionTypes.PaymasterPolicy.None, paymaster)
+        );
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_nonePolicy_withZeroAddressPaymasterField() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.None, address(0)));
-            PackedUserOperation memory op = _op(envs[i], session, _paymasterAndData(address(0)));
-            bytes memory inner = _notAllowed(SessionTypes.PaymasterPolicy.None, address(0));
-            if (_isV08(envs[i])) {
-                // v0.8 refuses a zero paymaster before validation; the validator refuses it on its own too.
-                _handleOpExpectRevert(
-                    envs[i].entryPoint, op, abi.encodeWithSignature("Error(string)", "AA98 invalid paymaster")
-                );
-            } else {
-                // v0.7 treats it as self-paid, but the policy only allows an empty paymasterAndData.
-                _expectScopeError(envs[i].entryPoint, op, inner);
-            }
-            _expectDirectRevert(envs[i], op, inner);
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_nonePolicy_withZeroAddressPaymasterField()
+        public
+        onEachEntryPoint
+    {
+        _expectZeroAddressPaymasterRefused(SessionTypes.PaymasterPolicy.None);
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Required
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_accepts_requiredPolicy_withPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Required, address(0)));
-            address paymaster = address(otherPaymasters[i]);
-            _handleOpPaidBy(envs[i], _op(envs[i], session, _paymasterAndData(paymaster)), paymaster);
-        }
+    function test_validateUserOp_accepts_requiredPolicy_withPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Required, address(0));
+        address paymaster = address(_otherPaymaster());
+        _handleOpPaidBy(currentEnv, _op(currentEnv, session, _paymasterAndData(paymaster)), paymaster);
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_requiredPolicy_withoutPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Required, address(0)));
-            uint256 deposit = envs[i].entryPoint.balanceOf(_account(envs[i]));
-            _expectScopeError(
-                envs[i].entryPoint,
-                _op(envs[i], session, ""),
-                _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0))
-            );
-            assertEq(envs[i].entryPoint.balanceOf(_account(envs[i])), deposit, "account not charged");
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_requiredPolicy_withoutPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Required, address(0));
+        uint256 deposit = currentEnv.entryPoint.balanceOf(_account(currentEnv));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _op(currentEnv, session, ""),
+            _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0))
+        );
+        assertEq(currentEnv.entryPoint.balanceOf(_account(currentEnv)), deposit, "account not charged");
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_requiredPolicy_withZeroAddressPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Required, address(0)));
-            PackedUserOperation memory op = _op(envs[i], session, _paymasterAndData(address(0)));
-            bytes memory inner = _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0));
-            if (_isV08(envs[i])) {
-                _handleOpExpectRevert(
-                    envs[i].entryPoint, op, abi.encodeWithSignature("Error(string)", "AA98 invalid paymaster")
-                );
-            } else {
-                // v0.7 would charge the account: the validator must refuse.
-                _expectScopeError(envs[i].entryPoint, op, inner);
-            }
-            _expectDirectRevert(envs[i], op, inner);
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_requiredPolicy_withZeroAddressPaymaster()
+        public
+        onEachEntryPoint
+    {
+        _expectZeroAddressPaymasterRefused(SessionTypes.PaymasterPolicy.Required);
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_requiredPolicy_withShortPaymasterField() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Required, address(0)));
-            // Shorter than an address: the EntryPoint refuses it (AA93); the validator reads no paymaster.
-            PackedUserOperation memory op =
-                _op(envs[i], session, abi.encodePacked(bytes19(bytes20(address(paymasters[i])))));
-            _expectDirectRevert(envs[i], op, _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0)));
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_requiredPolicy_withShortPaymasterField()
+        public
+        onEachEntryPoint
+    {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Required, address(0));
+        // Shorter than an address: the EntryPoint refuses it (AA93); the validator reads no paymaster.
+        PackedUserOperation memory op =
+            _op(currentEnv, session, abi.encodePacked(bytes19(bytes20(address(_paymaster())))));
+        _expectDirectRevert(currentEnv, op, _notAllowed(SessionTypes.PaymasterPolicy.Required, address(0)));
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Exactly
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_accepts_exactlyPolicy_withThatPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address paymaster = address(paymasters[i]);
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Exactly, paymaster));
-            _handleOpPaidBy(envs[i], _op(envs[i], session, _paymasterAndData(paymaster)), paymaster);
-        }
+    function test_validateUserOp_accepts_exactlyPolicy_withThatPaymaster() public onEachEntryPoint {
+        address paymaster = address(_paymaster());
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Exactly, paymaster);
+        _handleOpPaidBy(currentEnv, _op(currentEnv, session, _paymasterAndData(paymaster)), paymaster);
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_exactlyPolicy_withOtherPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Exactly, address(paymasters[i])));
-            address other = address(otherPaymasters[i]);
-            uint256 deposit = envs[i].entryPoint.balanceOf(other);
-            _expectScopeError(
-                envs[i].entryPoint,
-                _op(envs[i], session, _paymasterAndData(other)),
-                _notAllowed(SessionTypes.PaymasterPolicy.Exactly, other)
-            );
-            assertEq(envs[i].entryPoint.balanceOf(other), deposit, "other paymaster not charged");
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_exactlyPolicy_withOtherPaymaster()
+        public
+        onEachEntryPoint
+    {
+        SessionTypes.Session memory session = _granted(
+            currentEnv, _policySession(SessionTypes.PaymasterPolicy.Exactly, address(_paymaster()))
+        );
+        address other = address(_otherPaymaster());
+        uint256 deposit = currentEnv.entryPoint.balanceOf(other);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _op(currentEnv, session, _paymasterAndData(other)),
+            _notAllowed(SessionTypes.PaymasterPolicy.Exactly, other)
+        );
+        assertEq(currentEnv.entryPoint.balanceOf(other), deposit, "other paymaster not charged");
     }
 
-    function test_validateUserOp_reverts_PaymasterNotAllowed_exactlyPolicy_withoutPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.Exactly, address(paymasters[i])));
-            _expectScopeError(
-                envs[i].entryPoint,
-                _op(envs[i], session, ""),
-                _notAllowed(SessionTypes.PaymasterPolicy.Exactly, address(0))
-            );
-        }
+    function test_validateUserOp_reverts_PaymasterNotAllowed_exactlyPolicy_withoutPaymaster() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.Exactly, address(_paymaster()));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _op(currentEnv, session, ""),
+            _notAllowed(SessionTypes.PaymasterPolicy.Exactly, address(0))
+        );
     }
 
     function testFuzz_validateUserOp_exactlyPolicy_rejectsEveryOtherPaymaster(address other) public {
@@ -279,61 +258,51 @@ contract PaymasterTest is SessionLifecycleBase {
     // Policy checks in enable mode and with a dummy signature
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_enable_accepts_exactlyPolicy_withThatPaymaster() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            address paymaster = address(paymasters[i]);
-            SessionTypes.Session memory session = _policySession(SessionTypes.PaymasterPolicy.Exactly, paymaster);
-            PackedUserOperation memory op =
-                _sessionOp(envs[i].entryPoint, account, _transferCall(10), _paymasterAndData(paymaster));
-            _signEnable(
-                envs[i].entryPoint,
-                op,
-                session,
-                _ownerEnableSignature(account, session),
-                SessionEncoding.one(_transferPermission(), _noProof()),
-                SESSION_KEY
-            );
-            _handleOpPaidBy(envs[i], op, paymaster);
-            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
-        }
+    function test_enable_accepts_exactlyPolicy_withThatPaymaster() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        address paymaster = address(_paymaster());
+        SessionTypes.Session memory session = _policySession(SessionTypes.PaymasterPolicy.Exactly, paymaster);
+        PackedUserOperation memory op =
+            _sessionOp(currentEnv.entryPoint, account, _transferCall(10), _paymasterAndData(paymaster));
+        _signEnable(
+            currentEnv.entryPoint,
+            op,
+            session,
+            _ownerEnableSignature(account, session),
+            SessionEncoding.one(_transferPermission(), _noProof()),
+            SESSION_KEY
+        );
+        _handleOpPaidBy(currentEnv, op, paymaster);
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1);
     }
 
-    function test_enable_reverts_PaymasterNotAllowed_andGrantsNothing() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            address other = address(otherPaymasters[i]);
-            SessionTypes.Session memory session =
-                _policySession(SessionTypes.PaymasterPolicy.Exactly, address(paymasters[i]));
-            PackedUserOperation memory op =
-                _sessionOp(envs[i].entryPoint, account, _transferCall(10), _paymasterAndData(other));
-            _signEnable(
-                envs[i].entryPoint,
-                op,
-                session,
-                _ownerEnableSignature(account, session),
-                SessionEncoding.one(_transferPermission(), _noProof()),
-                SESSION_KEY
-            );
-            _expectScopeError(envs[i].entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Exactly, other));
-            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0);
-        }
+    function test_enable_reverts_PaymasterNotAllowed_andGrantsNothing() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        address other = address(_otherPaymaster());
+        SessionTypes.Session memory session =
+            _policySession(SessionTypes.PaymasterPolicy.Exactly, address(_paymaster()));
+        PackedUserOperation memory op =
+            _sessionOp(currentEnv.entryPoint, account, _transferCall(10), _paymasterAndData(other));
+        _signEnable(
+            currentEnv.entryPoint,
+            op,
+            session,
+            _ownerEnableSignature(account, session),
+            SessionEncoding.one(_transferPermission(), _noProof()),
+            SESSION_KEY
+        );
+        _expectScopeError(currentEnv.entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.Exactly, other));
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0);
     }
 
-    function test_validateUserOp_reportsPolicyViolation_withDummySignature() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session =
-                _granted(envs[i], _policySession(SessionTypes.PaymasterPolicy.None, address(0)));
-            address paymaster = address(paymasters[i]);
-            PackedUserOperation memory op =
-                _sessionOp(envs[i].entryPoint, _account(envs[i]), _transferCall(10), _paymasterAndData(paymaster));
-            op.signature = SessionEncoding.useSignature(
-                session, SessionEncoding.one(_transferPermission(), _noProof()), _sign(OTHER_KEY, keccak256("dummy"))
-            );
-            _expectScopeError(envs[i].entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.None, paymaster));
-        }
+    function test_validateUserOp_reportsPolicyViolation_withDummySignature() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantPolicy(SessionTypes.PaymasterPolicy.None, address(0));
+        address paymaster = address(_paymaster());
+        PackedUserOperation memory op =
+            _sessionOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(10), _paymasterAndData(paymaster));
+        op.signature = SessionEncoding.useSignature(
+            session, SessionEncoding.one(_transferPermission(), _noProof()), _sign(OTHER_KEY, keccak256("dummy"))
+        );
+        _expectScopeError(currentEnv.entryPoint, op, _notAllowed(SessionTypes.PaymasterPolicy.None, paymaster));
     }
 }

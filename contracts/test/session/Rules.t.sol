@@ -269,17 +269,14 @@ contract RulesTest is ScopeTestBase {
         rules[3] = _rule(SessionTypes.RuleOperator.Eq, 3, keccak256("d"));
     }
 
-    function test_validateUserOp_passes_whenAllRulesHold() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op = _grantedOp1(
-                envs[i], _rulePermission(_fourRules()), address(target), 0, _act(15, -3, bob, keccak256("d"))
-            );
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(target.lastA(), 15);
-            assertEq(target.lastB(), -3);
-        }
-        assertEq(target.calls(), 2);
+    function test_validateUserOp_passes_whenAllRulesHold() public onEachEntryPoint {
+        PackedUserOperation memory op = _grantedOp1(
+            currentEnv, _rulePermission(_fourRules()), address(target), 0, _act(15, -3, bob, keccak256("d"))
+        );
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(target.lastA(), 15);
+        assertEq(target.lastB(), -3);
+        assertEq(target.calls(), 1);
     }
 
     function test_validateUserOp_reverts_whenAnyOneRuleFails() public {
@@ -378,21 +375,24 @@ contract RulesTest is ScopeTestBase {
     /// An operator value past Bitmask cannot be ABI-encoded from Solidity: the leaf preimage is patched by hand.
     function test_validateUserOp_reverts_whenRuleOperatorUnknown() public {
         AccountEnv memory env = _v08();
-        address account = address(env.account);
-        SessionTypes.Permission memory permission =
-            _rulePermission(_rules1(_rule2(SessionTypes.RuleOperator.Bitmask, 0, _w(0), _w(0))));
-        bytes memory encoded = abi.encode(permission);
-        // 0x20 (tuple offset) + 12 head words + rules length + rules[0] offset: rules[0].operator
-        uint256 operatorWord = 0x20 + 12 * 0x20 + 0x20 + 0x20;
-        assertEq(uint256(_wordAt(encoded, operatorWord)), uint256(SessionTypes.RuleOperator.Bitmask));
-        encoded[operatorWord + 31] = bytes1(uint8(SessionTypes.RuleOperator.Bitmask) + 1);
+        bytes memory encoded = _unknownOperatorPermission();
         SessionTypes.Session memory session = _session(keccak256(bytes.concat(keccak256(encoded))));
         _grantOn(env, session);
 
         bytes memory callData = _executeSingle(address(target), 0, _act(0, 0, alice, bytes32(0)));
-        PackedUserOperation memory op = _buildUserOp(env.entryPoint, account, _sessionNonceKey(1), callData);
+        PackedUserOperation memory op =
+            _buildUserOp(env.entryPoint, address(env.account), _sessionNonceKey(1), callData);
         op.signature = _rawUseSignature(session, encoded, _sign(SESSION_KEY, _userOpHash(env.entryPoint, op)));
         _expectScopeError(env.entryPoint, op, _invalidRule(0));
+    }
+
+    /// The ABI encoding of a one-rule permission whose rule operator is one past Bitmask.
+    function _unknownOperatorPermission() internal view returns (bytes memory encoded) {
+        encoded = abi.encode(_rulePermission(_rules1(_rule2(SessionTypes.RuleOperator.Bitmask, 0, _w(0), _w(0)))));
+        // 0x20 (tuple offset) + 12 head words + rules length + rules[0] offset: rules[0].operator
+        uint256 operatorWord = 0x20 + 12 * 0x20 + 0x20 + 0x20;
+        assertEq(uint256(_wordAt(encoded, operatorWord)), uint256(SessionTypes.RuleOperator.Bitmask));
+        encoded[operatorWord + 31] = bytes1(uint8(SessionTypes.RuleOperator.Bitmask) + 1);
     }
 
     function _wordAt(bytes memory data, uint256 offset) internal pure returns (bytes32 word) {

@@ -16,32 +16,26 @@ contract ScopeTest is ScopeTestBase {
     // Target
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_executes_whenTargetAndSelectorMatch() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op =
-                _grantedOp1(envs[i], _actPermission(), address(target), 0, _act(7, -7, recipient, bytes32(uint256(9))));
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(target.calls(), i + 1, "act executed");
-            assertEq(target.lastA(), 7);
-            assertEq(target.lastB(), -7);
-            assertEq(target.lastC(), recipient);
-        }
+    function test_validateUserOp_executes_whenTargetAndSelectorMatch() public onEachEntryPoint {
+        PackedUserOperation memory op =
+            _grantedOp1(currentEnv, _actPermission(), address(target), 0, _act(7, -7, recipient, bytes32(uint256(9))));
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(target.calls(), 1, "act executed");
+        assertEq(target.lastA(), 7);
+        assertEq(target.lastB(), -7);
+        assertEq(target.lastC(), recipient);
     }
 
-    function test_validateUserOp_reverts_whenTargetNotAllowed() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op =
-                _grantedOp1(envs[i], _actPermission(), address(otherTarget), 0, _act(1, 1, recipient, bytes32(0)));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.TargetNotAllowed.selector, 0, address(otherTarget), address(target)
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenTargetNotAllowed() public onEachEntryPoint {
+        PackedUserOperation memory op =
+            _grantedOp1(currentEnv, _actPermission(), address(otherTarget), 0, _act(1, 1, recipient, bytes32(0)));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.TargetNotAllowed.selector, 0, address(otherTarget), address(target)
+            )
+        );
         assertEq(otherTarget.calls(), 0);
     }
 
@@ -58,60 +52,45 @@ contract ScopeTest is ScopeTestBase {
         );
     }
 
-    function test_validateUserOp_executes_whenAnyTargetCallsAnyContract() public {
+    function test_validateUserOp_executes_whenAnyTargetCallsAnyContract() public onEachEntryPoint {
         SessionTypes.Permission memory permission = _permission(address(0), ArgTarget.act.selector);
         permission.flags = SessionTypes.FLAG_ANY_TARGET;
         SessionTypes.Session memory session = _singleLeafSession(permission);
-        AccountEnv[] memory envs = _envs();
         ArgTarget third = new ArgTarget();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantOn(envs[i], session);
-            address[3] memory targets = [address(target), address(otherTarget), address(third)];
-            for (uint256 t; t < targets.length; ++t) {
-                PackedUserOperation memory op =
-                    _op1(envs[i], session, permission, targets[t], 0, _act(t, 0, recipient, bytes32(0)));
-                _handleOp(envs[i].entryPoint, op);
-            }
+        _grantOn(currentEnv, session);
+        address[3] memory targets = [address(target), address(otherTarget), address(third)];
+        for (uint256 t; t < targets.length; ++t) {
+            PackedUserOperation memory op =
+                _op1(currentEnv, session, permission, targets[t], 0, _act(t, 0, recipient, bytes32(0)));
+            _handleOp(currentEnv.entryPoint, op);
         }
-        assertEq(target.calls(), 2);
-        assertEq(otherTarget.calls(), 2);
-        assertEq(third.calls(), 2);
+        assertEq(target.calls(), 1);
+        assertEq(otherTarget.calls(), 1);
+        assertEq(third.calls(), 1);
     }
 
-    function test_validateUserOp_reverts_whenAnyTargetCallsTheAccount() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = address(envs[i].account);
-            SessionTypes.Permission memory permission =
-                _permission(address(0), IERC7579ModuleConfig.installModule.selector);
-            permission.flags = SessionTypes.FLAG_ANY_TARGET;
-            bytes memory data =
-                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, recipient, ""));
-            PackedUserOperation memory op = _grantedOp1(envs[i], permission, account, 0, data);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, account)
-            );
-        }
+    function test_validateUserOp_reverts_whenAnyTargetCallsTheAccount() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        SessionTypes.Permission memory permission = _permission(address(0), IERC7579ModuleConfig.installModule.selector);
+        permission.flags = SessionTypes.FLAG_ANY_TARGET;
+        bytes memory data = abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, recipient, ""));
+        PackedUserOperation memory op = _grantedOp1(currentEnv, permission, account, 0, data);
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, account)
+        );
     }
 
     /// OpenZeppelin's AccountERC7579 executes a call to target address(0) on the account itself.
-    function test_validateUserOp_reverts_whenAnyTargetCallsZeroAddress() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission =
-                _permission(address(0), IERC7579ModuleConfig.installModule.selector);
-            permission.flags = SessionTypes.FLAG_ANY_TARGET;
-            bytes memory data =
-                abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, recipient, ""));
-            PackedUserOperation memory op = _grantedOp1(envs[i], permission, address(0), 0, data);
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, address(0))
-            );
-        }
+    function test_validateUserOp_reverts_whenAnyTargetCallsZeroAddress() public onEachEntryPoint {
+        SessionTypes.Permission memory permission = _permission(address(0), IERC7579ModuleConfig.installModule.selector);
+        permission.flags = SessionTypes.FLAG_ANY_TARGET;
+        bytes memory data = abi.encodeCall(IERC7579ModuleConfig.installModule, (MODULE_TYPE_VALIDATOR, recipient, ""));
+        PackedUserOperation memory op = _grantedOp1(currentEnv, permission, address(0), 0, data);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.ForbiddenTarget.selector, 0, address(0))
+        );
     }
 
     function test_validateUserOp_reverts_whenAnyTargetCallsTheValidator() public {
@@ -222,22 +201,16 @@ contract ScopeTest is ScopeTestBase {
     // Selector
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_whenSelectorNotAllowed() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op =
-                _grantedOp1(envs[i], _actPermission(), address(target), 0, abi.encodeCall(ArgTarget.other, ()));
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.SelectorNotAllowed.selector,
-                    0,
-                    ArgTarget.other.selector,
-                    ArgTarget.act.selector
-                )
-            );
-        }
+    function test_validateUserOp_reverts_whenSelectorNotAllowed() public onEachEntryPoint {
+        PackedUserOperation memory op =
+            _grantedOp1(currentEnv, _actPermission(), address(target), 0, abi.encodeCall(ArgTarget.other, ()));
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.SelectorNotAllowed.selector, 0, ArgTarget.other.selector, ArgTarget.act.selector
+            )
+        );
     }
 
     function test_validateUserOp_reverts_whenCalldataShorterThanSelector() public {
@@ -291,16 +264,13 @@ contract ScopeTest is ScopeTestBase {
         p.valueLimit = valueLimit;
     }
 
-    function test_validateUserOp_transfersEth_whenNativeTransferWithEmptyCalldata() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            uint256 accountBalance = address(envs[i].account).balance;
-            PackedUserOperation memory op =
-                _grantedOp1(envs[i], _nativePermission(recipient, 1 ether), recipient, 0.25 ether, "");
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(recipient.balance, 0.25 ether * (i + 1), "recipient paid");
-            assertEq(address(envs[i].account).balance, accountBalance - 0.25 ether, "paid by the account");
-        }
+    function test_validateUserOp_transfersEth_whenNativeTransferWithEmptyCalldata() public onEachEntryPoint {
+        uint256 accountBalance = address(currentEnv.account).balance;
+        PackedUserOperation memory op =
+            _grantedOp1(currentEnv, _nativePermission(recipient, 1 ether), recipient, 0.25 ether, "");
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(recipient.balance, 0.25 ether, "recipient paid");
+        assertEq(address(currentEnv.account).balance, accountBalance - 0.25 ether, "paid by the account");
     }
 
     function test_validateUserOp_transfersEth_whenAnyTargetNativeTransfer() public {
@@ -386,27 +356,21 @@ contract ScopeTest is ScopeTestBase {
     // Per-call value
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_passes_whenValueEqualsLimit() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op =
-                _grantedOp1(envs[i], _nativePermission(recipient, 1 ether), recipient, 1 ether, "");
-            _handleOp(envs[i].entryPoint, op);
-            assertEq(recipient.balance, 1 ether * (i + 1));
-        }
+    function test_validateUserOp_passes_whenValueEqualsLimit() public onEachEntryPoint {
+        PackedUserOperation memory op =
+            _grantedOp1(currentEnv, _nativePermission(recipient, 1 ether), recipient, 1 ether, "");
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(recipient.balance, 1 ether);
     }
 
-    function test_validateUserOp_reverts_whenValueExceedsLimitByOne() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            PackedUserOperation memory op =
-                _grantedOp1(envs[i], _nativePermission(recipient, 1 ether), recipient, 1 ether + 1, "");
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(ISessionKeyValidator.ValueLimitExceeded.selector, 0, 1 ether + 1, 1 ether)
-            );
-        }
+    function test_validateUserOp_reverts_whenValueExceedsLimitByOne() public onEachEntryPoint {
+        PackedUserOperation memory op =
+            _grantedOp1(currentEnv, _nativePermission(recipient, 1 ether), recipient, 1 ether + 1, "");
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.ValueLimitExceeded.selector, 0, 1 ether + 1, 1 ether)
+        );
         assertEq(recipient.balance, 0);
     }
 

@@ -46,114 +46,87 @@ contract SessionSignatureTest is SessionLifecycleBase {
     // Session-key signature: AA24
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_reverts_AA24_whenSignedByOtherKey() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op =
-                _useOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), session, _calls(), OTHER_KEY);
-            _expectSignatureError(envs[i].entryPoint, op);
-            op = _useOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), session, _calls(), OWNER_KEY);
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_whenSignedByOtherKey() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op =
+            _useOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(100), session, _calls(), OTHER_KEY);
+        _expectSignatureError(currentEnv.entryPoint, op);
+        op = _useOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(100), session, _calls(), OWNER_KEY);
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_AA24_whenHighS() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
-            bytes32 userOpHash = _userOpHash(entryPoint, op);
-            (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, userOpHash);
-            bytes32 highS = bytes32(SECP256K1_N - uint256(s));
-            uint8 flippedV = v == 27 ? 28 : 27;
-            assertEq(ecrecover(userOpHash, flippedV, r, highS), sessionSigner, "malleated signature recovers");
-            op.signature = SessionEncoding.useSignature(session, _calls(), abi.encodePacked(r, highS, flippedV));
-            _expectSignatureError(entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_whenHighS() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+        bytes32 userOpHash = _userOpHash(entryPoint, op);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, userOpHash);
+        bytes32 highS = bytes32(SECP256K1_N - uint256(s));
+        uint8 flippedV = v == 27 ? 28 : 27;
+        assertEq(ecrecover(userOpHash, flippedV, r, highS), sessionSigner, "malleated signature recovers");
+        op.signature = SessionEncoding.useSignature(session, _calls(), abi.encodePacked(r, highS, flippedV));
+        _expectSignatureError(entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_AA24_whenSignatureIs64Bytes() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
-            (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, _userOpHash(entryPoint, op));
-            // ERC-2098 compact form of a valid signature.
-            bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
-            op.signature = SessionEncoding.useSignature(session, _calls(), abi.encodePacked(r, vs));
-            _expectSignatureError(entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_whenSignatureIs64Bytes() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(SESSION_KEY, _userOpHash(entryPoint, op));
+        // ERC-2098 compact form of a valid signature.
+        bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
+        op.signature = SessionEncoding.useSignature(session, _calls(), abi.encodePacked(r, vs));
+        _expectSignatureError(entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_AA24_whenSignatureIs66Bytes() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            IEntryPoint entryPoint = envs[i].entryPoint;
-            address account = _account(envs[i]);
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
-            bytes memory valid = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
-            op.signature = SessionEncoding.useSignature(session, _calls(), bytes.concat(valid, bytes1(0)));
-            _expectSignatureError(entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_whenSignatureIs66Bytes() public onEachEntryPoint {
+        IEntryPoint entryPoint = currentEnv.entryPoint;
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op = _sessionOp(entryPoint, account, _transferCall(100), "");
+        bytes memory valid = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
+        op.signature = SessionEncoding.useSignature(session, _calls(), bytes.concat(valid, bytes1(0)));
+        _expectSignatureError(entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_AA24_whenSignatureRecoversToZero() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            bytes memory zero = abi.encodePacked(bytes32(0), bytes32(0), uint8(27));
-            PackedUserOperation memory op =
-                _opWithSessionSignature(envs[i].entryPoint, _account(envs[i]), session, _transferCall(100), zero);
-            assertEq(ecrecover(_userOpHash(envs[i].entryPoint, op), 27, bytes32(0), bytes32(0)), address(0));
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_whenSignatureRecoversToZero() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        bytes memory zero = abi.encodePacked(bytes32(0), bytes32(0), uint8(27));
+        PackedUserOperation memory op =
+            _opWithSessionSignature(currentEnv.entryPoint, _account(currentEnv), session, _transferCall(100), zero);
+        assertEq(ecrecover(_userOpHash(currentEnv.entryPoint, op), 27, bytes32(0), bytes32(0)), address(0));
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_AA24_whenSessionSignatureEmpty() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op =
-                _opWithSessionSignature(envs[i].entryPoint, _account(envs[i]), session, _transferCall(100), "");
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_whenSessionSignatureEmpty() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op =
+            _opWithSessionSignature(currentEnv.entryPoint, _account(currentEnv), session, _transferCall(100), "");
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_reverts_AA24_withDummySignatureAndValidScope() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op = _opWithSessionSignature(
-                envs[i].entryPoint, _account(envs[i]), session, _transferCall(100), _dummySignature()
-            );
-            _expectSignatureError(envs[i].entryPoint, op);
-        }
+    function test_validateUserOp_reverts_AA24_withDummySignatureAndValidScope() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op = _opWithSessionSignature(
+            currentEnv.entryPoint, _account(currentEnv), session, _transferCall(100), _dummySignature()
+        );
+        _expectSignatureError(currentEnv.entryPoint, op);
     }
 
-    function test_validateUserOp_revertsScopeError_withDummySignature() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            bytes memory approve = _executeSingle(address(token), 0, abi.encodeCall(IERC20.approve, (recipient, 1)));
-            PackedUserOperation memory op =
-                _opWithSessionSignature(envs[i].entryPoint, _account(envs[i]), session, approve, _dummySignature());
-            _expectScopeError(
-                envs[i].entryPoint,
-                op,
-                abi.encodeWithSelector(
-                    ISessionKeyValidator.SelectorNotAllowed.selector,
-                    0,
-                    IERC20.approve.selector,
-                    IERC20.transfer.selector
-                )
-            );
-        }
+    function test_validateUserOp_revertsScopeError_withDummySignature() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        bytes memory approve = _executeSingle(address(token), 0, abi.encodeCall(IERC20.approve, (recipient, 1)));
+        PackedUserOperation memory op =
+            _opWithSessionSignature(currentEnv.entryPoint, _account(currentEnv), session, approve, _dummySignature());
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(
+                ISessionKeyValidator.SelectorNotAllowed.selector, 0, IERC20.approve.selector, IERC20.transfer.selector
+            )
+        );
     }
 
     function test_validateUserOp_returnsWindowWithSigFailed_forDummySignature() public {
@@ -174,13 +147,10 @@ contract SessionSignatureTest is SessionLifecycleBase {
     // ------------------------------------------------------------------------------------------------------------
 
     function _expectWireError(bytes memory signature, bytes memory inner) internal {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantedSession(envs[i]);
-            PackedUserOperation memory op = _sessionOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), "");
-            op.signature = signature;
-            _expectScopeError(envs[i].entryPoint, op, inner);
-        }
+        _grantedSession(currentEnv);
+        PackedUserOperation memory op = _sessionOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(100), "");
+        op.signature = signature;
+        _expectScopeError(currentEnv.entryPoint, op, inner);
     }
 
     function _validUseSignature() internal view returns (bytes memory) {
@@ -193,41 +163,41 @@ contract SessionSignatureTest is SessionLifecycleBase {
         return abi.encodeWithSelector(ISessionKeyValidator.SignatureTruncated.selector, offset, needed);
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenEmpty() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenEmpty() public onEachEntryPoint {
         _expectWireError("", _truncatedError(1, SessionEncoding.SESSION_LENGTH));
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenSessionIncomplete() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenSessionIncomplete() public onEachEntryPoint {
         _expectWireError(_truncated(_validUseSignature(), 100), _truncatedError(1, SessionEncoding.SESSION_LENGTH));
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenCallCountMissing() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenCallCountMissing() public onEachEntryPoint {
         _expectWireError(
             _truncated(_validUseSignature(), 1 + SessionEncoding.SESSION_LENGTH),
             _truncatedError(1 + SessionEncoding.SESSION_LENGTH, 1)
         );
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenPermissionLengthOverruns() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenPermissionLengthOverruns() public onEachEntryPoint {
         bytes memory signature = _validUseSignature();
         signature[2 + SessionEncoding.SESSION_LENGTH] = 0xff;
         signature[3 + SessionEncoding.SESSION_LENGTH] = 0xff;
         _expectWireError(signature, _truncatedError(4 + SessionEncoding.SESSION_LENGTH, 0xffff));
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureCut() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureCut() public onEachEntryPoint {
         bytes memory signature = _validUseSignature();
         uint256 length = signature.length;
         _expectWireError(_truncated(signature, length - 1), _truncatedError(length - 65, 65));
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureMissing() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureMissing() public onEachEntryPoint {
         bytes memory signature = _validUseSignature();
         uint256 length = signature.length;
         _expectWireError(_truncated(signature, length - 66), _truncatedError(length - 66, 1));
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureLengthMissing() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureLengthMissing() public onEachEntryPoint {
         bytes memory signature = _validUseSignature();
         signature[0] = bytes1(SessionTypes.MODE_ENABLE);
         _expectWireError(
@@ -236,7 +206,7 @@ contract SessionSignatureTest is SessionLifecycleBase {
         );
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureCut() public {
+    function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureCut() public onEachEntryPoint {
         bytes memory signature = bytes.concat(
             bytes1(SessionTypes.MODE_ENABLE),
             abi.encode(_singleLeafSession(_transferPermission())),
@@ -246,20 +216,17 @@ contract SessionSignatureTest is SessionLifecycleBase {
         _expectWireError(signature, _truncatedError(3 + SessionEncoding.SESSION_LENGTH, 65));
     }
 
-    function test_validateUserOp_reverts_SignatureTrailingBytes() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Session memory session = _grantedSession(envs[i]);
-            PackedUserOperation memory op =
-                _useOp(envs[i].entryPoint, _account(envs[i]), _transferCall(100), session, _calls(), SESSION_KEY);
-            op.signature = bytes.concat(op.signature, hex"000000");
-            _expectScopeError(
-                envs[i].entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.SignatureTrailingBytes.selector, 3)
-            );
-        }
+    function test_validateUserOp_reverts_SignatureTrailingBytes() public onEachEntryPoint {
+        SessionTypes.Session memory session = _grantedSession(currentEnv);
+        PackedUserOperation memory op =
+            _useOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(100), session, _calls(), SESSION_KEY);
+        op.signature = bytes.concat(op.signature, hex"000000");
+        _expectScopeError(
+            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.SignatureTrailingBytes.selector, 3)
+        );
     }
 
-    function test_validateUserOp_reverts_UnknownSignatureMode() public {
+    function test_validateUserOp_reverts_UnknownSignatureMode() public onEachEntryPoint {
         uint8[2] memory modes = [2, 255];
         for (uint256 m; m < modes.length; ++m) {
             bytes memory signature = _validUseSignature();
@@ -309,37 +276,31 @@ contract SessionSignatureTest is SessionLifecycleBase {
         assertEq(validator.isValidSignatureWithSender(sender, hash, signature), bytes4(0xffffffff));
     }
 
-    function test_isValidSignatureWithSender_invalid_forSessionKeySignature() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantedSession(envs[i]);
-            bytes32 hash = keccak256("message");
-            bytes memory sessionSignature = _sign(SESSION_KEY, hash);
-            vm.prank(_account(envs[i]));
-            assertEq(validator.isValidSignatureWithSender(address(this), hash, sessionSignature), bytes4(0xffffffff));
-        }
+    function test_isValidSignatureWithSender_invalid_forSessionKeySignature() public onEachEntryPoint {
+        _grantedSession(currentEnv);
+        bytes32 hash = keccak256("message");
+        bytes memory sessionSignature = _sign(SESSION_KEY, hash);
+        vm.prank(_account(currentEnv));
+        assertEq(validator.isValidSignatureWithSender(address(this), hash, sessionSignature), bytes4(0xffffffff));
     }
 
-    function test_isValidSignature_invalid_throughAccountWithValidatorPrefix() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            _grantedSession(envs[i]);
-            bytes32 hash = keccak256("message");
-            assertEq(
-                envs[i].account.isValidSignature(hash, abi.encodePacked(address(validator), _sign(SESSION_KEY, hash))),
-                bytes4(0xffffffff),
-                "session key cannot sign for the account"
-            );
-            assertEq(
-                envs[i].account.isValidSignature(hash, abi.encodePacked(address(validator), _sign(OWNER_KEY, hash))),
-                bytes4(0xffffffff),
-                "not even the owner's signature through the session validator"
-            );
-            assertEq(
-                envs[i].account.isValidSignature(hash, _ownerSignatureOf(hash)),
-                bytes4(0x1626ba7e),
-                "control: the owner validator accepts"
-            );
-        }
+    function test_isValidSignature_invalid_throughAccountWithValidatorPrefix() public onEachEntryPoint {
+        _grantedSession(currentEnv);
+        bytes32 hash = keccak256("message");
+        assertEq(
+            currentEnv.account.isValidSignature(hash, abi.encodePacked(address(validator), _sign(SESSION_KEY, hash))),
+            bytes4(0xffffffff),
+            "session key cannot sign for the account"
+        );
+        assertEq(
+            currentEnv.account.isValidSignature(hash, abi.encodePacked(address(validator), _sign(OWNER_KEY, hash))),
+            bytes4(0xffffffff),
+            "not even the owner's signature through the session validator"
+        );
+        assertEq(
+            currentEnv.account.isValidSignature(hash, _ownerSignatureOf(hash)),
+            bytes4(0x1626ba7e),
+            "control: the owner validator accepts"
+        );
     }
 }

@@ -68,6 +68,7 @@ contract WindowsTest is SessionLifecycleBase {
         assertEq(validAfter, expectedValidAfter, "validAfter");
     }
 
+    /// Both hosts, each account holding 1000 tokens (for the test that compares the two EntryPoints; a helper loop).
     function _fundedEnvs() internal returns (AccountEnv[] memory envs) {
         envs = _envs();
         for (uint256 i; i < envs.length; ++i) {
@@ -75,24 +76,28 @@ contract WindowsTest is SessionLifecycleBase {
         }
     }
 
+    /// Gives the account of the current {onEachEntryPoint} run 1000 tokens.
+    function _fundCurrentAccount() internal {
+        token.mint(_account(currentEnv), 1000);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Session window through the EntryPoint
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_handleOps_reverts_AA22_beforeSessionValidAfter() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _transferPermission();
-            SessionTypes.Session memory session = _windowSession(permission, START + 100, START + 1 days);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            _expectExpiredOrNotDue(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-        }
+    function test_handleOps_reverts_AA22_beforeSessionValidAfter() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _transferPermission();
+        SessionTypes.Session memory session = _windowSession(permission, START + 100, START + 1 days);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        _expectExpiredOrNotDue(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
     }
 
     function test_handleOps_sessionValidAfter_inclusiveOnV07_exclusiveOnV08() public {
         AccountEnv[] memory envs = _fundedEnvs();
         SessionTypes.Permission memory permission = _transferPermission();
         SessionTypes.Session memory session = _windowSession(permission, START + 100, START + 1 days);
+        // Compares the two EntryPoints at the same timestamp (v0.7 accepts, v0.8 refuses): no onEachEntryPoint.
         for (uint256 i; i < envs.length; ++i) {
             _grant(envs[i].entryPoint, _account(envs[i]), session);
         }
@@ -106,92 +111,77 @@ contract WindowsTest is SessionLifecycleBase {
         assertEq(token.balanceOf(address(accountV08)), 990, "v0.8 accepts after validAfter");
     }
 
-    function test_handleOps_accepts_atSessionValidUntil() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _transferPermission();
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            vm.warp(START + 1 days);
-            _handleOp(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-            assertEq(token.balanceOf(_account(envs[i])), 990);
-        }
+    function test_handleOps_accepts_atSessionValidUntil() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _transferPermission();
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        vm.warp(START + 1 days);
+        _handleOp(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
+        assertEq(token.balanceOf(_account(currentEnv)), 990);
     }
 
-    function test_handleOps_reverts_AA22_afterSessionValidUntil() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _transferPermission();
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            vm.warp(START + 1 days + 1);
-            _expectExpiredOrNotDue(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-        }
+    function test_handleOps_reverts_AA22_afterSessionValidUntil() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _transferPermission();
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        vm.warp(START + 1 days + 1);
+        _expectExpiredOrNotDue(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
     }
 
-    function test_handleOps_reverts_AA22_whenEnablingSessionNotYetDue() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            address account = _account(envs[i]);
-            SessionTypes.Permission memory permission = _transferPermission();
-            SessionTypes.Session memory session = _windowSession(permission, START + 100, START + 1 days);
-            PackedUserOperation memory op = _enableOp(
-                envs[i].entryPoint,
-                account,
-                _transferCall(10),
-                session,
-                SessionEncoding.one(permission, _noProof()),
-                _ownerEnableSignature(account, session)
-            );
-            _expectExpiredOrNotDue(envs[i].entryPoint, op);
-            assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0, "not granted");
-        }
+    function test_handleOps_reverts_AA22_whenEnablingSessionNotYetDue() public onEachEntryPoint {
+        _fundCurrentAccount();
+        address account = _account(currentEnv);
+        SessionTypes.Permission memory permission = _transferPermission();
+        SessionTypes.Session memory session = _windowSession(permission, START + 100, START + 1 days);
+        PackedUserOperation memory op = _enableOp(
+            currentEnv.entryPoint,
+            account,
+            _transferCall(10),
+            session,
+            SessionEncoding.one(permission, _noProof()),
+            _ownerEnableSignature(account, session)
+        );
+        _expectExpiredOrNotDue(currentEnv.entryPoint, op);
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 0, "not granted");
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Permission window through the EntryPoint
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_handleOps_reverts_AA22_afterPermissionValidUntil() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(0, START + 10);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            vm.warp(START + 10);
-            _handleOp(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-            assertEq(token.balanceOf(_account(envs[i])), 990, "valid at permission end");
-            vm.warp(START + 11);
-            _expectExpiredOrNotDue(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-            vm.warp(START + 1);
-        }
+    function test_handleOps_reverts_AA22_afterPermissionValidUntil() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _windowPermission(0, START + 10);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        vm.warp(START + 10);
+        _handleOp(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
+        assertEq(token.balanceOf(_account(currentEnv)), 990, "valid at permission end");
+        vm.warp(START + 11);
+        _expectExpiredOrNotDue(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
     }
 
-    function test_handleOps_reverts_AA22_beforePermissionValidAfter() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(START + 50, 0);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            _expectExpiredOrNotDue(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-            vm.warp(START + 51);
-            _handleOp(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-            assertEq(token.balanceOf(_account(envs[i])), 990);
-            vm.warp(START + 1);
-        }
+    function test_handleOps_reverts_AA22_beforePermissionValidAfter() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _windowPermission(START + 50, 0);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        _expectExpiredOrNotDue(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
+        vm.warp(START + 51);
+        _handleOp(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
+        assertEq(token.balanceOf(_account(currentEnv)), 990);
     }
 
-    function test_handleOps_reverts_AA22_whenPermissionAndSessionWindowsDisjoint() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(START + 2 days, START + 3 days);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            for (uint256 t; t < 3; ++t) {
-                vm.warp(START + 1 + t * 1 days);
-                _expectExpiredOrNotDue(envs[i].entryPoint, _op(envs[i], session, permission, SESSION_KEY));
-            }
-            vm.warp(START + 1);
+    function test_handleOps_reverts_AA22_whenPermissionAndSessionWindowsDisjoint() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _windowPermission(START + 2 days, START + 3 days);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        for (uint256 t; t < 3; ++t) {
+            vm.warp(START + 1 + t * 1 days);
+            _expectExpiredOrNotDue(currentEnv.entryPoint, _op(currentEnv, session, permission, SESSION_KEY));
         }
     }
 
@@ -199,53 +189,38 @@ contract WindowsTest is SessionLifecycleBase {
     // validationData returned by the validator (direct calls from the account)
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_validateUserOp_returnsSessionWindow_whenPermissionUnbounded() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(0, 0);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, permission, SESSION_KEY), 0, START + 1 days, START);
-        }
+    function test_validateUserOp_returnsSessionWindow_whenPermissionUnbounded() public onEachEntryPoint {
+        SessionTypes.Permission memory permission = _windowPermission(0, 0);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, permission, SESSION_KEY), 0, START + 1 days, START);
     }
 
-    function test_validateUserOp_returnsPermissionWindow_whenInsideSession() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(START + 10, START + 20);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, permission, SESSION_KEY), 0, START + 20, START + 10);
-        }
+    function test_validateUserOp_returnsPermissionWindow_whenInsideSession() public onEachEntryPoint {
+        SessionTypes.Permission memory permission = _windowPermission(START + 10, START + 20);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, permission, SESSION_KEY), 0, START + 20, START + 10);
     }
 
-    function test_validateUserOp_returnsSessionWindow_whenPermissionWider() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(START - 100, START + 2 days);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, permission, SESSION_KEY), 0, START + 1 days, START);
-        }
+    function test_validateUserOp_returnsSessionWindow_whenPermissionWider() public onEachEntryPoint {
+        SessionTypes.Permission memory permission = _windowPermission(START - 100, START + 2 days);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, permission, SESSION_KEY), 0, START + 1 days, START);
     }
 
-    function test_validateUserOp_returnsIntersection_whenWindowsOverlap() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory early = _windowPermission(START - 100, START + 10);
-            SessionTypes.Session memory session = _windowSession(early, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, early, SESSION_KEY), 0, START + 10, START);
+    function test_validateUserOp_returnsIntersection_whenWindowsOverlap() public onEachEntryPoint {
+        SessionTypes.Permission memory early = _windowPermission(START - 100, START + 10);
+        SessionTypes.Session memory session = _windowSession(early, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, early, SESSION_KEY), 0, START + 10, START);
 
-            SessionTypes.Permission memory late = _windowPermission(START + 10, START + 2 days);
-            session = _windowSession(late, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, late, SESSION_KEY), 0, START + 1 days, START + 10);
-        }
+        SessionTypes.Permission memory late = _windowPermission(START + 10, START + 2 days);
+        session = _windowSession(late, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, late, SESSION_KEY), 0, START + 1 days, START + 10);
     }
 
-    function test_validateUserOp_usesSessionValidUntil_whenPermissionValidUntilZero() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(START + 5, 0);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, permission, SESSION_KEY), 0, START + 1 days, START + 5);
-        }
+    function test_validateUserOp_usesSessionValidUntil_whenPermissionValidUntilZero() public onEachEntryPoint {
+        SessionTypes.Permission memory permission = _windowPermission(START + 5, 0);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, permission, SESSION_KEY), 0, START + 1 days, START + 5);
     }
 
     function test_validateUserOp_returnsEmptyWindow_whenDisjoint() public {
@@ -256,13 +231,10 @@ contract WindowsTest is SessionLifecycleBase {
         );
     }
 
-    function test_validateUserOp_setsSigFailed_withIntersectedWindow_whenBadSignature() public {
-        AccountEnv[] memory envs = _envs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _windowPermission(START + 10, START + 20);
-            SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
-            _assertValidation(_validate(envs[i], session, permission, OTHER_KEY), 1, START + 20, START + 10);
-        }
+    function test_validateUserOp_setsSigFailed_withIntersectedWindow_whenBadSignature() public onEachEntryPoint {
+        SessionTypes.Permission memory permission = _windowPermission(START + 10, START + 20);
+        SessionTypes.Session memory session = _windowSession(permission, START, START + 1 days);
+        _assertValidation(_validate(currentEnv, session, permission, OTHER_KEY), 1, START + 20, START + 10);
     }
 
     function test_validateUserOp_returnsSameWindow_regardlessOfBlockTime() public {
@@ -301,18 +273,16 @@ contract WindowsTest is SessionLifecycleBase {
     // Rate-limit window edge: a window ending at timestamp 0 must not become "no expiry"
     // ------------------------------------------------------------------------------------------------------------
 
-    function test_handleOps_reverts_AA22_whenRateLimitWindowEndsAtTimestampZero() public {
-        AccountEnv[] memory envs = _fundedEnvs();
-        for (uint256 i; i < envs.length; ++i) {
-            SessionTypes.Permission memory permission = _transferPermission();
-            permission.rateLimitCount = 1;
-            permission.rateLimitInterval = 1; // window 0 spans [0, 0], long past
-            SessionTypes.Session memory session = _singleLeafSession(permission);
-            _grant(envs[i].entryPoint, _account(envs[i]), session);
-            PackedUserOperation memory op = _op(envs[i], session, permission, SESSION_KEY); // window 0
-            _expectExpiredOrNotDue(envs[i].entryPoint, op);
-            assertEq(token.balanceOf(_account(envs[i])), 1000);
-        }
+    function test_handleOps_reverts_AA22_whenRateLimitWindowEndsAtTimestampZero() public onEachEntryPoint {
+        _fundCurrentAccount();
+        SessionTypes.Permission memory permission = _transferPermission();
+        permission.rateLimitCount = 1;
+        permission.rateLimitInterval = 1; // window 0 spans [0, 0], long past
+        SessionTypes.Session memory session = _singleLeafSession(permission);
+        _grant(currentEnv.entryPoint, _account(currentEnv), session);
+        PackedUserOperation memory op = _op(currentEnv, session, permission, SESSION_KEY); // window 0
+        _expectExpiredOrNotDue(currentEnv.entryPoint, op);
+        assertEq(token.balanceOf(_account(currentEnv)), 1000);
     }
 
     function test_validateUserOp_neverReturnsValidUntilZero_forRateLimitWindowEndingAtZero() public {

@@ -169,12 +169,41 @@ abstract contract AccountTestBase is EntryPointDeployer, Test {
         }
     }
 
-    /// @notice Returns the hosts of both EntryPoint versions, v0.7 first, to loop over.
+    /// @notice Returns the hosts of both EntryPoint versions, v0.7 first.
+    /// @dev Tests do not loop over this: they run on both versions through {onEachEntryPoint}. It is for helpers that
+    /// prepare both hosts at once and for the few tests that compare the two versions against each other.
     /// @return envs `[_env(V07), _env(V08)]`.
     function _envs() internal view returns (AccountEnv[] memory envs) {
         envs = new AccountEnv[](2);
         envs[0] = _env(EntryPointVersion.V07);
         envs[1] = _env(EntryPointVersion.V08);
+    }
+
+    /// @notice The host of the other EntryPoint version than {currentEnv}'s (e.g. to replay an operation there).
+    /// @return The host of V08 during the V07 run, and the reverse.
+    function _otherEnv() internal view returns (AccountEnv memory) {
+        return _env(currentEnv.version == EntryPointVersion.V07 ? EntryPointVersion.V08 : EntryPointVersion.V07);
+    }
+
+    /// @notice The host (EntryPoint, implementation, factory, default account) of the current run of an
+    /// {onEachEntryPoint} test. Unset (all zero) outside such a test.
+    AccountEnv internal currentEnv;
+
+    /// @notice Runs the test body once per EntryPoint version, v0.7 first, each run from the same state.
+    /// @dev Before each run the state is snapshotted and {currentEnv} set to that version's host; after the run the
+    /// snapshot is restored, so nothing one run does (balances, nonces, granted sessions, `vm.warp`) is seen by the
+    /// other. Assertions therefore state what ONE run does (`calls() == 1`, not `2` for both runs). A failing
+    /// assertion fails the test; the trace's `currentEnv.version` tells which run it was. Works for fuzz tests too:
+    /// each input runs on both versions. Do not use it in a test that compares the two versions with each other:
+    /// loop over {_envs} there, and say why.
+    modifier onEachEntryPoint() {
+        AccountEnv[] memory envs = _envs();
+        for (uint256 i; i < envs.length; ++i) {
+            uint256 snapshot = vm.snapshotState();
+            currentEnv = envs[i];
+            _;
+            vm.revertToStateAndDelete(snapshot);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------------

@@ -71,25 +71,6 @@ abstract contract ScopeTestBase is SessionTestBase {
         op = _op1(env, session, permission, callTarget, value, data);
     }
 
-    /// @notice A use operation of one call under the single-leaf `session` of `permission`.
-    function _op1(
-        AccountEnv memory env,
-        SessionTypes.Session memory session,
-        SessionTypes.Permission memory permission,
-        address callTarget,
-        uint256 value,
-        bytes memory data
-    ) internal view returns (PackedUserOperation memory) {
-        return _useOp1(
-            env.entryPoint,
-            address(env.account),
-            _executeSingle(callTarget, value, data),
-            session,
-            permission,
-            _noProof()
-        );
-    }
-
     /// @notice A use operation of one call under the single-leaf `session`, naming rate-limit window `window`.
     function _op1Window(
         AccountEnv memory env,

@@ -96,18 +96,6 @@ abstract contract SessionLifecycleBase is SessionTestBase {
         op.paymasterAndData = paymasterAndData;
     }
 
-    /// @notice Signs `op` in use mode with `key`.
-    function _signUse(
-        IEntryPoint entryPoint,
-        PackedUserOperation memory op,
-        SessionTypes.Session memory session,
-        CallProof[] memory calls,
-        uint256 key
-    ) internal view returns (PackedUserOperation memory) {
-        op.signature = SessionEncoding.useSignature(session, calls, _sign(key, _userOpHash(entryPoint, op)));
-        return op;
-    }
-
     /// @notice Signs `op` in enable mode with the session key `key`.
     function _signEnable(
         IEntryPoint entryPoint,

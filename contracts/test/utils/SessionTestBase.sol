@@ -171,6 +171,18 @@ abstract contract SessionTestBase is AccountTestBase {
         op.signature = SessionEncoding.useSignature(session, calls, _sign(key, _userOpHash(entryPoint, op)));
     }
 
+    /// @notice Signs `op` in use mode with `key` (call after every other field is final).
+    function _signUse(
+        IEntryPoint entryPoint,
+        PackedUserOperation memory op,
+        SessionTypes.Session memory session,
+        CallProof[] memory calls,
+        uint256 key
+    ) internal view returns (PackedUserOperation memory) {
+        op.signature = SessionEncoding.useSignature(session, calls, _sign(key, _userOpHash(entryPoint, op)));
+        return op;
+    }
+
     /// @notice A use-mode operation with a single call and its permission, signed by the default session key.
     function _useOp1(
         IEntryPoint entryPoint,
@@ -181,6 +193,40 @@ abstract contract SessionTestBase is AccountTestBase {
         bytes32[] memory proof
     ) internal view returns (PackedUserOperation memory) {
         return _useOp(entryPoint, account, callData, session, SessionEncoding.one(permission, proof), SESSION_KEY);
+    }
+
+    /// @notice A use operation of `env`'s account: one call (`callTarget`, `value`, `data`) under the single-leaf
+    /// `session` of `permission` (empty proof), signed by the default session key.
+    function _op1(
+        AccountEnv memory env,
+        SessionTypes.Session memory session,
+        SessionTypes.Permission memory permission,
+        address callTarget,
+        uint256 value,
+        bytes memory data
+    ) internal view returns (PackedUserOperation memory) {
+        return _op1(env, session, permission, _noProof(), callTarget, value, data);
+    }
+
+    /// @notice A use operation of `env`'s account: one call (`callTarget`, `value`, `data`) under `permission` of
+    /// `session` with its Merkle `proof`, signed by the default session key.
+    function _op1(
+        AccountEnv memory env,
+        SessionTypes.Session memory session,
+        SessionTypes.Permission memory permission,
+        bytes32[] memory proof,
+        address callTarget,
+        uint256 value,
+        bytes memory data
+    ) internal view returns (PackedUserOperation memory) {
+        return _useOp1(
+            env.entryPoint, address(env.account), _executeSingle(callTarget, value, data), session, permission, proof
+        );
+    }
+
+    /// @notice Revert data of `SessionNotActive(sessionId)`.
+    function _notActive(bytes32 sessionId) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISessionKeyValidator.SessionNotActive.selector, sessionId);
     }
 
     /// @notice The owner's enable signature for `session` on `account`, as the account's ERC-1271 expects it.
