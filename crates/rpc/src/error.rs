@@ -13,6 +13,8 @@ pub(crate) const NODE_ERROR: i32 = -32000;
 pub(crate) const STORE_ERROR: i32 = -32001;
 /// Limit exceeded (EIP-1474): the session store is full.
 pub(crate) const STORE_FULL: i32 = -32005;
+/// The operation would be refused in validation (ERC-7769's code for it).
+pub(crate) const REJECTED: i32 = -32500;
 
 /// Everything a method can fail with. Each variant maps to one JSON-RPC error code; errors about the request
 /// name the offending field (`sessions[1].permissions[0].rules[0].value`) in the message and in `data.field`.
@@ -64,6 +66,19 @@ pub enum Error {
         /// `--max-stored-bytes`.
         max_bytes: u64,
     },
+    /// The operation would be refused (`-32500`, ERC-7769's "rejected in validation"): nothing was sent. `data`:
+    /// `{reason: "rejected", field: "userOp", source, rule, aaCode?}`, as `keyscope_validateSession`'s `failure`.
+    #[error("the operation would be refused ({by}: {rule}): {message}")]
+    Rejected {
+        /// What found it: `"explain"` or `"simulation"`.
+        by: &'static str,
+        /// The failing rule (the validator's error name, or the EntryPoint's `AAxx` code).
+        rule: String,
+        /// The EntryPoint's `AAxx` code, when it rejected the operation.
+        code: Option<String>,
+        /// The whole reason.
+        message: String,
+    },
     /// The database failed (`-32001`).
     #[error("session store: {0}")]
     Store(String),
@@ -99,6 +114,7 @@ impl Error {
             Self::InvalidParams { .. } | Self::ChainMismatch { .. } => INVALID_PARAMS,
             Self::Node(_) | Self::Transport(_) => NODE_ERROR,
             Self::StoreFull { .. } => STORE_FULL,
+            Self::Rejected { .. } => REJECTED,
             Self::Store(_) => STORE_ERROR,
             Self::Listen(_) | Self::Internal(_) => INTERNAL_ERROR,
         }
@@ -118,6 +134,7 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidParams { field, .. } | Self::ChainMismatch { field, .. } => Some(field),
+            Self::Rejected { .. } => Some("userOp"),
             _ => None,
         }
     }
@@ -166,6 +183,13 @@ impl From<Error> for ErrorObjectOwned {
                 "node": format!("{node:#x}"),
             })),
             Error::Node(inner) => inner.aa_code().map(|code| json!({ "aaCode": code })),
+            Error::Rejected { by, rule, code, .. } => Some(json!({
+                "reason": "rejected",
+                "field": "userOp",
+                "source": by,
+                "rule": rule,
+                "aaCode": code,
+            })),
             Error::StoreFull {
                 new_sessions,
                 new_bytes,

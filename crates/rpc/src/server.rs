@@ -14,13 +14,15 @@ use crate::json::object_params;
 use crate::service::{Service, ServiceOptions};
 
 /// Every method served.
-pub const METHODS: [&str; 10] = [
+pub const METHODS: [&str; 12] = [
     "keyscope_info",
     "keyscope_createSessions",
     "keyscope_validateSession",
     "keyscope_getSessions",
     "keyscope_revokeSessions",
     "keyscope_handleOpsTransaction",
+    "keyscope_prepareSessionOperation",
+    "keyscope_sendSessionOperation",
     "wallet_requestExecutionPermissions",
     "wallet_revokeExecutionPermission",
     "wallet_getSupportedExecutionPermissions",
@@ -198,6 +200,20 @@ fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
         &[],
         same,
         |s, p| async move { s.handle_ops_transaction(p).await },
+    )?;
+    register(
+        m,
+        "keyscope_prepareSessionOperation",
+        &["account", "session", "calls"],
+        same,
+        |s, p| async move { s.prepare_session_operation(p).await },
+    )?;
+    register(
+        m,
+        "keyscope_sendSessionOperation",
+        &["userOp", "signature"],
+        same,
+        |s, p| async move { s.send_session_operation(p).await },
     )?;
     registered(m.register_async_method(
         "wallet_requestExecutionPermissions",

@@ -20,6 +20,7 @@ use crate::sessions::{self, Call, Limits, SessionRecord};
 use crate::store::{redacted_database_url, Store, Stored};
 
 mod owner_ops;
+mod session_ops;
 mod validation;
 
 use owner_ops::merge;

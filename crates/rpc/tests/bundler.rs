@@ -4,11 +4,9 @@
 
 mod common;
 
-use common::{serve, Env};
+use common::env_with_bundler;
 use keyscope::alloy::primitives::{Address, U256};
-use keyscope::alloy::transports::http::reqwest;
 use keyscope::{Account, GasSettings, SessionStatus, Version};
-use keyscope_rpc::{Config, ServiceOptions};
 use serde_json::{json, Value};
 
 fn quantity(value: &Value) -> u128 {
@@ -18,23 +16,7 @@ fn quantity(value: &Value) -> u128 {
 
 #[tokio::test]
 async fn owner_operations_are_estimated_by_the_bundler() {
-    let anvil = keyscope_e2e::anvil();
-    let client = keyscope_e2e::client(&anvil).await;
-    let alto = keyscope_e2e::alto(&anvil).await;
-    let config = Config {
-        service: ServiceOptions {
-            bundler_url: Some(alto.url().to_string()),
-            ..ServiceOptions::default()
-        },
-        ..Config::default()
-    };
-    let server = serve(&anvil, config).await;
-    let env = Env {
-        anvil,
-        client,
-        server,
-        http: reqwest::Client::new(),
-    };
+    let (env, alto) = env_with_bundler().await;
     let (now, token, owner, key) = env.cast().await;
     // A counterfactual account, funded before it exists so that the bundler's simulation can pay its prefund.
     let account = env
@@ -105,4 +87,62 @@ async fn owner_operations_are_estimated_by_the_bundler() {
         .unwrap();
     assert!(outcome.success, "{outcome:?}");
     assert_eq!(env.balance(token, recipient).await, U256::from(4));
+}
+
+/// keyscope_prepareSessionOperation estimates through the bundler; keyscope_sendSessionOperation sends through it
+/// and answers the receipt.
+#[tokio::test]
+async fn session_operations_through_the_bundler() {
+    let (env, _alto) = env_with_bundler().await;
+    let (now, token, owner, key) = env.cast().await;
+    let account = env.funded_account(&owner, 4, Version::V07).await;
+    let answer = env
+        .ok(
+            "keyscope_createSessions",
+            json!({
+                "account": { "address": account.address },
+                "sessions": [{
+                    "signer": key.address(), "validAfter": 0, "validUntil": now + 3600,
+                    "permissions": [{ "target": token, "function": "transfer(address to,uint256 amount)" }]
+                }]
+            }),
+        )
+        .await;
+    env.sign_and_send(&owner, &answer).await;
+    env.mint(token, account.address, 10).await;
+    let recipient = Address::repeat_byte(0x62);
+    let data = keyscope::alloy::sol_types::SolCall::abi_encode(
+        &keyscope::bindings::DemoToken::transferCall {
+            to: recipient,
+            value: U256::from(3),
+        },
+    );
+    let prepared = env
+        .ok(
+            "keyscope_prepareSessionOperation",
+            json!({ "account": account.address, "session": answer["sessions"][0]["sessionId"],
+                    "calls": [{ "to": token, "data": keyscope::alloy::primitives::Bytes::from(data) }] }),
+        )
+        .await;
+    assert_eq!(prepared["gasEstimated"], true, "{prepared}");
+    assert_ne!(
+        quantity(&prepared["userOp"]["verificationGasLimit"]),
+        GasSettings::default().verification_gas_limit,
+        "{prepared}"
+    );
+    let hash: keyscope::alloy::primitives::B256 =
+        serde_json::from_value(prepared["userOpHash"].clone()).unwrap();
+    let signature =
+        keyscope::alloy::primitives::Bytes::from(key.sign_hash_bytes(&hash).unwrap().to_vec());
+    let sent = env
+        .ok(
+            "keyscope_sendSessionOperation",
+            json!([prepared["userOp"], signature]),
+        )
+        .await;
+    assert_eq!(sent["sent"], true, "{sent}");
+    assert_eq!(sent["success"], true, "{sent}");
+    assert_eq!(sent["userOpHash"], prepared["userOpHash"]);
+    assert!(sent["transactionHash"].is_string(), "{sent}");
+    assert_eq!(env.balance(token, recipient).await, U256::from(3));
 }

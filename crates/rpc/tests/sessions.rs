@@ -74,12 +74,10 @@ async fn create_use_validate_revoke() {
     );
 
     // The owner signs and sends it (the account pays the EntryPoint, so it needs ETH first).
-    env.client
-        .fund(account, U256::from(10u128.pow(18)))
-        .await
-        .unwrap();
-    env.sign_and_send(&owner, &answer).await;
-    env.mint(token, account, 1_000).await;
+    assert_eq!(
+        env.fund_and_grant(&owner, &answer, token, 1_000).await,
+        account
+    );
 
     let listed = env.ok("keyscope_getSessions", json!([account])).await;
     let sessions = listed["sessions"].as_array().unwrap();

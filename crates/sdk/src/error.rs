@@ -237,6 +237,20 @@ pub enum Error {
     /// was signed or sent. The values (in ETH and gwei in its text) say which bound and by how much.
     #[error("over the session's fee scope, nothing was signed: {0}")]
     FeeScopeExceeded(Box<crate::fees::FeeScopeExceeded>),
+    /// A session key's signature handed to [`crate::UnsignedSessionOperation::assemble`] (or
+    /// [`crate::assemble_session_signature`]) is not a 65-byte ECDSA signature over the operation's userOpHash by
+    /// the session's signer: nothing was assembled. `recovered` is the address it recovers to, when it recovers.
+    #[error("not the session key's signature over userOpHash {user_op_hash}: the session's signer is {signer}, {}", .recovered.map(|a| format!("the signature recovers to {a}")).unwrap_or_else(|| format!("the signature is malformed ({})", .reason)))]
+    SessionKeySignature {
+        /// The hash the session key must sign (raw, no EIP-191 prefix).
+        user_op_hash: B256,
+        /// The session's signer.
+        signer: Address,
+        /// Who signed, when the signature recovers.
+        recovered: Option<Address>,
+        /// Why it does not recover (empty when it does).
+        reason: String,
+    },
     /// A session listing ([`crate::Client::sessions_of`]) found more than `max` session events of the account
     /// from `from_block` ([`crate::sessions::MAX_SESSION_EVENTS`]): list from a later block.
     #[error("more than {max} session events of {account} from block {from_block}")]

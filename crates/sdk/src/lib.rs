@@ -15,9 +15,9 @@ pub use account::{AccountKind, Execution, KeyscopeAccountKind, OwnerSigner};
 pub use alloy;
 pub use bundler::{BundlerClient, BundlerOptions, GasEstimate, UserOperationReceipt};
 pub use client::{
-    execute_batch, execute_single, nonce_key, session_lane, Account, Client, GasSettings,
-    GasSource, GrantCalls, OpOutcome, PreparedOp, SessionCall, SessionStatus, Submission,
-    UnsignedOwnerOp,
+    assemble_session_signature, execute_batch, execute_single, nonce_key, session_lane, Account,
+    Client, GasSettings, GasSource, GrantCalls, OpOutcome, PreparedOp, SessionCall, SessionStatus,
+    Submission, UnsignedOwnerOp, UnsignedSessionOperation,
 };
 pub use error::{Error, Result, Revert};
 pub use explain::{

@@ -33,6 +33,17 @@ pub(crate) struct Failure {
     pub message: String,
 }
 
+/// What [`Service::check_operation`] found.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    /// Why the operation would be refused (`None`: it would be accepted).
+    pub failure: Option<Failure>,
+    /// `explain`'s verdict (`{accepted, verdict, block, now}`).
+    pub explain: Value,
+    /// The simulation's (`{accepted, failure}`).
+    pub simulation: Value,
+}
+
 impl Service {
     /// `keyscope_validateSession`: `{userOp, entryPoint?, chainId?}` or `[userOp, entryPoint]`.
     pub(crate) async fn validate_session(&self, mut params: Map<String, Value>) -> Result<Value> {
@@ -58,27 +69,42 @@ impl Service {
             answer["sessionId"] = json!(signature.session_id());
             answer["signer"] = json!(signature.session.signer);
         }
+        let checked = self.check_operation(version, &op, user_op_hash).await?;
+        answer["valid"] = json!(checked.failure.is_none());
+        if let Some(failure) = &checked.failure {
+            answer["failure"] = json!(failure);
+        }
+        answer["explain"] = checked.explain;
+        answer["simulation"] = checked.simulation;
+        Ok(answer)
+    }
+
+    /// `explain` and the simulation of `op`, side by side: what `keyscope_validateSession` answers.
+    pub(crate) async fn check_operation(
+        &self,
+        version: Version,
+        op: &PackedUserOperation,
+        user_op_hash: B256,
+    ) -> Result<Checked> {
         // Off-chain evaluation (names the rule and its values) and the chain's own verdict, side by side.
         let (explanation, simulated) = tokio::join!(
-            self.client.explain(&op, version, None),
+            self.client.explain(op, version, None),
             self.simulate(version, op.clone(), user_op_hash)
         );
         let explanation = explanation?;
         let simulated = simulated?;
         let explained = explain_failure(&explanation.verdict);
         let failure = reported_failure(simulated.as_ref(), explained.as_ref()).cloned();
-        answer["valid"] = json!(failure.is_none());
-        if let Some(failure) = &failure {
-            answer["failure"] = json!(failure);
-        }
-        answer["explain"] = json!({
-            "accepted": explanation.verdict.is_accepted(),
-            "verdict": explanation.verdict.to_string(),
-            "block": explanation.block,
-            "now": explanation.now,
-        });
-        answer["simulation"] = json!({ "accepted": simulated.is_none(), "failure": simulated });
-        Ok(answer)
+        Ok(Checked {
+            failure,
+            explain: json!({
+                "accepted": explanation.verdict.is_accepted(),
+                "verdict": explanation.verdict.to_string(),
+                "block": explanation.block,
+                "now": explanation.now,
+            }),
+            simulation: json!({ "accepted": simulated.is_none(), "failure": simulated }),
+        })
     }
 
     /// The EntryPoint version of a deployed account (`-32602` on `entryPoint` when the account does not tell it;
@@ -243,7 +269,7 @@ fn simulation_failure(error: keyscope::Error) -> Result<Failure> {
 }
 
 /// The packed form of an operation in the JSON-RPC shape; errors name the field (`userOp.callGasLimit`).
-fn packed(op: &UserOperation) -> Result<PackedUserOperation> {
+pub(super) fn packed(op: &UserOperation) -> Result<PackedUserOperation> {
     from_rpc(op).map_err(|error| match error {
         keyscope::Error::InvalidUserOperation { field, reason } => {
             Error::invalid(format!("userOp.{field}"), reason)

@@ -12,7 +12,7 @@ use keyscope::alloy::network::TransactionBuilder;
 use keyscope::alloy::node_bindings::AnvilInstance;
 use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::alloy::providers::Provider;
-use keyscope::alloy::rpc::types::TransactionRequest;
+use keyscope::alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use keyscope::alloy::sol_types::SolCall;
 use keyscope::alloy::transports::http::reqwest;
 use keyscope::bindings::DemoToken;
@@ -81,6 +81,29 @@ pub async fn env_with(config: Config) -> Env {
         server,
         http: reqwest::Client::new(),
     }
+}
+
+/// anvil with the stack, the pinned Alto bundler on it, and the service on both (`--bundler-url`). Keep the
+/// [`keyscope_e2e::Alto`]: dropping it stops the bundler.
+pub async fn env_with_bundler() -> (Env, keyscope_e2e::Alto) {
+    let anvil = keyscope_e2e::anvil();
+    let client = keyscope_e2e::client(&anvil).await;
+    let alto = keyscope_e2e::alto(&anvil).await;
+    let config = Config {
+        service: ServiceOptions {
+            bundler_url: Some(alto.url().to_string()),
+            ..ServiceOptions::default()
+        },
+        ..Config::default()
+    };
+    let server = serve(&anvil, config).await;
+    let env = Env {
+        anvil,
+        client,
+        server,
+        http: reqwest::Client::new(),
+    };
+    (env, alto)
 }
 
 /// The service of `config` on `anvil`, listening on a free loopback port.
@@ -183,24 +206,49 @@ impl Env {
             .await;
         assert_eq!(tx["accepted"], true, "{tx}");
         assert_eq!(tx["userOpHash"], answer["userOpHash"]);
+        let receipt = self.send_transaction(&tx).await;
+        assert!(receipt.status(), "handleOps reverted");
+        receipt.transaction_hash
+    }
+
+    /// The owner's side of a `keyscope_createSessions` answer for a new account: funds the account with 1 ether
+    /// for its EntryPoint prefund, signs and sends the operation ([`Env::sign_and_send`]), then mints `tokens` of
+    /// `token` to the account. The account.
+    pub async fn fund_and_grant(
+        &self,
+        owner: &SessionKey,
+        answer: &Value,
+        token: Address,
+        tokens: u64,
+    ) -> Address {
+        let account: Address = serde_json::from_value(answer["account"].clone()).unwrap();
+        self.client
+            .fund(account, U256::from(10u128.pow(18)))
+            .await
+            .unwrap();
+        self.sign_and_send(owner, answer).await;
+        self.mint(token, account, tokens).await;
+        account
+    }
+
+    /// Sends a `{to, data}` transaction the service answered (a `handleOps` call) from the client's funded sender;
+    /// its receipt.
+    pub async fn send_transaction(&self, tx: &Value) -> TransactionReceipt {
         let to: Address = serde_json::from_value(tx["to"].clone()).unwrap();
         let data: Bytes = serde_json::from_value(tx["data"].clone()).unwrap();
         let request = TransactionRequest::default()
-            .with_from(sender)
+            .with_from(self.client.sender())
             .with_to(to)
             .with_input(data)
             .with_gas_limit(3_000_000);
-        let receipt = self
-            .client
+        self.client
             .provider()
             .send_transaction(request)
             .await
             .unwrap()
             .get_receipt()
             .await
-            .unwrap();
-        assert!(receipt.status(), "handleOps reverted");
-        receipt.transaction_hash
+            .unwrap()
     }
 
     /// What most scenarios start from: the chain's time, a fresh `DemoToken`, an account owner and a session key.

@@ -11,6 +11,7 @@ pub use crate::account::{
 };
 pub use calldata::handle_ops_calldata;
 pub use owner_ops::{GasSource, GrantCalls, UnsignedOwnerOp};
+pub use session_ops::{assemble_session_signature, UnsignedSessionOperation};
 
 use std::sync::Arc;
 
@@ -118,7 +119,7 @@ impl SessionCall {
 }
 
 /// A session operation built but not signed: its signature is the dummy of the final one (same length), and
-/// [`Client::sign_session_op`] signs it once its gas fields are final.
+/// [`Client::prepare_unsigned_session_op`] makes it final (gas, fee scope, userOpHash).
 #[derive(Debug, Clone)]
 pub(crate) struct UnsignedSessionOp {
     /// The EntryPoint version.

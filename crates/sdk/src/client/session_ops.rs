@@ -2,11 +2,13 @@
 //! nonce lane, fitted into the session's fee scope, signed by the session key.
 
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::U256;
+use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::Provider;
 use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::CompiledSession;
-use keyscope_signer::{enable_digest, CallProof, SessionKey, SessionSignature};
+use keyscope_signer::{
+    enable_digest, CallProof, PackedUserOperation, SessionKey, SessionSignature,
+};
 
 use super::{
     session_lane, Account, Client, Execution, OpOutcome, PreparedOp, SessionCall, Submission,
@@ -16,6 +18,102 @@ use crate::account::OwnerSigner;
 use crate::bundler::BundlerClient;
 use crate::error::{Error, Result};
 use crate::fees::FeeUsage;
+use crate::stack::Version;
+
+/// A session operation prepared for a session key that signs elsewhere (another process, a browser, a phone):
+/// its gas final and within the session's fee scope, its `signature` a dummy of the final length.
+/// The session key signs [`Self::user_op_hash`] raw (65-byte ECDSA `r ‖ s ‖ v`, no EIP-191 prefix);
+/// [`Self::assemble`] puts that signature into the wire format. Built by
+/// [`Client::prepare_unsigned_session_op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsignedSessionOperation {
+    /// The EntryPoint version.
+    pub version: Version,
+    /// The operation; its `signature` is the dummy of the final one (same length, same session and proofs).
+    pub op: PackedUserOperation,
+    /// Its userOpHash: what the session key signs (the hash does not cover `signature`).
+    pub user_op_hash: B256,
+    /// The session signature without the session key's signature (mode, session, the calls' proofs).
+    pub signature: SessionSignature,
+    /// The session's fee scope and what it was charged when the operation was built.
+    pub usage: FeeUsage,
+}
+
+impl UnsignedSessionOperation {
+    /// The session's signer: the key that must sign [`Self::user_op_hash`].
+    pub fn signer(&self) -> Address {
+        self.signature.session.signer
+    }
+
+    /// The signed operation, with the session key's 65-byte `session_key_signature` over [`Self::user_op_hash`]
+    /// in the wire-format `userOp.signature`. [`Error::SessionKeySignature`] (nothing assembled) unless it
+    /// recovers to the session's signer; `v` may be 27/28 or 0/1.
+    pub fn assemble(self, session_key_signature: &[u8]) -> Result<PreparedOp> {
+        let checked = checked_session_signature(
+            &self.user_op_hash,
+            self.signature.session.signer,
+            session_key_signature,
+        )?;
+        self.with_session_signature(checked)
+    }
+
+    /// Sets the session key's signature as given (no check).
+    fn with_session_signature(self, session_signature: Vec<u8>) -> Result<PreparedOp> {
+        let Self {
+            version,
+            mut op,
+            user_op_hash,
+            mut signature,
+            ..
+        } = self;
+        signature.session_signature = session_signature;
+        op.signature = signature.encode()?.into();
+        Ok(PreparedOp {
+            version,
+            op,
+            user_op_hash,
+        })
+    }
+}
+
+/// The final `userOp.signature` of a session operation from the signature it was prepared with (`prepared`: the
+/// dummy of [`UnsignedSessionOperation::op`], or any wire-format session signature of it) and the session key's
+/// 65-byte signature over its `user_op_hash`: what a service does with an operation prepared earlier, when it
+/// kept only the operation. [`Error::SessionKeySignature`] unless the signature recovers to the signer of the
+/// session in `prepared`; a `prepared` that is not a session signature is [`Error::Signer`].
+pub fn assemble_session_signature(
+    prepared: &[u8],
+    user_op_hash: &B256,
+    session_key_signature: &[u8],
+) -> Result<Bytes> {
+    let mut signature = SessionSignature::decode(prepared)?;
+    signature.session_signature = checked_session_signature(
+        user_op_hash,
+        signature.session.signer,
+        session_key_signature,
+    )?;
+    Ok(signature.encode()?.into())
+}
+
+/// `signature` with `v` as 27/28, when it is `signer`'s over `hash` (as the validator's `ECDSA.tryRecover` sees
+/// it: low s).
+fn checked_session_signature(hash: &B256, signer: Address, signature: &[u8]) -> Result<Vec<u8>> {
+    let mut signature = signature.to_vec();
+    if signature.len() == 65 && signature[64] < 2 {
+        signature[64] += 27;
+    }
+    let refused = |recovered, reason: String| Error::SessionKeySignature {
+        user_op_hash: *hash,
+        signer,
+        recovered,
+        reason,
+    };
+    match keyscope_signer::recover(hash, &signature) {
+        Ok(recovered) if recovered == signer => Ok(signature),
+        Ok(recovered) => Err(refused(Some(recovered), String::new())),
+        Err(error) => Err(refused(None, error.to_string())),
+    }
+}
 
 impl Client {
     /// Builds and signs a session operation: `calls` run through `execute` (single or batch), each under its
@@ -59,6 +157,20 @@ impl Client {
             .await
     }
 
+    /// A session operation for a session key that signs elsewhere: built as [`Client::prepare_session_op`] builds
+    /// it (its gas estimated through the bundler with [`Submission::Bundler`], and kept within the session's fee
+    /// scope, or [`Error::FeeScopeExceeded`]), with nothing signed. The session key signs its `user_op_hash`;
+    /// [`UnsignedSessionOperation::assemble`] makes the signed operation, which [`Client::send`] sends.
+    pub async fn prepare_unsigned_session_op(
+        &self,
+        account: &Account,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+    ) -> Result<UnsignedSessionOperation> {
+        self.unsigned_session_op_in(account, session, calls, None)
+            .await
+    }
+
     /// Use mode without `owner`, enable mode (signed by `owner`) with it.
     async fn prepare_session_op_in(
         &self,
@@ -68,6 +180,21 @@ impl Client {
         calls: &[SessionCall],
         owner: Option<&OwnerSigner>,
     ) -> Result<PreparedOp> {
+        let unsigned = self
+            .unsigned_session_op_in(account, session, calls, owner)
+            .await?;
+        self.sign_session_op(unsigned, key)
+    }
+
+    /// Built ([`Client::build_session_op`]), its gas final (estimated through the bundler, or the client's
+    /// settings) and within the session's fee scope, its userOpHash computed; not signed.
+    async fn unsigned_session_op_in(
+        &self,
+        account: &Account,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+        owner: Option<&OwnerSigner>,
+    ) -> Result<UnsignedSessionOperation> {
         let mut built = self
             .build_session_op(account, session, calls, owner)
             .await?;
@@ -75,7 +202,23 @@ impl Client {
             Submission::HandleOps => self.fit_fee_scope(&mut built.op, &built.usage).await?,
             Submission::Bundler(bundler) => self.estimate_within_scope(bundler, &mut built).await?,
         }
-        self.sign_session_op(built, key)
+        let UnsignedSessionOp {
+            version,
+            op,
+            unsigned,
+            usage,
+        } = built;
+        let user_op_hash = self
+            .stack
+            .entry_point(version)
+            .user_op_hash(&op, self.chain_id)?;
+        Ok(UnsignedSessionOperation {
+            version,
+            op,
+            user_op_hash,
+            signature: unsigned,
+            usage,
+        })
     }
 
     /// Sets a built session operation's gas limits from the bundler's estimate (dummy signature) and keeps it
@@ -185,29 +328,16 @@ impl Client {
         })
     }
 
-    /// Signs a built session operation with `key` over its userOpHash (the owner's enable signature, which does
-    /// not cover the gas fields, is kept).
+    /// Signs a prepared session operation with `key` over its userOpHash (the owner's enable signature, which does
+    /// not cover the gas fields, is kept). Any key signs: an operation signed by another key than the session's
+    /// is the validator's to refuse.
     pub(crate) fn sign_session_op(
         &self,
-        built: UnsignedSessionOp,
+        unsigned: UnsignedSessionOperation,
         key: &SessionKey,
     ) -> Result<PreparedOp> {
-        let UnsignedSessionOp {
-            version,
-            mut op,
-            unsigned,
-            ..
-        } = built;
-        let user_op_hash = self
-            .stack
-            .entry_point(version)
-            .user_op_hash(&op, self.chain_id)?;
-        op.signature = unsigned.sign(key, &user_op_hash)?.encode()?.into();
-        Ok(PreparedOp {
-            version,
-            op,
-            user_op_hash,
-        })
+        let signature = key.sign_hash_bytes(&unsigned.user_op_hash)?;
+        unsigned.with_session_signature(signature.to_vec())
     }
 
     /// [`Client::prepare_session_op`] then [`Client::send`] (through a bundler, [`BundlerClient::check`] first).
@@ -226,5 +356,118 @@ impl Client {
             .prepare_session_op(account, key, session, calls)
             .await?;
         self.send(&op).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use alloy::primitives::{address, keccak256, Address, B256, U256};
+    use keyscope_permissions::SessionSpec;
+    use keyscope_signer::{CallProof, PackedUserOperation, SessionKey, SessionSignature};
+
+    use super::{assemble_session_signature, UnsignedSessionOperation};
+    use crate::error::Error;
+    use crate::fees::FeeUsage;
+    use crate::stack::Version;
+
+    const TOKEN: Address = address!("7070707070707070707070707070707070707070");
+
+    /// An unsigned operation under a session of `key` (one transfer permission), with its dummy signature.
+    fn unsigned(key: &SessionKey) -> UnsignedSessionOperation {
+        let json = format!(
+            r#"{{ "signer": "{}", "valid_after": 0, "valid_until": 2000000000,
+                  "permissions": [{{ "target": "{TOKEN}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
+            key.address()
+        );
+        let session = SessionSpec::compile_json(&json).unwrap();
+        let proofs = vec![CallProof::from_compiled(&session, 0, 1).unwrap()];
+        let signature = SessionSignature::use_session(session.session.clone(), proofs);
+        let op = PackedUserOperation {
+            signature: signature.to_dummy().encode().unwrap().into(),
+            ..Default::default()
+        };
+        UnsignedSessionOperation {
+            version: Version::V07,
+            op,
+            user_op_hash: keccak256("an operation"),
+            usage: FeeUsage::new(&session.session, U256::ZERO),
+            signature,
+        }
+    }
+
+    #[test]
+    fn assembles_the_session_keys_signature() {
+        let key = SessionKey::from_bytes(&[7u8; 32]).unwrap();
+        let unsigned = unsigned(&key);
+        assert_eq!(unsigned.signer(), key.address());
+        let hash = unsigned.user_op_hash;
+        let signature = key.sign_hash_bytes(&hash).unwrap();
+        // Signed locally, as `prepare_session_op` does.
+        let expected = unsigned.signature.clone().sign(&key, &hash).unwrap();
+        let dummy = unsigned.op.signature.clone();
+
+        let prepared = unsigned.clone().assemble(&signature).unwrap();
+        assert_eq!(prepared.user_op_hash, hash);
+        assert_eq!(prepared.op.signature.len(), dummy.len());
+        assert_eq!(
+            SessionSignature::decode(&prepared.op.signature).unwrap(),
+            expected
+        );
+        // From the dummy alone (what a service keeps), the same bytes; v as 0/1 too.
+        let mut low_v = signature;
+        low_v[64] -= 27;
+        for signature in [&signature[..], &low_v[..]] {
+            assert_eq!(
+                assemble_session_signature(&dummy, &hash, signature).unwrap(),
+                prepared.op.signature
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_other_keys_and_malformed_signatures() {
+        let key = SessionKey::from_bytes(&[7u8; 32]).unwrap();
+        let other = SessionKey::from_bytes(&[8u8; 32]).unwrap();
+        let unsigned = unsigned(&key);
+        let hash = unsigned.user_op_hash;
+        let dummy = unsigned.op.signature.clone();
+
+        let by_other = other.sign_hash_bytes(&hash).unwrap();
+        let over_other_hash = key.sign_hash_bytes(&B256::repeat_byte(1)).unwrap();
+        for signature in [&by_other[..], &over_other_hash[..]] {
+            match unsigned.clone().assemble(signature) {
+                Err(Error::SessionKeySignature {
+                    signer,
+                    recovered: Some(recovered),
+                    ..
+                }) => {
+                    assert_eq!(signer, key.address());
+                    assert_ne!(recovered, key.address());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let error = assemble_session_signature(&dummy, &hash, &by_other).unwrap_err();
+        assert!(
+            error.to_string().contains(&other.address().to_string()),
+            "{error}"
+        );
+        for malformed in [&[0u8; 64][..], &[5u8; 65][..]] {
+            match assemble_session_signature(&dummy, &hash, malformed) {
+                Err(Error::SessionKeySignature {
+                    recovered: None,
+                    reason,
+                    ..
+                }) => assert!(!reason.is_empty()),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Not a session signature at all.
+        assert!(matches!(
+            assemble_session_signature(&[1, 2, 3], &hash, &by_other),
+            Err(Error::Signer(_))
+        ));
     }
 }
