@@ -1,13 +1,17 @@
-//! Load benchmark of `keyscope_validateSession` on loopback: starts anvil with the Keyscope stack, an account
-//! with a granted session and the service (in this process, on a free 127.0.0.1 port), then keeps N HTTP
-//! connections busy for T seconds validating a signed in-scope session operation, and prints requests/s and the
-//! p50/p90/p99 latency.
+//! Load benchmark on loopback: starts anvil with the Keyscope stack, an account with a granted session and the
+//! service (in this process, on a free 127.0.0.1 port), then keeps N HTTP connections busy for T seconds and prints
+//! requests/s and the p50/p90/p99 latency, either validating a signed in-scope session operation (`validate`,
+//! `keyscope_validateSession`) or creating a new session for the account each time (`create`,
+//! `keyscope_createSessions`: one store write per request).
 //!
 //! ```sh
-//! cargo run --release -p keyscope-rpc --example load -- [CONNECTIONS] [SECONDS]   # default 8 10
+//! cargo run --release -p keyscope-rpc --example load -- [CONNECTIONS] [SECONDS] [validate|create] [DATABASE_URL]
+//! # default 8 10 validate, and a SQLite file in a temporary directory
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyscope::alloy::primitives::Address;
@@ -16,7 +20,7 @@ use keyscope::bundler::to_rpc;
 use keyscope::permissions::SessionSpec;
 use keyscope::signer::SessionKey;
 use keyscope::Version;
-use keyscope_rpc::Config;
+use keyscope_rpc::{Config, ServiceOptions};
 use serde_json::{json, Value};
 
 /// The RPC tests' set-up: anvil with the stack, the service on a free loopback port, an HTTP client.
@@ -36,9 +40,25 @@ async fn main() {
         .map(|a| a.parse().expect("SECONDS"))
         .unwrap_or(10)
         .clamp(1, 300);
+    let create = match args.next().as_deref() {
+        None | Some("validate") => false,
+        Some("create") => true,
+        Some(other) => panic!("METHOD is validate or create, not {other}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = args
+        .next()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("load.sqlite").display()));
 
     // The chain: anvil, the stack, the service, an account with a session that may transfer ≤ 100 of a token.
-    let env = common::env_with(Config::default()).await;
+    let env = common::env_with(Config {
+        service: ServiceOptions {
+            database_url: database_url.clone(),
+            ..ServiceOptions::default()
+        },
+        ..Config::default()
+    })
+    .await;
     let client = &env.client;
     let owner = SessionKey::generate();
     let key = SessionKey::generate();
@@ -64,20 +84,53 @@ async fn main() {
         .unwrap();
     let url = env.server.url();
     let params = json!([to_rpc(&op.op).unwrap(), client.stack().v07.entry_point]);
-    let body = json!({
+    let validate_body = json!({
         "jsonrpc": "2.0", "id": 1, "method": "keyscope_validateSession", "params": params
     })
     .to_string();
+    // A new session (its salt) per request, so that each one is stored.
+    let salts = Arc::new(AtomicU64::new(1));
+    let signer = key.address();
+    let create_body = move |salt: u64| {
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "keyscope_createSessions", "params": {
+            "account": { "address": account.address },
+            "sessions": [{ "signer": signer, "validUntil": now + 86_400, "salt": salt,
+                "permissions": [{ "target": token, "function": "transfer(address to,uint256 amount)",
+                                  "rules": [{ "arg": "amount", "op": "lte", "value": "100" }] }] }] } })
+        .to_string()
+    };
+    let (method, ok_answer): (&str, fn(&Value) -> bool) = if create {
+        ("keyscope_createSessions", |v| {
+            v["result"]["sessions"].as_array().map(Vec::len) == Some(1)
+        })
+    } else {
+        ("keyscope_validateSession", |v| v["result"]["valid"] == true)
+    };
 
     // One check that the answer is the expected one before measuring.
-    let first = common::post(&env.http, &url, "keyscope_validateSession", params).await;
-    assert_eq!(first["result"]["valid"], true, "{first}");
+    let first: Value = env
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(if create {
+            create_body(0)
+        } else {
+            validate_body.clone()
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ok_answer(&first), "{first}");
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (url, body) = (url.clone(), body.clone());
+        let (url, validate_body) = (url.clone(), validate_body.clone());
+        let (salts, create_body) = (salts.clone(), create_body);
         tasks.push(tokio::spawn(async move {
             // One keep-alive connection per task.
             let http = reqwest::Client::builder()
@@ -87,18 +140,23 @@ async fn main() {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < deadline {
+                let body = if create {
+                    create_body(salts.fetch_add(1, Ordering::Relaxed))
+                } else {
+                    validate_body.clone()
+                };
                 let sent = Instant::now();
                 let response = http
                     .post(&url)
                     .header("content-type", "application/json")
-                    .body(body.clone())
+                    .body(body)
                     .send()
                     .await;
                 let ok = match response {
                     Ok(response) => response
                         .json::<Value>()
                         .await
-                        .map(|v| v["result"]["valid"] == true)
+                        .map(|v| ok_answer(&v))
                         .unwrap_or(false),
                     Err(_) => false,
                 };
@@ -127,7 +185,8 @@ async fn main() {
         latencies[index].as_secs_f64() * 1000.0
     };
     println!(
-        "keyscope_validateSession, {connections} connections, {seconds} s: {} requests, {errors} errors, {:.0} requests/s, latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        "{method} on {}, {connections} connections, {seconds} s: {} requests, {errors} errors, {:.0} requests/s, latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        env.server.database(),
         latencies.len(),
         latencies.len() as f64 / elapsed,
         percentile(0.50),

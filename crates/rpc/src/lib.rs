@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![warn(unreachable_pub)]
 
+mod access;
 mod account;
 mod erc7715;
 mod error;
+mod gateway;
 mod json;
+mod metrics;
 mod particle;
 mod server;
 mod service;
@@ -13,6 +16,7 @@ mod store;
 #[cfg(test)]
 mod test_postgres;
 
+pub use access::{ApiKeys, RateLimit};
 pub use error::{Error, Result};
 pub use server::{start, Config, Running, METHODS};
 pub use service::ServiceOptions;

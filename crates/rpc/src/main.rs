@@ -4,11 +4,16 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyscope_rpc::{start, Config, Limits, ServiceOptions, DEFAULT_DATABASE_URL};
+use keyscope_rpc::{
+    start, ApiKeys, Config, Limits, RateLimit, ServiceOptions, DEFAULT_DATABASE_URL,
+};
 
 /// Keyscope JSON-RPC 2.0 service over HTTP: create, validate, list and revoke session keys (Keyscope methods,
 /// the Particle Network session shape, ERC-7715 execution permissions). It never holds owner keys and never
 /// sends a transaction: it returns what the owner signs.
+///
+/// On the same address: `GET /health` (200, or 503 when the node or the store does not answer) and `GET /metrics`
+/// (Prometheus text). One JSON log line per request on stderr, with its request id (`x-request-id`, echoed).
 #[derive(Debug, Parser)]
 #[command(name = "keyscope-rpc", version)]
 struct Args {
@@ -64,6 +69,22 @@ struct Args {
     /// Most blocks in one eth_getLogs request (listings read their range in chunks).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     log_chunk_blocks: u64,
+    /// Require an API key on every JSON-RPC request (`Authorization: Bearer KEY` or `x-api-key: KEY`; otherwise
+    /// HTTP 401, error -32040): a file of keys, one a line, `KEY` or `NAME:KEY` (16 characters at least; `#`
+    /// comments). Logs show the key's name, never the key. /health and /metrics stay open.
+    #[arg(long, value_name = "PATH")]
+    api_key_file: Option<std::path::PathBuf>,
+    /// Requests per second each API key may make on average (a token bucket per key); over it: HTTP 429, error
+    /// -32005, `retry-after`. A batch is one request. Needs --api-key-file.
+    #[arg(long, value_name = "REQUESTS_PER_SECOND", requires = "api_key_file")]
+    rate_limit: Option<f64>,
+    /// Most requests a key may make at once under --rate-limit (the bucket's size; default: the rate, rounded
+    /// up).
+    #[arg(long, requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_burst: Option<u32>,
+    /// Do not write a log line per request (start-up, shutdown and errors are still written).
+    #[arg(long)]
+    no_request_log: bool,
 }
 
 async fn shutdown_signal() -> std::io::Result<&'static str> {
@@ -86,6 +107,22 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let defaults = Config::default();
+    let api_keys = match args.api_key_file.as_deref().map(ApiKeys::from_file) {
+        None => None,
+        Some(Ok(keys)) => Some(keys),
+        Some(Err(error)) => {
+            eprintln!("keyscope-rpc: {}", error.message());
+            return ExitCode::FAILURE;
+        }
+    };
+    let rate_limit = args.rate_limit.map(|per_second| RateLimit {
+        per_second,
+        // Saturating: a huge rate gets the largest bucket.
+        burst: args
+            .rate_burst
+            .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32),
+    });
+    let api_key_count = api_keys.as_ref().map(ApiKeys::len);
     let config = Config {
         listen: args.listen,
         rpc_url: args.rpc_url,
@@ -108,6 +145,9 @@ async fn main() -> ExitCode {
         max_request_bytes: args.max_request_bytes,
         max_batch: args.max_batch,
         max_connections: args.max_connections,
+        api_keys,
+        rate_limit,
+        request_log: !args.no_request_log,
         ..defaults
     };
     let running = match start(config).await {
@@ -119,10 +159,14 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!(
-        "keyscope-rpc: listening on {} (chain {}, sessions stored in {})",
+        "keyscope-rpc: listening on {} (chain {}, sessions stored in {}{})",
         running.url(),
         running.chain_id(),
-        running.database()
+        running.database(),
+        match &api_key_count {
+            Some(n) => format!(", {n} API key(s)"),
+            None => String::new(),
+        }
     );
     let signal = shutdown_signal().await;
     match signal {

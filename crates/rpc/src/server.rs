@@ -5,12 +5,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jsonrpsee::core::RegisterMethodError;
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{BatchRequestConfig, RpcModule, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::{Map, Value};
 
+use crate::access::{ApiKeys, Limiter, RateLimit};
 use crate::error::{Error, Result};
+use crate::gateway::{Gateway, Observe, Shared};
 use crate::json::object_params;
+use crate::metrics::Metrics;
 use crate::service::{Service, ServiceOptions};
 
 /// Every method served.
@@ -46,6 +50,13 @@ pub struct Config {
     pub max_batch: u32,
     /// Most concurrent connections.
     pub max_connections: u32,
+    /// The API keys every JSON-RPC request must carry (`Authorization: Bearer KEY` or `x-api-key: KEY`);
+    /// `None`: open. `/health` and `/metrics` are always open.
+    pub api_keys: Option<ApiKeys>,
+    /// The rate limit of each API key (only with `api_keys`).
+    pub rate_limit: Option<RateLimit>,
+    /// Whether to write one JSON log line per request to stderr (the binary does; off by default for embedding).
+    pub request_log: bool,
 }
 
 /// Prints the node's URL as `scheme://host:port` only: its path and query may carry an API key.
@@ -59,6 +70,9 @@ impl std::fmt::Debug for Config {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_batch", &self.max_batch)
             .field("max_connections", &self.max_connections)
+            .field("api_keys", &self.api_keys)
+            .field("rate_limit", &self.rate_limit)
+            .field("request_log", &self.request_log)
             .finish()
     }
 }
@@ -73,6 +87,9 @@ impl Default for Config {
             max_response_bytes: 4 * 1024 * 1024,
             max_batch: 16,
             max_connections: 256,
+            api_keys: None,
+            rate_limit: None,
+            request_log: false,
         }
     }
 }
@@ -242,9 +259,36 @@ fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
     Ok(module)
 }
 
-/// Connects to the node, then listens: HTTP only, bounded request and response bodies, batches and connections.
+/// Connects to the node, then listens: HTTP only, bounded request and response bodies, batches and connections;
+/// `GET /health` and `GET /metrics` on the same address, API keys and rate limits when configured.
 pub async fn start(config: Config) -> Result<Running> {
+    if config.rate_limit.is_some() && config.api_keys.is_none() {
+        return Err(Error::invalid(
+            "--rate-limit",
+            "a rate limit is per API key: give --api-key-file too",
+        ));
+    }
+    if let Some(limit) = config.rate_limit {
+        if !(limit.per_second.is_finite() && limit.per_second > 0.0) || limit.burst == 0 {
+            return Err(Error::invalid(
+                "--rate-limit",
+                "a positive number of requests per second, and a burst of at least 1",
+            ));
+        }
+    }
     let service = Arc::new(Service::connect(&config.rpc_url, config.service.clone()).await?);
+    let limiter = match (&config.rate_limit, &config.api_keys) {
+        (Some(limit), Some(keys)) => Some(Limiter::new(*limit, keys)),
+        _ => None,
+    };
+    let shared = Arc::new(Shared {
+        service: service.clone(),
+        metrics: Arc::new(Metrics::default()),
+        keys: config.api_keys.clone(),
+        limiter,
+        log: config.request_log,
+        max_response_bytes: usize::try_from(config.max_response_bytes).unwrap_or(usize::MAX),
+    });
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_bytes)
         .max_response_body_size(config.max_response_bytes)
@@ -252,8 +296,18 @@ pub async fn start(config: Config) -> Result<Running> {
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
         .http_only()
         .build();
+    let http_shared = shared.clone();
+    let rpc_shared = shared;
     let server = Server::builder()
         .set_config(server_config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer_fn(move |inner| Gateway {
+            inner,
+            shared: http_shared.clone(),
+        }))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |inner| Observe {
+            inner,
+            shared: rpc_shared.clone(),
+        }))
         .build(config.listen)
         .await?;
     let local_addr = server.local_addr()?;

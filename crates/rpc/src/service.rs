@@ -256,6 +256,21 @@ impl Service {
         redacted_database_url(&self.options.database_url)
     }
 
+    /// How full the store is (one row read: also the store's health check).
+    pub(crate) async fn store_usage(&self) -> Result<crate::store::Usage> {
+        self.store.usage().await
+    }
+
+    /// The store's backend (`sqlite`, `postgres`).
+    pub(crate) fn store_backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// The service's options.
+    pub(crate) fn options(&self) -> &ServiceOptions {
+        &self.options
+    }
+
     /// Closes the database's connections.
     pub(crate) async fn close(&self) {
         self.store.close().await;

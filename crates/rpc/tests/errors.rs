@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::BufRead;
+use std::process::Command;
 
 use common::{env, post};
 use keyscope::alloy::primitives::Address;
@@ -244,21 +244,12 @@ async fn binary_stops_gracefully_on_sigterm() {
     let _client = keyscope_e2e::client(&anvil).await;
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("sessions.sqlite").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyscope-rpc"))
-        .args(["--listen", "127.0.0.1:0", "--rpc-url", &anvil.endpoint()])
-        .args(["--database-url", &database])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let common::Binary {
+        mut child,
+        mut stderr,
+        url,
+        ..
+    } = common::spawn_binary(&anvil, &database, &[]);
 
     // Requests in flight when SIGTERM arrives are answered before the process exits.
     let http = keyscope::alloy::transports::http::reqwest::Client::new();

@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use common::{config_on, databases, env, env_with, post, serve, stored_sessions, transfer, Env};
 use keyscope::alloy::node_bindings::AnvilInstance;
@@ -301,26 +300,12 @@ async fn a_full_store_is_a_clear_error() {
 
 /// The binary on `anvil` with `database`; its URL.
 fn spawn(anvil: &AnvilInstance, database: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyscope-rpc"))
-        .args(["--listen", "127.0.0.1:0", "--rpc-url", &anvil.endpoint()])
-        .args(["--database-url", database])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
+    let binary = common::spawn_binary(anvil, database, &[]);
+    let line = &binary.first_line;
     // The database is named, without credentials.
     assert!(line.contains("sessions stored in"), "{line}");
     assert!(!line.contains("keyscope-test@"), "{line}");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    (child, url)
+    (binary.child, binary.url)
 }
 
 #[tokio::test]

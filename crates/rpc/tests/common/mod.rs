@@ -106,6 +106,52 @@ pub async fn env_with_bundler() -> (Env, keyscope_e2e::Alto) {
     (env, alto)
 }
 
+/// The `keyscope-rpc` binary, started by [`spawn_binary`] (integration tests only: the load example includes this
+/// module too, and has no binary path).
+#[cfg(test)]
+pub struct Binary {
+    /// The process.
+    pub child: std::process::Child,
+    /// The rest of its stderr, after the first line.
+    pub stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// Its first line ("listening on …").
+    pub first_line: String,
+    /// The URL it listens on.
+    pub url: String,
+}
+
+/// Starts the `keyscope-rpc` binary on `anvil` and a free loopback port with the SQLite store `database` and
+/// `args` added, its stderr piped, and reads its first line ("listening on http://…", asserted).
+#[cfg(test)]
+pub fn spawn_binary(anvil: &AnvilInstance, database: &str, args: &[&std::ffi::OsStr]) -> Binary {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyscope-rpc"))
+        .args(["--listen", "127.0.0.1:0", "--rpc-url", &anvil.endpoint()])
+        .args(["--database-url", database])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first_line = String::new();
+    stderr.read_line(&mut first_line).unwrap();
+    assert!(
+        first_line.contains("listening on http://127.0.0.1:"),
+        "{first_line}"
+    );
+    let url = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    Binary {
+        child,
+        stderr,
+        first_line,
+        url,
+    }
+}
+
 /// The service of `config` on `anvil`, listening on a free loopback port.
 pub async fn serve(anvil: &AnvilInstance, config: Config) -> Running {
     start(Config {
