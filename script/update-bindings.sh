@@ -48,6 +48,7 @@ strip() {
 
 for contract in SessionKeyValidator:SessionKeyValidator account/KeyscopeAccount:KeyscopeAccount \
   account/KeyscopeAccountFactory:KeyscopeAccountFactory account/OwnerECDSAValidator:OwnerECDSAValidator \
+  account/StakedAccountFactory:StakedAccountFactory paymaster/SponsorPaymaster:SponsorPaymaster \
   demo/DemoToken:DemoToken demo/GameItems:GameItems demo/NftMarketplace:NftMarketplace; do
   name="${contract#*:}"
   file="$(basename "${contract%%:*}").sol"

@@ -18,7 +18,9 @@
 //! validation reads anyway): the single call writes the validator's storage for that alone; the one session with
 //! an unlimited fee scope writes nothing there. The last one complies only once the
 //! account factory is staked (STO-022: creating the account writes its entries in both validators' storage), which
-//! the test shows both ways; `KeyscopeAccountFactory` itself has no way to stake, so here anvil impersonates it.
+//! the test shows both ways: the operation's `initCode` names a `StakedAccountFactory` (the stakeable front of the
+//! stack's factory, deployed with `Stack::deploy_staked_account_factory`), traced before and after its owner stakes
+//! it with `Stack::stake_account_factory`.
 //!
 //! Negative controls prove that the tracer sees what the checks look for: the same checks run on the execution
 //! phase find the EntryPoint's bare `GAS` and the token's writes to the recipient's balance, and the EntryPoint's own
@@ -35,7 +37,7 @@ use keyscope::bindings::{KeyscopeAccountFactory, SessionKeyValidator};
 use keyscope::explain::OperationCost;
 use keyscope::permissions::CompiledSession;
 use keyscope::signer::{enable_digest, owner_signature, Mode, SessionKey, SessionSignature};
-use keyscope::{Account, Client, GasSettings, PreparedOp, SessionCall, Version};
+use keyscope::{Account, Client, GasSettings, PreparedOp, SessionCall, Stack, Version};
 use keyscope_e2e::{
     anvil, client, deploy_token, funded_account, grant, mint_call, mint_tokens, now, resign,
     SessionJson, ETHER, TRANSFER,
@@ -455,43 +457,6 @@ async fn fees_charged(client: &Client, account: &Account, session_id: B256) -> U
     .unwrap()
 }
 
-/// Stakes `entity` in the EntryPoint (`addStake` sent from it through anvil's impersonation).
-async fn stake(client: &Client, entry_point: Address, entity: Address) {
-    let provider = client.provider();
-    let one_ether = U256::from(10u128.pow(18));
-    let _: serde_json::Value = provider
-        .raw_request(
-            "anvil_setBalance".into(),
-            (entity, one_ether * U256::from(2)),
-        )
-        .await
-        .unwrap();
-    let _: serde_json::Value = provider
-        .raw_request("anvil_impersonateAccount".into(), (entity,))
-        .await
-        .unwrap();
-    let tx = serde_json::json!({
-        "from": entity,
-        "to": entry_point,
-        "value": one_ether,
-        "data": Bytes::from(EntryPoint::addStakeCall { unstakeDelaySec: 86_400 }.abi_encode()),
-    });
-    let hash: alloy::primitives::B256 = provider
-        .raw_request("eth_sendTransaction".into(), (tx,))
-        .await
-        .unwrap();
-    // Waits for the receipt: under load anvil can answer the send before it has mined the transaction.
-    let receipt = alloy::providers::PendingTransactionBuilder::new(provider.root().clone(), hash)
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(receipt.status());
-    let _: serde_json::Value = provider
-        .raw_request("anvil_stopImpersonatingAccount".into(), (entity,))
-        .await
-        .unwrap();
-}
-
 /// The fee scope of the sessions: 0.01 ether per operation, 0.1 ether in all (the JSON format's default).
 const BUDGETED: &str = r#"{ "per_operation": "0.01 ether", "budget": "0.1 ether" }"#;
 
@@ -580,10 +545,11 @@ async fn new_account(
     account
 }
 
-/// An enable-mode operation from a counterfactual account: `initCode` deploys it (with the SessionKeyValidator
-/// installed, epoch 1), and the account pays its prefund to the EntryPoint from its own balance.
+/// An enable-mode operation from a counterfactual account: `initCode` deploys it through `factory` (with the
+/// SessionKeyValidator installed, epoch 1), and the account pays its prefund to the EntryPoint from its own balance.
 async fn counterfactual_enable_op(
     client: &Client,
+    factory: Address,
     owner: &SessionKey,
     key: &SessionKey,
     session: &CompiledSession,
@@ -616,7 +582,7 @@ async fn counterfactual_enable_op(
         extraValidators: vec![stack.session_key_validator],
         extraInitData: vec![Bytes::new()],
     };
-    let mut init_code = stack.version(version).account_factory.to_vec();
+    let mut init_code = factory.to_vec();
     init_code.extend_from_slice(&create.abi_encode());
     prepared.op.initCode = init_code.into();
     let digest = enable_digest(
@@ -796,8 +762,14 @@ async fn run(version: Version) {
     // Enable mode in the very first operation of a counterfactual account (initCode, prefund from its balance).
     let fresh_owner = SessionKey::generate();
     let third = session(&key, tokens, recipient, t, 3);
+    let factory = stack
+        .deploy_staked_account_factory(&provider, client.sender(), version, client.sender())
+        .await
+        .unwrap()
+        .address;
     let op = counterfactual_enable_op(
         &client,
+        factory,
         &fresh_owner,
         &key,
         &third,
@@ -807,7 +779,6 @@ async fn run(version: Version) {
     .await;
     // Creating the account installs both validators, which write the account's entries in their storage: ERC-7562
     // allows that only with a staked factory (STO-022). Everything else already complies.
-    let factory = stack.version(version).account_factory;
     let unstaked = check(&client, "enable mode with initCode, unstaked factory", &op).await;
     assert!(!unstaked.violations.is_empty());
     assert!(
@@ -828,9 +799,24 @@ async fn run(version: Version) {
             unstaked.violations
         );
     }
-    stake(&client, stack.version(version).entry_point, factory).await;
+    Stack::stake_account_factory(
+        &provider,
+        client.sender(),
+        factory,
+        U256::from(ETHER),
+        86_400,
+    )
+    .await
+    .unwrap();
     let checked = check_and_send(&client, "enable mode with initCode, staked factory", &op).await;
     assert!(checked.called.contains(&factory));
+    assert!(
+        checked
+            .called
+            .contains(&stack.version(version).account_factory),
+        "the front creates the account through the stack's factory: {:?}",
+        checked.called
+    );
     assert!(
         checked.called.contains(&stack.version(version).entry_point),
         "the new account pays its prefund to the EntryPoint: {:?}",

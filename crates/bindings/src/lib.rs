@@ -38,6 +38,18 @@ bindings!(
     "artifacts/KeyscopeAccountFactory.json"
 );
 bindings!(
+    /// `StakedAccountFactory`: a stakeable front for a `KeyscopeAccountFactory` (ERC-7562 STO-022).
+    staked_account_factory,
+    StakedAccountFactory,
+    "artifacts/StakedAccountFactory.json"
+);
+bindings!(
+    /// `SponsorPaymaster`: OpenZeppelin's `PaymasterSigner` paying for what its sponsor signs.
+    sponsor_paymaster,
+    SponsorPaymaster,
+    "artifacts/SponsorPaymaster.json"
+);
+bindings!(
     /// `OwnerECDSAValidator`: the owner's ECDSA validator module.
     owner_ecdsa_validator,
     OwnerECDSAValidator,
@@ -83,3 +95,5 @@ pub use keyscope_account_factory::KeyscopeAccountFactory;
 pub use nft_marketplace::NftMarketplace;
 pub use owner_ecdsa_validator::OwnerECDSAValidator;
 pub use session_key_validator::SessionKeyValidator;
+pub use sponsor_paymaster::SponsorPaymaster;
+pub use staked_account_factory::StakedAccountFactory;

@@ -12,14 +12,23 @@
 //! | OwnerECDSAValidator | `keccak256("keyscope.deploy.OwnerECDSAValidator")` | creation code |
 //! | KeyscopeAccount (per EntryPoint) | `keccak256("keyscope.deploy.KeyscopeAccount")` | creation code ‖ `abi.encode(entryPoint)` |
 //! | KeyscopeAccountFactory (per EntryPoint) | `keccak256("keyscope.deploy.KeyscopeAccountFactory")` | creation code ‖ `abi.encode(implementation, ownerValidator)` |
+//!
+//! Two more contracts belong to a provider rather than to the stack, so their addresses depend on who owns them;
+//! they are deployed the same way, on demand:
+//!
+//! | contract | salt | init code |
+//! | --- | --- | --- |
+//! | StakedAccountFactory (per EntryPoint and stake owner) | `keccak256("keyscope.deploy.StakedAccountFactory")` | creation code ‖ `abi.encode(factory, owner)` |
+//! | SponsorPaymaster (per EntryPoint, sponsor and owner) | `keccak256("keyscope.deploy.SponsorPaymaster")` | creation code ‖ `abi.encode(entryPoint, sponsor, owner)` |
 
 use alloy::network::TransactionBuilder;
+use alloy::primitives::U256;
 use alloy::primitives::{address, b256, keccak256, Address, Bytes, B256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use keyscope_bindings::{
     entry_point_v07, entry_point_v08, KeyscopeAccount, KeyscopeAccountFactory, OwnerECDSAValidator,
-    SessionKeyValidator,
+    SessionKeyValidator, SponsorPaymaster, StakedAccountFactory,
 };
 use keyscope_signer::{ENTRY_POINT_V07, ENTRY_POINT_V08};
 
@@ -49,6 +58,15 @@ pub fn account_implementation_salt() -> B256 {
 /// `keccak256("keyscope.deploy.KeyscopeAccountFactory")` (the implementation argument tells the factories apart).
 pub fn account_factory_salt() -> B256 {
     keccak256("keyscope.deploy.KeyscopeAccountFactory")
+}
+
+/// `keccak256("keyscope.deploy.StakedAccountFactory")` (the factory and owner arguments tell the fronts apart).
+pub fn staked_account_factory_salt() -> B256 {
+    keccak256("keyscope.deploy.StakedAccountFactory")
+}
+/// `keccak256("keyscope.deploy.SponsorPaymaster")` (the EntryPoint, sponsor and owner arguments tell them apart).
+pub fn sponsor_paymaster_salt() -> B256 {
+    keccak256("keyscope.deploy.SponsorPaymaster")
 }
 
 /// An EntryPoint version.
@@ -153,6 +171,46 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Deploys the contract through [`CREATE2_DEPLOYER`] from `from` unless its address has code already.
+    async fn deploy_if_missing<P: Provider>(
+        &self,
+        provider: &P,
+        from: Address,
+    ) -> Result<Deployed> {
+        let existed = !provider.get_code_at(self.address).await?.is_empty();
+        if !existed {
+            if provider.get_code_at(CREATE2_DEPLOYER).await?.is_empty() {
+                return Err(Error::NoCreate2Deployer(CREATE2_DEPLOYER));
+            }
+            let mut input = self.salt.to_vec();
+            input.extend_from_slice(&self.init_code);
+            let tx = TransactionRequest::default()
+                .with_from(from)
+                .with_to(CREATE2_DEPLOYER)
+                .with_input(input);
+            let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
+            if !receipt.status() {
+                return Err(Error::TransactionReverted {
+                    what: format!("deploy {}", self.name),
+                    tx_hash: receipt.transaction_hash,
+                });
+            }
+            if provider.get_code_at(self.address).await?.is_empty() {
+                return Err(Error::DeploymentFailed {
+                    name: self.name.clone(),
+                    address: self.address,
+                });
+            }
+        }
+        Ok(Deployed {
+            name: self.name.clone(),
+            address: self.address,
+            existed,
+        })
+    }
+}
+
 fn with_args(creation: &Bytes, args: &[Address]) -> Vec<u8> {
     let mut code = creation.to_vec();
     for arg in args {
@@ -238,14 +296,7 @@ impl Stack {
                 account_implementation_salt(),
                 with_args(&KeyscopeAccount::BYTECODE, &[entry_point]),
             );
-            let factory = Plan::new(
-                format!("KeyscopeAccountFactory (EntryPoint {label})"),
-                account_factory_salt(),
-                with_args(
-                    &KeyscopeAccountFactory::BYTECODE,
-                    &[implementation.address, owner.address],
-                ),
-            );
+            let factory = Self::account_factory_plan(label, implementation.address, owner.address);
             per_version.push(implementation);
             per_version.push(factory);
         }
@@ -278,46 +329,133 @@ impl Stack {
             }
         }
         let mut report = Vec::with_capacity(plans.len());
-        let mut checked_deployer = false;
         for plan in &plans {
-            let existed = !provider.get_code_at(plan.address).await?.is_empty();
-            if !existed {
-                if !checked_deployer {
-                    if provider.get_code_at(CREATE2_DEPLOYER).await?.is_empty() {
-                        return Err(Error::NoCreate2Deployer(CREATE2_DEPLOYER));
-                    }
-                    checked_deployer = true;
-                }
-                let mut input = plan.salt.to_vec();
-                input.extend_from_slice(&plan.init_code);
-                let tx = TransactionRequest::default()
-                    .with_from(from)
-                    .with_to(CREATE2_DEPLOYER)
-                    .with_input(input);
-                let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
-                if !receipt.status() {
-                    return Err(Error::TransactionReverted {
-                        what: format!("deploy {}", plan.name),
-                        tx_hash: receipt.transaction_hash,
-                    });
-                }
-                if provider.get_code_at(plan.address).await?.is_empty() {
-                    return Err(Error::DeploymentFailed {
-                        name: plan.name.clone(),
-                        address: plan.address,
-                    });
-                }
-            }
-            report.push(Deployed {
-                name: plan.name.clone(),
-                address: plan.address,
-                existed,
-            });
+            report.push(plan.deploy_if_missing(provider, from).await?);
         }
         Ok((
             Self::from_addresses(&plans.iter().map(|p| p.address).collect::<Vec<_>>()),
             report,
         ))
+    }
+
+    fn account_factory_plan(
+        label: &str,
+        implementation: Address,
+        owner_validator: Address,
+    ) -> Plan {
+        Plan::new(
+            format!("KeyscopeAccountFactory (EntryPoint {label})"),
+            account_factory_salt(),
+            with_args(
+                &KeyscopeAccountFactory::BYTECODE,
+                &[implementation, owner_validator],
+            ),
+        )
+    }
+
+    /// The front of the stack's own factory of `version` (derived from the implementation and the owner validator,
+    /// so that it does not front a front after [`Stack::with_account_factory`]).
+    fn staked_account_factory_plan(&self, version: Version, owner: Address) -> Plan {
+        let factory = Self::account_factory_plan(
+            version.label(),
+            self.version(version).account_implementation,
+            self.owner_validator,
+        );
+        Plan::new(
+            format!("StakedAccountFactory (EntryPoint {version}, owner {owner})"),
+            staked_account_factory_salt(),
+            with_args(&StakedAccountFactory::BYTECODE, &[factory.address, owner]),
+        )
+    }
+
+    fn sponsor_paymaster_plan(&self, version: Version, sponsor: Address, owner: Address) -> Plan {
+        Plan::new(
+            format!("SponsorPaymaster (EntryPoint {version}, sponsor {sponsor})"),
+            sponsor_paymaster_salt(),
+            with_args(
+                &SponsorPaymaster::BYTECODE,
+                &[self.version(version).entry_point, sponsor, owner],
+            ),
+        )
+    }
+
+    /// Where the `StakedAccountFactory` fronting `version`'s factory, with its stake managed by `owner`, is (or
+    /// will be) deployed.
+    pub fn staked_account_factory(&self, version: Version, owner: Address) -> Address {
+        self.staked_account_factory_plan(version, owner).address
+    }
+
+    /// Where the `SponsorPaymaster` of `version`'s EntryPoint paying for what `sponsor` signs, owned by `owner`, is
+    /// (or will be) deployed.
+    pub fn sponsor_paymaster(&self, version: Version, sponsor: Address, owner: Address) -> Address {
+        self.sponsor_paymaster_plan(version, sponsor, owner).address
+    }
+
+    /// Deploys (unless present) the `StakedAccountFactory` of [`Stack::staked_account_factory`], sending from
+    /// `from`. It has no stake yet: see [`Stack::stake_account_factory`].
+    pub async fn deploy_staked_account_factory<P: Provider>(
+        &self,
+        provider: &P,
+        from: Address,
+        version: Version,
+        owner: Address,
+    ) -> Result<Deployed> {
+        self.staked_account_factory_plan(version, owner)
+            .deploy_if_missing(provider, from)
+            .await
+    }
+
+    /// Deploys (unless present) the `SponsorPaymaster` of [`Stack::sponsor_paymaster`], sending from `from`. Its
+    /// deposit is empty: anyone may fund it with `deposit()`.
+    pub async fn deploy_sponsor_paymaster<P: Provider>(
+        &self,
+        provider: &P,
+        from: Address,
+        version: Version,
+        sponsor: Address,
+        owner: Address,
+    ) -> Result<Deployed> {
+        self.sponsor_paymaster_plan(version, sponsor, owner)
+            .deploy_if_missing(provider, from)
+            .await
+    }
+
+    /// Adds `value` wei to the stake of the `StakedAccountFactory` at `front` in its EntryPoint with
+    /// `unstake_delay_secs`, sending from `owner` (the front's owner: nobody else may). ERC-7562 bundlers count an
+    /// entity as staked from one day of unstake delay and a chain-specific minimum stake.
+    pub async fn stake_account_factory<P: Provider>(
+        provider: &P,
+        owner: Address,
+        front: Address,
+        value: U256,
+        unstake_delay_secs: u32,
+    ) -> Result<()> {
+        let receipt = StakedAccountFactory::new(front, provider)
+            .addStake(unstake_delay_secs)
+            .value(value)
+            .from(owner)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        if !receipt.status() {
+            return Err(Error::TransactionReverted {
+                what: format!("stake the account factory front {front}"),
+                tx_hash: receipt.transaction_hash,
+            });
+        }
+        Ok(())
+    }
+
+    /// This stack with `factory` (e.g. a [`Stack::staked_account_factory`] front) as `version`'s account factory:
+    /// the one the client puts in `initCode` and asks for counterfactual addresses. It must create the same
+    /// accounts as the stack's own factory.
+    pub fn with_account_factory(mut self, version: Version, factory: Address) -> Self {
+        match version {
+            Version::V07 => self.v07.account_factory = factory,
+            Version::V08 => self.v08.account_factory = factory,
+        }
+        self
     }
 
     /// Whether every contract of the stack has code on the provider's chain.

@@ -3,6 +3,7 @@
 mod error;
 pub mod key;
 pub mod keystore;
+pub mod sponsorship;
 pub mod userop;
 pub mod wire;
 
