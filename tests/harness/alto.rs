@@ -62,9 +62,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Starts Alto on a free port for `anvil`'s chain, serving EntryPoint v0.7 and v0.8 (non-safe mode: no ERC-7562
-/// tracing), with anvil's second key as executor (the `handleOps` sender) and its third as utility key (which
-/// deploys Alto's simulation contracts), and waits until it answers `eth_chainId` (at most 60 s).
+/// Starts Alto on a free port for `anvil`'s chain, serving EntryPoint v0.7 and v0.8 in its safe mode (the default:
+/// every operation's validation is traced on anvil with Alto's JS tracer and held to the ERC-7562 rules; Alto 0.0.20
+/// needs `script/patch-alto.mjs`, applied by `npm ci`, for that), with anvil's second key as executor (the
+/// `handleOps` sender) and its third as utility key (which deploys Alto's simulation contracts), and waits until it
+/// answers `eth_chainId` (at most 60 s).
 pub async fn alto(anvil: &AnvilInstance) -> Alto {
     let path = alto_path();
     assert!(
@@ -87,7 +89,6 @@ pub async fn alto(anvil: &AnvilInstance) -> Alto {
         .args(["--rpc-url", &format!("http://127.0.0.1:{}", anvil.port())])
         .args(["--executor-private-keys", &key(1)])
         .args(["--utility-private-key", &key(2)])
-        .args(["--safe-mode", "false"])
         .args(["--port", &port.to_string()])
         .stdin(std::process::Stdio::null())
         .stdout(output.try_clone().unwrap())

@@ -46,8 +46,9 @@ enum Command {
     /// (out of scope, over the threshold, after expiry). Exits 0 only if every step went as expected.
     Demo(demo::DemoArgs),
     /// Deploy what is missing of the Keyscope stack (EntryPoint v0.7 and v0.8, validators, account factories) at
-    /// its deterministic addresses, and show where everything is.
-    Deploy(node::NodeArgs),
+    /// its deterministic addresses, and show where everything is; optionally also stake factory fronts
+    /// (`--stake-factory`) and sponsor paymasters (`--sponsor`).
+    Deploy(node::DeployArgs),
     /// Keys: create an owner's key (`key new`).
     #[command(subcommand)]
     Key(keys::KeyCommand),

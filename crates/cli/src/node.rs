@@ -11,12 +11,13 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::http::reqwest;
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
-use keyscope::bindings::KeyscopeAccount;
+use keyscope::bindings::{KeyscopeAccount, SponsorPaymaster};
 use keyscope::error::{redacted_error_chain, url_origin};
 use keyscope::signer::SessionKey;
 use keyscope::{Account, Client, Stack, Version};
 use serde_json::json;
 
+use crate::account::{parse_address, parse_amount};
 use crate::output::{self, short};
 use crate::Global;
 
@@ -248,12 +249,90 @@ pub fn spawn_anvil() -> Result<AnvilInstance> {
         })
 }
 
+/// `keyscope deploy`: the stack, and optionally the provider's own stakeable factory fronts and sponsor
+/// paymasters.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Also deploy a `StakedAccountFactory` per EntryPoint (the stakeable front of the stack's factory, owned by
+    /// the sender) and stake each with this amount (`1 ether`, `0.5 ether`, wei), so that an account's first
+    /// operation through `initCode` passes ERC-7562 bundlers (STO-022). Use the fronts as the account factory.
+    #[arg(long, value_parser = parse_amount, value_name = "AMOUNT")]
+    stake_factory: Option<U256>,
+    /// The fronts' unstake delay, in seconds (ERC-7562 bundlers require at least one day).
+    #[arg(
+        long,
+        default_value_t = 86_400,
+        value_name = "SECONDS",
+        requires = "stake_factory"
+    )]
+    unstake_delay: u32,
+    /// Also deploy a `SponsorPaymaster` per EntryPoint paying for what this address signs (owned by the sender).
+    #[arg(long, value_parser = parse_address, value_name = "ADDRESS")]
+    sponsor: Option<Address>,
+    /// Deposit this amount into each sponsor paymaster (`1 ether`, `0.5 ether`, wei).
+    #[arg(long, value_parser = parse_amount, value_name = "AMOUNT", requires = "sponsor")]
+    sponsor_deposit: Option<U256>,
+}
+
 /// `keyscope deploy`.
-pub async fn deploy(args: NodeArgs, global: Global) -> Result<()> {
-    let node = Node::connect(&args).await?;
-    let (stack, report) = Stack::deploy_or_detect(&node.provider, node.sender)
+pub async fn deploy(args: DeployArgs, global: Global) -> Result<()> {
+    let node = Node::connect(&args.node).await?;
+    let (stack, mut report) = Stack::deploy_or_detect(&node.provider, node.sender)
         .await
         .context("deploying the stack")?;
+    let mut staked = vec![];
+    if let Some(stake) = args.stake_factory {
+        for version in Version::ALL {
+            let front = stack
+                .deploy_staked_account_factory(&node.provider, node.sender, version, node.sender)
+                .await
+                .with_context(|| {
+                    format!("deploying the staked factory front of EntryPoint {version}")
+                })?;
+            Stack::stake_account_factory(
+                &node.provider,
+                node.sender,
+                front.address,
+                stake,
+                args.unstake_delay,
+            )
+            .await
+            .with_context(|| format!("staking {}", front.name))?;
+            staked.push(json!({"version": version.label(), "factory": front.address, "stake": stake.to_string(), "unstake_delay": args.unstake_delay}));
+            report.push(front);
+        }
+    }
+    if let Some(sponsor) = args.sponsor {
+        for version in Version::ALL {
+            let paymaster = stack
+                .deploy_sponsor_paymaster(
+                    &node.provider,
+                    node.sender,
+                    version,
+                    sponsor,
+                    node.sender,
+                )
+                .await
+                .with_context(|| {
+                    format!("deploying the sponsor paymaster of EntryPoint {version}")
+                })?;
+            if let Some(deposit) = args.sponsor_deposit {
+                let receipt = SponsorPaymaster::new(paymaster.address, &node.provider)
+                    .deposit()
+                    .value(deposit)
+                    .send()
+                    .await?
+                    .get_receipt()
+                    .await?;
+                if !receipt.status() {
+                    bail!("the deposit into {} reverted", paymaster.name);
+                }
+            }
+            report.push(paymaster);
+        }
+    }
     if global.json {
         let contracts: Vec<_> = report
             .iter()
@@ -264,6 +343,7 @@ pub async fn deploy(args: NodeArgs, global: Global) -> Result<()> {
             "session_key_validator": stack.session_key_validator,
             "owner_validator": stack.owner_validator,
             "contracts": contracts,
+            "staked_factories": staked,
         }))
     } else {
         println!("chain {}, sender {}", node.chain_id, node.sender);
@@ -274,6 +354,14 @@ pub async fn deploy(args: NodeArgs, global: Global) -> Result<()> {
                 "deployed"
             };
             println!("{state} {} {}", contract.address, contract.name);
+        }
+        for front in &staked {
+            println!(
+                "staked   {} with {} wei (unstake delay {} s)",
+                front["factory"].as_str().unwrap_or_default(),
+                front["stake"].as_str().unwrap_or_default(),
+                args.unstake_delay
+            );
         }
         Ok(())
     }
