@@ -79,6 +79,19 @@ pub enum Error {
         /// The whole reason.
         message: String,
     },
+    /// The sponsor's policy refuses to pay for the operation (`-32050`). `data`: `{reason: "sponsorshipRefused",
+    /// field: "userOp", rule}` (`allowlist`, `maxGas`, `paymasterNotDeployed`, `deposit`).
+    #[error("sponsorship refused: {message}")]
+    SponsorshipRefused {
+        /// The rule that refused it.
+        rule: crate::sponsor::Refusal,
+        /// Why, naming the values.
+        message: String,
+    },
+    /// The method needs something the service was not started with (`-32601`): sponsorship without
+    /// `--sponsor-key-file`.
+    #[error("{0}")]
+    NotConfigured(&'static str),
     /// The database failed (`-32001`).
     #[error("session store: {0}")]
     Store(String),
@@ -115,6 +128,8 @@ impl Error {
             Self::Node(_) | Self::Transport(_) => NODE_ERROR,
             Self::StoreFull { .. } => STORE_FULL,
             Self::Rejected { .. } => REJECTED,
+            Self::SponsorshipRefused { .. } => crate::sponsor::SPONSORSHIP_REFUSED,
+            Self::NotConfigured(_) => crate::sponsor::METHOD_NOT_FOUND,
             Self::Store(_) => STORE_ERROR,
             Self::Listen(_) | Self::Internal(_) => INTERNAL_ERROR,
         }
@@ -134,7 +149,7 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidParams { field, .. } | Self::ChainMismatch { field, .. } => Some(field),
-            Self::Rejected { .. } => Some("userOp"),
+            Self::Rejected { .. } | Self::SponsorshipRefused { .. } => Some("userOp"),
             _ => None,
         }
     }
@@ -189,6 +204,11 @@ impl From<Error> for ErrorObjectOwned {
                 "source": by,
                 "rule": rule,
                 "aaCode": code,
+            })),
+            Error::SponsorshipRefused { rule, .. } => Some(json!({
+                "reason": "sponsorshipRefused",
+                "field": "userOp",
+                "rule": rule.label(),
             })),
             Error::StoreFull {
                 new_sessions,

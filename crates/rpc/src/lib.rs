@@ -12,6 +12,7 @@ mod particle;
 mod server;
 mod service;
 mod sessions;
+mod sponsor;
 mod store;
 #[cfg(test)]
 mod test_postgres;
@@ -21,4 +22,8 @@ pub use error::{Error, Result};
 pub use server::{start, Config, Running, METHODS};
 pub use service::ServiceOptions;
 pub use sessions::Limits;
+pub use sponsor::{
+    Refusal, SponsorOptions, DEFAULT_PAYMASTER_VERIFICATION_GAS, DEFAULT_SPONSOR_MAX_GAS,
+    DEFAULT_SPONSOR_VALIDITY_SECS,
+};
 pub use store::DEFAULT_DATABASE_URL;

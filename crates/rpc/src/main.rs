@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keyscope_rpc::{
-    start, ApiKeys, Config, Limits, RateLimit, ServiceOptions, DEFAULT_DATABASE_URL,
+    start, ApiKeys, Config, Limits, RateLimit, ServiceOptions, SponsorOptions,
+    DEFAULT_DATABASE_URL, DEFAULT_SPONSOR_MAX_GAS, DEFAULT_SPONSOR_VALIDITY_SECS,
 };
 
 /// Keyscope JSON-RPC 2.0 service over HTTP: create, validate, list and revoke session keys (Keyscope methods,
@@ -82,6 +83,29 @@ struct Args {
     /// up).
     #[arg(long, requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..))]
     rate_burst: Option<u32>,
+    /// Serve the ERC-7677 paymaster methods (pm_getPaymasterStubData, pm_getPaymasterData) for the stack's
+    /// SponsorPaymaster: a file holding the sponsor's hex private key (0x optional; `#` comment lines). The service
+    /// signs the sponsorships of the operations its policy accepts; the key is never logged. Without it the
+    /// methods answer -32601.
+    #[arg(long, value_name = "PATH")]
+    sponsor_key_file: Option<std::path::PathBuf>,
+    /// The SponsorPaymasters' owner (with the sponsor's address, it determines their addresses, one per
+    /// EntryPoint: Stack::sponsor_paymaster). Default: the sponsor's own address.
+    #[arg(long, value_name = "ADDRESS", requires = "sponsor_key_file")]
+    sponsor_paymaster_owner: Option<keyscope::alloy::primitives::Address>,
+    /// Sponsor only these senders (comma-separated addresses; repeatable). Default: any sender.
+    #[arg(long, value_name = "ADDRESS,...", value_delimiter = ',', num_args = 1.., requires = "sponsor_key_file")]
+    sponsor_accounts: Option<Vec<keyscope::alloy::primitives::Address>>,
+    /// Most gas of one sponsored operation: verificationGasLimit + callGasLimit + preVerificationGas +
+    /// paymasterVerificationGasLimit + paymasterPostOpGasLimit.
+    #[arg(long, default_value_t = DEFAULT_SPONSOR_MAX_GAS, requires = "sponsor_key_file")]
+    sponsor_max_gas: u64,
+    /// How long a sponsorship is valid, in seconds from its signature (the paymaster data's validUntil).
+    #[arg(long, default_value_t = DEFAULT_SPONSOR_VALIDITY_SECS, value_parser = clap::value_parser!(u64).range(1..), requires = "sponsor_key_file")]
+    sponsor_validity_secs: u64,
+    /// The sponsor's name, shown by wallets (ERC-7677's sponsor.name).
+    #[arg(long, default_value = "Keyscope", requires = "sponsor_key_file")]
+    sponsor_name: String,
     /// Do not write a log line per request (start-up, shutdown and errors are still written).
     #[arg(long)]
     no_request_log: bool,
@@ -115,6 +139,34 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let sponsor = match args
+        .sponsor_key_file
+        .as_deref()
+        .map(SponsorOptions::key_from_file)
+    {
+        None => None,
+        Some(Ok(key)) => Some(SponsorOptions {
+            owner: args.sponsor_paymaster_owner,
+            accounts: args
+                .sponsor_accounts
+                .map(|accounts| accounts.into_iter().collect()),
+            max_gas: args.sponsor_max_gas,
+            validity_secs: args.sponsor_validity_secs,
+            name: args.sponsor_name,
+            ..SponsorOptions::new(key)
+        }),
+        Some(Err(error)) => {
+            eprintln!("keyscope-rpc: {}", error.message());
+            return ExitCode::FAILURE;
+        }
+    };
+    let sponsor_line = sponsor.as_ref().map(|sponsor| {
+        format!(
+            ", sponsoring as {} (paymaster owner {})",
+            sponsor.key.address(),
+            sponsor.paymaster_owner()
+        )
+    });
     let rate_limit = args.rate_limit.map(|per_second| RateLimit {
         per_second,
         // Saturating: a huge rate gets the largest bucket.
@@ -140,6 +192,7 @@ async fn main() -> ExitCode {
             from_block: args.from_block,
             log_chunk_blocks: args.log_chunk_blocks,
             bundler_url: args.bundler_url,
+            sponsor,
             ..ServiceOptions::default()
         },
         max_request_bytes: args.max_request_bytes,
@@ -159,14 +212,15 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!(
-        "keyscope-rpc: listening on {} (chain {}, sessions stored in {}{})",
+        "keyscope-rpc: listening on {} (chain {}, sessions stored in {}{}{})",
         running.url(),
         running.chain_id(),
         running.database(),
         match &api_key_count {
             Some(n) => format!(", {n} API key(s)"),
             None => String::new(),
-        }
+        },
+        sponsor_line.unwrap_or_default()
     );
     let signal = shutdown_signal().await;
     match signal {

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::service::{Service, ServiceOptions};
 
 /// Every method served.
-pub const METHODS: [&str; 12] = [
+pub const METHODS: [&str; 14] = [
     "keyscope_info",
     "keyscope_createSessions",
     "keyscope_validateSession",
@@ -31,6 +31,8 @@ pub const METHODS: [&str; 12] = [
     "wallet_revokeExecutionPermission",
     "wallet_getSupportedExecutionPermissions",
     "wallet_getGrantedExecutionPermissions",
+    "pm_getPaymasterStubData",
+    "pm_getPaymasterData",
 ];
 
 /// The server's configuration.
@@ -255,6 +257,22 @@ fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
         &["from"],
         same,
         |s, p| async move { s.granted_execution_permissions(p).await },
+    )?;
+    // ERC-7677: `[userOp, entryPoint, chainId, context]`.
+    const PM_PARAMS: &[&str] = &["userOp", "entryPoint", "chainId", "context"];
+    register(
+        m,
+        "pm_getPaymasterStubData",
+        PM_PARAMS,
+        crate::sponsor::user_op_first,
+        |s, p| async move { s.paymaster_stub_data(p).await },
+    )?;
+    register(
+        m,
+        "pm_getPaymasterData",
+        PM_PARAMS,
+        crate::sponsor::user_op_first,
+        |s, p| async move { s.paymaster_data(p).await },
     )?;
     Ok(module)
 }

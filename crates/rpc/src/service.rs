@@ -50,6 +50,9 @@ pub struct ServiceOptions {
     pub simulation_sender: Address,
     /// A bundler's JSON-RPC URL, checked to be on the node's chain.
     pub bundler_url: Option<String>,
+    /// The sponsor of the ERC-7677 methods (`pm_getPaymasterStubData`, `pm_getPaymasterData`); `None`: they answer
+    /// `-32601`.
+    pub sponsor: Option<crate::sponsor::SponsorOptions>,
 }
 
 impl Default for ServiceOptions {
@@ -65,6 +68,7 @@ impl Default for ServiceOptions {
             // Any address with no code: simulations are eth_calls and pay no gas.
             simulation_sender: Address::repeat_byte(0x4b),
             bundler_url: None,
+            sponsor: None,
         }
     }
 }
@@ -82,6 +86,7 @@ impl std::fmt::Debug for ServiceOptions {
             .field("log_chunk_blocks", &self.log_chunk_blocks)
             .field("simulation_sender", &self.simulation_sender)
             .field("bundler_url", &self.bundler_url.as_deref().map(url_origin))
+            .field("sponsor", &self.sponsor)
             .finish()
     }
 }
@@ -114,6 +119,9 @@ impl Service {
     /// Connects to the node at `rpc_url`, checks that the Keyscope stack is deployed there (and that the bundler,
     /// if any, is on the same chain).
     pub(crate) async fn connect(rpc_url: &str, options: ServiceOptions) -> Result<Self> {
+        if let Some(sponsor) = &options.sponsor {
+            sponsor.check()?;
+        }
         // Errors name neither URL: their paths and queries may carry API keys.
         let url = rpc_url
             .parse()
@@ -562,6 +570,7 @@ impl Service {
                 "fees": sessions::fee_scope_json(&keyscope::permissions::FeeScopeSpec::default()),
                 "paymaster": keyscope::permissions::PaymasterSpec::default(),
             },
+            "sponsorship": self.sponsor_info(),
         })
     }
 }
