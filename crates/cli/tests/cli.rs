@@ -23,7 +23,7 @@ fn check_demo(version: &str) {
     let run = keyscope(&["demo", "--json", "--entry-point", version]);
     let steps = json(&run);
     let steps = steps.as_array().expect("an array of steps");
-    assert_eq!(steps.len(), 19, "{steps:#?}");
+    assert_eq!(steps.len(), 20, "{steps:#?}");
     for (i, step) in steps.iter().enumerate() {
         assert_eq!(step["step"], i + 1);
         assert_eq!(step["passed"], true, "{step:#}");
@@ -41,6 +41,9 @@ fn check_demo(version: &str) {
         assert_eq!(mint["outcome"], "ok");
         assert_eq!(mint["details"]["owner_nonce_unchanged"], true);
         assert_eq!(mint["details"]["item_owned_by_account"], true);
+        // Gasless: the sponsor's paymaster paid, through keyscope-rpc's ERC-7677 methods.
+        assert_eq!(mint["details"]["account_paid_nothing"], true);
+        assert_eq!(mint["details"]["sponsor_paid"], true);
         assert!(mint["gas_used"].as_u64().unwrap() > 21_000);
         assert!(mint["actual_gas_used"].as_u64().unwrap() > 0);
         assert_eq!(mint["user_op_hash"].as_str().unwrap().len(), 66);
@@ -111,7 +114,7 @@ fn demo_text_output_names_hashes_and_gas() {
     let run = keyscope(&["demo"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("Seed demo OK: 19 steps"),
+        run.stdout.contains("Seed demo OK: 20 steps"),
         "{}",
         run.stdout
     );

@@ -169,6 +169,23 @@ pub enum Error {
         /// Revert data in the message or data, decoded.
         revert: Option<Revert>,
     },
+    /// An ERC-7677 paymaster service refused to sponsor the operation (a JSON-RPC error: its policy, a bad
+    /// parameter …).
+    #[error("paymaster service refused: {code} {message}")]
+    Paymaster {
+        /// The JSON-RPC error code.
+        code: i64,
+        /// The service's message.
+        message: String,
+    },
+    /// A paymaster service's answer is not what ERC-7677 promises.
+    #[error("unexpected {method} answer from the paymaster service: {reason}")]
+    PaymasterResponse {
+        /// The JSON-RPC method.
+        method: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The bundler could not be reached (connection refused, timeout, HTTP 429/5xx) in `attempts` tries.
     #[error("bundler at {url} unavailable after {attempts} attempts: {reason}")]
     BundlerUnavailable {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod error;
 pub mod explain;
 pub mod fees;
+pub mod paymaster;
 pub mod sessions;
 pub mod stack;
 pub mod status;
@@ -28,6 +29,7 @@ pub use fees::{max_operation_cost, operation_gas, FeeLimit, FeeScopeExceeded, Fe
 pub use keyscope_bindings as bindings;
 pub use keyscope_permissions as permissions;
 pub use keyscope_signer as signer;
+pub use paymaster::{PaymasterData, PaymasterService, PaymasterStub};
 pub use sessions::{AccountSessions, EventPlace, SessionEntry, MAX_SESSION_EVENTS};
 pub use stack::{Deployed, Stack, Version, VersionStack, CREATE2_DEPLOYER};
 pub use status::{Lifecycle, SessionReport, Window};

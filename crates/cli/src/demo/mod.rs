@@ -1,9 +1,11 @@
 //! `keyscope demo`: the seed use cases end to end, the same flows as `contracts/test/demo/SeedDemos.t.sol`, with
 //! the policies of `contracts/src/demo/DemoPolicies.sol`:
 //!
-//! - game: a one-hour session whose only permission is `GameItems.mint(address)` on one collection, with a fee
-//!   scope of 0.01 ETH per operation and 0.05 ETH in all; the game's key mints two items with no owner signature
-//!   (the validator charges each its maximum cost); its `DemoToken.transfer` is refused (`TargetNotAllowed`); a
+//! - game, gasless: a one-hour session whose only permission is `GameItems.mint(address)` on one collection, only
+//!   with the stack's `SponsorPaymaster` paying (paymaster policy `Exactly`), with a fee scope of 0.01 ETH per
+//!   operation and 0.05 ETH in all; the game's key mints two items with no owner signature, sponsored through
+//!   `keyscope-rpc`'s ERC-7677 methods (the account pays nothing; the validator still charges each its maximum
+//!   cost); its `DemoToken.transfer` is refused (`TargetNotAllowed`); a
 //!   mint signed as a leaked key would sign it, with a huge `preVerificationGas` and `maxFeePerGas` to drain the
 //!   account through fees, is refused (`OperationFeeExceeded`);
 //! - trading: the trading service's key may only call `NftMarketplace.buy`, sending at most the user's 1 ETH
@@ -26,7 +28,7 @@ use clap::Args;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope::bindings::{DemoToken, GameItems, NftMarketplace};
 use keyscope::fees::{ether as eth, gwei};
-use keyscope::permissions::{PermissionSpec, SummaryOptions};
+use keyscope::permissions::{PaymasterSpec, PermissionSpec, SummaryOptions};
 use keyscope::signer::SessionKey;
 use keyscope::{max_operation_cost, Client, SessionCall, Stack, Version};
 use serde_json::{json, Value};
@@ -36,7 +38,7 @@ use crate::output::{self, short};
 use crate::Global;
 
 use report::{details, ether, step, Demo, Denial, Details};
-use scenario::{check_tx, leaked_key_resign, new_account, session, window};
+use scenario::{check_tx, leaked_key_resign, new_account, session, window, Sponsor};
 
 /// One ether in wei.
 const ETHER: u128 = 1_000_000_000_000_000_000;
@@ -58,6 +60,8 @@ const FEE_BUDGET: u128 = ETHER / 20;
 /// preVerificationGas at 100 gwei.
 const DRAIN_PRE_VERIFICATION_GAS: u64 = 5_000_000;
 const DRAIN_FEE_PER_GAS: u128 = 100_000_000_000;
+/// The game sponsor's deposit in the EntryPoint.
+const SPONSOR_DEPOSIT: u128 = ETHER;
 
 /// `keyscope demo` arguments.
 #[derive(Debug, Args)]
@@ -211,6 +215,18 @@ async fn run_steps(
         ]),
     );
     let items = GameItems::new(game_items, &node.provider);
+    let sponsor = Sponsor::start(&node, &stack, version).await?;
+    demo.done(
+        "setup",
+        format!(
+            "the game's sponsor: SponsorPaymaster with {} deposited, keyscope-rpc serving ERC-7677 pm_* at {}",
+            ether(SPONSOR_DEPOSIT),
+            sponsor.service.url()
+        ),
+        details(&[("paymaster", json!(sponsor.paymaster.to_string()))]),
+    );
+    // The game's operations go through the sponsor: it fills their paymaster fields before the game's key signs.
+    let game_client = client.clone().with_paymaster(sponsor.client()?);
 
     // ---- game ---------------------------------------------------------------------------------------------
     let player = SessionKey::generate();
@@ -231,14 +247,19 @@ async fn run_steps(
 
     // DemoPolicies.gameMint: GameItems.mint(address) on this collection, no value.
     let mint_permission = PermissionSpec::call(game_items, "mint(address to)");
-    let (game_spec, game_session) = session(&game_key, window(&node).await?, mint_permission)?;
+    let (game_spec, game_session) = session(
+        &game_key,
+        window(&node).await?,
+        mint_permission,
+        PaymasterSpec::Exactly(sponsor.paymaster),
+    )?;
     let outcome = client
         .grant_session(&game_account, &player, &game_session.session)
         .await
         .context("granting the game session")?;
     demo.expect_success(
         "game",
-        "the player grants the game's key a one-hour session: GameItems.mint only".into(),
+        "the player grants the game's key a one-hour session: GameItems.mint only, paid by the sponsor only".into(),
         &outcome,
         details(&[
             ("session_key", json!(game_key.address().to_string())),
@@ -255,13 +276,22 @@ async fn run_steps(
     let owner_nonce = client.nonce(&game_account, owner_lane).await?;
     // What the validator charges the session: each operation's maximum cost.
     let mut max_costs = U256::ZERO;
+    let paymaster_account = keyscope::Account {
+        address: sponsor.paymaster,
+        version,
+    };
     for _ in 0..2 {
+        let account_funds = (
+            node.balance(game_account.address).await?,
+            client.deposit_of(&game_account).await?,
+        );
+        let sponsor_deposit = client.deposit_of(&paymaster_account).await?;
         let item = items.nextTokenId().call().await?;
         let mint = GameItems::mintCall {
             to: game_account.address,
         }
         .abi_encode();
-        let op = client
+        let op = game_client
             .prepare_session_op(
                 &game_account,
                 &game_key,
@@ -277,14 +307,23 @@ async fn run_steps(
             .with_context(|| format!("minting item #{item}"))?;
         let owned = items.ownerOf(item).call().await.ok() == Some(game_account.address);
         let owner_untouched = client.nonce(&game_account, owner_lane).await? == owner_nonce;
+        let account_paid_nothing = (
+            node.balance(game_account.address).await?,
+            client.deposit_of(&game_account).await?,
+        ) == account_funds;
+        let sponsor_paid = client.deposit_of(&paymaster_account).await? < sponsor_deposit;
         demo.expect_success(
             "game",
-            format!("the game's key mints item #{item}, no owner signature"),
+            format!(
+                "the game's key mints item #{item}, no owner signature, gas paid by the sponsor"
+            ),
             &outcome,
             Details::new(),
             &[
                 ("item_owned_by_account", owned),
                 ("owner_nonce_unchanged", owner_untouched),
+                ("account_paid_nothing", account_paid_nothing),
+                ("sponsor_paid", sponsor_paid),
             ],
         );
     }
@@ -294,7 +333,7 @@ async fn run_steps(
         value: U256::from(1),
     }
     .abi_encode();
-    let op = client
+    let op = game_client
         .prepare_session_op(
             &game_account,
             &game_key,
@@ -327,7 +366,7 @@ async fn run_steps(
         to: game_account.address,
     }
     .abi_encode();
-    let op = client
+    let op = game_client
         .prepare_session_op(
             &game_account,
             &game_key,
@@ -447,8 +486,12 @@ async fn run_steps(
     let mut buy_permission =
         PermissionSpec::call(marketplace, "buy(address collection,uint256 tokenId)");
     buy_permission.value_limit = Some(U256::from(THRESHOLD));
-    let (trading_spec, trading_session) =
-        session(&trading_key, window(&node).await?, buy_permission)?;
+    let (trading_spec, trading_session) = session(
+        &trading_key,
+        window(&node).await?,
+        buy_permission,
+        PaymasterSpec::None,
+    )?;
     let outcome = client
         .grant_session(&trading_account, &trader, &trading_session.session)
         .await
@@ -617,7 +660,7 @@ async fn run_steps(
         to: game_account.address,
     }
     .abi_encode();
-    let op = client
+    let op = game_client
         .prepare_session_op(
             &game_account,
             &game_key,

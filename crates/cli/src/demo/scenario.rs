@@ -4,12 +4,16 @@
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use anyhow::{anyhow, Context as _, Result};
-use keyscope::permissions::{CompiledSession, FeeBound, FeeScopeSpec, PermissionSpec, SessionSpec};
+use keyscope::bindings::SponsorPaymaster;
+use keyscope::permissions::{
+    CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, SessionSpec,
+};
 use keyscope::signer::{SessionKey, SessionSignature};
-use keyscope::{Account, Client, PreparedOp, Version};
+use keyscope::{Account, Client, PaymasterService, PreparedOp, Stack, Version};
 
 use super::{
     DRAIN_FEE_PER_GAS, DRAIN_PRE_VERIFICATION_GAS, FEE_BUDGET, FEE_PER_OPERATION, SESSION_SECONDS,
+    SPONSOR_DEPOSIT,
 };
 use crate::node::Node;
 
@@ -30,13 +34,14 @@ pub(super) fn session(
     key: &SessionKey,
     (valid_after, valid_until): (u64, u64),
     permission: PermissionSpec,
+    paymaster: PaymasterSpec,
 ) -> Result<(SessionSpec, CompiledSession)> {
     let spec = SessionSpec {
         signer: key.address(),
         valid_after,
         valid_until,
-        // Self-paid only (the default), and a bounded fee scope.
-        paymaster: Default::default(),
+        // A bounded fee scope, whoever pays (the validator charges a sponsored operation's maximum cost too).
+        paymaster,
         fees: FeeScopeSpec {
             per_operation: FeeBound::Wei(FEE_PER_OPERATION),
             budget: FeeBound::Wei(FEE_BUDGET),
@@ -46,6 +51,64 @@ pub(super) fn session(
     };
     let compiled = spec.compile()?;
     Ok((spec, compiled))
+}
+
+/// The game's sponsor: the stack's `SponsorPaymaster` for a fresh sponsor key, funded, and `keyscope-rpc` serving
+/// the ERC-7677 methods for it on a free loopback port.
+pub(super) struct Sponsor {
+    /// The paymaster.
+    pub paymaster: alloy::primitives::Address,
+    /// The sponsor service (stopped when dropped).
+    pub service: keyscope_rpc::Running,
+}
+
+impl Sponsor {
+    /// Deploys and funds the paymaster (owned by the node's sender) and starts the service.
+    pub async fn start(node: &Node, stack: &Stack, version: Version) -> Result<Self> {
+        let key = SessionKey::generate();
+        let paymaster = stack
+            .deploy_sponsor_paymaster(
+                &node.provider,
+                node.sender,
+                version,
+                key.address(),
+                node.sender,
+            )
+            .await
+            .context("deploying the sponsor paymaster")?
+            .address;
+        let receipt = SponsorPaymaster::new(paymaster, &node.provider)
+            .deposit()
+            .value(U256::from(SPONSOR_DEPOSIT))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        if !receipt.status() {
+            return Err(anyhow!("the sponsor paymaster's deposit reverted"));
+        }
+        let mut sponsor = keyscope_rpc::SponsorOptions::new(key);
+        sponsor.owner = Some(node.sender);
+        sponsor.name = "Keyscope demo game".into();
+        let config = keyscope_rpc::Config {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            rpc_url: node.url.to_string(),
+            service: keyscope_rpc::ServiceOptions {
+                sponsor: Some(sponsor),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let service = keyscope_rpc::start(config)
+            .await
+            .context("starting the sponsor service")?;
+        Ok(Self { paymaster, service })
+    }
+
+    /// An ERC-7677 client of the service.
+    pub fn client(&self) -> Result<PaymasterService> {
+        Ok(PaymasterService::new(self.service.url().parse()?)?)
+    }
 }
 
 /// Creates `owner`'s account on `version` and funds it from the bundler.

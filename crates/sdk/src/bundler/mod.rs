@@ -177,6 +177,16 @@ impl BundlerClient {
         &self.options
     }
 
+    /// Any JSON-RPC call to the same endpoint (e.g. ERC-7677 `pm_*` methods served next to the bundler), retried
+    /// on transport failures; a JSON-RPC error is [`Error::Bundler`].
+    pub(crate) async fn request<P: RpcSend, R: RpcRecv>(
+        &self,
+        method: &'static str,
+        params: P,
+    ) -> Result<R> {
+        self.call(method, params).await
+    }
+
     /// One JSON-RPC call, retried on transport failures (see [`BundlerOptions`]).
     async fn call<P: RpcSend, R: RpcRecv>(&self, method: &'static str, params: P) -> Result<R> {
         self.call_tracked(method, params).await.0

@@ -28,6 +28,7 @@ use crate::account::{AccountKind, KeyscopeAccountKind};
 use crate::bundler::BundlerClient;
 use crate::error::{Error, Result, Revert};
 use crate::fees::FeeUsage;
+use crate::paymaster::PaymasterService;
 use crate::stack::{Stack, Version};
 
 /// Gas values of the user operations this client builds, and the gas limit of its `handleOps` transactions.
@@ -191,6 +192,7 @@ pub struct Client {
     gas: GasSettings,
     kind: Arc<dyn AccountKind>,
     submission: Submission,
+    paymaster: Option<PaymasterService>,
     /// Held from a transaction's nonce filling until the node accepted it.
     submit: Arc<tokio::sync::Mutex<()>>,
 }
@@ -215,6 +217,7 @@ impl Client {
             sender,
             gas: GasSettings::default(),
             submission: Submission::HandleOps,
+            paymaster: None,
             submit: Arc::default(),
         })
     }
@@ -240,6 +243,18 @@ impl Client {
     /// The same client submitting through `bundler` ([`Submission::Bundler`]).
     pub fn with_bundler(self, bundler: BundlerClient) -> Self {
         self.with_submission(Submission::Bundler(bundler))
+    }
+
+    /// The same client with session operations sponsored through the ERC-7677 `paymaster` service
+    /// ([`crate::paymaster`]): it fills their `paymasterAndData` before the session key signs.
+    pub fn with_paymaster(mut self, paymaster: PaymasterService) -> Self {
+        self.paymaster = Some(paymaster);
+        self
+    }
+
+    /// The paymaster service sponsoring session operations, if any.
+    pub fn paymaster(&self) -> Option<&PaymasterService> {
+        self.paymaster.as_ref()
     }
 
     /// The same client with another submission path.

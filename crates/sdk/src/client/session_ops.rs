@@ -18,6 +18,7 @@ use crate::account::OwnerSigner;
 use crate::bundler::BundlerClient;
 use crate::error::{Error, Result};
 use crate::fees::FeeUsage;
+use crate::paymaster::DEFAULT_PAYMASTER_VERIFICATION_GAS;
 use crate::stack::Version;
 
 /// A session operation prepared for a session key that signs elsewhere (another process, a browser, a phone):
@@ -198,9 +199,31 @@ impl Client {
         let mut built = self
             .build_session_op(account, session, calls, owner)
             .await?;
+        let entry_point = self.stack.version(built.version).entry_point;
+        // Sponsored: the stub paymaster fields first, so that the estimate and the fee scope count the
+        // paymaster's gas.
+        let final_data_needed = match &self.paymaster {
+            Some(paymaster) => {
+                !paymaster
+                    .apply_stub(
+                        &mut built.op,
+                        entry_point,
+                        self.chain_id,
+                        DEFAULT_PAYMASTER_VERIFICATION_GAS,
+                    )
+                    .await?
+            }
+            None => false,
+        };
         match &self.submission {
             Submission::HandleOps => self.fit_fee_scope(&mut built.op, &built.usage).await?,
             Submission::Bundler(bundler) => self.estimate_within_scope(bundler, &mut built).await?,
+        }
+        // The paymaster signs what the session key will sign: every gas field is final now.
+        if let (Some(paymaster), true) = (&self.paymaster, final_data_needed) {
+            paymaster
+                .apply_final(&mut built.op, entry_point, self.chain_id)
+                .await?;
         }
         let UnsignedSessionOp {
             version,
