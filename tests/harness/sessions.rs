@@ -46,6 +46,12 @@ impl SessionJson {
         self
     }
 
+    /// The paymaster policy: `"any"`, `"none"`, `"required"` or `{"exactly": "0x…"}`.
+    pub fn paymaster(mut self, policy: Value) -> Self {
+        self.spec.insert("paymaster".into(), policy);
+        self
+    }
+
     /// The fee scope, as JSON text (`{ "per_operation": "0.01 ether", "budget": "0.1 ether" }`).
     pub fn fees(mut self, fees: &str) -> Self {
         let fees: Value = serde_json::from_str(fees).unwrap();

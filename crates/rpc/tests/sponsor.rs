@@ -17,7 +17,7 @@ use keyscope::signer::sponsorship::{
     SPONSOR_PAYMASTER_DATA_LENGTH,
 };
 use keyscope::signer::{PackedUserOperation, SessionKey};
-use keyscope::{Account, Execution, PreparedOp, Version};
+use keyscope::{Account, Execution, PaymasterService, PreparedOp, Version};
 use keyscope_rpc::{Config, ServiceOptions, SponsorOptions, DEFAULT_PAYMASTER_VERIFICATION_GAS};
 use serde_json::{json, Value};
 
@@ -664,6 +664,66 @@ async fn paymaster_validation_gas_is_within_the_default() {
         assert!(
             high * 2 <= DEFAULT_PAYMASTER_VERIFICATION_GAS,
             "{version}: {high} needs more margin than {DEFAULT_PAYMASTER_VERIFICATION_GAS}"
+        );
+    }
+}
+
+/// A session pinned to the sponsor's paymaster (`Exactly`), used through Alto in its ERC-7562 safe mode: the SDK asks
+/// the service for stub data, Alto estimates with it, the service signs the final data, the session key signs last,
+/// and Alto includes the operation. The account pays nothing; the paymaster's deposit pays.
+#[tokio::test(flavor = "multi_thread")]
+async fn sponsored_session_operations_through_alto() {
+    let sponsor = SessionKey::generate();
+    let env = env_with(config(sponsor_options(&sponsor))).await;
+    let alto = keyscope_e2e::alto(&env.anvil).await;
+    let bundler = keyscope::BundlerClient::new(alto.url()).unwrap();
+    let paymaster_service = PaymasterService::new(env.server.url().parse().unwrap()).unwrap();
+    let via = env
+        .client
+        .clone()
+        .with_bundler(bundler)
+        .with_paymaster(paymaster_service);
+    let token = keyscope_e2e::deploy_token(&env.client).await;
+    for version in Version::ALL {
+        let paymaster = deploy_paymaster(&env, &sponsor, version).await;
+        let owner = SessionKey::generate();
+        let account =
+            keyscope_e2e::funded_account(&env.client, owner.address(), version, 0, None).await;
+        keyscope_e2e::mint_tokens(&env.client, token, account.address, 1000).await;
+        let key = SessionKey::generate();
+        // A minute back: Alto's safe mode wants validAfter 5 s behind its clock.
+        let t = keyscope_e2e::now(env.client.provider()).await - 60;
+        let session = keyscope_e2e::SessionJson::new(&key, t)
+            .transfer_of(token)
+            .paymaster(json!({ "exactly": paymaster.to_string() }))
+            .compile();
+        keyscope_e2e::grant(&env.client, &account, &owner, &session).await;
+        let balance = env
+            .client
+            .provider()
+            .get_balance(account.address)
+            .await
+            .unwrap();
+        let paid_before = deposit(&env, paymaster, version).await;
+
+        let calls = [keyscope_e2e::transfer(token, Address::repeat_byte(0x42), 7)];
+        let outcome = via
+            .send_session_op(&account, &key, &session, &calls)
+            .await
+            .unwrap();
+        assert!(outcome.success, "{version}: {outcome:?}");
+        assert_eq!(
+            env.client
+                .provider()
+                .get_balance(account.address)
+                .await
+                .unwrap(),
+            balance,
+            "{version}: the account paid nothing"
+        );
+        assert!(
+            deposit(&env, paymaster, version).await < paid_before,
+            "{version}: the paymaster paid"
         );
     }
 }
