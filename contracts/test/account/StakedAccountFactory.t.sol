@@ -55,19 +55,36 @@ contract StakedAccountFactoryTest is SessionLifecycleBase {
 
     /// The first operation of an undeployed account, created through the front, enables a session and uses it.
     function test_handleOps_createsAccountAndEnablesSession_throughFront() public onEachEntryPoint {
-        address[] memory validators = new address[](1);
-        validators[0] = address(validator);
-        bytes[] memory initData = new bytes[](1);
         uint256 salt = 77;
-        address account = _front().getAddress(owner, salt, validators, initData);
+        address account = _front().getAddress(owner, salt, _sessionValidator(), new bytes[](1));
         assertEq(account.code.length, 0);
         _fundAccount(currentEnv.entryPoint, account);
         token.mint(account, 100);
 
         SessionTypes.Session memory session = _singleLeafSession(_transferPermission());
-        PackedUserOperation memory op = _sessionOp(currentEnv.entryPoint, account, _transferCall(10), "");
+        _handleOp(currentEnv.entryPoint, _frontEnableOp(account, salt, session));
+
+        assertGt(account.code.length, 0, "account deployed");
+        assertEq(token.balanceOf(recipient), 10, "transfer executed");
+        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1, "session enabled");
+    }
+
+    /// `[validator]`: the session-key validator as the one extra validator installed at creation.
+    function _sessionValidator() internal view returns (address[] memory validators) {
+        validators = new address[](1);
+        validators[0] = address(validator);
+    }
+
+    /// An enable-mode transfer of 10 tokens from the undeployed `account`, created through the front in `initCode`.
+    function _frontEnableOp(address account, uint256 salt, SessionTypes.Session memory session)
+        internal
+        view
+        returns (PackedUserOperation memory op)
+    {
+        op = _sessionOp(currentEnv.entryPoint, account, _transferCall(10), "");
         op.initCode = abi.encodePacked(
-            address(_front()), abi.encodeCall(StakedAccountFactory.createAccount, (owner, salt, validators, initData))
+            address(_front()),
+            abi.encodeCall(StakedAccountFactory.createAccount, (owner, salt, _sessionValidator(), new bytes[](1)))
         );
         // The account will be at epoch 1 once its initCode installed the validator.
         bytes32 digest = _expectedEnableDigest(address(validator), block.chainid, account, 1, session);
@@ -79,11 +96,6 @@ contract StakedAccountFactoryTest is SessionLifecycleBase {
             SessionEncoding.one(_transferPermission(), _noProof()),
             SESSION_KEY
         );
-        _handleOp(currentEnv.entryPoint, op);
-
-        assertGt(account.code.length, 0, "account deployed");
-        assertEq(token.balanceOf(recipient), 10, "transfer executed");
-        assertEq(uint8(validator.sessionStatus(account, SessionEncoding.sessionId(session))), 1, "session enabled");
     }
 
     function test_addStake_unlockStake_withdrawStake_byOwner() public onEachEntryPoint {

@@ -67,6 +67,12 @@ contract SponsorPaymasterTest is SessionLifecycleBase {
     {
         op = _sessionOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(10), "");
         _sponsor(op, signer, validAfter, validUntil);
+        _signTransfer(op, session);
+    }
+
+    /// Signs `op` with the session key, presenting the transfer permission (kept apart from the callers' locals:
+    /// the via-IR pipeline runs out of stack slots when it inlines the signature encoding into them).
+    function _signTransfer(PackedUserOperation memory op, SessionTypes.Session memory session) internal view {
         _signUse(
             currentEnv.entryPoint, op, session, SessionEncoding.one(_transferPermission(), _noProof()), SESSION_KEY
         );
