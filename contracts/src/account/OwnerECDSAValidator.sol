@@ -9,10 +9,15 @@ import {
     VALIDATION_SUCCESS
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @title OwnerECDSAValidator
-/// @notice Minimal ERC-7579 validator module (type 1): each account has exactly one ECDSA owner that signs the raw
-/// ERC-4337 `userOpHash` (no EIP-191 prefix; the EntryPoint already domain-separates that hash).
+/// @notice Minimal ERC-7579 validator module (type 1): each account has exactly one ECDSA owner that signs the
+/// ERC-4337 `userOpHash` either raw (the EntryPoint already domain-separates that hash) or as an EIP-191 personal
+/// message (`personal_sign`, as wallets and SDKs such as Particle's sign it). The raw form is tried first, so a raw
+/// signature pays for one recovery only.
+/// @dev The EIP-191 form signs `keccak256("\x19Ethereum Signed Message:\n32" ‖ hash)`, a digest distinct from `hash`
+/// itself and from any transaction digest, so accepting both forms opens no cross-protocol replay.
 /// @dev State is ERC-7562 "associated storage": a single mapping keyed by the account address. The account calling
 /// the module (`msg.sender`) is always the one whose owner is consulted, so one account can never validate with
 /// another account's owner. Bad signatures never revert: they yield `VALIDATION_FAILED` (or `0xffffffff` for
@@ -93,18 +98,21 @@ contract OwnerECDSAValidator is IERC7579Validator {
         return _owners[account];
     }
 
-    /// @notice Validates a user operation of the calling account: the owner must have signed `userOpHash`.
-    /// @param userOpHash The EntryPoint's hash of the user operation, signed as is (no EIP-191 prefix).
-    /// @return `VALIDATION_SUCCESS` (0) for a valid 65-byte low-s signature by the owner, otherwise
+    /// @notice Validates a user operation of the calling account: the owner must have signed `userOpHash`, raw or
+    /// as an EIP-191 personal message.
+    /// @param userOpHash The EntryPoint's hash of the user operation.
+    /// @return `VALIDATION_SUCCESS` (0) for a valid 65-byte low-s signature by the owner of `userOpHash` or of
+    /// `toEthSignedMessageHash(userOpHash)`, otherwise
     /// `VALIDATION_FAILED` (1). Never reverts for a bad signature.
     function validateUserOp(PackedUserOperation calldata userOp, bytes32 userOpHash) external view returns (uint256) {
         return _isOwnerSignature(msg.sender, userOpHash, userOp.signature) ? VALIDATION_SUCCESS : VALIDATION_FAILED;
     }
 
-    /// @notice ERC-1271 check forwarded by the calling account: the owner must have signed `hash` as is.
-    /// @param hash The hash that was signed (no prefix is applied).
-    /// @param signature A 65-byte `r ‖ s ‖ v` ECDSA signature.
-    /// @return `0x1626ba7e` when the account's owner signed `hash`, otherwise `0xffffffff`.
+    /// @notice ERC-1271 check forwarded by the calling account: the owner must have signed `hash`, raw or as an
+    /// EIP-191 personal message.
+    /// @param hash The hash that was signed.
+    /// @param signature A 65-byte `r ‖ s ‖ v` ECDSA signature of `hash` or of `toEthSignedMessageHash(hash)`.
+    /// @return `0x1626ba7e` when the account's owner signed `hash` in either form, otherwise `0xffffffff`.
     function isValidSignatureWithSender(address, bytes32 hash, bytes calldata signature)
         external
         view
@@ -113,11 +121,15 @@ contract OwnerECDSAValidator is IERC7579Validator {
         return _isOwnerSignature(msg.sender, hash, signature) ? ERC1271_MAGIC_VALUE : ERC1271_INVALID;
     }
 
-    /// @dev True when `signature` is a valid 65-byte, low-s ECDSA signature of `hash` by the owner of `account`.
+    /// @dev True when `signature` is a valid 65-byte, low-s ECDSA signature by the owner of `account` of `hash`
+    /// (tried first) or of its EIP-191 form `toEthSignedMessageHash(hash)` (what `personal_sign(hash)` signs).
+    /// Never reverts.
     function _isOwnerSignature(address account, bytes32 hash, bytes calldata signature) internal view returns (bool) {
         address owner = _owners[account];
         if (owner == address(0)) return false;
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(hash, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == owner) return true;
+        (recovered, err,) = ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(hash), signature);
         return err == ECDSA.RecoverError.NoError && recovered == owner;
     }
 }

@@ -13,6 +13,7 @@ import {
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
 import {Account as OZAccount} from "@openzeppelin/contracts/account/Account.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 import {KeyscopeAccount} from "../../src/account/KeyscopeAccount.sol";
 import {KeyscopeAccountFactory} from "../../src/account/KeyscopeAccountFactory.sol";
@@ -182,6 +183,47 @@ contract KeyscopeAccountTest is AccountTestBase {
         PackedUserOperation memory op = _buildOwnerUserOp(env.entryPoint, address(env.account), "");
         op.signature = _highS(OWNER_KEY, _userOpHash(env.entryPoint, op));
         _expectSignatureError(env.entryPoint, op);
+    }
+
+    function test_handleOps_succeeds_ownerEip191Signature() public onEachEntryPoint {
+        // `personal_sign` over the userOpHash (as Particle's SDK signs it) validates like the raw form.
+        address account = address(currentEnv.account);
+        token.mint(account, 10 ether);
+        bytes memory callData = _executeSingle(address(token), 0, abi.encodeCall(token.transfer, (recipient, 4 ether)));
+        PackedUserOperation memory op = _buildOwnerUserOp(currentEnv.entryPoint, account, callData);
+        op.signature = _signEip191(OWNER_KEY, _userOpHash(currentEnv.entryPoint, op));
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(token.balanceOf(recipient), 4 ether);
+    }
+
+    function test_handleOps_revertsAA24_eip191SignatureByOther() public onEachEntryPoint {
+        address account = address(currentEnv.account);
+        token.mint(account, 1 ether);
+        bytes memory callData = _executeSingle(address(token), 0, abi.encodeCall(token.transfer, (recipient, 1 ether)));
+        PackedUserOperation memory op = _buildOwnerUserOp(currentEnv.entryPoint, account, callData);
+        op.signature = _signEip191(OTHER_KEY, _userOpHash(currentEnv.entryPoint, op));
+        _expectSignatureError(currentEnv.entryPoint, op);
+        assertEq(token.balanceOf(recipient), 0);
+    }
+
+    function test_handleOps_revertsAA24_eip191HighSOwnerSignature() public onEachEntryPoint {
+        PackedUserOperation memory op = _buildOwnerUserOp(currentEnv.entryPoint, address(currentEnv.account), "");
+        op.signature =
+            _highS(OWNER_KEY, MessageHashUtils.toEthSignedMessageHash(_userOpHash(currentEnv.entryPoint, op)));
+        _expectSignatureError(currentEnv.entryPoint, op);
+    }
+
+    function test_handleOps_revertsAA24_doublePrefixedOwnerSignature() public onEachEntryPoint {
+        // Only one EIP-191 layer is accepted: a personal_sign of the already-prefixed digest is refused.
+        PackedUserOperation memory op = _buildOwnerUserOp(currentEnv.entryPoint, address(currentEnv.account), "");
+        op.signature =
+            _signEip191(OWNER_KEY, MessageHashUtils.toEthSignedMessageHash(_userOpHash(currentEnv.entryPoint, op)));
+        _expectSignatureError(currentEnv.entryPoint, op);
+    }
+
+    /// @notice A 65-byte signature of `toEthSignedMessageHash(hash)` (what `personal_sign(hash)` produces).
+    function _signEip191(uint256 privateKey, bytes32 hash) internal pure returns (bytes memory) {
+        return _sign(privateKey, MessageHashUtils.toEthSignedMessageHash(hash));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -498,6 +540,35 @@ contract KeyscopeAccountTest is AccountTestBase {
         );
         assertEq(ownerValidator.isValidSignatureWithSender(address(this), hash, ""), bytes4(0xffffffff));
         vm.stopPrank();
+    }
+
+    function test_isValidSignatureWithSender_returnsMagic_eip191OwnerSignature() public {
+        bytes32 hash = keccak256("message");
+        vm.startPrank(address(accountV07));
+        assertEq(
+            ownerValidator.isValidSignatureWithSender(address(this), hash, _signEip191(OWNER_KEY, hash)),
+            bytes4(0x1626ba7e)
+        );
+        assertEq(
+            ownerValidator.isValidSignatureWithSender(address(this), hash, _signEip191(OTHER_KEY, hash)),
+            bytes4(0xffffffff)
+        );
+        vm.stopPrank();
+    }
+
+    function test_isValidSignature_returnsMagic_eip191OwnerSignatureOnEachEntryPoint() public view {
+        bytes32 hash = keccak256("message");
+        bytes memory sig = abi.encodePacked(address(ownerValidator), _signEip191(OWNER_KEY, hash));
+        assertEq(accountV07.isValidSignature(hash, sig), bytes4(0x1626ba7e));
+        assertEq(accountV08.isValidSignature(hash, sig), bytes4(0x1626ba7e));
+    }
+
+    function test_validateUserOp_returnsSuccess_eip191OwnerSignature() public {
+        bytes32 hash = keccak256("op");
+        PackedUserOperation memory op;
+        op.signature = _signEip191(OWNER_KEY, hash);
+        vm.prank(address(accountV07));
+        assertEq(ownerValidator.validateUserOp(op, hash), VALIDATION_SUCCESS);
     }
 
     function test_isValidSignature_returnsMagic_ownerValidatorPrefix() public view {
