@@ -8,8 +8,8 @@
 //! | `native-token-allowance` `{allowanceAmount, startTime?}` | native transfers to any target (`"*"`, `native_transfer`), `value_limit` = `native_total_limit` = `allowanceAmount` (`FLAG_NATIVE_TOTAL`) |
 //! | `erc20-token-allowance` `{tokenAddress, allowanceAmount, startTime?}` | on `tokenAddress`, `transfer(address,uint256)` with `erc20_total_limit` = `allowanceAmount` (`FLAG_ERC20_TOTAL`) |
 //!
-//! `startTime` → `validAfter`; the `expiry` rule's `timestamp` → `validUntil` (required: Keyscope sessions always
-//! end). Every session gets a bounded fee scope — what its operations may cost, each at its maximum (gas limits ×
+//! `startTime` → `validAfter`; the `expiry` rule's `timestamp` → `validUntil` (Keyscope sessions always end: a
+//! request without an expiry gets [`DEFAULT_EXPIRY_SECS`], one day, from now, echoed in its `rules`). Every session gets a bounded fee scope — what its operations may cost, each at its maximum (gas limits ×
 //! `maxFeePerGas`) — the safe default (0.01 ether per operation, 0.1 ether in all) unless the request's Keyscope
 //! extension `fees: {perOperation, budget}` says otherwise (`"unlimited"` only when written out, and answered
 //! with a warning), and the paymaster policy `none` (self-paid only) unless its extension `paymaster` says
@@ -57,6 +57,13 @@ pub(crate) const MAX_DATA_BYTES: usize = 2048;
 pub(crate) const MAX_JUSTIFICATION_BYTES: usize = 1024;
 /// Most rules in one request.
 pub(crate) const MAX_RULES: usize = 8;
+/// How long a permission requested without an expiry lasts, in seconds from now (the later of this machine's
+/// clock and the latest block's time): one day. Never unlimited.
+pub(crate) const DEFAULT_EXPIRY_SECS: u64 = 24 * 60 * 60;
+/// Most accounts `wallet_getGrantedExecutionPermissions` lists without `from` (those of the caller's API key).
+pub(crate) const MAX_KEY_ACCOUNTS: usize = 16;
+/// What to send when the account is missing: this service has no connected wallet to pick one from.
+const FROM_REQUIRED: &str = "required: this service has no connected wallet to pick an account from: send from (the account's address), or account ({owner, salt}) for one not deployed yet";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -351,8 +358,8 @@ fn read_permission(
     read
 }
 
-/// `validUntil` from the `expiry` rule (or the older top-level `expiry`).
-fn expiry(request: &PermissionRequest) -> Result<u64> {
+/// `validUntil` from the `expiry` rule (or the older top-level `expiry`); `None` when the request has none.
+fn expiry(request: &PermissionRequest) -> Result<Option<u64>> {
     let mut until = request.expiry.map(|q| q.to_u64("expiry")).transpose()?;
     for (i, rule) in request.rules.iter().enumerate() {
         let field = format!("rules[{i}]");
@@ -376,11 +383,11 @@ fn expiry(request: &PermissionRequest) -> Result<u64> {
         }
     }
     match until {
-        Some(0) | None => Err(Error::invalid(
+        Some(0) => Err(Error::invalid(
             "rules",
-            "an expiry rule ({\"type\": \"expiry\", \"data\": {\"timestamp\": …}}) is required: Keyscope sessions always end",
+            "the expiry's timestamp must be a positive Unix time: Keyscope sessions always end (leave the expiry out for one day from now)",
         )),
-        Some(until) => Ok(until),
+        until => Ok(until),
     }
 }
 
@@ -449,6 +456,12 @@ impl Service {
         let mut granted = Vec::with_capacity(requests.len());
         for (i, original) in requests.into_iter().enumerate() {
             let field = format!("[{i}]");
+            if original.get("permissions").is_some() && original.get("permission").is_none() {
+                return Err(Error::invalid(
+                    join_path(&field, "permissions"),
+                    "the 2024 draft's shape (permissions[] with policies) is not served: send one request per permission, {chainId, from, to, permission: {type, data}, rules}",
+                ));
+            }
             let request: PermissionRequest = from_value(original, &field)?;
             check_sizes(&request).map_err(|e| e.within(&field))?;
             self.check_chain(Some(&request.chain_id), &join_path(&field, "chainId"), true)?;
@@ -460,7 +473,10 @@ impl Service {
                     format!("{key} is a contract: Keyscope session keys are ECDSA keys (an externally owned address)"),
                 ));
             }
-            let valid_until = expiry(&request).map_err(|e| e.within(&field))?;
+            let valid_until = match expiry(&request).map_err(|e| e.within(&field))? {
+                Some(until) => until,
+                None => self.default_expiry().await?,
+            };
             let (permission, valid_after, read_permission) =
                 to_permission(&request.permission).map_err(|e| e.within(&field))?;
             let fees = match &request.fees {
@@ -493,10 +509,7 @@ impl Service {
                     ..Default::default()
                 },
                 (None, None) => {
-                    return Err(Error::invalid(
-                        join_path(&field, "from"),
-                        "required: this service has no connected user to pick an account from",
-                    ))
+                    return Err(Error::invalid(join_path(&field, "from"), FROM_REQUIRED))
                 }
             };
             let this = account
@@ -578,6 +591,12 @@ impl Service {
         Ok(Value::Array(answers))
     }
 
+    /// `validUntil` of a permission requested without an expiry: [`DEFAULT_EXPIRY_SECS`] from the later of this
+    /// machine's clock and the latest block's time.
+    async fn default_expiry(&self) -> Result<u64> {
+        Ok(self.now().await?.saturating_add(DEFAULT_EXPIRY_SECS))
+    }
+
     /// `wallet_revokeExecutionPermission`: `{permissionContext}` → `{}` plus, under `keyscope`, the owner's
     /// operation that revokes the session.
     pub(crate) async fn revoke_execution_permission(
@@ -612,18 +631,46 @@ impl Service {
     }
 
     /// `wallet_getGrantedExecutionPermissions`: `{from}` (or `[from]`): the permissions this service built for the
-    /// account that are granted on chain now (active or not yet started).
+    /// account that are granted on chain now (active or not yet started). Without `from` (`params: []`, as
+    /// wallets' clients send it): with API keys, those asked for with the caller's key (on at most
+    /// [`MAX_KEY_ACCOUNTS`] accounts); without API keys, `-32602` on `from` saying what to send (the service has no
+    /// connected wallet, and no way to tell whose grants the caller may see). Never another caller's grants.
     pub(crate) async fn granted_execution_permissions(
         &self,
         mut params: Map<String, Value>,
     ) -> Result<Value> {
-        let account = self
-            .account_address(
-                params.remove("from").or_else(|| params.remove("address")),
-                "from",
-            )
-            .await?;
+        let from = params
+            .remove("from")
+            .or_else(|| params.remove("address"))
+            .filter(|from| !from.is_null());
         no_unknown(&params)?;
+        if let Some(from) = from {
+            let account = self.account_address(Some(from), "from").await?;
+            return Ok(Value::Array(self.granted_of(account, None).await?));
+        }
+        let Some(key) = crate::gateway::caller_key() else {
+            return Err(Error::invalid(
+                "from",
+                "required: this service has no connected wallet, and without API keys it cannot tell whose grants a caller may see: send {\"from\": \"0x…\"} (or [\"0x…\"]), the account whose permissions to list",
+            ));
+        };
+        let accounts = self.accounts_of_key(&key, MAX_KEY_ACCOUNTS + 1).await?;
+        if accounts.len() > MAX_KEY_ACCOUNTS {
+            return Err(Error::invalid(
+                "from",
+                format!("this API key's permissions are on more than {MAX_KEY_ACCOUNTS} accounts: send {{\"from\": \"0x…\"}}, the account whose permissions to list"),
+            ));
+        }
+        let mut answers = Vec::new();
+        for account in accounts {
+            answers.extend(self.granted_of(account, Some(&key)).await?);
+        }
+        Ok(Value::Array(answers))
+    }
+
+    /// The ERC-7715 permissions this service built for `account` that are active or pending on chain; only those
+    /// asked for with the API key named `api_key` when given.
+    async fn granted_of(&self, account: Address, api_key: Option<&str>) -> Result<Vec<Value>> {
         let validator = self.client().stack().session_key_validator;
         let listing = self.sessions_of(account, self.first_block()).await?;
         let live: Vec<_> = listing
@@ -637,7 +684,8 @@ impl Service {
             .into_iter()
             .filter_map(|entry| {
                 let stored = stored.remove(&entry.session_id)?;
-                matches!(stored.origin, Origin::Erc7715(_)).then_some((entry, stored))
+                let asked = api_key.is_none_or(|key| stored.api_key.as_deref() == Some(key));
+                (asked && matches!(stored.origin, Origin::Erc7715(_))).then_some((entry, stored))
             })
             .collect();
         let entries: Vec<_> = granted.iter().map(|(entry, _)| *entry).collect();
@@ -659,7 +707,7 @@ impl Service {
             }
             answers.push(answer);
         }
-        Ok(Value::Array(answers))
+        Ok(answers)
     }
 }
 
@@ -722,7 +770,7 @@ mod tests {
         );
         assert!(spec.native_transfer);
         assert_eq!(spec.native_total_limit, Some(U256::from(10u64.pow(18))));
-        assert_eq!(expiry(&native).ok(), Some(1000));
+        assert_eq!(expiry(&native).ok(), Some(Some(1000)));
 
         let erc20 = request(json!({
             "chainId": "0x1", "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",

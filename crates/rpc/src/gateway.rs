@@ -1,6 +1,6 @@
 //! What runs around the JSON-RPC methods, on the same listening address: `GET /health`, `GET /metrics`, request
-//! ids, API keys and rate limits (an HTTP layer in front of jsonrpsee), and per-call metrics and log lines (a
-//! jsonrpsee RPC middleware).
+//! ids, API keys and rate limits, CORS (opt-in) and empty replies to notifications (an HTTP layer in front of
+//! jsonrpsee), and per-call metrics and log lines, and the batch limit (a jsonrpsee RPC middleware).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,13 +9,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{
+    HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ORIGIN, VARY,
+};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use jsonrpsee::core::middleware::{Batch, BatchEntry, Notification, RpcServiceT};
 use jsonrpsee::core::server::BatchResponseBuilder;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse, MethodResponse};
-use jsonrpsee::types::{Id, Request};
+use jsonrpsee::types::{ErrorObject, Id, Request};
 use keyscope::alloy::providers::Provider;
 use serde_json::{json, Value};
 
@@ -33,6 +37,14 @@ const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub(crate) const UNAUTHORIZED: i32 = -32040;
 /// JSON-RPC error code of a request over its key's rate limit (HTTP 429): EIP-1474's "limit exceeded".
 pub(crate) const RATE_LIMITED: i32 = -32005;
+/// JSON-RPC error code of a batch longer than `--max-batch` (jsonrpsee's "batch too large").
+pub(crate) const BATCH_TOO_LARGE: i32 = -32010;
+/// How long a browser may keep a CORS preflight's answer, in seconds.
+pub(crate) const CORS_MAX_AGE_SECS: u32 = 600;
+/// The request headers a cross-origin caller may send.
+const CORS_ALLOW_HEADERS: &str = "content-type, authorization, x-api-key, x-request-id";
+/// The response headers a cross-origin caller may read.
+const CORS_EXPOSE_HEADERS: &str = "x-request-id, retry-after";
 /// How long `/health` waits for the node and for the store.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest method name or string id written to a log line (they are the caller's).
@@ -45,6 +57,25 @@ pub(crate) struct RequestContext {
     key: Option<Arc<str>>,
     /// Calls (and notifications) that reached the middleware.
     calls: Arc<AtomicUsize>,
+}
+
+tokio::task_local! {
+    /// The name of the API key of the call being answered (see [`as_caller`]).
+    static CALLER_KEY: Option<Arc<str>>;
+}
+
+/// Runs a method's `future` as the caller of the request whose `extensions` these are: [`caller_key`] is its API
+/// key's name within it.
+pub(crate) async fn as_caller<F: Future>(extensions: &http::Extensions, future: F) -> F::Output {
+    let key = extensions
+        .get::<RequestContext>()
+        .and_then(|context| context.key.clone());
+    CALLER_KEY.scope(key, future).await
+}
+
+/// The name of the API key of the call being answered; `None` without API keys (or outside [`as_caller`]).
+pub(crate) fn caller_key() -> Option<Arc<str>> {
+    CALLER_KEY.try_with(Clone::clone).ok().flatten()
 }
 
 /// Whether a caller's `x-request-id` is kept: 1 to 64 ASCII letters, digits, `-`, `_`, `.` or `:`.
@@ -155,6 +186,80 @@ pub(crate) struct Shared {
     /// Whether to write a log line per request.
     pub log: bool,
     pub max_response_bytes: usize,
+    /// Most calls (and notifications) in one batch.
+    pub max_batch: usize,
+    /// The origins browsers may call from (CORS); `None`: no CORS headers at all.
+    pub cors: Option<CorsOrigins>,
+}
+
+/// The origins allowed to call from a browser (`--cors-origin`): each `scheme://host[:port]`, or `*` for any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CorsOrigins {
+    any: bool,
+    /// Lowercase, without a trailing `/`.
+    origins: Vec<String>,
+}
+
+impl CorsOrigins {
+    /// The allowed origins of `list` (each may be comma-separated); `None` when empty. An origin is `*`, or
+    /// `http://` or `https://` with a host and an optional port, nothing else (no path, query or credentials).
+    pub(crate) fn parse(list: &[String]) -> crate::error::Result<Option<Self>> {
+        let mut any = false;
+        let mut origins = Vec::new();
+        for (n, item) in list.iter().flat_map(|item| item.split(',')).enumerate() {
+            let origin = item.trim();
+            if origin.is_empty() {
+                continue;
+            }
+            if origin == "*" {
+                any = true;
+                continue;
+            }
+            let origin = origin
+                .strip_suffix('/')
+                .unwrap_or(origin)
+                .to_ascii_lowercase();
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let valid = host.is_some_and(|host| {
+                !host.is_empty()
+                    && host.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']')
+                    })
+            });
+            if !valid {
+                return Err(crate::error::Error::invalid(
+                    "--cors-origin",
+                    // Not echoed: a mistaken URL may carry a secret in its path or query.
+                    format!(
+                        "origin {} is not scheme://host[:port] (http or https; no path, query or user): give origins only, or * (any origin: for development)",
+                        n + 1
+                    ),
+                ));
+            }
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        Ok((any || !origins.is_empty()).then_some(Self { any, origins }))
+    }
+
+    /// Whether a request from `origin` (its `Origin` header) may read the answer.
+    pub(crate) fn allows(&self, origin: &str) -> bool {
+        let origin = origin.strip_suffix('/').unwrap_or(origin);
+        self.any || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+/// Marks a jsonrpsee response that must not be sent: a notification's, or a batch's of notifications only. The
+/// HTTP layer answers it with 204 and no body (jsonrpsee 0.26 would write the body `null`).
+#[derive(Debug, Clone, Copy)]
+struct NoReply;
+
+fn no_reply(mut response: MethodResponse) -> MethodResponse {
+    response.extensions_mut().insert(NoReply);
+    response
 }
 
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
@@ -351,59 +456,119 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
+    fn call(&mut self, request: HttpRequest) -> Self::Future {
         let shared = self.shared.clone();
         // The ready service is the one called (tower's clone-and-swap).
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            if request.method() == Method::GET {
-                match request.uri().path() {
-                    "/health" => return Ok(shared.health().await),
-                    "/metrics" => return Ok(shared.metrics().await),
-                    _ => {}
-                }
-            }
-            let started = Instant::now();
-            let id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .filter(|id| well_formed_request_id(id))
-                .map_or_else(new_request_id, ToOwned::to_owned);
-            let header = HeaderValue::from_str(&id)?;
-            let key = match shared.admit(&request) {
-                Ok(key) => key,
-                Err(refusal) => {
-                    let Refusal { why, key, response } = *refusal;
-                    shared.metrics.rejected(why);
-                    let context = RequestContext {
-                        id: Arc::from(id),
-                        key: key.map(Arc::from),
-                        calls: Arc::default(),
-                    };
-                    let mut response = shared.settle(response, &context, started).await?;
-                    response.headers_mut().insert(REQUEST_ID, header);
-                    return Ok(response);
-                }
+            let Some(cors) = &shared.cors else {
+                return serve(&shared, inner, request).await;
             };
+            // The caller's origin, when it is allowed: echoed (never `*`, so that caches keep one answer per
+            // origin: `Vary: Origin`).
+            let origin = request
+                .headers()
+                .get(ORIGIN)
+                .filter(|origin| origin.to_str().is_ok_and(|origin| cors.allows(origin)))
+                .cloned();
+            let mut response = if request.method() == Method::OPTIONS {
+                // A preflight: answered here, before any API key (browsers send none with it).
+                let mut response = HttpResponse::new(HttpBody::empty());
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                if origin.is_some() {
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        ACCESS_CONTROL_ALLOW_METHODS,
+                        HeaderValue::from_static("POST, OPTIONS"),
+                    );
+                    headers.insert(
+                        ACCESS_CONTROL_ALLOW_HEADERS,
+                        HeaderValue::from_static(CORS_ALLOW_HEADERS),
+                    );
+                    headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from(CORS_MAX_AGE_SECS));
+                }
+                response
+            } else {
+                let mut response = serve(&shared, inner, request).await?;
+                if origin.is_some() {
+                    response.headers_mut().insert(
+                        ACCESS_CONTROL_EXPOSE_HEADERS,
+                        HeaderValue::from_static(CORS_EXPOSE_HEADERS),
+                    );
+                }
+                response
+            };
+            let headers = response.headers_mut();
+            if let Some(origin) = origin {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            }
+            headers.append(VARY, HeaderValue::from_static("origin"));
+            Ok(response)
+        })
+    }
+}
+
+/// One HTTP request, CORS aside: `/health`, `/metrics`, or JSON-RPC (after the API key and the rate limit).
+async fn serve<S>(
+    shared: &Shared,
+    mut inner: S,
+    mut request: HttpRequest,
+) -> Result<HttpResponse, BoxError>
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse, Error = BoxError>,
+{
+    if request.method() == Method::GET {
+        match request.uri().path() {
+            "/health" => return Ok(shared.health().await),
+            "/metrics" => return Ok(shared.metrics().await),
+            _ => {}
+        }
+    }
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| well_formed_request_id(id))
+        .map_or_else(new_request_id, ToOwned::to_owned);
+    let header = HeaderValue::from_str(&id)?;
+    let key = match shared.admit(&request) {
+        Ok(key) => key,
+        Err(refusal) => {
+            let Refusal { why, key, response } = *refusal;
+            shared.metrics.rejected(why);
             let context = RequestContext {
                 id: Arc::from(id),
                 key: key.map(Arc::from),
                 calls: Arc::default(),
             };
-            request.extensions_mut().insert(context.clone());
-            let response = inner.call(request).await?;
-            let mut response = if context.calls.load(Ordering::Relaxed) == 0 {
-                shared.settle(response, &context, started).await?
-            } else {
-                shared.metrics.http(response.status().as_u16());
-                response
-            };
+            let mut response = shared.settle(response, &context, started).await?;
             response.headers_mut().insert(REQUEST_ID, header);
-            Ok(response)
-        })
-    }
+            return Ok(response);
+        }
+    };
+    let context = RequestContext {
+        id: Arc::from(id),
+        key: key.map(Arc::from),
+        calls: Arc::default(),
+    };
+    request.extensions_mut().insert(context.clone());
+    let response = inner.call(request).await?;
+    let mut response = if response.extensions().get::<NoReply>().is_some() {
+        // Notifications only: nothing to answer (JSON-RPC over HTTP: 204, no body).
+        let mut empty = HttpResponse::new(HttpBody::empty());
+        *empty.status_mut() = StatusCode::NO_CONTENT;
+        shared.metrics.http(StatusCode::NO_CONTENT.as_u16());
+        empty
+    } else if context.calls.load(Ordering::Relaxed) == 0 {
+        shared.settle(response, &context, started).await?
+    } else {
+        shared.metrics.http(response.status().as_u16());
+        response
+    };
+    response.headers_mut().insert(REQUEST_ID, header);
+    Ok(response)
 }
 
 /// The RPC middleware: times each call (each call of a batch too), counts it and logs it.
@@ -470,10 +635,25 @@ where
         }
     }
 
-    /// jsonrpsee's own batch handling, with each call going through [`Observe::call`].
+    /// jsonrpsee's own batch handling, with each call going through [`Observe::call`]; a batch longer than
+    /// `--max-batch` gets one error (`-32010`) saying the limit (`data.maxBatch`), no call runs.
     fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
         let this = self.clone();
         async move {
+            let max = this.shared.max_batch;
+            if batch.len() > max {
+                let received = batch.len();
+                return MethodResponse::error(
+                    Id::Null,
+                    ErrorObject::owned(
+                        BATCH_TOO_LARGE,
+                        format!(
+                            "batch too large: {received} calls, at most {max} in one batch (split it)"
+                        ),
+                        Some(json!({ "maxBatch": max, "received": received })),
+                    ),
+                );
+            }
             let context = batch.extensions().get::<RequestContext>().cloned();
             let mut responses =
                 BatchResponseBuilder::new_with_limit(this.shared.max_response_bytes);
@@ -504,7 +684,7 @@ where
                 }
             }
             if responses.is_empty() && got_notification {
-                MethodResponse::notification()
+                no_reply(MethodResponse::notification())
             } else {
                 MethodResponse::from_batch(responses.finish())
             }
@@ -521,7 +701,7 @@ where
             let method = notification.method_name().to_owned();
             let response = this.inner.notification(notification).await;
             this.record(context.as_ref(), &method, Value::Null, None, Duration::ZERO);
-            response
+            no_reply(response)
         }
     }
 }
@@ -529,6 +709,47 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins() {
+        let parse = |list: &[&str]| {
+            CorsOrigins::parse(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(parse(&[]).ok(), Some(None));
+        assert_eq!(parse(&[" , "]).ok(), Some(None));
+        let Ok(Some(origins)) = parse(&[
+            "https://App.example/, http://localhost:5173",
+            "http://[::1]:8080",
+        ]) else {
+            unreachable!("valid origins")
+        };
+        assert!(origins.allows("https://app.example"));
+        assert!(origins.allows("http://localhost:5173"));
+        assert!(origins.allows("http://[::1]:8080"));
+        assert!(!origins.allows("http://app.example"));
+        assert!(!origins.allows("https://app.example.evil"));
+        assert!(!origins.allows("null"));
+        let Ok(Some(any)) = parse(&["*"]) else {
+            unreachable!("*")
+        };
+        assert!(any.allows("https://anything.example"));
+        for bad in [
+            "app.example",
+            "ftp://app.example",
+            "https://app.example/path",
+            "https://user:pw@app.example",
+            "https://app.example?key=secret",
+            "https://",
+        ] {
+            let Err(error) = parse(&[bad]) else {
+                unreachable!("{bad} accepted")
+            };
+            assert!(!error.message().contains("secret"), "{}", error.message());
+            assert!(
+                matches!(&error, crate::error::Error::InvalidParams { field, .. } if field == "--cors-origin")
+            );
+        }
+    }
 
     #[test]
     fn request_ids() {

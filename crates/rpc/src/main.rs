@@ -30,8 +30,9 @@ struct Args {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     max_request_bytes: u32,
-    /// Most calls in one JSON-RPC batch.
-    #[arg(long, default_value_t = 16)]
+    /// Most calls in one JSON-RPC batch (viem batches up to 1,000 by default). A longer batch gets one error,
+    /// -32010, whose data.maxBatch says the limit.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_batch: u32,
     /// Most concurrent connections.
     #[arg(long, default_value_t = 256)]
@@ -106,6 +107,11 @@ struct Args {
     /// The sponsor's name, shown by wallets (ERC-7677's sponsor.name).
     #[arg(long, default_value = "Keyscope", requires = "sponsor_key_file")]
     sponsor_name: String,
+    /// Let browser pages from this origin call the service (CORS): scheme://host[:port], repeatable or
+    /// comma-separated; `*` allows any origin (for development only). Preflights (OPTIONS) are answered 204
+    /// without an API key; answers carry Access-Control-Allow-Origin for allowed origins only. Default: no CORS.
+    #[arg(long, value_name = "ORIGIN,...", value_delimiter = ',')]
+    cors_origin: Vec<String>,
     /// Do not write a log line per request (start-up, shutdown and errors are still written).
     #[arg(long)]
     no_request_log: bool,
@@ -201,6 +207,7 @@ async fn main() -> ExitCode {
         api_keys,
         rate_limit,
         request_log: !args.no_request_log,
+        cors_origins: args.cors_origin,
         ..defaults
     };
     let running = match start(config).await {

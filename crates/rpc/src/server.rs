@@ -12,13 +12,13 @@ use serde_json::{Map, Value};
 
 use crate::access::{ApiKeys, Limiter, RateLimit};
 use crate::error::{Error, Result};
-use crate::gateway::{Gateway, Observe, Shared};
+use crate::gateway::{as_caller, Gateway, Observe, Shared};
 use crate::json::object_params;
 use crate::metrics::Metrics;
 use crate::service::{Service, ServiceOptions};
 
 /// Every method served.
-pub const METHODS: [&str; 14] = [
+pub const METHODS: [&str; 19] = [
     "keyscope_info",
     "keyscope_createSessions",
     "keyscope_validateSession",
@@ -28,11 +28,17 @@ pub const METHODS: [&str; 14] = [
     "keyscope_prepareSessionOperation",
     "keyscope_sendSessionOperation",
     "wallet_requestExecutionPermissions",
+    // The same method under its earlier draft's name (viem's `erc7715Actions().grantPermissions`).
+    "wallet_grantPermissions",
     "wallet_revokeExecutionPermission",
     "wallet_getSupportedExecutionPermissions",
     "wallet_getGrantedExecutionPermissions",
     "pm_getPaymasterStubData",
     "pm_getPaymasterData",
+    "particle_aa_getSmartAccount",
+    "particle_aa_createSessions",
+    "particle_aa_validateSession",
+    "particle_aa_sendUserOp",
 ];
 
 /// The server's configuration.
@@ -48,7 +54,8 @@ pub struct Config {
     pub max_request_bytes: u32,
     /// Largest response body, in bytes.
     pub max_response_bytes: u32,
-    /// Most calls in one JSON-RPC batch.
+    /// Most calls in one JSON-RPC batch (1,000 by default: viem's default `batchSize`); a longer batch gets one
+    /// error, `-32010`, whose `data.maxBatch` says the limit.
     pub max_batch: u32,
     /// Most concurrent connections.
     pub max_connections: u32,
@@ -59,6 +66,9 @@ pub struct Config {
     pub rate_limit: Option<RateLimit>,
     /// Whether to write one JSON log line per request to stderr (the binary does; off by default for embedding).
     pub request_log: bool,
+    /// The origins browsers may call from (CORS): each `scheme://host[:port]` (an item may list several,
+    /// comma-separated), or `*` for any (for development). Empty (the default): no CORS headers, `OPTIONS` is 405.
+    pub cors_origins: Vec<String>,
 }
 
 /// Prints the node's URL as `scheme://host:port` only: its path and query may carry an API key.
@@ -75,6 +85,7 @@ impl std::fmt::Debug for Config {
             .field("api_keys", &self.api_keys)
             .field("rate_limit", &self.rate_limit)
             .field("request_log", &self.request_log)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -87,11 +98,12 @@ impl Default for Config {
             service: ServiceOptions::default(),
             max_request_bytes: 256 * 1024,
             max_response_bytes: 4 * 1024 * 1024,
-            max_batch: 16,
+            max_batch: 1000,
             max_connections: 256,
             api_keys: None,
             rate_limit: None,
             request_log: false,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -160,12 +172,12 @@ where
     Fut: Future<Output = Result<Value>> + Send,
 {
     registered(
-        module.register_async_method(name, move |params, service, _| {
+        module.register_async_method(name, move |params, service, extensions| {
             let method = method.clone();
             async move {
                 let params = object_params(params.as_str(), positional).map(shape);
                 respond(match params {
-                    Ok(params) => method(service, params).await,
+                    Ok(params) => as_caller(&extensions, method(service, params)).await,
                     Err(error) => Err(error),
                 })
             }
@@ -234,12 +246,22 @@ fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
         same,
         |s, p| async move { s.send_session_operation(p).await },
     )?;
-    registered(m.register_async_method(
+    for name in [
         "wallet_requestExecutionPermissions",
-        |params, service, _| async move {
-            respond(service.request_execution_permissions(params.as_str()).await)
-        },
-    ))?;
+        "wallet_grantPermissions",
+    ] {
+        registered(
+            m.register_async_method(name, |params, service, extensions| async move {
+                respond(
+                    as_caller(
+                        &extensions,
+                        service.request_execution_permissions(params.as_str()),
+                    )
+                    .await,
+                )
+            }),
+        )?;
+    }
     register(
         m,
         "wallet_revokeExecutionPermission",
@@ -274,6 +296,34 @@ fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
         crate::sponsor::user_op_first,
         |s, p| async move { s.paymaster_data(p).await },
     )?;
+    // Particle Network's `particle_aa_*` (positional parameters, Particle's shapes: crate::particle).
+    macro_rules! particle {
+        ($name:literal, $method:path) => {
+            registered(
+                m.register_async_method($name, |params, service, ext| async move {
+                    respond(
+                        match crate::particle::check_requested_chain(&service, &ext) {
+                            Ok(()) => $method(&service, params.as_str()).await,
+                            Err(error) => Err(error),
+                        },
+                    )
+                }),
+            )?;
+        };
+    }
+    particle!(
+        "particle_aa_getSmartAccount",
+        crate::particle::get_smart_account
+    );
+    particle!(
+        "particle_aa_createSessions",
+        crate::particle::create_sessions
+    );
+    particle!(
+        "particle_aa_validateSession",
+        crate::particle::validate_session
+    );
+    particle!("particle_aa_sendUserOp", crate::particle::send_user_op);
     Ok(module)
 }
 
@@ -294,6 +344,10 @@ pub async fn start(config: Config) -> Result<Running> {
             ));
         }
     }
+    if config.max_batch == 0 {
+        return Err(Error::invalid("--max-batch", "at least 1"));
+    }
+    let cors = crate::gateway::CorsOrigins::parse(&config.cors_origins)?;
     let service = Arc::new(Service::connect(&config.rpc_url, config.service.clone()).await?);
     let limiter = match (&config.rate_limit, &config.api_keys) {
         (Some(limit), Some(keys)) => Some(Limiter::new(*limit, keys)),
@@ -306,22 +360,30 @@ pub async fn start(config: Config) -> Result<Running> {
         limiter,
         log: config.request_log,
         max_response_bytes: usize::try_from(config.max_response_bytes).unwrap_or(usize::MAX),
+        max_batch: usize::try_from(config.max_batch).unwrap_or(usize::MAX),
+        cors,
     });
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_bytes)
         .max_response_body_size(config.max_response_bytes)
         .max_connections(config.max_connections)
-        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
+        // The batch limit is the RPC middleware's (`Observe::batch`): its error says the limit.
+        .set_batch_request_config(BatchRequestConfig::Unlimited)
         .http_only()
         .build();
     let http_shared = shared.clone();
     let rpc_shared = shared;
     let server = Server::builder()
         .set_config(server_config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer_fn(move |inner| Gateway {
-            inner,
-            shared: http_shared.clone(),
-        }))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer_fn(move |inner| Gateway {
+                    inner,
+                    shared: http_shared.clone(),
+                })
+                // Particle's SDK names the chain in the URL's query (`?chainId=`): kept for its methods.
+                .layer_fn(|inner| crate::particle::QueryChainId { inner }),
+        )
         .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |inner| Observe {
             inner,
             shared: rpc_shared.clone(),

@@ -193,6 +193,23 @@ impl Service {
         &self.client
     }
 
+    /// Now, in unix seconds: the later of this machine's clock and the latest block's time (a node's clock may run
+    /// ahead, as anvil's does after `evm_increaseTime`).
+    pub(crate) async fn now(&self) -> Result<u64> {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let chain = self
+            .client
+            .provider()
+            .get_block_by_number(keyscope::alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .map(|block| block.header.timestamp)
+            .unwrap_or_default();
+        Ok(clock.max(chain))
+    }
+
     /// The first block searched for session events.
     pub(crate) fn first_block(&self) -> u64 {
         self.options.from_block
@@ -257,6 +274,16 @@ impl Service {
         ids: &[B256],
     ) -> Result<HashMap<B256, Arc<Stored>>> {
         self.store.get_many(account, ids).await
+    }
+
+    /// The accounts of the sessions asked for with the API key named `api_key`, the most recently used first (at
+    /// most `limit`).
+    pub(crate) async fn accounts_of_key(
+        &self,
+        api_key: &str,
+        limit: usize,
+    ) -> Result<Vec<Address>> {
+        self.store.accounts_of_key(api_key, limit).await
     }
 
     /// The database, without credentials (`postgres://host:port/database`, or the SQLite URL).

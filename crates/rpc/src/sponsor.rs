@@ -5,7 +5,6 @@
 //! paymaster's EIP-712 `UserOperationRequest` hash ([`keyscope::signer::sponsorship`]). It never sends anything.
 
 use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use keyscope::alloy::primitives::{Address, Bytes, U256};
 use keyscope::alloy::providers::Provider;
@@ -382,23 +381,10 @@ impl Service {
     /// The sponsorship's window: from now (the later of this machine's clock and the latest block's time) for
     /// `--sponsor-validity-secs`; no start bound.
     async fn sponsorship_window(&self, sponsor: &SponsorOptions) -> Result<SponsorshipWindow> {
-        let clock = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let chain = self
-            .client()
-            .provider()
-            .get_block_by_number(keyscope::alloy::eips::BlockNumberOrTag::Latest)
-            .await?
-            .map(|block| block.header.timestamp)
-            .unwrap_or_default();
+        let now = self.now().await?;
         Ok(SponsorshipWindow {
             valid_after: 0,
-            valid_until: clock
-                .max(chain)
-                .saturating_add(sponsor.validity_secs)
-                .min(MAX_UINT48),
+            valid_until: now.saturating_add(sponsor.validity_secs).min(MAX_UINT48),
         })
     }
 

@@ -45,6 +45,8 @@ pub(crate) struct Stored {
     pub spec: SessionSpec,
     /// How it was asked for.
     pub origin: Origin,
+    /// The name of the API key it was asked for with (`None` without API keys).
+    pub api_key: Option<String>,
 }
 
 /// A [`Stored`] as a row: the spec's and the origin's JSON (the compiled session is recompiled from the spec:
@@ -55,6 +57,7 @@ struct Record {
     spec: String,
     origin: String,
     bytes: i64,
+    api_key: Option<String>,
 }
 
 impl Stored {
@@ -73,11 +76,18 @@ impl Stored {
             spec,
             origin,
             bytes,
+            api_key: self.api_key.clone(),
         })
     }
 
     /// The entry of a row, its session recompiled and checked against the row's key.
-    fn from_row(account: Address, id: B256, spec: &str, origin: &str) -> Result<Self> {
+    fn from_row(
+        account: Address,
+        id: B256,
+        spec: &str,
+        origin: &str,
+        api_key: Option<String>,
+    ) -> Result<Self> {
         let corrupt = |what: String| {
             Error::Internal(format!(
                 "stored session {id} of {account} is unreadable: {what}"
@@ -105,6 +115,7 @@ impl Stored {
             compiled,
             spec,
             origin,
+            api_key,
         })
     }
 }
@@ -165,16 +176,30 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "sessions",
-    include_str!("../migrations/sqlite/0001_sessions.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "sessions",
-    include_str!("../migrations/postgres/0001_sessions.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "sessions",
+        include_str!("../migrations/sqlite/0001_sessions.sql"),
+    ),
+    (
+        2,
+        "api key",
+        include_str!("../migrations/sqlite/0002_api_key.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "sessions",
+        include_str!("../migrations/postgres/0001_sessions.sql"),
+    ),
+    (
+        2,
+        "api key",
+        include_str!("../migrations/postgres/0002_api_key.sql"),
+    ),
+];
 
 /// `url` without its user, password or query for PostgreSQL (`postgres://host:port/database`); a SQLite URL
 /// whole.
@@ -310,8 +335,8 @@ impl Store {
             let (mut sessions, mut bytes) = (0i64, 0i64);
             for row in &rows {
                 let inserted = sqlx::query(
-                    "INSERT INTO keyscope_sessions (account, session_id, spec, origin, bytes, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, session_id) DO NOTHING",
+                    "INSERT INTO keyscope_sessions (account, session_id, spec, origin, bytes, created_at, api_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account, session_id) DO NOTHING",
                 )
                 .bind(&row.account)
                 .bind(&row.session_id)
@@ -319,6 +344,7 @@ impl Store {
                 .bind(&row.origin)
                 .bind(row.bytes)
                 .bind(created_at)
+                .bind(&row.api_key)
                 .execute(&mut *tx)
                 .await
                 .map_err(database_error)?
@@ -378,11 +404,12 @@ impl Store {
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT session_id, spec, origin FROM keyscope_sessions \
+                "SELECT session_id, spec, origin, api_key FROM keyscope_sessions \
                  WHERE account = $1 AND session_id IN ({})",
                 placeholders.join(", ")
             );
-            let rows: Vec<(Vec<u8>, String, String)> = on_pool!(self, |pool| {
+            #[allow(clippy::type_complexity)]
+            let rows: Vec<(Vec<u8>, String, String, Option<String>)> = on_pool!(self, |pool| {
                 let mut query = sqlx::query(&sql).bind(account.to_vec());
                 for id in chunk {
                     query = query.bind(id.to_vec());
@@ -392,17 +419,59 @@ impl Store {
                     .await
                     .map_err(database_error)?
                     .iter()
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                    .map(|row| {
+                        Ok((
+                            row.try_get(0)?,
+                            row.try_get(1)?,
+                            row.try_get(2)?,
+                            row.try_get(3)?,
+                        ))
+                    })
                     .collect::<Result<Vec<_>, sqlx::Error>>()
                     .map_err(database_error)?
             });
-            for (id, spec, origin) in rows {
+            for (id, spec, origin, api_key) in rows {
                 let id = B256::try_from(id.as_slice())
                     .map_err(|_| Error::Internal("a stored session id is not 32 bytes".into()))?;
-                found.insert(id, Arc::new(Stored::from_row(account, id, &spec, &origin)?));
+                found.insert(
+                    id,
+                    Arc::new(Stored::from_row(account, id, &spec, &origin, api_key)?),
+                );
             }
         }
         Ok(found)
+    }
+
+    /// The accounts of the sessions asked for with the API key named `api_key`, the most recently used first: at
+    /// most `limit`.
+    pub(crate) async fn accounts_of_key(
+        &self,
+        api_key: &str,
+        limit: usize,
+    ) -> Result<Vec<Address>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let accounts: Vec<Vec<u8>> = on_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT account FROM keyscope_sessions WHERE api_key = $1 \
+                 GROUP BY account ORDER BY MAX(created_at) DESC, account LIMIT $2",
+            )
+            .bind(api_key)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(database_error)?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(database_error)?
+        });
+        accounts
+            .iter()
+            .map(|account| {
+                Address::try_from(account.as_slice())
+                    .map_err(|_| Error::Internal("a stored account is not 20 bytes".into()))
+            })
+            .collect()
     }
 
     /// How full the store is.
@@ -449,6 +518,7 @@ mod tests {
             compiled,
             spec,
             origin,
+            api_key: None,
         }
     }
 
@@ -514,6 +584,53 @@ mod tests {
             other.account = Address::repeat_byte(8);
             assert_eq!(ok(store.insert(&[other]).await), 1);
             assert_eq!(ok(store.usage().await).sessions, 2);
+            store.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_by_api_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        for url in urls(dir.path()).await {
+            let store = open(&url, 10, u64::MAX / 2).await;
+            let with = |salt: u8, account: u8, key: Option<&str>| {
+                let mut entry = stored(salt, Origin::Erc7715(json!({})));
+                entry.account = Address::repeat_byte(account);
+                entry.api_key = key.map(ToOwned::to_owned);
+                entry
+            };
+            let entries = [
+                with(1, 1, Some("alpha")),
+                with(2, 2, Some("alpha")),
+                with(3, 2, Some("alpha")),
+                with(4, 3, Some("bravo")),
+                with(5, 4, None),
+            ];
+            assert_eq!(ok(store.insert(&entries).await), 5, "{url}");
+            let mut alpha = ok(store.accounts_of_key("alpha", 16).await);
+            alpha.sort();
+            assert_eq!(
+                alpha,
+                vec![Address::repeat_byte(1), Address::repeat_byte(2)],
+                "{url}"
+            );
+            assert_eq!(ok(store.accounts_of_key("alpha", 1).await).len(), 1);
+            assert_eq!(
+                ok(store.accounts_of_key("bravo", 16).await),
+                vec![Address::repeat_byte(3)]
+            );
+            assert!(ok(store.accounts_of_key("charlie", 16).await).is_empty());
+            let read = ok(store
+                .get(Address::repeat_byte(3), entries[3].compiled.session_id())
+                .await);
+            assert_eq!(
+                read.and_then(|s| s.api_key.clone()).as_deref(),
+                Some("bravo")
+            );
+            let read = ok(store
+                .get(Address::repeat_byte(4), entries[4].compiled.session_id())
+                .await);
+            assert_eq!(read.map(|s| s.api_key.clone()), Some(None));
             store.close().await;
         }
     }

@@ -212,10 +212,19 @@ async fn request_grant_list_revoke() {
         (-32602, "[0].permission.type"),
         "{error:?}"
     );
+    // Without an expiry: one day from now (never unlimited); an expiry of 0 is refused.
+    let answer = env
+        .ok(
+            "wallet_requestExecutionPermissions",
+            native(json!({ "rules": null })),
+        )
+        .await;
+    let until = answer[0]["rules"][0]["data"]["timestamp"].as_u64().unwrap();
+    assert!(until >= now + 86_400, "{answer}");
     let error = env
         .err(
             "wallet_requestExecutionPermissions",
-            native(json!({ "rules": null })),
+            native(json!({ "rules": [{ "type": "expiry", "data": { "timestamp": 0 } }] })),
         )
         .await;
     assert_eq!(error.field(), "[0].rules", "{error:?}");

@@ -142,12 +142,13 @@ async fn codes_fields_and_bounds() {
         .await;
     assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], -32007, "{body}");
-    // Bounded batches (16).
-    let batch: Vec<_> = (0..17)
+    // Bounded batches (1,000, viem's default batch size): one error, which says the limit.
+    let batch: Vec<_> = (0..1001)
         .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "keyscope_info" }))
         .collect();
     let (_, body) = env.raw(json!(batch).to_string()).await;
     assert_eq!(body["error"]["code"], -32010, "{body}");
+    assert_eq!(body["error"]["data"]["maxBatch"], 1000, "{body}");
 
     // The client's chain id is never trusted: a mismatch is refused, naming it.
     let error = env

@@ -133,6 +133,7 @@ impl Service {
                 compiled,
                 spec,
                 origin,
+                api_key: crate::gateway::caller_key().map(|key| key.to_string()),
             })
             .collect();
         self.remember(&stored).await?;
