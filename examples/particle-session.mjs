@@ -13,8 +13,9 @@
 
 // The package's `main` (dist/cjs) is a bundle that exports nothing to Node; its ESM build (`module`) is the SDK.
 import { SmartAccount } from '@particle-network/aa/dist/esm/index.mjs';
-import { createPublicClient, createWalletClient, defineChain, encodeFunctionData, http, parseAbi } from 'viem';
+import { createPublicClient, encodeFunctionData, http, parseAbi } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { check, devChain } from './lib/dev-chain.mjs';
 
 const [serviceUrl = 'http://127.0.0.1:8548', nodeUrl = 'http://127.0.0.1:8545', token] = process.argv.slice(2);
 if (!token) throw new Error('usage: node examples/particle-session.mjs SERVICE_URL NODE_URL TOKEN');
@@ -27,25 +28,8 @@ const erc20 = parseAbi([
   'function balanceOf(address owner) view returns (uint256)',
 ]);
 
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const probe = createPublicClient({ transport: http(nodeUrl) });
-const chainId = await probe.getChainId();
-const chain = defineChain({
-  id: chainId,
-  name: 'dev',
-  nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-  rpcUrls: { default: { http: [nodeUrl] } },
-});
-const node = createPublicClient({ chain, transport: http(nodeUrl) });
-// anvil's published dev account 1: funds the account and mints its tokens.
-const funder = createWalletClient({
-  chain,
-  transport: http(nodeUrl),
-  account: privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'),
-});
+const chainId = await createPublicClient({ transport: http(nodeUrl) }).getChainId();
+const { chain, node, funder } = devChain(nodeUrl, chainId);
 const owner = privateKeyToAccount(generatePrivateKey());
 const sessionKey = privateKeyToAccount(generatePrivateKey());
 const recipient = privateKeyToAccount(generatePrivateKey()).address;

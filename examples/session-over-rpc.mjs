@@ -12,40 +12,16 @@
 // 2. keyscope_prepareSessionOperation → the session key signs userOpHash → keyscope_sendSessionOperation, which
 //    sends it through the service's bundler, or answers the handleOps transaction, sent here.
 
-import { createPublicClient, createWalletClient, defineChain, formatEther, http, parseEther, toHex } from 'viem';
+import { formatEther, parseEther, toHex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { devChain, serviceRpc } from './lib/dev-chain.mjs';
 
 const [serviceUrl = 'http://127.0.0.1:8548', nodeUrl = 'http://127.0.0.1:8545'] = process.argv.slice(2);
 
-/** A JSON-RPC call to the service; errors carry the service's code, message and `data.field`. */
-async function rpc(method, params) {
-  const response = await fetch(serviceUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-  const body = await response.json();
-  if (body.error) {
-    const field = body.error.data?.field ? ` (${body.error.data.field})` : '';
-    throw new Error(`${method}: ${body.error.code} ${body.error.message}${field}`);
-  }
-  return body.result;
-}
+const rpc = serviceRpc(serviceUrl);
 
 const info = await rpc('keyscope_info', []);
-const chain = defineChain({
-  id: Number(info.chainId),
-  name: 'dev',
-  nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-  rpcUrls: { default: { http: [nodeUrl] } },
-});
-const node = createPublicClient({ chain, transport: http(nodeUrl) });
-// anvil's published dev account 1: funds the account and sends the handleOps transactions (their beneficiary).
-const funder = createWalletClient({
-  chain,
-  transport: http(nodeUrl),
-  account: privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'),
-});
+const { chain, node, funder } = devChain(nodeUrl, info.chainId);
 const owner = privateKeyToAccount(generatePrivateKey());
 const sessionKey = privateKeyToAccount(generatePrivateKey());
 const recipient = privateKeyToAccount(generatePrivateKey()).address;

@@ -4,7 +4,12 @@
 //!   session's transfer arrived;
 //! - `particle-session.mjs`: Particle Network's own AA SDK (`@particle-network/aa` 2.0.2, unchanged, only its RPC URL
 //!   pointed at the service), with Alto: `particle_aa_getSmartAccount`, `particle_aa_createSessions` (the owner signs
-//!   with `personal_sign`), `particle_aa_sendUserOp` (owner, then session), `particle_aa_validateSession`.
+//!   with `personal_sign`), `particle_aa_sendUserOp` (owner, then session), `particle_aa_validateSession`;
+//! - `erc7715-metamask.mjs`: MetaMask's `@metamask/smart-accounts-kit` 2.0.0 (`erc7715ProviderActions`, unchanged,
+//!   its viem transport pointed at the service with an API key): supported → request (native and ERC-20
+//!   allowances) → the owner sends → granted (`params: []`, by API key) → the session spends → revoke → granted;
+//! - `erc7715-viem.mjs`: viem's `erc7715Actions().grantPermissions` (2024 draft shape): refused with `-32602` on
+//!   `[0].permissions`, surfaced by viem as `InvalidParamsRpcError` with the service's message.
 //!
 //! Each script prints its steps and exits non-zero on any refusal or unexpected answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -12,6 +17,11 @@
 mod common;
 
 use std::path::PathBuf;
+
+use keyscope::alloy::primitives::keccak256;
+use keyscope::signer::SessionKey;
+use keyscope::Version;
+use keyscope_rpc::{ApiKeys, Config};
 use std::process::Command;
 
 /// Runs `node examples/<script> <args…>` from the repository root off the runtime's threads (the service answers
@@ -72,5 +82,63 @@ async fn particle_sdk_creates_validates_and_uses_a_session() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metamask_kit_requests_lists_and_revokes_permissions() {
+    const API_KEY: &str = "metamask-key-0123456789abcdef";
+    let env = common::env_with(Config {
+        api_keys: Some(ApiKeys::parse(&format!("metamask:{API_KEY}\n")).unwrap()),
+        ..Config::default()
+    })
+    .await;
+    // The owner's key is handed to the script, which signs the service's operations with it.
+    let owner_key = keccak256(b"keyscope erc7715-metamask owner");
+    let owner = SessionKey::from_bytes(&owner_key.0).unwrap();
+    let account = env.funded_account(&owner, 7, Version::V08).await;
+    let token = env.token().await;
+    env.mint(token, account.address, 1_000).await;
+    let stdout = run_example(
+        "erc7715-metamask.mjs",
+        vec![
+            env.server.url(),
+            env.anvil.endpoint(),
+            API_KEY.into(),
+            account.address.to_string(),
+            owner_key.to_string(),
+            token.to_string(),
+        ],
+    )
+    .await;
+    for step in [
+        "getSupportedExecutionPermissions: native-token-allowance, erc20-token-allowance on chain",
+        "requestExecutionPermissions: native-token-allowance 0.01 ETH, erc20-token-allowance 300",
+        "granted in 0x",
+        "getGrantedExecutionPermissions: 2 (native-token-allowance, erc20-token-allowance)",
+        "the recipient received 0.0005 ETH",
+        "the recipient received 200 tokens",
+        "wallet_revokeExecutionPermission: revoked in 0x",
+        "getGrantedExecutionPermissions after revoke: 1 (erc20-token-allowance)",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viem_grant_permissions_is_refused_with_a_typed_error() {
+    let env = common::env().await;
+    let stdout = run_example("erc7715-viem.mjs", vec![env.server.url()]).await;
+    for label in ["native-token-transfer", "erc20-token-transfer"] {
+        let step = format!(
+            "grantPermissions ({label}): InvalidParamsRpcError -32602 on [0].permissions: "
+        );
+        assert!(stdout.contains(&step), "missing {step:?} in:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("the 2024 draft's shape (permissions[] with policies) is not served"),
+        "{stdout}"
+    );
     env.server.shutdown().await;
 }
