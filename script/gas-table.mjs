@@ -20,6 +20,7 @@ const scenarios = [
   ['session_1leaf_noFeeScope', 'same, unlimited fees (no fee scope)'],
   ['session_1024leaves', 'session-signed, 1024-leaf tree (depth 10)'],
   ['session_2rules', 'session-signed, 1-leaf tree, 2 argument rules'],
+  ['session_2leaves_revokedSibling', 'session-signed, 2-leaf tree, the other permission revoked'],
 ];
 
 let out = '';

@@ -21,7 +21,7 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 ///     -- both modes --
 ///     uint8   callCount                  must equal the number of calls `execute` runs
 ///     callCount times:
-///       uint16  permissionLength
+///       uint16  permissionLength         0: the call is the session's own revocation, and nothing follows
 ///       bytes   permission               abi.encode(SessionTypes.Permission), the leaf's preimage
 ///       uint8   proofLength
 ///       bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
@@ -37,6 +37,11 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 /// `maxOperationFee`, and the sum over the session's operations must not exceed its `feeBudget`; the sum lives in
 /// the session's record, the slot validation reads anyway. No block or price opcode is read.
 ///
+/// Revocation: the owner revokes a session (`revokeSession`), one permission of it (`revokePermission`, a flag in
+/// the permission's usage slot, read only for sessions whose record says some permission is revoked) or all of
+/// them (`revokeAllSessions`). A session key revokes its own session with a call of `revokeSession(sessionId)` on
+/// this validator presented with an empty permission: the one call to the validator a session may make.
+///
 /// Storage is ERC-7562 associated with the account: every mapping's innermost key is the account.
 contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @notice Most calls in one batch.
@@ -51,6 +56,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     uint256 private constant _PAYMASTER_GAS_END = 52;
     uint256 private constant _PERMISSION_HEAD_LENGTH = 0x20 + 12 * 0x20;
     uint256 private constant _SIG_VALIDATION_FAILED = 1;
+    /// SessionRecord.permissionsRevoked in the record's packed word (see `_store`).
+    uint256 private constant _PERMISSIONS_REVOKED = 1 << 200;
     bytes4 private constant _ERC1271_MAGIC = 0x1626ba7e;
     bytes4 private constant _EXECUTE = 0xe9ae5c53; // execute(bytes32,bytes)
     bytes1 private constant _CALLTYPE_SINGLE = 0x00;
@@ -65,17 +72,20 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         bool installed;
     }
 
-    /// One slot: the fee counter shares the slot every validation reads.
+    /// One slot: the fee counter and the revoked-permission flag share the slot every validation reads.
     struct SessionRecord {
         uint64 epoch;
         SessionStatus status;
         uint128 feesCharged;
+        bool permissionsRevoked;
     }
 
+    /// One slot per (account, session epoch, permission): its counters and whether the owner revoked it.
     struct Usage {
         uint64 uses;
         uint32 window;
         uint32 windowUses;
+        bool revoked;
     }
 
     /// Running state of one validation.
@@ -90,6 +100,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         // the current call's permission leaf and rate-limit window
         bytes32 leaf;
         uint256 window;
+        // whether the owner revoked some permission of the session: each call's usage slot is then read
+        bool permissionsRevoked;
     }
 
     mapping(address account => AccountState) private _accounts;
@@ -164,9 +176,31 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @inheritdoc ISessionKeyValidator
     function revokeSession(bytes32 sessionId) external {
         AccountState memory state = _installedState(msg.sender);
-        _sessions[sessionId][msg.sender] =
-            SessionRecord({epoch: state.epoch, status: SessionStatus.Revoked, feesCharged: 0});
+        SessionRecord storage stored = _sessions[sessionId][msg.sender];
+        SessionRecord memory record = stored;
+        // What the session was charged and which of its permissions were revoked stay readable.
+        if (record.epoch != state.epoch) record = SessionRecord(state.epoch, SessionStatus.Unknown, 0, false);
+        record.status = SessionStatus.Revoked;
+        _store(stored, record);
         emit SessionRevoked(msg.sender, sessionId);
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function revokePermission(bytes32 sessionId, bytes32 leaf) external {
+        AccountState memory state = _installedState(msg.sender);
+        SessionRecord storage stored = _sessions[sessionId][msg.sender];
+        SessionRecord memory record = stored;
+        if (record.epoch != state.epoch) {
+            // A session not granted yet in this epoch: the revocation waits for its enable signature.
+            record = SessionRecord({
+                epoch: state.epoch, status: SessionStatus.Unknown, feesCharged: 0, permissionsRevoked: true
+            });
+        } else {
+            record.permissionsRevoked = true;
+        }
+        _store(stored, record);
+        _usage[_usageKey(_scope(sessionId, state.epoch), leaf)][msg.sender].revoked = true;
+        emit PermissionRevoked(msg.sender, sessionId, leaf);
     }
 
     /// @inheritdoc ISessionKeyValidator
@@ -199,6 +233,17 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     {
         Usage memory usage = _usage[_usageKey(_scope(sessionId, _accounts[account].epoch), leaf)][account];
         return (usage.uses, usage.window, usage.windowUses);
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function permissionRevoked(address account, bytes32 sessionId, bytes32 leaf) external view returns (bool revoked) {
+        return _usage[_usageKey(_scope(sessionId, _accounts[account].epoch), leaf)][account].revoked;
+    }
+
+    /// @inheritdoc ISessionKeyValidator
+    function hasRevokedPermissions(address account, bytes32 sessionId) external view returns (bool revoked) {
+        SessionRecord memory record = _sessions[sessionId][account];
+        return record.epoch == _accounts[account].epoch && record.permissionsRevoked;
     }
 
     /// @inheritdoc ISessionKeyValidator
@@ -251,29 +296,40 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint8 mode = uint8(signature[0]);
         bytes32 sessionId = _sessionIdOf(sessionData);
         SessionRecord storage stored = _sessions[sessionId][msg.sender];
-        SessionRecord memory record = stored;
+        // The record as its packed word (see `_store`); its status read as Unknown when of another epoch.
+        uint256 record;
+        assembly ("memory-safe") {
+            record := sload(stored.slot)
+        }
+        uint256 status = uint64(record) == state.epoch ? uint8(record >> 64) : uint256(SessionStatus.Unknown);
         bool signatureFailed;
         bool recordChanged;
         if (mode == SessionTypes.MODE_ENABLE) {
             bytes calldata ownerSignature;
             (ownerSignature, cursor) = _takeLengthPrefixed(signature, cursor, 2);
-            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, ownerSignature, record);
-            if (record.epoch != state.epoch || record.status != SessionStatus.Active) {
-                record = SessionRecord({epoch: state.epoch, status: SessionStatus.Active, feesCharged: 0});
+            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, ownerSignature, status);
+            if (status != uint256(SessionStatus.Active)) {
+                // A permission revoked before the session was enabled stays revoked.
+                record = uint256(state.epoch) | (uint256(SessionStatus.Active) << 64)
+                    | (status == uint256(SessionStatus.Unknown) && uint64(record) == state.epoch
+                            ? record & _PERMISSIONS_REVOKED
+                            : 0);
                 recordChanged = true;
             }
         } else if (mode == SessionTypes.MODE_USE) {
-            if (record.epoch != state.epoch || record.status != SessionStatus.Active) {
-                revert SessionNotActive(sessionId);
-            }
+            if (status != uint256(SessionStatus.Active)) revert SessionNotActive(sessionId);
         } else {
             revert UnknownSignatureMode(mode);
         }
 
         bytes calldata paymasterAndData = userOp.paymasterAndData;
         _checkPaymaster(sessionData, paymasterAndData);
-        if (_chargeFee(sessionData, userOp, paymasterAndData, record)) recordChanged = true;
-        if (recordChanged) _store(stored, record);
+        (bool charged, uint256 chargedRecord) = _chargeFee(sessionData, userOp, paymasterAndData, record);
+        if (charged || recordChanged) {
+            assembly ("memory-safe") {
+                sstore(stored.slot, chargedRecord)
+            }
+        }
 
         Context memory context = Context({
             account: msg.sender,
@@ -283,7 +339,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             validUntil: uint48(uint256(bytes32(sessionData[64:96]))),
             nextElement: 0,
             leaf: bytes32(0),
-            window: 0
+            window: 0,
+            permissionsRevoked: record & _PERMISSIONS_REVOKED != 0
         });
         cursor = _checkCalls(context, userOp.callData, signature, cursor);
 
@@ -318,30 +375,30 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         bytes32 sessionId,
         bytes calldata sessionData,
         bytes calldata ownerSignature,
-        SessionRecord memory record
+        uint256 status
     ) private returns (bool ownerSigned) {
         SessionTypes.Session calldata session = _sessionView(sessionData);
         _checkSessionFields(session);
-        if (record.epoch == epoch && record.status == SessionStatus.Revoked) revert SessionIsRevoked(sessionId);
+        if (status == uint256(SessionStatus.Revoked)) revert SessionIsRevoked(sessionId);
         bytes32 digest = _enableDigest(account, epoch, sessionId);
         try IERC1271(account).isValidSignature(digest, ownerSignature) returns (bytes4 magic) {
             ownerSigned = magic == _ERC1271_MAGIC;
         } catch {
             ownerSigned = false;
         }
-        if (record.epoch != epoch || record.status != SessionStatus.Active) {
+        if (status != uint256(SessionStatus.Active)) {
             emit SessionGranted(account, sessionId, session.signer, session.validAfter, session.validUntil, epoch);
         }
     }
 
-    /// The fee scope: charges the operation's maximum cost to `record` when the session has a budget; returns
-    /// whether the record changed.
+    /// The fee scope: charges the operation's maximum cost to the packed `record` when the session has a budget;
+    /// returns whether it did, and the record.
     function _chargeFee(
         bytes calldata sessionData,
         PackedUserOperation calldata userOp,
         bytes calldata paymasterAndData,
-        SessionRecord memory record
-    ) private pure returns (bool charged) {
+        uint256 record
+    ) private pure returns (bool charged, uint256) {
         uint256 limit;
         uint256 budget;
         assembly ("memory-safe") {
@@ -349,18 +406,20 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             limit := calldataload(add(sessionData.offset, 192))
             budget := calldataload(add(sessionData.offset, 224))
         }
-        if (limit == SessionTypes.UNLIMITED_FEE && budget == SessionTypes.UNLIMITED_FEE) return false;
+        if (limit == SessionTypes.UNLIMITED_FEE && budget == SessionTypes.UNLIMITED_FEE) return (false, record);
         uint256 fee = _maxOperationFee(userOp, paymasterAndData);
         if (limit != SessionTypes.UNLIMITED_FEE && fee > limit) revert OperationFeeExceeded(fee, limit);
-        if (budget == SessionTypes.UNLIMITED_FEE) return false;
+        if (budget == SessionTypes.UNLIMITED_FEE) return (false, record);
         uint256 total;
         unchecked {
-            total = fee + record.feesCharged;
+            // the record of an active session of the current epoch: its feesCharged field
+            uint256 before = uint128(record >> 72);
+            total = fee + before;
             if (total < fee) total = type(uint256).max;
         }
         if (total > budget) revert FeeBudgetExceeded(total, budget);
-        record.feesCharged = uint128(total); // total <= budget < 2^128
-        return true;
+        // total <= budget < 2^128
+        return (true, (record & ~(uint256(type(uint128).max) << 72)) | (total << 72));
     }
 
     /// The prefund EntryPoint v0.7 and v0.8 require for `userOp`: the sum of its gas limits times its maxFeePerGas,
@@ -436,8 +495,15 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         } else {
             (target, value, data) = _decodeBatchElement(context, executionData, index);
         }
+        bytes calldata permissionData;
+        (permissionData, cursor) = _takeLengthPrefixed(signature, cursor, 2);
+        if (permissionData.length == 0) {
+            _checkSelfRevocation(index, target, value, data, signature);
+            return cursor;
+        }
         SessionTypes.Permission calldata permission;
-        (permission, cursor) = _provenPermission(context, index, signature, cursor);
+        (permission, cursor) = _provenPermission(context, index, permissionData, signature, cursor);
+        if (context.permissionsRevoked) _checkNotRevoked(context, index);
         _checkScope(context.account, index, target, value, data, permission);
         _narrowWindow(context, index, permission);
         _count(context, index, permission);
@@ -445,15 +511,38 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return cursor;
     }
 
-    /// Reads call `index`'s permission, proof and rate-limit window from the signature and checks the proof; sets
-    /// `context.leaf` and `context.window`.
-    function _provenPermission(Context memory context, uint256 index, bytes calldata signature, uint256 cursor)
-        private
-        pure
-        returns (SessionTypes.Permission calldata permission, uint256)
-    {
-        bytes calldata permissionData;
-        (permissionData, cursor) = _takeLengthPrefixed(signature, cursor, 2);
+    /// The call a session key may make without a permission: `revokeSession` of its own session on this validator,
+    /// with no value. The session is the signature's, at bytes 1 to 289.
+    function _checkSelfRevocation(
+        uint256 index,
+        address target,
+        uint256 value,
+        bytes calldata data,
+        bytes calldata signature
+    ) private view {
+        if (
+            target != address(this) || value != 0 || data.length != 36
+                || bytes4(data[0:4]) != ISessionKeyValidator.revokeSession.selector
+                || bytes32(data[4:36]) != _sessionIdOf(signature[1:1 + _SESSION_LENGTH])
+        ) revert InvalidSelfRevocation(index, target);
+    }
+
+    /// A permission the owner revoked (`revokePermission`) fails, whatever the call.
+    function _checkNotRevoked(Context memory context, uint256 index) private view {
+        if (_usage[_usageKey(context.scope, context.leaf)][context.account].revoked) {
+            revert PermissionIsRevoked(index, context.leaf);
+        }
+    }
+
+    /// Reads call `index`'s proof and rate-limit window from the signature and checks the proof of its permission;
+    /// sets `context.leaf` and `context.window`.
+    function _provenPermission(
+        Context memory context,
+        uint256 index,
+        bytes calldata permissionData,
+        bytes calldata signature,
+        uint256 cursor
+    ) private pure returns (SessionTypes.Permission calldata permission, uint256) {
         uint256 proofLength;
         (proofLength, cursor) = _takeUint(signature, cursor, 1);
         bytes calldata proofData;
@@ -764,9 +853,15 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         sessionId = keccak256(abi.encode(SessionTypes.SESSION_TYPEHASH, session));
         SessionRecord memory record = _sessions[sessionId][account];
         if (record.epoch == epoch && record.status == SessionStatus.Revoked) revert SessionIsRevoked(sessionId);
-        // Granting an active session again keeps its fee counter: a budget is refilled only by a new session.
+        // Granting an active session again keeps its fee counter: a budget is refilled only by a new session. A
+        // permission revoked before the grant stays revoked.
         if (record.epoch != epoch || record.status != SessionStatus.Active) {
-            _sessions[sessionId][account] = SessionRecord({epoch: epoch, status: SessionStatus.Active, feesCharged: 0});
+            _sessions[sessionId][account] = SessionRecord({
+                epoch: epoch,
+                status: SessionStatus.Active,
+                feesCharged: 0,
+                permissionsRevoked: record.epoch == epoch && record.permissionsRevoked
+            });
         }
         emit SessionGranted(account, sessionId, session.signer, session.validAfter, session.validUntil, epoch);
     }
@@ -797,9 +892,10 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// Writes `record` to `stored` in one SSTORE, in SessionRecord's storage layout (epoch in the low 64 bits, then
-    /// status, then feesCharged), without reading the slot again.
+    /// status, feesCharged and permissionsRevoked), without reading the slot again.
     function _store(SessionRecord storage stored, SessionRecord memory record) private {
-        uint256 packed = uint256(record.epoch) | (uint256(record.status) << 64) | (uint256(record.feesCharged) << 72);
+        uint256 packed = uint256(record.epoch) | (uint256(record.status) << 64) | (uint256(record.feesCharged) << 72)
+            | (record.permissionsRevoked ? 1 << 200 : 0);
         assembly ("memory-safe") {
             sstore(stored.slot, packed)
         }

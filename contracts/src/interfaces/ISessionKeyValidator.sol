@@ -200,6 +200,12 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param sessionId The revoked session.
     event SessionRevoked(address indexed account, bytes32 indexed sessionId);
 
+    /// @notice Emitted when one permission of a session is revoked; the session's other permissions keep working.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @param leaf The revoked permission's Merkle leaf.
+    event PermissionRevoked(address indexed account, bytes32 indexed sessionId, bytes32 indexed leaf);
+
     /// @notice Emitted when all sessions of an account are revoked at once.
     /// @param account The account.
     /// @param epoch The new epoch; sessions of earlier epochs are void.
@@ -267,6 +273,15 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param callIndex Index of the call in the execution (0 for a single call).
     /// @param leaf The permission's leaf.
     error PermissionNotInSession(uint256 callIndex, bytes32 leaf);
+    /// @notice Call `callIndex`'s permission was revoked by the account's owner (`revokePermission`).
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param leaf The revoked permission's leaf.
+    error PermissionIsRevoked(uint256 callIndex, bytes32 leaf);
+    /// @notice Call `callIndex` comes with an empty permission, which stands for the session's own revocation, but
+    ///         is not a call of `revokeSession(sessionId)` on this validator with no value.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param target The call target.
+    error InvalidSelfRevocation(uint256 callIndex, address target);
     /// @notice Call `callIndex` targets the account, the validator or address(0).
     /// @param callIndex Index of the call in the execution (0 for a single call).
     /// @param target The call target.
@@ -361,9 +376,17 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @return sessionId The session's id.
     function grantSession(SessionTypes.Session calldata session) external returns (bytes32 sessionId);
 
-    /// @notice Revokes one session of the calling account, for good in this epoch.
+    /// @notice Revokes one session of the calling account, for good in this epoch. The session's own key may call
+    ///         it too, through a session operation whose call comes with an empty permission.
     /// @param sessionId The session to revoke.
     function revokeSession(bytes32 sessionId) external;
+
+    /// @notice Revokes one permission of a session of the calling account, for good in this epoch; the session's
+    ///         other permissions keep working. Works before the session is granted too: enabling it later does not
+    ///         bring the permission back. A session key cannot call this (only `revokeSession` of its own session).
+    /// @param sessionId The session.
+    /// @param leaf The permission's Merkle leaf.
+    function revokePermission(bytes32 sessionId, bytes32 leaf) external;
 
     /// @notice Revokes every session of the calling account by starting a new epoch.
     /// @return epoch The new epoch.
@@ -392,6 +415,20 @@ interface ISessionKeyValidator is IERC7579Validator {
         view
         returns (uint64 uses, uint32 window, uint32 windowUses);
 
+    /// @notice Whether the account's owner revoked one permission of a session in the current epoch.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @param leaf The permission's Merkle leaf.
+    /// @return revoked True when revoked.
+    function permissionRevoked(address account, bytes32 sessionId, bytes32 leaf) external view returns (bool revoked);
+
+    /// @notice Whether the account's owner revoked some permission of a session in the current epoch: validation
+    ///         then reads each call's permission slot.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @return revoked True when at least one permission is revoked.
+    function hasRevokedPermissions(address account, bytes32 sessionId) external view returns (bool revoked);
+
     /// @notice How much of an asset a session has spent on an account in the current epoch.
     /// @param account The account.
     /// @param sessionId The session.
@@ -400,7 +437,8 @@ interface ISessionKeyValidator is IERC7579Validator {
     function spentOf(address account, bytes32 sessionId, address token) external view returns (uint256 spent);
 
     /// @notice The fees charged to a session's budget on an account in the current epoch: the sum of the maximum
-    ///         cost of each operation the session validated (zero for a session without a budget).
+    ///         cost of each operation the session validated (zero for a session without a budget). A revoked
+    ///         session keeps what it was charged.
     /// @param account The account.
     /// @param sessionId The session.
     /// @return charged The charged fees in wei.

@@ -10,10 +10,13 @@ import {
     MODULE_TYPE_EXECUTOR,
     MODULE_TYPE_VALIDATOR
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {SessionKeyValidator} from "../../src/SessionKeyValidator.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {SessionEncoding} from "../utils/SessionEncoding.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
-/// @notice Cases 1, 6 and 7: what the account is asked to do, and which targets are out of reach.
+/// @notice Cases 1, 6, 7 and 26: what the account is asked to do, and which targets are out of reach; the empty
+///         permission of a self-revocation reaches nothing but `revokeSession` of the signature's own session.
 contract AccountCallsAttackTest is AdversarialBase {
     /// `executeUserOp(PackedUserOperation,bytes32)`: EntryPoint v0.7+ runs it instead of the raw callData.
     bytes4 private constant EXECUTE_USER_OP = 0x8dd7712f;
@@ -228,5 +231,141 @@ contract AccountCallsAttackTest is AdversarialBase {
         PackedUserOperation memory op = _op1(currentEnv, session, permission, address(recorder), 1 ether, "");
         _handleOp(currentEnv.entryPoint, op);
         _assertRecordedCall(recorder, 0, account, 1 ether, "");
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 26: the empty permission (self-revocation) calls nothing but revokeSession(own session) on the validator
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// Grants a ping session and a second session on the current run's account; returns both.
+    function _grantTwoSessions()
+        internal
+        returns (SessionTypes.Session memory session, SessionTypes.Session memory other)
+    {
+        address account = address(currentEnv.account);
+        session = _grantSingle(currentEnv.entryPoint, account, _permission(address(recorder), PING));
+        other = _grantSingle(currentEnv.entryPoint, account, _permission(address(recorder2), PING));
+    }
+
+    /// Sends the empty-permission call and expects InvalidSelfRevocation; nothing of the validator's state moves.
+    function _expectEmptyPermissionRejected(
+        SessionTypes.Session memory session,
+        SessionTypes.Session memory other,
+        address target,
+        uint256 value,
+        bytes memory data
+    ) internal {
+        address account = address(currentEnv.account);
+        PackedUserOperation memory op = _emptyPermissionOp(currentEnv, session, target, value, data);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            op,
+            abi.encodeWithSelector(ISessionKeyValidator.InvalidSelfRevocation.selector, 0, target)
+        );
+        assertEq(validator.epochOf(account), 1, "epoch");
+        assertTrue(validator.isInitialized(account), "installed");
+        assertEq(uint8(validator.sessionStatus(account, _sid(session))), 1, "session active");
+        assertEq(uint8(validator.sessionStatus(account, _sid(other))), 1, "other session active");
+        assertFalse(validator.hasRevokedPermissions(account, _sid(session)), "no permission revoked");
+    }
+
+    function test_validateUserOp_reverts_whenEmptyPermissionCallsOtherValidatorFunctions() public onEachEntryPoint {
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        SessionTypes.Session memory wide = _singleLeafSession(_permission(address(0), PING));
+        wide.maxOperationFee = SessionTypes.UNLIMITED_FEE;
+        wide.feeBudget = SessionTypes.UNLIMITED_FEE;
+        bytes[] memory calls = new bytes[](8);
+        calls[0] = abi.encodeCall(ISessionKeyValidator.grantSession, (wide));
+        calls[1] = abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ());
+        calls[2] = abi.encodeCall(
+            ISessionKeyValidator.revokePermission, (_sid(other), _leaf(_permission(address(recorder2), PING)))
+        );
+        calls[3] = abi.encodeCall(
+            ISessionKeyValidator.revokePermission, (_sid(session), _leaf(_permission(address(recorder), PING)))
+        );
+        calls[4] = abi.encodeWithSelector(validator.onUninstall.selector, "");
+        calls[5] = abi.encodeWithSelector(validator.onInstall.selector, "");
+        calls[6] = abi.encodeCall(ISessionKeyValidator.revokeSession, (_sid(other)));
+        calls[7] = ""; // the fallback, if any
+        for (uint256 i; i < calls.length; ++i) {
+            _expectEmptyPermissionRejected(session, other, address(validator), 0, calls[i]);
+        }
+    }
+
+    function test_validateUserOp_reverts_whenEmptyPermissionRevokesAnotherSession() public onEachEntryPoint {
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        _expectEmptyPermissionRejected(session, other, address(validator), 0, SessionEncoding.selfRevocationCall(other));
+    }
+
+    function test_validateUserOp_reverts_whenEmptyPermissionTargetsAnotherValidatorDeployment()
+        public
+        onEachEntryPoint
+    {
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        SessionKeyValidator lookalike = new SessionKeyValidator();
+        _expectEmptyPermissionRejected(
+            session, other, address(lookalike), 0, SessionEncoding.selfRevocationCall(session)
+        );
+    }
+
+    function test_validateUserOp_reverts_whenEmptyPermissionTargetsAccountOrRecorder() public onEachEntryPoint {
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        _expectEmptyPermissionRejected(
+            session, other, address(currentEnv.account), 0, SessionEncoding.selfRevocationCall(session)
+        );
+        _expectEmptyPermissionRejected(session, other, address(recorder), 0, _ping(1));
+        _expectEmptyPermissionRejected(session, other, address(0), 0, SessionEncoding.selfRevocationCall(session));
+        _assertRecorded(recorder, 0);
+    }
+
+    function test_validateUserOp_reverts_whenEmptyPermissionSendsValue() public onEachEntryPoint {
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        _expectEmptyPermissionRejected(
+            session, other, address(validator), 1, SessionEncoding.selfRevocationCall(session)
+        );
+    }
+
+    function testFuzz_validateUserOp_reverts_whenEmptyPermissionCallIsNotExactSelfRevocation(
+        address target,
+        uint256 value,
+        bytes memory data,
+        bool towardValidator
+    ) public onEachEntryPoint {
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        if (towardValidator) target = address(validator);
+        if (data.length >= 4 && uint256(keccak256(data)) % 2 == 0) {
+            // keep the revokeSession selector half of the time, with whatever arguments follow
+            bytes4 selector = ISessionKeyValidator.revokeSession.selector;
+            for (uint256 i; i < 4; ++i) {
+                data[i] = selector[i];
+            }
+        }
+        vm.assume(
+            target != address(validator) || value != 0
+                || keccak256(data) != keccak256(SessionEncoding.selfRevocationCall(session))
+        );
+        _expectEmptyPermissionRejected(session, other, target, value, data);
+    }
+
+    function test_validateUserOp_selfRevokes_whenEmptyPermissionCallIsExact() public onEachEntryPoint {
+        // positive control: the one call the empty permission allows, and only its own session is touched
+        (SessionTypes.Session memory session, SessionTypes.Session memory other) = _grantTwoSessions();
+        address account = address(currentEnv.account);
+        _handleOp(
+            currentEnv.entryPoint,
+            _emptyPermissionOp(currentEnv, session, address(validator), 0, SessionEncoding.selfRevocationCall(session))
+        );
+        assertEq(uint8(validator.sessionStatus(account, _sid(session))), 2, "own session revoked");
+        assertEq(uint8(validator.sessionStatus(account, _sid(other))), 1, "other session untouched");
+        assertEq(validator.epochOf(account), 1, "epoch");
+    }
+
+    function test_validateUserOp_reverts_whenWildcardPermissionCallsRevokeSession() public onEachEntryPoint {
+        // a permission, even a wildcard one naming revokeSession, never reaches the validator: only the empty one does
+        _expectForbidden(
+            address(validator),
+            ISessionKeyValidator.revokeSession.selector,
+            abi.encodeCall(ISessionKeyValidator.revokeSession, (bytes32(0)))
+        );
     }
 }

@@ -80,6 +80,20 @@ abstract contract AdversarialBase is SessionTestBase {
         return op;
     }
 
+    /// @notice A use-mode operation of `env`'s account whose one call `target.call{value}(data)` comes with the empty
+    ///         permission entry (`permissionLength = 0`, nothing after it) that stands for the session's own
+    ///         revocation, signed by the default key.
+    function _emptyPermissionOp(
+        AccountEnv memory env,
+        SessionTypes.Session memory session,
+        address target,
+        uint256 value,
+        bytes memory data
+    ) internal view returns (PackedUserOperation memory) {
+        PackedUserOperation memory op = _op(env.entryPoint, address(env.account), _executeSingle(target, value, data));
+        return _signUseRaw(env.entryPoint, op, session, 1, SessionEncoding.selfRevocationEntry());
+    }
+
     /// @notice Sends `op` and returns whether handleOps succeeded, with its revert data otherwise.
     function _tryHandleOp(IEntryPoint entryPoint, PackedUserOperation memory op)
         internal

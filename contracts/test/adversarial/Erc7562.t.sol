@@ -5,11 +5,12 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {Vm} from "forge-std/Vm.sol";
-import {SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
-import {CallProof} from "../utils/SessionEncoding.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
-/// @notice Case 24: ERC-7562 validation rules. Every storage slot validation touches is associated with the
+/// @notice Case 24: ERC-7562 validation rules, on the plain path, with a permission the owner revoked and with a
+///         session key revoking its own session. Every storage slot validation touches is associated with the
 ///         account (slot = keccak256(account ‖ x) + n, n < 128, or the account's own storage), the only contracts
 ///         it calls are the validator, the account (and its implementation, through the clone's delegatecall), the
 ///         account's owner validator and the ecrecover precompile,
@@ -28,11 +29,25 @@ contract Erc7562AttackTest is AdversarialBase {
         bytes32 opHash;
     }
 
+    /// The paths checked: a plain session; a session whose owner revoked a third permission (validation then reads
+    /// the usage slot of each call's permission for its revoked flag); a batch that also revokes its own session
+    /// (a self-revocation call with the empty permission).
+    enum Variant {
+        Plain,
+        RevokedSibling,
+        SelfRevocation
+    }
+
     /// A batch touching every kind of validator state: session record, usage + rate limit, native and ERC-20 totals.
     function _fixture(AccountEnv memory env, bool enable) internal returns (Fixture memory f) {
+        return _fixture(env, enable, Variant.Plain);
+    }
+
+    /// The batch of `_fixture(env, enable)` along the path `variant`.
+    function _fixture(AccountEnv memory env, bool enable, Variant variant) internal returns (Fixture memory f) {
         f.entryPoint = env.entryPoint;
         f.account = address(env.account);
-        f.permissions = new SessionTypes.Permission[](2);
+        f.permissions = new SessionTypes.Permission[](variant == Variant.Plain ? 2 : 3);
         SessionTypes.Permission memory counted = _permission(address(recorder), PING);
         counted.flags = SessionTypes.FLAG_NATIVE_TOTAL;
         counted.valueLimit = 1 ether;
@@ -46,24 +61,41 @@ contract Erc7562AttackTest is AdversarialBase {
         erc20.erc20TotalLimit = 100;
         f.permissions[0] = counted;
         f.permissions[1] = erc20;
+        if (variant != Variant.Plain) f.permissions[2] = _permission(address(recorder2), PING);
         (bytes32 root, bytes32[][] memory proofs) = _tree(f.permissions);
         f.session = _session(root);
         token.mint(f.account, 100);
-        bytes memory callData = _executeBatch(
-            _batch2(
-                Execution(address(recorder), 1 ether, _ping(1)),
-                Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 10)))
-            )
-        );
-        CallProof[] memory calls = _two(counted, proofs[0], erc20, proofs[1]);
-        if (enable) {
-            f.op = _enableOp(
-                f.entryPoint, f.account, callData, f.session, calls, _ownerEnableSignature(f.account, f.session)
-            );
-        } else {
-            _grant(f.entryPoint, f.account, f.session);
-            f.op = _useOpN(f.entryPoint, f.account, callData, f.session, calls);
+        Execution[] memory executions = new Execution[](variant == Variant.SelfRevocation ? 3 : 2);
+        executions[0] = Execution(address(recorder), 1 ether, _ping(1));
+        executions[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 10)));
+        CallProof[] memory calls = new CallProof[](executions.length);
+        calls[0] = CallProof({permission: counted, proof: proofs[0], window: 0});
+        calls[1] = CallProof({permission: erc20, proof: proofs[1], window: 0});
+        bool[] memory selfRevocations = new bool[](executions.length);
+        if (variant == Variant.SelfRevocation) {
+            executions[2] = Execution(address(validator), 0, SessionEncoding.selfRevocationCall(f.session));
+            calls[2] = calls[0]; // skipped by the encoder: the entry is the empty permission
+            selfRevocations[2] = true;
         }
+        if (variant == Variant.RevokedSibling) {
+            // revoked before the grant or the enable signature's first use: it stays revoked either way
+            _sendOwnerOp(
+                f.entryPoint,
+                f.account,
+                _validatorCall(
+                    abi.encodeCall(ISessionKeyValidator.revokePermission, (_sid(f.session), _leaf(f.permissions[2])))
+                )
+            );
+        }
+        bytes memory callData = _executeBatch(executions);
+        if (!enable) _grant(f.entryPoint, f.account, f.session);
+        f.op = _op(f.entryPoint, f.account, callData);
+        bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(f.entryPoint, f.op));
+        f.op.signature = enable
+            ? SessionEncoding.enableSignature(
+                f.session, _ownerEnableSignature(f.account, f.session), calls, selfRevocations, sessionSig
+            )
+            : SessionEncoding.useSignature(f.session, calls, selfRevocations, sessionSig);
         f.opHash = _userOpHash(f.entryPoint, f.op);
     }
 
@@ -72,12 +104,13 @@ contract Erc7562AttackTest is AdversarialBase {
     function _associatedKeys(Fixture memory f) internal view returns (bytes32[] memory keys) {
         bytes32 id = _sid(f.session);
         bytes32 scope = keccak256(abi.encode(id, uint256(validator.epochOf(f.account))));
-        bytes32[] memory inner = new bytes32[](5);
+        bytes32[] memory inner = new bytes32[](3 + f.permissions.length);
         inner[0] = id;
-        inner[1] = keccak256(abi.encode(scope, _leaf(f.permissions[0])));
-        inner[2] = keccak256(abi.encode(scope, _leaf(f.permissions[1])));
-        inner[3] = keccak256(abi.encode(scope, address(0)));
-        inner[4] = keccak256(abi.encode(scope, address(token)));
+        inner[1] = keccak256(abi.encode(scope, address(0)));
+        inner[2] = keccak256(abi.encode(scope, address(token)));
+        for (uint256 p; p < f.permissions.length; ++p) {
+            inner[3 + p] = keccak256(abi.encode(scope, _leaf(f.permissions[p])));
+        }
         keys = new bytes32[](10 + inner.length * 10);
         for (uint256 base; base < 10; ++base) {
             keys[base] = bytes32(base);
@@ -97,7 +130,11 @@ contract Erc7562AttackTest is AdversarialBase {
     }
 
     function _checkStorageAndCalls(bool enable) internal {
-        Fixture memory f = _fixture(currentEnv, enable);
+        _checkStorageAndCalls(enable, Variant.Plain);
+    }
+
+    function _checkStorageAndCalls(bool enable, Variant variant) internal {
+        Fixture memory f = _fixture(currentEnv, enable, variant);
         bytes32[] memory keys = _associatedKeys(f);
         vm.record();
         vm.startStateDiffRecording();
@@ -158,6 +195,28 @@ contract Erc7562AttackTest is AdversarialBase {
         _checkStorageAndCalls(true);
     }
 
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_withRevokedPermission() public onEachEntryPoint {
+        _checkStorageAndCalls(false, Variant.RevokedSibling);
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inEnableModeWithRevokedPermission()
+        public
+        onEachEntryPoint
+    {
+        _checkStorageAndCalls(true, Variant.RevokedSibling);
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_withSelfRevocation() public onEachEntryPoint {
+        _checkStorageAndCalls(false, Variant.SelfRevocation);
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inEnableModeWithSelfRevocation()
+        public
+        onEachEntryPoint
+    {
+        _checkStorageAndCalls(true, Variant.SelfRevocation);
+    }
+
     /// validationData and the validator's writes under one environment.
     function _run(Fixture memory f, address origin)
         internal
@@ -198,9 +257,10 @@ contract Erc7562AttackTest is AdversarialBase {
         uint64 gasPrice,
         address origin,
         uint64 blobBaseFee,
-        bool enable
+        bool enable,
+        uint8 variant
     ) public {
-        Fixture memory f = _fixture(_env(EntryPointVersion.V08), enable);
+        Fixture memory f = _fixture(_env(EntryPointVersion.V08), enable, Variant(variant % 3));
         (uint256 expectedData, bytes32[] memory expectedWrites) = _run(f, bundler);
         assertEq(expectedData & 1, 0);
 

@@ -3,10 +3,13 @@ pragma solidity ^0.8.28;
 
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {SessionEncoding} from "../utils/SessionEncoding.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
-/// @notice Cases 11 and 12: a call is only ever checked against a permission the owner committed to, in the tree
-///         of the session the operation names. Leaves are double-hashed, so no inner node can pose as a leaf.
+/// @notice Cases 11, 12 and 28: a call is only ever checked against a permission the owner committed to, in the tree
+///         of the session the operation names. Leaves are double-hashed, so no inner node can pose as a leaf. A leaf
+///         is the hash of the permission's exact bytes, so a revoked permission presented in another encoding is
+///         not in the tree.
 contract ProofsAttackTest is AdversarialBase {
     SessionTypes.Permission internal committed;
     SessionTypes.Permission internal sibling;
@@ -251,5 +254,101 @@ contract ProofsAttackTest is AdversarialBase {
         PackedUserOperation memory op = _op1(currentEnv, single, committed, address(recorder), 0, _ping(1));
         _handleOp(currentEnv.entryPoint, op);
         _assertRecorded(recorder, 1);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 28: a revoked permission in a non-canonical encoding is another leaf, not in the tree
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// Grants the session of {committed, sibling}, has the owner revoke `committed`, and returns the session.
+    function _grantAndRevokeCommitted() internal returns (SessionTypes.Session memory session) {
+        session = _session(root);
+        _grant(currentEnv.entryPoint, address(currentEnv.account), session);
+        _sendOwnerOp(
+            currentEnv.entryPoint,
+            address(currentEnv.account),
+            _validatorCall(abi.encodeCall(ISessionKeyValidator.revokePermission, (_sid(session), _leaf(committed))))
+        );
+    }
+
+    /// Sends a ping the committed permission allows, presenting `permissionData` as its permission with the
+    /// committed proof, and expects `inner`.
+    function _expectEncodingRejected(
+        SessionTypes.Session memory session,
+        bytes memory permissionData,
+        bytes memory inner
+    ) internal {
+        PackedUserOperation memory op = _op(
+            currentEnv.entryPoint, address(currentEnv.account), _executeSingle(address(recorder), 0, _ping(5))
+        );
+        op = _signUseRaw(currentEnv.entryPoint, op, session, 1, _rawCallEntry(permissionData, committedProof, 0));
+        _expectScopeError(currentEnv.entryPoint, op, inner);
+        _assertRecorded(recorder, 0);
+    }
+
+    /// keccak256(keccak256(bytes)): the leaf the validator computes for presented bytes.
+    function _leafOfBytes(bytes memory permissionData) internal pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(permissionData)));
+    }
+
+    function _expectNonCanonicalRejected(bytes memory permissionData) internal {
+        SessionTypes.Session memory session = _grantAndRevokeCommitted();
+        assertTrue(keccak256(permissionData) != keccak256(abi.encode(committed)), "a different encoding");
+        // positive controls: the canonical bytes reach the revocation check, the sibling still works
+        _expectEncodingRejected(
+            session,
+            abi.encode(committed),
+            abi.encodeWithSelector(ISessionKeyValidator.PermissionIsRevoked.selector, 0, _leaf(committed))
+        );
+        _expectEncodingRejected(session, permissionData, _notInSession(0, _leafOfBytes(permissionData)));
+        (, bytes32[][] memory proofs) = _tree(_pair(committed, sibling));
+        _handleOp(currentEnv.entryPoint, _op1(currentEnv, session, sibling, proofs[1], address(recorder2), 0, _ping(5)));
+        _assertRecorded(recorder2, 1);
+    }
+
+    function test_validateUserOp_reverts_whenRevokedPermissionHasTrailingBytes() public onEachEntryPoint {
+        _expectNonCanonicalRejected(bytes.concat(abi.encode(committed), bytes32(0)));
+    }
+
+    function test_validateUserOp_reverts_whenRevokedPermissionRulesAreMoved() public onEachEntryPoint {
+        // the rules offset (head word 11 of the struct) points one word further, past an inserted zero word: the
+        // same struct for an ABI decoder, other bytes for the leaf
+        bytes memory canonical = abi.encode(committed);
+        uint256 head = 0x20 + 12 * 0x20; // outer offset word + the struct's 12 head words
+        bytes memory moved =
+            bytes.concat(_slice(canonical, 0, head), bytes32(0), _slice(canonical, head, canonical.length));
+        uint256 offsetWord = 0x20 + 11 * 0x20;
+        uint256 rulesOffset;
+        assembly ("memory-safe") {
+            rulesOffset := mload(add(add(moved, 0x20), offsetWord))
+            mstore(add(add(moved, 0x20), offsetWord), add(rulesOffset, 0x20))
+        }
+        assertEq(rulesOffset, 12 * 0x20, "canonical rules offset");
+        assertEq(
+            keccak256(abi.encode(abi.decode(moved, (SessionTypes.Permission)))), keccak256(canonical), "same struct"
+        );
+        _expectNonCanonicalRejected(moved);
+    }
+
+    function test_validateUserOp_reverts_whenRevokedPermissionHasDirtyPadding() public onEachEntryPoint {
+        // flags (uint8, head word 2) with a high bit set: a lenient decoder would read the same flags
+        bytes memory dirty = abi.encode(committed);
+        dirty[0x20 + 2 * 0x20] = 0x01;
+        _expectNonCanonicalRejected(dirty);
+    }
+
+    function testFuzz_validateUserOp_reverts_whenRevokedPermissionHasAppendedBytes(bytes memory extra)
+        public
+        onEachEntryPoint
+    {
+        vm.assume(extra.length > 0 && extra.length < 512);
+        _expectNonCanonicalRejected(bytes.concat(abi.encode(committed), extra));
+    }
+
+    function _slice(bytes memory data, uint256 start, uint256 end) internal pure returns (bytes memory out) {
+        out = new bytes(end - start);
+        for (uint256 i; i < out.length; ++i) {
+            out[i] = data[start + i];
+        }
     }
 }

@@ -8,8 +8,9 @@ import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionK
 import {SessionEncoding} from "../utils/SessionEncoding.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
-/// @notice Cases 19, 20 (enable replay) and 21: signatures are bound to the account, the chain and the EntryPoint;
-///         owner enable signatures to the account's epoch; reinstalling never revives a session or a counter.
+/// @notice Cases 19, 20 (enable replay), 21 and 27: signatures are bound to the account, the chain and the
+///         EntryPoint; owner enable signatures to the account's epoch; reinstalling never revives a session or a
+///         counter, and replaying an enable signature never revives a permission the owner revoked.
 contract ReplayAttackTest is AdversarialBase {
     /// The chain id kept in storage: a local copy of block.chainid would be re-read after vm.chainId.
     uint256 internal homeChainId;
@@ -262,5 +263,122 @@ contract ReplayAttackTest is AdversarialBase {
         _uninstallValidator(entryPointV08, account);
         _installValidator(entryPointV08, account);
         _expectSignatureError(entryPointV08, _enable(_env(EntryPointVersion.V08), session, permission, ownerSig));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Case 27: a revoked permission is not revived by replaying the owner's enable signature
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// The session of the two-leaf tree {ping on recorder, ping on recorder2} and the proofs of both leaves.
+    function _pairSession()
+        internal
+        view
+        returns (
+            SessionTypes.Session memory session,
+            SessionTypes.Permission memory revoked,
+            SessionTypes.Permission memory kept,
+            bytes32[][] memory proofs
+        )
+    {
+        revoked = _pingPermission();
+        kept = _permission(address(recorder2), PING);
+        bytes32 root;
+        (root, proofs) = _tree(_pair(revoked, kept));
+        session = _session(root);
+    }
+
+    /// An enable-mode ping of `target` under `permission` with `proof`, carrying the owner's `ownerSig`.
+    function _enablePair(
+        SessionTypes.Session memory session,
+        SessionTypes.Permission memory permission,
+        bytes32[] memory proof,
+        address target,
+        bytes memory ownerSig
+    ) internal view returns (PackedUserOperation memory) {
+        return _enableOp(
+            currentEnv.entryPoint,
+            address(currentEnv.account),
+            _executeSingle(target, 0, _ping(1)),
+            session,
+            SessionEncoding.one(permission, proof),
+            ownerSig
+        );
+    }
+
+    function _revokePermission(bytes32 sessionId, bytes32 leaf) internal {
+        _sendOwnerOp(
+            currentEnv.entryPoint,
+            address(currentEnv.account),
+            _validatorCall(abi.encodeCall(ISessionKeyValidator.revokePermission, (sessionId, leaf)))
+        );
+    }
+
+    function _permissionIsRevoked(bytes32 leaf) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ISessionKeyValidator.PermissionIsRevoked.selector, 0, leaf);
+    }
+
+    function test_validateUserOp_reverts_whenEnableSignatureReplayedAfterPermissionRevoked() public onEachEntryPoint {
+        (
+            SessionTypes.Session memory session,
+            SessionTypes.Permission memory revoked,
+            SessionTypes.Permission memory kept,
+            bytes32[][] memory proofs
+        ) = _pairSession();
+        bytes memory ownerSig = _ownerEnableSignature(address(currentEnv.account), session);
+        _handleOp(currentEnv.entryPoint, _enablePair(session, revoked, proofs[0], address(recorder), ownerSig));
+        _assertRecorded(recorder, 1);
+
+        _revokePermission(_sid(session), _leaf(revoked));
+
+        // the leaked key replays the owner's enable signature with the revoked permission
+        PackedUserOperation memory op = _enablePair(session, revoked, proofs[0], address(recorder), ownerSig);
+        _expectScopeError(currentEnv.entryPoint, op, _permissionIsRevoked(_leaf(revoked)));
+        _assertRecorded(recorder, 1);
+        // positive control: the other permission still works, in enable mode too
+        _handleOp(currentEnv.entryPoint, _enablePair(session, kept, proofs[1], address(recorder2), ownerSig));
+        _assertRecorded(recorder2, 1);
+        _expectScopeError(
+            currentEnv.entryPoint,
+            _enablePair(session, revoked, proofs[0], address(recorder), ownerSig),
+            _permissionIsRevoked(_leaf(revoked))
+        );
+    }
+
+    function test_validateUserOp_reverts_whenEnableSignatureUsedAfterPreemptivePermissionRevoke()
+        public
+        onEachEntryPoint
+    {
+        // the owner revokes one permission of a session whose enable signature leaked, before it is ever used
+        (
+            SessionTypes.Session memory session,
+            SessionTypes.Permission memory revoked,
+            SessionTypes.Permission memory kept,
+            bytes32[][] memory proofs
+        ) = _pairSession();
+        bytes memory ownerSig = _ownerEnableSignature(address(currentEnv.account), session);
+        _revokePermission(_sid(session), _leaf(revoked));
+
+        PackedUserOperation memory op = _enablePair(session, revoked, proofs[0], address(recorder), ownerSig);
+        _expectScopeError(currentEnv.entryPoint, op, _permissionIsRevoked(_leaf(revoked)));
+        _handleOp(currentEnv.entryPoint, _enablePair(session, kept, proofs[1], address(recorder2), ownerSig));
+        op = _enablePair(session, revoked, proofs[0], address(recorder), ownerSig);
+        _expectScopeError(currentEnv.entryPoint, op, _permissionIsRevoked(_leaf(revoked)));
+        op = _op1(currentEnv, session, revoked, proofs[0], address(recorder), 0, _ping(1));
+        _expectScopeError(currentEnv.entryPoint, op, _permissionIsRevoked(_leaf(revoked)));
+        _assertRecorded(recorder, 0);
+    }
+
+    function test_validateUserOp_reverts_whenRevokedPermissionOpSignedBeforeRevocationIsReplayed()
+        public
+        onEachEntryPoint
+    {
+        // an operation signed before the revocation and held back (mempool, relayer) is refused afterwards
+        (SessionTypes.Session memory session, SessionTypes.Permission memory revoked,, bytes32[][] memory proofs) =
+            _pairSession();
+        _grant(currentEnv.entryPoint, address(currentEnv.account), session);
+        PackedUserOperation memory held = _op1(currentEnv, session, revoked, proofs[0], address(recorder), 0, _ping(1));
+        _revokePermission(_sid(session), _leaf(revoked));
+        _expectScopeError(currentEnv.entryPoint, held, _permissionIsRevoked(_leaf(revoked)));
+        _assertRecorded(recorder, 0);
     }
 }

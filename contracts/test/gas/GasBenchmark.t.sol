@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {IERC7579Validator} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
-import {SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
+import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionTestBase} from "../utils/SessionTestBase.sol";
 import {SessionEncoding} from "../utils/SessionEncoding.sol";
 
@@ -95,6 +95,18 @@ contract GasBenchmark is SessionTestBase {
         );
     }
 
+    function test_gas_sessionTransfer_v07_twoLeaves_revokedSibling() public {
+        _measureSession(
+            EntryPointVersion.V07, "v07_session_2leaves_revokedSibling", _transferPermission(), 2, FeeScope.Budget, true
+        );
+    }
+
+    function test_gas_sessionTransfer_v08_twoLeaves_revokedSibling() public {
+        _measureSession(
+            EntryPointVersion.V08, "v08_session_2leaves_revokedSibling", _transferPermission(), 2, FeeScope.Budget, true
+        );
+    }
+
     // ------------------------------------------------------------------------------------------------------------
 
     function _transferPermission() private view returns (SessionTypes.Permission memory) {
@@ -136,12 +148,36 @@ contract GasBenchmark is SessionTestBase {
         uint256 treeSize,
         FeeScope fees
     ) private {
+        _measureSession(version, name, permission, treeSize, fees, false);
+    }
+
+    /// With `revokeSibling`, the owner has revoked another permission of the session (`revokePermission`), so
+    /// validation also reads the used permission's slot for its revoked flag.
+    function _measureSession(
+        EntryPointVersion version,
+        string memory name,
+        SessionTypes.Permission memory permission,
+        uint256 treeSize,
+        FeeScope fees,
+        bool revokeSibling
+    ) private {
         AccountEnv memory env = _env(version);
         bytes32[] memory tree = _tree(permission, treeSize);
         SessionTypes.Session memory session = _session(tree[0]);
         if (fees != FeeScope.Budget) session.feeBudget = SessionTypes.UNLIMITED_FEE;
         if (fees == FeeScope.Unlimited) session.maxOperationFee = SessionTypes.UNLIMITED_FEE;
         _grant(env.entryPoint, address(env.account), session);
+        if (revokeSibling) {
+            bytes32 sibling = SessionEncoding.leaf(_permission(address(uint160(0x10001)), IERC20.transfer.selector));
+            _sendOwnerOp(
+                env.entryPoint,
+                address(env.account),
+                _validatorCall(
+                    abi.encodeCall(ISessionKeyValidator.revokePermission, (SessionEncoding.sessionId(session), sibling))
+                )
+            );
+            assertTrue(validator.hasRevokedPermissions(address(env.account), SessionEncoding.sessionId(session)));
+        }
         bytes32[] memory proof = SessionEncoding.proofOf(tree, SessionEncoding.leaf(permission));
         // A first session op opens the session's nonce lane (a one-off 20k SSTORE in the EntryPoint); the
         // measured op is the steady state, like the owner's.

@@ -17,6 +17,9 @@ library SessionEncoding {
     /// @notice Length of abi.encode(SessionTypes.Session): nine words.
     uint256 internal constant SESSION_LENGTH = 288;
 
+    /// @notice Selector of `revokeSession(bytes32)`, written out so that the encoder does not depend on the interface.
+    bytes4 private constant _REVOKE_SESSION = bytes4(keccak256("revokeSession(bytes32)"));
+
     /// @notice The permission's Merkle leaf.
     function leaf(SessionTypes.Permission memory permission) internal pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(permission))));
@@ -55,6 +58,73 @@ library SessionEncoding {
         );
     }
 
+    /// @notice userOp.signature in use mode where the calls flagged in `selfRevocations` are the session's own
+    ///         revocation: their entry is the two bytes `permissionLength = 0` and nothing else (their `calls` entry
+    ///         is ignored).
+    function useSignature(
+        SessionTypes.Session memory session,
+        CallProof[] memory calls,
+        bool[] memory selfRevocations,
+        bytes memory sessionSignature
+    ) internal pure returns (bytes memory) {
+        return bytes.concat(
+            bytes1(SessionTypes.MODE_USE),
+            abi.encode(session),
+            _calls(calls, selfRevocations),
+            _lengthPrefixed1(sessionSignature)
+        );
+    }
+
+    /// @notice userOp.signature in enable mode, with self-revocation entries for the calls flagged in
+    ///         `selfRevocations` (see the use-mode overload).
+    function enableSignature(
+        SessionTypes.Session memory session,
+        bytes memory ownerSignature,
+        CallProof[] memory calls,
+        bool[] memory selfRevocations,
+        bytes memory sessionSignature
+    ) internal pure returns (bytes memory) {
+        return bytes.concat(
+            bytes1(SessionTypes.MODE_ENABLE),
+            abi.encode(session),
+            bytes2(uint16(ownerSignature.length)),
+            ownerSignature,
+            _calls(calls, selfRevocations),
+            _lengthPrefixed1(sessionSignature)
+        );
+    }
+
+    /// @notice The call entry of the session's own revocation: `permissionLength = 0`, nothing else follows.
+    function selfRevocationEntry() internal pure returns (bytes memory) {
+        return hex"0000";
+    }
+
+    /// @notice The calldata of a session's own revocation: `revokeSession(sessionId)` on the validator.
+    function selfRevocationCall(SessionTypes.Session memory session) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(_REVOKE_SESSION, sessionId(session));
+    }
+
+    /// @notice A self-revocation mask of `count` calls where only call `index` revokes the session.
+    function selfRevocationAt(uint256 count, uint256 index) internal pure returns (bool[] memory mask) {
+        mask = new bool[](count);
+        mask[index] = true;
+    }
+
+    /// @notice `count` call proofs where only call `index` is the session's own revocation and the others use
+    ///         `permission` with `proof` (the entry at `index` is a placeholder the encoder skips).
+    function withSelfRevocationAt(
+        SessionTypes.Permission memory permission,
+        bytes32[] memory proof,
+        uint256 count,
+        uint256 index
+    ) internal pure returns (CallProof[] memory calls, bool[] memory mask) {
+        calls = new CallProof[](count);
+        for (uint256 i; i < count; ++i) {
+            calls[i] = CallProof({permission: permission, proof: proof, window: 0});
+        }
+        mask = selfRevocationAt(count, index);
+    }
+
     /// @notice A single call proof with an empty rate-limit window.
     function one(SessionTypes.Permission memory permission, bytes32[] memory proof)
         internal
@@ -66,8 +136,21 @@ library SessionEncoding {
     }
 
     function _calls(CallProof[] memory calls) private pure returns (bytes memory encoded) {
+        return _calls(calls, new bool[](calls.length));
+    }
+
+    function _calls(CallProof[] memory calls, bool[] memory selfRevocations)
+        private
+        pure
+        returns (bytes memory encoded)
+    {
+        require(selfRevocations.length == calls.length, "one flag per call");
         encoded = abi.encodePacked(uint8(calls.length));
         for (uint256 i; i < calls.length; ++i) {
+            if (selfRevocations[i]) {
+                encoded = bytes.concat(encoded, selfRevocationEntry());
+                continue;
+            }
             bytes memory permission = abi.encode(calls[i].permission);
             encoded = bytes.concat(
                 encoded,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {Vm} from "forge-std/Vm.sol";
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {Execution, IERC7579Execution} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {IERC7579ModuleConfig, MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
@@ -11,10 +12,11 @@ import {CallLog, LoggingTarget} from "../../mocks/CallLog.sol";
 import {AdversarialBase} from "../AdversarialBase.sol";
 
 /// @title SessionHandler
-/// @notice Stateful-fuzzing handler: an owner who grants, revokes, reinstalls and signs enable messages, a clock,
-///         and a leaked session key that sends mutated operations through the real EntryPoints. Every operation
-///         the EntryPoint accepts is checked against an independent reference model of the session's committed
-///         permissions; violations are counted in ghost variables that the invariants assert to be zero.
+/// @notice Stateful-fuzzing handler: an owner who grants, revokes sessions and single permissions, reinstalls and
+///         signs enable messages, a clock, and a leaked session key that sends mutated operations (self-revocations
+///         included) through the real EntryPoints. Every operation the EntryPoint accepts is checked against an
+///         independent reference model of the session's committed permissions; violations are counted in ghost
+///         variables that the invariants assert to be zero.
 contract SessionHandler is AdversarialBase {
     uint256 internal constant ACCOUNTS = 2;
     uint256 internal constant SESSIONS = 3;
@@ -37,7 +39,8 @@ contract SessionHandler is AdversarialBase {
         ValidationData, // malformed validationData
         Spend, // executed value / ERC-20 amounts past a cumulative limit
         Uses, // executed uses past maxUses or a rate limit
-        Fees // the account paid more fees than the session's fee scope allows
+        Fees, // the account paid more fees than the session's fee scope allows
+        RevokedPermission // an operation presenting a permission revoked in the current epoch was accepted
     }
 
     CallLog public callLog;
@@ -53,6 +56,8 @@ contract SessionHandler is AdversarialBase {
     mapping(uint256 account => mapping(uint256 session => Status)) public status;
     mapping(uint256 account => mapping(uint256 session => bytes)) internal _enableSig;
     mapping(uint256 account => mapping(uint256 session => uint256)) internal _enableSigEpoch;
+    /// Permissions the owner revoked, per account, session and epoch (the ghost key).
+    mapping(bytes32 key => mapping(uint256 permission => bool)) public modelRevoked;
 
     // ---- ghosts: what was really executed, per account, session and epoch ----
     mapping(bytes32 key => uint256) public ghostNative;
@@ -61,11 +66,13 @@ contract SessionHandler is AdversarialBase {
     mapping(bytes32 key => mapping(uint256 permission => mapping(uint256 window => uint256))) public ghostWindowUses;
     /// Fees the account really paid for a session's operations (its balance and deposit, less the value sent).
     mapping(bytes32 key => uint256) public ghostFees;
-    uint256[6] public violations;
+    uint256[7] public violations;
     string public lastViolation;
     uint256 public acceptedOps;
     uint256 public rejectedOps;
     uint256 public executedCalls;
+    uint256 public selfRevocations;
+    uint256 public revokedPermissionAttempts;
     mapping(bytes32 => uint256) public calls;
 
     bytes32[SESSIONS] public roots;
@@ -82,6 +89,7 @@ contract SessionHandler is AdversarialBase {
         bool tryMode;
         bool callDataMutated;
         bool signatureMutated;
+        bool[3] selfRevoke;
         uint256[3] proofSession;
         uint256[3] permission;
         Execution[3] executions;
@@ -253,6 +261,20 @@ contract SessionHandler is AdversarialBase {
         _checkModel(a, s);
     }
 
+    /// The owner revokes permission `k` of session `s`: for good in this epoch, whatever the session's status.
+    function revokePermission(uint256 accountSeed, uint256 sessionSeed, uint256 permissionSeed) external {
+        ++calls["revokePermission"];
+        (uint256 a, uint256 s, uint256 k) =
+            (accountSeed % ACCOUNTS, sessionSeed % SESSIONS, permissionSeed % PERMISSIONS);
+        _sendOwnerOp(
+            _entryPoint(a),
+            _account(a),
+            _validatorCall(abi.encodeCall(ISessionKeyValidator.revokePermission, (_ids[s], _leaves[s][k])))
+        );
+        if (installed[a]) modelRevoked[ghostKey(a, s)][k] = true;
+        _checkModel(a, s);
+    }
+
     function revokeAll(uint256 accountSeed) external {
         ++calls["revokeAll"];
         uint256 a = accountSeed % ACCOUNTS;
@@ -308,6 +330,18 @@ contract SessionHandler is AdversarialBase {
         for (uint256 t; t < SESSIONS; ++t) {
             ISessionKeyValidator.SessionStatus actual = validator.sessionStatus(acct, _ids[t]);
             if (uint8(actual) != uint8(status[a][t])) _violate(Violation.Revoked, "status drift");
+            bytes32 key = ghostKey(a, t);
+            bool any;
+            for (uint256 k; k < PERMISSIONS; ++k) {
+                bool revoked = modelRevoked[key][k];
+                any = any || revoked;
+                if (validator.permissionRevoked(acct, _ids[t], _leaves[t][k]) != revoked) {
+                    _violate(Violation.RevokedPermission, "revoked permission drift");
+                }
+            }
+            if (validator.hasRevokedPermissions(acct, _ids[t]) != any) {
+                _violate(Violation.RevokedPermission, "revoked flag drift");
+            }
         }
         s; // every session is checked
     }
@@ -399,6 +433,22 @@ contract SessionHandler is AdversarialBase {
         if ((r >> 176) % 16 == 0) e.callData = bytes.concat(e.callData, bytes1(uint8(r >> 184)));
     }
 
+    /// The session's own revocation (call index irrelevant), or, when not `clean`, sometimes a near miss: another
+    /// session, a value, another validator function, an extra byte, another target.
+    function _selfRevocation(uint256 s, uint256 seed, bool clean) internal view returns (Execution memory e) {
+        e = Execution(address(validator), 0, SessionEncoding.selfRevocationCall(sessionOf(s)));
+        if (clean) return e;
+        uint256 r = _r(seed, 3);
+        uint256 pick = r % 8;
+        if (pick == 0) e.callData = abi.encodeCall(ISessionKeyValidator.revokeSession, (_ids[(s + 1) % SESSIONS]));
+        else if (pick == 1) e.value = 1 + (r >> 8) % 1 ether;
+        else if (pick == 2) e.callData = abi.encodeCall(ISessionKeyValidator.revokeAllSessions, ());
+        else if (pick == 3) e.callData = abi.encodeCall(ISessionKeyValidator.revokePermission, (_ids[s], _leaves[s][0]));
+        else if (pick == 4) e.callData = bytes.concat(e.callData, bytes1(uint8(r >> 16)));
+        else if (pick == 5) e.target = (r >> 16) % 2 == 0 ? address(targetA) : _account(_plan.account);
+        // 6, 7: the exact call
+    }
+
     function use(uint256 accountSeed, uint256 sessionSeed, uint256 seed) external {
         ++calls["use"];
         delete _plan;
@@ -414,9 +464,22 @@ contract SessionHandler is AdversarialBase {
 
         Execution[] memory executions = new Execution[](plan.n);
         CallProof[] memory proofs = new CallProof[](plan.n);
+        bool[] memory selfRevoking = new bool[](plan.n);
         for (uint256 i; i < plan.n; ++i) {
             uint256 callSeed = _r(seed, 10 + i);
             uint256 k = callSeed % PERMISSIONS;
+            if ((callSeed >> 240) % 24 == 0) {
+                // the key revokes its own session (the entry is the empty permission)
+                Execution memory revocation = _selfRevocation(plan.session, callSeed, clean);
+                executions[i] = revocation;
+                proofs[i] =
+                    CallProof({permission: catalog(plan.session, 0), proof: _proofs[plan.session][0], window: 0});
+                selfRevoking[i] = true;
+                plan.selfRevoke[i] = true;
+                plan.proofSession[i] = plan.session;
+                plan.executions[i] = revocation;
+                continue;
+            }
             uint256 proofSession = !clean && (callSeed >> 8) % 8 == 0 ? (plan.session + 1) % SESSIONS : plan.session;
             (Execution memory e, uint32 window) = _conforming(k, callSeed, clean);
             if (!clean) _mutate(e, callSeed);
@@ -456,8 +519,10 @@ contract SessionHandler is AdversarialBase {
         }
         bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
         op.signature = plan.enable
-            ? SessionEncoding.enableSignature(session, _enableSig[plan.account][plan.session], proofs, sessionSig)
-            : SessionEncoding.useSignature(session, proofs, sessionSig);
+            ? SessionEncoding.enableSignature(
+                session, _enableSig[plan.account][plan.session], proofs, selfRevoking, sessionSig
+            )
+            : SessionEncoding.useSignature(session, proofs, selfRevoking, sessionSig);
         if (!clean && (shape >> 64) % 8 == 0) {
             op.signature[(shape >> 72) % op.signature.length] ^= bytes1(uint8(1 + (shape >> 88) % 255));
             plan.signatureMutated = true;
@@ -468,19 +533,95 @@ contract SessionHandler is AdversarialBase {
 
         uint256 logBefore = callLog.count();
         uint256 fundsBefore = acct.balance + entryPoint.balanceOf(acct);
+        bool presentsRevoked = _presentsRevokedPermission(op.signature);
+        if (presentsRevoked) ++revokedPermissionAttempts;
+        vm.recordLogs();
         (bool ok,) = _tryHandleOp(entryPoint, op);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
         if (!ok) {
             ++rejectedOps;
             if (acct.balance + entryPoint.balanceOf(acct) != fundsBefore) _violate(Violation.Fees, "refused op paid");
             return;
         }
         ++acceptedOps;
-        _tallyFees(entryPoint, fundsBefore, logBefore);
+        if (presentsRevoked) _violate(Violation.RevokedPermission, "operation with a revoked permission accepted");
+        bool selfRevoked = _validatorEvents(logs);
+        _tallyFees(entryPoint, fundsBefore, logBefore, selfRevoked);
         _checkAccepted(logBefore);
+        if (selfRevoked) {
+            ++selfRevocations;
+            status[plan.account][plan.session] = Status.Revoked;
+            _checkModel(plan.account, plan.session);
+        }
+    }
+
+    /// Whether some call entry of `signature` presents a permission of the operation's session that the owner
+    /// revoked in the current epoch (the entries are parsed as the validator reads them, so a mutated signature
+    /// is judged by what it really presents).
+    function _presentsRevokedPermission(bytes memory signature) internal view returns (bool) {
+        uint256 s = _plan.session;
+        bytes32 key = ghostKey(_plan.account, s);
+        uint256 cursor = 1 + SessionEncoding.SESSION_LENGTH;
+        if (signature.length < cursor + 1) return false;
+        if (uint8(signature[0]) == SessionTypes.MODE_ENABLE) {
+            if (signature.length < cursor + 2) return false;
+            cursor += 2 + (uint256(uint8(signature[cursor])) << 8 | uint8(signature[cursor + 1]));
+        }
+        if (signature.length < cursor + 1) return false;
+        uint256 count = uint8(signature[cursor++]);
+        for (uint256 i; i < count; ++i) {
+            if (signature.length < cursor + 2) return false;
+            uint256 length = uint256(uint8(signature[cursor])) << 8 | uint8(signature[cursor + 1]);
+            cursor += 2;
+            if (length == 0) continue; // a self-revocation entry
+            if (signature.length < cursor + length + 1) return false;
+            bytes32 inner;
+            assembly ("memory-safe") {
+                inner := keccak256(add(add(signature, 0x20), cursor), length)
+            }
+            bytes32 leaf = keccak256(bytes.concat(inner));
+            for (uint256 k; k < PERMISSIONS; ++k) {
+                if (leaf == _leaves[s][k] && modelRevoked[key][k]) return true;
+            }
+            cursor += length;
+            cursor += 1 + 32 * uint256(uint8(signature[cursor])) + 4;
+        }
+        return false;
+    }
+
+    /// The validator's events of an accepted session operation: it may enable its own session (enable mode) and
+    /// revoke its own session (self-revocation), nothing else. Returns whether it revoked its session.
+    function _validatorEvents(Vm.Log[] memory logs) internal returns (bool selfRevoked) {
+        address acct = _account(_plan.account);
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(validator)) continue;
+            bytes32 topic = logs[i].topics[0];
+            if (topic == ISessionKeyValidator.SessionRevoked.selector) {
+                if (logs[i].topics[1] != bytes32(uint256(uint160(acct))) || logs[i].topics[2] != _ids[_plan.session]) {
+                    _violate(Violation.Revoked, "a session key revoked another session");
+                }
+                bool exact;
+                for (uint256 j; j < _plan.n; ++j) {
+                    exact = exact || (_plan.selfRevoke[j] && _isExactSelfRevocation(_plan.executions[j]));
+                }
+                if (!exact && !_plan.callDataMutated && !_plan.signatureMutated) {
+                    _violate(Violation.Revoked, "session revoked without its exact self-revocation");
+                }
+                selfRevoked = true;
+            } else if (topic != ISessionKeyValidator.SessionGranted.selector || !_plan.enable) {
+                _violate(Violation.Revoked, "a session operation changed other validator state");
+            }
+        }
+    }
+
+    /// Whether `e` is exactly `revokeSession` of the operation's own session on the validator, with no value.
+    function _isExactSelfRevocation(Execution storage e) internal view returns (bool) {
+        return e.target == address(validator) && e.value == 0
+            && keccak256(e.callData) == keccak256(SessionEncoding.selfRevocationCall(sessionOf(_plan.session)));
     }
 
     /// What the accepted operation really cost the account in fees, against the session's fee scope.
-    function _tallyFees(IEntryPoint entryPoint, uint256 fundsBefore, uint256 logBefore) internal {
+    function _tallyFees(IEntryPoint entryPoint, uint256 fundsBefore, uint256 logBefore, bool selfRevoked) internal {
         address acct = _account(_plan.account);
         uint256 valueSent;
         for (uint256 e = logBefore; e < callLog.count(); ++e) {
@@ -495,7 +636,8 @@ contract SessionHandler is AdversarialBase {
         if (ghostFees[key] > feeBudget) _violate(Violation.Fees, "fees paid past the budget");
         uint256 charged = validator.feesChargedOf(acct, _ids[_plan.session]);
         if (charged > feeBudget) _violate(Violation.Fees, "validator charged past the budget");
-        if (charged < ghostFees[key]) _violate(Violation.Fees, "validator charged less than was paid");
+        // a revoked session's record keeps no fee counter (revokeSession zeroes it): it never validates again
+        if (!selfRevoked && charged < ghostFees[key]) _violate(Violation.Fees, "validator charged less than was paid");
     }
 
     /// Carries validationData out of {probeValidation}, whose state changes its revert discards.
@@ -532,6 +674,7 @@ contract SessionHandler is AdversarialBase {
         if (validAfter < session.validAfter) _violate(Violation.ValidationData, "validAfter before session");
         if (_plan.callDataMutated) return; // the call count may differ
         for (uint256 i; i < _plan.n; ++i) {
+            if (_plan.selfRevoke[i]) continue; // no permission, no window
             SessionTypes.Permission memory p = catalog(_plan.proofSession[i], _plan.permission[i]);
             if (p.validUntil != 0 && validUntil > p.validUntil) {
                 _violate(Violation.ValidationData, "validUntil past permission");
@@ -599,6 +742,12 @@ contract SessionHandler is AdversarialBase {
         for (uint256 i; i < plan.n; ++i) {
             if (plan.proofSession[i] != s) _violate(Violation.Calls, "permission of another session's tree");
             Execution storage intended = plan.executions[i];
+            if (plan.selfRevoke[i]) {
+                // the empty permission allows exactly the session's own revocation
+                if (!_isExactSelfRevocation(intended)) _violate(Violation.Calls, "near-miss self-revocation accepted");
+                unloggedCode = true;
+                continue;
+            }
             CallLog.Entry memory asSigned = CallLog.Entry(intended.target, acct, intended.value, intended.callData);
             if (!_allowed(acct, catalog(s, plan.permission[i]), asSigned)) {
                 _violate(Violation.Calls, "accepted call outside its permission");
@@ -619,7 +768,7 @@ contract SessionHandler is AdversarialBase {
         uint256 j = logBefore;
         for (uint256 i; i < plan.n; ++i) {
             Execution storage intended = plan.executions[i];
-            if (!_isLogging(intended.target)) continue;
+            if (plan.selfRevoke[i] || !_isLogging(intended.target)) continue;
             CallLog.Entry memory executed = callLog.entry(j++);
             if (executed.from != acct) _violate(Violation.Calls, "call not made by the account");
             if (

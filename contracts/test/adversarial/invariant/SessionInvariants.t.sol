@@ -7,8 +7,9 @@ import {SessionEncoding} from "../../utils/SessionEncoding.sol";
 import {SessionHandler} from "./SessionHandler.sol";
 
 /// @notice Stateful fuzzing of "a leaked session key cannot escape its scope": the handler mixes owner actions
-///         (grant, revoke, revokeAll, uninstall/reinstall, enable signatures), time warps and mutated session-key
-///         operations sent through the real EntryPoints v0.7 and v0.8.
+///         (grant, revoke, revoke one permission, revokeAll, uninstall/reinstall, enable signatures), time warps and
+///         mutated session-key operations (self-revocations included) sent through the real EntryPoints v0.7 and
+///         v0.8.
 contract SessionInvariantsTest is Test {
     SessionHandler internal handler;
 
@@ -16,7 +17,7 @@ contract SessionInvariantsTest is Test {
         handler = new SessionHandler();
         handler.setUp();
         // the key acts more often than the owner
-        bytes4[] memory selectors = new bytes4[](12);
+        bytes4[] memory selectors = new bytes4[](13);
         selectors[0] = SessionHandler.use.selector;
         selectors[1] = SessionHandler.use.selector;
         selectors[2] = SessionHandler.use.selector;
@@ -29,6 +30,7 @@ contract SessionInvariantsTest is Test {
         selectors[9] = SessionHandler.reinstall.selector;
         selectors[10] = SessionHandler.ownerSignsEnable.selector;
         selectors[11] = SessionHandler.warp.selector;
+        selectors[12] = SessionHandler.revokePermission.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }
@@ -101,6 +103,26 @@ contract SessionInvariantsTest is Test {
         assertEq(handler.violationCount(SessionHandler.Violation.Revoked), 0, handler.lastViolation());
     }
 
+    /// An operation presenting a permission the owner revoked in the current epoch is never accepted, and the
+    /// validator's views agree with the owner's revocations.
+    function invariant_revokedPermissionNeverValidates() public view {
+        for (uint256 a; a < 2; ++a) {
+            address account = handler.account(a);
+            for (uint256 s; s < 3; ++s) {
+                bytes32 key = handler.ghostKey(a, s);
+                for (uint256 k; k < 6; ++k) {
+                    assertEq(
+                        handler.sessionValidator()
+                            .permissionRevoked(account, _sid(s), SessionEncoding.leaf(handler.catalog(s, k))),
+                        handler.modelRevoked(key, k),
+                        "permissionRevoked"
+                    );
+                }
+            }
+        }
+        assertEq(handler.violationCount(SessionHandler.Violation.RevokedPermission), 0, handler.lastViolation());
+    }
+
     function invariant_validationDataWellFormed() public view {
         assertEq(handler.violationCount(SessionHandler.Violation.ValidationData), 0, handler.lastViolation());
     }
@@ -112,14 +134,17 @@ contract SessionInvariantsTest is Test {
         uint256 accepted;
         uint256 rejected;
         uint256 executed;
+        uint256 revokedAttempts;
+        uint256 selfRevoked;
         for (uint256 run; run < 20; ++run) {
             uint256 snapshot = vm.snapshotState();
             for (uint256 i; i < 20; ++i) {
                 uint256 r = uint256(keccak256(abi.encode("walk", run, i)));
-                uint256 action = r % 20;
+                uint256 action = r % 21;
                 if (action < 12) handler.use(r >> 8, r >> 16, r >> 24);
                 else if (action < 15) handler.grant(r >> 8, r >> 16);
                 else if (action == 15) handler.revoke(r >> 8, r >> 16);
+                else if (action == 20) handler.revokePermission(r >> 8, r >> 16, r >> 24);
                 else if (action == 16) handler.ownerSignsEnable(r >> 8, r >> 16);
                 else if (action == 17) handler.warp(r >> 8);
                 else if (action == 18) handler.revokeAll(r >> 8);
@@ -131,11 +156,16 @@ contract SessionInvariantsTest is Test {
             accepted += handler.acceptedOps();
             rejected += handler.rejectedOps();
             executed += handler.executedCalls();
+            revokedAttempts += handler.revokedPermissionAttempts();
+            selfRevoked += handler.selfRevocations();
             vm.revertToState(snapshot);
         }
         console.log("accepted", accepted, "rejected", rejected);
         console.log("executed calls", executed);
+        console.log("revoked-permission attempts", revokedAttempts, "self-revocations", selfRevoked);
         assertGt(accepted, 40, "too few accepted operations");
         assertGt(rejected, 40, "too few rejected operations");
+        assertGt(revokedAttempts, 0, "the key never tried a revoked permission");
+        assertGt(selfRevoked, 0, "the key never revoked its session");
     }
 }
