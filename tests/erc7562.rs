@@ -13,7 +13,8 @@
 //! Operations: a single call, a batch, ERC-20 transfers under a cumulative limit, native transfers under a total
 //! limit, a permission with max uses and a rate limit (first use and later uses, so counters are both created and
 //! updated), a batch of all counted permissions, enable mode (grant and use in one operation) on a deployed account,
-//! and enable mode in a counterfactual account's first operation (`initCode`). Every session but one has a fee
+//! and enable mode in a counterfactual account's first operation (`initCode`); an operation of a session with a
+//! revoked permission (its permission's slot is read too) and a session key revoking its own session. Every session but one has a fee
 //! budget, so each of these operations is also charged its maximum cost in the session's record (the slot
 //! validation reads anyway): the single call writes the validator's storage for that alone; the one session with
 //! an unlimited fee scope writes nothing there. The last one complies only once the
@@ -718,6 +719,44 @@ async fn run(version: Version) {
     assert_eq!(
         fees_charged(&client, &account, unlimited.session_id()).await,
         U256::ZERO
+    );
+
+    // Revocations. The owner revokes permission 1 of the first session: an operation under permission 0 then also
+    // reads permission 0's slot (the session's record says some permission is revoked), associated with the
+    // account like every other.
+    client
+        .revoke_permission(
+            &account,
+            &owner,
+            granted.session_id(),
+            granted.tree.leaf(1).unwrap(),
+        )
+        .await
+        .unwrap();
+    let calls = [transfer(plain, recipient, 2, 0)];
+    let op = client
+        .prepare_session_op(&account, &key, &granted, &calls)
+        .await
+        .unwrap();
+    let checked = check_and_send(&client, "session with a revoked permission", &op).await;
+    storage_of.extend(checked.storage_of);
+    // The key's kill switch: its one call to the validator, with no permission.
+    let calls = [SessionCall::revoke_own_session(
+        stack.session_key_validator,
+        granted.session_id(),
+    )];
+    let op = client
+        .prepare_session_op(&account, &key, &granted, &calls)
+        .await
+        .unwrap();
+    let checked = check_and_send(&client, "self-revocation", &op).await;
+    storage_of.extend(checked.storage_of);
+    assert_eq!(
+        client
+            .session_status(&account, granted.session_id())
+            .await
+            .unwrap(),
+        keyscope::SessionStatus::Revoked
     );
 
     // Use mode touches the account's and the validator's storage (and the EntryPoint's deposit slot only if a

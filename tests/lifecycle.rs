@@ -2,6 +2,9 @@
 //! grant a session by an owner operation, use it (single call and batch), get out-of-scope calls rejected with
 //! typed validator errors, expire it (AA22), revoke one session and all sessions (SessionNotActive), reach a use
 //! limit and a cumulative ERC-20 limit, uninstall the validator (AA24) and reinstall it (old sessions stay void).
+//! Finer revocation: the owner revokes one permission of a session (its other permission keeps working, a batch
+//! using both fails, an operation signed before the revocation fails after it, the listing shows the leaf), and a
+//! session key revokes its own session (its kill switch) with no permission for it.
 //! And the fee scope: the SDK keeps session operations within it before signing (lowering `maxFeePerGas` when the
 //! chain allows, refusing with `Error::FeeScopeExceeded` when not), and the validator agrees with it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -281,8 +284,85 @@ async fn session_lifecycle_on_anvil() {
 
     for (s, compiled) in &phase1 {
         expire_and_revoke(&client, s, &key, compiled).await;
+        revoke_one_permission_then_self_revoke(&client, s, &key).await;
         limits_then_uninstall(&client, s, &key).await;
     }
+}
+
+/// The owner revokes permission 0 of a two-permission session: permission 1 keeps working, permission 0 fails
+/// (alone, in a batch, and in an operation signed before the revocation, as one waiting in a mempool would); then
+/// the session key revokes its own session and nothing of it works any more.
+async fn revoke_one_permission_then_self_revoke(client: &Client, s: &Setup, key: &SessionKey) {
+    let t = now(client.provider()).await;
+    let session = SessionJson::new(key, t)
+        .valid_until(t + 7200)
+        .salt(B256::repeat_byte(0x5e).to_string())
+        .transfer_of_at_most(s.token, 100)
+        .transfer_of(s.other_token)
+        .compile();
+    s.grant(&session).await;
+    mint_tokens(client, s.other_token, s.account.address, 10).await;
+    let mut other_call = transfer(s.other_token, s.recipient, 1);
+    other_call.permission = 1;
+    s.send(key, &session, &[s.pay(1)]).await;
+    // Signed now, sent after the revocation: what a bundler's mempool would hold.
+    let waiting = client
+        .prepare_session_op(&s.account, key, &session, &[s.pay(2)])
+        .await
+        .unwrap();
+
+    let leaf = session.tree.leaf(0).unwrap();
+    client
+        .revoke_permission(&s.account, &s.owner, session.session_id(), leaf)
+        .await
+        .unwrap();
+    assert_eq!(s.status(&session).await, SessionStatus::Active);
+    let revoked = |e: &SessionKeyValidatorErrors, index: u64| {
+        matches!(e, SessionKeyValidatorErrors::PermissionIsRevoked(e)
+            if e.leaf == leaf && e.callIndex == U256::from(index))
+    };
+    let error = client.send(&waiting).await.unwrap_err();
+    assert_validator_error(&error, |e| revoked(e, 0));
+    let error = s.refused(key, &session, &[s.pay(3)]).await;
+    assert_validator_error(&error, |e| revoked(e, 0));
+    let error = s
+        .refused(key, &session, &[other_call.clone(), s.pay(3)])
+        .await;
+    assert_validator_error(&error, |e| revoked(e, 1));
+    let paid_before = s.paid().await;
+    s.send(key, &session, &[other_call.clone()]).await;
+    assert_eq!(
+        s.paid().await,
+        paid_before,
+        "the other token moved, not this one"
+    );
+    assert_eq!(
+        balance(client, s.other_token, s.recipient).await,
+        U256::from(1)
+    );
+    let listing = client
+        .sessions_of(s.account.address, 0, 10_000)
+        .await
+        .unwrap();
+    let entry = listing
+        .sessions
+        .iter()
+        .find(|e| e.session_id == session.session_id())
+        .unwrap();
+    assert_eq!(entry.revoked_permissions, [leaf]);
+
+    // The kill switch: the key revokes its own session, with no permission for that call.
+    let outcome = client
+        .revoke_own_session(&s.account, key, &session)
+        .await
+        .unwrap();
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(s.status(&session).await, SessionStatus::Revoked);
+    let error = s.refused(key, &session, &[other_call]).await;
+    assert_validator_error(
+        &error,
+        |e| matches!(e, SessionKeyValidatorErrors::SessionNotActive(e) if e.sessionId == session.session_id()),
+    );
 }
 
 /// A session with a use limit and a cumulative ERC-20 limit reaches both; uninstalling the validator voids every

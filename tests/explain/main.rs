@@ -12,6 +12,12 @@
 //! before it calls the account, and an operation the account cannot pay for with `AA21`: the validator's own
 //! answer is still compared through the direct call); budgets used up across sent operations and enable-mode
 //! replays. After every sent operation the validator's `feesChargedOf` is what `explain` said it would be.
+//!
+//! Revocation: permissions revoked one by one by the owner (`revokePermission`), after the session's grant and
+//! before it, used alone, next to their sibling permissions and in batches (`PermissionIsRevoked`, which `explain`
+//! finds through `hasRevokedPermissions` and `permissionRevoked`); the session key's own revocation (an empty
+//! permission entry for `revokeSession(sessionId)` on the validator), valid, in batches, in enable mode, sent, and
+//! wrong in each way the validator checks (`InvalidSelfRevocation`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -19,6 +25,7 @@ mod compare;
 mod fee_ops;
 mod generators;
 mod operations;
+mod revocation_ops;
 mod sent_ops;
 mod setup;
 mod static_ops;
@@ -32,6 +39,7 @@ use compare::{set_time, Stats};
 use fee_ops::fee_ops;
 use generators::{Rng, Times};
 use operations::Env;
+use revocation_ops::{new_epoch_ops, revocation_ops};
 use sent_ops::{boundary_ops, counter_ops, epoch_ops};
 use setup::setup;
 use static_ops::static_ops;
@@ -76,6 +84,9 @@ async fn explain_agrees_with_the_chain() {
     for s in &setups {
         fee_ops(&env, &mut stats, s, &mut rng).await;
     }
+    for s in &setups {
+        revocation_ops(&env, &mut stats, s).await;
+    }
     // The boundary permission's window is [boundary, boundary + 2].
     for at in times.boundary - 1..=times.boundary + 3 {
         set_time(&env, at).await;
@@ -85,6 +96,7 @@ async fn explain_agrees_with_the_chain() {
     }
     for s in &setups {
         epoch_ops(&env, &mut stats, s).await;
+        new_epoch_ops(&env, &mut stats, s).await;
     }
 
     let elapsed = started.elapsed();
@@ -112,6 +124,8 @@ async fn explain_agrees_with_the_chain() {
         "AA23 OperationFeeExceeded",
         "AA23 FeeBudgetExceeded",
         "AA23 MalformedSession",
+        "AA23 PermissionIsRevoked",
+        "AA23 InvalidSelfRevocation",
         "AA94 (gas values overflow)",
         "AA93 (short paymasterAndData)",
         "accepted by the validator, AA21 (prefund)",

@@ -16,6 +16,8 @@ pub(crate) struct Entry {
     pub(crate) permission: usize,
     pub(crate) window: u32,
     pub(crate) bad_proof: bool,
+    /// An empty permission: the call is presented as the session's own revocation (`permission` is ignored).
+    pub(crate) self_revocation: bool,
 }
 
 impl Entry {
@@ -24,6 +26,15 @@ impl Entry {
             permission,
             window: 0,
             bad_proof: false,
+            self_revocation: false,
+        }
+    }
+
+    /// The empty permission entry of the session's own revocation.
+    pub(crate) fn self_revocation() -> Self {
+        Self {
+            self_revocation: true,
+            ..Self::new(0)
         }
     }
 }
@@ -167,6 +178,10 @@ fn encode_signature(
     }
     out.push(plan.entries.len() as u8);
     for entry in &plan.entries {
+        if entry.self_revocation {
+            out.extend_from_slice(&0u16.to_be_bytes());
+            continue;
+        }
         let encoding = &session.encodings[entry.permission];
         out.extend_from_slice(&(encoding.len() as u16).to_be_bytes());
         out.extend_from_slice(encoding);

@@ -19,6 +19,10 @@ contract RustVectorsTest is SessionTestBase {
     ///         flags, valueLimit).
     uint256 internal constant VALUE_LIMIT_LAST_BYTE = 4 * 32 + 31;
 
+    /// @notice Offset of the session id in the self-revocation vector's callData: selector, mode, offset, length,
+    ///         then target (20 bytes), value and `revokeSession`'s selector.
+    uint256 internal constant SELF_REVOCATION_ID_OFFSET = 4 + 3 * 32 + 20 + 32 + 4;
+
     string internal json;
 
     function setUp() public override {
@@ -185,6 +189,45 @@ contract RustVectorsTest is SessionTestBase {
         }
     }
 
+    /// @notice A Rust-signed self-revocation: `revokeSession(sessionId)` on the validator, presented with an empty
+    ///         permission entry (two zero length bytes, then at once the session signature), passes validation and
+    ///         revokes the session, on both EntryPoints.
+    function test_handleOps_accepts_rustSelfRevocation() public {
+        for (uint256 v; v < 2; ++v) {
+            (IEntryPoint entryPoint, address account, string memory path) = _handleOpsVector(v, "selfRevoke");
+            PackedUserOperation memory op = _op(string.concat(path, ".op"));
+            assertEq(op.sender, account, "sender");
+            assertEq(_userOpHash(entryPoint, op), vm.parseJsonBytes32(json, string.concat(path, ".hash")), "hash");
+            SessionTypes.Session memory session = _vectorSession(path);
+            bytes32 id = validator.sessionIdOf(session);
+            assertEq(id, vm.parseJsonBytes32(json, string.concat(path, ".sessionId")), "session id");
+            _assertSelfRevocationEncoding(op, id);
+            _grant(entryPoint, account, session);
+            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Active));
+            _handleOp(entryPoint, op);
+            assertEq(
+                uint8(validator.sessionStatus(account, id)),
+                uint8(ISessionKeyValidator.SessionStatus.Revoked),
+                "revoked by its own key"
+            );
+        }
+    }
+
+    /// @notice The Rust self-revocation naming another session: InvalidSelfRevocation, before the signature check.
+    function test_handleOps_rejects_rustSelfRevocationOfAnotherSession() public {
+        for (uint256 v; v < 2; ++v) {
+            (IEntryPoint entryPoint, address account, string memory path) = _handleOpsVector(v, "selfRevoke");
+            PackedUserOperation memory op = _op(string.concat(path, ".op"));
+            _grant(entryPoint, account, _vectorSession(path));
+            op.callData[SELF_REVOCATION_ID_OFFSET + 31] = op.callData[SELF_REVOCATION_ID_OFFSET + 31] ^ 0x01;
+            _expectScopeError(
+                entryPoint,
+                op,
+                abi.encodeWithSelector(ISessionKeyValidator.InvalidSelfRevocation.selector, 0, address(validator))
+            );
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Helpers
     // ------------------------------------------------------------------------------------------------------------
@@ -207,6 +250,23 @@ contract RustVectorsTest is SessionTestBase {
     /// @notice The session of a handleOps vector.
     function _vectorSession(string memory path) internal view returns (SessionTypes.Session memory) {
         return abi.decode(vm.parseJsonBytes(json, string.concat(path, ".session")), (SessionTypes.Session));
+    }
+
+    /// @notice The self-revocation vector's encoding: one call, `revokeSession(id)` on the validator with no value;
+    ///         its entry an empty permission, followed at once by the 65-byte session signature.
+    function _assertSelfRevocationEncoding(PackedUserOperation memory op, bytes32 id) internal view {
+        uint256 at = 1 + SessionEncoding.SESSION_LENGTH;
+        assertEq(uint8(op.signature[0]), SessionTypes.MODE_USE, "use mode");
+        assertEq(uint8(op.signature[at]), 1, "one call");
+        assertEq(uint8(op.signature[at + 1]), 0, "permission length, high byte");
+        assertEq(uint8(op.signature[at + 2]), 0, "permission length, low byte");
+        assertEq(uint8(op.signature[at + 3]), 65, "session signature length");
+        assertEq(op.signature.length, at + 4 + 65, "nothing else");
+        bytes memory data = abi.encodeCall(ISessionKeyValidator.revokeSession, (id));
+        bytes memory expected = abi.encodeWithSignature(
+            "execute(bytes32,bytes)", bytes32(0), abi.encodePacked(address(validator), uint256(0), data)
+        );
+        assertEq(op.callData, expected, "callData");
     }
 
     /// @notice Sends `op` and checks that its native transfer happened.

@@ -17,7 +17,7 @@ use keyscope::{Account, Client, Error, FeeUsage, SessionReport, SessionStatus, W
 use serde_json::{json, Value};
 
 use crate::account::parse_address;
-use crate::keys::{read_text, OwnerKeyArgs, PasswordArgs};
+use crate::keys::{key_file, read_text, OwnerKeyArgs, PasswordArgs};
 use crate::node::{Node, NodeArgs, RpcArgs};
 use crate::output::{self, outcome_json, outcome_text, short};
 use crate::Global;
@@ -40,8 +40,10 @@ pub enum SessionCommand {
     /// counters: fees charged (and left, with --permissions), uses of each permission and native value spent.
     /// Needs no key.
     Show(ShowArgs),
-    /// Revoke one session for good, or every session of the account (--all: a new epoch). A session already
-    /// revoked is refused before anything is sent.
+    /// Revoke one session for good, one permission of it (--permission or --leaf: the others keep working), or
+    /// every session of the account (--all: a new epoch), by owner operation. With --session-key-file the session
+    /// key revokes its own session instead (its kill switch, a session operation: no owner key). A session
+    /// already revoked is refused before anything is sent.
     Revoke(RevokeArgs),
 }
 
@@ -286,6 +288,18 @@ pub struct RevokeArgs {
     /// Which sessions.
     #[command(flatten)]
     which: RevokeWhich,
+    /// Revoke only this permission of the session, by its index in the --permissions file: the session's other
+    /// permissions keep working.
+    #[arg(long, value_name = "INDEX", requires = "permissions", conflicts_with_all = ["leaf", "session_key_file"])]
+    permission: Option<usize>,
+    /// Revoke only the permission with this Merkle leaf (0x + 64 hex digits), of the session --session-id or
+    /// --permissions names.
+    #[arg(long, value_name = "LEAF", conflicts_with_all = ["all", "session_key_file"])]
+    leaf: Option<B256>,
+    /// The session key revokes its own session (the session of --permissions), in a session operation: its
+    /// kill switch, which needs no owner key (a keystore is decrypted with --password-file or KEYSCOPE_PASSWORD).
+    #[arg(long, value_name = "FILE", requires = "permissions")]
+    session_key_file: Option<PathBuf>,
     /// The account.
     #[command(flatten)]
     account: AccountArgs,
@@ -697,6 +711,12 @@ async fn counters(
 }
 
 async fn revoke(args: RevokeArgs, global: Global) -> Result<()> {
+    if args.session_key_file.is_some() {
+        return revoke_own(args, global).await;
+    }
+    if args.permission.is_some() || args.leaf.is_some() {
+        return revoke_permission(args, global).await;
+    }
     let which = &args.which;
     let session_id = match (&which.session_id, &which.permissions, which.all) {
         (_, _, true) => None,
@@ -733,6 +753,104 @@ async fn revoke(args: RevokeArgs, global: Global) -> Result<()> {
                 account.address
             ),
         }
+        println!("{}", outcome_text(&outcome));
+        Ok(())
+    }
+}
+
+/// `session revoke --session-key-file`: the session key's kill switch.
+async fn revoke_own(args: RevokeArgs, global: Global) -> Result<()> {
+    let (Some(key_path), Some(path)) = (&args.session_key_file, &args.which.permissions) else {
+        bail!("--session-key-file needs the session's --permissions file");
+    };
+    let (_, session) = load_session(path)?;
+    let key = key_file(key_path, &args.owner.password)?;
+    if key.address() != session.session.signer {
+        bail!(
+            "the key in {} is {}, not the session's signer {}",
+            key_path.display(),
+            key.address(),
+            session.session.signer
+        );
+    }
+    let (_, client, account) = connect(&args.account).await?;
+    let session_id = session.session_id();
+    let status = client.session_status(&account, session_id).await?;
+    if status != SessionStatus::Active {
+        bail!(
+            "session {session_id} is {} on account {}: nothing was sent",
+            validator_status_name(status),
+            account.address
+        );
+    }
+    let outcome = client
+        .revoke_own_session(&account, &key, &session)
+        .await
+        .with_context(|| format!("session {session_id} could not revoke itself"))?;
+    if global.json {
+        output::print_json(&json!({
+            "account": account.address,
+            "revoked": session_id,
+            "by": "session key",
+            "op": outcome_json(&outcome),
+        }))
+    } else {
+        println!(
+            "session {session_id} revoked itself on account {}",
+            account.address
+        );
+        println!("{}", outcome_text(&outcome));
+        Ok(())
+    }
+}
+
+/// `session revoke --permission` / `--leaf`: one permission, by owner operation.
+async fn revoke_permission(args: RevokeArgs, global: Global) -> Result<()> {
+    let which = &args.which;
+    let (session_id, leaf) = match (
+        &which.session_id,
+        &which.permissions,
+        args.permission,
+        args.leaf,
+    ) {
+        (Some(id), _, _, Some(leaf)) => (*id, leaf),
+        (None, Some(path), index, leaf) => {
+            let (_, session) = load_session(path)?;
+            let leaf = match (index, leaf) {
+                (_, Some(leaf)) => leaf,
+                (Some(index), None) => session
+                    .tree
+                    .leaf(index)
+                    .with_context(|| format!("--permission {index} of {}", path.display()))?,
+                (None, None) => bail!("--permission INDEX or --leaf LEAF is needed"),
+            };
+            (session.session_id(), leaf)
+        }
+        _ => bail!("--leaf needs --session-id, or --permission/--leaf needs --permissions FILE"),
+    };
+    let owner = args.owner.key()?;
+    let (_, client, account) = connect(&args.account).await?;
+    if client.session_status(&account, session_id).await? == SessionStatus::Revoked {
+        bail!(
+            "session {session_id} is already revoked on account {}: nothing was sent",
+            account.address
+        );
+    }
+    let outcome = client
+        .revoke_permission(&account, &owner, session_id, leaf)
+        .await
+        .map_err(|error| owner_op_error(error, &owner, &account, "revocation failed"))?;
+    if global.json {
+        output::print_json(&json!({
+            "account": account.address,
+            "revoked": { "sessionId": session_id, "leaf": leaf },
+            "op": outcome_json(&outcome),
+        }))
+    } else {
+        println!(
+            "revoked permission {leaf} of session {session_id} on account {}",
+            account.address
+        );
         println!("{}", outcome_text(&outcome));
         Ok(())
     }

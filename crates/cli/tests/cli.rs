@@ -823,14 +823,54 @@ async fn session_commands_end_to_end() {
     );
     assert_error(&run, 1, &["wrong password"]);
 
-    // Revoke: the session is revoked and the key refused.
-    let revoked = json(&with(
-        &["session", "revoke", "--json", "--session-id", &session_id],
+    // One permission: the owner revokes the mint permission (index 0 of the file); the key's mint is refused,
+    // naming the permission, while the session itself stays active.
+    let one = json(&with(
+        &[
+            "session",
+            "revoke",
+            "--json",
+            "-p",
+            path_str(&spec),
+            "--permission",
+            "0",
+        ],
         &["--owner-key-file", path_str(&owner_file)],
     ));
-    assert_eq!(revoked["op"]["success"], true);
+    assert_eq!(one["op"]["success"], true, "{one}");
+    assert!(one["revoked"]["leaf"].is_string(), "{one}");
+    assert_eq!(show_id()["status"], "active");
+    assert_error(&send(&mint), 1, &["AA23", "PermissionIsRevoked"]);
+    // The kill switch: the session key revokes its own session, with no owner key.
+    let own = json(&keyscope_with(
+        &[
+            &[
+                "session",
+                "revoke",
+                "--json",
+                "-p",
+                path_str(&spec),
+                "--session-key-file",
+                path_str(&keystore),
+            ][..],
+            &common,
+        ]
+        .concat(),
+        &[("KEYSCOPE_PASSWORD", PASSWORD)],
+    ));
+    assert_eq!(own["by"], "session key", "{own}");
+    assert_eq!(own["op"]["success"], true);
     assert_eq!(show_id()["status"], "revoked");
     assert_error(&send(&mint), 1, &["AA23", "SessionNotActive"]);
+    // The owner revoking it again is refused before anything is sent.
+    assert_error(
+        &with(
+            &["session", "revoke", "--session-id", &session_id],
+            &["--owner-key-file", path_str(&owner_file)],
+        ),
+        1,
+        &["already revoked", "nothing was sent"],
+    );
     // Revoke all (a new epoch) works too; the validator then reads an old session as unknown, and its status is
     // void (granted before the account's last revoke --all), as keyscope-rpc's listings say.
     let all = json(&with(

@@ -372,8 +372,15 @@ impl Service {
     // keyscope_revokeSessions
     // ---------------------------------------------------------------------------------------------------------
 
-    /// `keyscope_revokeSessions`: `{chainId?, account, sessionIds: [...]}` or `{…, all: true}`.
+    /// `keyscope_revokeSessions`: `{chainId?, account, sessionIds: [...]}`, `{…, permissions: [{sessionId,
+    /// leaf}, ...]}` (single permissions: the sessions' other permissions keep working) or `{…, all: true}`.
     pub(crate) async fn revoke_sessions(&self, mut params: Map<String, Value>) -> Result<Value> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct PermissionRef {
+            session_id: B256,
+            leaf: B256,
+        }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
         struct Params {
@@ -383,20 +390,51 @@ impl Service {
             #[serde(default)]
             session_ids: Option<Vec<B256>>,
             #[serde(default)]
+            permissions: Option<Vec<PermissionRef>>,
+            #[serde(default)]
             all: bool,
         }
-        if let Some(Value::Array(ids)) = params.get("sessionIds") {
-            check_len(
-                "sessionIds",
-                ids.len(),
-                self.limits().session_ids_per_request,
-                "session ids",
-            )?;
+        for field in ["sessionIds", "permissions"] {
+            if let Some(Value::Array(ids)) = params.get(field) {
+                check_len(
+                    field,
+                    ids.len(),
+                    self.limits().session_ids_per_request,
+                    "entries",
+                )?;
+            }
         }
         let p: Params = from_value(Value::Object(std::mem::take(&mut params)), "")?;
         self.check_chain(p.chain_id.as_ref(), "chainId", false)?;
         let validator = self.client.stack().session_key_validator;
+        let permissions = p.permissions.unwrap_or_default();
+        if !permissions.is_empty() && (p.session_ids.is_some() || p.all) {
+            return Err(Error::invalid(
+                "permissions",
+                "give sessionIds, permissions or all, one of them",
+            ));
+        }
+        let revoked_permissions: Vec<Value> = permissions
+            .iter()
+            .map(|p| json!({ "sessionId": p.session_id, "leaf": p.leaf }))
+            .collect();
         let (calls, ids) = match (p.session_ids, p.all) {
+            (None, false) if !permissions.is_empty() => (
+                permissions
+                    .iter()
+                    .map(|p| {
+                        Call::new(
+                            validator,
+                            SessionKeyValidator::revokePermissionCall {
+                                sessionId: p.session_id,
+                                leaf: p.leaf,
+                            }
+                            .abi_encode(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                vec![],
+            ),
             (Some(ids), false) if !ids.is_empty() => (
                 ids.iter()
                     .map(|id| {
@@ -421,7 +459,7 @@ impl Service {
             _ => {
                 return Err(Error::invalid(
                     "sessionIds",
-                    "required: the sessions to revoke (or all: true)",
+                    "required: the sessions to revoke (or permissions: [{sessionId, leaf}], or all: true)",
                 ))
             }
         };
@@ -441,6 +479,9 @@ impl Service {
         let operation = self.account_operation(&resolved, calls, None).await?;
         let mut answer = self.account_json(&resolved);
         answer.insert("sessionIds".into(), json!(ids));
+        if !revoked_permissions.is_empty() {
+            answer.insert("permissions".into(), Value::Array(revoked_permissions));
+        }
         answer.insert("all".into(), json!(p.all));
         merge(&mut answer, &operation)?;
         Ok(Value::Object(answer))

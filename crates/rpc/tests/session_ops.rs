@@ -7,9 +7,10 @@ mod common;
 use common::{compiled, env, transfer, Env};
 use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::alloy::sol_types::SolCall;
+use keyscope::bindings::session_key_validator::SessionKeyValidator;
 use keyscope::bindings::DemoToken;
 use keyscope::signer::SessionKey;
-use keyscope::{Account, Error, Version};
+use keyscope::{Account, Error, SessionStatus, Version};
 use serde_json::{json, Value};
 
 /// A `KeyscopeAccount` of a new owner (salt `salt`, EntryPoint `version`) created, funded and granted, through the
@@ -166,6 +167,55 @@ async fn prepare_sign_elsewhere_send() {
     assert_eq!(error.data["rule"], "ArgumentRuleFailed", "{error:?}");
     assert_eq!(error.data["aaCode"], "AA23", "{error:?}");
     assert_eq!(env.balance(token, recipient).await, U256::from(42));
+
+    // The kill switch: the session key revokes its own session with a call no permission covers.
+    let session_id: B256 = serde_json::from_value(record["sessionId"].clone()).unwrap();
+    let revoke_own = SessionKeyValidator::revokeSessionCall {
+        sessionId: session_id,
+    }
+    .abi_encode();
+    let validator = env.client.stack().session_key_validator;
+    let prepared = env
+        .ok(
+            "keyscope_prepareSessionOperation",
+            json!({ "account": account, "session": record["sessionId"],
+                    "calls": [{ "to": validator, "data": Bytes::from(revoke_own) }] }),
+        )
+        .await;
+    assert_eq!(
+        prepared["calls"][0]["permission"],
+        Value::Null,
+        "{prepared}"
+    );
+    let sent = env
+        .ok(
+            "keyscope_sendSessionOperation",
+            json!({ "userOp": prepared["userOp"], "signature": key_signs(&key, &prepared),
+                    "beneficiary": beneficiary }),
+        )
+        .await;
+    assert!(send_transaction(&env, &sent["transaction"]).await);
+    let on_chain = Account {
+        address: account,
+        version: Version::V07,
+    };
+    assert_eq!(
+        env.client
+            .session_status(&on_chain, session_id)
+            .await
+            .unwrap(),
+        SessionStatus::Revoked
+    );
+    // Nothing of the session works any more.
+    let error = env
+        .err(
+            "keyscope_prepareSessionOperation",
+            json!({ "account": account, "session": record["sessionId"],
+                    "calls": [{ "to": token, "data": transfer_data(recipient, 1) }] }),
+        )
+        .await;
+    assert_eq!(error.code, -32602, "{error:?}");
+    assert!(error.message.contains("not active"), "{error:?}");
 
     env.server.shutdown().await;
 }

@@ -345,6 +345,53 @@ async fn listings_are_chunked_paged_and_bounded() {
             expected
         );
     }
+    // One permission of the active session: the owner revokes its leaf; the session stays active and its listing
+    // names the leaf. sessionIds, permissions and all are exclusive.
+    let leaf = listed[1]["record"]["permissions"][0]["leaf"].clone();
+    let error = env
+        .err(
+            "keyscope_revokeSessions",
+            json!({ "account": { "address": account.address }, "sessionIds": [ids[0]],
+                    "permissions": [{ "sessionId": ids[1], "leaf": leaf }] }),
+        )
+        .await;
+    assert_eq!(
+        (error.code, error.field().as_str()),
+        (-32602, "permissions")
+    );
+    let revoke_one = env
+        .ok(
+            "keyscope_revokeSessions",
+            json!({ "account": { "address": account.address },
+                    "permissions": [{ "sessionId": ids[1], "leaf": leaf }] }),
+        )
+        .await;
+    assert_eq!(revoke_one["permissions"][0]["leaf"], leaf, "{revoke_one}");
+    env.sign_and_send(&owner, &revoke_one).await;
+    let page = env
+        .ok(
+            "keyscope_getSessions",
+            json!({ "account": account.address, "offset": 1, "limit": 1 }),
+        )
+        .await;
+    assert_eq!(page["sessions"][0]["status"], "active", "{page}");
+    assert_eq!(
+        page["sessions"][0]["revokedPermissions"],
+        json!([leaf]),
+        "{page}"
+    );
+    let id = serde_json::from_value(ids[1].clone()).unwrap();
+    let leaf = serde_json::from_value(leaf).unwrap();
+    let validator = keyscope::bindings::SessionKeyValidator::new(
+        env.client.stack().session_key_validator,
+        env.client.provider(),
+    );
+    assert!(validator
+        .permissionRevoked(account.address, id, leaf)
+        .call()
+        .await
+        .unwrap());
+
     // Page 2: the last one, and no further page.
     let page = env
         .ok(

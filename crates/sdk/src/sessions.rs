@@ -2,7 +2,7 @@
 //! ([`crate::status`]) and what each was charged (`feesChargedOf`).
 //!
 //! The validator keeps no list of an account's sessions: [`Client::sessions_of`] reads its events
-//! (`SessionGranted`, `SessionRevoked`, and the epoch changes `AllSessionsRevoked`, `ValidatorInstalled`,
+//! (`SessionGranted`, `SessionRevoked`, `PermissionRevoked`, and the epoch changes `AllSessionsRevoked`, `ValidatorInstalled`,
 //! `ValidatorUninstalled`) in `eth_getLogs` requests of a bounded block range, and the account's `epochOf`, all at
 //! one block. Each session's [`Status`] follows from them as the validator's `sessionStatus` computes it — revoked
 //! when revoked in the current epoch, void when granted or revoked in an epoch that has ended — plus the validity
@@ -41,7 +41,7 @@ pub struct EventPlace {
 }
 
 /// One session of an account, as the validator's events tell. Serialises in camelCase (`sessionId`, `validAfter`,
-/// `grantedIn` …; `revokedIn` only when revoked).
+/// `grantedIn` …; `revokedIn` only when revoked, `revokedPermissions` only when some are).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEntry {
@@ -62,6 +62,10 @@ pub struct SessionEntry {
     /// Its revocation, if any (after its last grant).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_in: Option<EventPlace>,
+    /// The Merkle leaves of its permissions the owner revoked one by one (`revokePermission`) in the current
+    /// epoch, in the order they were revoked: operations using them fail, the others keep working.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revoked_permissions: Vec<B256>,
 }
 
 impl SessionEntry {
@@ -102,6 +106,8 @@ enum SessionEvent {
     },
     /// `SessionRevoked`.
     Revoked { session_id: B256, place: EventPlace },
+    /// `PermissionRevoked`.
+    PermissionRevoked { session_id: B256, leaf: B256 },
     /// `AllSessionsRevoked`, `ValidatorInstalled`, `ValidatorUninstalled`: a new epoch.
     EpochChanged,
 }
@@ -142,6 +148,17 @@ impl SessionEvent {
                     place,
                 })
             }
+            SessionKeyValidator::PermissionRevoked::SIGNATURE_HASH => {
+                let event = log
+                    .log_decode::<SessionKeyValidator::PermissionRevoked>()
+                    .ok()?
+                    .inner
+                    .data;
+                Some(Self::PermissionRevoked {
+                    session_id: event.sessionId,
+                    leaf: event.leaf,
+                })
+            }
             SessionKeyValidator::AllSessionsRevoked::SIGNATURE_HASH
             | SessionKeyValidator::ValidatorInstalled::SIGNATURE_HASH
             | SessionKeyValidator::ValidatorUninstalled::SIGNATURE_HASH => Some(Self::EpochChanged),
@@ -167,6 +184,8 @@ fn entries(
     }
     let mut order: Vec<B256> = Vec::new();
     let mut tracked: HashMap<B256, Tracked> = HashMap::new();
+    // Kept apart from the grants: the owner may revoke a permission before the session is granted.
+    let mut revoked_permissions: HashMap<B256, Vec<(B256, usize)>> = HashMap::new();
     let mut last_epoch_change: Option<usize> = None;
     for (position, event) in events.into_iter().enumerate() {
         match event {
@@ -197,6 +216,10 @@ fn entries(
                     session.revoked = Some((place, position));
                 }
             }
+            SessionEvent::PermissionRevoked { session_id, leaf } => revoked_permissions
+                .entry(session_id)
+                .or_default()
+                .push((leaf, position)),
             SessionEvent::EpochChanged => last_epoch_change = Some(position),
         }
     }
@@ -223,6 +246,13 @@ fn entries(
                 status: Status::of(lifecycle, Some(session.window), now),
                 granted_in: session.granted_in,
                 revoked_in: session.revoked.map(|(place, _)| place),
+                revoked_permissions: revoked_permissions
+                    .remove(&id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(_, at)| last_epoch_change.is_none_or(|change| change < *at))
+                    .map(|(leaf, _)| leaf)
+                    .collect(),
             })
         })
         .collect()
@@ -273,6 +303,7 @@ impl Client {
             .event_signature(vec![
                 SessionKeyValidator::SessionGranted::SIGNATURE_HASH,
                 SessionKeyValidator::SessionRevoked::SIGNATURE_HASH,
+                SessionKeyValidator::PermissionRevoked::SIGNATURE_HASH,
                 SessionKeyValidator::AllSessionsRevoked::SIGNATURE_HASH,
                 SessionKeyValidator::ValidatorInstalled::SIGNATURE_HASH,
                 SessionKeyValidator::ValidatorUninstalled::SIGNATURE_HASH,
@@ -424,6 +455,48 @@ mod tests {
         assert!(entries(vec![revoked(3, 1)], 0, 0).is_empty());
     }
 
+    fn permission_revoked(id: u8, leaf: u8) -> SessionEvent {
+        SessionEvent::PermissionRevoked {
+            session_id: B256::repeat_byte(id),
+            leaf: B256::repeat_byte(leaf),
+        }
+    }
+
+    #[test]
+    fn revoked_permissions_count_in_their_epoch_even_before_the_grant() {
+        // Revoked before the grant (an enable signature still unused), then after it.
+        let events = vec![
+            permission_revoked(1, 0xa1),
+            granted(1, 1, 10),
+            permission_revoked(1, 0xa2),
+            permission_revoked(2, 0xb1),
+        ];
+        let listed = entries(events.clone(), 1, 150);
+        assert_eq!(
+            listed[0].revoked_permissions,
+            [B256::repeat_byte(0xa1), B256::repeat_byte(0xa2)]
+        );
+        assert_eq!(listed[0].status, Status::Active, "the session still works");
+        assert_eq!(listed.len(), 1, "session 2 was never granted");
+        let json = serde_json::to_value(&listed[0]).unwrap_or_default();
+        assert_eq!(
+            json["revokedPermissions"][1],
+            format!("{}", B256::repeat_byte(0xa2))
+        );
+        // A new epoch forgets them; a revocation after it counts.
+        let mut later = events;
+        later.push(SessionEvent::EpochChanged);
+        later.push(granted(1, 2, 20));
+        assert!(entries(later.clone(), 2, 150)[0]
+            .revoked_permissions
+            .is_empty());
+        later.push(permission_revoked(1, 0xa3));
+        assert_eq!(
+            entries(later, 2, 150)[0].revoked_permissions,
+            [B256::repeat_byte(0xa3)]
+        );
+    }
+
     #[test]
     fn entries_serialise_in_camel_case() {
         let listed = entries(vec![granted(1, 0, 5), revoked(1, 6)], 0, 150);
@@ -435,6 +508,7 @@ mod tests {
         let active = entries(vec![granted(1, 0, 5)], 0, 150);
         let json = serde_json::to_value(&active[0]).unwrap_or_default();
         assert!(json.get("revokedIn").is_none(), "{json}");
+        assert!(json.get("revokedPermissions").is_none(), "{json}");
     }
 
     #[tokio::test]

@@ -15,14 +15,16 @@ use keyscope_permissions::{
     FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, UNLIMITED_FEE,
 };
 use keyscope_signer::{
-    enable_digest, owner_signature, sign_user_op, CallProof, EntryPoint, PackedUserOperation,
-    SessionKey,
+    enable_digest, owner_signature, sign_user_op, CallEntry, CallProof, EntryPoint,
+    PackedUserOperation, SessionKey,
 };
 use serde_json::{json, Value};
 
 sol! {
     /// ERC-7579 `execute`.
     function execute(bytes32 mode, bytes executionCalldata);
+    /// `SessionKeyValidator.revokeSession`.
+    function revokeSession(bytes32 sessionId);
 }
 
 // The addresses that `RustVectors.t.sol`'s deterministic setUp (SessionTestBase) produces; the forge test asserts
@@ -213,6 +215,25 @@ fn native_transfer_call_data() -> Bytes {
     .into()
 }
 
+/// `execute(single, validator ‖ 0 ‖ revokeSession(sessionId))`: the session key's own revocation.
+fn self_revocation_call_data(session_id: B256) -> Bytes {
+    let mut execution = Vec::with_capacity(88);
+    execution.extend_from_slice(VALIDATOR.as_slice());
+    execution.extend_from_slice(&[0u8; 32]);
+    execution.extend_from_slice(
+        &revokeSessionCall {
+            sessionId: session_id,
+        }
+        .abi_encode(),
+    );
+    executeCall {
+        mode: B256::ZERO,
+        executionCalldata: execution.into(),
+    }
+    .abi_encode()
+    .into()
+}
+
 fn op_json(op: &PackedUserOperation) -> Value {
     json!({
         "sender": op.sender.to_string(),
@@ -284,7 +305,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     // handleOps vectors: the native transfer under the 3-permission session (use mode: granted first) and under
-    // the 7-permission session (enable mode), on each EntryPoint.
+    // the 7-permission session (enable mode), and the 3-permission session's own revocation, on each EntryPoint.
     let mut handle_ops = serde_json::Map::new();
     for (name, entry_point, account) in [
         ("v07", EntryPoint::CANONICAL_V07, ACCOUNT_V07),
@@ -321,7 +342,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 rate_limit_window: 0,
             };
             op.signature =
-                sign_user_op(&session_key, &hash, &session, owner_sig, vec![call])?.into();
+                sign_user_op(&session_key, &hash, &session, owner_sig, vec![call.into()])?.into();
             ops.insert(
                 mode.to_owned(),
                 json!({
@@ -332,6 +353,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }),
             );
         }
+        // The session's own revocation under the use-mode session (granted first): `revokeSession(id)` on the
+        // validator, presented with an empty permission entry (nothing after its two length bytes).
+        let size = TREE_SIZES[USE_INDEX];
+        let tree = PermissionTree::from_permissions(&permissions[..size])?;
+        let session = session(session_key.address(), tree.root(), USE_INDEX);
+        let mut op = PackedUserOperation {
+            sender: account,
+            nonce: session_nonce(1),
+            callData: self_revocation_call_data(session.id()),
+            preVerificationGas: U256::from(OP_GAS.2),
+            ..Default::default()
+        };
+        op.set_gas_limits(OP_GAS.0, OP_GAS.1);
+        op.set_gas_fees(OP_GAS_FEES.0, OP_GAS_FEES.1);
+        let hash = entry_point.user_op_hash(&op, CHAIN_ID)?;
+        op.signature = sign_user_op(
+            &session_key,
+            &hash,
+            &session,
+            None,
+            vec![CallEntry::SelfRevocation],
+        )?
+        .into();
+        ops.insert(
+            "selfRevoke".to_owned(),
+            json!({
+                "op": op_json(&op),
+                "hash": hex_of(hash),
+                "session": hex_of(session.encode()),
+                "sessionId": hex_of(session.id()),
+            }),
+        );
         handle_ops.insert(name.to_owned(), Value::Object(ops));
     }
 

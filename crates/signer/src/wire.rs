@@ -9,7 +9,7 @@
 //! -- both modes --
 //! uint8   callCount                  must equal the number of calls `execute` runs
 //! callCount times:
-//!   uint16  permissionLength
+//!   uint16  permissionLength         0: the call is the session's own revocation, and nothing follows
 //!   bytes   permission               abi.encode(SessionTypes.Permission), the leaf's preimage
 //!   uint8   proofLength
 //!   bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
@@ -73,6 +73,45 @@ impl CallProof {
     }
 }
 
+/// What the signature presents for one call.
+// At most MAX_CALLS entries live in one signature: boxing the permission would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEntry {
+    /// The permission the call uses, with its proof.
+    Permission(CallProof),
+    /// No permission: the call is `revokeSession(sessionId)` of the signature's own session on the validator,
+    /// with no value, the one call to the validator a session key may make (its kill switch). Encoded as an
+    /// empty permission with nothing after it.
+    SelfRevocation,
+}
+
+impl From<CallProof> for CallEntry {
+    fn from(proof: CallProof) -> Self {
+        Self::Permission(proof)
+    }
+}
+
+impl CallEntry {
+    /// The permission and proof, unless this is the session's own revocation.
+    pub fn proof(&self) -> Option<&CallProof> {
+        match self {
+            Self::Permission(proof) => Some(proof),
+            Self::SelfRevocation => None,
+        }
+    }
+
+    /// Length of the entry on the wire.
+    fn encoded_len(&self) -> usize {
+        match self {
+            Self::Permission(c) => {
+                2 + encoded_permission_len(&c.permission) + 1 + 32 * c.proof.len() + 4
+            }
+            Self::SelfRevocation => 2,
+        }
+    }
+}
+
 /// How the signature refers to its session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -94,7 +133,7 @@ pub struct SessionSignature {
     /// The session.
     pub session: Session,
     /// One entry per call `execute` runs, in order.
-    pub calls: Vec<CallProof>,
+    pub calls: Vec<CallEntry>,
     /// The session key's 65-byte signature over the raw userOpHash (empty until signed).
     pub session_signature: Vec<u8>,
 }
@@ -109,7 +148,7 @@ fn too_long(field: &'static str, length: usize, max: usize) -> Result<()> {
 
 impl SessionSignature {
     /// A use-mode signature, not yet signed.
-    pub fn use_session(session: Session, calls: Vec<CallProof>) -> Self {
+    pub fn use_session(session: Session, calls: Vec<CallEntry>) -> Self {
         Self {
             mode: Mode::Use,
             session,
@@ -122,7 +161,7 @@ impl SessionSignature {
     pub fn enable_session(
         session: Session,
         owner_signature: Vec<u8>,
-        calls: Vec<CallProof>,
+        calls: Vec<CallEntry>,
     ) -> Self {
         Self {
             mode: Mode::Enable { owner_signature },
@@ -168,11 +207,7 @@ impl SessionSignature {
             Mode::Use => 0,
             Mode::Enable { owner_signature } => 2 + owner_signature.len(),
         };
-        let calls: usize = self
-            .calls
-            .iter()
-            .map(|c| 2 + encoded_permission_len(&c.permission) + 1 + 32 * c.proof.len() + 4)
-            .sum();
+        let calls: usize = self.calls.iter().map(CallEntry::encoded_len).sum();
         1 + SESSION_LENGTH + owner + 1 + calls + 1 + self.session_signature.len()
     }
 
@@ -204,7 +239,11 @@ impl SessionSignature {
             }
         }
         out.push(self.calls.len() as u8);
-        for call in &self.calls {
+        for entry in &self.calls {
+            let CallEntry::Permission(call) = entry else {
+                out.extend_from_slice(&0u16.to_be_bytes());
+                continue;
+            };
             let length = encoded_permission_len(&call.permission);
             too_long("permission encoding", length, usize::from(u16::MAX))?;
             too_long("proof", call.proof.len(), usize::from(u8::MAX))?;
@@ -246,6 +285,10 @@ impl SessionSignature {
         let mut calls = Vec::with_capacity(count);
         for call in 0..count {
             let permission_bytes = reader.take_prefixed(2)?;
+            if permission_bytes.is_empty() {
+                calls.push(CallEntry::SelfRevocation);
+                continue;
+            }
             let proof_length = reader.take_uint(1)? as usize;
             let proof_bytes = reader.take(32 * proof_length)?;
             let rate_limit_window = reader.take_uint(4)? as u32;
@@ -255,11 +298,11 @@ impl SessionSignature {
                     reason: e.to_string(),
                 })?;
             let proof = proof_bytes.chunks_exact(32).map(B256::from_slice).collect();
-            calls.push(CallProof {
+            calls.push(CallEntry::Permission(CallProof {
                 permission,
                 proof,
                 rate_limit_window,
-            });
+            }));
         }
         let session_signature = reader.take_prefixed(1)?.to_vec();
         if reader.cursor != data.len() {
@@ -404,7 +447,7 @@ pub fn sign_user_op(
     user_op_hash: &B256,
     session: &Session,
     owner_signature: Option<Vec<u8>>,
-    calls: Vec<CallProof>,
+    calls: Vec<CallEntry>,
 ) -> Result<Vec<u8>> {
     let unsigned = match owner_signature {
         Some(owner) => SessionSignature::enable_session(session.clone(), owner, calls),

@@ -8,7 +8,7 @@
 
 use alloy_primitives::{aliases::U48, Address, B256, U256};
 use keyscope_permissions::{abi::SESSION_LENGTH, ArgRule, Permission, Session};
-use keyscope_signer::{CallProof, Mode, SessionSignature};
+use keyscope_signer::{CallEntry, CallProof, Mode, SessionSignature};
 use proptest::prelude::*;
 
 fn permission() -> impl Strategy<Value = Permission> {
@@ -83,10 +83,12 @@ fn signature() -> impl Strategy<Value = SessionSignature> {
                     },
                     calls: calls
                         .into_iter()
-                        .map(|(permission, proof, window)| CallProof {
-                            permission,
-                            proof: proof.into_iter().map(B256::from).collect(),
-                            rate_limit_window: window,
+                        .map(|(permission, proof, window)| {
+                            CallEntry::Permission(CallProof {
+                                permission,
+                                proof: proof.into_iter().map(B256::from).collect(),
+                                rate_limit_window: window,
+                            })
                         })
                         .collect(),
                     session_signature: sig,

@@ -14,7 +14,7 @@ use keyscope_permissions::{
 };
 use keyscope_signer::{
     dummy_ecdsa_signature, enable_digest, keystore, owner_signature, recover, user_op_hash_v07,
-    user_op_hash_v08, wire::enable_struct_hash, CallProof, EntryPoint, Error, Kdf, Mode,
+    user_op_hash_v08, wire::enable_struct_hash, CallEntry, CallProof, EntryPoint, Error, Kdf, Mode,
     PackedUserOperation, SessionKey, SessionSignature,
 };
 use serde_json::Value;
@@ -339,6 +339,46 @@ fn compiled(signer: Address) -> keyscope_permissions::CompiledSession {
     SessionSpec::compile_json(&json.to_string()).unwrap()
 }
 
+fn entries(calls: &[CallProof]) -> Vec<CallEntry> {
+    calls.iter().cloned().map(CallEntry::from).collect()
+}
+
+/// The session key's own revocation is an empty permission with nothing after it, between ordinary entries.
+#[test]
+fn self_revocation_is_an_empty_permission() {
+    let key = SessionKey::generate();
+    let c = compiled(key.address());
+    let proof = CallProof::from_compiled(&c, 1, 0).unwrap();
+    let calls = vec![
+        CallEntry::SelfRevocation,
+        proof.clone().into(),
+        CallEntry::SelfRevocation,
+    ];
+    let signature = SessionSignature::use_session(c.session.clone(), calls)
+        .sign(&key, &B256::ZERO)
+        .unwrap();
+    let bytes = signature.encode().unwrap();
+    assert_eq!(bytes.len(), signature.encoded_len());
+    let at = 1 + SESSION_LENGTH;
+    assert_eq!(bytes[at], 3, "three calls");
+    assert_eq!(&bytes[at + 1..at + 3], &[0, 0], "an empty permission");
+    let second = proof.permission.encode().len();
+    assert_eq!(
+        u16::from_be_bytes([bytes[at + 3], bytes[at + 4]]) as usize,
+        second
+    );
+    let third = at + 3 + 2 + second + 1 + 32 * proof.proof.len() + 4;
+    assert_eq!(&bytes[third..third + 2], &[0, 0]);
+    assert_eq!(
+        bytes[third + 2],
+        65,
+        "the session signature follows at once"
+    );
+    assert_eq!(SessionSignature::decode(&bytes).unwrap(), signature);
+    assert_eq!(signature.calls[0].proof(), None);
+    assert_eq!(signature.calls[1].proof(), Some(&proof));
+}
+
 #[test]
 fn wire_format_layout() {
     let key = SessionKey::generate();
@@ -349,7 +389,7 @@ fn wire_format_layout() {
     assert_eq!(calls[0].rate_limit_window, 2, "(1250 - 1000) / 100");
     assert_eq!(calls[1].rate_limit_window, 0);
     let hash = B256::repeat_byte(0xab);
-    let sig = SessionSignature::use_session(c.session.clone(), calls.clone())
+    let sig = SessionSignature::use_session(c.session.clone(), entries(&calls))
         .sign(&key, &hash)
         .unwrap();
     let bytes = sig.encode().unwrap();
@@ -411,10 +451,13 @@ fn wire_format_layout() {
     assert_eq!(owner_sig.len(), 85);
     assert_eq!(&owner_sig[..20], owner_validator.as_slice());
     assert_eq!(recover(&digest, &owner_sig[20..]).unwrap(), owner.address());
-    let enable =
-        SessionSignature::enable_session(c.session.clone(), owner_sig.clone(), calls[..1].to_vec())
-            .sign(&key, &hash)
-            .unwrap();
+    let enable = SessionSignature::enable_session(
+        c.session.clone(),
+        owner_sig.clone(),
+        entries(&calls[..1]),
+    )
+    .sign(&key, &hash)
+    .unwrap();
     let bytes = enable.encode().unwrap();
     assert_eq!(bytes[0], 1);
     let owner_at = 1 + SESSION_LENGTH;
@@ -430,7 +473,7 @@ fn wire_format_layout() {
         &hash,
         &c.session,
         Some(owner_sig),
-        calls[..1].to_vec(),
+        entries(&calls[..1]),
     )
     .unwrap();
     assert_eq!(via_helper, bytes);
@@ -460,7 +503,7 @@ fn wire_format_errors_mirror_the_contract() {
     let key = SessionKey::generate();
     let c = compiled(key.address());
     let calls = vec![CallProof::from_compiled(&c, 2, 0).unwrap()];
-    let bytes = SessionSignature::use_session(c.session.clone(), calls.clone())
+    let bytes = SessionSignature::use_session(c.session.clone(), entries(&calls))
         .sign(&key, &B256::ZERO)
         .unwrap()
         .encode()
@@ -542,13 +585,14 @@ fn wire_format_errors_mirror_the_contract() {
         Err(Error::CallCount { .. })
     ));
     assert!(matches!(
-        SessionSignature::use_session(c.session.clone(), vec![calls[0].clone(); 33]).encode(),
+        SessionSignature::use_session(c.session.clone(), entries(&vec![calls[0].clone(); 33]))
+            .encode(),
         Err(Error::CallCount { .. })
     ));
     let mut long_proof = calls[0].clone();
     long_proof.proof = vec![B256::ZERO; 256];
     assert!(matches!(
-        SessionSignature::use_session(c.session.clone(), vec![long_proof]).encode(),
+        SessionSignature::use_session(c.session.clone(), entries(&[long_proof])).encode(),
         Err(Error::TooLong { .. })
     ));
 }

@@ -61,8 +61,13 @@ fn matching_permissions(session: &CompiledSession, to: Address, data: &[u8]) -> 
         .collect()
 }
 
-/// Reads `calls` against `session`: each call's permission, given or resolved.
-fn session_calls(value: Value, session: &CompiledSession) -> Result<Vec<SessionCall>> {
+/// Reads `calls` against `session`: each call's permission, given or resolved. The session's own revocation
+/// (`revokeSession(sessionId)` on `validator`, no value) needs none: it is the session key's kill switch.
+fn session_calls(
+    value: Value,
+    session: &CompiledSession,
+    validator: Address,
+) -> Result<Vec<SessionCall>> {
     let Value::Array(list) = value else {
         return Err(Error::invalid("calls", "expected an array of calls"));
     };
@@ -76,6 +81,11 @@ fn session_calls(value: Value, session: &CompiledSession) -> Result<Vec<SessionC
             let field = format!("calls[{i}]");
             let call: CallInput = from_value(value, &field)?;
             let data = call.data.unwrap_or_default();
+            let value = call.value.map(|q| q.0).unwrap_or(U256::ZERO);
+            let own = SessionCall::revoke_own_session(validator, session.session_id());
+            if call.to == own.target && value == own.value && data == own.data {
+                return Ok(own);
+            }
             let count = session.permissions.len();
             let permission = match call.permission {
                 Some(index) => {
@@ -115,7 +125,7 @@ fn session_calls(value: Value, session: &CompiledSession) -> Result<Vec<SessionC
             };
             Ok(SessionCall {
                 target: call.to,
-                value: call.value.map(|q| q.0).unwrap_or(U256::ZERO),
+                value,
                 data,
                 permission,
             })
@@ -229,7 +239,7 @@ impl Service {
         let entry_point = params.remove("entryPoint");
         no_unknown(&params)?;
         let session = self.session_param(account, session).await?;
-        let calls = session_calls(calls, &session)?;
+        let calls = session_calls(calls, &session, self.client.stack().session_key_validator)?;
         if self
             .client
             .provider()
@@ -272,12 +282,17 @@ impl Service {
             "validator": self.client.stack().session_key_validator,
             "sessionId": session_id,
             "signer": unsigned.signer(),
-            "calls": calls.iter().map(|call| json!({
-                "to": call.target,
-                "value": format!("{:#x}", call.value),
-                "data": call.data,
-                "permission": call.permission,
-            })).collect::<Vec<_>>(),
+            "calls": calls.iter().map(|call| {
+                let validator = self.client.stack().session_key_validator;
+                // The session's own revocation uses no permission.
+                let permission = (!call.is_own_revocation(validator, session_id)).then_some(call.permission);
+                json!({
+                    "to": call.target,
+                    "value": format!("{:#x}", call.value),
+                    "data": call.data,
+                    "permission": permission,
+                })
+            }).collect::<Vec<_>>(),
             "userOp": to_rpc(&unsigned.op)?,
             "userOpHash": unsigned.user_op_hash,
             "gasEstimated": matches!(self.client.submission(), Submission::Bundler(_)),

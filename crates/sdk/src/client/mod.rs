@@ -21,6 +21,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::sol_types::SolCall;
 use keyscope_bindings::entry_point_v07::EntryPoint as EntryPointContract;
+use keyscope_bindings::session_key_validator::SessionKeyValidator;
 use keyscope_bindings::KeyscopeAccountFactory;
 use keyscope_signer::{PackedUserOperation, SessionSignature};
 
@@ -103,11 +104,36 @@ pub struct SessionCall {
     pub value: U256,
     /// The calldata.
     pub data: Bytes,
-    /// Index of the permission in the compiled session.
+    /// Index of the permission in the compiled session; ignored for the session's own revocation (see
+    /// [`SessionCall::revoke_own_session`]).
     pub permission: usize,
 }
 
 impl SessionCall {
+    /// The session key's kill switch: `revokeSession(session_id)` on the validator, with no value. The validator
+    /// accepts this one call from a session without any permission (the signature presents it with an empty
+    /// permission entry, which the SDK does for every call of exactly this shape), and only for the session
+    /// `session_id` the operation is signed under. Fees and the paymaster policy apply as to any session
+    /// operation.
+    pub fn revoke_own_session(validator: Address, session_id: B256) -> Self {
+        Self {
+            target: validator,
+            value: U256::ZERO,
+            data: SessionKeyValidator::revokeSessionCall {
+                sessionId: session_id,
+            }
+            .abi_encode()
+            .into(),
+            permission: 0,
+        }
+    }
+
+    /// Whether this is the session `session_id`'s own revocation on `validator`, which needs no permission.
+    pub fn is_own_revocation(&self, validator: Address, session_id: B256) -> bool {
+        let own = Self::revoke_own_session(validator, session_id);
+        self.target == own.target && self.value == own.value && self.data == own.data
+    }
+
     /// A call without value under permission `permission`.
     pub fn new(target: Address, data: impl Into<Bytes>, permission: usize) -> Self {
         Self {

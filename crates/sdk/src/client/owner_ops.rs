@@ -278,6 +278,24 @@ impl Client {
         self.validator_call(account, owner, call).await
     }
 
+    /// Revokes one permission of a session, the Merkle leaf `leaf` (owner operation calling `revokePermission`):
+    /// the session's other permissions keep working, and operations already signed with that permission fail
+    /// validation from the next bundle on. Works on a session not granted yet too: enabling it later does not
+    /// bring the permission back.
+    pub async fn revoke_permission(
+        &self,
+        account: &Account,
+        owner: &OwnerSigner,
+        session_id: B256,
+        leaf: B256,
+    ) -> Result<OpOutcome> {
+        let call = SessionKeyValidator::revokePermissionCall {
+            sessionId: session_id,
+            leaf,
+        };
+        self.validator_call(account, owner, call).await
+    }
+
     /// Revokes every session of the account (owner operation calling `revokeAllSessions`: a new epoch).
     pub async fn revoke_all_sessions(
         &self,

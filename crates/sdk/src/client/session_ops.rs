@@ -7,7 +7,7 @@ use alloy::providers::Provider;
 use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::CompiledSession;
 use keyscope_signer::{
-    enable_digest, CallProof, PackedUserOperation, SessionKey, SessionSignature,
+    enable_digest, CallEntry, CallProof, PackedUserOperation, SessionKey, SessionSignature,
 };
 
 use super::{
@@ -297,7 +297,13 @@ impl Client {
             .unwrap_or_default();
         let proofs = calls
             .iter()
-            .map(|call| CallProof::from_compiled(session, call.permission, now))
+            .map(|call| {
+                if call.is_own_revocation(self.stack.session_key_validator, session.session_id()) {
+                    Ok(CallEntry::SelfRevocation)
+                } else {
+                    CallProof::from_compiled(session, call.permission, now).map(CallEntry::from)
+                }
+            })
             .collect::<keyscope_signer::Result<Vec<_>>>()?;
         let nonce_key = self.kind.nonce_key(
             self.stack.session_key_validator,
@@ -363,6 +369,21 @@ impl Client {
         unsigned.with_session_signature(signature.to_vec())
     }
 
+    /// The session key's kill switch: `key` revokes its own `session` on `account` in a session operation whose
+    /// one call is [`SessionCall::revoke_own_session`] (no permission needed; the owner is not involved). From the
+    /// next bundle on, every operation of the session fails validation, those already in a bundler's mempool too.
+    /// The operation is charged to the session's fee scope like any other.
+    pub async fn revoke_own_session(
+        &self,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+    ) -> Result<OpOutcome> {
+        let call =
+            SessionCall::revoke_own_session(self.stack.session_key_validator, session.session_id());
+        self.send_session_op(account, key, session, &[call]).await
+    }
+
     /// [`Client::prepare_session_op`] then [`Client::send`] (through a bundler, [`BundlerClient::check`] first).
     /// The outcome's `success` is false when the account's call reverted (with the revert in `revert`).
     pub async fn send_session_op(
@@ -405,7 +426,7 @@ mod tests {
             key.address()
         );
         let session = SessionSpec::compile_json(&json).unwrap();
-        let proofs = vec![CallProof::from_compiled(&session, 0, 1).unwrap()];
+        let proofs = vec![CallProof::from_compiled(&session, 0, 1).unwrap().into()];
         let signature = SessionSignature::use_session(session.session.clone(), proofs);
         let op = PackedUserOperation {
             signature: signature.to_dummy().encode().unwrap().into(),

@@ -1,7 +1,7 @@
 //! Chain interaction: [`Client::explain`] reads, through the bindings, the state the validator would read for
 //! an operation, at one block, and evaluates the operation against it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::primitives::{Address, U256};
@@ -22,8 +22,9 @@ impl Client {
     /// timestamp, which is what an `eth_call` simulation sees; an operation is included in a later block), without
     /// sending anything: reads the validator's state for the operation at the latest block (`isInitialized`,
     /// `epochOf`, `sessionStatus`, `usageOf` for each rate- or usage-limited permission, `spentOf` for each asset
-    /// with a cumulative limit, `feesChargedOf` for a session with a fee budget and, in enable mode, the account's
-    /// ERC-1271 answer to the owner's signature) and runs [`evaluate`].
+    /// with a cumulative limit, `feesChargedOf` for a session with a fee budget, `hasRevokedPermissions` and, when
+    /// the owner revoked some permission of the session, `permissionRevoked` for the leaf of each call, and, in
+    /// enable mode, the account's ERC-1271 answer to the owner's signature) and runs [`evaluate`].
     pub async fn explain(
         &self,
         op: &PackedUserOperation,
@@ -78,6 +79,8 @@ impl Client {
             usage: BTreeMap::new(),
             spent: BTreeMap::new(),
             fees_charged: U256::ZERO,
+            permissions_revoked: false,
+            revoked: BTreeSet::new(),
         };
         let Some(session_id) = keys.session_id else {
             return Ok(state);
@@ -94,6 +97,23 @@ impl Client {
                 .block(at)
                 .call()
                 .await?;
+        }
+        state.permissions_revoked = validator
+            .hasRevokedPermissions(account, session_id)
+            .block(at)
+            .call()
+            .await?;
+        if state.permissions_revoked {
+            for leaf in &keys.revocation_leaves {
+                let revoked = validator
+                    .permissionRevoked(account, session_id, *leaf)
+                    .block(at)
+                    .call()
+                    .await?;
+                if revoked {
+                    state.revoked.insert(*leaf);
+                }
+            }
         }
         for leaf in &keys.leaves {
             let usage = validator

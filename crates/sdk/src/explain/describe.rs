@@ -4,8 +4,11 @@
 
 use std::fmt;
 
-use alloy::primitives::{B256, I256, U256};
-use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+use alloy::primitives::{FixedBytes, B256, I256, U256};
+use alloy::sol_types::SolCall;
+use keyscope_bindings::session_key_validator::SessionKeyValidator::{
+    revokeSessionCall, SessionKeyValidatorErrors,
+};
 use keyscope_permissions::values::format_decimal;
 use keyscope_permissions::{RuleOperator, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
 
@@ -89,6 +92,9 @@ fn describe_call(call: &CallReport) -> String {
         None if call.data_len == 0 => format!("{} (native transfer)", call.target),
         None => format!("{} ({} bytes of calldata)", call.target, call.data_len),
     };
+    if call.self_revocation {
+        return format!("{what}, the session's own revocation (no permission)");
+    }
     let permission = match (&call.leaf, &call.permission) {
         (Some(leaf), Some(p)) => {
             let target = if p.flags & FLAG_ANY_TARGET != 0 {
@@ -107,6 +113,37 @@ fn describe_call(call: &CallReport) -> String {
         (None, _) => String::new(),
     };
     format!("{what}{permission}")
+}
+
+/// What makes call `call`, presented as the session's own revocation, not one: what its report shows (its value,
+/// calldata length, selector), else its target or its argument.
+fn self_revocation_fault(call: Option<&CallReport>) -> String {
+    let expected = revokeSessionCall::SELECTOR;
+    let Some(call) = call else {
+        return "is not revokeSession(sessionId) of this session on the validator with no value"
+            .to_owned();
+    };
+    let mut faults = Vec::new();
+    if !call.value.is_zero() {
+        faults.push(format!("sends {} wei", show(call.value)));
+    }
+    match call.selector {
+        Some(selector) if selector.0 != expected => faults.push(format!(
+            "calls {selector}, not revokeSession(bytes32) ({})",
+            FixedBytes(expected)
+        )),
+        None => faults.push("has no selector".to_owned()),
+        Some(_) => {}
+    }
+    if call.data_len != 36 {
+        faults.push(format!("has {} bytes of calldata, not 36", call.data_len));
+    }
+    if faults.is_empty() {
+        "is revokeSession, but either not on the validator or not of the session the operation is signed under"
+            .to_owned()
+    } else {
+        faults.join(", ")
+    }
 }
 
 /// One sentence on what the failed rule compared.
@@ -288,6 +325,25 @@ impl fmt::Display for ValidatorRevert {
                 self.root
                     .map(|root| format!(" (root {root})"))
                     .unwrap_or_default()
+            ),
+            E::PermissionIsRevoked(e) => write!(
+                f,
+                "{}: the permission (leaf {}) was revoked by the account's owner (revokePermission); the session's \
+                 other permissions still work",
+                call(&e.callIndex),
+                e.leaf
+            ),
+            E::InvalidSelfRevocation(e) => write!(
+                f,
+                "{}: an empty permission entry stands for the session's own revocation, which must be \
+                 revokeSession(sessionId) of this session on the validator with no value; this call to {} {}",
+                call(&e.callIndex),
+                e.target,
+                self_revocation_fault(
+                    self.call
+                        .as_deref()
+                        .filter(|c| U256::from(c.index) == e.callIndex)
+                )
             ),
             E::ForbiddenTarget(e) => write!(
                 f,

@@ -83,7 +83,7 @@ pub(super) fn signed_op_with(
     };
     let proofs = indices
         .iter()
-        .map(|i| CallProof::from_compiled(session, *i, START).unwrap())
+        .map(|i| CallProof::from_compiled(session, *i, START).unwrap().into())
         .collect();
     let mut op = PackedUserOperation {
         sender: ACCOUNT,
@@ -182,9 +182,20 @@ pub(super) fn arbitrary_state() -> impl Strategy<Value = SessionState> {
             any::<u128>().prop_map(U256::from),
             any::<[u8; 32]>().prop_map(U256::from_be_bytes),
         ],
+        (any::<bool>(), any::<bool>(), any::<bool>()),
     )
         .prop_map(
-            |(installed, status, owner, uses, window, window_uses, spent, fees_charged)| {
+            |(
+                installed,
+                status,
+                owner,
+                uses,
+                window,
+                window_uses,
+                spent,
+                fees_charged,
+                (permissions_revoked, first_revoked, second_revoked),
+            )| {
                 let session = compiled();
                 let mut state = SessionState::active();
                 state.installed = installed;
@@ -200,6 +211,12 @@ pub(super) fn arbitrary_state() -> impl Strategy<Value = SessionState> {
                 );
                 state.spent.insert(TOKEN, U256::from_be_bytes(spent));
                 state.fees_charged = fees_charged;
+                state.permissions_revoked = permissions_revoked;
+                for (index, revoked) in [first_revoked, second_revoked].into_iter().enumerate() {
+                    if revoked {
+                        state.revoked.insert(session.permissions[index].leaf());
+                    }
+                }
                 state
             },
         )

@@ -6,8 +6,8 @@
 //! - [`evaluate`] adds what the account and the EntryPoint make of it: routing by the nonce key, `AA23` (revert),
 //!   `AA24` (signature), `AA22` (window: v0.7 accepts from `validAfter` on, v0.8 only strictly after it).
 //! - [`Client::explain`](crate::Client::explain) reads the state the validator would read (epoch, session record
-//!   and its fee counter, usage and spending counters, the owner's ERC-1271 answer in enable mode) at one block and
-//!   runs [`evaluate`].
+//!   with its fee counter and revoked-permission flag, usage and spending counters, the revoked flags of the
+//!   operation's permissions, the owner's ERC-1271 answer in enable mode) at one block and runs [`evaluate`].
 //!
 //! The fee scope is mirrored too: the operation's maximum cost ([`OperationCost`], the prefund EntryPoint v0.7 and
 //! v0.8 require, saturated exactly as the validator saturates it), the per-operation bound and the budget
@@ -108,10 +108,11 @@ pub fn evaluate(input: &ExplainInput<'_>) -> Verdict {
 }
 
 /// The state an evaluation of `op` reads: its session, the owner signature to check in enable mode, the leaves of
-/// the permissions with usage or rate limits, and the assets with cumulative limits.
+/// the permissions with usage or rate limits, the leaves whose revoked flag is read if the session has revoked
+/// permissions, and the assets with cumulative limits.
 ///
-/// Found by evaluating against an active session with zero counters, which goes at least as far through the
-/// operation as any real state, so it names every slot a real evaluation may read.
+/// Found by evaluating against an active session with zero counters and no revoked permission, which goes at least
+/// as far through the operation as any real state, so it names every slot a real evaluation may read.
 pub fn state_keys(op: &PackedUserOperation, validator: Address) -> StateKeys {
     let state = SessionState::active();
     let input = ExplainInput {

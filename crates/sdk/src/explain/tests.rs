@@ -81,6 +81,7 @@ proptest! {
             && state.spent_of(&TOKEN).saturating_add(U256::from(amounts.iter().sum::<u64>())) <= U256::from(250)
             && state.usage_of(&session.permissions[0].leaf()).uses + (amounts.len() as u64) <= 3
             && low_bits(state.fees_charged, 128) <= U256::from(DEFAULT_FEE_BUDGET)
+            && !state.is_revoked(&session.permissions[0].leaf())
         {
             prop_assert!(verdict.is_accepted(), "{}", verdict);
         }

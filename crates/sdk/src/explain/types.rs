@@ -2,7 +2,7 @@
 //! ([`Verdict`], [`Validation`], [`ValidatorRevert`], [`FeeCheck`] …). Their descriptions (`Display`) are in
 //! `describe`, `OperationCost::of` is in the `machine`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::{Address, Bytes, FixedBytes, B256, U256};
 use alloy::sol_types::SolInterface;
@@ -54,6 +54,13 @@ pub struct SessionState {
     /// feesCharged`, so only its low 128 bits count). Read only when the session is active: a session enabled by
     /// the operation starts at zero.
     pub fees_charged: U256,
+    /// Whether the account's owner revoked some permission of the session in the current epoch
+    /// (`hasRevokedPermissions`: the record's `permissionsRevoked`, which enabling the session keeps). Only then
+    /// does the validator read each call's revoked flag.
+    pub permissions_revoked: bool,
+    /// The permission leaves the owner revoked in the current epoch (`permissionRevoked`; the usage slot's
+    /// `revoked`). Read only when `permissions_revoked` is set: a leaf here counts only then.
+    pub revoked: BTreeSet<B256>,
 }
 
 impl SessionState {
@@ -67,12 +74,19 @@ impl SessionState {
             usage: BTreeMap::new(),
             spent: BTreeMap::new(),
             fees_charged: U256::ZERO,
+            permissions_revoked: false,
+            revoked: BTreeSet::new(),
         }
     }
 
     /// The usage of `leaf` (zero when absent).
     pub fn usage_of(&self, leaf: &B256) -> Usage {
         self.usage.get(leaf).copied().unwrap_or_default()
+    }
+
+    /// Whether the validator finds `leaf` revoked: the session has revoked permissions and `leaf` is one of them.
+    pub fn is_revoked(&self, leaf: &B256) -> bool {
+        self.permissions_revoked && self.revoked.contains(leaf)
     }
 
     /// The spending of `asset` (zero when absent).
@@ -112,6 +126,9 @@ pub struct StateKeys {
     /// Whether the session's fee counter is read (`feesChargedOf`): the session has a fee budget and the
     /// operation reaches the fee check.
     pub fees_charged: bool,
+    /// Permission leaves whose revoked flag (`permissionRevoked`) is read when the session has revoked
+    /// permissions (`hasRevokedPermissions`, always read): the leaf of every call whose proof passes.
+    pub revocation_leaves: Vec<B256>,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -158,6 +175,10 @@ pub struct CallReport {
     pub rate_limit_window: Option<u32>,
     /// The permission's usage counters after this call (when it has a usage or rate limit).
     pub usage: Option<Usage>,
+    /// Whether the signature presents the call as the session's own revocation (an empty permission entry): it
+    /// must then be `revokeSession(sessionId)` of this session on the validator, with no value, and no permission,
+    /// window or counter applies.
+    pub self_revocation: bool,
 }
 
 /// The detail of a failed argument rule.

@@ -1,7 +1,11 @@
-//! One call of the operation: `_checkNthCall` after decoding (`_provenPermission`, `_permissionView`), then
-//! `_checkScope` (with `_checkRule`), `_narrowWindow`, `_count` and `_spend`, in the contract's order.
+//! One call of the operation: `_checkNthCall` after decoding: an empty permission is the session's own
+//! revocation (`_checkSelfRevocation`); else `_provenPermission` (with `_permissionView`), `_checkNotRevoked`
+//! when the session has revoked permissions, then `_checkScope` (with `_checkRule`), `_narrowWindow`, `_count` and
+//! `_spend`, in the contract's order.
 
 use alloy::primitives::{keccak256, Address, FixedBytes, B256, U256};
+use alloy::sol_types::SolCall;
+use keyscope_bindings::session_key_validator::SessionKeyValidator::revokeSessionCall;
 use keyscope_permissions::abi::{decode_permission, erc20_amount_arg};
 use keyscope_permissions::{
     verify, RuleOperator, ALL_FLAGS, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
@@ -18,7 +22,9 @@ use super::super::{RuleDetail, Step, WindowSource};
 use super::{Machine, Window, PERMISSION_HEAD_LENGTH};
 
 impl<'a> Machine<'a> {
-    /// `_checkNthCall` after decoding: `_provenPermission`, `_checkScope`, `_narrowWindow`, `_count`, `_spend`.
+    /// `_checkNthCall` after decoding: the permission entry; if empty, `_checkSelfRevocation` and nothing more;
+    /// else `_provenPermission`, `_checkNotRevoked` (if the session has revoked permissions), `_checkScope`,
+    /// `_narrowWindow`, `_count`, `_spend`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn check_call(
         &mut self,
@@ -33,6 +39,14 @@ impl<'a> Machine<'a> {
         let op: &'a PackedUserOperation = self.op;
         let signature: &'a [u8] = &op.signature;
         let (permission_range, cursor) = take_prefixed(signature, cursor, 2)?;
+        if permission_range.is_empty() {
+            if let Some(call) = self.current.as_mut() {
+                call.self_revocation = true;
+            }
+            self.check_self_revocation(index, target, value, data)?;
+            return Ok(cursor);
+        }
+        // _provenPermission
         let (proof_length, cursor) = take_uint(signature, cursor, 1)?;
         let proof_start = cursor;
         let cursor = take(signature, cursor, proof_length * 0x20)?;
@@ -57,6 +71,10 @@ impl<'a> Machine<'a> {
                 leaf: leaf
             });
         }
+        // the slot `_checkNotRevoked` reads, when the session has revoked permissions
+        if !self.keys.revocation_leaves.contains(&leaf) {
+            self.keys.revocation_leaves.push(leaf);
+        }
 
         // _permissionView
         let length = permission_data.len();
@@ -76,6 +94,9 @@ impl<'a> Machine<'a> {
             base: u(self.signature_offset + permission_start + 0x20),
         };
 
+        if self.input.state.permissions_revoked {
+            self.check_not_revoked(index, leaf)?;
+        }
         check_scope(
             &view,
             index,
@@ -90,6 +111,40 @@ impl<'a> Machine<'a> {
         self.count(&view, index, rate_window, leaf)?;
         self.spend(&view, index, target, value, data)?;
         Ok(cursor)
+    }
+
+    /// `_checkSelfRevocation`: the one call a session may make without a permission is `revokeSession` of its
+    /// own session on the validator, with no value.
+    fn check_self_revocation(
+        &self,
+        index: usize,
+        target: Address,
+        value: U256,
+        data: &[u8],
+    ) -> Step<()> {
+        if target != self.input.validator
+            || !value.is_zero()
+            || data.len() != 36
+            || data[..4] != revokeSessionCall::SELECTOR
+            || data[4..36] != self.session_id[..]
+        {
+            fail!(InvalidSelfRevocation {
+                callIndex: u(index),
+                target: target
+            });
+        }
+        Ok(())
+    }
+
+    /// `_checkNotRevoked`: a permission the owner revoked fails, whatever the call.
+    fn check_not_revoked(&self, index: usize, leaf: B256) -> Step<()> {
+        if self.input.state.revoked.contains(&leaf) {
+            fail!(PermissionIsRevoked {
+                callIndex: u(index),
+                leaf: leaf
+            });
+        }
+        Ok(())
     }
 
     /// `_count`.

@@ -19,8 +19,10 @@
 //! | `_decodeExecute`, `_decodeSingle`              | `decode::decode_execute`, `decode::decode_single`         |
 //! | `_batchLength`, `_decodeBatchElement`          | `decode::batch_length`, `decode::decode_batch_element`    |
 //! | `_checkNthCall`                                | `Machine::check_call` (`call.rs`)                         |
+//! | `_checkSelfRevocation` (empty permission)      | `Machine::check_self_revocation`                          |
 //! | `_provenPermission`, `_leafOf`, `_proofView`   | `Machine::check_call`, with `keyscope_permissions::verify` |
 //! | `_permissionView`                              | `Machine::check_call`, then `decode::PermissionView`      |
+//! | `_checkNotRevoked` (if `permissionsRevoked`)   | `Machine::check_not_revoked`, from `SessionState::permissions_revoked` and `SessionState::revoked`, read by `chain` |
 //! | `_checkScope`                                  | `call::check_scope`                                       |
 //! | `_checkRule`                                   | `call::check_rule`                                        |
 //! | `_compare`                                     | `RuleOperator::evaluate` (keyscope-permissions)           |
@@ -30,6 +32,7 @@
 //! | `_addSpent`                                    | `Machine::add_spent`                                      |
 //! | `_signedBySessionKey`                          | the end of [`Machine::run`], with `keyscope_signer::recover` |
 //! | storage: `_sessions`, `_usage`, `_spent`, `_store`, `_scope`, `_usageKey`, `_spendKey` | not mirrored: [`SessionState`](super::SessionState) holds what they read (`chain` reads it through the views); `Machine`'s `usage` and `spent` are the writes within one operation |
+//! | `SessionRecord.permissionsRevoked`, `Context.permissionsRevoked` | `SessionState::permissions_revoked` (`hasRevokedPermissions`: the record's flag in the current epoch, which the record enable mode writes keeps) |
 //!
 //! Solidity's own calldata checks (offsets, lengths and value ranges of the `Permission` struct, which revert
 //! without data) are in `decode`, where the contract touches a field. Every custom error the contract can raise
@@ -95,6 +98,8 @@ struct Machine<'a> {
     calldata: &'a Calldata,
     /// Where `userOp.signature`'s bytes start in the calldata.
     signature_offset: usize,
+    /// The signature's session (`_sessionIdOf(sessionData)`), once read.
+    session_id: B256,
     usage: BTreeMap<B256, Usage>,
     spent: BTreeMap<Address, U256>,
     keys: StateKeys,
@@ -119,6 +124,7 @@ impl<'a> Machine<'a> {
             caller,
             calldata,
             signature_offset,
+            session_id: B256::ZERO,
             usage: input.state.usage.clone(),
             spent: input.state.spent.clone(),
             keys: StateKeys::default(),
@@ -163,8 +169,12 @@ impl<'a> Machine<'a> {
         let mut preimage = SESSION_TYPEHASH.to_vec();
         preimage.extend_from_slice(session);
         let session_id = keccak256(&preimage);
+        self.session_id = session_id;
         self.keys.session_id = Some(session_id);
         let mut owner_signature_valid = None;
+        // The record's `permissionsRevoked` becomes `Context.permissionsRevoked`: in use mode the record of the
+        // current epoch, in enable mode the record it writes, which keeps the flag of the current epoch
+        // (`state.permissions_revoked` is that flag either way).
         if mode == MODE_ENABLE {
             let (owner_signature, next) = take_prefixed(signature, cursor, 2)?;
             cursor = next;
@@ -305,6 +315,7 @@ impl<'a> Machine<'a> {
                 permission: None,
                 rate_limit_window: None,
                 usage: None,
+                self_revocation: false,
             });
             cursor = self.check_call(index, target, value, data, root, window, cursor)?;
             if let Some(call) = self.current.take() {

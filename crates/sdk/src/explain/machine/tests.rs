@@ -1,14 +1,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy::sol_types::SolInterface;
+use alloy::sol_types::{SolCall, SolInterface};
 use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+use keyscope_bindings::session_key_validator::SessionKeyValidator::{
+    revokePermissionCall, revokeSessionCall,
+};
 use keyscope_permissions::abi::encode_permission;
 use keyscope_permissions::{
     CompiledSession, Permission, PermissionTree, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
     MODE_ENABLE,
 };
-use keyscope_signer::{PackedUserOperation, SessionKey};
+use keyscope_signer::{
+    CallEntry, CallProof, EntryPoint, PackedUserOperation, SessionKey, SessionSignature,
+};
 
 use super::super::fixtures::*;
 use super::super::{
@@ -16,7 +21,7 @@ use super::super::{
     ValidatorRevert, Verdict,
 };
 use super::SESSION_LENGTH;
-use crate::client::{execute_single, nonce_key, SessionStatus};
+use crate::client::{execute_batch, execute_single, nonce_key, SessionStatus};
 use crate::stack::Version;
 
 /// The verdict on a transfer of `amount` under `session`'s permission 0, signed by [`key`], on an active session
@@ -543,6 +548,444 @@ fn enable_mode_refuses_dirty_fee_words() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Revoked permissions and the session's own revocation
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A signed operation of `calls` under `entries` (`None`: the session's own revocation, an empty permission), in
+/// use mode or, with `enable`, in enable mode with an 85-byte owner signature (valid as the state says).
+fn signed_entries(
+    session: &CompiledSession,
+    calls: &[(Address, U256, Bytes)],
+    entries: &[Option<usize>],
+    enable: bool,
+    signer: &SessionKey,
+) -> (PackedUserOperation, B256) {
+    let call_data = match calls {
+        [(target, value, data)] => execute_single(*target, *value, data),
+        calls => execute_batch(calls),
+    };
+    let entries = entries
+        .iter()
+        .map(|entry| match entry {
+            Some(i) => CallProof::from_compiled(session, *i, START).unwrap().into(),
+            None => CallEntry::SelfRevocation,
+        })
+        .collect();
+    let mut op = PackedUserOperation {
+        sender: ACCOUNT,
+        nonce: U256::from(nonce_key(VALIDATOR, 1)) << 64,
+        callData: call_data,
+        ..Default::default()
+    };
+    let unsigned = if enable {
+        SessionSignature::enable_session(session.session.clone(), vec![0x11; 85], entries)
+    } else {
+        SessionSignature::use_session(session.session.clone(), entries)
+    };
+    let hash = EntryPoint::CANONICAL_V07.user_op_hash(&op, 1).unwrap();
+    op.signature = unsigned
+        .sign(signer, &hash)
+        .unwrap()
+        .encode()
+        .unwrap()
+        .into();
+    (op, hash)
+}
+
+/// `revokeSession(session_id)` on the validator, with no value.
+fn revoke_own(session_id: B256) -> (Address, U256, Bytes) {
+    let data = revokeSessionCall {
+        sessionId: session_id,
+    }
+    .abi_encode();
+    (VALIDATOR, U256::ZERO, data.into())
+}
+
+/// A session whose owner revoked `leaves`.
+fn with_revoked(leaves: &[B256]) -> SessionState {
+    let mut state = SessionState::active();
+    state.permissions_revoked = true;
+    state.revoked = leaves.iter().copied().collect();
+    state
+}
+
+fn native(amount: u64) -> (Address, U256, Bytes) {
+    (Address::repeat_byte(0x42), U256::from(amount), Bytes::new())
+}
+
+#[test]
+fn a_revoked_permission_fails_whatever_the_call() {
+    let session = compiled();
+    let leaf = session.permissions[0].leaf();
+    let sibling = session.permissions[1].leaf();
+    let state = with_revoked(&[leaf]);
+    let (op, hash) = signed_op(&session, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
+    let verdict = verdict_v07(&op, hash, &state);
+    assert_eq!(verdict.aa_code(), Some("AA23"));
+    assert!(matches!(
+        error_of(&verdict),
+        SessionKeyValidatorErrors::PermissionIsRevoked(e) if e.callIndex.is_zero() && e.leaf == leaf
+    ));
+    let text = verdict.to_string();
+    assert!(
+        text.contains("was revoked by the account's owner (revokePermission)")
+            && text.contains(&leaf.to_string()),
+        "{text}"
+    );
+    let report = verdict.revert().unwrap().call.as_deref().unwrap();
+    assert_eq!(report.leaf, Some(leaf));
+    assert!(!report.self_revocation);
+    // checked before the scope and the counters: a call out of scope, or over its usage limit, names the
+    // revocation
+    let (op, hash) = signed_op(
+        &session,
+        &[(TOKEN, U256::ZERO, transfer(101))],
+        &[0],
+        &key(),
+    );
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::PermissionIsRevoked(_)
+    ));
+    let mut used_up = state.clone();
+    used_up.usage.insert(
+        leaf,
+        Usage {
+            uses: 3,
+            ..Usage::default()
+        },
+    );
+    let (op, hash) = signed_op(&session, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &used_up)),
+        SessionKeyValidatorErrors::PermissionIsRevoked(_)
+    ));
+    // ... and after the proof: a permission not in the session is that, revoked or not
+    let mut other = compiled_with_fees(r#"{"per_operation": "0.02 ether", "budget": "0.1 ether"}"#);
+    other.session = session.session.clone();
+    other.session.permissionsRoot = B256::repeat_byte(3);
+    let (op, hash) = signed_op(&other, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::PermissionNotInSession(e) if e.leaf == leaf
+    ));
+
+    // a sibling permission of the same session still works
+    let (op, hash) = signed_op(&session, &[native(5)], &[1], &key());
+    assert!(verdict_v07(&op, hash, &state).is_accepted());
+    // in a batch, the call using the revoked permission fails
+    let (op, hash) = signed_op(
+        &session,
+        &[native(5), (TOKEN, U256::ZERO, transfer(1))],
+        &[1, 0],
+        &key(),
+    );
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::PermissionIsRevoked(e) if e.callIndex == U256::from(1) && e.leaf == leaf
+    ));
+    // what the evaluation reads: every proven call's revoked flag, the usage of the limited one
+    let keys = state_keys(&op, VALIDATOR);
+    assert_eq!(keys.revocation_leaves, vec![sibling, leaf]);
+    assert_eq!(keys.leaves, vec![leaf]);
+}
+
+#[test]
+fn only_the_revoked_leaf_counts_and_only_when_the_session_says_so() {
+    let session = compiled();
+    let leaf = session.permissions[0].leaf();
+    let sibling = session.permissions[1].leaf();
+    let (op, hash) = signed_op(
+        &session,
+        &[(TOKEN, U256::ZERO, transfer(1)), native(5)],
+        &[0, 1],
+        &key(),
+    );
+    // a revoked sibling does not matter to an operation that does not use it
+    let (single, single_hash) =
+        signed_op(&session, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
+    let verdict = verdict_v07(&single, single_hash, &with_revoked(&[sibling]));
+    assert!(verdict.is_accepted(), "{verdict}");
+    // the session's flag set, no leaf of the operation revoked
+    assert!(verdict_v07(&op, hash, &with_revoked(&[])).is_accepted());
+    assert!(verdict_v07(&op, hash, &with_revoked(&[B256::repeat_byte(9)])).is_accepted());
+    // a leaf flag without the session's flag is never read (a flag of an earlier epoch reads as unset)
+    let mut stale = with_revoked(&[leaf, sibling]);
+    stale.permissions_revoked = false;
+    assert!(!stale.is_revoked(&leaf));
+    let verdict = verdict_v07(&op, hash, &stale);
+    let Verdict::Accepted(validation) = &verdict else {
+        panic!("{verdict}")
+    };
+    assert_eq!(validation.calls.len(), 2);
+    assert!(validation.calls.iter().all(|c| !c.self_revocation));
+    // both revoked: the first call names its own
+    let verdict = verdict_v07(&op, hash, &with_revoked(&[sibling, leaf]));
+    assert!(matches!(
+        error_of(&verdict),
+        SessionKeyValidatorErrors::PermissionIsRevoked(e) if e.callIndex.is_zero() && e.leaf == leaf
+    ));
+}
+
+#[test]
+fn enable_mode_keeps_the_flag_of_the_current_epoch() {
+    let session = compiled();
+    let leaf = session.permissions[0].leaf();
+    let calls = [(TOKEN, U256::ZERO, transfer(1))];
+    let (op, hash) = signed_entries(&session, &calls, &[Some(0)], true, &key());
+    // revoked before the session was granted (the record of this epoch is Unknown with the flag), or while it
+    // is active: enabling keeps the revocation
+    for status in [SessionStatus::Unknown, SessionStatus::Active] {
+        let mut state = with_revoked(&[leaf]);
+        state.status = status;
+        let verdict = verdict_v07(&op, hash, &state);
+        assert!(
+            matches!(
+                error_of(&verdict),
+                SessionKeyValidatorErrors::PermissionIsRevoked(e) if e.leaf == leaf
+            ),
+            "{status:?}: {verdict}"
+        );
+        // the session's other permission is enabled and works
+        let (op, hash) = signed_entries(&session, &[native(1)], &[Some(1)], true, &key());
+        let verdict = verdict_v07(&op, hash, &state);
+        assert!(verdict.is_accepted(), "{status:?}: {verdict}");
+    }
+    // a revocation of an earlier epoch: the flag reads as unset, the permission works
+    let mut state = SessionState::active();
+    state.status = SessionStatus::Unknown;
+    state.revoked.insert(leaf);
+    let verdict = verdict_v07(&op, hash, &state);
+    assert!(verdict.is_accepted(), "{verdict}");
+    assert_eq!(
+        verdict.validation().unwrap().owner_signature_valid,
+        Some(true)
+    );
+    // a session revoked in this epoch cannot be enabled, whatever its permissions
+    let mut state = with_revoked(&[leaf]);
+    state.status = SessionStatus::Revoked;
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::SessionIsRevoked(_)
+    ));
+}
+
+#[test]
+fn the_session_may_revoke_itself_without_a_permission() {
+    let session = compiled();
+    let id = session.session_id();
+    let (op, hash) = signed_entries(&session, &[revoke_own(id)], &[None], false, &key());
+    let state = SessionState::active();
+    let verdict = verdict_v07(&op, hash, &state);
+    let Verdict::Accepted(validation) = &verdict else {
+        panic!("{verdict}")
+    };
+    let call = &validation.calls[0];
+    assert!(call.self_revocation);
+    assert_eq!(
+        (call.target, call.leaf, call.usage, call.rate_limit_window),
+        (VALIDATOR, None, None, None)
+    );
+    assert_eq!(
+        call.selector.map(|s| s.0),
+        Some(revokeSessionCall::SELECTOR)
+    );
+    // no permission narrows the window: the session's
+    assert_eq!(
+        (validation.valid_after, validation.valid_until),
+        (START, START + 3600)
+    );
+    assert_eq!(
+        (validation.valid_after_source, validation.valid_until_source),
+        (
+            super::super::WindowSource::Session,
+            super::super::WindowSource::Session
+        )
+    );
+    assert!(
+        verdict
+            .to_string()
+            .contains("the session's own revocation (no permission)"),
+        "{verdict}"
+    );
+    // nothing is read for it: no counter, no revoked flag
+    let keys = state_keys(&op, VALIDATOR);
+    assert!(keys.leaves.is_empty() && keys.revocation_leaves.is_empty() && keys.assets.is_empty());
+    // whatever the owner revoked, and whichever state the counters are in
+    assert!(verdict_v07(
+        &op,
+        hash,
+        &with_revoked(
+            &session
+                .permissions
+                .iter()
+                .map(Permission::leaf)
+                .collect::<Vec<_>>()
+        )
+    )
+    .is_accepted());
+    // the fee scope and the session key's signature still apply
+    let other = SessionKey::from_bytes(&[8u8; 32]).unwrap();
+    let (op, hash) = signed_entries(&session, &[revoke_own(id)], &[None], false, &other);
+    assert_eq!(verdict_v07(&op, hash, &state).aa_code(), Some("AA24"));
+    let mut charged = SessionState::active();
+    charged.fees_charged = U256::from(DEFAULT_FEE_BUDGET);
+    let (mut op, _) = signed_entries(&session, &[revoke_own(id)], &[None], false, &key());
+    op.set_gas_limits(1, 0);
+    op.set_gas_fees(1, 1);
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &charged)),
+        SessionKeyValidatorErrors::FeeBudgetExceeded(_)
+    ));
+    // in enable mode too
+    let mut unknown = SessionState::active();
+    unknown.status = SessionStatus::Unknown;
+    let (op, hash) = signed_entries(&session, &[revoke_own(id)], &[None], true, &key());
+    assert!(verdict_v07(&op, hash, &unknown).is_accepted());
+}
+
+#[test]
+fn a_wrong_self_revocation_is_refused() {
+    let session = compiled();
+    let id = session.session_id();
+    let state = SessionState::active();
+    let (_, _, good) = revoke_own(id);
+    let mut long = good.to_vec();
+    long.extend_from_slice(&[0u8; 32]);
+    let other_selector = revokePermissionCall {
+        sessionId: id,
+        leaf: B256::ZERO,
+    }
+    .abi_encode();
+    let mut wrong_selector = good.to_vec();
+    wrong_selector[..4].copy_from_slice(&other_selector[..4]);
+    let cases: Vec<(&str, (Address, U256, Bytes), &str)> = vec![
+        (
+            "another session",
+            revoke_own(B256::repeat_byte(1)),
+            "not of the session",
+        ),
+        (
+            "with value",
+            (VALIDATOR, U256::from(1), good.clone()),
+            "sends 1 wei",
+        ),
+        (
+            "another selector",
+            (VALIDATOR, U256::ZERO, wrong_selector.into()),
+            "not revokeSession(bytes32)",
+        ),
+        (
+            "another target",
+            (TOKEN, U256::ZERO, good.clone()),
+            "either not on the validator",
+        ),
+        (
+            "the account",
+            (ACCOUNT, U256::ZERO, good.clone()),
+            "either not on the validator",
+        ),
+        (
+            "a trailing word",
+            (VALIDATOR, U256::ZERO, long.into()),
+            "68 bytes of calldata",
+        ),
+        (
+            "a short argument",
+            (VALIDATOR, U256::ZERO, good.slice(..35)),
+            "35 bytes of calldata",
+        ),
+        (
+            "no calldata",
+            (VALIDATOR, U256::ZERO, Bytes::new()),
+            "has no selector",
+        ),
+        (
+            "an ERC-20 transfer",
+            (TOKEN, U256::ZERO, transfer(1)),
+            "calls 0xa9059cbb",
+        ),
+    ];
+    for (label, call, reason) in cases {
+        let target = call.0;
+        let (op, hash) = signed_entries(&session, &[call], &[None], false, &key());
+        let verdict = verdict_v07(&op, hash, &state);
+        assert!(
+            matches!(
+                error_of(&verdict),
+                SessionKeyValidatorErrors::InvalidSelfRevocation(e)
+                    if e.callIndex.is_zero() && e.target == target
+            ),
+            "{label}: {verdict}"
+        );
+        let text = verdict.to_string();
+        assert!(
+            text.contains("own revocation") && text.contains(reason),
+            "{label}: {text}"
+        );
+        // the revert data, described from its values alone
+        let revert = verdict.revert().unwrap();
+        let decoded = ValidatorRevert::from_revert_data(&revert.revert_data()).unwrap();
+        assert_eq!(decoded.error(), revert.error());
+        assert!(!decoded.to_string().is_empty());
+    }
+    // the revocation presented with a permission is an ordinary call to the validator: forbidden
+    let (op, hash) = signed_entries(&session, &[revoke_own(id)], &[Some(1)], false, &key());
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::ForbiddenTarget(e) if e.target == VALIDATOR
+    ));
+}
+
+#[test]
+fn self_revocation_in_a_batch() {
+    let session = compiled();
+    let id = session.session_id();
+    let state = SessionState::active();
+    let calls = [(TOKEN, U256::ZERO, transfer(10)), revoke_own(id), native(5)];
+    let (op, hash) = signed_entries(&session, &calls, &[Some(0), None, Some(1)], false, &key());
+    let verdict = verdict_v07(&op, hash, &state);
+    let Verdict::Accepted(validation) = &verdict else {
+        panic!("{verdict}")
+    };
+    let flags: Vec<bool> = validation.calls.iter().map(|c| c.self_revocation).collect();
+    assert_eq!(flags, vec![false, true, false]);
+    assert_eq!(validation.calls[0].usage.map(|u| u.uses), Some(1));
+    let keys = state_keys(&op, VALIDATOR);
+    assert_eq!(
+        keys.revocation_leaves,
+        vec![session.permissions[0].leaf(), session.permissions[1].leaf()]
+    );
+    // with a revoked permission in the batch, that call fails; the revocation itself does not
+    let verdict = verdict_v07(&op, hash, &with_revoked(&[session.permissions[1].leaf()]));
+    assert!(matches!(
+        error_of(&verdict),
+        SessionKeyValidatorErrors::PermissionIsRevoked(e) if e.callIndex == U256::from(2)
+    ));
+    // the empty entry presented for another call of the batch
+    let (op, hash) = signed_entries(&session, &calls, &[None, None, Some(1)], false, &key());
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::InvalidSelfRevocation(e) if e.callIndex.is_zero() && e.target == TOKEN
+    ));
+    // two revocations in one batch are two valid calls
+    let (op, hash) = signed_entries(
+        &session,
+        &[revoke_own(id), revoke_own(id)],
+        &[None, None],
+        false,
+        &key(),
+    );
+    assert!(verdict_v07(&op, hash, &state).is_accepted());
+    // the entry count still has to match
+    let (op, hash) = signed_entries(&session, &calls, &[Some(0), None], false, &key());
+    assert!(matches!(
+        error_of(&verdict_v07(&op, hash, &state)),
+        SessionKeyValidatorErrors::CallCountMismatch(_)
+    ));
+}
+
 /// The function of the mirror that raises `error`, for every custom error of the validator's interface (`None`:
 /// `validateUserOp` never raises it). The match is exhaustive: a new validator error does not compile here until
 /// it is mirrored.
@@ -582,6 +1025,8 @@ fn raised_by(error: &SessionKeyValidatorErrors) -> Option<&'static str> {
         E::UsageLimitReached(_) | E::RateLimitReached(_) | E::RateLimitWindowPassed(_) => {
             "Machine::count"
         }
+        E::PermissionIsRevoked(_) => "Machine::check_not_revoked",
+        E::InvalidSelfRevocation(_) => "Machine::check_self_revocation",
         E::NativeTotalExceeded(_) | E::Erc20TotalExceeded(_) | E::NotAnErc20Movement(_) => {
             "Machine::spend"
         }
@@ -610,7 +1055,7 @@ fn the_table_names_every_function_raising_an_error() {
                 .unwrap()
         })
         .collect::<Vec<_>>();
-    assert_eq!(errors.len(), 40);
+    assert_eq!(errors.len(), 42);
     for error in &errors {
         if let Some(function) = raised_by(error) {
             assert!(
