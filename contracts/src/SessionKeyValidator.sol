@@ -498,7 +498,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         bytes calldata permissionData;
         (permissionData, cursor) = _takeLengthPrefixed(signature, cursor, 2);
         if (permissionData.length == 0) {
-            _checkSelfRevocation(index, target, value, data, signature);
+            _selfRevoke(context.account, index, target, value, data, signature);
             return cursor;
         }
         SessionTypes.Permission calldata permission;
@@ -512,19 +512,34 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// The call a session key may make without a permission: `revokeSession` of its own session on this validator,
-    /// with no value. The session is the signature's, at bytes 1 to 289.
-    function _checkSelfRevocation(
+    /// with no value. The session is the signature's, at bytes 1 to 289. The session is revoked here, in validation
+    /// (its record, written by this validation already), not only when the call runs: no other operation of the
+    /// session validates after this one, in the same bundle too, and an execution that fails (out of gas) cannot
+    /// leave it active.
+    function _selfRevoke(
+        address account,
         uint256 index,
         address target,
         uint256 value,
         bytes calldata data,
         bytes calldata signature
-    ) private view {
+    ) private {
+        bytes32 sessionId = _sessionIdOf(signature[1:1 + _SESSION_LENGTH]);
         if (
             target != address(this) || value != 0 || data.length != 36
-                || bytes4(data[0:4]) != ISessionKeyValidator.revokeSession.selector
-                || bytes32(data[4:36]) != _sessionIdOf(signature[1:1 + _SESSION_LENGTH])
+                || bytes4(data[0:4]) != ISessionKeyValidator.revokeSession.selector || bytes32(data[4:36]) != sessionId
         ) revert InvalidSelfRevocation(index, target);
+        SessionRecord storage stored = _sessions[sessionId][account];
+        uint256 record;
+        assembly ("memory-safe") {
+            record := sload(stored.slot)
+        }
+        // validation found the record active in the current epoch: only its status changes
+        record = (record & ~(uint256(0xff) << 64)) | (uint256(SessionStatus.Revoked) << 64);
+        assembly ("memory-safe") {
+            sstore(stored.slot, record)
+        }
+        emit SessionRevoked(account, sessionId);
     }
 
     /// A permission the owner revoked (`revokePermission`) fails, whatever the call.

@@ -590,21 +590,56 @@ contract RevocationTest is SessionLifecycleBase {
         SessionTypes.Session memory session = _singleLeafSession(_transferPermission());
         bytes32 sessionId = SessionEncoding.sessionId(session);
         _grant(currentEnv.entryPoint, account, session);
-        // a self-revocation whose batch then fails: the revocation is undone with the execution, the fee is not
+        uint256 depositBefore = currentEnv.entryPoint.balanceOf(account);
+        _handleOp(currentEnv.entryPoint, _selfRevokeOp(session));
+        assertEq(_status(sessionId), 2, "revoked");
+        assertEq(validator.feesChargedOf(account, sessionId), _defaultFee(), "charged, and kept once revoked");
+        assertLt(currentEnv.entryPoint.balanceOf(account), depositBefore, "the account paid for it");
+    }
+
+    function test_validateUserOp_selfRevokes_inValidation_whenExecutionReverts() public onEachEntryPoint {
+        address account = _account(currentEnv);
+        SessionTypes.Session memory session = _singleLeafSession(_transferPermission());
+        bytes32 sessionId = SessionEncoding.sessionId(session);
+        _grant(currentEnv.entryPoint, account, session);
+        // a self-revocation whose batch then fails (a transfer over the balance): the session is revoked by the
+        // validation already, so a key cannot pay fees with self-revocations that never take effect
         Execution[] memory executions = new Execution[](2);
         executions[0] = Execution(address(validator), 0, SessionEncoding.selfRevocationCall(session));
         executions[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (recipient, 10_000)));
         (CallProof[] memory calls, bool[] memory mask) =
             SessionEncoding.withSelfRevocationAt(_transferPermission(), _noProof(), 2, 0);
-        _handleOp(currentEnv.entryPoint, _selfRevocationOp(_executeBatch(executions), session, calls, mask));
-        assertEq(_status(sessionId), 1, "execution reverted: still active");
-        assertEq(validator.feesChargedOf(account, sessionId), _defaultFee(), "charged");
+        PackedUserOperation memory op = _selfRevocationOp(_executeBatch(executions), session, calls, mask);
+        vm.expectEmit(true, true, true, true, address(validator));
+        emit ISessionKeyValidator.SessionRevoked(account, sessionId);
+        _handleOp(currentEnv.entryPoint, op);
+        assertEq(_status(sessionId), 2, "revoked in validation, whatever the execution did");
+        assertEq(validator.feesChargedOf(account, sessionId), _defaultFee(), "charged once");
+        assertEq(token.balanceOf(recipient), 0);
+        _expectScopeError(currentEnv.entryPoint, _selfRevokeOp(session), _notActive(sessionId));
+    }
 
-        // the self-revocation alone is charged too, before it runs
-        uint256 depositBefore = currentEnv.entryPoint.balanceOf(account);
-        _handleOp(currentEnv.entryPoint, _selfRevokeOp(session));
-        assertEq(_status(sessionId), 2, "revoked");
-        assertLt(currentEnv.entryPoint.balanceOf(account), depositBefore, "the account paid for it");
+    function test_handleOps_refusesNextOperationOfSession_afterSelfRevocationInSameBundle() public onEachEntryPoint {
+        _grantPair();
+        PackedUserOperation[] memory ops = new PackedUserOperation[](2);
+        ops[0] = _selfRevokeOp(pairSession);
+        // the session's next operation in the same bundle is validated after the first revoked the session
+        (CallProof[] memory calls, bool[] memory mask) =
+            SessionEncoding.withSelfRevocationAt(_transferPermission(), _noProof(), 1, 0);
+        PackedUserOperation memory next = _sessionOp(
+            currentEnv.entryPoint,
+            _account(currentEnv),
+            _executeSingle(address(validator), 0, SessionEncoding.selfRevocationCall(pairSession)),
+            ""
+        );
+        next.nonce = ops[0].nonce + 1;
+        next.signature = SessionEncoding.useSignature(
+            pairSession, calls, mask, _sign(SESSION_KEY, _userOpHash(currentEnv.entryPoint, next))
+        );
+        ops[1] = next;
+        vm.expectRevert(_failedOpWithRevert(1, "AA23 reverted", _notActive(_pairId())));
+        vm.prank(bundler, bundler);
+        currentEnv.entryPoint.handleOps(ops, bundler);
     }
 
     function test_validateUserOp_reverts_FeeBudgetExceeded_forSelfRevocation_whenBudgetSpent() public onEachEntryPoint {

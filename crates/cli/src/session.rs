@@ -298,7 +298,12 @@ pub struct RevokeArgs {
     leaf: Option<B256>,
     /// The session key revokes its own session (the session of --permissions), in a session operation: its
     /// kill switch, which needs no owner key (a keystore is decrypted with --password-file or KEYSCOPE_PASSWORD).
-    #[arg(long, value_name = "FILE", requires = "permissions")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "permissions",
+        conflicts_with = "owner_key_file"
+    )]
     session_key_file: Option<PathBuf>,
     /// The account.
     #[command(flatten)]
@@ -787,6 +792,17 @@ async fn revoke_own(args: RevokeArgs, global: Global) -> Result<()> {
         .revoke_own_session(&account, &key, &session)
         .await
         .with_context(|| format!("session {session_id} could not revoke itself"))?;
+    // The validator revokes the session while validating the operation: even a call that reverted in execution
+    // leaves it revoked. The chain says.
+    let status = client.session_status(&account, session_id).await?;
+    if status != SessionStatus::Revoked {
+        bail!(
+            "session {session_id} is still {} on account {} after the operation: {}",
+            validator_status_name(status),
+            account.address,
+            outcome_text(&outcome)
+        );
+    }
     if global.json {
         output::print_json(&json!({
             "account": account.address,
@@ -817,7 +833,17 @@ async fn revoke_permission(args: RevokeArgs, global: Global) -> Result<()> {
         (None, Some(path), index, leaf) => {
             let (_, session) = load_session(path)?;
             let leaf = match (index, leaf) {
-                (_, Some(leaf)) => leaf,
+                (_, Some(leaf)) => {
+                    let in_tree = (0..session.permissions.len())
+                        .any(|i| session.tree.leaf(i).is_ok_and(|l| l == leaf));
+                    if !in_tree {
+                        bail!(
+                            "--leaf {leaf} is none of the permissions of {}: nothing was sent",
+                            path.display()
+                        );
+                    }
+                    leaf
+                }
                 (Some(index), None) => session
                     .tree
                     .leaf(index)
@@ -840,6 +866,12 @@ async fn revoke_permission(args: RevokeArgs, global: Global) -> Result<()> {
         .revoke_permission(&account, &owner, session_id, leaf)
         .await
         .map_err(|error| owner_op_error(error, &owner, &account, "revocation failed"))?;
+    if !outcome.success {
+        bail!(
+            "the revocation of permission {leaf} reverted in execution: {}",
+            outcome_text(&outcome)
+        );
+    }
     if global.json {
         output::print_json(&json!({
             "account": account.address,

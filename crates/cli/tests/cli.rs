@@ -841,6 +841,22 @@ async fn session_commands_end_to_end() {
     assert!(one["revoked"]["leaf"].is_string(), "{one}");
     assert_eq!(show_id()["status"], "active");
     assert_error(&send(&mint), 1, &["AA23", "PermissionIsRevoked"]);
+    // A leaf that is none of the file's permissions is refused before anything is sent.
+    assert_error(
+        &with(
+            &[
+                "session",
+                "revoke",
+                "-p",
+                path_str(&spec),
+                "--leaf",
+                "0x1111111111111111111111111111111111111111111111111111111111111111",
+            ],
+            &["--owner-key-file", path_str(&owner_file)],
+        ),
+        1,
+        &["is none of the permissions", "nothing was sent"],
+    );
     // The kill switch: the session key revokes its own session, with no owner key.
     let own = json(&keyscope_with(
         &[
@@ -859,7 +875,7 @@ async fn session_commands_end_to_end() {
         &[("KEYSCOPE_PASSWORD", PASSWORD)],
     ));
     assert_eq!(own["by"], "session key", "{own}");
-    assert_eq!(own["op"]["success"], true);
+    assert_eq!(own["op"]["success"], true, "{own}");
     assert_eq!(show_id()["status"], "revoked");
     assert_error(&send(&mint), 1, &["AA23", "SessionNotActive"]);
     // The owner revoking it again is refused before anything is sent.

@@ -407,13 +407,19 @@ impl Service {
         let p: Params = from_value(Value::Object(std::mem::take(&mut params)), "")?;
         self.check_chain(p.chain_id.as_ref(), "chainId", false)?;
         let validator = self.client.stack().session_key_validator;
-        let permissions = p.permissions.unwrap_or_default();
-        if !permissions.is_empty() && (p.session_ids.is_some() || p.all) {
+        if p.permissions.is_some() && (p.session_ids.is_some() || p.all) {
             return Err(Error::invalid(
                 "permissions",
                 "give sessionIds, permissions or all, one of them",
             ));
         }
+        if p.permissions.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid(
+                "permissions",
+                "at least one {sessionId, leaf} to revoke",
+            ));
+        }
+        let permissions = p.permissions.unwrap_or_default();
         let revoked_permissions: Vec<Value> = permissions
             .iter()
             .map(|p| json!({ "sessionId": p.session_id, "leaf": p.leaf }))

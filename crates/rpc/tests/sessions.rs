@@ -359,6 +359,16 @@ async fn listings_are_chunked_paged_and_bounded() {
         (error.code, error.field().as_str()),
         (-32602, "permissions")
     );
+    let error = env
+        .err(
+            "keyscope_revokeSessions",
+            json!({ "account": { "address": account.address }, "permissions": [] }),
+        )
+        .await;
+    assert_eq!(
+        (error.code, error.field().as_str()),
+        (-32602, "permissions")
+    );
     let revoke_one = env
         .ok(
             "keyscope_revokeSessions",

@@ -251,8 +251,13 @@ fn entries(
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|(_, at)| last_epoch_change.is_none_or(|change| change < *at))
-                    .map(|(leaf, _)| leaf)
-                    .collect(),
+                    .fold(Vec::new(), |mut leaves, (leaf, _)| {
+                        // Revoked twice in the epoch: listed once.
+                        if !leaves.contains(&leaf) {
+                            leaves.push(leaf);
+                        }
+                        leaves
+                    }),
             })
         })
         .collect()
@@ -469,6 +474,7 @@ mod tests {
             permission_revoked(1, 0xa1),
             granted(1, 1, 10),
             permission_revoked(1, 0xa2),
+            permission_revoked(1, 0xa1),
             permission_revoked(2, 0xb1),
         ];
         let listed = entries(events.clone(), 1, 150);
@@ -491,9 +497,10 @@ mod tests {
             .revoked_permissions
             .is_empty());
         later.push(permission_revoked(1, 0xa3));
+        later.push(permission_revoked(1, 0xa1));
         assert_eq!(
             entries(later, 2, 150)[0].revoked_permissions,
-            [B256::repeat_byte(0xa3)]
+            [B256::repeat_byte(0xa3), B256::repeat_byte(0xa1)]
         );
     }
 

@@ -370,9 +370,10 @@ impl Client {
     }
 
     /// The session key's kill switch: `key` revokes its own `session` on `account` in a session operation whose
-    /// one call is [`SessionCall::revoke_own_session`] (no permission needed; the owner is not involved). From the
-    /// next bundle on, every operation of the session fails validation, those already in a bundler's mempool too.
-    /// The operation is charged to the session's fee scope like any other.
+    /// one call is [`SessionCall::revoke_own_session`] (no permission needed; the owner is not involved). The
+    /// validator revokes the session while validating the operation, so once it is included (whatever its call
+    /// did) every later operation of the session fails validation, those already in a bundler's mempool and those
+    /// in the same bundle too. The operation is charged to the session's fee scope like any other.
     pub async fn revoke_own_session(
         &self,
         account: &Account,

@@ -1,5 +1,5 @@
 //! One call of the operation: `_checkNthCall` after decoding: an empty permission is the session's own
-//! revocation (`_checkSelfRevocation`); else `_provenPermission` (with `_permissionView`), `_checkNotRevoked`
+//! revocation (`_selfRevoke`); else `_provenPermission` (with `_permissionView`), `_checkNotRevoked`
 //! when the session has revoked permissions, then `_checkScope` (with `_checkRule`), `_narrowWindow`, `_count` and
 //! `_spend`, in the contract's order.
 
@@ -22,7 +22,7 @@ use super::super::{RuleDetail, Step, WindowSource};
 use super::{Machine, Window, PERMISSION_HEAD_LENGTH};
 
 impl<'a> Machine<'a> {
-    /// `_checkNthCall` after decoding: the permission entry; if empty, `_checkSelfRevocation` and nothing more;
+    /// `_checkNthCall` after decoding: the permission entry; if empty, `_selfRevoke` and nothing more;
     /// else `_provenPermission`, `_checkNotRevoked` (if the session has revoked permissions), `_checkScope`,
     /// `_narrowWindow`, `_count`, `_spend`.
     #[allow(clippy::too_many_arguments)]
@@ -113,8 +113,10 @@ impl<'a> Machine<'a> {
         Ok(cursor)
     }
 
-    /// `_checkSelfRevocation`: the one call a session may make without a permission is `revokeSession` of its
-    /// own session on the validator, with no value.
+    /// `_selfRevoke`: the one call a session may make without a permission is `revokeSession` of its own session
+    /// on the validator, with no value. The contract then marks the session revoked in its record (and emits
+    /// `SessionRevoked`) during validation: a write that changes no verdict of this operation, so it is not
+    /// mirrored (operations validated after it find the session revoked).
     fn check_self_revocation(
         &self,
         index: usize,

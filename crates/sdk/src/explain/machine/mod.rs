@@ -19,7 +19,7 @@
 //! | `_decodeExecute`, `_decodeSingle`              | `decode::decode_execute`, `decode::decode_single`         |
 //! | `_batchLength`, `_decodeBatchElement`          | `decode::batch_length`, `decode::decode_batch_element`    |
 //! | `_checkNthCall`                                | `Machine::check_call` (`call.rs`)                         |
-//! | `_checkSelfRevocation` (empty permission)      | `Machine::check_self_revocation`                          |
+//! | `_selfRevoke` (empty permission)               | `Machine::check_self_revocation`                          |
 //! | `_provenPermission`, `_leafOf`, `_proofView`   | `Machine::check_call`, with `keyscope_permissions::verify` |
 //! | `_permissionView`                              | `Machine::check_call`, then `decode::PermissionView`      |
 //! | `_checkNotRevoked` (if `permissionsRevoked`)   | `Machine::check_not_revoked`, from `SessionState::permissions_revoked` and `SessionState::revoked`, read by `chain` |
