@@ -36,9 +36,7 @@ library SessionEncoding {
         pure
         returns (bytes memory)
     {
-        return bytes.concat(
-            bytes1(SessionTypes.MODE_USE), abi.encode(session), _calls(calls), _lengthPrefixed1(sessionSignature)
-        );
+        return useSignature(session, calls, new bool[](calls.length), sessionSignature);
     }
 
     /// @notice userOp.signature in enable mode.
@@ -48,14 +46,7 @@ library SessionEncoding {
         CallProof[] memory calls,
         bytes memory sessionSignature
     ) internal pure returns (bytes memory) {
-        return bytes.concat(
-            bytes1(SessionTypes.MODE_ENABLE),
-            abi.encode(session),
-            bytes2(uint16(ownerSignature.length)),
-            ownerSignature,
-            _calls(calls),
-            _lengthPrefixed1(sessionSignature)
-        );
+        return enableSignature(session, ownerSignature, calls, new bool[](calls.length), sessionSignature);
     }
 
     /// @notice userOp.signature in use mode where the calls flagged in `selfRevocations` are the session's own
@@ -133,10 +124,6 @@ library SessionEncoding {
     {
         calls = new CallProof[](1);
         calls[0] = CallProof({permission: permission, proof: proof, window: 0});
-    }
-
-    function _calls(CallProof[] memory calls) private pure returns (bytes memory encoded) {
-        return _calls(calls, new bool[](calls.length));
     }
 
     function _calls(CallProof[] memory calls, bool[] memory selfRevocations)

@@ -5,7 +5,9 @@
 use alloy::primitives::{address, Address, Bytes, B256, U256};
 use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
 use keyscope_permissions::{CompiledSession, SessionSpec, DEFAULT_FEE_BUDGET};
-use keyscope_signer::{CallProof, EntryPoint, PackedUserOperation, SessionKey, SessionSignature};
+use keyscope_signer::{
+    CallEntry, CallProof, EntryPoint, PackedUserOperation, SessionKey, SessionSignature,
+};
 use proptest::prelude::*;
 
 use super::{ExplainInput, SessionState, Usage, Verdict};
@@ -77,13 +79,31 @@ pub(super) fn signed_op_with(
     signer: &SessionKey,
     edit: impl Fn(&mut PackedUserOperation),
 ) -> (PackedUserOperation, B256) {
+    let entries: Vec<Option<usize>> = indices.iter().copied().map(Some).collect();
+    signed_entries_with(session, calls, &entries, false, signer, edit)
+}
+
+/// A signed operation of `calls` under `entries` (`None`: the session's own revocation, an empty permission), in
+/// use mode or, with `enable`, in enable mode with an 85-byte owner signature (valid as the state says); `edit`
+/// sets anything hashed before signing.
+pub(super) fn signed_entries_with(
+    session: &CompiledSession,
+    calls: &[(Address, U256, Bytes)],
+    entries: &[Option<usize>],
+    enable: bool,
+    signer: &SessionKey,
+    edit: impl Fn(&mut PackedUserOperation),
+) -> (PackedUserOperation, B256) {
     let call_data = match calls {
         [(target, value, data)] => execute_single(*target, *value, data),
         calls => execute_batch(calls),
     };
-    let proofs = indices
+    let entries = entries
         .iter()
-        .map(|i| CallProof::from_compiled(session, *i, START).unwrap().into())
+        .map(|entry| match entry {
+            Some(i) => CallProof::from_compiled(session, *i, START).unwrap().into(),
+            None => CallEntry::SelfRevocation,
+        })
         .collect();
     let mut op = PackedUserOperation {
         sender: ACCOUNT,
@@ -92,7 +112,11 @@ pub(super) fn signed_op_with(
         ..Default::default()
     };
     edit(&mut op);
-    let unsigned = SessionSignature::use_session(session.session.clone(), proofs);
+    let unsigned = if enable {
+        SessionSignature::enable_session(session.session.clone(), vec![0x11; 85], entries)
+    } else {
+        SessionSignature::use_session(session.session.clone(), entries)
+    };
     let hash = EntryPoint::CANONICAL_V07.user_op_hash(&op, 1).unwrap();
     op.signature = unsigned
         .sign(signer, &hash)

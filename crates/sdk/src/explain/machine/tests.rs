@@ -11,9 +11,7 @@ use keyscope_permissions::{
     CompiledSession, Permission, PermissionTree, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
     MODE_ENABLE,
 };
-use keyscope_signer::{
-    CallEntry, CallProof, EntryPoint, PackedUserOperation, SessionKey, SessionSignature,
-};
+use keyscope_signer::{PackedUserOperation, SessionKey};
 
 use super::super::fixtures::*;
 use super::super::{
@@ -21,7 +19,7 @@ use super::super::{
     ValidatorRevert, Verdict,
 };
 use super::SESSION_LENGTH;
-use crate::client::{execute_batch, execute_single, nonce_key, SessionStatus};
+use crate::client::{execute_single, nonce_key, SessionStatus};
 use crate::stack::Version;
 
 /// The verdict on a transfer of `amount` under `session`'s permission 0, signed by [`key`], on an active session
@@ -552,8 +550,7 @@ fn enable_mode_refuses_dirty_fee_words() {
 // Revoked permissions and the session's own revocation
 // ---------------------------------------------------------------------------------------------------------------
 
-/// A signed operation of `calls` under `entries` (`None`: the session's own revocation, an empty permission), in
-/// use mode or, with `enable`, in enable mode with an 85-byte owner signature (valid as the state says).
+/// [`signed_entries_with`] with nothing edited.
 fn signed_entries(
     session: &CompiledSession,
     calls: &[(Address, U256, Bytes)],
@@ -561,36 +558,7 @@ fn signed_entries(
     enable: bool,
     signer: &SessionKey,
 ) -> (PackedUserOperation, B256) {
-    let call_data = match calls {
-        [(target, value, data)] => execute_single(*target, *value, data),
-        calls => execute_batch(calls),
-    };
-    let entries = entries
-        .iter()
-        .map(|entry| match entry {
-            Some(i) => CallProof::from_compiled(session, *i, START).unwrap().into(),
-            None => CallEntry::SelfRevocation,
-        })
-        .collect();
-    let mut op = PackedUserOperation {
-        sender: ACCOUNT,
-        nonce: U256::from(nonce_key(VALIDATOR, 1)) << 64,
-        callData: call_data,
-        ..Default::default()
-    };
-    let unsigned = if enable {
-        SessionSignature::enable_session(session.session.clone(), vec![0x11; 85], entries)
-    } else {
-        SessionSignature::use_session(session.session.clone(), entries)
-    };
-    let hash = EntryPoint::CANONICAL_V07.user_op_hash(&op, 1).unwrap();
-    op.signature = unsigned
-        .sign(signer, &hash)
-        .unwrap()
-        .encode()
-        .unwrap()
-        .into();
-    (op, hash)
+    signed_entries_with(session, calls, entries, enable, signer, |_| {})
 }
 
 /// `revokeSession(session_id)` on the validator, with no value.
