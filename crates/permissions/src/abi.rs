@@ -85,8 +85,11 @@ pub const FLAG_ANY_TARGET: u8 = 2;
 pub const FLAG_NATIVE_TOTAL: u8 = 4;
 /// The call is an ERC-20 movement whose amount counts against `erc20TotalLimit`.
 pub const FLAG_ERC20_TOTAL: u8 = 8;
+/// `nativeTotalLimit` and `erc20TotalLimit` are allowances per period of `rateLimitInterval` seconds from
+/// `validAfter`, not lifetime totals; needs `FLAG_NATIVE_TOTAL` or `FLAG_ERC20_TOTAL` and a non-zero interval.
+pub const FLAG_PER_PERIOD: u8 = 16;
 /// Every defined flag.
-pub const ALL_FLAGS: u8 = 15;
+pub const ALL_FLAGS: u8 = 31;
 
 /// userOp.signature mode: use an already granted session.
 pub const MODE_USE: u8 = 0;
@@ -589,12 +592,18 @@ impl Permission {
         self.flags & flag != 0
     }
 
-    /// The rate-limit window index `k` to put in the signature for a call at unix time `now`: windows span
-    /// `[validAfter + k * interval, validAfter + (k + 1) * interval - 1]`. Zero when not rate-limited or before
-    /// the permission starts.
+    /// Whether the permission counts in periods (a rate limit, or allowances with [`FLAG_PER_PERIOD`]): an
+    /// operation then names its period and validation narrows the operation's window to it.
+    pub fn is_periodic(&self) -> bool {
+        self.rateLimitCount != 0 || self.has_flag(FLAG_PER_PERIOD)
+    }
+
+    /// The period index `k` to put in the signature for a call at unix time `now`: periods span
+    /// `[validAfter + k * interval, validAfter + (k + 1) * interval - 1]`. Zero when the permission does not
+    /// count in periods or before it starts.
     pub fn rate_limit_window(&self, now: u64) -> u32 {
         let interval = u48_to_u64(self.rateLimitInterval);
-        if self.rateLimitCount == 0 || interval == 0 {
+        if !self.is_periodic() || interval == 0 {
             return 0;
         }
         let start = u48_to_u64(self.validAfter);

@@ -146,8 +146,9 @@ pub enum Error {
         /// The maximum.
         max: usize,
     },
-    /// An ERC-20 total limit on a function that is not transfer, transferFrom, approve or increaseAllowance.
-    #[error("{path}: erc20_total_limit needs transfer, transferFrom, approve or increaseAllowance, not selector {selector}")]
+    /// An ERC-20 limit (`erc20_total_limit`, `erc20_period_limit`) on a function that is not transfer,
+    /// transferFrom, approve or increaseAllowance.
+    #[error("{path}: an ERC-20 limit needs transfer, transferFrom, approve or increaseAllowance, not selector {selector}")]
     Erc20LimitSelector {
         /// The field.
         path: String,
@@ -155,7 +156,9 @@ pub enum Error {
         selector: String,
     },
     /// A permission without an ERC-20 limit that could move a token another permission limits.
-    #[error("{path}: can move token {token} without counting against the erc20_total_limit of {limited_by}")]
+    #[error(
+        "{path}: can move token {token} without counting against the ERC-20 limit of {limited_by}"
+    )]
     Erc20LimitBypass {
         /// The permission without a limit.
         path: String,

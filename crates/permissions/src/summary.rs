@@ -7,6 +7,7 @@ use alloy_primitives::{Address, B256, I256, U256};
 
 use crate::abi::{
     erc20_amount_arg, u48_to_u64, Permission, RuleOperator, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
+    FLAG_PER_PERIOD,
 };
 use crate::error::Result;
 use crate::function::ParamType;
@@ -234,11 +235,22 @@ fn permission_line(
             values::format_native(permission.valueLimit)
         ));
     }
+    // with FLAG_PER_PERIOD the totals are allowances per period of rateLimitInterval from validAfter
+    let period = permission
+        .has_flag(FLAG_PER_PERIOD)
+        .then(|| u48_to_u64(permission.rateLimitInterval));
     if permission.has_flag(FLAG_NATIVE_TOTAL) {
-        clauses.push(format!(
-            "{} of native value in all (shared by every permission with a total)",
-            values::format_native(permission.nativeTotalLimit)
-        ));
+        let amount = values::format_native(permission.nativeTotalLimit);
+        clauses.push(match period {
+            Some(period) => format!(
+                "at most {amount} of native value per {} (shared by every permission with the same period and \
+                 start)",
+                human_duration(period)
+            ),
+            None => {
+                format!("{amount} of native value in all (shared by every permission with a total)")
+            }
+        });
     }
     if permission.has_flag(FLAG_ERC20_TOTAL) {
         let what = if spec.target == Target::Any {
@@ -246,9 +258,27 @@ fn permission_line(
         } else {
             "of the token"
         };
+        let amount = token_amount(options, token, permission.erc20TotalLimit);
+        let when = match period {
+            Some(period) => format!("per {}", human_duration(period)),
+            None => "in all".to_owned(),
+        };
         clauses.push(format!(
-            "moving at most {} {what} in all through transfer, transferFrom, approve and increaseAllowance",
-            token_amount(options, token, permission.erc20TotalLimit)
+            "moving at most {amount} {what} {when} through transfer, transferFrom, approve and increaseAllowance"
+        ));
+    }
+    if let Some(period) = period {
+        // the start of the period the permission's usable window opens in: periods are counted from validAfter
+        let start = u48_to_u64(permission.validAfter);
+        let open = start.max(session.valid_after);
+        let first = match period {
+            0 => start,
+            _ => start + (open - start) / period * period,
+        };
+        clauses.push(format!(
+            "periods of {} from {} (unused allowance does not carry over)",
+            human_duration(period),
+            values::format_human_time(first)
         ));
     }
     // counts
@@ -288,6 +318,31 @@ fn permission_line(
         text.push_str(&clause);
     }
     text
+}
+
+/// A duration in words: `1 day`, `2 weeks`, `1 hour 30 minutes`, `45 seconds`.
+fn human_duration(seconds: u64) -> String {
+    const UNITS: [(&str, u64); 5] = [
+        ("week", 604_800),
+        ("day", 86_400),
+        ("hour", 3_600),
+        ("minute", 60),
+        ("second", 1),
+    ];
+    let mut rest = seconds;
+    let mut parts = Vec::new();
+    for (name, size) in UNITS {
+        let n = rest / size;
+        if n > 0 {
+            parts.push(format!("{n} {name}{}", if n == 1 { "" } else { "s" }));
+            rest %= size;
+        }
+    }
+    if parts.is_empty() {
+        "0 seconds".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn show_word(ty: &ValueType, operator: RuleOperator, word: B256) -> String {

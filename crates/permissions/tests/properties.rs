@@ -15,7 +15,7 @@ use keyscope_permissions::{
     merkle::process_multi_proof,
     values, ArgRule, FeeBound, FeeScopeSpec, Permission, PermissionSpec, PermissionTree,
     RuleOperator, Session, SessionSpec, SummaryOptions, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL,
-    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, UNLIMITED_FEE,
+    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, UNLIMITED_FEE,
 };
 use proptest::prelude::*;
 
@@ -68,7 +68,8 @@ fn rule() -> impl Strategy<Value = ArgRule> {
         })
 }
 
-/// Permissions the JSON format can express (every flag combination that makes sense).
+/// Permissions the JSON format can express (every flag combination that makes sense), `FLAG_PER_PERIOD` included:
+/// with it the totals are per period of `rateLimitInterval` (never 0), with or without a rate-limit count.
 fn permission() -> impl Strategy<Value = Permission> {
     (
         (
@@ -86,6 +87,8 @@ fn permission() -> impl Strategy<Value = Permission> {
             prop_oneof![Just(0u64), any::<u64>()],
             any::<u32>(),
             prop_oneof![Just((0u32, 0u64)), (1u32.., 1u64..=U48_MAX)],
+            any::<bool>(),
+            prop_oneof![1u64..=604_800, 1u64..=U48_MAX],
         ),
         prop::collection::vec(rule(), 0..4),
     )
@@ -93,7 +96,7 @@ fn permission() -> impl Strategy<Value = Permission> {
             |(
                 (native, any_target, native_total, erc20, target, sel, raw_sel),
                 (value, total, erc20_limit),
-                (after, until, uses, rate),
+                (after, until, uses, rate, per_period, period),
                 rules,
             )| {
                 let selectors = [
@@ -143,6 +146,12 @@ fn permission() -> impl Strategy<Value = Permission> {
                 p.maxUses = uses;
                 p.rateLimitCount = rate.0;
                 p.rateLimitInterval = U48::from(rate.1);
+                if per_period && flags & (FLAG_NATIVE_TOTAL | FLAG_ERC20_TOTAL) != 0 {
+                    p.flags |= FLAG_PER_PERIOD;
+                    if rate.0 == 0 {
+                        p.rateLimitInterval = U48::from(period);
+                    }
+                }
                 p
             },
         )
@@ -238,6 +247,35 @@ proptest! {
         prop_assert_eq!(&compiled.permissions[0], &p, "{}", text);
         prop_assert_eq!(compiled.session, session);
         prop_assert_eq!(compiled.permissions[0].flags, p.flags);
+    }
+
+    #[test]
+    fn period_limits_decompile_and_recompile_to_the_same_leaf(p in permission(), per_period in any::<bool>()) {
+        // force FLAG_PER_PERIOD onto every generated permission with a total (the generator sets it half the time)
+        let mut p = p;
+        if per_period && p.flags & (FLAG_NATIVE_TOTAL | FLAG_ERC20_TOTAL) != 0 && !p.has_flag(FLAG_PER_PERIOD) {
+            p.flags |= FLAG_PER_PERIOD;
+            if abi::u48_to_u64(p.rateLimitInterval) == 0 {
+                p.rateLimitInterval = U48::from(86_400u64);
+            }
+        }
+        let spec = PermissionSpec::from_permission(&p, None).unwrap();
+        let periodic = p.has_flag(FLAG_PER_PERIOD);
+        prop_assert_eq!(spec.period.is_some(), periodic);
+        prop_assert_eq!(spec.native_period_limit.is_some(), periodic && p.has_flag(FLAG_NATIVE_TOTAL));
+        prop_assert_eq!(spec.erc20_period_limit.is_some(), periodic && p.has_flag(FLAG_ERC20_TOTAL));
+        prop_assert!(!periodic || (spec.native_total_limit.is_none() && spec.erc20_total_limit.is_none()));
+        if let (Some(period), Some(rate)) = (spec.period, spec.rate_limit) {
+            prop_assert_eq!(rate.interval, period);
+        }
+        let session = session_for(std::slice::from_ref(&p), (1, 1));
+        let text = SessionSpec::from_contract(&session, std::slice::from_ref(&p), &[]).unwrap().to_json();
+        let compiled = SessionSpec::from_json(&text).unwrap().compile().unwrap();
+        prop_assert_eq!(compiled.permissions[0].leaf(), p.leaf(), "{}", text);
+        prop_assert_eq!(&compiled.permissions[0], &p);
+        // the summary of a periodic permission says when its periods start
+        let summary = SessionSpec::from_json(&text).unwrap().summary(&SummaryOptions::default()).unwrap();
+        prop_assert_eq!(summary.contains("unused allowance does not carry over"), periodic, "{}", summary);
     }
 
     #[test]
@@ -429,6 +467,11 @@ fn plausible_permission() -> impl Strategy<Value = serde_json::Value> {
         ),
         prop::option::of((0u32..3, scalar())),
         prop::collection::vec(plausible_rule(), 0..4),
+        (
+            prop::option::of(scalar()),
+            prop::option::of(scalar()),
+            prop::option::of(scalar()),
+        ),
     )
         .prop_map(
             |(
@@ -441,6 +484,7 @@ fn plausible_permission() -> impl Strategy<Value = serde_json::Value> {
                 (after, until, uses),
                 rate,
                 rules,
+                (period, native_period, erc20_period),
             )| {
                 let mut p = json!({"target": target, "rules": rules});
                 if let Some(f) = function {
@@ -455,6 +499,9 @@ fn plausible_permission() -> impl Strategy<Value = serde_json::Value> {
                     ("erc20_total_limit", erc20),
                     ("valid_after", after),
                     ("valid_until", until),
+                    ("period", period),
+                    ("native_period_limit", native_period),
+                    ("erc20_period_limit", erc20_period),
                 ] {
                     if let Some(v) = v {
                         p[key] = v;

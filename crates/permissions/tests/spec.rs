@@ -5,7 +5,7 @@ use alloy_primitives::{address, Address, B256, I256, U256};
 use keyscope_permissions::{
     abi::{self, SELECTOR_TRANSFER},
     Error, PermissionSpec, RuleOperator, SessionSpec, SummaryOptions, Target, TokenInfo,
-    FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
+    FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD,
 };
 use serde_json::{json, Value};
 
@@ -588,4 +588,366 @@ fn builders() {
     spec.permissions.push(p);
     let c = spec.compile().unwrap();
     assert_eq!(c.permissions.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Periodic allowances: `period`, `native_period_limit`, `erc20_period_limit` (FLAG_PER_PERIOD)
+// ---------------------------------------------------------------------------------------------------------------
+
+#[test]
+fn period_limits_compile_to_flag_per_period() {
+    let v = session(json!([
+        {"target": "*", "native_transfer": true, "value_limit": "0.01 ether",
+         "native_period_limit": "0.05 ether", "period": "1d"},
+        {"target": TOKEN, "function": "transfer(address to,uint256 amount)",
+         "erc20_period_limit": "100000000", "period": 3600, "rate_limit": {"count": 5, "interval": "1h"},
+         "valid_after": "2026-06-07T00:00:00Z"},
+        {"target": TOKEN, "function": "approve(address,uint256)", "erc20_period_limit": 7, "period": "1w"}
+    ]));
+    let c = compile(&v).unwrap();
+    let n = &c.permissions[0];
+    assert_eq!(
+        n.flags,
+        FLAG_NATIVE_TRANSFER | FLAG_ANY_TARGET | FLAG_NATIVE_TOTAL | FLAG_PER_PERIOD
+    );
+    assert_eq!(n.nativeTotalLimit, U256::from(50_000_000_000_000_000u64));
+    assert_eq!(n.rateLimitCount, 0);
+    assert_eq!(abi::u48_to_u64(n.rateLimitInterval), 86_400);
+    assert!(n.is_periodic());
+    let t = &c.permissions[1];
+    assert_eq!(t.flags, FLAG_ERC20_TOTAL | FLAG_PER_PERIOD);
+    assert_eq!(t.erc20TotalLimit, U256::from(100_000_000u64));
+    assert!(t.nativeTotalLimit.is_zero());
+    assert_eq!(t.rateLimitCount, 5);
+    assert_eq!(abi::u48_to_u64(t.rateLimitInterval), 3600);
+    assert_eq!(abi::u48_to_u64(t.validAfter), 1_780_790_400);
+    assert_eq!(t.rate_limit_window(1_780_790_400 + 2 * 3600 + 5), 2);
+    assert_eq!(c.permissions[2].flags, FLAG_ERC20_TOTAL | FLAG_PER_PERIOD);
+    assert_eq!(abi::u48_to_u64(c.permissions[2].rateLimitInterval), 604_800);
+    // a period that only restates the rate limit's interval: no period limit, no flag
+    let v = session(json!([{"target": TOKEN, "function": "f()", "period": "1h",
+                            "rate_limit": {"count": 2, "interval": "1h"}}]));
+    let p = &compile(&v).unwrap().permissions[0];
+    assert_eq!(p.flags, 0);
+    assert_eq!(
+        (p.rateLimitCount, abi::u48_to_u64(p.rateLimitInterval)),
+        (2, 3600)
+    );
+}
+
+/// The spec, the error's path, its kind, and a part of its message.
+type PeriodCase = (Value, &'static str, fn(&Error) -> bool, &'static str);
+
+#[test]
+fn period_errors_name_the_field() {
+    let transfer_with = |extra: Value| {
+        let mut p = json!({"target": TOKEN, "function": "transfer(address to,uint256 amount)"});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        session(json!([p]))
+    };
+    let cases: Vec<PeriodCase> = vec![
+        (
+            transfer_with(json!({"erc20_period_limit": 100})),
+            "permissions[0].erc20_period_limit",
+            |e| matches!(e, Error::Missing { .. }),
+            "a period limit needs `period`",
+        ),
+        (
+            session(
+                json!([{"target": "*", "native_transfer": true, "native_period_limit": "1 ether"}]),
+            ),
+            "permissions[0].native_period_limit",
+            |e| matches!(e, Error::Missing { .. }),
+            "a period limit needs `period`",
+        ),
+        (
+            transfer_with(json!({"period": "1d"})),
+            "permissions[0].period",
+            |e| matches!(e, Error::Missing { .. }),
+            "a period alone does nothing",
+        ),
+        (
+            transfer_with(json!({"period": "1d", "erc20_period_limit": 1, "erc20_total_limit": 5})),
+            "permissions[0].erc20_period_limit",
+            |e| matches!(e, Error::Conflict { .. }),
+            "either lifetime totals or period limits, not both: remove `erc20_total_limit`",
+        ),
+        (
+            transfer_with(
+                json!({"period": "1d", "erc20_period_limit": 1, "native_total_limit": "1 ether"}),
+            ),
+            "permissions[0].erc20_period_limit",
+            |e| matches!(e, Error::Conflict { .. }),
+            "remove `native_total_limit` or `erc20_period_limit`",
+        ),
+        (
+            session(
+                json!([{"target": "*", "native_transfer": true, "period": "1d",
+                            "native_period_limit": "1 ether", "native_total_limit": "2 ether"}]),
+            ),
+            "permissions[0].native_period_limit",
+            |e| matches!(e, Error::Conflict { .. }),
+            "not both",
+        ),
+        (
+            transfer_with(json!({"period": "1d", "erc20_period_limit": 1,
+                                 "rate_limit": {"count": 3, "interval": "1h"}})),
+            "permissions[0].rate_limit.interval",
+            |e| matches!(e, Error::Conflict { .. }),
+            "1h is not the period 1d: a permission has one interval",
+        ),
+        (
+            transfer_with(json!({"period": "1d", "rate_limit": {"count": 3, "interval": "1h"}})),
+            "permissions[0].rate_limit.interval",
+            |e| matches!(e, Error::Conflict { .. }),
+            "1h is not the period 1d",
+        ),
+        (
+            transfer_with(json!({"period": 0, "erc20_period_limit": 1})),
+            "permissions[0].period",
+            |e| matches!(e, Error::Missing { .. }),
+            "period must be at least 1 second",
+        ),
+        (
+            transfer_with(json!({"period": 1u64 << 48, "erc20_period_limit": 1})),
+            "permissions[0].period",
+            |e| matches!(e, Error::Parse { .. }),
+            "does not fit uint48",
+        ),
+        (
+            transfer_with(json!({"period": "1y", "erc20_period_limit": 1})),
+            "permissions[0].period",
+            |e| matches!(e, Error::Parse { .. }),
+            "unknown unit",
+        ),
+        (
+            session(
+                json!([{"target": TOKEN, "function": "mint(address,uint256)", "period": "1d",
+                            "erc20_period_limit": 1}]),
+            ),
+            "permissions[0].erc20_period_limit",
+            |e| matches!(e, Error::Erc20LimitSelector { .. }),
+            "an ERC-20 limit needs transfer",
+        ),
+        (
+            session(
+                json!([{"target": TOKEN, "selector": "0x40c10f19", "period": "1d",
+                            "erc20_period_limit": 1}]),
+            ),
+            "permissions[0].erc20_period_limit",
+            |e| matches!(e, Error::Erc20LimitSelector { .. }),
+            "not selector 0x40c10f19",
+        ),
+        (
+            session(
+                json!([{"target": BOB, "native_transfer": true, "period": "1d",
+                            "erc20_period_limit": 1}]),
+            ),
+            "permissions[0].erc20_period_limit",
+            |e| matches!(e, Error::Conflict { .. }),
+            "a native transfer moves no ERC-20 token",
+        ),
+        (
+            session(json!([
+                {"target": TOKEN, "function": "transfer(address,uint256)", "period": "1d", "erc20_period_limit": 100},
+                {"target": TOKEN, "function": "approve(address,uint256)"}
+            ])),
+            "permissions[1]",
+            |e| matches!(e, Error::Erc20LimitBypass { .. }),
+            "without counting against the ERC-20 limit of permissions[0]",
+        ),
+    ];
+    for (i, (v, path, kind, text)) in cases.into_iter().enumerate() {
+        let e = err(v.clone());
+        assert_eq!(e.path(), Some(path), "case {i}: {e}");
+        assert!(kind(&e), "case {i}: unexpected {e:?}");
+        assert!(e.to_string().contains(text), "case {i}: {e}");
+    }
+    // past uint48 from Rust (JSON stops it at parsing)
+    let mut spec = SessionSpec::from_json(&transfer(json!([])).to_string()).unwrap();
+    spec.permissions[0].period = Some(1 << 48);
+    spec.permissions[0].erc20_period_limit = Some(U256::from(1u8));
+    let e = spec.compile().unwrap_err();
+    assert!(
+        matches!(e, Error::ValueOutOfRange { .. }) && e.path() == Some("permissions[0].period"),
+        "{e}"
+    );
+}
+
+#[test]
+fn period_limits_round_trip_through_the_contract_structs() {
+    let v = session(json!([
+        {"target": "*", "native_transfer": true, "value_limit": "0.01 ether",
+         "native_period_limit": "0.05 ether", "period": "1d"},
+        {"target": TOKEN, "function": "transfer(address to,uint256 amount)",
+         "erc20_period_limit": "100000000", "period": "1h", "rate_limit": {"count": 5, "interval": 3600},
+         "valid_after": "2026-06-07T00:00:00Z"},
+        {"target": BOB, "function": "f()", "native_period_limit": 0, "period": "1h30m"}
+    ]));
+    let spec = SessionSpec::from_json(&v.to_string()).unwrap();
+    let again = SessionSpec::from_json(&spec.to_json()).unwrap();
+    assert_eq!(again, spec);
+    let c = spec.compile().unwrap();
+    let back = SessionSpec::from_contract(&c.session, &c.permissions, &[]).unwrap();
+    assert_eq!(back.permissions[0].period, Some(86_400));
+    assert_eq!(
+        back.permissions[0].native_period_limit,
+        Some(U256::from(50_000_000_000_000_000u64))
+    );
+    assert_eq!(back.permissions[0].native_total_limit, None);
+    assert_eq!(back.permissions[0].rate_limit, None);
+    assert_eq!(
+        back.permissions[1].erc20_period_limit,
+        Some(U256::from(100_000_000u64))
+    );
+    assert_eq!(back.permissions[1].erc20_total_limit, None);
+    assert_eq!(
+        back.permissions[1].rate_limit.map(|r| r.interval),
+        Some(3600)
+    );
+    assert_eq!(
+        back.permissions[2].native_period_limit,
+        Some(U256::ZERO),
+        "a 0 period limit keeps its flag"
+    );
+    let text = back.to_json();
+    assert!(text.contains("\"period\": \"1d\""), "{text}");
+    assert!(
+        text.contains("\"native_period_limit\": \"0.05 ether\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"erc20_period_limit\": \"100000000\""),
+        "{text}"
+    );
+    let c2 = SessionSpec::from_json(&text).unwrap().compile().unwrap();
+    assert_eq!(c2.permissions, c.permissions, "{text}");
+    assert_eq!(c2.session, c.session);
+}
+
+#[test]
+fn decompiling_refuses_non_canonical_period_limits() {
+    let v = session(
+        json!([{"target": TOKEN, "function": "transfer(address,uint256)",
+                            "erc20_period_limit": 5, "period": "1d"}]),
+    );
+    let c = compile(&v).unwrap();
+    let ok = c.permissions[0].clone();
+    assert!(PermissionSpec::from_permission(&ok, None).is_ok());
+    let refused = |p: &abi::Permission, path: &str| {
+        let e = PermissionSpec::from_permission(p, None).unwrap_err();
+        assert!(
+            matches!(e, Error::NonCanonical { .. }) && e.path() == Some(path),
+            "{e}"
+        );
+    };
+    // FLAG_PER_PERIOD without a total flag
+    let mut p = ok.clone();
+    p.flags = FLAG_PER_PERIOD;
+    p.erc20TotalLimit = U256::ZERO;
+    refused(&p, "permission.flags");
+    // FLAG_PER_PERIOD without an interval
+    let mut p = ok.clone();
+    p.rateLimitInterval = Default::default();
+    refused(&p, "permission.period");
+    // a rate-limit count without an interval, even with the flag
+    p.rateLimitCount = 3;
+    refused(&p, "permission.period");
+    // an interval without a count or the flag is still refused
+    let mut p = ok.clone();
+    p.flags = FLAG_ERC20_TOTAL;
+    assert!(PermissionSpec::from_permission(&p, None).is_err());
+    // bits past ALL_FLAGS
+    let mut p = ok;
+    p.flags |= 0x20;
+    refused(&p, "permission.flags");
+}
+
+#[test]
+fn period_limits_warn_only_within_one_counter() {
+    let v = session(json!([
+        {"target": "*", "native_transfer": true, "value_limit": "1 ether",
+         "native_period_limit": "0.5 ether", "period": "1d"},
+        {"target": BOB, "native_transfer": true, "value_limit": "0.1 ether",
+         "native_period_limit": "0.2 ether", "period": "1d"},
+        {"target": TOKEN, "function": "f()", "native_total_limit": "3 ether"},
+        {"target": TOKEN, "function": "g()", "native_period_limit": "0.3 ether", "period": "1h"},
+        {"target": TOKEN, "function": "transfer(address,uint256)", "erc20_period_limit": 10, "period": "1d"},
+        {"target": TOKEN, "function": "approve(address,uint256)", "erc20_period_limit": 20, "period": "1d"},
+        {"target": TOKEN, "function": "increaseAllowance(address,uint256)", "erc20_total_limit": 30}
+    ]));
+    let c = compile(&v).unwrap();
+    let paths: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "permissions[0].native_period_limit",
+            "permissions[1].native_period_limit",
+            "permissions[5].erc20_period_limit",
+        ],
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[0]
+            .message
+            .contains("the period limit binds first"),
+        "{}",
+        c.warnings[0]
+    );
+    assert!(
+        c.warnings[1]
+            .message
+            .contains("differs from permissions[0] with the same period and start"),
+        "{}",
+        c.warnings[1]
+    );
+}
+
+#[test]
+fn summary_of_period_limits() {
+    let mut v = session(json!([
+        {"target": TOKEN, "function": "transfer(address to,uint256 amount)",
+         "erc20_period_limit": "100000000", "period": "1d", "valid_after": "2026-12-07T00:00:00Z"},
+        {"target": "*", "native_transfer": true, "value_limit": "0.01 ether",
+         "native_period_limit": "0.05 ether", "period": "1h30m", "rate_limit": {"count": 3, "interval": "90m"}},
+        {"target": "*", "function": "approve(address,uint256)", "erc20_period_limit": 7, "period": "1w"}
+    ]));
+    v["valid_after"] = json!("2026-01-01T13:20:00Z");
+    v["valid_until"] = json!("2027-01-01T00:00:00Z");
+    let spec = SessionSpec::from_json(&v.to_string()).unwrap();
+    let mut options = SummaryOptions::default();
+    options.tokens.insert(
+        TOKEN_ADDR,
+        TokenInfo {
+            symbol: "USDC".into(),
+            decimals: 6,
+        },
+    );
+    let text = spec.summary(&options).unwrap();
+    assert!(
+        text.contains(&format!(
+            "1. may call transfer(address,uint256) on {TOKEN} (USDC), moving at most 100 USDC of the token per 1 day \
+             through transfer, transferFrom, approve and increaseAllowance, periods of 1 day from 2026-12-07 00:00 UTC \
+             (unused allowance does not carry over), from 2026-12-07 00:00 UTC, until 2027-01-01 00:00 UTC"
+        )),
+        "{text}"
+    );
+    // periods counted from unix time 0, shown from the one the session starts in (13:20 → 12:00 with 1h30m)
+    assert!(
+        text.contains(
+            "2. may send native value to any address, up to 0.01 ether per transfer, at most 0.05 ether of native \
+             value per 1 hour 30 minutes (shared by every permission with the same period and start), periods of \
+             1 hour 30 minutes from 2026-01-01 12:00 UTC (unused allowance does not carry over), at most 3 per 1h30m"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("moving at most 7 (raw units) of each token per 1 week through"),
+        "{text}"
+    );
+    // the lifetime wording is unchanged
+    assert!(!text.contains("in all through"), "{text}");
 }

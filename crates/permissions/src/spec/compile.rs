@@ -11,7 +11,7 @@ use super::{
 use crate::abi::{
     self, encoded_permission_len, erc20_amount_arg, u48, ArgRule, Permission, RuleOperator,
     Session, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
-    MAX_ONE_OF, MAX_RULES,
+    FLAG_PER_PERIOD, MAX_ONE_OF, MAX_RULES,
 };
 use crate::error::{Error, Result};
 use crate::function::{FunctionSignature, ParamType};
@@ -260,11 +260,16 @@ fn compile_permission(
                 reason: "a native transfer has no arguments to check".into(),
             });
         }
-        if spec.erc20_total_limit.is_some() {
-            return Err(Error::Conflict {
-                path: format!("{path}.erc20_total_limit"),
-                reason: "a native transfer moves no ERC-20 token".into(),
-            });
+        for (field, limit) in [
+            ("erc20_total_limit", spec.erc20_total_limit),
+            ("erc20_period_limit", spec.erc20_period_limit),
+        ] {
+            if limit.is_some() {
+                return Err(Error::Conflict {
+                    path: format!("{path}.{field}"),
+                    reason: "a native transfer moves no ERC-20 token".into(),
+                });
+            }
         }
         if spec.value_limit.unwrap_or_default().is_zero() {
             warnings.push(Warning {
@@ -309,19 +314,42 @@ fn compile_permission(
         }
     };
 
-    if let Some(limit) = spec.native_total_limit {
+    let period = compile_period(path, spec)?;
+    if period.is_some() {
+        flags |= FLAG_PER_PERIOD;
+    }
+    let (native_field, native_limit, erc20_field, erc20_limit) = if period.is_some() {
+        (
+            "native_period_limit",
+            spec.native_period_limit,
+            "erc20_period_limit",
+            spec.erc20_period_limit,
+        )
+    } else {
+        (
+            "native_total_limit",
+            spec.native_total_limit,
+            "erc20_total_limit",
+            spec.erc20_total_limit,
+        )
+    };
+    if let Some(limit) = native_limit {
         flags |= FLAG_NATIVE_TOTAL;
         if limit < spec.value_limit.unwrap_or_default() {
             warnings.push(Warning {
-                path: format!("{path}.native_total_limit"),
-                message: "below value_limit: the total limit binds first".into(),
+                path: format!("{path}.{native_field}"),
+                message: if period.is_some() {
+                    "below value_limit: the period limit binds first".into()
+                } else {
+                    "below value_limit: the total limit binds first".into()
+                },
             });
         }
     }
-    if spec.erc20_total_limit.is_some() {
+    if erc20_limit.is_some() {
         if erc20_amount_arg(selector).is_none() {
             return Err(Error::Erc20LimitSelector {
-                path: format!("{path}.erc20_total_limit"),
+                path: format!("{path}.{erc20_field}"),
                 selector: selector.to_string(),
             });
         }
@@ -334,14 +362,14 @@ fn compile_permission(
             ];
             if !expected.contains(&sig.canonical().as_str()) {
                 return Err(Error::Erc20LimitSelector {
-                    path: format!("{path}.erc20_total_limit"),
+                    path: format!("{path}.{erc20_field}"),
                     selector: selector.to_string(),
                 });
             }
         }
         if spec.target == Target::Any {
             warnings.push(Warning {
-                path: format!("{path}.erc20_total_limit"),
+                path: format!("{path}.{erc20_field}"),
                 message: "with target \"*\" the limit applies to every token separately".into(),
             });
         }
@@ -395,12 +423,25 @@ fn compile_permission(
                     reason: "interval must be at least 1 second".into(),
                 });
             }
-            (
-                rate.count,
-                to_u48(&format!("{path}.rate_limit.interval"), rate.interval)?,
-            )
+            let interval = to_u48(&format!("{path}.rate_limit.interval"), rate.interval)?;
+            match spec.period {
+                Some(period) if period != rate.interval => {
+                    return Err(Error::Conflict {
+                        path: format!("{path}.rate_limit.interval"),
+                        reason: format!(
+                            "{} is not the period {}: a permission has one interval, for its rate limit and its \
+                             spending periods alike",
+                            values::format_duration(rate.interval),
+                            values::format_duration(period)
+                        ),
+                    });
+                }
+                _ => {}
+            }
+            (rate.count, interval)
         }
-        None => (0, U48::ZERO),
+        // with period limits and no rate limit, the leaf's interval is the period
+        None => (0, period.unwrap_or(U48::ZERO)),
     };
 
     if spec.rules.len() > MAX_RULES {
@@ -426,8 +467,8 @@ fn compile_permission(
         selector,
         flags,
         valueLimit: spec.value_limit.unwrap_or_default(),
-        nativeTotalLimit: spec.native_total_limit.unwrap_or_default(),
-        erc20TotalLimit: spec.erc20_total_limit.unwrap_or_default(),
+        nativeTotalLimit: native_limit.unwrap_or_default(),
+        erc20TotalLimit: erc20_limit.unwrap_or_default(),
         validAfter: after48,
         validUntil: until48,
         maxUses: spec.max_uses.unwrap_or(0),
@@ -445,6 +486,65 @@ fn compile_permission(
         });
     }
     Ok((permission, PermissionInfo { signature }))
+}
+
+/// Checks `period` and the period limits; the period as `uint48` when the permission has period limits
+/// (`FLAG_PER_PERIOD`), `None` otherwise (no period, or a period that only restates `rate_limit.interval`).
+fn compile_period(path: &str, spec: &PermissionSpec) -> Result<Option<U48>> {
+    let period_limit = if spec.native_period_limit.is_some() {
+        Some("native_period_limit")
+    } else if spec.erc20_period_limit.is_some() {
+        Some("erc20_period_limit")
+    } else {
+        None
+    };
+    if let Some(field) = period_limit {
+        let total = if spec.native_total_limit.is_some() {
+            Some("native_total_limit")
+        } else if spec.erc20_total_limit.is_some() {
+            Some("erc20_total_limit")
+        } else {
+            None
+        };
+        if let Some(total) = total {
+            return Err(Error::Conflict {
+                path: format!("{path}.{field}"),
+                reason: format!(
+                    "a permission has either lifetime totals or period limits, not both: remove `{total}` or \
+                     `{field}` (or split them into two permissions)"
+                ),
+            });
+        }
+    }
+    let Some(period) = spec.period else {
+        return match period_limit {
+            Some(field) => Err(Error::Missing {
+                path: format!("{path}.{field}"),
+                reason: "a period limit needs `period`, the length of a period (e.g. \"1d\")"
+                    .into(),
+            }),
+            None => Ok(None),
+        };
+    };
+    if period == 0 {
+        return Err(Error::Missing {
+            path: format!("{path}.period"),
+            reason: "period must be at least 1 second".into(),
+        });
+    }
+    let period48 = to_u48(&format!("{path}.period"), period)?;
+    if period_limit.is_none() {
+        if spec.rate_limit.is_none() {
+            return Err(Error::Missing {
+                path: format!("{path}.period"),
+                reason: "a period alone does nothing: add native_period_limit, erc20_period_limit or rate_limit \
+                         (or remove period)"
+                    .into(),
+            });
+        }
+        return Ok(None);
+    }
+    Ok(Some(period48))
 }
 
 /// The type a rule's values are read as: a Solidity type, or a raw word.
@@ -746,33 +846,57 @@ fn check_erc20_bypass(permissions: &[Permission]) -> Result<()> {
     Ok(())
 }
 
+/// Which counter a permission's totals count against: the lifetime one (`None`), or the periodic one of its
+/// `(interval, validAfter)`.
+type Counter = Option<(U48, U48)>;
+
+fn counter(p: &Permission) -> Counter {
+    p.has_flag(FLAG_PER_PERIOD)
+        .then_some((p.rateLimitInterval, p.validAfter))
+}
+
 fn check_limits_consistent(permissions: &[Permission], warnings: &mut Vec<Warning>) {
-    let mut native: Option<(usize, U256)> = None;
-    let mut tokens: HashMap<Address, (usize, U256)> = HashMap::new();
+    let mut native: HashMap<Counter, (usize, U256)> = HashMap::new();
+    let mut tokens: HashMap<(Address, Counter), (usize, U256)> = HashMap::new();
     for (i, p) in permissions.iter().enumerate() {
+        let counter = counter(p);
+        let (native_field, native_shared, erc20_field, erc20_shared) = match counter {
+            None => (
+                "native_total_limit",
+                ": the spending is shared, each permission checks the total against its own limit",
+                "erc20_total_limit",
+                "on the same token: the total is shared, each permission checks it against its own limit",
+            ),
+            Some(_) => (
+                "native_period_limit",
+                " with the same period and start: the period's spending is shared, each permission checks it \
+                 against its own limit",
+                "erc20_period_limit",
+                "on the same token with the same period and start: the period's spending is shared, each \
+                 permission checks it against its own limit",
+            ),
+        };
         if p.has_flag(FLAG_NATIVE_TOTAL) {
-            match native {
-                Some((first, limit)) if limit != p.nativeTotalLimit => warnings.push(Warning {
-                    path: format!("permissions[{i}].native_total_limit"),
-                    message: format!(
-                        "differs from permissions[{first}]: the spending is shared, each permission checks the total against its own limit"
-                    ),
-                }),
-                Some(_) => {}
-                None => native = Some((i, p.nativeTotalLimit)),
-            }
-        }
-        if p.has_flag(FLAG_ERC20_TOTAL) && !p.has_flag(FLAG_ANY_TARGET) {
-            match tokens.get(&p.target) {
-                Some((first, limit)) if *limit != p.erc20TotalLimit => warnings.push(Warning {
-                    path: format!("permissions[{i}].erc20_total_limit"),
-                    message: format!(
-                        "differs from permissions[{first}] on the same token: the total is shared, each permission checks it against its own limit"
-                    ),
+            match native.get(&counter) {
+                Some((first, limit)) if *limit != p.nativeTotalLimit => warnings.push(Warning {
+                    path: format!("permissions[{i}].{native_field}"),
+                    message: format!("differs from permissions[{first}]{native_shared}"),
                 }),
                 Some(_) => {}
                 None => {
-                    tokens.insert(p.target, (i, p.erc20TotalLimit));
+                    native.insert(counter, (i, p.nativeTotalLimit));
+                }
+            }
+        }
+        if p.has_flag(FLAG_ERC20_TOTAL) && !p.has_flag(FLAG_ANY_TARGET) {
+            match tokens.get(&(p.target, counter)) {
+                Some((first, limit)) if *limit != p.erc20TotalLimit => warnings.push(Warning {
+                    path: format!("permissions[{i}].{erc20_field}"),
+                    message: format!("differs from permissions[{first}] {erc20_shared}"),
+                }),
+                Some(_) => {}
+                None => {
+                    tokens.insert((p.target, counter), (i, p.erc20TotalLimit));
                 }
             }
         }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::abi::{
     self, u48_to_u64, ArgRule, Permission, RuleOperator, Session, ALL_FLAGS, FLAG_ANY_TARGET,
-    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, U48_MAX,
+    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, U48_MAX,
 };
 use crate::error::{Error, Result};
 use crate::function::FunctionSignature;
@@ -28,8 +28,10 @@ pub const KNOWN_FUNCTIONS: [&str; 4] = [
 
 impl PermissionSpec {
     /// The JSON form of a contract permission. With `function` (whose selector must match), rules are written by
-    /// argument name with typed values; otherwise by index with raw words. Fails on permissions the format cannot
-    /// express (unknown flags, limits without their flag, …); the result compiles back to the same permission.
+    /// argument name with typed values; otherwise by index with raw words. With `FLAG_PER_PERIOD` the totals are
+    /// written as `native_period_limit` / `erc20_period_limit` with `period` = `rateLimitInterval`. Fails on
+    /// permissions the format cannot express (unknown flags, limits without their flag, `FLAG_PER_PERIOD` without a
+    /// total or an interval, …); the result compiles back to the same permission.
     pub fn from_permission(permission: &Permission, function: Option<&str>) -> Result<Self> {
         Self::from_permission_at("permission", permission, function)
     }
@@ -108,8 +110,26 @@ impl PermissionSpec {
                 "a limit without FLAG_ERC20_TOTAL",
             ));
         }
-        let rate_limit = match (p.rateLimitCount, u48_to_u64(p.rateLimitInterval)) {
+        let per_period = p.has_flag(FLAG_PER_PERIOD);
+        let interval = u48_to_u64(p.rateLimitInterval);
+        if per_period {
+            if !p.has_flag(FLAG_NATIVE_TOTAL) && !p.has_flag(FLAG_ERC20_TOTAL) {
+                return Err(non_canonical(
+                    ".flags",
+                    "FLAG_PER_PERIOD without FLAG_NATIVE_TOTAL or FLAG_ERC20_TOTAL",
+                ));
+            }
+            if interval == 0 {
+                return Err(non_canonical(
+                    ".period",
+                    "FLAG_PER_PERIOD without an interval (rateLimitInterval 0)",
+                ));
+            }
+        }
+        let rate_limit = match (p.rateLimitCount, interval) {
             (0, 0) => None,
+            // the interval is the period of the period limits
+            (0, _) if per_period => None,
             (0, _) => return Err(non_canonical(".rate_limit", "an interval without a count")),
             (_, 0) => return Err(non_canonical(".rate_limit", "a count without an interval")),
             (count, interval) => Some(RateLimitSpec { count, interval }),
@@ -129,8 +149,15 @@ impl PermissionSpec {
             selector,
             native_transfer,
             value_limit: (!p.valueLimit.is_zero()).then_some(p.valueLimit),
-            native_total_limit: p.has_flag(FLAG_NATIVE_TOTAL).then_some(p.nativeTotalLimit),
-            erc20_total_limit: p.has_flag(FLAG_ERC20_TOTAL).then_some(p.erc20TotalLimit),
+            native_total_limit: (p.has_flag(FLAG_NATIVE_TOTAL) && !per_period)
+                .then_some(p.nativeTotalLimit),
+            erc20_total_limit: (p.has_flag(FLAG_ERC20_TOTAL) && !per_period)
+                .then_some(p.erc20TotalLimit),
+            period: per_period.then_some(interval),
+            native_period_limit: (p.has_flag(FLAG_NATIVE_TOTAL) && per_period)
+                .then_some(p.nativeTotalLimit),
+            erc20_period_limit: (p.has_flag(FLAG_ERC20_TOTAL) && per_period)
+                .then_some(p.erc20TotalLimit),
             valid_after: nonzero(u48_to_u64(p.validAfter)),
             valid_until: nonzero(u48_to_u64(p.validUntil)),
             max_uses: (p.maxUses != 0).then_some(p.maxUses),

@@ -213,6 +213,32 @@ pub struct PermissionSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub erc20_total_limit: Option<U256>,
+    /// The length of a spending period (`"1d"`, `"1h"`, seconds), for `native_period_limit` and
+    /// `erc20_period_limit`. Periods start at the permission's `valid_after` (0 if not given, so `"1d"` periods
+    /// are UTC days); with `rate_limit`, its interval must be the same.
+    #[serde(
+        default,
+        with = "opt_duration_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub period: Option<u64>,
+    /// Most native value the session may send through permissions with this limit, per `period`
+    /// (`FLAG_NATIVE_TOTAL` + `FLAG_PER_PERIOD`); unused allowance does not carry over. Not with
+    /// `native_total_limit` or `erc20_total_limit`.
+    #[serde(
+        default,
+        with = "native_amount_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub native_period_limit: Option<U256>,
+    /// Most amount of the target token the session may move, per `period`, in raw units (`FLAG_ERC20_TOTAL` +
+    /// `FLAG_PER_PERIOD`); same functions as `erc20_total_limit`, not with a lifetime total.
+    #[serde(
+        default,
+        with = "raw_amount_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub erc20_period_limit: Option<U256>,
     /// First valid second; default: the session's.
     #[serde(
         default,
@@ -230,7 +256,7 @@ pub struct PermissionSpec {
     /// Most uses in the session; default unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_uses: Option<u32>,
-    /// Most uses per window of time.
+    /// Most uses per window of time (with `period`: per period, and `interval` must equal `period`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
     /// Conditions on the call's arguments; all must hold.
@@ -362,6 +388,9 @@ impl PermissionSpec {
             value_limit: None,
             native_total_limit: None,
             erc20_total_limit: None,
+            period: None,
+            native_period_limit: None,
+            erc20_period_limit: None,
             valid_after: None,
             valid_until: None,
             max_uses: None,
@@ -569,6 +598,26 @@ mod duration_serde {
             values::parse_duration,
             "a duration such as 3600, \"1h\" or \"1h30m\"",
         ))
+    }
+}
+
+mod opt_duration_serde {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        t: &Option<u64>,
+        s: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::duration_serde::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> core::result::Result<Option<u64>, D::Error> {
+        super::duration_serde::deserialize(d).map(Some)
     }
 }
 
