@@ -21,6 +21,8 @@ const scenarios = [
   ['session_1024leaves', 'session-signed, 1024-leaf tree (depth 10)'],
   ['session_2rules', 'session-signed, 1-leaf tree, 2 argument rules'],
   ['session_2leaves_revokedSibling', 'session-signed, 2-leaf tree, the other permission revoked'],
+  ['session_1leaf_erc20Total', 'session-signed, 1-leaf tree, lifetime ERC-20 limit'],
+  ['session_1leaf_erc20PerPeriod', 'session-signed, 1-leaf tree, ERC-20 allowance per hour'],
 ];
 
 let out = '';
@@ -53,6 +55,10 @@ out += `| ≤ 650 per Merkle level | ${fmt(perLevel)} | ${verdict(perLevel <= 65
 out += `| ≤ 650 per argument rule | ${fmt(perRule)} | ${verdict(perRule <= 650)} |\n`;
 out += `| per-operation fee bound, over unlimited fees (≤ +500) | ${signed(perOpFee)} | ${verdict(perOpFee <= 500)} |\n`;
 out += `| fee budget over unlimited fees (one warm SSTORE) | ${signed(budget)} | no cold slot added |\n`;
+const erc20Total = v('session_1leaf_erc20Total_moduleValidateUserOp') - base;
+const perPeriod = v('session_1leaf_erc20PerPeriod_moduleValidateUserOp') - v('session_1leaf_erc20Total_moduleValidateUserOp');
+out += `| lifetime ERC-20 limit over none (one cold slot) | ${signed(erc20Total)} | measured |\n`;
+out += `| ERC-20 allowance per period over a lifetime limit (≤ +500: same slot count) | ${signed(perPeriod)} | ${verdict(perPeriod <= 500)} |\n`;
 
 const readmePath = `${root}README.md`;
 const readme = readFileSync(readmePath, 'utf8');

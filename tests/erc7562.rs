@@ -501,6 +501,10 @@ fn session_with_fees(
             "target": token, "function": "mint(address to,uint256 amount)", "max_uses": 5,
             "rate_limit": { "count": 3, "interval": "1h" },
         }))
+        .permission(json!({
+            "target": token, "function": TRANSFER, "valid_after": t - 1,
+            "erc20_period_limit": "500", "period": "1h",
+        }))
         .compile()
 }
 
@@ -643,6 +647,14 @@ async fn run(version: Version) {
         (
             "native transfer with total limit, again",
             vec![native(recipient, 1_000_000_000_000)],
+        ),
+        (
+            "ERC-20 allowance per period",
+            vec![transfer(token, recipient, 200, 4)],
+        ),
+        (
+            "ERC-20 allowance per period, again",
+            vec![transfer(token, recipient, 200, 4)],
         ),
         ("max uses + rate limit", vec![mint(token, recipient)]),
         ("max uses + rate limit, again", vec![mint(token, recipient)]),

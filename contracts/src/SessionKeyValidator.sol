@@ -25,7 +25,7 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 ///       bytes   permission               abi.encode(SessionTypes.Permission), the leaf's preimage
 ///       uint8   proofLength
 ///       bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
-///       uint32  rateLimitWindow          window index k for rate-limited permissions (else 0)
+///       uint32  period                   period index k for permissions counted per period (else 0)
 ///     uint8   sessionSignatureLength
 ///     bytes   sessionSignature           65-byte r ‖ s ‖ v by the session key over the raw userOpHash
 ///
@@ -36,6 +36,11 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 /// own gas limits and maxFeePerGas (v0.7 and v0.8 alike), whoever pays. It must not exceed the session's
 /// `maxOperationFee`, and the sum over the session's operations must not exceed its `feeBudget`; the sum lives in
 /// the session's record, the slot validation reads anyway. No block or price opcode is read.
+///
+/// Periods: a permission with a rate limit or FLAG_PER_PERIOD counts in periods of `rateLimitInterval` seconds from
+/// its `validAfter`. The operation names its period and validation narrows the operation's window to it, so the
+/// EntryPoint, not a clock read here, enforces that the period is the current one (AA22). Allowances per period
+/// reset lazily: the slot keeps the latest period, and an operation naming a later one starts it from zero.
 ///
 /// Revocation: the owner revokes a session (`revokeSession`), one permission of it (`revokePermission`, a flag in
 /// the permission's usage slot, read only for sessions whose record says some permission is revoked) or all of
@@ -97,7 +102,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint256 validUntil;
         // batch decoding: where the next element must start, relative to the offsets table
         uint256 nextElement;
-        // the current call's permission leaf and rate-limit window
+        // the current call's permission leaf and the period its signature names
         bytes32 leaf;
         uint256 window;
         // whether the owner revoked some permission of the session: each call's usage slot is then read
@@ -108,6 +113,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     mapping(bytes32 sessionId => mapping(address account => SessionRecord)) private _sessions;
     mapping(bytes32 usageKey => mapping(address account => Usage)) private _usage;
     mapping(bytes32 spendKey => mapping(address account => uint256)) private _spent;
+    /// Spending per period (FLAG_PER_PERIOD): the latest period index in the low 32 bits, its spending above them.
+    mapping(bytes32 periodKey => mapping(address account => uint256)) private _periodSpent;
 
     constructor() EIP712("Keyscope SessionKeyValidator", "1") {}
 
@@ -252,6 +259,17 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     }
 
     /// @inheritdoc ISessionKeyValidator
+    function periodSpentOf(address account, bytes32 sessionId, address token, uint48 interval, uint48 start)
+        external
+        view
+        returns (uint32 period, uint256 spent)
+    {
+        bytes32 key = _periodKey(_scope(sessionId, _accounts[account].epoch), token, interval, start);
+        uint256 word = _periodSpent[key][account];
+        return (uint32(word), word >> 32);
+    }
+
+    /// @inheritdoc ISessionKeyValidator
     function feesChargedOf(address account, bytes32 sessionId) external view returns (uint256 charged) {
         SessionRecord memory record = _sessions[sessionId][account];
         return record.epoch == _accounts[account].epoch ? record.feesCharged : 0;
@@ -280,7 +298,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @dev Scope violations, fees included, revert with this contract's custom errors (EntryPoint: AA23). A bad session or
     ///      owner signature returns SIG_VALIDATION_FAILED after every other check has run (EntryPoint: AA24), so
     ///      gas estimation with a dummy signature of the right shape works. The returned window is the
-    ///      intersection of the session's, each permission's and each rate-limit window (EntryPoint: AA22).
+    ///      intersection of the session's, each permission's and each named period (EntryPoint: AA22).
     /// @param userOp The user operation; its signature has the format in this contract's documentation.
     /// @param userOpHash The hash the session key signed.
     /// @return validationData ERC-4337 validation data: sigFailed | validUntil << 160 | validAfter << 208.
@@ -504,10 +522,10 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         SessionTypes.Permission calldata permission;
         (permission, cursor) = _provenPermission(context, index, permissionData, signature, cursor);
         if (context.permissionsRevoked) _checkNotRevoked(context, index);
-        _checkScope(context.account, index, target, value, data, permission);
-        _narrowWindow(context, index, permission);
+        uint8 flags = _checkScope(context.account, index, target, value, data, permission);
+        _narrowWindow(context, index, permission, flags);
         _count(context, index, permission);
-        _spend(context, index, target, value, data, permission);
+        _spend(context, index, target, value, data, permission, flags);
         return cursor;
     }
 
@@ -549,7 +567,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         }
     }
 
-    /// Reads call `index`'s proof and rate-limit window from the signature and checks the proof of its permission;
+    /// Reads call `index`'s proof and period from the signature and checks the proof of its permission;
     /// sets `context.leaf` and `context.window`.
     function _provenPermission(
         Context memory context,
@@ -572,7 +590,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return (_permissionView(index, permissionData), cursor);
     }
 
-    /// Target, selector, value and argument rules: what the call may do.
+    /// Target, selector, value and argument rules: what the call may do. Returns the permission's flags.
     function _checkScope(
         address account,
         uint256 index,
@@ -580,16 +598,17 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint256 value,
         bytes calldata data,
         SessionTypes.Permission calldata permission
-    ) private view {
-        uint8 flags = permission.flags;
+    ) private view returns (uint8 flags) {
+        flags = uint8(_uintField(permission, 0x40, 8));
         if (flags & ~SessionTypes.ALL_FLAGS != 0) revert InvalidPermissionFlags(index, flags);
         if (target == account || target == address(this) || target == address(0)) {
             revert ForbiddenTarget(index, target);
         }
         if (flags & SessionTypes.FLAG_ANY_TARGET != 0) {
             if (permission.target != address(0)) revert InvalidPermissionFlags(index, flags);
-        } else if (target != permission.target) {
-            revert TargetNotAllowed(index, target, permission.target);
+        } else {
+            address allowed = address(uint160(_uintField(permission, 0x00, 160)));
+            if (target != allowed) revert TargetNotAllowed(index, target, allowed);
         }
         if (flags & SessionTypes.FLAG_NATIVE_TRANSFER != 0) {
             if (permission.selector != bytes4(0) || flags & SessionTypes.FLAG_ERC20_TOTAL != 0) {
@@ -598,11 +617,13 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             if (data.length != 0) revert NativeTransferWithCalldata(index);
         } else {
             bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data[0:4]);
-            if (data.length < 4 || selector != permission.selector) {
-                revert SelectorNotAllowed(index, selector, permission.selector);
+            bytes4 allowed = _selectorField(permission);
+            if (data.length < 4 || selector != allowed) {
+                revert SelectorNotAllowed(index, selector, allowed);
             }
         }
-        if (value > permission.valueLimit) revert ValueLimitExceeded(index, value, permission.valueLimit);
+        uint256 valueLimit = _uintField(permission, 0x60, 256);
+        if (value > valueLimit) revert ValueLimitExceeded(index, value, valueLimit);
 
         uint256 ruleCount = permission.rules.length;
         if (ruleCount > MAX_RULES) revert TooManyRules(index, ruleCount, MAX_RULES);
@@ -670,18 +691,28 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return sa >= sb;
     }
 
-    /// Intersects the running window with the permission's and, if rate-limited, with the named window's.
-    function _narrowWindow(Context memory context, uint256 index, SessionTypes.Permission calldata permission)
-        private
-        pure
-    {
+    /// Intersects the running window with the permission's and, if the permission counts per period (a rate limit
+    /// or FLAG_PER_PERIOD), with the named period's.
+    function _narrowWindow(
+        Context memory context,
+        uint256 index,
+        SessionTypes.Permission calldata permission,
+        uint8 flags
+    ) private pure {
         uint256 window = context.window;
-        uint256 validAfter = permission.validAfter;
-        uint256 validUntil = permission.validUntil == 0 ? type(uint48).max : permission.validUntil;
-        if (permission.rateLimitCount != 0) {
-            if (permission.rateLimitInterval == 0) revert MalformedPermission(index);
-            uint256 start = validAfter + window * permission.rateLimitInterval;
-            uint256 end = start + permission.rateLimitInterval - 1;
+        uint256 validAfter = _uintField(permission, 0xc0, 48);
+        uint256 validUntil = _uintField(permission, 0xe0, 48);
+        if (validUntil == 0) validUntil = type(uint48).max;
+        if ((_uintField(permission, 0x120, 32) | (flags & SessionTypes.FLAG_PER_PERIOD)) != 0) {
+            uint256 interval = _uintField(permission, 0x140, 48);
+            if (interval == 0) revert MalformedPermission(index);
+            uint256 start;
+            uint256 end;
+            // validAfter < 2^48, window < 2^32 and 0 < interval < 2^48: no overflow
+            unchecked {
+                start = validAfter + window * interval;
+                end = start + interval - 1;
+            }
             if (start > validAfter) validAfter = start;
             // A window ending at second 0 must not become validUntil 0, which the EntryPoint reads as "no expiry".
             if (end < validUntil) validUntil = end == 0 ? 1 : end;
@@ -695,8 +726,8 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// Usage and rate limits: one storage slot per (account, session epoch, permission).
     function _count(Context memory context, uint256 index, SessionTypes.Permission calldata permission) private {
         uint256 window = context.window;
-        uint256 maxUses = permission.maxUses;
-        uint256 perWindow = permission.rateLimitCount;
+        uint256 maxUses = _uintField(permission, 0x100, 32);
+        uint256 perWindow = _uintField(permission, 0x120, 32);
         if (maxUses == 0 && perWindow == 0) return;
         Usage storage usage = _usage[_usageKey(context.scope, context.leaf)][context.account];
         Usage memory current = usage;
@@ -712,20 +743,30 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         usage.uses = uint64(uses);
     }
 
-    /// Cumulative native and ERC-20 limits, shared per (account, session epoch, asset) across permissions.
+    /// Native and ERC-20 limits: lifetime totals shared per (account, session epoch, asset) across permissions, or
+    /// with FLAG_PER_PERIOD allowances per period, shared per (account, session epoch, asset, period definition).
     function _spend(
         Context memory context,
         uint256 index,
         address target,
         uint256 value,
         bytes calldata data,
-        SessionTypes.Permission calldata permission
+        SessionTypes.Permission calldata permission,
+        uint8 flags
     ) private {
-        uint8 flags = permission.flags;
+        if (flags & (SessionTypes.FLAG_NATIVE_TOTAL | SessionTypes.FLAG_ERC20_TOTAL) == 0) {
+            if (flags & SessionTypes.FLAG_PER_PERIOD != 0) revert InvalidPermissionFlags(index, flags);
+            return;
+        }
+        bool perPeriod = flags & SessionTypes.FLAG_PER_PERIOD != 0;
         if (flags & SessionTypes.FLAG_NATIVE_TOTAL != 0) {
-            uint256 total = _addSpent(context, address(0), value);
-            if (total > permission.nativeTotalLimit) {
-                revert NativeTotalExceeded(index, total, permission.nativeTotalLimit);
+            if (perPeriod) {
+                _spendInPeriod(context, index, address(0), value, permission.nativeTotalLimit, permission);
+            } else {
+                uint256 total = _addSpent(context, address(0), value);
+                if (total > permission.nativeTotalLimit) {
+                    revert NativeTotalExceeded(index, total, permission.nativeTotalLimit);
+                }
             }
         }
         if (flags & SessionTypes.FLAG_ERC20_TOTAL != 0) {
@@ -736,11 +777,46 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             else revert NotAnErc20Movement(index, selector);
             uint256 start = 4 + amountArg * 0x20;
             if (data.length < start + 0x20) revert NotAnErc20Movement(index, selector);
-            uint256 total = _addSpent(context, target, uint256(bytes32(data[start:start + 0x20])));
-            if (total > permission.erc20TotalLimit) {
-                revert Erc20TotalExceeded(index, target, total, permission.erc20TotalLimit);
+            uint256 amount = uint256(bytes32(data[start:start + 0x20]));
+            if (perPeriod) {
+                _spendInPeriod(context, index, target, amount, permission.erc20TotalLimit, permission);
+            } else {
+                uint256 total = _addSpent(context, target, amount);
+                if (total > permission.erc20TotalLimit) {
+                    revert Erc20TotalExceeded(index, target, total, permission.erc20TotalLimit);
+                }
             }
         }
+    }
+
+    /// Adds `amount` to the session's spending of `asset` in the period the signature names (`context.window`) and
+    /// checks it against `limit`. One slot per period definition holds the latest period and its spending; a later
+    /// period starts from zero (lazy reset), an earlier one is refused.
+    function _spendInPeriod(
+        Context memory context,
+        uint256 index,
+        address asset,
+        uint256 amount,
+        uint256 limit,
+        SessionTypes.Permission calldata permission
+    ) private {
+        uint256 period = context.window;
+        mapping(address => uint256) storage spent = _periodSpent[
+            _periodKey(context.scope, asset, _uintField(permission, 0x140, 48), _uintField(permission, 0xc0, 48))
+        ];
+        uint256 word = spent[context.account];
+        uint256 latest = uint32(word);
+        if (period < latest) revert SpendingPeriodPassed(index, asset, period, latest);
+        uint256 total;
+        unchecked {
+            uint256 before = period == latest ? word >> 32 : 0;
+            total = before + amount;
+            if (total < before) total = type(uint256).max;
+        }
+        if (total > limit || total > type(uint224).max) {
+            revert PeriodAllowanceExceeded(index, asset, period, total, limit);
+        }
+        spent[context.account] = (total << 32) | period;
     }
 
     /// Adds `amount` to the session's spending of `asset`, saturating, and returns the new total.
@@ -968,6 +1044,22 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return _hash2(scope, bytes32(uint256(uint160(asset))));
     }
 
+    /// keccak256(abi.encode(scope, asset, interval, start)), hashed in unallocated memory.
+    function _periodKey(bytes32 scope, address asset, uint256 interval, uint256 start)
+        private
+        pure
+        returns (bytes32 key)
+    {
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, scope)
+            mstore(add(buffer, 0x20), asset)
+            mstore(add(buffer, 0x40), interval)
+            mstore(add(buffer, 0x60), start)
+            key := keccak256(buffer, 0x80)
+        }
+    }
+
     function _padded(uint256 length) private pure returns (uint256) {
         return (length + 31) & ~uint256(31);
     }
@@ -1030,6 +1122,29 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         if (rulesOffset > permissionData.length - 0x40) revert MalformedPermission(index);
         assembly ("memory-safe") {
             permission := add(permissionData.offset, 0x20)
+        }
+    }
+
+    /// The value-type field at `offset` of a calldata Permission, with the check Solidity's accessor makes: a value
+    /// wider than its `bits` reverts without data.
+    function _uintField(SessionTypes.Permission calldata permission, uint256 offset, uint256 bits)
+        private
+        pure
+        returns (uint256 value)
+    {
+        assembly ("memory-safe") {
+            value := calldataload(add(permission, offset))
+            if shr(bits, value) { revert(0, 0) }
+        }
+    }
+
+    /// The permission's `selector`, with the check Solidity's accessor makes: low bytes that are not zero revert
+    /// without data.
+    function _selectorField(SessionTypes.Permission calldata permission) private pure returns (bytes4 selector) {
+        assembly ("memory-safe") {
+            let word := calldataload(add(permission, 0x20))
+            if shl(32, word) { revert(0, 0) }
+            selector := word
         }
     }
 

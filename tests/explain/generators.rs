@@ -5,7 +5,7 @@ use alloy::primitives::{aliases::U48, keccak256, Address, Bytes, FixedBytes, B25
 use keyscope::permissions::abi::encode_permission;
 use keyscope::permissions::{
     ArgRule, Permission, PermissionTree, RuleOperator, Session, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL,
-    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
+    FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD,
 };
 use keyscope::signer::SessionKey;
 
@@ -230,7 +230,7 @@ pub(crate) fn main_permissions(
 
     let mut weird = vec![
         // an unknown flag
-        permission(RULES_TARGET, RULES_SELECTOR, 0x10),
+        permission(RULES_TARGET, RULES_SELECTOR, 0x20),
         // any target, with a target
         permission(RULES_TARGET, RULES_SELECTOR, FLAG_ANY_TARGET),
         // a native transfer with a selector
@@ -278,6 +278,27 @@ pub(crate) fn main_permissions(
     let mut p = permission(RULES_TARGET, RULES_SELECTOR, 0); // reads past the calldata
     p.rules = vec![rule(Eq, 40, vec![n(0)])];
     ill_formed.push(encode_permission(&p));
+    // Allowances per period: FLAG_PER_PERIOD alone (no total flag; a period of 60 s from 0), ...
+    let mut p = permission(RULES_TARGET, RULES_SELECTOR, FLAG_PER_PERIOD);
+    p.rateLimitInterval = U48::from(60);
+    ill_formed.push(encode_permission(&p));
+    // ... with a total flag but periods of length 0, ...
+    let mut p = permission(
+        RULES_TARGET,
+        RULES_SELECTOR,
+        FLAG_PER_PERIOD | FLAG_NATIVE_TOTAL,
+    );
+    p.nativeTotalLimit = U256::from(5);
+    ill_formed.push(encode_permission(&p));
+    // ... and an ERC-20 allowance per period on a call that is not an ERC-20 movement.
+    let mut p = permission(
+        RULES_TARGET,
+        RULES_SELECTOR,
+        FLAG_PER_PERIOD | FLAG_ERC20_TOTAL,
+    );
+    p.erc20TotalLimit = U256::from(5);
+    p.rateLimitInterval = U48::from(60);
+    ill_formed.push(encode_permission(&p));
 
     let mut encodings: Vec<Vec<u8>> = [
         rules, native, transfer, approve, rate, future, boundary, any,
@@ -310,6 +331,79 @@ pub(crate) fn main_permissions(
     (encodings, mutants_start)
 }
 
+/// Indices of the periods session's permissions ([`period_permissions`]).
+pub(crate) mod pidx {
+    /// Native transfers to anyone: 0.001 ether per call, 0.002 ether per period.
+    pub(crate) const NATIVE: usize = 0;
+    /// TOKEN transfers, 1000 per period.
+    pub(crate) const TRANSFER: usize = 1;
+    /// TOKEN approvals, 500 per period, summed with the transfers (same period definition).
+    pub(crate) const APPROVE: usize = 2;
+    /// TOKEN transfers, 1000 per period, periods 30 s later: their own spending.
+    pub(crate) const SHIFTED: usize = 3;
+    /// TOKEN transfers with a rate limit of 2 per period, summed with the transfers.
+    pub(crate) const RATE: usize = 4;
+    /// TOKEN2 transfers with an allowance of 2^256 − 1 per period (the validator caps spending at 2^224 − 1).
+    pub(crate) const UNBOUNDED: usize = 5;
+    /// Native transfers, 1000 wei per UTC day (periods of 86400 s from 0).
+    pub(crate) const DAILY: usize = 6;
+    /// Native transfers whose first period starts in the future.
+    pub(crate) const FUTURE: usize = 7;
+}
+
+/// A second token (no code: its calls succeed without effect).
+pub(crate) const TOKEN2: Address = Address::new([0x21; 20]);
+/// The length of the periods session's periods.
+pub(crate) const PERIOD: u64 = 100;
+
+/// The start of period 0 of the periods session's permissions (but the shifted, daily and future ones).
+pub(crate) fn period_zero(times: &Times) -> u64 {
+    times.start - 10_000
+}
+
+/// The periods session's permissions (see [`pidx`]): allowances per period (`FLAG_PER_PERIOD`).
+pub(crate) fn period_permissions(times: &Times) -> Vec<Vec<u8>> {
+    let start = period_zero(times);
+    let periodic = |target: Address, selector: [u8; 4], flags: u8, limit: U256| {
+        let mut p = permission(target, selector, flags | FLAG_PER_PERIOD);
+        if flags & FLAG_NATIVE_TOTAL != 0 {
+            p.nativeTotalLimit = limit;
+        } else {
+            p.erc20TotalLimit = limit;
+        }
+        p.validAfter = U48::from(start);
+        p.rateLimitInterval = U48::from(PERIOD);
+        p
+    };
+    let native_flags = FLAG_ANY_TARGET | FLAG_NATIVE_TRANSFER | FLAG_NATIVE_TOTAL;
+    let mut native = periodic(
+        Address::ZERO,
+        [0; 4],
+        native_flags,
+        U256::from(2_000_000_000_000_000u64),
+    );
+    native.valueLimit = U256::from(1_000_000_000_000_000u64);
+    let transfer = periodic(TOKEN, TRANSFER, FLAG_ERC20_TOTAL, U256::from(1000));
+    let approve = periodic(TOKEN, APPROVE, FLAG_ERC20_TOTAL, U256::from(500));
+    let mut shifted = transfer.clone();
+    shifted.validAfter = U48::from(start + 30);
+    let mut rate = transfer.clone();
+    rate.rateLimitCount = 2;
+    let unbounded = periodic(TOKEN2, TRANSFER, FLAG_ERC20_TOTAL, U256::MAX);
+    let mut daily = periodic(Address::ZERO, [0; 4], native_flags, U256::from(1000));
+    daily.valueLimit = U256::from(1000);
+    daily.validAfter = U48::ZERO;
+    daily.rateLimitInterval = U48::from(86_400);
+    let mut future = native.clone();
+    future.validAfter = U48::from(times.start + 500_000);
+    [
+        native, transfer, approve, shifted, rate, unbounded, daily, future,
+    ]
+    .iter()
+    .map(encode_permission)
+    .collect()
+}
+
 /// One random change to a permission encoding: a word set to an interesting value, a byte, or the length.
 fn mutate_encoding(bytes: &mut Vec<u8>, rng: &mut Rng) {
     let len = bytes.len();
@@ -339,6 +433,9 @@ fn mutate_encoding(bytes: &mut Vec<u8>, rng: &mut Rng) {
         U256::from(3),
         U256::from(33),
         U256::from(65),
+        // FLAG_PER_PERIOD, alone and with FLAG_NATIVE_TOTAL
+        U256::from(0x10),
+        U256::from(0x14),
     ];
     let words = len / 32;
     match rng.below(6) {

@@ -13,6 +13,11 @@
 //! answer is still compared through the direct call); budgets used up across sent operations and enable-mode
 //! replays. After every sent operation the validator's `feesChargedOf` is what `explain` said it would be.
 //!
+//! Allowances per period (`FLAG_PER_PERIOD`): native and ERC-20 allowances per period spent within and over
+//! them, in past, current and future periods, in batches and across the permissions of one period definition,
+//! sent so that the spending per period moves (and `periodSpentOf` is checked against the explanation), then in
+//! the next period, and at random.
+//!
 //! Revocation: permissions revoked one by one by the owner (`revokePermission`), after the session's grant and
 //! before it, used alone, next to their sibling permissions and in batches (`PermissionIsRevoked`, which `explain`
 //! finds through `hasRevokedPermissions` and `permissionRevoked`); the session key's own revocation (an empty
@@ -25,6 +30,7 @@ mod compare;
 mod fee_ops;
 mod generators;
 mod operations;
+mod period_ops;
 mod revocation_ops;
 mod sent_ops;
 mod setup;
@@ -39,6 +45,7 @@ use compare::{set_time, Stats};
 use fee_ops::fee_ops;
 use generators::{Rng, Times};
 use operations::Env;
+use period_ops::period_ops;
 use revocation_ops::{new_epoch_ops, revocation_ops};
 use sent_ops::{boundary_ops, counter_ops, epoch_ops};
 use setup::setup;
@@ -87,6 +94,9 @@ async fn explain_agrees_with_the_chain() {
     for s in &setups {
         revocation_ops(&env, &mut stats, s).await;
     }
+    for s in &setups {
+        period_ops(&env, &mut stats, s, &times, &mut rng).await;
+    }
     // The boundary permission's window is [boundary, boundary + 2].
     for at in times.boundary - 1..=times.boundary + 3 {
         set_time(&env, at).await;
@@ -126,6 +136,10 @@ async fn explain_agrees_with_the_chain() {
         "AA23 MalformedSession",
         "AA23 PermissionIsRevoked",
         "AA23 InvalidSelfRevocation",
+        "AA23 PeriodAllowanceExceeded",
+        "AA23 SpendingPeriodPassed",
+        "AA23 InvalidPermissionFlags",
+        "AA23 MalformedPermission",
         "AA94 (gas values overflow)",
         "AA93 (short paymasterAndData)",
         "accepted by the validator, AA21 (prefund)",

@@ -96,16 +96,17 @@ library SessionTypes {
     /// @param flags Bit set of `FLAG_*`.
     /// @param valueLimit Most native value one call may send.
     /// @param nativeTotalLimit With `FLAG_NATIVE_TOTAL`: most native value the session may send in all, summed
-    ///        over every permission that carries the flag.
+    ///        over every permission that carries the flag; with `FLAG_PER_PERIOD` too, in each period instead.
     /// @param erc20TotalLimit With `FLAG_ERC20_TOTAL`: most amount of the target token the session may move
     ///        through transfer, transferFrom, approve and increaseAllowance, summed per token over every
-    ///        permission that carries the flag.
+    ///        permission that carries the flag; with `FLAG_PER_PERIOD` too, in each period instead.
     /// @param validAfter Start of the permission (EntryPoint `validAfter` semantics); intersected with the session's.
     /// @param validUntil Last second the permission is valid (0: the session's).
     /// @param maxUses Most uses of this permission in the session (0: unlimited).
-    /// @param rateLimitCount Most uses per rate-limit window (0: no rate limit).
-    /// @param rateLimitInterval Length of a rate-limit window in seconds; window k spans
-    ///        [validAfter + k * interval, validAfter + (k + 1) * interval - 1].
+    /// @param rateLimitCount Most uses per period (0: no rate limit).
+    /// @param rateLimitInterval Length of the permission's period in seconds, for its rate limit and, with
+    ///        `FLAG_PER_PERIOD`, its amounts; period k spans [validAfter + k * interval, validAfter + (k + 1) *
+    ///        interval - 1]. The operation names its period; validation narrows the operation's window to it.
     /// @param rules Conditions on static arguments; all must hold.
     struct Permission {
         address target;
@@ -130,8 +131,13 @@ library SessionTypes {
     uint8 internal constant FLAG_NATIVE_TOTAL = 4;
     /// @notice The call is an ERC-20 movement whose amount counts against `erc20TotalLimit`.
     uint8 internal constant FLAG_ERC20_TOTAL = 8;
+    /// @notice The permission's `nativeTotalLimit` and `erc20TotalLimit` are allowances per period (see
+    ///         `rateLimitInterval`) instead of lifetime totals; needs `FLAG_NATIVE_TOTAL` or `FLAG_ERC20_TOTAL` and a
+    ///         non-zero interval. Spending is summed per (asset, interval, validAfter) over the session's
+    ///         permissions that carry the flag; an unused allowance does not roll over.
+    uint8 internal constant FLAG_PER_PERIOD = 16;
     /// @notice Every defined flag.
-    uint8 internal constant ALL_FLAGS = 15;
+    uint8 internal constant ALL_FLAGS = 31;
 
     /// @notice `Session.maxOperationFee` or `Session.feeBudget` value that turns that bound off: an explicit,
     ///         owner-chosen exception to the fee scope.
@@ -353,6 +359,21 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param total The cumulative amount with this call.
     /// @param limit The permission's limit.
     error Erc20TotalExceeded(uint256 callIndex, address token, uint256 total, uint256 limit);
+    /// @notice Call `callIndex` would bring the session's spending of `asset` in period `period` to `total`, over the
+    ///         permission's allowance per period, `limit` (a total of 2^224 or more always is).
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param asset The ERC-20 token, or address(0) for native value.
+    /// @param period The period index the signature names.
+    /// @param total The amount spent in the period with this call.
+    /// @param limit The permission's allowance per period.
+    error PeriodAllowanceExceeded(uint256 callIndex, address asset, uint256 period, uint256 total, uint256 limit);
+    /// @notice Call `callIndex` names period `period` of its permission, before the latest period the session spent
+    ///         `asset` in under the same period definition.
+    /// @param callIndex Index of the call in the execution (0 for a single call).
+    /// @param asset The ERC-20 token, or address(0) for native value.
+    /// @param period The period index the signature names.
+    /// @param latestPeriod The latest period already spent in.
+    error SpendingPeriodPassed(uint256 callIndex, address asset, uint256 period, uint256 latestPeriod);
     /// @notice Call `callIndex` is counted as an ERC-20 movement but is not transfer, transferFrom, approve or
     ///         increaseAllowance with its arguments.
     /// @param callIndex Index of the call in the execution (0 for a single call).
@@ -435,6 +456,20 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param token The ERC-20 token, or address(0) for native value.
     /// @return spent The cumulative amount.
     function spentOf(address account, bytes32 sessionId, address token) external view returns (uint256 spent);
+
+    /// @notice What a session spent of an asset in the latest period it spent in, under one period definition
+    ///         (permissions with `FLAG_PER_PERIOD`), in the current epoch. A later period starts from zero.
+    /// @param account The account.
+    /// @param sessionId The session.
+    /// @param token The ERC-20 token, or address(0) for native value.
+    /// @param interval The period length in seconds (the permissions' `rateLimitInterval`).
+    /// @param start The start of period 0 (the permissions' `validAfter`).
+    /// @return period The latest period spent in (0 when none).
+    /// @return spent The amount spent in that period.
+    function periodSpentOf(address account, bytes32 sessionId, address token, uint48 interval, uint48 start)
+        external
+        view
+        returns (uint32 period, uint256 spent);
 
     /// @notice The fees charged to a session's budget on an account in the current epoch: the sum of the maximum
     ///         cost of each operation the session validated (zero for a session without a budget). A revoked

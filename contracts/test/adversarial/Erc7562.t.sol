@@ -31,11 +31,13 @@ contract Erc7562AttackTest is AdversarialBase {
 
     /// The paths checked: a plain session; a session whose owner revoked a third permission (validation then reads
     /// the usage slot of each call's permission for its revoked flag); a batch that also revokes its own session
-    /// (a self-revocation call with the empty permission).
+    /// (a self-revocation call with the empty permission); the plain batch with allowances per period (each
+    /// period's spending in its own slot, keyed by the period definition).
     enum Variant {
         Plain,
         RevokedSibling,
-        SelfRevocation
+        SelfRevocation,
+        Periodic
     }
 
     /// A batch touching every kind of validator state: session record, usage + rate limit, native and ERC-20 totals.
@@ -47,21 +49,7 @@ contract Erc7562AttackTest is AdversarialBase {
     function _fixture(AccountEnv memory env, bool enable, Variant variant) internal returns (Fixture memory f) {
         f.entryPoint = env.entryPoint;
         f.account = address(env.account);
-        f.permissions = new SessionTypes.Permission[](variant == Variant.Plain ? 2 : 3);
-        SessionTypes.Permission memory counted = _permission(address(recorder), PING);
-        counted.flags = SessionTypes.FLAG_NATIVE_TOTAL;
-        counted.valueLimit = 1 ether;
-        counted.nativeTotalLimit = 2 ether;
-        counted.maxUses = 5;
-        counted.validAfter = START;
-        counted.rateLimitCount = 3;
-        counted.rateLimitInterval = 1 hours;
-        SessionTypes.Permission memory erc20 = _permission(address(token), IERC20.transfer.selector);
-        erc20.flags = SessionTypes.FLAG_ERC20_TOTAL;
-        erc20.erc20TotalLimit = 100;
-        f.permissions[0] = counted;
-        f.permissions[1] = erc20;
-        if (variant != Variant.Plain) f.permissions[2] = _permission(address(recorder2), PING);
+        f.permissions = _fixturePermissions(variant);
         (bytes32 root, bytes32[][] memory proofs) = _tree(f.permissions);
         f.session = _session(root);
         token.mint(f.account, 100);
@@ -69,8 +57,8 @@ contract Erc7562AttackTest is AdversarialBase {
         executions[0] = Execution(address(recorder), 1 ether, _ping(1));
         executions[1] = Execution(address(token), 0, abi.encodeCall(IERC20.transfer, (bundler, 10)));
         CallProof[] memory calls = new CallProof[](executions.length);
-        calls[0] = CallProof({permission: counted, proof: proofs[0], window: 0});
-        calls[1] = CallProof({permission: erc20, proof: proofs[1], window: 0});
+        calls[0] = CallProof({permission: f.permissions[0], proof: proofs[0], window: 0});
+        calls[1] = CallProof({permission: f.permissions[1], proof: proofs[1], window: 0});
         bool[] memory selfRevocations = new bool[](executions.length);
         if (variant == Variant.SelfRevocation) {
             executions[2] = Execution(address(validator), 0, SessionEncoding.selfRevocationCall(f.session));
@@ -99,17 +87,51 @@ contract Erc7562AttackTest is AdversarialBase {
         f.opHash = _userOpHash(f.entryPoint, f.op);
     }
 
+    /// The fixture's permissions: a native total with usage and rate limits, an ERC-20 total, and for the revocation
+    /// variants a third permission.
+    function _fixturePermissions(Variant variant) internal view returns (SessionTypes.Permission[] memory permissions) {
+        permissions = new SessionTypes.Permission[](variant == Variant.Plain || variant == Variant.Periodic ? 2 : 3);
+        SessionTypes.Permission memory counted = _permission(address(recorder), PING);
+        counted.flags = SessionTypes.FLAG_NATIVE_TOTAL;
+        counted.valueLimit = 1 ether;
+        counted.nativeTotalLimit = 2 ether;
+        counted.maxUses = 5;
+        counted.validAfter = START;
+        counted.rateLimitCount = 3;
+        counted.rateLimitInterval = 1 hours;
+        SessionTypes.Permission memory erc20 = _permission(address(token), IERC20.transfer.selector);
+        erc20.flags = SessionTypes.FLAG_ERC20_TOTAL;
+        erc20.erc20TotalLimit = 100;
+        if (variant == Variant.Periodic) _countPerPeriod(counted, erc20);
+        permissions[0] = counted;
+        permissions[1] = erc20;
+        if (permissions.length == 3) permissions[2] = _permission(address(recorder2), PING);
+    }
+
+    /// Turns the fixture's native and ERC-20 limits into allowances per hour from START (period 0 is current).
+    function _countPerPeriod(SessionTypes.Permission memory counted, SessionTypes.Permission memory erc20)
+        internal
+        pure
+    {
+        counted.flags |= SessionTypes.FLAG_PER_PERIOD;
+        erc20.flags |= SessionTypes.FLAG_PER_PERIOD;
+        erc20.validAfter = START;
+        erc20.rateLimitInterval = 1 hours;
+    }
+
     /// Every x such that keccak256(abi.encode(account, x)) is a slot the validator may legitimately use: its first
-    /// ten base slots and every mapping key derived from the session (ids, scopes, usage and spend keys).
+    /// ten base slots and every mapping key derived from the session (ids, scopes, usage, spend and period keys).
     function _associatedKeys(Fixture memory f) internal view returns (bytes32[] memory keys) {
         bytes32 id = _sid(f.session);
         bytes32 scope = keccak256(abi.encode(id, uint256(validator.epochOf(f.account))));
-        bytes32[] memory inner = new bytes32[](3 + f.permissions.length);
+        bytes32[] memory inner = new bytes32[](5 + f.permissions.length);
         inner[0] = id;
         inner[1] = keccak256(abi.encode(scope, address(0)));
         inner[2] = keccak256(abi.encode(scope, address(token)));
+        inner[3] = keccak256(abi.encode(scope, address(0), uint256(1 hours), uint256(START)));
+        inner[4] = keccak256(abi.encode(scope, address(token), uint256(1 hours), uint256(START)));
         for (uint256 p; p < f.permissions.length; ++p) {
-            inner[3 + p] = keccak256(abi.encode(scope, _leaf(f.permissions[p])));
+            inner[5 + p] = keccak256(abi.encode(scope, _leaf(f.permissions[p])));
         }
         keys = new bytes32[](10 + inner.length * 10);
         for (uint256 base; base < 10; ++base) {
@@ -134,7 +156,22 @@ contract Erc7562AttackTest is AdversarialBase {
     }
 
     function _checkStorageAndCalls(bool enable, Variant variant) internal {
-        Fixture memory f = _fixture(currentEnv, enable, variant);
+        Fixture memory f = _checkedFixture(enable, variant);
+        if (variant == Variant.Periodic) {
+            // the allowances per period were spent, in their own slots
+            (uint32 period, uint256 spent) =
+                validator.periodSpentOf(f.account, _sid(f.session), address(token), 1 hours, START);
+            assertEq(period, 0);
+            assertEq(spent, 10, "erc20 spent in period");
+            (, spent) = validator.periodSpentOf(f.account, _sid(f.session), address(0), 1 hours, START);
+            assertEq(spent, 1 ether, "native spent in period");
+            assertEq(validator.spentOf(f.account, _sid(f.session), address(token)), 0, "no lifetime total");
+        }
+    }
+
+    /// Validates the fixture's operation once, checking every slot and contract it touches.
+    function _checkedFixture(bool enable, Variant variant) internal returns (Fixture memory f) {
+        f = _fixture(currentEnv, enable, variant);
         bytes32[] memory keys = _associatedKeys(f);
         vm.record();
         vm.startStateDiffRecording();
@@ -204,6 +241,17 @@ contract Erc7562AttackTest is AdversarialBase {
         onEachEntryPoint
     {
         _checkStorageAndCalls(true, Variant.RevokedSibling);
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_withAllowancesPerPeriod() public onEachEntryPoint {
+        _checkStorageAndCalls(false, Variant.Periodic);
+    }
+
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inEnableModeWithAllowancesPerPeriod()
+        public
+        onEachEntryPoint
+    {
+        _checkStorageAndCalls(true, Variant.Periodic);
     }
 
     function test_validateUserOp_touchesOnlyAccountAssociatedStorage_withSelfRevocation() public onEachEntryPoint {

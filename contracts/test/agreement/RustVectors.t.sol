@@ -213,6 +213,35 @@ contract RustVectorsTest is SessionTestBase {
         }
     }
 
+    /// @notice A Rust-signed use-mode operation under a permission with an allowance per period (FLAG_PER_PERIOD): the
+    ///         signature names the period Rust computes for the block's time, the operation runs on both
+    ///         EntryPoints, and its value is counted in that period (`periodSpentOf`).
+    function test_handleOps_accepts_rustPeriodicSignature() public {
+        for (uint256 v; v < 2; ++v) {
+            (IEntryPoint entryPoint, address account, string memory path) = _handleOpsVector(v, "periodic");
+            PackedUserOperation memory op = _op(string.concat(path, ".op"));
+            assertEq(op.sender, account, "sender");
+            assertEq(_userOpHash(entryPoint, op), vm.parseJsonBytes32(json, string.concat(path, ".hash")), "hash");
+            SessionTypes.Permission memory permission =
+                abi.decode(vm.parseJsonBytes(json, string.concat(path, ".permission")), (SessionTypes.Permission));
+            assertEq(permission.flags & SessionTypes.FLAG_PER_PERIOD, SessionTypes.FLAG_PER_PERIOD, "per period");
+            uint48 length = uint48(vm.parseJsonUint(json, string.concat(path, ".periodLength")));
+            uint48 start = uint48(vm.parseJsonUint(json, string.concat(path, ".periodStart")));
+            assertEq(permission.rateLimitInterval, length, "period length");
+            assertEq(permission.validAfter, start, "start of period 0");
+            uint256 period = vm.parseJsonUint(json, string.concat(path, ".period"));
+            assertGt(period, 0);
+            assertEq(period, (block.timestamp - start) / length, "the period of the block's time");
+            SessionTypes.Session memory session = _vectorSession(path);
+            _grant(entryPoint, account, session);
+            _expectTransfer(entryPoint, op);
+            (uint32 latest, uint256 spent) =
+                validator.periodSpentOf(account, validator.sessionIdOf(session), address(0), length, start);
+            assertEq(latest, period, "period spent in");
+            assertEq(spent, vm.parseJsonUint(json, ".sendValue"), "spent in the period");
+        }
+    }
+
     /// @notice The Rust self-revocation naming another session: InvalidSelfRevocation, before the signature check.
     function test_handleOps_rejects_rustSelfRevocationOfAnotherSession() public {
         for (uint256 v; v < 2; ++v) {

@@ -95,6 +95,30 @@ contract GasBenchmark is SessionTestBase {
         );
     }
 
+    function test_gas_sessionTransfer_v07_oneLeaf_erc20Total() public {
+        _measureSession(
+            EntryPointVersion.V07, "v07_session_1leaf_erc20Total", _erc20TotalPermission(false), 1, FeeScope.Budget
+        );
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf_erc20Total() public {
+        _measureSession(
+            EntryPointVersion.V08, "v08_session_1leaf_erc20Total", _erc20TotalPermission(false), 1, FeeScope.Budget
+        );
+    }
+
+    function test_gas_sessionTransfer_v07_oneLeaf_erc20PerPeriod() public {
+        _measureSession(
+            EntryPointVersion.V07, "v07_session_1leaf_erc20PerPeriod", _erc20TotalPermission(true), 1, FeeScope.Budget
+        );
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf_erc20PerPeriod() public {
+        _measureSession(
+            EntryPointVersion.V08, "v08_session_1leaf_erc20PerPeriod", _erc20TotalPermission(true), 1, FeeScope.Budget
+        );
+    }
+
     function test_gas_sessionTransfer_v07_twoLeaves_revokedSibling() public {
         _measureSession(
             EntryPointVersion.V07, "v07_session_2leaves_revokedSibling", _transferPermission(), 2, FeeScope.Budget, true
@@ -111,6 +135,19 @@ contract GasBenchmark is SessionTestBase {
 
     function _transferPermission() private view returns (SessionTypes.Permission memory) {
         return _permission(address(token), IERC20.transfer.selector);
+    }
+
+    /// The transfer permission with an ERC-20 limit: a lifetime total, or with `perPeriod` an allowance per hour
+    /// from START (the measured operation names period 0).
+    function _erc20TotalPermission(bool perPeriod) private view returns (SessionTypes.Permission memory permission) {
+        permission = _transferPermission();
+        permission.flags = SessionTypes.FLAG_ERC20_TOTAL;
+        permission.erc20TotalLimit = 1_000_000;
+        if (perPeriod) {
+            permission.flags |= SessionTypes.FLAG_PER_PERIOD;
+            permission.validAfter = START;
+            permission.rateLimitInterval = 1 hours;
+        }
     }
 
     function _twoRulePermission() private view returns (SessionTypes.Permission memory permission) {

@@ -12,7 +12,7 @@ use alloy_primitives::{address, hex, keccak256, Address, Bytes, FixedBytes, B256
 use alloy_sol_types::{sol, SolCall};
 use keyscope_permissions::{
     abi::u48, ArgRule, Permission, PermissionTree, RuleOperator, Session, FLAG_ANY_TARGET,
-    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, UNLIMITED_FEE,
+    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, UNLIMITED_FEE,
 };
 use keyscope_signer::{
     enable_digest, owner_signature, sign_user_op, CallEntry, CallProof, EntryPoint,
@@ -64,6 +64,14 @@ const OP_MAX_FEE: u128 = (OP_GAS.0 + OP_GAS.1 + OP_GAS.2) * OP_GAS_FEES.1;
 const USE_INDEX: usize = 2;
 /// Index of the session (and tree) of the enable-mode handleOps vectors.
 const ENABLE_INDEX: usize = 3;
+/// Index of the permission with an allowance per period, in the trees of 7 permissions and more.
+const PERIODIC_INDEX: usize = 4;
+/// Its period length: one hour.
+const PERIOD_LENGTH: u64 = 3_600;
+/// The start of its period 0: 7 periods before START, so that the periodic vectors name period 7.
+const PERIOD_START: u64 = START - 7 * PERIOD_LENGTH;
+/// The time the periodic vectors are signed for: SessionTestBase's block time.
+const PERIODIC_NOW: u64 = START + 1;
 
 fn hex_of(bytes: impl AsRef<[u8]>) -> String {
     hex::encode_prefixed(bytes)
@@ -85,7 +93,7 @@ fn rule(operator: RuleOperator, arg_index: u16, operands: Vec<B256>) -> ArgRule 
     }
 }
 
-/// Permission `index`: four hand-written shapes first, then generated ones with every field varied.
+/// Permission `index`: five hand-written shapes first, then generated ones with every field varied.
 fn permission(index: usize) -> Permission {
     let transfer = FixedBytes([0xa9, 0x05, 0x9c, 0xbb]);
     let approve = FixedBytes([0x09, 0x5e, 0xa7, 0xb3]);
@@ -137,6 +145,17 @@ fn permission(index: usize) -> Permission {
             maxUses: u32::MAX,
             rateLimitCount: 5,
             rateLimitInterval: u48(60).unwrap_or_default(),
+            ..Default::default()
+        },
+        // Native transfers to one recipient with an allowance per period (FLAG_PER_PERIOD): 2 sends per hour, in
+        // hours counted from 7 hours before START (used by the periodic handleOps vectors).
+        PERIODIC_INDEX => Permission {
+            target: RECIPIENT,
+            flags: FLAG_NATIVE_TRANSFER | FLAG_NATIVE_TOTAL | FLAG_PER_PERIOD,
+            valueLimit: U256::from(10 * SEND_VALUE),
+            nativeTotalLimit: U256::from(2 * SEND_VALUE),
+            validAfter: u48(PERIOD_START).unwrap_or_default(),
+            rateLimitInterval: u48(PERIOD_LENGTH).unwrap_or_default(),
             ..Default::default()
         },
         _ => {
@@ -305,7 +324,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     // handleOps vectors: the native transfer under the 3-permission session (use mode: granted first) and under
-    // the 7-permission session (enable mode), and the 3-permission session's own revocation, on each EntryPoint.
+    // the 7-permission session (enable mode), the 3-permission session's own revocation, and the native transfer
+    // under the 7-permission session's allowance per period (use mode), on each EntryPoint.
     let mut handle_ops = serde_json::Map::new();
     for (name, entry_point, account) in [
         ("v07", EntryPoint::CANONICAL_V07, ACCOUNT_V07),
@@ -383,6 +403,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "hash": hex_of(hash),
                 "session": hex_of(session.encode()),
                 "sessionId": hex_of(session.id()),
+            }),
+        );
+        // The native transfer under the permission with an allowance per period, in use mode under the
+        // 7-permission session (granted first): the signature names the period Rust computes for PERIODIC_NOW.
+        let tree_index = ENABLE_INDEX;
+        let size = TREE_SIZES[tree_index];
+        let tree = PermissionTree::from_permissions(&permissions[..size])?;
+        let periodic_session = self::session(session_key.address(), tree.root(), tree_index);
+        let mut op = PackedUserOperation {
+            sender: account,
+            nonce: session_nonce(1),
+            callData: native_transfer_call_data(),
+            preVerificationGas: U256::from(OP_GAS.2),
+            ..Default::default()
+        };
+        op.set_gas_limits(OP_GAS.0, OP_GAS.1);
+        op.set_gas_fees(OP_GAS_FEES.0, OP_GAS_FEES.1);
+        let hash = entry_point.user_op_hash(&op, CHAIN_ID)?;
+        let permission = permissions[PERIODIC_INDEX].clone();
+        let period = permission.rate_limit_window(PERIODIC_NOW);
+        let call = CallProof {
+            proof: tree.proof(PERIODIC_INDEX)?,
+            rate_limit_window: period,
+            permission,
+        };
+        op.signature = sign_user_op(
+            &session_key,
+            &hash,
+            &periodic_session,
+            None,
+            vec![call.into()],
+        )?
+        .into();
+        ops.insert(
+            "periodic".to_owned(),
+            json!({
+                "op": op_json(&op),
+                "hash": hex_of(hash),
+                "session": hex_of(periodic_session.encode()),
+                "permission": hex_of(permissions[PERIODIC_INDEX].encode()),
+                "period": period,
+                "periodLength": PERIOD_LENGTH,
+                "periodStart": PERIOD_START,
             }),
         );
         handle_ops.insert(name.to_owned(), Value::Object(ops));

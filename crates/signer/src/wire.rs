@@ -47,13 +47,13 @@ pub struct CallProof {
     pub permission: Permission,
     /// The Merkle proof of the permission's leaf.
     pub proof: Vec<B256>,
-    /// The rate-limit window index `k` (0 when the permission has no rate limit); see
-    /// [`Permission::rate_limit_window`].
+    /// The period index `k` the call names (0 when the permission counts no periods: neither a rate limit nor
+    /// allowances per period); see [`Permission::rate_limit_window`].
     pub rate_limit_window: u32,
 }
 
 impl CallProof {
-    /// The entry for permission `index` of a compiled session, with its proof; the window for time `now`.
+    /// The entry for permission `index` of a compiled session, with its proof; the period for time `now`.
     pub fn from_compiled(compiled: &CompiledSession, index: usize, now: u64) -> Result<Self> {
         let permission = compiled
             .permissions

@@ -20,8 +20,10 @@ import {AdversarialBase} from "../AdversarialBase.sol";
 contract SessionHandler is AdversarialBase {
     uint256 internal constant ACCOUNTS = 2;
     uint256 internal constant SESSIONS = 3;
-    uint256 internal constant PERMISSIONS = 6;
+    uint256 public constant PERMISSIONS = 7;
     uint256 public constant NATIVE_LIMIT = 3 ether;
+    /// Permission 6's ERC-20 allowance per hour (FLAG_PER_PERIOD), from START.
+    uint256 public constant PERIOD_ALLOWANCE = 200;
     uint48 internal constant SESSION_END = START + 2 days;
 
     bytes4 internal constant TRANSFER = 0xa9059cbb;
@@ -37,7 +39,7 @@ contract SessionHandler is AdversarialBase {
         Calls, // an accepted call is not allowed by the permission its proof names, or decoded != executed
         Revoked, // an operation of a non-active session was accepted, or the model drifted from the validator
         ValidationData, // malformed validationData
-        Spend, // executed value / ERC-20 amounts past a cumulative limit
+        Spend, // executed value / ERC-20 amounts past a cumulative limit or an allowance per period
         Uses, // executed uses past maxUses or a rate limit
         Fees, // the account paid more fees than the session's fee scope allows
         RevokedPermission // an operation presenting a permission revoked in the current epoch was accepted
@@ -62,6 +64,9 @@ contract SessionHandler is AdversarialBase {
     // ---- ghosts: what was really executed, per account, session and epoch ----
     mapping(bytes32 key => uint256) public ghostNative;
     mapping(bytes32 key => uint256) public ghostErc20;
+    /// ERC-20 amounts executed under permission 6, per period, and the most of any period.
+    mapping(bytes32 key => mapping(uint256 period => uint256)) public ghostErc20InPeriod;
+    mapping(bytes32 key => uint256) public ghostErc20PeriodMax;
     mapping(bytes32 key => mapping(uint256 permission => uint256)) public ghostUses;
     mapping(bytes32 key => mapping(uint256 permission => mapping(uint256 window => uint256))) public ghostWindowUses;
     /// Fees the account really paid for a session's operations (its balance and deposit, less the value sent).
@@ -154,6 +159,7 @@ contract SessionHandler is AdversarialBase {
     function rateLimit(uint256 k) public pure returns (uint256 count, uint256 interval, uint256 validAfter) {
         if (k == 4) return (2, 1 hours, START);
         if (k == 5) return (1, 1, 0); // window k = [k, k]: window 0 ends at second 0
+        if (k == 6) return (0, 1 hours, START); // periods of the allowance, no rate limit
         return (0, 0, 0);
     }
 
@@ -192,10 +198,14 @@ contract SessionHandler is AdversarialBase {
             p.rules[0] = _rule2(
                 SessionTypes.RuleOperator.SignedInRange, 1, bytes32(uint256(int256(-5))), bytes32(uint256(int256(5)))
             );
-        } else {
+        } else if (k == 5) {
             p = _permission(address(targetA), PING);
             p.rules = new SessionTypes.ArgRule[](1);
             p.rules[0] = _rule(SessionTypes.RuleOperator.Eq, 0, bytes32(uint256(7)));
+        } else {
+            p = _permission(address(targetB), TRANSFER);
+            p.flags = SessionTypes.FLAG_ERC20_TOTAL | SessionTypes.FLAG_PER_PERIOD;
+            p.erc20TotalLimit = PERIOD_ALLOWANCE;
         }
         if (k == 1 || k == 2) p.erc20TotalLimit = erc20Limit(s);
         p.maxUses = uint32(maxUses(s, k));
@@ -375,11 +385,13 @@ contract SessionHandler is AdversarialBase {
                 (r >> 8) % 3 == 0 ? address(targetA) : ((r >> 8) % 3 == 1 ? address(targetB) : address(targetC));
             int256 y = clean ? int256((r >> 16) % 11) - 5 : int256((r >> 16) % 13) - 6;
             e = Execution(target, 0, abi.encodeWithSelector(PONG, r >> 128, y));
-        } else {
+        } else if (k == 5) {
             e = Execution(address(targetA), 0, _ping(!clean && (r >> 64) % 9 == 0 ? 8 : 7));
+        } else {
+            e = Execution(address(targetB), 0, abi.encodeWithSelector(TRANSFER, bob, (r >> 16) % 120));
         }
-        (uint256 count, uint256 interval, uint256 validAfter) = rateLimit(k);
-        if (count != 0 && block.timestamp >= validAfter) {
+        (, uint256 interval, uint256 validAfter) = rateLimit(k);
+        if (interval != 0 && block.timestamp >= validAfter) {
             window = uint32((block.timestamp - validAfter) / interval);
         }
         // sometimes another window: 0 (the zero-length trap), the next one, or any
@@ -680,7 +692,7 @@ contract SessionHandler is AdversarialBase {
                 _violate(Violation.ValidationData, "validUntil past permission");
             }
             if (validAfter < p.validAfter) _violate(Violation.ValidationData, "validAfter before permission");
-            if (p.rateLimitCount != 0) {
+            if (p.rateLimitCount != 0 || p.flags & SessionTypes.FLAG_PER_PERIOD != 0) {
                 uint256 start = uint256(p.validAfter) + uint256(_plan.windows[i]) * p.rateLimitInterval;
                 if (validAfter < (start > type(uint48).max ? type(uint48).max : start)) {
                     _violate(Violation.ValidationData, "validAfter before rate-limit window");
@@ -792,6 +804,8 @@ contract SessionHandler is AdversarialBase {
             _violate(Violation.Spend, "validator erc20");
         }
         if (validator.spentOf(acct, id, address(targetA)) != 0) _violate(Violation.Spend, "unflagged token counted");
+        (, uint256 inPeriod) = validator.periodSpentOf(acct, id, address(targetB), 1 hours, START);
+        if (inPeriod > PERIOD_ALLOWANCE) _violate(Violation.Spend, "validator allowance per period");
         for (uint256 k; k < PERMISSIONS; ++k) {
             (uint64 uses,, uint32 windowUses) = validator.usageOf(acct, id, _leaves[s][k]);
             uint256 max = maxUses(s, k);
@@ -867,8 +881,16 @@ contract SessionHandler is AdversarialBase {
             assembly ("memory-safe") {
                 amount := mload(add(data, 0x44)) // argument 1 of transfer / approve
             }
-            ghostErc20[key] += amount;
-            if (ghostErc20[key] > p.erc20TotalLimit) _violate(Violation.Spend, "erc20 total exceeded");
+            if (p.flags & SessionTypes.FLAG_PER_PERIOD != 0) {
+                uint256 period = (block.timestamp - p.validAfter) / p.rateLimitInterval;
+                if (period != namedWindow) _violate(Violation.Spend, "spent outside the named period");
+                uint256 total = ghostErc20InPeriod[key][period] += amount;
+                if (total > ghostErc20PeriodMax[key]) ghostErc20PeriodMax[key] = total;
+                if (total > p.erc20TotalLimit) _violate(Violation.Spend, "erc20 allowance per period exceeded");
+            } else {
+                ghostErc20[key] += amount;
+                if (ghostErc20[key] > p.erc20TotalLimit) _violate(Violation.Spend, "erc20 total exceeded");
+            }
         }
         uint256 uses = ++ghostUses[key][k];
         if (p.maxUses != 0 && uses > p.maxUses) _violate(Violation.Uses, "maxUses exceeded");

@@ -53,9 +53,16 @@ contract SessionInvariantsTest is Test {
                 assertEq(
                     handler.sessionValidator().spentOf(account, id, address(handler.targetA())), 0, "unflagged token"
                 );
+                SessionTypes.Permission memory periodic = handler.catalog(s, 6);
+                (, uint256 inPeriod) = handler.sessionValidator()
+                    .periodSpentOf(
+                        account, id, address(handler.targetB()), periodic.rateLimitInterval, periodic.validAfter
+                    );
+                assertLe(inPeriod, handler.PERIOD_ALLOWANCE(), "erc20 in period");
                 bytes32 key = handler.ghostKey(a, s);
                 assertLe(handler.ghostNative(key), handler.NATIVE_LIMIT(), "executed native");
                 assertLe(handler.ghostErc20(key), handler.erc20Limit(s), "executed erc20");
+                assertLe(handler.ghostErc20PeriodMax(key), handler.PERIOD_ALLOWANCE(), "executed erc20 in a period");
             }
         }
         assertEq(handler.violationCount(SessionHandler.Violation.Spend), 0, handler.lastViolation());
@@ -66,7 +73,7 @@ contract SessionInvariantsTest is Test {
             address account = handler.account(a);
             for (uint256 s; s < 3; ++s) {
                 bytes32 id = _sid(s);
-                for (uint256 k; k < 6; ++k) {
+                for (uint256 k; k < handler.PERMISSIONS(); ++k) {
                     bytes32 leaf = SessionEncoding.leaf(handler.catalog(s, k));
                     (uint64 uses,, uint32 windowUses) = handler.sessionValidator().usageOf(account, id, leaf);
                     uint256 max = handler.maxUses(s, k);

@@ -4,12 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::eips::{BlockId, BlockNumberOrTag};
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{aliases::U48, Address, U256};
 use keyscope_bindings::session_key_validator::SessionKeyValidator;
 use keyscope_bindings::KeyscopeAccount;
 use keyscope_signer::PackedUserOperation;
 
-use super::{evaluate, state_keys, ExplainInput, Explanation, SessionState, StateKeys, Usage};
+use super::{
+    evaluate, state_keys, ExplainInput, Explanation, PeriodSpent, SessionState, StateKeys, Usage,
+};
 use crate::client::{Client, SessionStatus};
 use crate::error::Result;
 use crate::stack::Version;
@@ -22,7 +24,8 @@ impl Client {
     /// timestamp, which is what an `eth_call` simulation sees; an operation is included in a later block), without
     /// sending anything: reads the validator's state for the operation at the latest block (`isInitialized`,
     /// `epochOf`, `sessionStatus`, `usageOf` for each rate- or usage-limited permission, `spentOf` for each asset
-    /// with a cumulative limit, `feesChargedOf` for a session with a fee budget, `hasRevokedPermissions` and, when
+    /// with a cumulative limit, `periodSpentOf` for each (asset, period length, start) of an allowance per period,
+    /// `feesChargedOf` for a session with a fee budget, `hasRevokedPermissions` and, when
     /// the owner revoked some permission of the session, `permissionRevoked` for the leaf of each call, and, in
     /// enable mode, the account's ERC-1271 answer to the owner's signature) and runs [`evaluate`].
     pub async fn explain(
@@ -78,6 +81,7 @@ impl Client {
             owner_signature_valid: false,
             usage: BTreeMap::new(),
             spent: BTreeMap::new(),
+            period_spent: BTreeMap::new(),
             fees_charged: U256::ZERO,
             permissions_revoked: false,
             revoked: BTreeSet::new(),
@@ -137,6 +141,27 @@ impl Client {
                 .call()
                 .await?;
             state.spent.insert(*asset, spent);
+        }
+        for key in &keys.periods {
+            // the keys come from uint48 fields of the permission: they fit
+            let spent = validator
+                .periodSpentOf(
+                    account,
+                    session_id,
+                    key.asset,
+                    U48::saturating_from(key.interval),
+                    U48::saturating_from(key.start),
+                )
+                .block(at)
+                .call()
+                .await?;
+            state.period_spent.insert(
+                *key,
+                PeriodSpent {
+                    period: spent.period,
+                    spent: spent.spent,
+                },
+            );
         }
         if let Some(owner_signature) = &keys.owner_signature {
             let digest = keyscope_signer::enable_digest(

@@ -4,17 +4,20 @@
 
 use std::fmt;
 
-use alloy::primitives::{FixedBytes, B256, I256, U256};
+use alloy::primitives::{Address, FixedBytes, B256, I256, U256};
 use alloy::sol_types::SolCall;
 use keyscope_bindings::session_key_validator::SessionKeyValidator::{
     revokeSessionCall, SessionKeyValidatorErrors,
 };
 use keyscope_permissions::values::format_decimal;
-use keyscope_permissions::{RuleOperator, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
+use keyscope_permissions::{
+    RuleOperator, ALL_FLAGS, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
+    FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD,
+};
 
 use super::{
-    CallReport, FeeCheck, OperationCost, Rejection, RevertKind, RuleDetail, Validation,
-    ValidatorRevert, Verdict, WindowSource,
+    CallReport, FeeCheck, OperationCost, PeriodSpending, Rejection, RevertKind, RuleDetail,
+    Validation, ValidatorRevert, Verdict, WindowSource,
 };
 use crate::stack::Version;
 
@@ -84,6 +87,41 @@ fn policy_name(policy: u8) -> &'static str {
         2 => "required",
         _ => "exactly",
     }
+}
+
+/// `"native value"` or `"token 0x…"`.
+fn asset_name(asset: &Address) -> String {
+    if asset.is_zero() {
+        "native value".to_owned()
+    } else {
+        format!("token {asset}")
+    }
+}
+
+/// An amount of `asset`: wei for native value, the raw amount for a token.
+fn amount_of(asset: &Address, amount: U256) -> String {
+    if asset.is_zero() {
+        format!("{} wei", show(amount))
+    } else {
+        show(amount)
+    }
+}
+
+/// A call's spending against an allowance per period: the period, what is left of it after the call, and when
+/// the next period starts (unix seconds).
+fn describe_period(spending: &PeriodSpending) -> String {
+    let asset = &spending.key.asset;
+    format!(
+        "{} in period {} (seconds {} to {}): {} spent in it with this call, {} of the {} allowance left; the next period starts at {}",
+        asset_name(asset),
+        spending.period,
+        spending.period_start(),
+        spending.next_period_start() - 1,
+        amount_of(asset, spending.spent_after),
+        amount_of(asset, spending.left()),
+        amount_of(asset, spending.limit),
+        spending.next_period_start()
+    )
 }
 
 fn describe_call(call: &CallReport) -> String {
@@ -313,6 +351,10 @@ impl fmt::Display for ValidatorRevert {
                         "its rate limit of {} per window has interval 0",
                         p.rateLimitCount
                     ),
+                    Some(p) if p.flags & FLAG_PER_PERIOD != 0 && p.rateLimitInterval.is_zero() => {
+                        "its allowances are per period (FLAG_PER_PERIOD) but its period length (rateLimitInterval) is 0"
+                            .to_owned()
+                    }
                     _ => "its encoding is not a canonical abi.encode(Permission)".to_owned(),
                 };
                 write!(f, "{}: {reason}", call(&e.callIndex))
@@ -381,6 +423,19 @@ impl fmt::Display for ValidatorRevert {
                 show(e.value),
                 show(e.limit)
             ),
+            E::InvalidPermissionFlags(e)
+                if e.flags & !ALL_FLAGS == 0
+                    && e.flags & FLAG_PER_PERIOD != 0
+                    && e.flags & (FLAG_NATIVE_TOTAL | FLAG_ERC20_TOTAL) == 0 =>
+            {
+                write!(
+                    f,
+                    "{}: permission flags {:#x}: FLAG_PER_PERIOD (allowances per period) without FLAG_NATIVE_TOTAL or \
+                     FLAG_ERC20_TOTAL, so there is no allowance to count per period",
+                    call(&e.callIndex),
+                    e.flags
+                )
+            }
             E::InvalidPermissionFlags(e) => write!(
                 f,
                 "{}: permission flags {:#x} are unknown or contradict its fields",
@@ -464,6 +519,48 @@ impl fmt::Display for ValidatorRevert {
                 show(e.total),
                 show(e.limit)
             ),
+            E::PeriodAllowanceExceeded(e) => {
+                let spending = self.call.as_ref().and_then(|c| c.periods.last()).filter(|p| {
+                    p.key.asset == e.asset && U256::from(p.period) == e.period && p.spent_after == e.total
+                });
+                match spending {
+                    Some(p) => write!(
+                        f,
+                        "{}: would bring the session's spending of {} in period {} (seconds {} to {}) to {}, over \
+                         its allowance of {} per period ({} spent in it before, this call {}); the allowance is \
+                         whole again when the next period starts at {}",
+                        call(&e.callIndex),
+                        asset_name(&e.asset),
+                        e.period,
+                        p.period_start(),
+                        p.next_period_start() - 1,
+                        amount_of(&e.asset, e.total),
+                        amount_of(&e.asset, e.limit),
+                        amount_of(&e.asset, p.spent_before),
+                        amount_of(&e.asset, p.amount),
+                        p.next_period_start()
+                    ),
+                    None => write!(
+                        f,
+                        "{}: would bring the session's spending of {} in period {} to {}, over its allowance of {} \
+                         per period",
+                        call(&e.callIndex),
+                        asset_name(&e.asset),
+                        e.period,
+                        amount_of(&e.asset, e.total),
+                        amount_of(&e.asset, e.limit)
+                    ),
+                }
+            }
+            E::SpendingPeriodPassed(e) => write!(
+                f,
+                "{}: names period {} for its spending of {}, but the session already spent it in period {} under \
+                 the same period definition (periods only move forward)",
+                call(&e.callIndex),
+                e.period,
+                asset_name(&e.asset),
+                e.latestPeriod
+            ),
             E::NotAnErc20Movement(e) => write!(
                 f,
                 "{}: counted as an ERC-20 movement, but {} is not transfer, transferFrom, approve or increaseAllowance with its arguments",
@@ -529,6 +626,9 @@ impl fmt::Display for Validation {
             write!(f, "; call {}: {}", call.index, describe_call(call))?;
             if let Some(usage) = call.usage {
                 write!(f, " (use {})", usage.uses)?;
+            }
+            for spending in &call.periods {
+                write!(f, " ({})", describe_period(spending))?;
             }
         }
         Ok(())
@@ -615,6 +715,7 @@ impl fmt::Display for WindowSource {
             Self::RateLimitWindow { call, window } => {
                 write!(f, "call {call}'s rate-limit window {window}")
             }
+            Self::Period { call, period } => write!(f, "call {call}'s period {period}"),
         }
     }
 }

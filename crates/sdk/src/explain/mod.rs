@@ -6,8 +6,9 @@
 //! - [`evaluate`] adds what the account and the EntryPoint make of it: routing by the nonce key, `AA23` (revert),
 //!   `AA24` (signature), `AA22` (window: v0.7 accepts from `validAfter` on, v0.8 only strictly after it).
 //! - [`Client::explain`](crate::Client::explain) reads the state the validator would read (epoch, session record
-//!   with its fee counter and revoked-permission flag, usage and spending counters, the revoked flags of the
-//!   operation's permissions, the owner's ERC-1271 answer in enable mode) at one block and runs [`evaluate`].
+//!   with its fee counter and revoked-permission flag, usage and spending counters, the spending per period of
+//!   allowances per period, the revoked flags of the operation's permissions, the owner's ERC-1271 answer in
+//!   enable mode) at one block and runs [`evaluate`].
 //!
 //! The fee scope is mirrored too: the operation's maximum cost ([`OperationCost`], the prefund EntryPoint v0.7 and
 //! v0.8 require, saturated exactly as the validator saturates it), the per-operation bound and the budget
@@ -35,9 +36,9 @@ use keyscope_signer::PackedUserOperation;
 use crate::stack::Version;
 
 pub use types::{
-    CallReport, ExplainInput, Explanation, FeeCheck, OperationCost, Rejection, RevertKind,
-    RuleDetail, SessionSignatureCheck, SessionState, StateKeys, Usage, Validation, ValidatorRevert,
-    Verdict, WindowSource,
+    CallReport, ExplainInput, Explanation, FeeCheck, OperationCost, PeriodKey, PeriodSpending,
+    PeriodSpent, Rejection, RevertKind, RuleDetail, SessionSignatureCheck, SessionState, StateKeys,
+    Usage, Validation, ValidatorRevert, Verdict, WindowSource,
 };
 
 /// A step of the validator: its value, or the revert it raises.
@@ -109,7 +110,7 @@ pub fn evaluate(input: &ExplainInput<'_>) -> Verdict {
 
 /// The state an evaluation of `op` reads: its session, the owner signature to check in enable mode, the leaves of
 /// the permissions with usage or rate limits, the leaves whose revoked flag is read if the session has revoked
-/// permissions, and the assets with cumulative limits.
+/// permissions, the assets with cumulative limits, and the period definitions of allowances per period.
 ///
 /// Found by evaluating against an active session with zero counters and no revoked permission, which goes at least
 /// as far through the operation as any real state, so it names every slot a real evaluation may read.

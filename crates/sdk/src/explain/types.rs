@@ -30,6 +30,29 @@ pub struct Usage {
     pub window_uses: u32,
 }
 
+/// One period definition of a session's allowances per period (`FLAG_PER_PERIOD`): the asset, the period length
+/// and the start of period 0. The validator sums spending per key over the session's permissions with the flag
+/// (its `_periodKey(scope, asset, interval, start)`), as it sums lifetime totals per asset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeriodKey {
+    /// The ERC-20 token, or `Address::ZERO` for native value.
+    pub asset: Address,
+    /// The period length in seconds (the permissions' `rateLimitInterval`).
+    pub interval: u64,
+    /// The start of period 0 (the permissions' `validAfter`).
+    pub start: u64,
+}
+
+/// What a session spent under one [`PeriodKey`] (`SessionKeyValidator.periodSpentOf`): the latest period it spent
+/// in and the amount spent in it. An operation naming a later period starts that period from zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeriodSpent {
+    /// The latest period spent in (0 when none).
+    pub period: u32,
+    /// The amount spent in it.
+    pub spent: U256,
+}
+
 /// What the validator reads from its storage when it validates an operation of one session on one account.
 ///
 /// Counters are per (account, session, epoch): read them for the account's current epoch (the validator's views
@@ -50,6 +73,8 @@ pub struct SessionState {
     pub usage: BTreeMap<B256, Usage>,
     /// Cumulative spending per asset (`spentOf`): `Address::ZERO` for native value, else the ERC-20 token.
     pub spent: BTreeMap<Address, U256>,
+    /// Spending per period definition, for allowances per period (`periodSpentOf`).
+    pub period_spent: BTreeMap<PeriodKey, PeriodSpent>,
     /// The fees charged to the session's budget in the current epoch (`feesChargedOf`; the record's `uint128
     /// feesCharged`, so only its low 128 bits count). Read only when the session is active: a session enabled by
     /// the operation starts at zero.
@@ -73,6 +98,7 @@ impl SessionState {
             owner_signature_valid: true,
             usage: BTreeMap::new(),
             spent: BTreeMap::new(),
+            period_spent: BTreeMap::new(),
             fees_charged: U256::ZERO,
             permissions_revoked: false,
             revoked: BTreeSet::new(),
@@ -92,6 +118,11 @@ impl SessionState {
     /// The spending of `asset` (zero when absent).
     pub fn spent_of(&self, asset: &Address) -> U256 {
         self.spent.get(asset).copied().unwrap_or_default()
+    }
+
+    /// The spending under the period definition `key` (period 0 and zero when absent).
+    pub fn period_spent_of(&self, key: &PeriodKey) -> PeriodSpent {
+        self.period_spent.get(key).copied().unwrap_or_default()
     }
 }
 
@@ -123,6 +154,8 @@ pub struct StateKeys {
     pub leaves: Vec<B256>,
     /// Assets whose cumulative spending is read (`Address::ZERO`: native value).
     pub assets: Vec<Address>,
+    /// Period definitions whose spending is read (`periodSpentOf`), for allowances per period.
+    pub periods: Vec<PeriodKey>,
     /// Whether the session's fee counter is read (`feesChargedOf`): the session has a fee budget and the
     /// operation reaches the fee check.
     pub fees_charged: bool,
@@ -145,12 +178,20 @@ pub enum WindowSource {
         /// The call.
         call: usize,
     },
-    /// Rate-limit window `window` of call `call`'s permission.
+    /// Rate-limit window `window` of call `call`'s permission (a rate limit without allowances per period).
     RateLimitWindow {
         /// The call.
         call: usize,
         /// The window index the signature names.
         window: u32,
+    },
+    /// Period `period` of call `call`'s permission, whose allowances are per period (`FLAG_PER_PERIOD`; its rate
+    /// limit, if any, counts in the same periods).
+    Period {
+        /// The call.
+        call: usize,
+        /// The period index the signature names.
+        period: u32,
     },
 }
 
@@ -171,14 +212,53 @@ pub struct CallReport {
     pub leaf: Option<B256>,
     /// That permission, when its encoding is canonical.
     pub permission: Option<Permission>,
-    /// The rate-limit window index the signature names (once read).
+    /// The period (rate-limit window) index the signature names (once read); it counts for permissions with a
+    /// rate limit or allowances per period.
     pub rate_limit_window: Option<u32>,
     /// The permission's usage counters after this call (when it has a usage or rate limit).
     pub usage: Option<Usage>,
+    /// The call's spending against allowances per period (`FLAG_PER_PERIOD`): native value first, then the
+    /// ERC-20 amount, as the validator counts them. On a revert, the last entry is the spending that failed.
+    pub periods: Vec<PeriodSpending>,
     /// Whether the signature presents the call as the session's own revocation (an empty permission entry): it
     /// must then be `revokeSession(sessionId)` of this session on the validator, with no value, and no permission,
     /// window or counter applies.
     pub self_revocation: bool,
+}
+
+/// One amount a call spends against an allowance per period (`FLAG_PER_PERIOD`), as the validator counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodSpending {
+    /// The period definition (asset, period length, start of period 0) the spending is summed under.
+    pub key: PeriodKey,
+    /// The period the signature names.
+    pub period: u32,
+    /// The amount the call spends.
+    pub amount: U256,
+    /// Spent in the period before the call (zero when the period is later than the latest one spent in).
+    pub spent_before: U256,
+    /// Spent in the period with the call (saturating, as the validator adds).
+    pub spent_after: U256,
+    /// The permission's allowance per period.
+    pub limit: U256,
+}
+
+impl PeriodSpending {
+    /// What is left of the allowance in the period after the call (zero when over it).
+    pub fn left(&self) -> U256 {
+        self.limit.saturating_sub(self.spent_after)
+    }
+
+    /// The first second of the period: `start + period × interval`.
+    pub fn period_start(&self) -> u128 {
+        u128::from(self.key.start) + u128::from(self.period) * u128::from(self.key.interval)
+    }
+
+    /// The first second of the next period (unix seconds), when the allowance is whole again:
+    /// `start + (period + 1) × interval`.
+    pub fn next_period_start(&self) -> u128 {
+        self.period_start() + u128::from(self.key.interval)
+    }
 }
 
 /// The detail of a failed argument rule.
@@ -357,7 +437,7 @@ impl SessionSignatureCheck {
 pub struct Validation {
     /// The returned `validationData`: `sigFailed | validUntil << 160 | validAfter << 208`.
     pub validation_data: U256,
-    /// `validAfter` as encoded (the latest start of the session, the permissions and the rate-limit windows).
+    /// `validAfter` as encoded (the latest start of the session, the permissions and the periods named).
     pub valid_after: u64,
     /// `validUntil` as encoded (the earliest end).
     pub valid_until: u64,

@@ -9,17 +9,21 @@ use keyscope_bindings::session_key_validator::SessionKeyValidator::revokeSession
 use keyscope_permissions::abi::{decode_permission, erc20_amount_arg};
 use keyscope_permissions::{
     verify, RuleOperator, ALL_FLAGS, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
-    FLAG_NATIVE_TRANSFER, MAX_ONE_OF, MAX_RULES,
+    FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, MAX_ONE_OF, MAX_RULES,
 };
 use keyscope_signer::PackedUserOperation;
 
 use super::super::decode::{
-    empty_revert, take, take_prefixed, take_uint, to_usize, u, word_at, Calldata, PermissionView,
-    MAX_U48, P_ERC20_TOTAL_LIMIT, P_MAX_USES, P_NATIVE_TOTAL_LIMIT, P_RATE_LIMIT_COUNT,
-    P_RATE_LIMIT_INTERVAL, P_RULES, P_VALID_AFTER, P_VALID_UNTIL, P_VALUE_LIMIT,
+    empty_revert, take, take_prefixed, take_uint, to_u64, to_usize, u, word_at, Calldata,
+    PermissionView, MAX_U48, P_ERC20_TOTAL_LIMIT, P_MAX_USES, P_NATIVE_TOTAL_LIMIT,
+    P_RATE_LIMIT_COUNT, P_RATE_LIMIT_INTERVAL, P_RULES, P_VALID_AFTER, P_VALID_UNTIL,
+    P_VALUE_LIMIT,
 };
-use super::super::{RuleDetail, Step, WindowSource};
-use super::{Machine, Window, PERMISSION_HEAD_LENGTH};
+use super::super::{PeriodKey, PeriodSpending, RuleDetail, Step, WindowSource};
+use super::{Machine, PeriodSpent, Window, PERMISSION_HEAD_LENGTH};
+
+/// The most a period's spending may reach (`type(uint224).max`): it is stored above the period's 32 bits.
+const MAX_PERIOD_SPENT: U256 = U256::from_limbs([u64::MAX, u64::MAX, u64::MAX, u32::MAX as u64]);
 
 impl<'a> Machine<'a> {
     /// `_checkNthCall` after decoding: the permission entry; if empty, `_selfRevoke` and nothing more;
@@ -97,7 +101,7 @@ impl<'a> Machine<'a> {
         if self.input.state.permissions_revoked {
             self.check_not_revoked(index, leaf)?;
         }
-        check_scope(
+        let flags = check_scope(
             &view,
             index,
             self.caller,
@@ -107,9 +111,9 @@ impl<'a> Machine<'a> {
             data,
             &mut self.rule,
         )?;
-        narrow_window(&view, index, rate_window, window)?;
+        narrow_window(&view, index, rate_window, flags, window)?;
         self.count(&view, index, rate_window, leaf)?;
-        self.spend(&view, index, target, value, data)?;
+        self.spend(&view, index, target, value, data, flags, rate_window)?;
         Ok(cursor)
     }
 
@@ -222,7 +226,9 @@ impl<'a> Machine<'a> {
         total
     }
 
-    /// `_spend`.
+    /// `_spend`: lifetime totals, or with `FLAG_PER_PERIOD` allowances per period; native value first, then the
+    /// ERC-20 amount. `period`: the period the signature names (`context.window`).
+    #[allow(clippy::too_many_arguments)]
     fn spend(
         &mut self,
         view: &PermissionView<'_>,
@@ -230,17 +236,32 @@ impl<'a> Machine<'a> {
         target: Address,
         value: U256,
         data: &[u8],
+        flags: u8,
+        period: u32,
     ) -> Step<()> {
-        let flags = view.flags()?;
-        if flags & FLAG_NATIVE_TOTAL != 0 {
-            let total = self.add_spent(Address::ZERO, value);
-            let limit = view.raw(P_NATIVE_TOTAL_LIMIT);
-            if total > limit {
-                fail!(NativeTotalExceeded {
+        if flags & (FLAG_NATIVE_TOTAL | FLAG_ERC20_TOTAL) == 0 {
+            if flags & FLAG_PER_PERIOD != 0 {
+                fail!(InvalidPermissionFlags {
                     callIndex: u(index),
-                    total: total,
-                    limit: limit
+                    flags: flags
                 });
+            }
+            return Ok(());
+        }
+        let per_period = flags & FLAG_PER_PERIOD != 0;
+        if flags & FLAG_NATIVE_TOTAL != 0 {
+            let limit = view.raw(P_NATIVE_TOTAL_LIMIT);
+            if per_period {
+                self.spend_in_period(view, index, period, Address::ZERO, value, limit)?;
+            } else {
+                let total = self.add_spent(Address::ZERO, value);
+                if total > limit {
+                    fail!(NativeTotalExceeded {
+                        callIndex: u(index),
+                        total: total,
+                        limit: limit
+                    });
+                }
             }
         }
         if flags & FLAG_ERC20_TOTAL != 0 {
@@ -258,17 +279,91 @@ impl<'a> Machine<'a> {
                     selector: selector
                 });
             }
-            let total = self.add_spent(target, word_at(data, start));
+            let amount = word_at(data, start);
             let limit = view.raw(P_ERC20_TOTAL_LIMIT);
-            if total > limit {
-                fail!(Erc20TotalExceeded {
-                    callIndex: u(index),
-                    token: target,
-                    total: total,
-                    limit: limit
-                });
+            if per_period {
+                self.spend_in_period(view, index, period, target, amount, limit)?;
+            } else {
+                let total = self.add_spent(target, amount);
+                if total > limit {
+                    fail!(Erc20TotalExceeded {
+                        callIndex: u(index),
+                        token: target,
+                        total: total,
+                        limit: limit
+                    });
+                }
             }
         }
+        Ok(())
+    }
+
+    /// `_spendInPeriod`: adds `amount` to the session's spending of `asset` in the period the signature names,
+    /// under the permission's period definition (`rateLimitInterval`, `validAfter`), against `limit`. A later
+    /// period than the latest one spent in starts from zero; an earlier one is refused. The spending accumulates
+    /// within the operation: a later call of the batch under the same definition sees this one's.
+    fn spend_in_period(
+        &mut self,
+        view: &PermissionView<'_>,
+        index: usize,
+        period: u32,
+        asset: Address,
+        amount: U256,
+        limit: U256,
+    ) -> Step<()> {
+        // `permission.rateLimitInterval`, `permission.validAfter`: read (and range-checked) by `_narrowWindow`
+        // already, so these reads do not revert.
+        let interval = view.uint(P_RATE_LIMIT_INTERVAL, 48, "rateLimitInterval")?;
+        let start = view.uint(P_VALID_AFTER, 48, "validAfter")?;
+        let key = PeriodKey {
+            asset,
+            interval: to_u64(interval),
+            start: to_u64(start),
+        };
+        if !self.keys.periods.contains(&key) {
+            self.keys.periods.push(key);
+        }
+        let current = self.period_spent.get(&key).copied().unwrap_or_default();
+        if period < current.period {
+            fail!(SpendingPeriodPassed {
+                callIndex: u(index),
+                asset: asset,
+                period: U256::from(period),
+                latestPeriod: U256::from(current.period)
+            });
+        }
+        let before = if period == current.period {
+            current.spent
+        } else {
+            U256::ZERO
+        };
+        let total = before.saturating_add(amount);
+        if let Some(call) = self.current.as_mut() {
+            call.periods.push(PeriodSpending {
+                key,
+                period,
+                amount,
+                spent_before: before,
+                spent_after: total,
+                limit,
+            });
+        }
+        if total > limit || total > MAX_PERIOD_SPENT {
+            fail!(PeriodAllowanceExceeded {
+                callIndex: u(index),
+                asset: asset,
+                period: U256::from(period),
+                total: total,
+                limit: limit
+            });
+        }
+        self.period_spent.insert(
+            key,
+            PeriodSpent {
+                period,
+                spent: total,
+            },
+        );
         Ok(())
     }
 }
@@ -283,7 +378,7 @@ fn check_scope(
     value: U256,
     data: &[u8],
     rule_detail: &mut Option<RuleDetail>,
-) -> Step<()> {
+) -> Step<u8> {
     let flags = view.flags()?;
     if flags & !ALL_FLAGS != 0 {
         fail!(InvalidPermissionFlags {
@@ -372,7 +467,7 @@ fn check_scope(
         };
         check_rule(calldata, index, r, data, rule, rule_detail)?;
     }
-    Ok(())
+    Ok(flags)
 }
 
 /// `_checkRule`.
@@ -448,11 +543,13 @@ fn check_rule(
     Ok(())
 }
 
-/// `_narrowWindow`.
+/// `_narrowWindow`: the permission's window and, for a permission counting per period (a rate limit or
+/// `FLAG_PER_PERIOD`), the period the signature names.
 fn narrow_window(
     view: &PermissionView<'_>,
     index: usize,
     rate_window: u32,
+    flags: u8,
     window: &mut Window,
 ) -> Step<()> {
     let mut valid_after = view.uint(P_VALID_AFTER, 48, "validAfter")?;
@@ -464,10 +561,10 @@ fn narrow_window(
     };
     let mut after_source = WindowSource::Permission { call: index };
     let mut until_source = after_source;
-    if !view
+    let rate_limited = !view
         .uint(P_RATE_LIMIT_COUNT, 32, "rateLimitCount")?
-        .is_zero()
-    {
+        .is_zero();
+    if rate_limited || flags & FLAG_PER_PERIOD != 0 {
         let interval = view.uint(P_RATE_LIMIT_INTERVAL, 48, "rateLimitInterval")?;
         if interval.is_zero() {
             fail!(MalformedPermission {
@@ -476,9 +573,16 @@ fn narrow_window(
         }
         let start = valid_after + U256::from(rate_window) * interval;
         let end = start + interval - U256::from(1);
-        let source = WindowSource::RateLimitWindow {
-            call: index,
-            window: rate_window,
+        let source = if flags & FLAG_PER_PERIOD != 0 {
+            WindowSource::Period {
+                call: index,
+                period: rate_window,
+            }
+        } else {
+            WindowSource::RateLimitWindow {
+                call: index,
+                window: rate_window,
+            }
         };
         if start > valid_after {
             valid_after = start;

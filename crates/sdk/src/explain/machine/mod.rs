@@ -30,8 +30,9 @@
 //! | `_count`                                       | `Machine::count`                                          |
 //! | `_spend`                                       | `Machine::spend`                                          |
 //! | `_addSpent`                                    | `Machine::add_spent`                                      |
+//! | `_spendInPeriod` (`FLAG_PER_PERIOD`)           | `Machine::spend_in_period`, from `SessionState::period_spent`, read by `chain` (`periodSpentOf`) |
 //! | `_signedBySessionKey`                          | the end of [`Machine::run`], with `keyscope_signer::recover` |
-//! | storage: `_sessions`, `_usage`, `_spent`, `_store`, `_scope`, `_usageKey`, `_spendKey` | not mirrored: [`SessionState`](super::SessionState) holds what they read (`chain` reads it through the views); `Machine`'s `usage` and `spent` are the writes within one operation |
+//! | storage: `_sessions`, `_usage`, `_spent`, `_periodSpent`, `_store`, `_scope`, `_usageKey`, `_spendKey`, `_periodKey` | not mirrored: [`SessionState`](super::SessionState) holds what they read (`chain` reads it through the views; a `_periodKey` is a [`PeriodKey`](super::PeriodKey)); `Machine`'s `usage`, `spent` and `period_spent` are the writes within one operation |
 //! | `SessionRecord.permissionsRevoked`, `Context.permissionsRevoked` | `SessionState::permissions_revoked` (`hasRevokedPermissions`: the record's flag in the current epoch, which the record enable mode writes keeps) |
 //!
 //! Solidity's own calldata checks (offsets, lengths and value ranges of the `Permission` struct, which revert
@@ -51,12 +52,14 @@ use super::decode::{
     padded, take, take_prefixed, take_uint, to_u64, u, word_at, Calldata,
 };
 use super::{
-    CallReport, ExplainInput, FeeCheck, OperationCost, RuleDetail, SessionSignatureCheck,
-    StateKeys, Step, Usage, Validation, ValidatorRevert, WindowSource,
+    CallReport, ExplainInput, FeeCheck, OperationCost, PeriodKey, PeriodSpent, RuleDetail,
+    SessionSignatureCheck, StateKeys, Step, Usage, Validation, ValidatorRevert, WindowSource,
 };
 use crate::client::SessionStatus;
 
 mod call;
+#[cfg(test)]
+mod period_tests;
 #[cfg(test)]
 mod tests;
 
@@ -102,6 +105,7 @@ struct Machine<'a> {
     session_id: B256,
     usage: BTreeMap<B256, Usage>,
     spent: BTreeMap<Address, U256>,
+    period_spent: BTreeMap<PeriodKey, PeriodSpent>,
     keys: StateKeys,
     calls: Vec<CallReport>,
     current: Option<CallReport>,
@@ -127,6 +131,7 @@ impl<'a> Machine<'a> {
             session_id: B256::ZERO,
             usage: input.state.usage.clone(),
             spent: input.state.spent.clone(),
+            period_spent: input.state.period_spent.clone(),
             keys: StateKeys::default(),
             calls: Vec::new(),
             current: None,
@@ -315,6 +320,7 @@ impl<'a> Machine<'a> {
                 permission: None,
                 rate_limit_window: None,
                 usage: None,
+                periods: Vec::new(),
                 self_revocation: false,
             });
             cursor = self.check_call(index, target, value, data, root, window, cursor)?;

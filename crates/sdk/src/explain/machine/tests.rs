@@ -978,7 +978,7 @@ fn raised_by(error: &SessionKeyValidatorErrors) -> Option<&'static str> {
         // also decode_execute, decode_single and decode_batch_element
         E::MalformedExecutionCalldata(_) => "Machine::check_calls",
         E::InvalidBatchSize(_) => "decode::batch_length",
-        // also narrow_window (a rate limit with interval 0)
+        // also narrow_window (a rate limit or FLAG_PER_PERIOD with interval 0)
         E::PermissionNotInSession(_) | E::MalformedPermission(_) => "Machine::check_call",
         E::ForbiddenTarget(_)
         | E::TargetNotAllowed(_)
@@ -995,9 +995,11 @@ fn raised_by(error: &SessionKeyValidatorErrors) -> Option<&'static str> {
         }
         E::PermissionIsRevoked(_) => "Machine::check_not_revoked",
         E::InvalidSelfRevocation(_) => "Machine::check_self_revocation",
+        // also InvalidPermissionFlags (FLAG_PER_PERIOD without a total flag)
         E::NativeTotalExceeded(_) | E::Erc20TotalExceeded(_) | E::NotAnErc20Movement(_) => {
             "Machine::spend"
         }
+        E::PeriodAllowanceExceeded(_) | E::SpendingPeriodPassed(_) => "Machine::spend_in_period",
         // `onInstall`, and OpenZeppelin's ShortStrings in the EIP-712 domain's constructor
         E::AlreadyInstalled(_) | E::InvalidShortString(_) | E::StringTooLong(_) => return None,
     })
@@ -1011,7 +1013,7 @@ fn the_table_names_every_function_raising_an_error() {
         .iter()
         .map(|selector| {
             // the error with zero parameters (a string: empty)
-            let zeros = [selector.as_slice(), &[0u8; 32 * 4]].concat();
+            let zeros = [selector.as_slice(), &[0u8; 32 * 5]].concat();
             let string = [
                 selector.as_slice(),
                 &U256::from(0x20).to_be_bytes::<32>(),
@@ -1023,7 +1025,7 @@ fn the_table_names_every_function_raising_an_error() {
                 .unwrap()
         })
         .collect::<Vec<_>>();
-    assert_eq!(errors.len(), 42);
+    assert_eq!(errors.len(), 44);
     for error in &errors {
         if let Some(function) = raised_by(error) {
             assert!(
