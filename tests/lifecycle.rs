@@ -7,6 +7,8 @@
 //! session key revokes its own session (its kill switch) with no permission for it.
 //! And the fee scope: the SDK keeps session operations within it before signing (lowering `maxFeePerGas` when the
 //! chain allows, refusing with `Error::FeeScopeExceeded` when not), and the validator agrees with it.
+//! And periodic allowances: an ERC-20 allowance per period is spent, refused over, and whole again in the next
+//! period, as the SDK's query of what is left in the current period says.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use alloy::primitives::{Address, B256, U256};
@@ -596,5 +598,123 @@ async fn fee_scope_is_kept_before_signing() {
         assert_eq!(op.op.gas_fees(), (GWEI, 10 * GWEI));
         assert!(client.send(&op).await.unwrap().success);
         assert_eq!(s.fees_charged(&open).await, U256::ZERO);
+    }
+}
+
+/// Moves chain time to `timestamp` (a block mined at exactly that second).
+async fn mine_at(client: &Client, timestamp: u64) {
+    let provider = client.provider();
+    let _: serde_json::Value = provider
+        .raw_request("evm_setNextBlockTimestamp".into(), (timestamp,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    assert_eq!(now(provider).await, timestamp);
+}
+
+/// A periodic ERC-20 allowance (`period` + `erc20_period_limit`: 50 tokens per hour from the permission's
+/// `valid_after`), on both EntryPoints: spending within the period passes, one unit over is refused
+/// (`PeriodAllowanceExceeded`), and in the next period the allowance is whole again (no rollover); an operation
+/// signed for the earlier period is then refused (`SpendingPeriodPassed`). The SDK's query of what is left in
+/// the current period agrees at every step.
+#[tokio::test(flavor = "multi_thread")]
+async fn periodic_allowance_renews_each_period() {
+    const HOUR: u64 = 3600;
+    let anvil = anvil();
+    let client = keyscope_e2e::client(&anvil).await;
+    let token = deploy_token(&client).await;
+    let key = SessionKey::generate();
+    for version in Version::ALL {
+        let s = setup(&client, version, token, token).await;
+        let t = now(client.provider()).await;
+        // Periods start at the permission's valid_after: period 0 is [t - 1, t + 3598].
+        let start = t - 1;
+        let session = SessionJson::new(&key, t)
+            .valid_until(t + 10 * HOUR)
+            .permission(json!({
+                "target": token.to_string(),
+                "function": TRANSFER,
+                "valid_after": start,
+                "period": "1h",
+                "erc20_period_limit": "50",
+            }))
+            .compile();
+        let permission = &session.permissions[0];
+        assert!(permission.is_periodic());
+        s.grant(&session).await;
+
+        // What is left now, by the SDK, at the chain's time.
+        let left_now = || async {
+            let at = now(client.provider()).await;
+            let allowances = client
+                .period_allowances(&s.account, session.session_id(), permission, at)
+                .await
+                .unwrap();
+            assert_eq!(allowances.len(), 1, "{allowances:?}");
+            let allowance = allowances[0];
+            assert_eq!(allowance.asset, token);
+            assert_eq!((allowance.interval, allowance.start), (HOUR, start));
+            assert_eq!(allowance.limit, U256::from(50));
+            assert_eq!(allowance.spent + allowance.left, allowance.limit);
+            // The period the signer names for an operation now.
+            assert_eq!(allowance.period, permission.rate_limit_window(at));
+            assert_eq!(
+                allowance.next_period_start,
+                start + (u64::from(allowance.period) + 1) * HOUR
+            );
+            allowance
+        };
+        let fresh = left_now().await;
+        assert_eq!((fresh.period, fresh.spent), (0, U256::ZERO));
+
+        // Within the period: 30, then 20 in a batch of two (the whole allowance).
+        s.send(&key, &session, &[s.pay(30)]).await;
+        let after = left_now().await;
+        assert_eq!((after.spent, after.left), (U256::from(30), U256::from(20)));
+        s.send(&key, &session, &[s.pay(15), s.pay(5)]).await;
+        assert_eq!(left_now().await.left, U256::ZERO);
+
+        // Over it: one more unit is refused, with the period and the total it would have reached.
+        let error = s.refused(&key, &session, &[s.pay(1)]).await;
+        assert_validator_error(&error, |e| {
+            matches!(e, SessionKeyValidatorErrors::PeriodAllowanceExceeded(e)
+                if e.asset == token && e.period == U256::ZERO
+                    && e.total == U256::from(51) && e.limit == U256::from(50))
+        });
+        assert_eq!(s.paid().await, U256::from(50));
+
+        // Signed in period 0 (a zero transfer fits what is left), sent only later.
+        let late = client
+            .prepare_session_op(&s.account, &key, &session, &[s.pay(0)])
+            .await
+            .unwrap();
+
+        // The next period: the allowance is whole again (nothing carried over), and spendable. One second in:
+        // EntryPoint v0.8 reads validAfter as exclusive, so the first second of a period (the operation's
+        // validAfter once narrowed to the period) is not due there (AA22).
+        mine_at(&client, fresh.next_period_start + 1).await;
+        let renewed = left_now().await;
+        assert_eq!(renewed.period, 1);
+        assert_eq!((renewed.spent, renewed.left), (U256::ZERO, U256::from(50)));
+        assert_eq!(renewed.latest_period, 0);
+        assert_eq!(renewed.period_start, fresh.next_period_start);
+        s.send(&key, &session, &[s.pay(40)]).await;
+        let spent = left_now().await;
+        assert_eq!((spent.period, spent.latest_period), (1, 1));
+        assert_eq!((spent.spent, spent.left), (U256::from(40), U256::from(10)));
+        let error = s.refused(&key, &session, &[s.pay(11)]).await;
+        assert_validator_error(&error, |e| {
+            matches!(e, SessionKeyValidatorErrors::PeriodAllowanceExceeded(e)
+                if e.period == U256::from(1) && e.total == U256::from(51))
+        });
+        assert_eq!(s.paid().await, U256::from(90));
+
+        // The operation signed for period 0 names a period the session has left behind.
+        let error = client.send(&late).await.unwrap_err();
+        assert_validator_error(&error, |e| {
+            matches!(e, SessionKeyValidatorErrors::SpendingPeriodPassed(e)
+                if e.asset == token && e.period == U256::ZERO && e.latestPeriod == U256::from(1))
+        });
+        assert_eq!(s.paid().await, U256::from(90));
     }
 }

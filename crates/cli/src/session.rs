@@ -13,7 +13,9 @@ use keyscope::permissions::{
 };
 use keyscope::signer::{keystore, Kdf, SessionKey};
 use keyscope::status::Status;
-use keyscope::{Account, Client, Error, FeeUsage, SessionReport, SessionStatus, Window};
+use keyscope::{
+    Account, Client, Error, FeeUsage, PeriodAllowance, SessionReport, SessionStatus, Window,
+};
 use serde_json::{json, Value};
 
 use crate::account::parse_address;
@@ -37,7 +39,8 @@ pub enum SessionCommand {
     Grant(GrantArgs),
     /// Show a session's status on an account: active, pending (its window has not started), expired, revoked,
     /// void (granted or revoked before the account's last revoke --all) or unknown (never granted), with its
-    /// counters: fees charged (and left, with --permissions), uses of each permission and native value spent.
+    /// counters: fees charged (and left, with --permissions), uses of each permission, native value spent, and what
+    /// each periodic allowance leaves in the current period.
     /// Needs no key.
     Show(ShowArgs),
     /// Revoke one session for good, one permission of it (--permission or --leaf: the others keep working), or
@@ -595,7 +598,7 @@ async fn show(args: ShowArgs, global: Global) -> Result<()> {
     });
     let report = client.session_report(&account, session_id, window).await?;
     let counters = match &spec {
-        Some(spec) => Some(counters(&client, &account, session_id, spec).await?),
+        Some(spec) => Some(counters(&client, &account, session_id, spec, report.now).await?),
         None => None,
     };
     // The scope is in the session itself, which the chain does not keep: known with --permissions only.
@@ -619,6 +622,12 @@ async fn show(args: ShowArgs, global: Global) -> Result<()> {
             "fees": fees,
             "uses": counters.as_ref().map(|c| &c.uses),
             "native_spent": counters.as_ref().map(|c| c.native_spent.to_string()),
+            "period_allowances": counters.as_ref().map(|c| {
+                c.periods
+                    .iter()
+                    .map(|(index, allowance)| period_allowance_json(*index, allowance))
+                    .collect::<Vec<_>>()
+            }),
         }))
     } else {
         println!(
@@ -645,6 +654,9 @@ async fn show(args: ShowArgs, global: Global) -> Result<()> {
                 .collect();
             println!("uses per permission: {}", uses.join(", "));
             println!("native value spent: {}", ether(counters.native_spent));
+            for (index, allowance) in &counters.periods {
+                println!("{}", period_allowance_text(*index, allowance));
+            }
         }
         if let Some(spec) = spec {
             println!("{}", spec.summary(&SummaryOptions::default())?.trim_end());
@@ -680,8 +692,55 @@ struct Counters {
     /// Uses of each permission, in the file's order (`usageOf`): `None` for a permission without a usage or rate
     /// limit, which the validator does not count.
     uses: Vec<Option<u64>>,
-    /// Native value spent (`spentOf(…, address(0))`).
+    /// Native value spent (`spentOf(…, address(0))`): lifetime totals only, periodic allowances count apart.
     native_spent: U256,
+    /// The periodic allowances (`FLAG_PER_PERIOD`) in the period current at the chain's time, with the index of
+    /// their permission in the file's order (`periodSpentOf`).
+    periods: Vec<(usize, PeriodAllowance)>,
+}
+
+/// An amount of a periodic allowance: ETH for native value, raw units for a token.
+fn period_amount(allowance: &PeriodAllowance, amount: U256) -> String {
+    if allowance.is_native() {
+        values::format_native(amount)
+    } else {
+        amount.to_string()
+    }
+}
+
+/// `permission 2: 100 of token 0x… per 1d period: 30 spent, 70 left in period 5 (since …); next period from …`.
+fn period_allowance_text(index: usize, allowance: &PeriodAllowance) -> String {
+    let asset = if allowance.is_native() {
+        "native value".to_owned()
+    } else {
+        format!("token {}", allowance.asset.to_checksum(None))
+    };
+    format!(
+        "permission {}: {} of {asset} per {} period: {} spent, {} left in period {} (since {}); next period from {}",
+        index + 1,
+        period_amount(allowance, allowance.limit),
+        values::format_duration(allowance.interval),
+        period_amount(allowance, allowance.spent),
+        period_amount(allowance, allowance.left),
+        allowance.period,
+        values::format_human_time(allowance.period_start),
+        values::format_human_time(allowance.next_period_start),
+    )
+}
+
+/// A periodic allowance as JSON (amounts as decimal strings in wei or the token's raw units).
+fn period_allowance_json(index: usize, allowance: &PeriodAllowance) -> Value {
+    json!({
+        "permission_index": index,
+        "asset": if allowance.is_native() { json!("native") } else { json!(allowance.asset) },
+        "period_seconds": allowance.interval,
+        "limit": allowance.limit.to_string(),
+        "period": allowance.period,
+        "period_start": allowance.period_start,
+        "next_period_start": allowance.next_period_start,
+        "spent": allowance.spent.to_string(),
+        "left": allowance.left.to_string(),
+    })
 }
 
 async fn counters(
@@ -689,6 +748,7 @@ async fn counters(
     account: &Account,
     session_id: B256,
     spec: &SessionSpec,
+    now: u64,
 ) -> Result<Counters> {
     let compiled = spec.compile()?;
     let validator = keyscope::bindings::SessionKeyValidator::new(
@@ -712,7 +772,20 @@ async fn counters(
         .spentOf(account.address, session_id, Address::ZERO)
         .call()
         .await?;
-    Ok(Counters { uses, native_spent })
+    let mut periods = Vec::new();
+    for (index, permission) in compiled.permissions.iter().enumerate() {
+        for allowance in client
+            .period_allowances(account, session_id, permission, now)
+            .await?
+        {
+            periods.push((index, allowance));
+        }
+    }
+    Ok(Counters {
+        uses,
+        native_spent,
+        periods,
+    })
 }
 
 async fn revoke(args: RevokeArgs, global: Global) -> Result<()> {
@@ -885,5 +958,54 @@ async fn revoke_permission(args: RevokeArgs, global: Global) -> Result<()> {
         );
         println!("{}", outcome_text(&outcome));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowance(asset: Address) -> PeriodAllowance {
+        PeriodAllowance {
+            asset,
+            interval: 86_400,
+            start: 0,
+            period: 20_429,
+            period_start: 20_429 * 86_400,
+            next_period_start: 20_430 * 86_400,
+            limit: U256::from(2_000_000_000_000_000u64),
+            spent: U256::from(500_000_000_000_000u64),
+            left: U256::from(1_500_000_000_000_000u64),
+            latest_period: 20_429,
+        }
+    }
+
+    #[test]
+    fn periodic_allowances_read_in_the_files_terms() {
+        let native = allowance(Address::ZERO);
+        assert_eq!(
+            period_allowance_text(1, &native),
+            "permission 2: 0.002 ether of native value per 1d period: 500000 gwei spent, 0.0015 ether left in \
+             period 20429 (since 2025-12-07 00:00 UTC); next period from 2025-12-08 00:00 UTC"
+        );
+        let token = allowance(Address::repeat_byte(0x11));
+        assert!(period_allowance_text(0, &token).starts_with(
+            "permission 1: 2000000000000000 of token 0x1111111111111111111111111111111111111111 per 1d period: \
+             500000000000000 spent, 1500000000000000 left"
+        ));
+        assert_eq!(
+            period_allowance_json(0, &native),
+            json!({
+                "permission_index": 0,
+                "asset": "native",
+                "period_seconds": 86_400,
+                "limit": "2000000000000000",
+                "period": 20_429,
+                "period_start": 20_429 * 86_400,
+                "next_period_start": 20_430 * 86_400,
+                "spent": "500000000000000",
+                "left": "1500000000000000",
+            })
+        );
     }
 }

@@ -64,6 +64,30 @@ pub fn refusal_in_file_terms(
             values::format_native(e.total),
             values::format_native(e.limit)
         )),
+        E::PeriodAllowanceExceeded(e) => {
+            let amount = |value: U256| {
+                if e.asset == Address::ZERO {
+                    values::format_native(value)
+                } else {
+                    value.to_string()
+                }
+            };
+            let (asset, field) = if e.asset == Address::ZERO {
+                ("native".to_owned(), "native_period_limit")
+            } else {
+                (format!("{} token", e.asset.to_checksum(None)), "erc20_period_limit")
+            };
+            text.push_str(&format!(
+                ": the session's {asset} spending in period {} would reach {}, over its {field} of {} (the allowance is whole again when the next period starts)",
+                e.period,
+                amount(e.total),
+                amount(e.limit)
+            ));
+        }
+        E::SpendingPeriodPassed(e) => text.push_str(&format!(
+            ": it names period {}, but the session already spent in period {} (sign again for the current period)",
+            e.period, e.latestPeriod
+        )),
         E::UsageLimitReached(e) => text.push_str(&format!(
             ": it would be use {} of max_uses {}",
             e.uses, e.maxUses

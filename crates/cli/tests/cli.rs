@@ -676,6 +676,53 @@ async fn session_commands_end_to_end() {
     let shown = with(&["session", "show", "--session-id", &session_id], &[]);
     assert!(shown.stdout.contains("charged so far"), "{}", shown.stdout);
 
+    // A periodic allowance (0.002 ether per day, days from the permission's valid_after): session show says what
+    // is left in the current period and when the next one starts.
+    let periodic = dir.join("periodic.json");
+    std::fs::write(
+        &periodic,
+        format!(
+            r#"{{ "signer": "{signer}", "valid_after": {}, "valid_until": {}, "salt": 5,
+                 "permissions": [{{ "target": "*", "native_transfer": true, "value_limit": "0.001 ether",
+                                    "valid_after": {}, "period": "1d", "native_period_limit": "0.002 ether" }}] }}"#,
+            now - 1,
+            now + 3600,
+            now - 1,
+        ),
+    )
+    .unwrap();
+    let granted = json(&with(
+        &["session", "grant", "--json", "-p", path_str(&periodic)],
+        &["--owner-key-file", path_str(&owner_file)],
+    ));
+    assert_eq!(granted["op"]["success"], true);
+    let shown = json(&with(
+        &["session", "show", "--json", "-p", path_str(&periodic)],
+        &[],
+    ));
+    let allowance = &shown["period_allowances"][0];
+    assert_eq!(allowance["asset"], "native", "{shown}");
+    assert_eq!(allowance["period"], 0, "{shown}");
+    assert_eq!(allowance["period_seconds"], 86_400, "{shown}");
+    assert_eq!(allowance["next_period_start"], now - 1 + 86_400, "{shown}");
+    assert_eq!(
+        (&allowance["limit"], &allowance["spent"], &allowance["left"]),
+        (
+            &serde_json::json!("2000000000000000"),
+            &serde_json::json!("0"),
+            &serde_json::json!("2000000000000000")
+        ),
+        "{shown}"
+    );
+    let shown = with(&["session", "show", "-p", path_str(&periodic)], &[]);
+    assert!(
+        shown.stdout.contains(
+            "permission 1: 0.002 ether of native value per 1d period: 0 spent, 0.002 ether left in period 0"
+        ),
+        "{}",
+        shown.stdout
+    );
+
     // Out of scope: no permission matches; forced, the validator refuses it by name, and the explainer says why.
     assert_error(
         &send(&[

@@ -7,14 +7,21 @@
 //! | --- | --- |
 //! | `native-token-allowance` `{allowanceAmount, startTime?}` | native transfers to any target (`"*"`, `native_transfer`), `value_limit` = `native_total_limit` = `allowanceAmount` (`FLAG_NATIVE_TOTAL`) |
 //! | `erc20-token-allowance` `{tokenAddress, allowanceAmount, startTime?}` | on `tokenAddress`, `transfer(address,uint256)` with `erc20_total_limit` = `allowanceAmount` (`FLAG_ERC20_TOTAL`) |
+//! | `native-token-periodic` `{periodAmount, periodDuration, startTime?}` | native transfers to any target, `value_limit` = `native_period_limit` = `periodAmount` per `period` = `periodDuration` seconds (`FLAG_NATIVE_TOTAL` + `FLAG_PER_PERIOD`), periods from the permission's `valid_after` = `startTime` |
+//! | `erc20-token-periodic` `{tokenAddress, periodAmount, periodDuration, startTime?}` | on `tokenAddress`, `transfer(address,uint256)` with `erc20_period_limit` = `periodAmount` per `period` = `periodDuration` (`FLAG_ERC20_TOTAL` + `FLAG_PER_PERIOD`), periods from `startTime` |
 //!
 //! `startTime` → `validAfter`; the `expiry` rule's `timestamp` → `validUntil` (Keyscope sessions always end: a
 //! request without an expiry gets [`DEFAULT_EXPIRY_SECS`], one day, from now, echoed in its `rules`). Every session gets a bounded fee scope — what its operations may cost, each at its maximum (gas limits ×
 //! `maxFeePerGas`) — the safe default (0.01 ether per operation, 0.1 ether in all) unless the request's Keyscope
 //! extension `fees: {perOperation, budget}` says otherwise (`"unlimited"` only when written out, and answered
 //! with a warning), and the paymaster policy `none` (self-paid only) unless its extension `paymaster` says
-//! otherwise (`"any"`, `"required"`, `{"exactly": "0x…"}`); the response echoes both. The periodic and stream
-//! types are refused: their amounts renew over time, and Keyscope's limits are totals over the session's life.
+//! otherwise (`"any"`, `"required"`, `{"exactly": "0x…"}`); the response echoes both. A periodic permission
+//! without `startTime` starts its periods at the chain's time of the request (MetaMask's default: now), echoed as
+//! `startTime`; an unused allowance does not roll over. `wallet_getGrantedExecutionPermissions` adds, under
+//! `keyscope.period`, the current period of a periodic permission: its index, start, next start, and what was
+//! spent and is left in it. The stream types (`native-token-stream`, `erc20-token-stream`) are refused with
+//! [`Error::UnsupportedPermission`]: a linear stream needs a clock read in validation; the periodic types are
+//! the alternative.
 //! The older draft names (`native-token-transfer {allowance}`, `erc20-token-transfer {address, allowance}`,
 //! top-level `expiry`, `address`, `signer`) are read too.
 //!
@@ -25,6 +32,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use keyscope::alloy::eips::BlockId;
 use keyscope::alloy::primitives::{keccak256, Address, Bytes, B256};
 use keyscope::alloy::providers::Provider;
 use keyscope::alloy::sol_types::SolValue;
@@ -33,6 +41,7 @@ use keyscope::permissions::{
     Target,
 };
 use keyscope::status::Status;
+use keyscope::PeriodAllowance;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -43,8 +52,14 @@ use crate::service::Service;
 use crate::sessions::{self, Origin, SessionRecord};
 
 /// The permission types served.
-pub(crate) const SUPPORTED_PERMISSIONS: [&str; 2] =
-    ["native-token-allowance", "erc20-token-allowance"];
+pub(crate) const SUPPORTED_PERMISSIONS: [&str; 4] = [
+    "native-token-allowance",
+    "erc20-token-allowance",
+    "native-token-periodic",
+    "erc20-token-periodic",
+];
+/// Why the stream types are refused.
+const STREAM_REFUSAL: &str = "a linear stream's allowance grows every second (initialAmount + amountPerSecond × elapsed, up to maxAmount), so enforcing it needs a clock read (block.timestamp) in validation, which ERC-4337 validation rules (ERC-7562) forbid; Keyscope renews allowances per period instead, with the period named in the operation and checked by the EntryPoint against its window";
 /// The rule types served.
 pub(crate) const SUPPORTED_RULES: [&str; 1] = ["expiry"];
 /// First byte of a Keyscope permission context (the encoding's version).
@@ -138,6 +153,35 @@ struct Erc20Allowance {
     token_address: Address,
     #[serde(alias = "allowance")]
     allowance_amount: Quantity,
+    #[serde(default)]
+    start_time: Option<Quantity>,
+    /// Shown to users by wallets; not part of the session.
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+/// `native-token-periodic` (MetaMask's shape): at most `periodAmount` wei per period of `periodDuration` seconds
+/// from `startTime`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NativePeriodic {
+    period_amount: Quantity,
+    period_duration: Quantity,
+    #[serde(default)]
+    start_time: Option<Quantity>,
+    /// Shown to users by wallets; not part of the session.
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+/// `erc20-token-periodic` (MetaMask's shape): at most `periodAmount` of `tokenAddress` per period of
+/// `periodDuration` seconds from `startTime`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Erc20Periodic {
+    token_address: Address,
+    period_amount: Quantity,
+    period_duration: Quantity,
     #[serde(default)]
     start_time: Option<Quantity>,
     /// Shown to users by wallets; not part of the session.
@@ -292,8 +336,9 @@ fn session_key(request: &PermissionRequest) -> Result<(Address, Option<Value>)> 
 }
 
 /// The Keyscope permission and window start of an ERC-7715 permission, and the permission as read (`{type,
-/// isAdjustmentAllowed, data}` with only the fields used).
-fn to_permission(permission: &PermissionJson) -> Result<(PermissionSpec, u64, Value)> {
+/// isAdjustmentAllowed, data}` with only the fields used). `now` is the start of a periodic permission requested
+/// without `startTime` (the chain's time: periods then start at the grant, as in MetaMask).
+fn to_permission(permission: &PermissionJson, now: u64) -> Result<(PermissionSpec, u64, Value)> {
     let start = |start: Option<Quantity>| -> Result<u64> {
         start
             .unwrap_or_default()
@@ -304,37 +349,143 @@ fn to_permission(permission: &PermissionJson) -> Result<(PermissionSpec, u64, Va
             let data: NativeAllowance = from_value(permission.data.clone(), "permission.data")?;
             let amount = data.allowance_amount.0;
             if amount.is_zero() {
-                return Err(Error::invalid("permission.data.allowanceAmount", "must be positive"));
+                return Err(Error::invalid(
+                    "permission.data.allowanceAmount",
+                    "must be positive",
+                ));
             }
             let mut spec = PermissionSpec::native_transfer(Target::Any, amount);
             spec.native_total_limit = Some(amount);
             let valid_after = start(data.start_time)?;
             let read = json!({ "allowanceAmount": data.allowance_amount });
-            Ok((spec, valid_after, read_permission(permission, read, data.start_time.map(|_| valid_after), data.justification)))
+            Ok((
+                spec,
+                valid_after,
+                read_permission(
+                    permission,
+                    read,
+                    data.start_time.map(|_| valid_after),
+                    data.justification,
+                ),
+            ))
         }
         "erc20-token-allowance" | "erc20-token-transfer" => {
             let data: Erc20Allowance = from_value(permission.data.clone(), "permission.data")?;
             let amount = data.allowance_amount.0;
             if amount.is_zero() {
-                return Err(Error::invalid("permission.data.allowanceAmount", "must be positive"));
+                return Err(Error::invalid(
+                    "permission.data.allowanceAmount",
+                    "must be positive",
+                ));
             }
-            let mut spec = PermissionSpec::call(data.token_address, "transfer(address to,uint256 amount)");
+            let mut spec =
+                PermissionSpec::call(data.token_address, "transfer(address to,uint256 amount)");
             spec.erc20_total_limit = Some(amount);
             let valid_after = start(data.start_time)?;
             let read = json!({ "tokenAddress": data.token_address, "allowanceAmount": data.allowance_amount });
-            Ok((spec, valid_after, read_permission(permission, read, data.start_time.map(|_| valid_after), data.justification)))
-        }
-        kind @ ("native-token-periodic" | "erc20-token-periodic" | "native-token-stream" | "erc20-token-stream") => {
-            Err(Error::invalid(
-                "permission.type",
-                format!("{kind:?} renews its amount over time, and Keyscope limits are totals over the session's life: request {} with an expiry", if kind.starts_with("native") { "native-token-allowance" } else { "erc20-token-allowance" }),
+            Ok((
+                spec,
+                valid_after,
+                read_permission(
+                    permission,
+                    read,
+                    data.start_time.map(|_| valid_after),
+                    data.justification,
+                ),
             ))
         }
-        other => Err(Error::invalid(
-            "permission.type",
-            format!("{other:?} is not supported (supported: {})", SUPPORTED_PERMISSIONS.join(", ")),
-        )),
+        "native-token-periodic" => {
+            let data: NativePeriodic = from_value(permission.data.clone(), "permission.data")?;
+            let (amount, duration) = period_terms(data.period_amount, data.period_duration)?;
+            let valid_after = match data.start_time {
+                Some(start_time) => start(Some(start_time))?,
+                None => now,
+            };
+            let mut spec = PermissionSpec::native_transfer(Target::Any, amount);
+            spec.period = Some(duration);
+            spec.native_period_limit = Some(amount);
+            spec.valid_after = Some(valid_after);
+            let read = json!({ "periodAmount": data.period_amount, "periodDuration": duration });
+            Ok((
+                spec,
+                valid_after,
+                read_permission(permission, read, Some(valid_after), data.justification),
+            ))
+        }
+        "erc20-token-periodic" => {
+            let data: Erc20Periodic = from_value(permission.data.clone(), "permission.data")?;
+            let (amount, duration) = period_terms(data.period_amount, data.period_duration)?;
+            let valid_after = match data.start_time {
+                Some(start_time) => start(Some(start_time))?,
+                None => now,
+            };
+            let mut spec =
+                PermissionSpec::call(data.token_address, "transfer(address to,uint256 amount)");
+            spec.period = Some(duration);
+            spec.erc20_period_limit = Some(amount);
+            spec.valid_after = Some(valid_after);
+            let read = json!({ "tokenAddress": data.token_address, "periodAmount": data.period_amount, "periodDuration": duration });
+            Ok((
+                spec,
+                valid_after,
+                read_permission(permission, read, Some(valid_after), data.justification),
+            ))
+        }
+        kind @ ("native-token-stream" | "erc20-token-stream") => {
+            Err(Error::UnsupportedPermission {
+                field: "permission.type".to_owned(),
+                kind: kind.to_owned(),
+                why: STREAM_REFUSAL.to_owned(),
+                instead: Some(kind.replace("-stream", "-periodic")),
+                supported: supported_permissions(),
+            })
+        }
+        other => Err(Error::UnsupportedPermission {
+            field: "permission.type".to_owned(),
+            kind: other.to_owned(),
+            why: format!(
+                "not a permission type this service grants (supported: {})",
+                SUPPORTED_PERMISSIONS.join(", ")
+            ),
+            instead: None,
+            supported: supported_permissions(),
+        }),
     }
+}
+
+/// [`SUPPORTED_PERMISSIONS`] as owned strings.
+fn supported_permissions() -> Vec<String> {
+    SUPPORTED_PERMISSIONS
+        .iter()
+        .map(|kind| (*kind).to_owned())
+        .collect()
+}
+
+/// A periodic permission's `periodAmount` (positive) and `periodDuration` (positive seconds, at most `uint48`).
+fn period_terms(
+    amount: Quantity,
+    duration: Quantity,
+) -> Result<(keyscope::alloy::primitives::U256, u64)> {
+    if amount.0.is_zero() {
+        return Err(Error::invalid(
+            "permission.data.periodAmount",
+            "must be positive",
+        ));
+    }
+    let duration = duration.to_u64("permission.data.periodDuration")?;
+    if duration == 0 {
+        return Err(Error::invalid(
+            "permission.data.periodDuration",
+            "must be a positive number of seconds",
+        ));
+    }
+    if duration > keyscope::permissions::abi::U48_MAX {
+        return Err(Error::invalid(
+            "permission.data.periodDuration",
+            format!("{duration} seconds is over the validator's bound (2^48 - 1)"),
+        ));
+    }
+    Ok((amount.0, duration))
 }
 
 /// The permission as read: its type, `isAdjustmentAllowed` (when given), and `data` with `startTime` and
@@ -452,6 +603,9 @@ impl Service {
         };
         self.check_session_count("params", requests.len(), "permission request")?;
 
+        // The start of periodic permissions requested without `startTime`: the chain's time, which the signer
+        // counts periods by.
+        let chain_time = self.chain_time().await?;
         let mut resolved = None;
         let mut granted = Vec::with_capacity(requests.len());
         for (i, original) in requests.into_iter().enumerate() {
@@ -478,7 +632,7 @@ impl Service {
                 None => self.default_expiry().await?,
             };
             let (permission, valid_after, read_permission) =
-                to_permission(&request.permission).map_err(|e| e.within(&field))?;
+                to_permission(&request.permission, chain_time).map_err(|e| e.within(&field))?;
             let fees = match &request.fees {
                 Some(value) => {
                     sessions::parse_fee_scope(value.clone(), &join_path(&field, "fees"))?
@@ -591,6 +745,17 @@ impl Service {
         Ok(Value::Array(answers))
     }
 
+    /// The latest block's time.
+    async fn chain_time(&self) -> Result<u64> {
+        Ok(self
+            .client()
+            .provider()
+            .get_block_by_number(keyscope::alloy::eips::BlockNumberOrTag::Latest)
+            .await?
+            .map(|block| block.header.timestamp)
+            .unwrap_or_default())
+    }
+
     /// `validUntil` of a permission requested without an expiry: [`DEFAULT_EXPIRY_SECS`] from the later of this
     /// machine's clock and the latest block's time.
     async fn default_expiry(&self) -> Result<u64> {
@@ -690,6 +855,7 @@ impl Service {
             .collect();
         let entries: Vec<_> = granted.iter().map(|(entry, _)| *entry).collect();
         let charged = self.client().fees_charged_in(&listing, &entries).await?;
+        let at = BlockId::number(listing.block_number);
         let mut answers = Vec::with_capacity(granted.len());
         for ((_, stored), charged) in granted.iter().zip(charged) {
             let Origin::Erc7715(read) = &stored.origin else {
@@ -705,10 +871,43 @@ impl Service {
             if let Some(charged) = charged {
                 sessions::set_fees(&mut answer["keyscope"], charged, Some(&stored.spec.fees));
             }
+            let mut periods = Vec::new();
+            for permission in &stored.compiled.permissions {
+                let session_id = stored.compiled.session_id();
+                periods.extend(
+                    self.client()
+                        .period_allowances_at(
+                            account,
+                            session_id,
+                            permission,
+                            listing.now,
+                            Some(at),
+                        )
+                        .await?,
+                );
+            }
+            if let Some(period) = periods.first() {
+                answer["keyscope"]["period"] = period_json(period);
+            }
             answers.push(answer);
         }
         Ok(answers)
     }
+}
+
+/// A periodic permission's state in the current period, for `wallet_getGrantedExecutionPermissions`:
+/// `{index, start, nextStart, periodDuration, periodAmount, spent, left}` (times in unix seconds, amounts as hex
+/// quantities in wei or the token's raw units).
+fn period_json(period: &PeriodAllowance) -> Value {
+    json!({
+        "index": period.period,
+        "start": period.period_start,
+        "nextStart": period.next_period_start,
+        "periodDuration": period.interval,
+        "periodAmount": Quantity(period.limit),
+        "spent": Quantity(period.spent),
+        "left": Quantity(period.left),
+    })
 }
 
 /// A permission response: the request as read, `context`, `dependencies`, `delegationManager` (the
@@ -761,7 +960,7 @@ mod tests {
             "rules": [{ "type": "expiry", "data": { "timestamp": 1000 } }]
         }));
         let (spec, start, read) =
-            to_permission(&native.permission).unwrap_or_else(|e| unreachable!("{e}"));
+            to_permission(&native.permission, 0).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(start, 5);
         assert_eq!(
             read,
@@ -778,7 +977,8 @@ mod tests {
                             "data": { "tokenAddress": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "allowanceAmount": "0x64" } },
             "rules": [{ "type": "expiry", "data": { "timestamp": 1000 } }]
         }));
-        let (spec, _, _) = to_permission(&erc20.permission).unwrap_or_else(|e| unreachable!("{e}"));
+        let (spec, _, _) =
+            to_permission(&erc20.permission, 0).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(spec.erc20_total_limit, Some(U256::from(100)));
         assert_eq!(
             spec.function.as_deref(),
@@ -792,14 +992,37 @@ mod tests {
             Err(Error::InvalidParams { field, .. }) => field,
             other => format!("{other:?}"),
         };
-        let periodic = request(
-            json!({ "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
-            "permission": { "type": "native-token-periodic", "data": {} } }),
-        );
-        assert_eq!(
-            field(to_permission(&periodic.permission)),
-            "permission.type"
-        );
+        let periodic = |data: Value| {
+            request(
+                json!({ "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                "permission": { "type": "native-token-periodic", "data": data } }),
+            )
+        };
+        for (data, expected) in [
+            (json!({}), "permission.data"),
+            (
+                json!({ "periodAmount": "0x0", "periodDuration": 60 }),
+                "permission.data.periodAmount",
+            ),
+            (
+                json!({ "periodAmount": "0x1", "periodDuration": 0 }),
+                "permission.data.periodDuration",
+            ),
+            (
+                json!({ "periodAmount": "0x1", "periodDuration": "0x1000000000000" }),
+                "permission.data.periodDuration",
+            ),
+            (
+                json!({ "periodAmount": "0x1", "periodDuration": 60, "amountPerSecond": "0x1" }),
+                "permission.data.amountPerSecond",
+            ),
+        ] {
+            assert_eq!(
+                field(to_permission(&periodic(data.clone()).permission, 0)),
+                expected,
+                "{data}"
+            );
+        }
         let no_expiry = request(
             json!({ "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
             "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } },
@@ -814,6 +1037,163 @@ mod tests {
         );
         assert!(
             matches!(session_key(&wallet), Err(Error::InvalidParams { field, .. }) if field == "signer.type")
+        );
+    }
+
+    #[test]
+    fn maps_periodic_allowances() {
+        let key = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+        let token: Address = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
+            .parse()
+            .unwrap_or_default();
+        // MetaMask's erc20-token-periodic: 10 USDC a day from a start time.
+        let erc20 = request(json!({
+            "chainId": "0x1", "to": key,
+            "permission": { "type": "erc20-token-periodic", "isAdjustmentAllowed": false,
+                            "data": { "tokenAddress": token, "periodAmount": "0x989680",
+                                      "periodDuration": 86400, "startTime": 1_700_000_000u64,
+                                      "justification": "10 USDC a day" } },
+        }));
+        let (spec, start, read) =
+            to_permission(&erc20.permission, 5).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(start, 1_700_000_000);
+        assert_eq!(spec.target, Target::Address(token));
+        assert_eq!(
+            spec.function.as_deref(),
+            Some("transfer(address to,uint256 amount)")
+        );
+        assert_eq!(spec.period, Some(86_400));
+        assert_eq!(spec.erc20_period_limit, Some(U256::from(10_000_000u64)));
+        assert_eq!(spec.valid_after, Some(1_700_000_000));
+        assert_eq!(
+            (spec.erc20_total_limit, spec.native_total_limit),
+            (None, None)
+        );
+        assert_eq!(
+            read,
+            json!({ "type": "erc20-token-periodic", "isAdjustmentAllowed": false,
+                    "data": { "tokenAddress": token, "periodAmount": "0x989680", "periodDuration": 86400,
+                              "startTime": 1_700_000_000u64, "justification": "10 USDC a day" } })
+        );
+
+        // native-token-periodic without startTime: periods start at the chain's time, echoed.
+        let native = request(json!({
+            "chainId": "0x1", "to": key,
+            "permission": { "type": "native-token-periodic",
+                            "data": { "periodAmount": "1000", "periodDuration": "0xe10" } },
+        }));
+        let (spec, start, read) =
+            to_permission(&native.permission, 1_234).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(start, 1_234);
+        assert!(spec.native_transfer);
+        assert_eq!(spec.target, Target::Any);
+        assert_eq!(spec.value_limit, Some(U256::from(1000)));
+        assert_eq!(spec.native_period_limit, Some(U256::from(1000)));
+        assert_eq!((spec.period, spec.valid_after), (Some(3600), Some(1_234)));
+        assert_eq!(
+            read["data"],
+            json!({ "periodAmount": "0x3e8", "periodDuration": 3600, "startTime": 1_234 })
+        );
+
+        // Both compile to a periodic allowance: FLAG_PER_PERIOD, the period as the interval, from the start.
+        for (spec, start) in [
+            (
+                to_permission(&erc20.permission, 0).map(|(spec, ..)| spec),
+                1_700_000_000u64,
+            ),
+            (
+                to_permission(&native.permission, 1_234).map(|(spec, ..)| spec),
+                1_234,
+            ),
+        ] {
+            let spec = spec.unwrap_or_else(|e| unreachable!("{e}"));
+            let session = SessionSpec {
+                signer: Address::repeat_byte(1),
+                valid_after: start,
+                valid_until: start + 10 * 86_400,
+                paymaster: Default::default(),
+                fees: Default::default(),
+                salt: B256::ZERO,
+                permissions: vec![spec],
+            };
+            let compiled = session.compile().unwrap_or_else(|e| unreachable!("{e}"));
+            let permission = &compiled.permissions[0];
+            assert!(permission.has_flag(keyscope::permissions::FLAG_PER_PERIOD));
+            assert!(permission.is_periodic());
+            assert_eq!(
+                keyscope::permissions::abi::u48_to_u64(permission.validAfter),
+                start
+            );
+            assert_eq!(keyscope::periodic_limits(permission).len(), 1);
+        }
+    }
+
+    #[test]
+    fn streams_are_refused_with_the_reason() {
+        for (kind, instead) in [
+            ("native-token-stream", "native-token-periodic"),
+            ("erc20-token-stream", "erc20-token-periodic"),
+        ] {
+            let stream = request(json!({
+                "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                "permission": { "type": kind, "data": { "initialAmount": "0x1", "amountPerSecond": "0x1",
+                                                        "maxAmount": "0xa", "startTime": 5 } },
+            }));
+            let error = match to_permission(&stream.permission, 0) {
+                Err(error) => error.within("[0]"),
+                Ok(_) => unreachable!("{kind} granted"),
+            };
+            let text = error.to_string();
+            assert!(text.contains("clock"), "{text}");
+            assert!(text.contains(instead), "{text}");
+            assert_eq!(error.code(), crate::error::INVALID_PARAMS);
+            assert_eq!(error.field(), Some("[0].permission.type"));
+            let object = jsonrpsee::types::ErrorObjectOwned::from(error);
+            let data: Value =
+                serde_json::from_str(object.data().map(|d| d.get()).unwrap_or("null"))
+                    .unwrap_or_default();
+            assert_eq!(data["reason"], "unsupportedPermissionType");
+            assert_eq!(data["type"], kind);
+            assert_eq!(data["instead"], instead);
+            assert_eq!(data["field"], "[0].permission.type");
+            assert_eq!(data["supported"], json!(SUPPORTED_PERMISSIONS));
+        }
+        // An unknown type is the same typed refusal, without a suggestion.
+        let unknown = request(json!({
+            "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "permission": { "type": "erc721-token-allowance", "data": {} },
+        }));
+        assert!(matches!(
+            to_permission(&unknown.permission, 0),
+            Err(Error::UnsupportedPermission { instead: None, ref field, .. }) if field == "permission.type"
+        ));
+    }
+
+    #[test]
+    fn periods_in_listings() {
+        let permission = Permission {
+            target: Address::repeat_byte(7),
+            flags: keyscope::permissions::FLAG_ERC20_TOTAL | keyscope::permissions::FLAG_PER_PERIOD,
+            erc20TotalLimit: U256::from(100),
+            validAfter: keyscope::alloy::primitives::aliases::U48::from(1_000u64),
+            rateLimitInterval: keyscope::alloy::primitives::aliases::U48::from(60u64),
+            ..Default::default()
+        };
+        let spent = keyscope::explain::PeriodSpent {
+            period: 2,
+            spent: U256::from(30),
+        };
+        let period = PeriodAllowance::at(
+            &permission,
+            Address::repeat_byte(7),
+            U256::from(100),
+            1_150,
+            spent,
+        );
+        assert_eq!(
+            period_json(&period),
+            json!({ "index": 2, "start": 1_120, "nextStart": 1_180, "periodDuration": 60,
+                    "periodAmount": "0x64", "spent": "0x1e", "left": "0x46" })
         );
     }
 

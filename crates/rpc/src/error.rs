@@ -28,6 +28,21 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// An ERC-7715 permission type this service does not grant (`-32602`), with why and what to ask for instead.
+    /// `data`: `{field, reason: "unsupportedPermissionType", type, why, instead, supported}`.
+    #[error("{field}: {kind:?} is not supported: {why}{}", instead.as_ref().map(|i| format!("; request {i:?} instead")).unwrap_or_default())]
+    UnsupportedPermission {
+        /// The field (`permission.type`, `[0].permission.type` …).
+        field: String,
+        /// The permission type asked for.
+        kind: String,
+        /// Why it is not served.
+        why: String,
+        /// The type to request instead, when one comes close.
+        instead: Option<String>,
+        /// The types served.
+        supported: Vec<String>,
+    },
     /// The request names another chain than the node's (`-32602`, field `chainId`).
     #[error("{field}: chain {given} is not the node's chain {node}")]
     ChainMismatch {
@@ -124,7 +139,9 @@ impl Error {
     /// The JSON-RPC error code.
     pub fn code(&self) -> i32 {
         match self {
-            Self::InvalidParams { .. } | Self::ChainMismatch { .. } => INVALID_PARAMS,
+            Self::InvalidParams { .. }
+            | Self::UnsupportedPermission { .. }
+            | Self::ChainMismatch { .. } => INVALID_PARAMS,
             Self::Node(_) | Self::Transport(_) => NODE_ERROR,
             Self::StoreFull { .. } => STORE_FULL,
             Self::Rejected { .. } => REJECTED,
@@ -148,7 +165,9 @@ impl Error {
     /// The field the error is about.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::InvalidParams { field, .. } | Self::ChainMismatch { field, .. } => Some(field),
+            Self::InvalidParams { field, .. }
+            | Self::UnsupportedPermission { field, .. }
+            | Self::ChainMismatch { field, .. } => Some(field),
             Self::Rejected { .. } | Self::SponsorshipRefused { .. } => Some("userOp"),
             _ => None,
         }
@@ -165,6 +184,19 @@ impl Error {
                 field: join_path(prefix, &field),
                 given,
                 node,
+            },
+            Self::UnsupportedPermission {
+                field,
+                kind,
+                why,
+                instead,
+                supported,
+            } => Self::UnsupportedPermission {
+                field: join_path(prefix, &field),
+                kind,
+                why,
+                instead,
+                supported,
             },
             other => other,
         }
@@ -192,6 +224,20 @@ impl From<Error> for ErrorObjectOwned {
     fn from(error: Error) -> Self {
         let data = match &error {
             Error::InvalidParams { field, .. } => Some(json!({ "field": field })),
+            Error::UnsupportedPermission {
+                field,
+                kind,
+                why,
+                instead,
+                supported,
+            } => Some(json!({
+                "field": field,
+                "reason": "unsupportedPermissionType",
+                "type": kind,
+                "why": why,
+                "instead": instead,
+                "supported": supported,
+            })),
             Error::ChainMismatch { field, given, node } => Some(json!({
                 "field": field,
                 "given": format!("{given:#x}"),

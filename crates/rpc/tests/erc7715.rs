@@ -6,6 +6,7 @@ mod common;
 
 use common::{compiled, env, transfer};
 use keyscope::alloy::primitives::{Address, U256};
+use keyscope::alloy::providers::Provider;
 use keyscope::Version;
 use serde_json::{json, Value};
 
@@ -204,14 +205,20 @@ async fn request_grant_list_revoke() {
     // Refusals name the field.
     let error = env
         .err("wallet_requestExecutionPermissions", native(json!({
-              "permission": { "type": "erc20-token-periodic", "isAdjustmentAllowed": false,
-                              "data": { "tokenAddress": token, "periodAmount": "0x1", "periodDuration": 86400 } } })))
+              "permission": { "type": "erc20-token-stream", "isAdjustmentAllowed": false,
+                              "data": { "tokenAddress": token, "initialAmount": "0x1", "amountPerSecond": "0x1",
+                                        "maxAmount": "0xa", "startTime": now } } })))
         .await;
     assert_eq!(
         (error.code, error.field().as_str()),
         (-32602, "[0].permission.type"),
         "{error:?}"
     );
+    assert_eq!(
+        error.data["reason"], "unsupportedPermissionType",
+        "{error:?}"
+    );
+    assert_eq!(error.data["instead"], "erc20-token-periodic", "{error:?}");
     // Without an expiry: one day from now (never unlimited); an expiry of 0 is refused.
     let answer = env
         .ok(
@@ -298,4 +305,110 @@ async fn request_grant_list_revoke() {
         );
     }
     env.server.shutdown().await;
+}
+
+/// ERC-7715 periodic allowances: `erc20-token-periodic` (MetaMask's shape, without `startTime`: periods start at
+/// the chain's time) becomes a Keyscope periodic allowance; the listing shows what is left in the current period,
+/// the validator refuses an operation over it, and the stream types are refused with the reason.
+#[tokio::test]
+async fn periodic_permissions_show_what_is_left() {
+    let env = env().await;
+    let chain = format!("{:#x}", env.client.chain_id());
+    let (now, token, owner, key) = env.cast().await;
+    let account = env.funded_account(&owner, 5, Version::V07).await;
+    env.mint(token, account.address, 1_000).await;
+
+    let supported = env
+        .ok("wallet_getSupportedExecutionPermissions", json!([]))
+        .await;
+    for kind in ["native-token-periodic", "erc20-token-periodic"] {
+        assert_eq!(supported[kind]["chainIds"], json!([chain]), "{supported}");
+    }
+    assert!(
+        supported.get("native-token-stream").is_none(),
+        "{supported}"
+    );
+
+    let request = json!([{ "chainId": chain, "from": account.address, "to": key.address(),
+        "permission": { "type": "erc20-token-periodic", "isAdjustmentAllowed": false,
+                        "data": { "tokenAddress": token, "periodAmount": "0x32", "periodDuration": 3600,
+                                  "justification": "50 an hour" } },
+        "rules": [{ "type": "expiry", "data": { "timestamp": now + 86_400 } }] }]);
+    let granted = env.ok("wallet_requestExecutionPermissions", request).await;
+    let data = &granted[0]["permission"]["data"];
+    let start = data["startTime"].as_u64().unwrap();
+    assert!(start >= now, "{data}");
+    assert_eq!(
+        (&data["periodAmount"], &data["periodDuration"]),
+        (&json!("0x32"), &json!(3600))
+    );
+    let spec = &granted[0]["keyscope"]["session"]["spec"]["permissions"][0];
+    assert_eq!(spec["erc20_period_limit"], "50", "{spec}");
+    env.sign_and_send(&owner, &granted[0]["keyscope"]).await;
+
+    let period = || async {
+        let listed = env
+            .ok(
+                "wallet_getGrantedExecutionPermissions",
+                json!({ "from": account.address }),
+            )
+            .await;
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed[0]["context"], granted[0]["context"]);
+        listed[0]["keyscope"]["period"].clone()
+    };
+    let fresh = period().await;
+    assert_eq!(fresh["index"], 0, "{fresh}");
+    assert_eq!(fresh["start"], start, "{fresh}");
+    assert_eq!(fresh["nextStart"], start + 3600, "{fresh}");
+    assert_eq!(fresh["periodDuration"], 3600, "{fresh}");
+    assert_eq!(
+        (&fresh["periodAmount"], &fresh["spent"], &fresh["left"]),
+        (&json!("0x32"), &json!("0x0"), &json!("0x32")),
+        "{fresh}"
+    );
+
+    // Wait for the chain to pass the start (EntryPoint's validAfter), then spend 30 of the 50.
+    let _: Value = env
+        .client
+        .provider()
+        .raw_request("evm_increaseTime".into(), (2,))
+        .await
+        .unwrap();
+    let _: Value = env
+        .client
+        .provider()
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
+    let session = compiled(&granted[0]["keyscope"]["session"]);
+    let transfers = |amount: u64| [transfer(token, Address::repeat_byte(9), amount)];
+    let outcome = env
+        .client
+        .send_session_op(&account, &key, &session, &transfers(30))
+        .await
+        .unwrap();
+    assert!(outcome.success, "{outcome:?}");
+    let spent = period().await;
+    assert_eq!(
+        (&spent["index"], &spent["spent"], &spent["left"]),
+        (&json!(0), &json!("0x1e"), &json!("0x14")),
+        "{spent}"
+    );
+    // 21 more is over what is left in the period.
+    let error = env
+        .client
+        .send_session_op(&account, &key, &session, &transfers(21))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .validator_error()
+            .is_some_and(|e| format!("{e:?}").starts_with("PeriodAllowanceExceeded")),
+        "{error}"
+    );
+    assert_eq!(
+        env.balance(token, Address::repeat_byte(9)).await,
+        U256::from(30)
+    );
 }
