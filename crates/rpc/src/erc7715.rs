@@ -20,7 +20,7 @@
 //! `startTime`; an unused allowance does not roll over. `wallet_getGrantedExecutionPermissions` adds, under
 //! `keyscope.period`, the current period of a periodic permission: its index, start, next start, and what was
 //! spent and is left in it. The stream types (`native-token-stream`, `erc20-token-stream`) are refused with
-//! [`Error::UnsupportedPermission`]: a linear stream needs a clock read in validation; the periodic types are
+//! [`Error::UnsupportedPermission`]: the validator has no streaming allowance yet; the periodic types are
 //! the alternative.
 //! The older draft names (`native-token-transfer {allowance}`, `erc20-token-transfer {address, allowance}`,
 //! top-level `expiry`, `address`, `signer`) are read too.
@@ -59,7 +59,7 @@ pub(crate) const SUPPORTED_PERMISSIONS: [&str; 4] = [
     "erc20-token-periodic",
 ];
 /// Why the stream types are refused.
-const STREAM_REFUSAL: &str = "a linear stream's allowance grows every second (initialAmount + amountPerSecond × elapsed, up to maxAmount), so enforcing it needs a clock read (block.timestamp) in validation, which ERC-4337 validation rules (ERC-7562) forbid; Keyscope renews allowances per period instead, with the period named in the operation and checked by the EntryPoint against its window";
+const STREAM_REFUSAL: &str = "this validator has no streaming allowance (initialAmount + amountPerSecond × elapsed, up to maxAmount): it renews allowances per period instead, with the period named in the operation and held to it by the EntryPoint through the validation window (no clock read in validation)";
 /// The rule types served.
 pub(crate) const SUPPORTED_RULES: [&str; 1] = ["expiry"];
 /// First byte of a Keyscope permission context (the encoding's version).
@@ -1144,7 +1144,7 @@ mod tests {
                 Ok(_) => unreachable!("{kind} granted"),
             };
             let text = error.to_string();
-            assert!(text.contains("clock"), "{text}");
+            assert!(text.contains("no streaming allowance"), "{text}");
             assert!(text.contains(instead), "{text}");
             assert_eq!(error.code(), crate::error::INVALID_PARAMS);
             assert_eq!(error.field(), Some("[0].permission.type"));
