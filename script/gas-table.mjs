@@ -23,6 +23,8 @@ const scenarios = [
   ['session_2leaves_revokedSibling', 'session-signed, 2-leaf tree, the other permission revoked'],
   ['session_1leaf_erc20Total', 'session-signed, 1-leaf tree, lifetime ERC-20 limit'],
   ['session_1leaf_erc20PerPeriod', 'session-signed, 1-leaf tree, ERC-20 allowance per hour'],
+  ['session_enable', 'first session op, enabled by the owner\'s signature in it (enable mode)'],
+  ['session_enableMultichain3', 'same, one owner signature for 3 chains (multichain enable, 2-node proof)'],
 ];
 
 let out = '';
@@ -58,6 +60,8 @@ out += `| fee budget over unlimited fees (one warm SSTORE) | ${signed(budget)} |
 const erc20Total = v('session_1leaf_erc20Total_moduleValidateUserOp') - base;
 const perPeriod = v('session_1leaf_erc20PerPeriod_moduleValidateUserOp') - v('session_1leaf_erc20Total_moduleValidateUserOp');
 out += `| lifetime ERC-20 limit over none (one cold slot) | ${signed(erc20Total)} | measured |\n`;
+const multichain = v('session_enableMultichain3_moduleValidateUserOp') - v('session_enable_moduleValidateUserOp');
+out += `| multichain enable (3 chains) over single-chain enable | ${signed(multichain)} | measured |\n`;
 out += `| ERC-20 allowance per period over a lifetime limit (≤ +500: same slot count) | ${signed(perPeriod)} | ${verdict(perPeriod <= 500)} |\n`;
 
 const readmePath = `${root}README.md`;

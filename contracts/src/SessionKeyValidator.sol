@@ -7,17 +7,23 @@ import {MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IE
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValidator.sol";
 
 /// @title SessionKeyValidator
 /// @notice ERC-7579 validator module (type 1) enforcing session-key permissions during ERC-4337 validation.
 /// @dev Wire format of `userOp.signature` (all integers big-endian, no padding):
 ///
-///     uint8   mode                       0 = use a granted session, 1 = enable it first
+///     uint8   mode                       0 = use a granted session, 1 = enable it first, 2 = enable it first
+///                                        with a multichain owner signature
 ///     bytes   session[288]               abi.encode(SessionTypes.Session)
-///     -- enable mode only --
+///     -- multichain enable mode only --
+///     uint8   chainProofLength
+///     bytes32 chainProof[chainProofLength] sorted-pair Merkle proof of this chain's leaf
+///     -- both enable modes --
 ///     uint16  ownerSignatureLength
-///     bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(enableDigest, .)
+///     bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(digest, .):
+///                                        enableDigest, or the multichain digest of the root the proof leads to
 ///     -- both modes --
 ///     uint8   callCount                  must equal the number of calls `execute` runs
 ///     callCount times:
@@ -42,6 +48,13 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 /// EntryPoint, not a clock read here, enforces that the period is the current one (AA22). Allowances per period
 /// reset lazily: the slot keeps the latest period, and an operation naming a later one starts it from zero.
 ///
+/// Multichain enable: the owner signs once, EIP-712 `EnableSessions(chainsRoot)` in this validator's domain without
+/// chain id, over a tree of (chainId, account, epoch, sessionId) leaves; an operation on each chain proves its own
+/// leaf (block.chainid, the sender, its current epoch, the session). The proof, not a stored root, yields the root:
+/// a leaf the owner did not sign leads to another digest and fails as a bad owner signature (AA24). It needs an
+/// account whose ERC-1271 checks the digest as given (a wrapper that binds the chain, like Kernel's, takes one
+/// signature per chain), and the validator at the same address on every chain.
+///
 /// Revocation: the owner revokes a session (`revokeSession`), one permission of it (`revokePermission`, a flag in
 /// the permission's usage slot, read only for sessions whose record says some permission is revoked) or all of
 /// them (`revokeAllSessions`). A session key revokes its own session with a call of `revokeSession(sessionId)` on
@@ -56,6 +69,9 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// @notice Most operands of a OneOf rule.
     uint256 public constant MAX_ONE_OF = 64;
 
+    /// EIP-712 domain name and version, of both the per-chain and the multichain (chain-less) domain.
+    string private constant _NAME = "Keyscope SessionKeyValidator";
+    string private constant _VERSION = "1";
     uint256 private constant _SESSION_LENGTH = 288;
     /// paymaster address, then paymasterVerificationGasLimit and paymasterPostOpGasLimit (uint128 each)
     uint256 private constant _PAYMASTER_GAS_END = 52;
@@ -116,7 +132,19 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// Spending per period (FLAG_PER_PERIOD): the latest period index in the low 32 bits, its spending above them.
     mapping(bytes32 periodKey => mapping(address account => uint256)) private _periodSpent;
 
-    constructor() EIP712("Keyscope SessionKeyValidator", "1") {}
+    /// The multichain EIP-712 domain: this validator's name, version and address, no chain id.
+    bytes32 private immutable _MULTICHAIN_DOMAIN_SEPARATOR;
+
+    constructor() EIP712(_NAME, _VERSION) {
+        _MULTICHAIN_DOMAIN_SEPARATOR = keccak256(
+            abi.encode(
+                SessionTypes.MULTICHAIN_DOMAIN_TYPEHASH,
+                keccak256(bytes(_NAME)),
+                keccak256(bytes(_VERSION)),
+                address(this)
+            )
+        );
+    }
 
     // ------------------------------------------------------------------------------------------------------------
     // ERC-7579 module
@@ -322,10 +350,18 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint256 status = uint64(record) == state.epoch ? uint8(record >> 64) : uint256(SessionStatus.Unknown);
         bool signatureFailed;
         bool recordChanged;
-        if (mode == SessionTypes.MODE_ENABLE) {
+        if (mode == SessionTypes.MODE_USE) {
+            if (status != uint256(SessionStatus.Active)) revert SessionNotActive(sessionId);
+        } else if (mode == SessionTypes.MODE_ENABLE || mode == SessionTypes.MODE_ENABLE_MULTICHAIN) {
+            bytes32 digest;
+            if (mode == SessionTypes.MODE_ENABLE) {
+                digest = _enableDigest(msg.sender, state.epoch, sessionId);
+            } else {
+                (digest, cursor) = _multichainDigestOf(msg.sender, state.epoch, sessionId, signature, cursor);
+            }
             bytes calldata ownerSignature;
             (ownerSignature, cursor) = _takeLengthPrefixed(signature, cursor, 2);
-            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, ownerSignature, status);
+            signatureFailed = !_enable(msg.sender, state.epoch, sessionId, sessionData, digest, ownerSignature, status);
             if (status != uint256(SessionStatus.Active)) {
                 // A permission revoked before the session was enabled stays revoked.
                 record = uint256(state.epoch) | (uint256(SessionStatus.Active) << 64)
@@ -334,8 +370,6 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
                             : 0);
                 recordChanged = true;
             }
-        } else if (mode == SessionTypes.MODE_USE) {
-            if (status != uint256(SessionStatus.Active)) revert SessionNotActive(sessionId);
         } else {
             revert UnknownSignatureMode(mode);
         }
@@ -383,6 +417,25 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return recoverError == ECDSA.RecoverError.NoError && recovered == signer;
     }
 
+    /// The multichain enable digest of the root that the chain proof at `cursor` leads to from this chain's leaf of
+    /// (account, epoch, sessionId). A proof of another chain's, account's, epoch's or session's leaf leads to another
+    /// root, whose digest the owner did not sign.
+    function _multichainDigestOf(
+        address account,
+        uint64 epoch,
+        bytes32 sessionId,
+        bytes calldata signature,
+        uint256 cursor
+    ) private view returns (bytes32 digest, uint256) {
+        uint256 proofLength;
+        (proofLength, cursor) = _takeUint(signature, cursor, 1);
+        bytes calldata proofData;
+        (proofData, cursor) = _take(signature, cursor, proofLength * 0x20);
+        bytes32 root =
+            MerkleProof.processProofCalldata(_proofView(proofData), _multichainLeaf(account, epoch, sessionId));
+        return (_multichainDigest(root), cursor);
+    }
+
     /// Checks a session given in enable mode and returns whether the owner's signature is valid; emits the grant
     /// when the session was not active. The caller marks it active either way: with a bad signature the
     /// EntryPoint reverts the whole operation (AA24). A session already active keeps its fee counter, so replaying
@@ -392,13 +445,13 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         uint64 epoch,
         bytes32 sessionId,
         bytes calldata sessionData,
+        bytes32 digest,
         bytes calldata ownerSignature,
         uint256 status
     ) private returns (bool ownerSigned) {
         SessionTypes.Session calldata session = _sessionView(sessionData);
         _checkSessionFields(session);
         if (status == uint256(SessionStatus.Revoked)) revert SessionIsRevoked(sessionId);
-        bytes32 digest = _enableDigest(account, epoch, sessionId);
         try IERC1271(account).isValidSignature(digest, ownerSignature) returns (bytes4 magic) {
             ownerSigned = magic == _ERC1271_MAGIC;
         } catch {
@@ -999,6 +1052,18 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
 
     function _enableDigest(address account, uint64 epoch, bytes32 sessionId) private view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(SessionTypes.ENABLE_SESSION_TYPEHASH, account, epoch, sessionId)));
+    }
+
+    /// This chain's leaf of a multichain enable tree (double-hashed, as permission leaves are).
+    function _multichainLeaf(address account, uint64 epoch, bytes32 sessionId) private view returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(block.chainid, account, epoch, sessionId))));
+    }
+
+    /// The EIP-712 digest of EnableSessions(chainsRoot) in the validator's domain without chain id.
+    function _multichainDigest(bytes32 chainsRoot) private view returns (bytes32) {
+        return MessageHashUtils.toTypedDataHash(
+            _MULTICHAIN_DOMAIN_SEPARATOR, keccak256(abi.encode(SessionTypes.ENABLE_SESSIONS_TYPEHASH, chainsRoot))
+        );
     }
 
     /// EIP-712 struct hash of a session given as its 288-byte ABI encoding, hashed in unallocated memory.

@@ -147,6 +147,9 @@ library SessionTypes {
     uint8 internal constant MODE_USE = 0;
     /// @notice userOp.signature mode: grant the session with the owner's signature, then use it.
     uint8 internal constant MODE_ENABLE = 1;
+    /// @notice userOp.signature mode: grant the session with the owner's one signature for several chains (a root of
+    ///         `MultichainEnable` leaves, one per chain), then use it.
+    uint8 internal constant MODE_ENABLE_MULTICHAIN = 2;
 
     /// @notice EIP-712 type of a session; `sessionId` is its struct hash.
     bytes32 internal constant SESSION_TYPEHASH = keccak256(
@@ -157,6 +160,16 @@ library SessionTypes {
     bytes32 internal constant ENABLE_SESSION_TYPEHASH = keccak256(
         "EnableSession(address account,uint64 epoch,Session session)Session(address signer,uint48 validAfter,uint48 validUntil,bytes32 permissionsRoot,uint8 paymasterPolicy,address paymaster,uint128 maxOperationFee,uint128 feeBudget,bytes32 salt)"
     );
+
+    /// @notice EIP-712 type the owner signs once to enable sessions on several chains: `chainsRoot` is the root of a
+    ///         sorted-pair Merkle tree whose leaves are keccak256(bytes.concat(keccak256(abi.encode(chainId, account,
+    ///         epoch, sessionId)))), one per (chain, account) the owner enables.
+    bytes32 internal constant ENABLE_SESSIONS_TYPEHASH = keccak256("EnableSessions(bytes32 chainsRoot)");
+
+    /// @notice The EIP-712 domain type of the multichain digest: the validator's name, version and address, and no
+    ///         chain id (the chain is in each leaf).
+    bytes32 internal constant MULTICHAIN_DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,address verifyingContract)");
 }
 
 /// @title ISessionKeyValidator

@@ -37,7 +37,8 @@ contract Erc7562AttackTest is AdversarialBase {
         Plain,
         RevokedSibling,
         SelfRevocation,
-        Periodic
+        Periodic,
+        MultichainEnable
     }
 
     /// A batch touching every kind of validator state: session record, usage + rate limit, native and ERC-20 totals.
@@ -79,18 +80,43 @@ contract Erc7562AttackTest is AdversarialBase {
         if (!enable) _grant(f.entryPoint, f.account, f.session);
         f.op = _op(f.entryPoint, f.account, callData);
         bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(f.entryPoint, f.op));
-        f.op.signature = enable
-            ? SessionEncoding.enableSignature(
-                f.session, _ownerEnableSignature(f.account, f.session), calls, selfRevocations, sessionSig
-            )
-            : SessionEncoding.useSignature(f.session, calls, selfRevocations, sessionSig);
+        f.op.signature = _signatureOf(f, enable, variant, calls, selfRevocations, sessionSig);
         f.opHash = _userOpHash(f.entryPoint, f.op);
+    }
+
+    /// The fixture operation's signature: use mode, enable mode, or multichain enable mode (a one-leaf tree for
+    /// this chain, so an empty proof) for the MultichainEnable variant.
+    function _signatureOf(
+        Fixture memory f,
+        bool enable,
+        Variant variant,
+        CallProof[] memory calls,
+        bool[] memory selfRevocations,
+        bytes memory sessionSig
+    ) internal view returns (bytes memory) {
+        if (!enable) {
+            return SessionEncoding.useSignature(f.session, calls, selfRevocations, sessionSig);
+        }
+        if (variant != Variant.MultichainEnable) {
+            return SessionEncoding.enableSignature(
+                f.session, _ownerEnableSignature(f.account, f.session), calls, selfRevocations, sessionSig
+            );
+        }
+        bytes32 root = SessionEncoding.multichainLeaf(block.chainid, f.account, validator.epochOf(f.account), f.session);
+        return SessionEncoding.multichainEnableSignature(
+            f.session,
+            new bytes32[](0),
+            _ownerSignatureOf(SessionEncoding.multichainDigest(address(validator), root)),
+            calls,
+            sessionSig
+        );
     }
 
     /// The fixture's permissions: a native total with usage and rate limits, an ERC-20 total, and for the revocation
     /// variants a third permission.
     function _fixturePermissions(Variant variant) internal view returns (SessionTypes.Permission[] memory permissions) {
-        permissions = new SessionTypes.Permission[](variant == Variant.Plain || variant == Variant.Periodic ? 2 : 3);
+        permissions = new SessionTypes
+            .Permission[](variant == Variant.RevokedSibling || variant == Variant.SelfRevocation ? 3 : 2);
         SessionTypes.Permission memory counted = _permission(address(recorder), PING);
         counted.flags = SessionTypes.FLAG_NATIVE_TOTAL;
         counted.valueLimit = 1 ether;
@@ -254,6 +280,10 @@ contract Erc7562AttackTest is AdversarialBase {
         _checkStorageAndCalls(true, Variant.Periodic);
     }
 
+    function test_validateUserOp_touchesOnlyAccountAssociatedStorage_inMultichainEnableMode() public onEachEntryPoint {
+        _checkStorageAndCalls(true, Variant.MultichainEnable);
+    }
+
     function test_validateUserOp_touchesOnlyAccountAssociatedStorage_withSelfRevocation() public onEachEntryPoint {
         _checkStorageAndCalls(false, Variant.SelfRevocation);
     }
@@ -308,7 +338,7 @@ contract Erc7562AttackTest is AdversarialBase {
         bool enable,
         uint8 variant
     ) public {
-        Fixture memory f = _fixture(_env(EntryPointVersion.V08), enable, Variant(variant % 3));
+        Fixture memory f = _fixture(_env(EntryPointVersion.V08), enable, Variant(variant % 5));
         (uint256 expectedData, bytes32[] memory expectedWrites) = _run(f, bundler);
         assertEq(expectedData & 1, 0);
 

@@ -273,9 +273,9 @@ contract SignaturesAttackTest is AdversarialBase {
 
     function test_validateUserOp_reverts_whenModeIsUnknown() public onEachEntryPoint {
         Fixture memory f = _fixture(currentEnv, false);
-        f.op.signature[0] = 0x02;
+        f.op.signature[0] = 0x03;
         _expectScopeError(
-            f.entryPoint, f.op, abi.encodeWithSelector(ISessionKeyValidator.UnknownSignatureMode.selector, 2)
+            f.entryPoint, f.op, abi.encodeWithSelector(ISessionKeyValidator.UnknownSignatureMode.selector, 3)
         );
     }
 

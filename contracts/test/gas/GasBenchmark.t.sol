@@ -6,7 +6,7 @@ import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfac
 import {IERC7579Validator} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionTestBase} from "../utils/SessionTestBase.sol";
-import {SessionEncoding} from "../utils/SessionEncoding.sol";
+import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
 
 /// @notice Gas of an ERC-20 transfer through `handleOps`, owner-signed and session-signed, and of the account's
 ///         `validateUserOp` alone. Every touched address is cooled first, so the figures are those of a fresh
@@ -119,6 +119,22 @@ contract GasBenchmark is SessionTestBase {
         );
     }
 
+    function test_gas_sessionEnable_v07_oneLeaf() public {
+        _measureEnable(EntryPointVersion.V07, "v07_session_enable", false);
+    }
+
+    function test_gas_sessionEnable_v08_oneLeaf() public {
+        _measureEnable(EntryPointVersion.V08, "v08_session_enable", false);
+    }
+
+    function test_gas_sessionEnable_v07_oneLeaf_multichain3() public {
+        _measureEnable(EntryPointVersion.V07, "v07_session_enableMultichain3", true);
+    }
+
+    function test_gas_sessionEnable_v08_oneLeaf_multichain3() public {
+        _measureEnable(EntryPointVersion.V08, "v08_session_enableMultichain3", true);
+    }
+
     function test_gas_sessionTransfer_v07_twoLeaves_revokedSibling() public {
         _measureSession(
             EntryPointVersion.V07, "v07_session_2leaves_revokedSibling", _transferPermission(), 2, FeeScope.Budget, true
@@ -223,6 +239,43 @@ contract GasBenchmark is SessionTestBase {
         );
         PackedUserOperation memory op =
             _useOp1(env.entryPoint, address(env.account), _transferCall(), session, permission, proof);
+        _measure(env, name, op, address(validator));
+    }
+
+    /// The first operation of a session, in enable mode: the owner's signature for this chain, or with `multichain`
+    /// one signature over a tree of three chains' leaves (a proof of two nodes). Another session's operation has
+    /// opened the session nonce lane before, so only the enabling is measured on top of a session transfer.
+    function _measureEnable(EntryPointVersion version, string memory name, bool multichain) private {
+        AccountEnv memory env = _env(version);
+        address account = address(env.account);
+        SessionTypes.Permission memory permission = _transferPermission();
+        SessionTypes.Session memory opener = _session(SessionEncoding.leaf(permission));
+        opener.salt = keccak256("opener");
+        _grant(env.entryPoint, account, opener);
+        _handleOp(env.entryPoint, _useOp1(env.entryPoint, account, _transferCall(), opener, permission, _noProof()));
+
+        SessionTypes.Session memory session = _session(SessionEncoding.leaf(permission));
+        PackedUserOperation memory op = _buildUserOp(env.entryPoint, account, _sessionNonceKey(1), _transferCall());
+        bytes memory sessionSignature = _sign(SESSION_KEY, _userOpHash(env.entryPoint, op));
+        CallProof[] memory calls = SessionEncoding.one(permission, _noProof());
+        if (multichain) {
+            bytes32[] memory leaves = new bytes32[](3);
+            leaves[0] = SessionEncoding.multichainLeaf(block.chainid, account, 1, session);
+            leaves[1] = SessionEncoding.multichainLeaf(10, account, 1, session);
+            leaves[2] = SessionEncoding.multichainLeaf(8453, account, 1, session);
+            bytes32[] memory nodes = SessionEncoding.buildTree(leaves);
+            op.signature = SessionEncoding.multichainEnableSignature(
+                session,
+                SessionEncoding.proofOf(nodes, leaves[0]),
+                _ownerSignatureOf(SessionEncoding.multichainDigest(address(validator), nodes[0])),
+                calls,
+                sessionSignature
+            );
+        } else {
+            op.signature = SessionEncoding.enableSignature(
+                session, _ownerEnableSignature(account, session), calls, sessionSignature
+            );
+        }
         _measure(env, name, op, address(validator));
     }
 

@@ -227,7 +227,7 @@ contract SessionSignatureTest is SessionLifecycleBase {
     }
 
     function test_validateUserOp_reverts_UnknownSignatureMode() public onEachEntryPoint {
-        uint8[2] memory modes = [2, 255];
+        uint8[2] memory modes = [3, 255];
         for (uint256 m; m < modes.length; ++m) {
             bytes memory signature = _validUseSignature();
             signature[0] = bytes1(modes[m]);

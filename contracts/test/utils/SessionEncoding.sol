@@ -85,6 +85,55 @@ library SessionEncoding {
         );
     }
 
+    /// @notice userOp.signature in multichain enable mode: the proof of this chain's leaf in the owner's tree, then
+    ///         as in enable mode.
+    function multichainEnableSignature(
+        SessionTypes.Session memory session,
+        bytes32[] memory chainProof,
+        bytes memory ownerSignature,
+        CallProof[] memory calls,
+        bytes memory sessionSignature
+    ) internal pure returns (bytes memory) {
+        return bytes.concat(
+            bytes1(SessionTypes.MODE_ENABLE_MULTICHAIN),
+            abi.encode(session),
+            bytes1(uint8(chainProof.length)),
+            abi.encodePacked(chainProof),
+            bytes2(uint16(ownerSignature.length)),
+            ownerSignature,
+            _calls(calls, new bool[](calls.length)),
+            _lengthPrefixed1(sessionSignature)
+        );
+    }
+
+    /// @notice A leaf of a multichain enable tree: `session` on `account` in `epoch` on chain `chainId`.
+    function multichainLeaf(uint256 chainId, address account, uint64 epoch, SessionTypes.Session memory session)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(bytes.concat(keccak256(abi.encode(chainId, account, epoch, sessionId(session)))));
+    }
+
+    /// @notice The digest the owner signs once for the tree `chainsRoot`, in `validator`'s chain-less EIP-712 domain.
+    function multichainDigest(address validator, bytes32 chainsRoot) internal pure returns (bytes32) {
+        bytes32 domainSeparator = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,address verifyingContract)"),
+                keccak256("Keyscope SessionKeyValidator"),
+                keccak256("1"),
+                validator
+            )
+        );
+        return keccak256(
+            bytes.concat(
+                "\x19\x01",
+                domainSeparator,
+                keccak256(abi.encode(keccak256("EnableSessions(bytes32 chainsRoot)"), chainsRoot))
+            )
+        );
+    }
+
     /// @notice The call entry of the session's own revocation: `permissionLength = 0`, nothing else follows.
     function selfRevocationEntry() internal pure returns (bytes memory) {
         return hex"0000";
