@@ -4,7 +4,9 @@
 use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::bindings::session_key_validator::SessionKeyValidator;
-use keyscope::signer::{enable_digest, owner_signature, SessionKey};
+use keyscope::signer::{
+    enable_digest, owner_signature, MultichainEnable, MultichainEntry, SessionKey,
+};
 use keyscope::{
     execute_batch, execute_single, nonce_key, session_lane, Account, Client, PreparedOp,
 };
@@ -44,6 +46,9 @@ pub(crate) enum Mode {
     Use,
     /// Enable mode; `true`: a valid owner signature.
     Enable(bool),
+    /// Multichain enable mode (2), the owner signing once for this chain and three others; `true`: the proof of
+    /// this chain's entry, `false`: the proof of another chain's entry (another root: a bad owner signature).
+    Multichain(bool),
     Raw(u8),
 }
 
@@ -161,18 +166,26 @@ fn encode_signature(
     session: &TestSession,
     plan: &Plan,
     owner_signature: &[u8],
+    chain_proof: &[B256],
     ecdsa: &[u8],
 ) -> Vec<u8> {
     let mut out = vec![match plan.mode {
         Mode::Use => 0,
         Mode::Enable(_) => 1,
+        Mode::Multichain(_) => 2,
         Mode::Raw(byte) => byte,
     }];
     match &plan.session_override {
         Some(bytes) => out.extend_from_slice(bytes),
         None => out.extend_from_slice(&session.session.encode()),
     }
-    if matches!(plan.mode, Mode::Enable(_)) {
+    if let Mode::Multichain(_) = plan.mode {
+        out.push(chain_proof.len() as u8);
+        for node in chain_proof {
+            out.extend_from_slice(node.as_slice());
+        }
+    }
+    if matches!(plan.mode, Mode::Enable(_) | Mode::Multichain(_)) {
         out.extend_from_slice(&(owner_signature.len() as u16).to_be_bytes());
         out.extend_from_slice(owner_signature);
     }
@@ -227,7 +240,27 @@ pub(crate) async fn build(
         .entry_point(account.version)
         .user_op_hash(&op, client.chain_id())
         .unwrap();
-    let owner_sig = if let Mode::Enable(valid) = plan.mode {
+    let mut chain_proof = vec![];
+    let owner_sig = if let Mode::Multichain(own) = plan.mode {
+        let epoch = SessionKeyValidator::new(validator, client.provider().clone())
+            .epochOf(account.address)
+            .call()
+            .await
+            .unwrap();
+        let chain_id = client.chain_id();
+        // four entries: every proof has two nodes
+        let entries = [chain_id, chain_id + 1, chain_id + 2, chain_id + 3]
+            .map(|chain| MultichainEntry::new(chain, account.address, epoch, session.id()));
+        let tree = MultichainEnable::new(entries.to_vec()).unwrap();
+        chain_proof = tree.proof(if own { 0 } else { 1 }).unwrap();
+        let digest = tree.digest(validator);
+        owner_signature(
+            &env.owner,
+            client.stack().owner_validator.as_slice(),
+            &digest,
+        )
+        .unwrap()
+    } else if let Mode::Enable(valid) = plan.mode {
         let epoch = SessionKeyValidator::new(validator, client.provider().clone())
             .epochOf(account.address)
             .call()
@@ -251,7 +284,7 @@ pub(crate) async fn build(
         &session.key
     };
     let ecdsa = signer.sign_hash_bytes(&user_op_hash).unwrap();
-    let mut signature = encode_signature(session, plan, &owner_sig, &ecdsa);
+    let mut signature = encode_signature(session, plan, &owner_sig, &chain_proof, &ecdsa);
     match plan.edit {
         SigEdit::None => {}
         SigEdit::Truncate(len) => signature.truncate(len),

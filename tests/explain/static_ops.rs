@@ -301,7 +301,7 @@ pub(crate) async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mu
         &check(env, stats, a, m, &plan, false).await,
         "SignatureTrailingBytes",
     );
-    for byte in [2u8, 0xff] {
+    for byte in [3u8, 0xff] {
         let mut plan = base.clone();
         plan.mode = Mode::Raw(byte);
         plan.label = "unknown mode";
@@ -310,6 +310,11 @@ pub(crate) async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mu
             "UnknownSignatureMode",
         );
     }
+    // Mode 2 over a use-mode body: the call count read as the chain proof's length.
+    let mut plan = base.clone();
+    plan.mode = Mode::Raw(2);
+    plan.label = "multichain mode, use-mode body";
+    check(env, stats, a, m, &plan, false).await;
     for _ in 0..25 {
         let mut plan = base.clone();
         plan.edit = SigEdit::Byte(rng.below(full), rng.next() as u8);
@@ -465,6 +470,36 @@ pub(crate) async fn static_ops(env: &Env, stats: &mut Stats, s: &Setup, rng: &mu
             .aa_code(),
         Some("AA24")
     );
+    // Multichain enable (mode 2): one owner signature over a tree of four chains' entries.
+    let mut plan = any_plan("multichain enable, this chain's proof");
+    plan.mode = Mode::Multichain(true);
+    assert!(check(env, stats, a, &s.enable, &plan, false)
+        .await
+        .is_accepted());
+    let mut plan = any_plan("multichain enable, another chain's proof");
+    plan.mode = Mode::Multichain(false);
+    assert_eq!(
+        check(env, stats, a, &s.enable, &plan, false)
+            .await
+            .aa_code(),
+        Some("AA24")
+    );
+    let mut plan = any_plan("multichain enable, revoked session");
+    plan.mode = Mode::Multichain(true);
+    expect_error(
+        &check(env, stats, a, &s.revoked, &plan, false).await,
+        "SessionIsRevoked",
+    );
+    // truncated: within the proof, right after the proof length, before the owner signature's length
+    for at in [1 + 288, 1 + 288 + 1, 1 + 288 + 1 + 40, 1 + 288 + 1 + 64 + 1] {
+        let mut plan = any_plan("multichain enable, truncated");
+        plan.mode = Mode::Multichain(true);
+        plan.edit = SigEdit::Truncate(at);
+        expect_error(
+            &check(env, stats, a, &s.enable, &plan, false).await,
+            "SignatureTruncated",
+        );
+    }
     for (word, value) in [
         (0usize, U256::from(1) << 160),
         (1, U256::from(1) << 48),

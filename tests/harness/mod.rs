@@ -21,7 +21,9 @@ pub use accounts::{
 };
 pub use alto::{alto, alto_path, free_port, Alto};
 pub use checks::{assert_bundler_rejection, assert_validator_error, ValidatorCheck};
-pub use node::{advance_time, anvil, anvil_path, client, funded_provider, now, repo_root};
+pub use node::{
+    advance_time, anvil, anvil_on_chain, anvil_path, client, funded_provider, now, repo_root,
+};
 pub use sessions::{
     mint_call, resign, token_call, transfer, transfer_session, SessionJson, TRANSFER,
 };

@@ -31,6 +31,17 @@ pub fn anvil() -> AnvilInstance {
     anvil.spawn()
 }
 
+/// A fresh anvil on a free port whose chain id is `chain_id`.
+pub fn anvil_on_chain(chain_id: u64) -> AnvilInstance {
+    let path = anvil_path();
+    let anvil = if path.exists() {
+        Anvil::at(path)
+    } else {
+        Anvil::new()
+    };
+    anvil.chain_id(chain_id).spawn()
+}
+
 /// A provider that signs with anvil's first key (the "bundler" that pays for `handleOps`).
 pub fn funded_provider(anvil: &AnvilInstance) -> (DynProvider, PrivateKeySigner) {
     let key: PrivateKeySigner = anvil.keys()[0].clone().into();

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IEntryPoint, PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {console2} from "forge-std/console2.sol";
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionEncoding} from "../utils/SessionEncoding.sol";
@@ -22,6 +23,9 @@ contract RustVectorsTest is SessionTestBase {
     /// @notice Offset of the session id in the self-revocation vector's callData: selector, mode, offset, length,
     ///         then target (20 bytes), value and `revokeSession`'s selector.
     uint256 internal constant SELF_REVOCATION_ID_OFFSET = 4 + 3 * 32 + 20 + 32 + 4;
+
+    /// @notice Offset of the chain proof's length byte in a multichain enable signature: mode, session.
+    uint256 internal constant CHAIN_PROOF_OFFSET = 1 + SessionEncoding.SESSION_LENGTH;
 
     string internal json;
 
@@ -258,8 +262,129 @@ contract RustVectorsTest is SessionTestBase {
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // Multichain enable
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @notice Rust multichain leaves, root and digest are the formulas of the wire format, recomputed here: each
+    ///         leaf keccak256(bytes.concat(keccak256(abi.encode(chainId, account, epoch, sessionId)))), each proof
+    ///         leading to the root with OpenZeppelin's MerkleProof, the root the StandardMerkleTree root, and the
+    ///         digest EIP-712 `EnableSessions(chainsRoot)` in the validator's domain without chain id.
+    function test_multichain_leavesRootAndDigest_matchRust() public view {
+        assertEq(SessionTypes.MODE_ENABLE_MULTICHAIN, 2, "mode");
+        assertEq(SessionTypes.ENABLE_SESSIONS_TYPEHASH, keccak256("EnableSessions(bytes32 chainsRoot)"), "typehash");
+        assertEq(
+            SessionTypes.MULTICHAIN_DOMAIN_TYPEHASH,
+            keccak256("EIP712Domain(string name,string version,address verifyingContract)"),
+            "domain typehash"
+        );
+        for (uint256 v; v < 2; ++v) {
+            (, address account, string memory path) = _handleOpsVector(v, "enableMultichain");
+            bytes32 id = validator.sessionIdOf(_vectorSession(path));
+            bytes32 root = vm.parseJsonBytes32(json, string.concat(path, ".root"));
+            uint256 count = vm.parseJsonUint(json, string.concat(path, ".entryCount"));
+            assertEq(count, 3, "entries");
+            uint256 index = vm.parseJsonUint(json, string.concat(path, ".index"));
+            bytes32[] memory leaves = new bytes32[](count);
+            for (uint256 i; i < count; ++i) {
+                string memory entry = _at(string.concat(path, ".entries"), i, "");
+                uint256 chainId = vm.parseJsonUint(json, string.concat(entry, ".chainId"));
+                uint64 epoch = uint64(vm.parseJsonUint(json, string.concat(entry, ".epoch")));
+                assertEq(vm.parseJsonAddress(json, string.concat(entry, ".account")), account, "account");
+                assertEq(vm.parseJsonBytes32(json, string.concat(entry, ".sessionId")), id, "session id");
+                if (i == index) {
+                    assertEq(chainId, block.chainid, "this chain");
+                    assertEq(epoch, validator.epochOf(account), "epoch");
+                } else {
+                    assertTrue(chainId != block.chainid, "another chain");
+                }
+                leaves[i] = keccak256(bytes.concat(keccak256(abi.encode(chainId, account, epoch, id))));
+                assertEq(leaves[i], vm.parseJsonBytes32(json, string.concat(entry, ".leaf")), "leaf");
+                assertEq(MerkleProof.processProof(_entryProof(path, i), leaves[i]), root, "proof leads to the root");
+            }
+            assertEq(SessionEncoding.buildTree(leaves)[0], root, "StandardMerkleTree root");
+            assertEq(_multichainDigest(root), vm.parseJsonBytes32(json, string.concat(path, ".digest")), "digest");
+        }
+    }
+
+    /// @notice A Rust-signed multichain enable operation (the proof of this chain's entry, the owner's one
+    ///         signature over the root) enables the session and runs, on both EntryPoints.
+    function test_handleOps_accepts_rustMultichainEnableSignature() public {
+        for (uint256 v; v < 2; ++v) {
+            (IEntryPoint entryPoint, address account, string memory path) = _handleOpsVector(v, "enableMultichain");
+            PackedUserOperation memory op = _op(string.concat(path, ".op"));
+            assertEq(op.sender, account, "sender");
+            assertEq(_userOpHash(entryPoint, op), vm.parseJsonBytes32(json, string.concat(path, ".hash")), "hash");
+            assertEq(uint8(op.signature[0]), SessionTypes.MODE_ENABLE_MULTICHAIN, "multichain mode");
+            bytes32[] memory proof = _entryProof(path, vm.parseJsonUint(json, string.concat(path, ".index")));
+            assertEq(_withChainProof(op.signature, proof), op.signature, "this chain's proof in the signature");
+            bytes32 id = validator.sessionIdOf(_vectorSession(path));
+            assertEq(uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Unknown));
+            _expectTransfer(entryPoint, op);
+            assertEq(
+                uint8(validator.sessionStatus(account, id)), uint8(ISessionKeyValidator.SessionStatus.Active), "enabled"
+            );
+        }
+    }
+
+    /// @notice The Rust multichain operation with the proof of another chain's entry instead of this chain's: it
+    ///         leads to another root, whose digest the owner did not sign (AA24).
+    function test_handleOps_rejects_rustMultichainProofOfAnotherEntry() public {
+        for (uint256 v; v < 2; ++v) {
+            (IEntryPoint entryPoint,, string memory path) = _handleOpsVector(v, "enableMultichain");
+            uint256 index = vm.parseJsonUint(json, string.concat(path, ".index"));
+            uint256 count = vm.parseJsonUint(json, string.concat(path, ".entryCount"));
+            for (uint256 i; i < count; ++i) {
+                if (i == index) continue;
+                PackedUserOperation memory op = _op(string.concat(path, ".op"));
+                op.signature = _withChainProof(op.signature, _entryProof(path, i));
+                _expectSignatureError(entryPoint, op);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Helpers
     // ------------------------------------------------------------------------------------------------------------
+
+    /// @notice The proof of entry `i` of the multichain vector at `path`.
+    function _entryProof(string memory path, uint256 i) internal view returns (bytes32[] memory) {
+        return vm.parseJsonBytes32Array(json, _at(string.concat(path, ".entries"), i, ".proof"));
+    }
+
+    /// @notice The multichain digest of `root`, from its definition: EIP-712 `EnableSessions(bytes32 chainsRoot)`
+    ///         in the domain {name, version, verifyingContract} of the validator.
+    function _multichainDigest(bytes32 root) internal view returns (bytes32) {
+        bytes32 domainSeparator = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,address verifyingContract)"),
+                keccak256("Keyscope SessionKeyValidator"),
+                keccak256("1"),
+                address(validator)
+            )
+        );
+        return MessageHashUtils.toTypedDataHash(
+            domainSeparator, keccak256(abi.encode(keccak256("EnableSessions(bytes32 chainsRoot)"), root))
+        );
+    }
+
+    /// @notice A multichain enable signature with its chain proof replaced by `proof`.
+    function _withChainProof(bytes memory signature, bytes32[] memory proof) internal pure returns (bytes memory) {
+        uint256 restStart = CHAIN_PROOF_OFFSET + 1 + 32 * uint8(signature[CHAIN_PROOF_OFFSET]);
+        return bytes.concat(
+            _slice(signature, 0, CHAIN_PROOF_OFFSET),
+            bytes1(uint8(proof.length)),
+            abi.encodePacked(proof),
+            _slice(signature, restStart, signature.length)
+        );
+    }
+
+    /// @notice `data[start:end]`.
+    function _slice(bytes memory data, uint256 start, uint256 end) internal pure returns (bytes memory out) {
+        out = new bytes(end - start);
+        for (uint256 i; i < out.length; ++i) {
+            out[i] = data[start + i];
+        }
+    }
 
     /// @notice `prefix[index]suffix`.
     function _at(string memory prefix, uint256 index, string memory suffix) internal pure returns (string memory) {

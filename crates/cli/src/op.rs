@@ -96,6 +96,11 @@ pub struct SendArgs {
         value_name = "URL"
     )]
     bundler_url: Option<String>,
+    /// Enable the session with this operation, by the owner's multichain signature (the file `session
+    /// enable-multichain` wrote, which must hold this chain and account): the session's first operation on this
+    /// chain, no grant needed.
+    #[arg(long, value_name = "FILE")]
+    multichain_enable: Option<PathBuf>,
     /// The node.
     #[command(flatten)]
     node: NodeArgs,
@@ -315,15 +320,58 @@ async fn send_op(args: SendArgs, global: Global) -> Result<()> {
         }
         None => client,
     };
-    let op = client
-        .prepare_session_op(&account, &resolved.key, &resolved.session, &calls)
-        .await
-        .map_err(|error| match (error, &origin) {
-            (error @ Error::FeeScopeExceeded(_), _) | (error, None) => not_signed(error),
-            (error, Some(_)) => {
-                anyhow::Error::from(error).context(bundler_refused(origin.as_deref()))
+    let multichain = match &args.multichain_enable {
+        Some(path) => {
+            let text = read_text(path, "multichain enable file")?;
+            let signed: keyscope::SignedMultichainEnable =
+                serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+            if signed.validator != client.stack().session_key_validator {
+                bail!(
+                    "{} was signed for the validator {}, not this chain's {}",
+                    path.display(),
+                    signed.validator,
+                    client.stack().session_key_validator
+                );
             }
-        })?;
+            signed
+                .chain_proof(
+                    client.chain_id(),
+                    account.address,
+                    resolved.session.session_id(),
+                )
+                .with_context(|| path.display().to_string())?;
+            Some(signed)
+        }
+        None => None,
+    };
+    let prepared = match &multichain {
+        Some(signed) => {
+            let proof = signed.chain_proof(
+                client.chain_id(),
+                account.address,
+                resolved.session.session_id(),
+            )?;
+            client
+                .prepare_multichain_enable_op(
+                    &account,
+                    &resolved.key,
+                    &resolved.session,
+                    proof,
+                    &signed.owner_signature,
+                    &calls,
+                )
+                .await
+        }
+        None => {
+            client
+                .prepare_session_op(&account, &resolved.key, &resolved.session, &calls)
+                .await
+        }
+    };
+    let op = prepared.map_err(|error| match (error, &origin) {
+        (error @ Error::FeeScopeExceeded(_), _) | (error, None) => not_signed(error),
+        (error, Some(_)) => anyhow::Error::from(error).context(bundler_refused(origin.as_deref())),
+    })?;
     let outcome = match (client.send(&op).await, &origin) {
         (Ok(outcome), _) => outcome,
         (Err(error), None) => return Err(explained(&client, &op, error, &resolved).await),

@@ -48,6 +48,13 @@ pub enum SessionCommand {
     /// key revokes its own session instead (its kill switch, a session operation: no owner key). A session
     /// already revoked is refused before anything is sent.
     Revoke(RevokeArgs),
+    /// Sign once, as the owner, the enable of a session on several chains (multichain enable, signature mode 2):
+    /// the owner signs EIP-712 EnableSessions(chainsRoot) over a tree of (chain id, account, epoch, session) entries,
+    /// one per --chain, and the signed enable (root, owner signature, every chain's proof) is written to --out as
+    /// JSON. Nothing is sent: the first `op send --multichain-enable FILE` on each chain enables the session there.
+    /// Needs the reference account (whose ERC-1271 checks the digest as given) and the account's current epoch on
+    /// each chain (read from the node for its own chain).
+    EnableMultichain(EnableMultichainArgs),
 }
 
 /// Key-derivation cost of a new keystore.
@@ -231,6 +238,66 @@ pub struct GrantArgs {
     force: bool,
 }
 
+/// `session enable-multichain`.
+#[derive(Debug, Args)]
+pub struct EnableMultichainArgs {
+    /// The session as JSON (as for `session grant`).
+    #[arg(long, short, value_name = "FILE")]
+    permissions: PathBuf,
+    /// A chain and account to enable the session on (repeat for each): CHAIN_ID:ACCOUNT, or
+    /// CHAIN_ID:ACCOUNT:EPOCH. The epoch (the account's epochOf there) is read from the node on the node's own
+    /// chain, and must be given for the others (0 for an account that never revoked all its sessions).
+    #[arg(long = "chain", value_name = "CHAIN_ID:ACCOUNT[:EPOCH]", value_parser = parse_chain_target, required = true)]
+    chains: Vec<ChainTarget>,
+    /// Where the signed enable goes (JSON).
+    #[arg(long, short, value_name = "FILE")]
+    out: PathBuf,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    force: bool,
+    /// The owner's key.
+    #[command(flatten)]
+    owner: OwnerKeyArgs,
+    /// The node (it says which validator signs, and the epochs on its chain).
+    #[command(flatten)]
+    node: RpcArgs,
+}
+
+/// One `--chain` of `session enable-multichain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainTarget {
+    chain_id: u64,
+    account: Address,
+    epoch: Option<u64>,
+}
+
+/// `CHAIN_ID:ACCOUNT[:EPOCH]`.
+fn parse_chain_target(text: &str) -> Result<ChainTarget> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (chain, account, epoch) = match parts[..] {
+        [chain, account] => (chain, account, None),
+        [chain, account, epoch] => (chain, account, Some(epoch)),
+        _ => bail!("expected CHAIN_ID:ACCOUNT or CHAIN_ID:ACCOUNT:EPOCH, got {text:?}"),
+    };
+    let chain_id = chain
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("chain id {chain:?} is not a number"))?;
+    let account = parse_address(account.trim()).map_err(|e| anyhow!("{e}"))?;
+    let epoch = epoch
+        .map(|e| {
+            e.trim()
+                .parse()
+                .map_err(|_| anyhow!("epoch {e:?} is not a number"))
+        })
+        .transpose()?;
+    Ok(ChainTarget {
+        chain_id,
+        account,
+        epoch,
+    })
+}
+
 /// How close to its end a granted session gets a warning.
 const ENDING_SOON: u64 = 600;
 
@@ -380,6 +447,7 @@ pub async fn run(command: SessionCommand, global: Global) -> Result<()> {
         SessionCommand::Grant(args) => grant(args, global).await,
         SessionCommand::Show(args) => show(args, global).await,
         SessionCommand::Revoke(args) => revoke(args, global).await,
+        SessionCommand::EnableMultichain(args) => enable_multichain(args, global).await,
     }
 }
 
@@ -518,6 +586,74 @@ pub(crate) fn open_private(path: &Path, force: bool) -> Result<std::fs::File> {
             anyhow!("cannot write {}: {e}", path.display())
         }
     })
+}
+
+async fn enable_multichain(args: EnableMultichainArgs, global: Global) -> Result<()> {
+    let (_, compiled) = load_session(&args.permissions)?;
+    let owner = args.owner.key()?;
+    let node = Node::connect_read(&args.node).await?;
+    let client = node.client().await?;
+    let mut entries = Vec::with_capacity(args.chains.len());
+    for target in &args.chains {
+        let entry = match target.epoch {
+            Some(epoch) => keyscope::signer::MultichainEntry::new(
+                target.chain_id,
+                target.account,
+                epoch,
+                compiled.session_id(),
+            ),
+            None if target.chain_id == client.chain_id() => {
+                client.multichain_entry(target.account, &compiled).await?
+            }
+            None => bail!(
+                "--chain {}:{}: the account's epoch on chain {} is needed ({}:{}:EPOCH; the node is on chain {})",
+                target.chain_id,
+                target.account,
+                target.chain_id,
+                target.chain_id,
+                target.account,
+                client.chain_id()
+            ),
+        };
+        entries.push(entry);
+    }
+    let signed = client
+        .sign_multichain_enable(&owner, entries)
+        .await
+        .context("multichain enable not signed")?;
+    let mut file = open_private(&args.out, args.force)?;
+    file.write_all(format!("{}\n", serde_json::to_string_pretty(&signed)?).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| anyhow!("cannot write {}: {e}", args.out.display()))?;
+    if global.json {
+        output::print_json(&json!({
+            "session_id": signed.session_id,
+            "chains_root": signed.chains_root,
+            "digest": signed.digest,
+            "out": args.out,
+            "chains": signed
+                .chains
+                .iter()
+                .map(|c| json!({ "chain_id": c.chain_id, "account": c.account, "epoch": c.epoch }))
+                .collect::<Vec<_>>(),
+        }))
+    } else {
+        println!(
+            "owner {} signed session {} for {} chain(s) (root {}) into {}",
+            owner.address(),
+            signed.session_id,
+            signed.chains.len(),
+            signed.chains_root,
+            args.out.display()
+        );
+        for chain in &signed.chains {
+            println!(
+                "  chain {}: account {} at epoch {}",
+                chain.chain_id, chain.account, chain.epoch
+            );
+        }
+        Ok(())
+    }
 }
 
 async fn grant(args: GrantArgs, global: Global) -> Result<()> {

@@ -2,6 +2,8 @@
 //! against a test anvil, `tree build` against keyscope-permissions, and bad input (exit codes, one-line errors).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::path::Path;
+
 use keyscope::alloy::primitives::{Address, B256};
 use keyscope::bindings::GameItems;
 use keyscope::permissions::{verify, FeeBound, FeeScopeSpec, PaymasterSpec, SessionSpec};
@@ -433,6 +435,7 @@ fn help_documents_every_command() {
         &["session", "grant", "--help"],
         &["session", "show", "--help"],
         &["session", "revoke", "--help"],
+        &["session", "enable-multichain", "--help"],
         &["tree", "build", "--help"],
         &["op", "send", "--help"],
         &["op", "explain", "--help"],
@@ -945,4 +948,141 @@ async fn session_commands_end_to_end() {
     assert_eq!(shown["validator_status"], "unknown");
     assert_eq!(shown["status"], "void");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Multichain enable: the owner signs once, the first session operation enables the session
+// -----------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_enable_multichain_then_op_send_enables_on_this_chain() {
+    let OnAnvil {
+        anvil: _anvil,
+        url,
+        provider,
+        game,
+        ..
+    } = deploy_with_game().await;
+    let dir = scratch("multichain");
+    let game = game.to_string();
+    let owner_file = dir.join("owner.hex");
+    std::fs::write(&owner_file, format!("0x{}\n", "0a".repeat(32))).unwrap();
+    let owner = keyscope::signer::SessionKey::from_bytes(&[0x0a; 32]).unwrap();
+    let created = json(&keyscope(&[
+        "account",
+        "create",
+        "--json",
+        "--owner",
+        &owner.address().to_string(),
+        "--fund",
+        "0.1 ether",
+        "--rpc-url",
+        &url,
+    ]));
+    let account = created["account"].as_str().unwrap().to_owned();
+    let key_file = dir.join("session.hex");
+    let signer = common::new_hex_key(&key_file)["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = now(&provider).await;
+    let spec = dir.join("permissions.json");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"{{ "signer": "{signer}", "valid_after": {}, "valid_until": {},
+                 "permissions": [{{ "target": "{game}", "function": "mint(address to)" }}] }}"#,
+            now - 1,
+            now + 3600
+        ),
+    )
+    .unwrap();
+    let chain_id = keyscope::alloy::providers::Provider::get_chain_id(&provider)
+        .await
+        .unwrap();
+    let here = format!("{chain_id}:{account}");
+    let elsewhere = format!("10:{account}:0");
+    let signed_file = dir.join("multichain.json");
+    let enable = |chains: &[&str], out: &Path| -> Run {
+        let mut args = vec![
+            "session",
+            "enable-multichain",
+            "--json",
+            "-p",
+            path_str(&spec),
+            "--owner-key-file",
+            path_str(&owner_file),
+            "--out",
+            path_str(out),
+            "--rpc-url",
+            &url,
+        ];
+        for chain in chains {
+            args.extend_from_slice(&["--chain", chain]);
+        }
+        keyscope(&args)
+    };
+    // Another chain's epoch is not read from this node: it must be given.
+    assert_error(
+        &enable(&[&here, &format!("10:{account}")], &signed_file),
+        1,
+        &["epoch on chain 10 is needed"],
+    );
+    assert_error(&enable(&[&here, "10:nope"], &signed_file), 2, &["--chain"]);
+    let signed = json(&enable(&[&here, &elsewhere], &signed_file));
+    assert_eq!(signed["chains"].as_array().unwrap().len(), 2);
+    assert_eq!(signed["chains"][0]["chain_id"], chain_id);
+    assert_eq!(signed["chains"][1]["chain_id"], 10);
+    let file: keyscope::SignedMultichainEnable =
+        serde_json::from_str(&std::fs::read_to_string(&signed_file).unwrap()).unwrap();
+    assert_eq!(file.chains_root.to_string(), signed["chains_root"]);
+    // The file is not replaced without --force.
+    assert_error(
+        &enable(&[&here, &elsewhere], &signed_file),
+        1,
+        &["exists (pass --force"],
+    );
+
+    // The first operation enables the session with the owner's multichain signature: no grant.
+    let mint = [
+        "--to",
+        game.as_str(),
+        "--sig",
+        "mint(address)",
+        account.as_str(),
+        "--account",
+        account.as_str(),
+        "--rpc-url",
+        url.as_str(),
+        "--json",
+    ];
+    let send = |extra: &[&str]| -> Run {
+        let rest = [&mint[..], extra].concat();
+        keyscope(&session_op("send", &spec, &key_file, &rest))
+    };
+    // A file without this chain's entry is refused before anything is signed.
+    let other_file = dir.join("other.json");
+    json(&enable(&[&elsewhere], &other_file));
+    assert_error(
+        &send(&["--multichain-enable", path_str(&other_file)]),
+        1,
+        &["no entry for"],
+    );
+    let sent = json(&send(&["--multichain-enable", path_str(&signed_file)]));
+    assert_eq!(sent["op"]["success"], true, "{sent}");
+    let shown = json(&keyscope(&[
+        "session",
+        "show",
+        "--json",
+        "-p",
+        path_str(&spec),
+        "--account",
+        &account,
+        "--rpc-url",
+        &url,
+    ]));
+    assert_eq!(shown["status"], "active");
+    // Then in use mode.
+    let sent = json(&send(&[]));
+    assert_eq!(sent["op"]["success"], true, "{sent}");
 }

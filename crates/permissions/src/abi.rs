@@ -95,6 +95,9 @@ pub const ALL_FLAGS: u8 = 31;
 pub const MODE_USE: u8 = 0;
 /// userOp.signature mode: grant the session with the owner's signature, then use it.
 pub const MODE_ENABLE: u8 = 1;
+/// userOp.signature mode: grant the session with the owner's one signature for several chains (over the root of a
+/// tree of (chainId, account, epoch, sessionId) leaves, this chain's leaf proven in the signature), then use it.
+pub const MODE_ENABLE_MULTICHAIN: u8 = 2;
 
 /// Most calls in one batch (`SessionKeyValidator.MAX_CALLS`).
 pub const MAX_CALLS: usize = 32;
@@ -118,6 +121,20 @@ pub const ENABLE_SESSION_TYPE: &str = "EnableSession(address account,uint64 epoc
 /// `keccak256(ENABLE_SESSION_TYPE)`.
 pub const ENABLE_SESSION_TYPEHASH: B256 =
     b256!("74be129fc9b2c9d6df91f9591bdbae6b3dfc24e1cac7a2787b66a48027f3e3d3");
+
+/// The EIP-712 type string the owner signs once to enable sessions on several chains: `chainsRoot` is the root of
+/// a sorted-pair Merkle tree of `keccak256(bytes.concat(keccak256(abi.encode(chainId, account, epoch, sessionId))))`
+/// leaves.
+pub const ENABLE_SESSIONS_TYPE: &str = "EnableSessions(bytes32 chainsRoot)";
+/// `keccak256(ENABLE_SESSIONS_TYPE)` (`SessionTypes.ENABLE_SESSIONS_TYPEHASH`).
+pub const ENABLE_SESSIONS_TYPEHASH: B256 =
+    b256!("5330057733ef7c65ac71cc9567e131ed5bb3c9b5e92ad9927d84739a236417ad");
+/// The EIP-712 domain type of the multichain digest: name, version and verifying contract, no chain id.
+pub const MULTICHAIN_DOMAIN_TYPE: &str =
+    "EIP712Domain(string name,string version,address verifyingContract)";
+/// `keccak256(MULTICHAIN_DOMAIN_TYPE)` (`SessionTypes.MULTICHAIN_DOMAIN_TYPEHASH`).
+pub const MULTICHAIN_DOMAIN_TYPEHASH: B256 =
+    b256!("91ab3d17e3a50a9d89e63fd30b92be7f5336b03b287bb946787a83a9d62a2766");
 
 /// `transfer(address,uint256)`.
 pub const SELECTOR_TRANSFER: FixedBytes<4> = FixedBytes([0xa9, 0x05, 0x9c, 0xbb]);
@@ -620,5 +637,29 @@ impl Session {
     /// `abi.encode(self)` (see [`encode_session`]).
     pub fn encode(&self) -> [u8; SESSION_LENGTH] {
         encode_session(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typehashes are the keccak of the type strings `SessionTypes` hashes.
+    #[test]
+    fn multichain_typehashes_are_the_contracts() {
+        assert_eq!(
+            ENABLE_SESSIONS_TYPEHASH,
+            keccak256("EnableSessions(bytes32 chainsRoot)")
+        );
+        assert_eq!(ENABLE_SESSIONS_TYPEHASH, keccak256(ENABLE_SESSIONS_TYPE));
+        assert_eq!(
+            MULTICHAIN_DOMAIN_TYPEHASH,
+            keccak256("EIP712Domain(string name,string version,address verifyingContract)")
+        );
+        assert_eq!(
+            MULTICHAIN_DOMAIN_TYPEHASH,
+            keccak256(MULTICHAIN_DOMAIN_TYPE)
+        );
+        assert_eq!(MODE_ENABLE_MULTICHAIN, 2);
     }
 }

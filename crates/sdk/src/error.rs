@@ -298,6 +298,25 @@ pub enum Error {
     /// Permissions (`keyscope-permissions`).
     #[error(transparent)]
     Permissions(#[from] keyscope_permissions::Error),
+    /// A multichain enable the client's account kind cannot sign once: its ERC-1271 wraps the digest in a
+    /// chain- or account-bound hash (Kernel does), so each chain needs its own signature (mode 1).
+    #[error("the account kind binds ERC-1271 digests to the chain or account: {account} on chain {chain_id} needs its own enable signature")]
+    MultichainChainBound {
+        /// The entry's chain.
+        chain_id: u64,
+        /// The entry's account.
+        account: Address,
+    },
+    /// A signed multichain enable without an entry for this chain and account (or for another session).
+    #[error("the multichain enable has no entry for {account} on chain {chain_id} with session {session_id}")]
+    MultichainEntryMissing {
+        /// The chain.
+        chain_id: u64,
+        /// The account.
+        account: Address,
+        /// The session.
+        session_id: B256,
+    },
 }
 
 impl Error {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod error;
 pub mod explain;
 pub mod fees;
+pub mod multichain;
 pub mod paymaster;
 pub mod periods;
 pub mod sessions;
@@ -30,6 +31,7 @@ pub use fees::{max_operation_cost, operation_gas, FeeLimit, FeeScopeExceeded, Fe
 pub use keyscope_bindings as bindings;
 pub use keyscope_permissions as permissions;
 pub use keyscope_signer as signer;
+pub use multichain::{sign_multichain_enable, MultichainChainProof, SignedMultichainEnable};
 pub use paymaster::{PaymasterData, PaymasterService, PaymasterStub};
 pub use periods::{periodic_limits, PeriodAllowance};
 pub use sessions::{AccountSessions, EventPlace, SessionEntry, MAX_SESSION_EVENTS};

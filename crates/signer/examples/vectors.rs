@@ -16,7 +16,7 @@ use keyscope_permissions::{
 };
 use keyscope_signer::{
     enable_digest, owner_signature, sign_user_op, CallEntry, CallProof, EntryPoint,
-    PackedUserOperation, SessionKey,
+    MultichainEnable, MultichainEntry, PackedUserOperation, SessionKey, SessionSignature,
 };
 use serde_json::{json, Value};
 
@@ -72,6 +72,10 @@ const PERIOD_LENGTH: u64 = 3_600;
 const PERIOD_START: u64 = START - 7 * PERIOD_LENGTH;
 /// The time the periodic vectors are signed for: SessionTestBase's block time.
 const PERIODIC_NOW: u64 = START + 1;
+/// The multichain enable vectors' other chains (OP Mainnet and Base) and the account's epoch on each.
+const OTHER_CHAINS: [(u64, u64); 2] = [(10, 3), (8_453, 1)];
+/// Index of this chain's entry in the multichain enable vectors' entries (the others follow OTHER_CHAINS).
+const MULTICHAIN_INDEX: usize = 1;
 
 fn hex_of(bytes: impl AsRef<[u8]>) -> String {
     hex::encode_prefixed(bytes)
@@ -325,7 +329,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // handleOps vectors: the native transfer under the 3-permission session (use mode: granted first) and under
     // the 7-permission session (enable mode), the 3-permission session's own revocation, and the native transfer
-    // under the 7-permission session's allowance per period (use mode), on each EntryPoint.
+    // under the 7-permission session's allowance per period (use mode), and the native transfer under the
+    // 7-permission session enabled in multichain mode, on each EntryPoint.
     let mut handle_ops = serde_json::Map::new();
     for (name, entry_point, account) in [
         ("v07", EntryPoint::CANONICAL_V07, ACCOUNT_V07),
@@ -336,15 +341,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let size = TREE_SIZES[tree_index];
             let tree = PermissionTree::from_permissions(&permissions[..size])?;
             let session = session(session_key.address(), tree.root(), tree_index);
-            let mut op = PackedUserOperation {
-                sender: account,
-                nonce: session_nonce(1),
-                callData: native_transfer_call_data(),
-                preVerificationGas: U256::from(OP_GAS.2),
-                ..Default::default()
-            };
-            op.set_gas_limits(OP_GAS.0, OP_GAS.1);
-            op.set_gas_fees(OP_GAS_FEES.0, OP_GAS_FEES.1);
+            let mut op = vector_op(account);
             let hash = entry_point.user_op_hash(&op, CHAIN_ID)?;
             let owner_sig = if mode == "enable" {
                 let digest = enable_digest(VALIDATOR, CHAIN_ID, account, EPOCH, session.id());
@@ -411,15 +408,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let size = TREE_SIZES[tree_index];
         let tree = PermissionTree::from_permissions(&permissions[..size])?;
         let periodic_session = self::session(session_key.address(), tree.root(), tree_index);
-        let mut op = PackedUserOperation {
-            sender: account,
-            nonce: session_nonce(1),
-            callData: native_transfer_call_data(),
-            preVerificationGas: U256::from(OP_GAS.2),
-            ..Default::default()
-        };
-        op.set_gas_limits(OP_GAS.0, OP_GAS.1);
-        op.set_gas_fees(OP_GAS_FEES.0, OP_GAS_FEES.1);
+        let mut op = vector_op(account);
         let hash = entry_point.user_op_hash(&op, CHAIN_ID)?;
         let permission = permissions[PERIODIC_INDEX].clone();
         let period = permission.rate_limit_window(PERIODIC_NOW);
@@ -446,6 +435,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "period": period,
                 "periodLength": PERIOD_LENGTH,
                 "periodStart": PERIOD_START,
+            }),
+        );
+        // The native transfer under the 7-permission session, enabled in multichain mode: the owner signs once the
+        // root of a tree of 3 entries (this chain with this account, and OTHER_CHAINS), and the signature carries
+        // the proof of this chain's entry.
+        let size = TREE_SIZES[ENABLE_INDEX];
+        let tree = PermissionTree::from_permissions(&permissions[..size])?;
+        let session = self::session(session_key.address(), tree.root(), ENABLE_INDEX);
+        let mut entries: Vec<MultichainEntry> = OTHER_CHAINS
+            .iter()
+            .map(|&(chain_id, epoch)| MultichainEntry::new(chain_id, account, epoch, session.id()))
+            .collect();
+        entries.insert(
+            MULTICHAIN_INDEX,
+            MultichainEntry::new(CHAIN_ID, account, EPOCH, session.id()),
+        );
+        let multichain = MultichainEnable::new(entries)?;
+        let digest = multichain.digest(VALIDATOR);
+        let mut op = vector_op(account);
+        let hash = entry_point.user_op_hash(&op, CHAIN_ID)?;
+        let call = CallProof {
+            permission: permissions[NATIVE_INDEX].clone(),
+            proof: tree.proof(NATIVE_INDEX)?,
+            rate_limit_window: 0,
+        };
+        op.signature = SessionSignature::enable_multichain(
+            session.clone(),
+            multichain.proof(MULTICHAIN_INDEX)?,
+            owner_signature(&owner, OWNER_VALIDATOR.as_slice(), &digest)?,
+            vec![call.into()],
+        )
+        .sign(&session_key, &hash)?
+        .encode()?
+        .into();
+        let entries_json = multichain
+            .entries()
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                Ok(json!({
+                    "chainId": entry.chain_id,
+                    "account": entry.account.to_string(),
+                    "epoch": entry.epoch,
+                    "sessionId": hex_of(entry.session_id),
+                    "leaf": hex_of(entry.leaf()),
+                    "proof": multichain.proof(i)?.iter().map(hex_of).collect::<Vec<_>>(),
+                }))
+            })
+            .collect::<Result<Vec<Value>, keyscope_signer::Error>>()?;
+        ops.insert(
+            "enableMultichain".to_owned(),
+            json!({
+                "op": op_json(&op),
+                "hash": hex_of(hash),
+                "session": hex_of(session.encode()),
+                "entryCount": entries_json.len(),
+                "entries": entries_json,
+                "index": MULTICHAIN_INDEX,
+                "root": hex_of(multichain.root()),
+                "digest": hex_of(digest),
             }),
         );
         handle_ops.insert(name.to_owned(), Value::Object(ops));
@@ -479,4 +528,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .join("../../contracts/test/vectors/agreement.json");
     std::fs::write(&path, text)?;
     Ok(())
+}
+
+/// The vectors' session operation of `account`: a native transfer with the fixed gas fields, unsigned.
+fn vector_op(account: Address) -> PackedUserOperation {
+    let mut op = PackedUserOperation {
+        sender: account,
+        nonce: session_nonce(1),
+        callData: native_transfer_call_data(),
+        preVerificationGas: U256::from(OP_GAS.2),
+        ..Default::default()
+    };
+    op.set_gas_limits(OP_GAS.0, OP_GAS.1);
+    op.set_gas_fees(OP_GAS_FEES.0, OP_GAS_FEES.1);
+    op
 }

@@ -93,6 +93,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A multichain enable tree of no entries.
+    #[error("a multichain enable needs at least one (chain, account, epoch, session) entry")]
+    EmptyMultichain,
+    /// A multichain enable tree given the same (chain, account, epoch, session) entry twice.
+    #[error("multichain entry {duplicate} repeats entry {first}")]
+    DuplicateMultichainEntry {
+        /// The index of its first occurrence.
+        first: usize,
+        /// The index of the repetition.
+        duplicate: usize,
+    },
     /// An error from the permissions crate (trees, sessions).
     #[error(transparent)]
     Permissions(#[from] keyscope_permissions::Error),

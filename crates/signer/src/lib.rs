@@ -17,6 +17,6 @@ pub use userop::{
     ENTRY_POINT_V08,
 };
 pub use wire::{
-    dummy_ecdsa_signature, enable_digest, owner_signature, sign_user_op, CallEntry, CallProof,
-    Mode, SessionSignature,
+    dummy_ecdsa_signature, enable_digest, multichain_digest, multichain_leaf, owner_signature,
+    sign_user_op, CallEntry, CallProof, Mode, MultichainEnable, MultichainEntry, SessionSignature,
 };

@@ -1,11 +1,16 @@
-//! The `userOp.signature` wire format of `SessionKeyValidator` (see its NatSpec), and the enable-mode digest.
+//! The `userOp.signature` wire format of `SessionKeyValidator` (see its NatSpec), and the enable-mode digests.
 //!
 //! ```text
-//! uint8   mode                       0 = use a granted session, 1 = enable it first
+//! uint8   mode                       0 = use a granted session, 1 = enable it first, 2 = enable it first
+//!                                    with a multichain owner signature
 //! bytes   session[288]               abi.encode(SessionTypes.Session)
-//! -- enable mode only --
+//! -- multichain enable mode only --
+//! uint8   chainProofLength
+//! bytes32 chainProof[chainProofLength] sorted-pair Merkle proof of this chain's leaf (see [`multichain_leaf`])
+//! -- both enable modes --
 //! uint16  ownerSignatureLength
-//! bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(enableDigest, .)
+//! bytes   ownerSignature             given as-is to the account's ERC-1271 isValidSignature(digest, .):
+//!                                    enableDigest, or the multichain digest of the root the proof leads to
 //! -- both modes --
 //! uint8   callCount                  must equal the number of calls `execute` runs
 //! callCount times:
@@ -18,6 +23,7 @@
 //! bytes   sessionSignature           65-byte r ‖ s ‖ v by the session key over the raw userOpHash
 //! ```
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use alloy_primitives::{keccak256, Address, B256, U256};
@@ -26,7 +32,8 @@ use keyscope_permissions::{
         decode_permission, decode_session, encode_permission_into, encode_session,
         encoded_permission_len, SESSION_LENGTH,
     },
-    CompiledSession, Permission, Session, MAX_CALLS, MODE_ENABLE, MODE_USE,
+    CompiledSession, Permission, PermissionTree, Session, ENABLE_SESSIONS_TYPEHASH, MAX_CALLS,
+    MODE_ENABLE, MODE_ENABLE_MULTICHAIN, MODE_USE, MULTICHAIN_DOMAIN_TYPEHASH,
 };
 
 use crate::error::{Error, Result};
@@ -123,6 +130,15 @@ pub enum Mode {
         /// The owner's signature.
         owner_signature: Vec<u8>,
     },
+    /// Grant it first, with the owner's one signature over [`multichain_digest`] of a tree of
+    /// (chain, account, epoch, session) entries (see [`MultichainEnable`]), and the proof of this chain's entry.
+    EnableMultichain {
+        /// The sorted-pair Merkle proof of [`multichain_leaf`]`(chainId, account, epoch, sessionId)` (at most 255
+        /// nodes).
+        chain_proof: Vec<B256>,
+        /// The owner's signature over the multichain digest (see [`owner_signature`]).
+        owner_signature: Vec<u8>,
+    },
 }
 
 /// A decoded or to-be-encoded `userOp.signature`.
@@ -171,6 +187,25 @@ impl SessionSignature {
         }
     }
 
+    /// A multichain enable-mode signature, not yet signed: `chain_proof` is the proof of this chain's entry in the
+    /// tree whose digest the owner signed (see [`MultichainEnable`]).
+    pub fn enable_multichain(
+        session: Session,
+        chain_proof: Vec<B256>,
+        owner_signature: Vec<u8>,
+        calls: Vec<CallEntry>,
+    ) -> Self {
+        Self {
+            mode: Mode::EnableMultichain {
+                chain_proof,
+                owner_signature,
+            },
+            session,
+            calls,
+            session_signature: Vec::new(),
+        }
+    }
+
     /// Signs `user_op_hash` with `key` and sets the session signature.
     pub fn sign(mut self, key: &SessionKey, user_op_hash: &B256) -> Result<Self> {
         self.session_signature = key.sign_hash_bytes(user_op_hash)?.to_vec();
@@ -182,16 +217,24 @@ impl SessionSignature {
     /// [`dummy_ecdsa_signature`]). An owner signature is replaced keeping its prefix (the validator address for
     /// the account's ERC-1271 routing) when it is `prefix ‖ 65 bytes`.
     pub fn to_dummy(&self) -> Self {
+        let dummy_owner = |owner_signature: &[u8]| {
+            let keep = owner_signature.len().saturating_sub(ECDSA_SIGNATURE_LENGTH);
+            let mut dummy = owner_signature[..keep].to_vec();
+            dummy.extend_from_slice(dummy_ecdsa_signature());
+            dummy
+        };
         let mode = match &self.mode {
             Mode::Use => Mode::Use,
-            Mode::Enable { owner_signature } => {
-                let keep = owner_signature.len().saturating_sub(ECDSA_SIGNATURE_LENGTH);
-                let mut dummy = owner_signature[..keep].to_vec();
-                dummy.extend_from_slice(dummy_ecdsa_signature());
-                Mode::Enable {
-                    owner_signature: dummy,
-                }
-            }
+            Mode::Enable { owner_signature } => Mode::Enable {
+                owner_signature: dummy_owner(owner_signature),
+            },
+            Mode::EnableMultichain {
+                chain_proof,
+                owner_signature,
+            } => Mode::EnableMultichain {
+                chain_proof: chain_proof.clone(),
+                owner_signature: dummy_owner(owner_signature),
+            },
         };
         Self {
             mode,
@@ -206,6 +249,10 @@ impl SessionSignature {
         let owner = match &self.mode {
             Mode::Use => 0,
             Mode::Enable { owner_signature } => 2 + owner_signature.len(),
+            Mode::EnableMultichain {
+                chain_proof,
+                owner_signature,
+            } => 1 + 32 * chain_proof.len() + 2 + owner_signature.len(),
         };
         let calls: usize = self.calls.iter().map(CallEntry::encoded_len).sum();
         1 + SESSION_LENGTH + owner + 1 + calls + 1 + self.session_signature.len()
@@ -234,6 +281,25 @@ impl SessionSignature {
                 )?;
                 out.push(MODE_ENABLE);
                 out.extend_from_slice(&encode_session(&self.session));
+                out.extend_from_slice(&(owner_signature.len() as u16).to_be_bytes());
+                out.extend_from_slice(owner_signature);
+            }
+            Mode::EnableMultichain {
+                chain_proof,
+                owner_signature,
+            } => {
+                too_long("chain proof", chain_proof.len(), usize::from(u8::MAX))?;
+                too_long(
+                    "owner signature",
+                    owner_signature.len(),
+                    usize::from(u16::MAX),
+                )?;
+                out.push(MODE_ENABLE_MULTICHAIN);
+                out.extend_from_slice(&encode_session(&self.session));
+                out.push(chain_proof.len() as u8);
+                for node in chain_proof {
+                    out.extend_from_slice(node.as_slice());
+                }
                 out.extend_from_slice(&(owner_signature.len() as u16).to_be_bytes());
                 out.extend_from_slice(owner_signature);
             }
@@ -278,6 +344,18 @@ impl SessionSignature {
             MODE_ENABLE => Mode::Enable {
                 owner_signature: reader.take_prefixed(2)?.to_vec(),
             },
+            MODE_ENABLE_MULTICHAIN => {
+                let proof_length = reader.take_uint(1)? as usize;
+                let chain_proof = reader
+                    .take(32 * proof_length)?
+                    .chunks_exact(32)
+                    .map(B256::from_slice)
+                    .collect();
+                Mode::EnableMultichain {
+                    chain_proof,
+                    owner_signature: reader.take_prefixed(2)?.to_vec(),
+                }
+            }
             MODE_USE => Mode::Use,
             other => return Err(Error::UnknownMode(other)),
         };
@@ -414,6 +492,129 @@ pub fn enable_digest(
     )
 }
 
+/// The leaf of a multichain enable tree for `session_id` on `account` at `epoch` (its `epochOf` on that chain) on
+/// chain `chain_id`: `keccak256(bytes.concat(keccak256(abi.encode(uint256 chainId, address account, uint64 epoch,
+/// bytes32 sessionId))))`, double-hashed as permission leaves are.
+pub fn multichain_leaf(chain_id: u64, account: Address, epoch: u64, session_id: B256) -> B256 {
+    let mut buffer = [0u8; 128];
+    buffer[..32].copy_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    buffer[44..64].copy_from_slice(account.as_slice());
+    buffer[64..96].copy_from_slice(&U256::from(epoch).to_be_bytes::<32>());
+    buffer[96..].copy_from_slice(session_id.as_slice());
+    keccak256(keccak256(buffer))
+}
+
+/// The chain-less EIP-712 domain separator of the multichain digest:
+/// `{name: "Keyscope SessionKeyValidator", version: "1", verifyingContract: validator}`.
+pub fn multichain_domain_separator(validator: Address) -> B256 {
+    let mut buffer = [0u8; 32 * 4];
+    buffer[..32].copy_from_slice(MULTICHAIN_DOMAIN_TYPEHASH.as_slice());
+    buffer[32..64].copy_from_slice(keccak256(DOMAIN_NAME).as_slice());
+    buffer[64..96].copy_from_slice(keccak256(DOMAIN_VERSION).as_slice());
+    buffer[108..].copy_from_slice(validator.as_slice());
+    keccak256(buffer)
+}
+
+/// The digest the owner signs once for several chains: the EIP-712 digest of `EnableSessions(bytes32 chainsRoot)`
+/// in the chain-less domain of `validator` (see [`multichain_domain_separator`]). The validator must have the same
+/// address on every chain of the tree.
+pub fn multichain_digest(validator: Address, chains_root: B256) -> B256 {
+    let mut struct_preimage = [0u8; 64];
+    struct_preimage[..32].copy_from_slice(ENABLE_SESSIONS_TYPEHASH.as_slice());
+    struct_preimage[32..].copy_from_slice(chains_root.as_slice());
+    typed_data_digest(
+        multichain_domain_separator(validator),
+        keccak256(struct_preimage),
+    )
+}
+
+/// One leaf of a multichain enable tree: a session on an account at its epoch on a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MultichainEntry {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The account (the userOp sender on that chain).
+    pub account: Address,
+    /// The account's epoch on that chain (`validator.epochOf(account)` there).
+    pub epoch: u64,
+    /// The session id (see [`keyscope_permissions::session_id`]).
+    pub session_id: B256,
+}
+
+impl MultichainEntry {
+    /// The entry of these values.
+    pub fn new(chain_id: u64, account: Address, epoch: u64, session_id: B256) -> Self {
+        Self {
+            chain_id,
+            account,
+            epoch,
+            session_id,
+        }
+    }
+
+    /// Its leaf (see [`multichain_leaf`]).
+    pub fn leaf(&self) -> B256 {
+        multichain_leaf(self.chain_id, self.account, self.epoch, self.session_id)
+    }
+}
+
+/// The tree of a multichain enable: the owner signs [`Self::digest`] once, and the operation on each entry's chain
+/// carries [`Self::proof`] of that entry in [`Mode::EnableMultichain`]. The tree is OpenZeppelin's
+/// `StandardMerkleTree` layout over the entries' leaves (as for permissions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultichainEnable {
+    entries: Vec<MultichainEntry>,
+    tree: PermissionTree,
+}
+
+impl MultichainEnable {
+    /// The tree of these entries, in the order given (the order proofs are asked by). Fails on no entries
+    /// ([`Error::EmptyMultichain`]) or an entry given twice ([`Error::DuplicateMultichainEntry`]).
+    pub fn new(entries: Vec<MultichainEntry>) -> Result<Self> {
+        if entries.is_empty() {
+            return Err(Error::EmptyMultichain);
+        }
+        let mut seen = HashMap::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(&first) = seen.get(entry) {
+                return Err(Error::DuplicateMultichainEntry {
+                    first,
+                    duplicate: index,
+                });
+            }
+            seen.insert(*entry, index);
+        }
+        let tree =
+            PermissionTree::from_leaves(entries.iter().map(MultichainEntry::leaf).collect())?;
+        Ok(Self { entries, tree })
+    }
+
+    /// The entries, in the order given.
+    pub fn entries(&self) -> &[MultichainEntry] {
+        &self.entries
+    }
+
+    /// The index of `entry`, if it is in the tree.
+    pub fn index_of(&self, entry: &MultichainEntry) -> Option<usize> {
+        self.entries.iter().position(|e| e == entry)
+    }
+
+    /// The root (`chainsRoot`).
+    pub fn root(&self) -> B256 {
+        self.tree.root()
+    }
+
+    /// The digest the owner signs for the validator at `validator` (see [`multichain_digest`]).
+    pub fn digest(&self, validator: Address) -> B256 {
+        multichain_digest(validator, self.root())
+    }
+
+    /// The proof of entry `index`, leaf to root: the `chain_proof` of [`Mode::EnableMultichain`] on its chain.
+    pub fn proof(&self, index: usize) -> Result<Vec<B256>> {
+        Ok(self.tree.proof(index)?)
+    }
+}
+
 /// The owner's enable signature as an OpenZeppelin `AccountERC7579` verifies it through ERC-1271: `prefix` (the
 /// 20-byte address of the owner's validator module, which the account routes `isValidSignature` to) followed by
 /// the owner's 65-byte ECDSA signature over the raw `digest`.
@@ -460,6 +661,176 @@ pub fn sign_user_op(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use alloy_primitives::address;
+    use alloy_sol_types::{Eip712Domain, SolStruct, SolValue};
+    use keyscope_permissions::merkle::process_proof;
+
+    alloy_sol_types::sol! {
+        struct EnableSessions {
+            bytes32 chainsRoot;
+        }
+    }
+
+    const VALIDATOR: Address = address!("0x1d1499e622D69689cdf9004d05Ec547d650Ff211");
+
+    fn entries(n: u64) -> Vec<MultichainEntry> {
+        (0..n)
+            .map(|i| {
+                MultichainEntry::new(
+                    1 + i,
+                    Address::with_last_byte(i as u8),
+                    i % 3,
+                    keccak256(i.to_be_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn multichain_leaf_and_digest_are_the_eip712_formulas() {
+        let (account, session_id) = (Address::repeat_byte(0xab), B256::repeat_byte(0xcd));
+        let inner = (U256::from(31_337u64), account, 7u64, session_id).abi_encode();
+        assert_eq!(
+            multichain_leaf(31_337, account, 7, session_id),
+            keccak256(keccak256(inner))
+        );
+        let root = B256::repeat_byte(0x42);
+        let domain = Eip712Domain::new(
+            Some(DOMAIN_NAME.into()),
+            Some(DOMAIN_VERSION.into()),
+            None,
+            Some(VALIDATOR),
+            None,
+        );
+        assert_eq!(multichain_domain_separator(VALIDATOR), domain.hash_struct());
+        let expected = EnableSessions { chainsRoot: root }.eip712_signing_hash(&domain);
+        assert_eq!(multichain_digest(VALIDATOR, root), expected);
+        assert_ne!(multichain_digest(Address::ZERO, root), expected);
+    }
+
+    #[test]
+    fn multichain_tree_proves_every_entry() {
+        for n in [1, 2, 3, 5, 8] {
+            let tree = MultichainEnable::new(entries(n)).unwrap();
+            assert_eq!(tree.entries().len(), n as usize);
+            for (i, entry) in tree.entries().iter().enumerate() {
+                assert_eq!(tree.index_of(entry), Some(i));
+                let proof = tree.proof(i).unwrap();
+                assert_eq!(process_proof(entry.leaf(), &proof), tree.root());
+            }
+            assert_eq!(
+                tree.digest(VALIDATOR),
+                multichain_digest(VALIDATOR, tree.root())
+            );
+            assert!(tree.proof(n as usize).is_err());
+        }
+        let single = MultichainEnable::new(entries(1)).unwrap();
+        assert_eq!(single.root(), entries(1)[0].leaf());
+        assert!(single.proof(0).unwrap().is_empty());
+        assert_eq!(single.index_of(&entries(2)[1]), None);
+    }
+
+    #[test]
+    fn multichain_tree_refuses_empty_and_duplicates() {
+        assert_eq!(
+            MultichainEnable::new(Vec::new()),
+            Err(Error::EmptyMultichain)
+        );
+        let mut list = entries(3);
+        list.push(list[1]);
+        assert_eq!(
+            MultichainEnable::new(list),
+            Err(Error::DuplicateMultichainEntry {
+                first: 1,
+                duplicate: 3
+            })
+        );
+        // the same chain and account with another session is another entry
+        let mut list = entries(2);
+        list.push(MultichainEntry {
+            session_id: B256::ZERO,
+            ..list[0]
+        });
+        assert!(MultichainEnable::new(list).is_ok());
+    }
+
+    #[test]
+    fn multichain_mode_encodes_as_the_validator_reads() {
+        let session = Session {
+            signer: Address::repeat_byte(0x11),
+            ..Default::default()
+        };
+        let proof = vec![B256::repeat_byte(0xaa), B256::repeat_byte(0xbb)];
+        let owner = [VALIDATOR.as_slice(), &[0x77; 65]].concat();
+        let signature = SessionSignature {
+            session_signature: vec![0x99; 65],
+            ..SessionSignature::enable_multichain(
+                session.clone(),
+                proof.clone(),
+                owner.clone(),
+                vec![CallEntry::SelfRevocation],
+            )
+        };
+        let bytes = signature.encode().unwrap();
+        assert_eq!(bytes.len(), signature.encoded_len());
+        let mut expected = vec![MODE_ENABLE_MULTICHAIN];
+        expected.extend_from_slice(&encode_session(&session));
+        expected.push(2);
+        expected.extend_from_slice(&[0xaa; 32]);
+        expected.extend_from_slice(&[0xbb; 32]);
+        expected.extend_from_slice(&(owner.len() as u16).to_be_bytes());
+        expected.extend_from_slice(&owner);
+        expected.extend_from_slice(&[1, 0, 0, 65]);
+        expected.extend_from_slice(&[0x99; 65]);
+        assert_eq!(bytes, expected);
+        assert_eq!(SessionSignature::decode(&bytes).unwrap(), signature);
+
+        // the dummy keeps the proof and the owner signature's prefix, and has the same length
+        let dummy = signature.to_dummy();
+        assert_eq!(dummy.encoded_len(), signature.encoded_len());
+        assert_eq!(
+            dummy.mode,
+            Mode::EnableMultichain {
+                chain_proof: proof,
+                owner_signature: [VALIDATOR.as_slice(), dummy_ecdsa_signature()].concat(),
+            }
+        );
+        assert_eq!(
+            SessionSignature::decode(&dummy.encode().unwrap()).unwrap(),
+            dummy
+        );
+
+        // an empty proof (a tree of one entry)
+        let single = SessionSignature::enable_multichain(
+            session.clone(),
+            Vec::new(),
+            owner.clone(),
+            vec![CallEntry::SelfRevocation],
+        );
+        let bytes = single.encode().unwrap();
+        assert_eq!(bytes[1 + SESSION_LENGTH], 0);
+        assert_eq!(SessionSignature::decode(&bytes).unwrap(), single);
+
+        // a truncated proof
+        assert!(matches!(
+            SessionSignature::decode(&expected[..1 + SESSION_LENGTH + 1 + 40]),
+            Err(Error::Truncated { .. })
+        ));
+        // too long a proof for its one-byte length
+        let long = SessionSignature::enable_multichain(
+            session,
+            vec![B256::ZERO; 256],
+            owner,
+            vec![CallEntry::SelfRevocation],
+        );
+        assert!(matches!(
+            long.encode(),
+            Err(Error::TooLong {
+                field: "chain proof",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn framing_reads_as_the_validator_does() {

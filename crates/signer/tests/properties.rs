@@ -46,13 +46,30 @@ fn permission() -> impl Strategy<Value = Permission> {
         })
 }
 
+/// Use, enable or multichain enable mode.
+fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![
+        Just(Mode::Use),
+        prop::collection::vec(any::<u8>(), 0..100)
+            .prop_map(|owner_signature| Mode::Enable { owner_signature }),
+        (
+            prop::collection::vec(any::<[u8; 32]>(), 0..12),
+            prop::collection::vec(any::<u8>(), 0..100),
+        )
+            .prop_map(|(proof, owner_signature)| Mode::EnableMultichain {
+                chain_proof: proof.into_iter().map(B256::from).collect(),
+                owner_signature,
+            }),
+    ]
+}
+
 fn signature() -> impl Strategy<Value = SessionSignature> {
     (
         any::<[u8; 20]>(),
         any::<u64>(),
         0u8..4,
         any::<[u8; 32]>(),
-        prop::option::of(prop::collection::vec(any::<u8>(), 0..100)),
+        mode(),
         prop::collection::vec(
             (
                 permission(),
@@ -65,11 +82,9 @@ fn signature() -> impl Strategy<Value = SessionSignature> {
         (any::<u128>(), any::<u128>()),
     )
         .prop_map(
-            |(signer, time, policy, salt, owner, calls, sig, (max_operation_fee, fee_budget))| {
+            |(signer, time, policy, salt, mode, calls, sig, (max_operation_fee, fee_budget))| {
                 SessionSignature {
-                    mode: owner.map_or(Mode::Use, |owner_signature| Mode::Enable {
-                        owner_signature,
-                    }),
+                    mode,
                     session: Session {
                         signer: Address::from(signer),
                         validAfter: U48::from(time % (1 << 48)),
@@ -104,7 +119,7 @@ proptest! {
     fn decoder_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..1200)) {
         let _ = SessionSignature::decode(&bytes);
         // and with a plausible head
-        let mut framed = vec![bytes.first().copied().unwrap_or(0) % 3];
+        let mut framed = vec![bytes.first().copied().unwrap_or(0) % 4];
         framed.extend_from_slice(&[0u8; SESSION_LENGTH]);
         framed.extend_from_slice(&bytes);
         let _ = SessionSignature::decode(&framed);
@@ -133,5 +148,57 @@ proptest! {
         let i = bytes.len() / 3;
         flipped[i] ^= 0x5a;
         let _ = SessionSignature::decode(&flipped);
+        // the dummy keeps the mode (and a multichain proof), and round-trips
+        let dummy = sig.to_dummy();
+        if let (
+            Mode::EnableMultichain { chain_proof: a, .. },
+            Mode::EnableMultichain { chain_proof: b, .. },
+        ) = (&dummy.mode, &sig.mode)
+        {
+            prop_assert_eq!(a, b);
+        }
+        prop_assert_eq!(core::mem::discriminant(&dummy.mode), core::mem::discriminant(&sig.mode));
+        prop_assert_eq!(SessionSignature::decode(&dummy.encode().unwrap()).unwrap(), dummy);
+    }
+
+    /// Mode-2 signatures with mutated bytes, a mutated chain-proof length, or cut anywhere: a typed error or a
+    /// decoding, never a panic; a decoding re-encodes to the same bytes.
+    #[test]
+    fn multichain_mutations_never_panic(
+        sig in signature(),
+        proof in prop::collection::vec(any::<[u8; 32]>(), 0..12),
+        owner in prop::collection::vec(any::<u8>(), 0..100),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        proof_length in any::<u8>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let sig = SessionSignature {
+            mode: Mode::EnableMultichain {
+                chain_proof: proof.into_iter().map(B256::from).collect(),
+                owner_signature: owner,
+            },
+            ..sig
+        };
+        let bytes = sig.encode().unwrap();
+        prop_assert_eq!(bytes[0], 2);
+        prop_assert_eq!(&SessionSignature::decode(&bytes).unwrap(), &sig);
+        let check = |data: &[u8]| -> Result<(), TestCaseError> {
+            // (the decoder, as the validator, leaves the call count to `execute`; the encoder refuses 0)
+            if let Ok(reencoded) = SessionSignature::decode(data).and_then(|d| d.encode()) {
+                prop_assert_eq!(reencoded, data);
+            }
+            Ok(())
+        };
+        let mut mutated = bytes.clone();
+        for (index, value) in &edits {
+            mutated[index.index(bytes.len())] = *value;
+        }
+        check(&mutated)?;
+        let mut relengthed = bytes.clone();
+        relengthed[1 + SESSION_LENGTH] = proof_length;
+        check(&relengthed)?;
+        let cut = cut.index(bytes.len());
+        prop_assert!(SessionSignature::decode(&bytes[..cut]).is_err());
+        check(&mutated[..cut])?;
     }
 }

@@ -550,10 +550,10 @@ fn wire_format_errors_mirror_the_contract() {
         Err(Error::TrailingBytes { extra: 2 })
     ));
     let mut mode = bytes.clone();
-    mode[0] = 2;
+    mode[0] = 3; // 0 use, 1 enable, 2 multichain enable
     assert!(matches!(
         SessionSignature::decode(&mode),
-        Err(Error::UnknownMode(2))
+        Err(Error::UnknownMode(3))
     ));
     let mut dirty = bytes.clone();
     dirty[1] = 1; // high byte of the signer word

@@ -21,6 +21,20 @@ use crate::fees::FeeUsage;
 use crate::paymaster::DEFAULT_PAYMASTER_VERIFICATION_GAS;
 use crate::stack::Version;
 
+/// How a session operation refers to its session: use mode, or one of the enable modes.
+#[derive(Clone, Copy)]
+pub(crate) enum Enabling<'a> {
+    /// Mode 0: the session is granted already.
+    Use,
+    /// Mode 1: the owner signs the enable digest of this chain now.
+    Owner(&'a OwnerSigner),
+    /// Mode 2: the owner's one signature for several chains, and this chain's proof.
+    Multichain {
+        chain_proof: &'a [B256],
+        owner_signature: &'a [u8],
+    },
+}
+
 /// A session operation prepared for a session key that signs elsewhere (another process, a browser, a phone):
 /// its gas final and within the session's fee scope, its `signature` a dummy of the final length.
 /// The session key signs [`Self::user_op_hash`] raw (65-byte ECDSA `r ‖ s ‖ v`, no EIP-191 prefix);
@@ -135,7 +149,7 @@ impl Client {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<PreparedOp> {
-        self.prepare_session_op_in(account, key, session, calls, None)
+        self.prepare_session_op_in(account, key, session, calls, Enabling::Use)
             .await
     }
 
@@ -154,7 +168,50 @@ impl Client {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<PreparedOp> {
-        self.prepare_session_op_in(account, key, session, calls, Some(owner))
+        self.prepare_session_op_in(account, key, session, calls, Enabling::Owner(owner))
+            .await
+    }
+
+    /// Builds and signs a session operation in multichain enable mode (mode 2): the operation grants `session`
+    /// with the owner's one signature for several chains and uses it at once. `chain_proof` is the proof of this
+    /// chain's entry (this chain, `account`, its current epoch, the session) in the tree whose digest the owner
+    /// signed, and `owner_signature` that signature as the account's ERC-1271 takes it: both from
+    /// [`SignedMultichainEnable`](crate::SignedMultichainEnable) (see
+    /// [`Client::sign_multichain_enable`]; [`SignedMultichainEnable::chain_proof`](crate::SignedMultichainEnable::chain_proof)
+    /// finds this chain's proof). Otherwise as [`Client::prepare_enable_session_op`]: a proof of another chain's
+    /// entry, or an entry of another epoch, fails validation as a bad owner signature (AA24).
+    pub async fn prepare_multichain_enable_op(
+        &self,
+        account: &Account,
+        key: &SessionKey,
+        session: &CompiledSession,
+        chain_proof: &[B256],
+        owner_signature: &[u8],
+        calls: &[SessionCall],
+    ) -> Result<PreparedOp> {
+        let enabling = Enabling::Multichain {
+            chain_proof,
+            owner_signature,
+        };
+        self.prepare_session_op_in(account, key, session, calls, enabling)
+            .await
+    }
+
+    /// [`Client::prepare_multichain_enable_op`] for a session key that signs elsewhere, as
+    /// [`Client::prepare_unsigned_session_op`].
+    pub async fn prepare_unsigned_multichain_enable_op(
+        &self,
+        account: &Account,
+        session: &CompiledSession,
+        chain_proof: &[B256],
+        owner_signature: &[u8],
+        calls: &[SessionCall],
+    ) -> Result<UnsignedSessionOperation> {
+        let enabling = Enabling::Multichain {
+            chain_proof,
+            owner_signature,
+        };
+        self.unsigned_session_op_in(account, session, calls, enabling)
             .await
     }
 
@@ -168,21 +225,21 @@ impl Client {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<UnsignedSessionOperation> {
-        self.unsigned_session_op_in(account, session, calls, None)
+        self.unsigned_session_op_in(account, session, calls, Enabling::Use)
             .await
     }
 
-    /// Use mode without `owner`, enable mode (signed by `owner`) with it.
+    /// Use mode, enable mode (signed by the owner) or multichain enable mode, as `enabling` says.
     async fn prepare_session_op_in(
         &self,
         account: &Account,
         key: &SessionKey,
         session: &CompiledSession,
         calls: &[SessionCall],
-        owner: Option<&OwnerSigner>,
+        enabling: Enabling<'_>,
     ) -> Result<PreparedOp> {
         let unsigned = self
-            .unsigned_session_op_in(account, session, calls, owner)
+            .unsigned_session_op_in(account, session, calls, enabling)
             .await?;
         self.sign_session_op(unsigned, key)
     }
@@ -194,10 +251,10 @@ impl Client {
         account: &Account,
         session: &CompiledSession,
         calls: &[SessionCall],
-        owner: Option<&OwnerSigner>,
+        enabling: Enabling<'_>,
     ) -> Result<UnsignedSessionOperation> {
         let mut built = self
-            .build_session_op(account, session, calls, owner)
+            .build_session_op(account, session, calls, enabling)
             .await?;
         let entry_point = self.stack.version(built.version).entry_point;
         // Sponsored: the stub paymaster fields first, so that the estimate and the fee scope count the
@@ -267,15 +324,15 @@ impl Client {
         self.fit_fee_scope(&mut built.op, &built.usage).await
     }
 
-    /// A session operation with a dummy signature of the final length (use mode without `owner`, enable mode
-    /// signed by `owner` with it), its gas from the client's settings, and the session's fee usage; not yet
-    /// within the fee scope.
+    /// A session operation with a dummy signature of the final length (use mode, enable mode signed by the
+    /// owner, or multichain enable mode, as `enabling` says), its gas from the client's settings, and the
+    /// session's fee usage; not yet within the fee scope.
     pub(crate) async fn build_session_op(
         &self,
         account: &Account,
         session: &CompiledSession,
         calls: &[SessionCall],
-        owner: Option<&OwnerSigner>,
+        enabling: Enabling<'_>,
     ) -> Result<UnsignedSessionOp> {
         if calls.is_empty() {
             return Err(Error::NoCalls);
@@ -310,9 +367,18 @@ impl Client {
             session_lane(session.session_id()),
         );
         let mut op = self.unsigned_op(account, nonce_key, call_data).await?;
-        let unsigned = match owner {
-            None => SessionSignature::use_session(session.session.clone(), proofs),
-            Some(owner) => {
+        let unsigned = match enabling {
+            Enabling::Use => SessionSignature::use_session(session.session.clone(), proofs),
+            Enabling::Multichain {
+                chain_proof,
+                owner_signature,
+            } => SessionSignature::enable_multichain(
+                session.session.clone(),
+                chain_proof.to_vec(),
+                owner_signature.to_vec(),
+                proofs,
+            ),
+            Enabling::Owner(owner) => {
                 let validator = self.stack.session_key_validator;
                 let epoch = SessionKeyValidator::new(validator, self.provider.clone())
                     .epochOf(account.address)

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::eips::{BlockId, BlockNumberOrTag};
-use alloy::primitives::{aliases::U48, Address, U256};
+use alloy::primitives::{aliases::U48, Address, B256, U256};
 use keyscope_bindings::session_key_validator::SessionKeyValidator;
 use keyscope_bindings::KeyscopeAccount;
 use keyscope_signer::PackedUserOperation;
@@ -164,13 +164,23 @@ impl Client {
             );
         }
         if let Some(owner_signature) = &keys.owner_signature {
-            let digest = keyscope_signer::enable_digest(
-                validator_address,
-                self.chain_id(),
-                account,
-                epoch,
-                session_id,
-            );
+            let digest = match &keys.chain_proof {
+                Some(proof) => multichain_enable_digest(
+                    validator_address,
+                    self.chain_id(),
+                    account,
+                    epoch,
+                    session_id,
+                    proof,
+                ),
+                None => keyscope_signer::enable_digest(
+                    validator_address,
+                    self.chain_id(),
+                    account,
+                    epoch,
+                    session_id,
+                ),
+            };
             let answer = KeyscopeAccount::new(account, self.provider().clone())
                 .isValidSignature(digest, owner_signature.clone())
                 .from(validator_address)
@@ -186,4 +196,20 @@ impl Client {
         }
         Ok(state)
     }
+}
+
+/// `_multichainDigestOf`: the digest of `EnableSessions(chainsRoot)` in the validator's domain without chain id
+/// (`_multichainDigest`), where `chainsRoot` is the root `proof` leads to from this chain's leaf
+/// (`_multichainLeaf`). A proof of another chain's leaf leads to another root, whose digest the owner did not sign.
+pub(super) fn multichain_enable_digest(
+    validator: Address,
+    chain_id: u64,
+    account: Address,
+    epoch: u64,
+    session_id: B256,
+    proof: &[B256],
+) -> B256 {
+    let leaf = keyscope_signer::multichain_leaf(chain_id, account, epoch, session_id);
+    let root = keyscope_permissions::merkle::process_proof(leaf, proof);
+    keyscope_signer::multichain_digest(validator, root)
 }

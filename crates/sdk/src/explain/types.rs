@@ -67,7 +67,8 @@ pub struct SessionState {
     /// The status of the session the signature names, in the current epoch (`sessionStatus`).
     pub status: SessionStatus,
     /// In enable mode: whether the account's ERC-1271 `isValidSignature(enableDigest, ownerSignature)` answers the
-    /// magic value. Ignored in use mode.
+    /// magic value (in multichain enable mode, `isValidSignature` of the multichain digest of the root the chain
+    /// proof leads to from this chain's leaf). Ignored in use mode.
     pub owner_signature_valid: bool,
     /// Usage counters per permission leaf (`usageOf`).
     pub usage: BTreeMap<B256, Usage>,
@@ -150,6 +151,9 @@ pub struct StateKeys {
     pub session_id: Option<B256>,
     /// In enable mode, the owner's signature to check through the account's ERC-1271.
     pub owner_signature: Option<Bytes>,
+    /// In multichain enable mode (mode 2), the chain proof: the owner's signature is checked against the
+    /// multichain digest of the root it leads to from this chain's leaf (chain id, account, epoch, session).
+    pub chain_proof: Option<Vec<B256>>,
     /// Permission leaves whose usage counters are read.
     pub leaves: Vec<B256>,
     /// Assets whose cumulative spending is read (`Address::ZERO`: native value).

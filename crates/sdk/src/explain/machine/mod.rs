@@ -9,9 +9,11 @@
 //! | `_installedState` (`NotInstalled`)             | [`Machine::run`], from `SessionState::installed`          |
 //! | `_take`, `_takeUint`, `_takeLengthPrefixed`    | `decode::take`, `decode::take_uint`, `decode::take_prefixed` |
 //! | `_sessionIdOf`                                 | [`Machine::run`]: `keccak256(SESSION_TYPEHASH ‖ session)`  |
-//! | `_enable` (mode 1)                             | [`Machine::run`]; the ERC-1271 answer: `SessionState::owner_signature_valid`, read by `chain` |
+//! | `_enable` (modes 1 and 2)                      | [`Machine::run`]; the ERC-1271 answer: `SessionState::owner_signature_valid`, read by `chain` |
+//! | `_multichainDigestOf` (mode 2)                 | [`Machine::run`] reads the chain proof into `StateKeys::chain_proof`; `chain` computes the leaf, root and digest |
 //! | `_sessionView`, `_checkSessionFields`          | [`check_session_fields`]                                  |
 //! | `_enableDigest`                                | `keyscope_signer::enable_digest` (used by `chain`)        |
+//! | `_multichainLeaf`, `_multichainDigest`         | `chain::multichain_enable_digest` (used by `chain`)       |
 //! | `_checkPaymaster`                              | [`check_paymaster`]                                       |
 //! | `_chargeFee`                                   | [`Machine::charge_fee`]                                   |
 //! | `_maxOperationFee`                             | [`OperationCost::of`]                                     |
@@ -44,7 +46,7 @@ use std::collections::BTreeMap;
 
 use alloy::primitives::{aliases::U48, keccak256, Address, Bytes, FixedBytes, B256, U256};
 use keyscope_permissions::abi::SESSION_TYPEHASH;
-use keyscope_permissions::{MODE_ENABLE, MODE_USE};
+use keyscope_permissions::{MODE_ENABLE, MODE_ENABLE_MULTICHAIN, MODE_USE};
 use keyscope_signer::PackedUserOperation;
 
 use super::decode::{
@@ -180,7 +182,20 @@ impl<'a> Machine<'a> {
         // The record's `permissionsRevoked` becomes `Context.permissionsRevoked`: in use mode the record of the
         // current epoch, in enable mode the record it writes, which keeps the flag of the current epoch
         // (`state.permissions_revoked` is that flag either way).
-        if mode == MODE_ENABLE {
+        if mode == MODE_ENABLE || mode == MODE_ENABLE_MULTICHAIN {
+            if mode == MODE_ENABLE_MULTICHAIN {
+                // `_multichainDigestOf`: the chain proof; the digest of the root it leads to from this chain's
+                // leaf is what `chain` asks the account's ERC-1271 about.
+                let (proof_length, next) = take_uint(signature, cursor, 1)?;
+                let end = take(signature, next, proof_length * 0x20)?;
+                self.keys.chain_proof = Some(
+                    signature[next..end]
+                        .chunks_exact(0x20)
+                        .map(B256::from_slice)
+                        .collect(),
+                );
+                cursor = end;
+            }
             let (owner_signature, next) = take_prefixed(signature, cursor, 2)?;
             cursor = next;
             self.keys.owner_signature = Some(Bytes::copy_from_slice(&signature[owner_signature]));

@@ -1035,3 +1035,74 @@ fn the_table_names_every_function_raising_an_error() {
         }
     }
 }
+
+#[test]
+fn multichain_enable_mode_reads_the_chain_proof_then_checks_as_enable_mode() {
+    let session = compiled();
+    let (op, hash) = signed_op(&session, &[(TOKEN, U256::ZERO, transfer(1))], &[0], &key());
+    let proof = [B256::repeat_byte(0xaa), B256::repeat_byte(0xbb)];
+    let owner = [0x11u8; 85];
+    let at = 1 + SESSION_LENGTH;
+    let multichain = |proof: &[B256], owner: &[u8]| {
+        let mut signature = vec![keyscope_permissions::MODE_ENABLE_MULTICHAIN];
+        signature.extend_from_slice(&op.signature[1..at]);
+        signature.push(proof.len() as u8);
+        for node in proof {
+            signature.extend_from_slice(node.as_slice());
+        }
+        signature.extend_from_slice(&(owner.len() as u16).to_be_bytes());
+        signature.extend_from_slice(owner);
+        signature.extend_from_slice(&op.signature[at..]);
+        let mut op = op.clone();
+        op.signature = signature.into();
+        op
+    };
+    let enabled = multichain(&proof, &owner);
+    // the slots: the chain proof and the owner signature, for the ERC-1271 question `chain` asks
+    let keys = state_keys(&enabled, VALIDATOR);
+    assert_eq!(keys.chain_proof, Some(proof.to_vec()));
+    assert_eq!(keys.owner_signature, Some(Bytes::copy_from_slice(&owner)));
+    assert_eq!(state_keys(&op, VALIDATOR).chain_proof, None);
+    let mut state = SessionState::active();
+    state.status = SessionStatus::Unknown;
+    let verdict = verdict_v07(&enabled, hash, &state);
+    let Verdict::Accepted(validation) = &verdict else {
+        panic!("{verdict}")
+    };
+    assert_eq!(validation.owner_signature_valid, Some(true));
+    // an empty proof (a tree of one leaf) is fine too
+    assert!(verdict_v07(&multichain(&[], &owner), hash, &state).is_accepted());
+    // the owner signature refused (e.g. a proof of another chain's leaf): AA24
+    state.owner_signature_valid = false;
+    assert!(matches!(
+        verdict_v07(&enabled, hash, &state),
+        Verdict::Rejected(Rejection::SignatureInvalid(_))
+    ));
+    // revoked: SessionIsRevoked, as in mode 1
+    state.owner_signature_valid = true;
+    state.status = SessionStatus::Revoked;
+    assert!(matches!(
+        error_of(&verdict_v07(&enabled, hash, &state)),
+        SessionKeyValidatorErrors::SessionIsRevoked(_)
+    ));
+    // a proof longer than what follows: SignatureTruncated at the proof, before anything else is read
+    state.status = SessionStatus::Unknown;
+    let mut truncated = enabled.clone();
+    truncated.signature = truncated.signature[..at + 1 + 40].to_vec().into();
+    let verdict = verdict_v07(&truncated, hash, &state);
+    assert!(
+        matches!(
+            error_of(&verdict),
+            SessionKeyValidatorErrors::SignatureTruncated(e)
+                if e.offset == U256::from(at + 1) && e.needed == U256::from(64)
+        ),
+        "{verdict}"
+    );
+    assert_eq!(state_keys(&truncated, VALIDATOR).chain_proof, None);
+    // no proof length at all
+    truncated.signature = truncated.signature[..at].to_vec().into();
+    assert!(matches!(
+        error_of(&verdict_v07(&truncated, hash, &state)),
+        SessionKeyValidatorErrors::SignatureTruncated(_)
+    ));
+}
