@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::service::{Service, ServiceOptions};
 
 /// Every method served.
-pub const METHODS: [&str; 19] = [
+pub const METHODS: [&str; 20] = [
     "keyscope_info",
     "keyscope_createSessions",
     "keyscope_validateSession",
@@ -27,6 +27,7 @@ pub const METHODS: [&str; 19] = [
     "keyscope_handleOpsTransaction",
     "keyscope_prepareSessionOperation",
     "keyscope_sendSessionOperation",
+    "keyscope_prepareMultichainEnable",
     "wallet_requestExecutionPermissions",
     // The same method under its earlier draft's name (viem's `erc7715Actions().grantPermissions`).
     "wallet_grantPermissions",
@@ -245,6 +246,13 @@ fn module(service: Arc<Service>) -> Result<RpcModule<Service>> {
         &["userOp", "signature"],
         same,
         |s, p| async move { s.send_session_operation(p).await },
+    )?;
+    register(
+        m,
+        "keyscope_prepareMultichainEnable",
+        &["session", "chains"],
+        same,
+        |s, p| async move { s.prepare_multichain_enable(p).await },
     )?;
     for name in [
         "wallet_requestExecutionPermissions",

@@ -19,6 +19,7 @@ use crate::json::{check_len, from_value, hex_quantity, no_unknown, take, Quantit
 use crate::sessions::{self, Call, Limits, SessionRecord};
 use crate::store::{redacted_database_url, Store, Stored};
 
+mod multichain;
 mod owner_ops;
 mod session_ops;
 mod validation;

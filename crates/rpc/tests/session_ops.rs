@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{compiled, env, transfer, Env};
+use common::{compiled, env, transfer, transfer_data, Env};
 use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::alloy::sol_types::SolCall;
 use keyscope::bindings::session_key_validator::SessionKeyValidator;
@@ -35,15 +35,6 @@ async fn granted(env: &Env, version: &str, salt: u64) -> (Address, Address, Sess
         .await;
     let account = env.fund_and_grant(&owner, &answer, token, 1_000).await;
     (account, token, key, answer["sessions"][0].clone())
-}
-
-fn transfer_data(to: Address, amount: u64) -> Bytes {
-    DemoToken::transferCall {
-        to,
-        value: U256::from(amount),
-    }
-    .abi_encode()
-    .into()
 }
 
 /// The session key's signature over a prepared operation's `userOpHash` (raw, no EIP-191).

@@ -9,6 +9,7 @@ use keyscope::alloy::rpc::types::PackedUserOperation as UserOperation;
 use keyscope::bundler::to_rpc;
 use keyscope::client::handle_ops_calldata;
 use keyscope::permissions::{CompiledSession, SessionSpec, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
+use keyscope::signer::dummy_ecdsa_signature;
 use keyscope::{assemble_session_signature, Account, PreparedOp, SessionCall, SessionStatus};
 use keyscope::{Submission, Version};
 use serde::Deserialize;
@@ -145,8 +146,12 @@ fn selector_text(data: &[u8]) -> String {
 impl Service {
     /// The session given at `session`: a session id this service stored for `account`, or a session record as
     /// `keyscope_createSessions` answers it (`{sessionId?, spec, …}`: its spec is compiled, and must give
-    /// `sessionId` when that is there).
-    async fn session_param(&self, account: Address, value: Value) -> Result<CompiledSession> {
+    /// `sessionId` when that is there); with its spec.
+    pub(crate) async fn session_param(
+        &self,
+        account: Address,
+        value: Value,
+    ) -> Result<(SessionSpec, CompiledSession)> {
         let (id, spec) = match value {
             Value::String(_) => (Some(from_value::<B256>(value, "session")?), None),
             Value::Object(mut record) => {
@@ -174,14 +179,14 @@ impl Service {
                             compiled.session_id()
                         ),
                     )),
-                    _ => Ok(compiled),
+                    _ => Ok((spec, compiled)),
                 }
             }
             (Some(id), None) => {
                 self.remembered(account, &[id])
                     .await?
                     .remove(&id)
-                    .map(|stored| stored.compiled.clone())
+                    .map(|stored| (stored.spec.clone(), stored.compiled.clone()))
                     .ok_or_else(|| {
                         Error::invalid(
                             "session",
@@ -218,10 +223,12 @@ impl Service {
     // keyscope_prepareSessionOperation
     // ---------------------------------------------------------------------------------------------------------
 
-    /// `keyscope_prepareSessionOperation`: `{chainId?, account, session, calls, entryPoint?}` (or positional
-    /// `[account, session, calls]`) → the session operation with its gas final and within the session's fee
-    /// scope (the SDK's [`keyscope::Client::prepare_unsigned_session_op`]), its signature the wire format's dummy,
-    /// and `userOpHash`, which the session key signs raw.
+    /// `keyscope_prepareSessionOperation`: `{chainId?, account, session, calls, entryPoint?, multichainEnable?}`
+    /// (or positional `[account, session, calls]`) → the session operation with its gas final and within the
+    /// session's fee scope (the SDK's [`keyscope::Client::prepare_unsigned_session_op`]), its signature the wire
+    /// format's dummy, and `userOpHash`, which the session key signs raw. With `multichainEnable` (the answer of
+    /// `keyscope_prepareMultichainEnable` with the owner's `ownerSignature`), the operation is the session's first
+    /// on this chain and grants it (signature mode 2).
     pub(crate) async fn prepare_session_operation(
         &self,
         mut params: Map<String, Value>,
@@ -237,8 +244,9 @@ impl Service {
             .remove("calls")
             .ok_or_else(|| Error::invalid("calls", "required"))?;
         let entry_point = params.remove("entryPoint");
+        let multichain = params.remove("multichainEnable");
         no_unknown(&params)?;
-        let session = self.session_param(account, session).await?;
+        let (_, session) = self.session_param(account, session).await?;
         let calls = session_calls(calls, &session, self.client.stack().session_key_validator)?;
         if self
             .client
@@ -261,19 +269,69 @@ impl Service {
         };
         let session_id = session.session_id();
         let status = self.client.session_status(&account, session_id).await?;
-        if status != SessionStatus::Active {
-            return Err(Error::invalid(
-                "session",
-                format!(
-                    "session {session_id} is not active on {} (status {status:?}): the owner grants it first",
+        let enabling = match multichain {
+            Some(value) => Some(
+                self.multichain_enabling(value, account.address, &session)
+                    .await?,
+            ),
+            None => None,
+        };
+        match (status, &enabling) {
+            (SessionStatus::Active, None) | (SessionStatus::Unknown, Some(_)) => {}
+            (SessionStatus::Active, Some(_)) => {
+                return Err(Error::invalid(
+                    "multichainEnable",
+                    format!(
+                    "session {session_id} is already active on {}: send the operation without it",
                     account.address
                 ),
-            ));
+                ))
+            }
+            (status, _) => {
+                let grant = if enabling.is_some() {
+                    "a revoked session stays revoked"
+                } else {
+                    "the owner grants it first (or give multichainEnable)"
+                };
+                return Err(Error::invalid(
+                    "session",
+                    format!(
+                        "session {session_id} is not active on {} (status {status:?}): {grant}",
+                        account.address
+                    ),
+                ));
+            }
         }
-        let unsigned = self
-            .client
-            .prepare_unsigned_session_op(&account, &session, &calls)
-            .await?;
+        let unsigned = match &enabling {
+            Some(enabling) => {
+                self.client
+                    .prepare_unsigned_multichain_enable_op(
+                        &account,
+                        &session,
+                        &enabling.chain_proof,
+                        &enabling.owner_signature,
+                        &calls,
+                    )
+                    .await?
+            }
+            None => {
+                self.client
+                    .prepare_unsigned_session_op(&account, &session, &calls)
+                    .await?
+            }
+        };
+        // The operation's signature is the wire format with dummies in place of signatures (the gas was estimated
+        // with it); a multichain enable's owner signature is real, as the operation will carry it: only the
+        // session key's is left to sign.
+        let mut op = unsigned.op.clone();
+        if enabling.is_some() {
+            let mut wire = unsigned.signature.clone();
+            wire.session_signature = dummy_ecdsa_signature().to_vec();
+            op.signature = wire
+                .encode()
+                .map_err(|error| Error::Internal(error.to_string()))?
+                .into();
+        }
         let mut answer = json!({
             "chainId": hex_quantity(self.chain_id),
             "account": account.address,
@@ -293,10 +351,11 @@ impl Service {
                     "permission": permission,
                 })
             }).collect::<Vec<_>>(),
-            "userOp": to_rpc(&unsigned.op)?,
+            "userOp": to_rpc(&op)?,
             "userOpHash": unsigned.user_op_hash,
             "gasEstimated": matches!(self.client.submission(), Submission::Bundler(_)),
             "feeScope": sessions::fee_scope_json(&unsigned.usage.scope),
+            "multichainEnable": enabling.is_some(),
         });
         sessions::set_fees(
             &mut answer,

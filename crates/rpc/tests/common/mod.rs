@@ -176,14 +176,19 @@ pub async fn post(http: &reqwest::Client, url: &str, method: &str, params: Value
         .unwrap()
 }
 
-/// A `DemoToken` transfer of `amount` to `to`, under the session's permission 0.
-pub fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
-    let data = DemoToken::transferCall {
+/// The calldata of a `DemoToken` transfer of `amount` to `to`.
+pub fn transfer_data(to: Address, amount: u64) -> Bytes {
+    DemoToken::transferCall {
         to,
         value: U256::from(amount),
     }
-    .abi_encode();
-    SessionCall::new(token, data, 0)
+    .abi_encode()
+    .into()
+}
+
+/// A `DemoToken` transfer of `amount` to `to`, under the session's permission 0.
+pub fn transfer(token: Address, to: Address, amount: u64) -> SessionCall {
+    SessionCall::new(token, transfer_data(to, amount), 0)
 }
 
 /// The compiled session behind a record the service answered (what a client in any language gets).
