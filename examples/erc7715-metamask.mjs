@@ -15,6 +15,10 @@
 //    → keyscope_sendSessionOperation).
 // 5. The kit has no revoke action: wallet_revokeExecutionPermission through the same viem client, the owner signs,
 //    and getGrantedExecutionPermissions lists only the ERC-20 allowance.
+// 6. requestExecutionPermissions: an erc20-token-periodic allowance (50 units per hour) with the kit's `redeemer`
+//    (the session key) and `payee` (one recipient) rules; the kit parses the answer (periodAmount as bigint, both
+//    rules); once the owner sent it, the session key pays the payee 20 units, and a transfer to anyone else is refused
+//    (-32500, ArgumentRuleFailed).
 //
 // Prints each step; exits non-zero on any refusal or unexpected answer.
 
@@ -166,3 +170,43 @@ console.log(`wallet_revokeExecutionPermission: revoked in ${await ownerSends(rev
 listed = await wallet.getGrantedExecutionPermissions();
 check(listed.length === 1 && listed[0].context === erc20.context, `after revoking: ${listed.length} granted`);
 console.log(`getGrantedExecutionPermissions after revoke: ${listed.length} (${listed[0].permission.type})`);
+
+// 6. A periodic allowance that only the session key redeems and only pays `recipient`.
+const supportedPeriodic = supported['erc20-token-periodic'];
+for (const rule of ['redeemer', 'payee']) {
+  check(supportedPeriodic?.ruleTypes?.includes(rule), `erc20-token-periodic without the ${rule} rule: ${JSON.stringify(supported)}`);
+}
+const [periodic] = await wallet.requestExecutionPermissions([{
+  chainId: chain.id,
+  from: accountAddress,
+  to: sessionKey.address,
+  expiry,
+  redeemer: [sessionKey.address],
+  payee: [recipient],
+  permission: {
+    type: 'erc20-token-periodic',
+    data: { tokenAddress: token, periodAmount: 50n, periodDuration: 3600, startTime: Number(timestamp) - 60 },
+    isAdjustmentAllowed: false,
+  },
+}]);
+check(periodic.permission.data.periodAmount === 50n, `periodAmount ${periodic.permission.data.periodAmount}`);
+check(periodic.permission.data.periodDuration === 3600, `periodDuration ${periodic.permission.data.periodDuration}`);
+const ruleOf = (type) => periodic.rules.find((rule) => rule.type === type);
+check(ruleOf('redeemer')?.data.addresses[0] === sessionKey.address, `redeemer ${JSON.stringify(periodic.rules)}`);
+check(ruleOf('payee')?.data.addresses[0] === recipient, `payee ${JSON.stringify(periodic.rules)}`);
+console.log(`requestExecutionPermissions: erc20-token-periodic ${periodic.permission.data.periodAmount} per ${periodic.permission.data.periodDuration} s, redeemer and payee rules`);
+await ownerSends(periodic.keyscope);
+await sessionSends(periodic.keyscope.sessionId, [{
+  to: token,
+  data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [recipient, 20n] }),
+}]);
+const paid = await node.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [recipient] });
+check(paid === 220n, `the payee has ${paid} tokens`);
+console.log(`session operation: the payee received 20 tokens`);
+const stranger = privateKeyToAccount(generatePrivateKey()).address;
+const refused = await sessionSends(periodic.keyscope.sessionId, [{
+  to: token,
+  data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [stranger, 1n] }),
+}]).then(() => null, (error) => error.message);
+check(refused?.includes('-32500') && refused.includes('ArgumentRuleFailed'), `a transfer to another payee: ${refused}`);
+console.log('session operation to another payee: refused (-32500, ArgumentRuleFailed)');

@@ -37,8 +37,8 @@ use keyscope::alloy::primitives::{keccak256, Address, Bytes, B256};
 use keyscope::alloy::providers::Provider;
 use keyscope::alloy::sol_types::SolValue;
 use keyscope::permissions::{
-    FeeScopeSpec, PaymasterSpec, Permission, PermissionSpec, PermissionTree, Session, SessionSpec,
-    Target,
+    ArgRef, FeeScopeSpec, PaymasterSpec, Permission, PermissionSpec, PermissionTree, RuleSpec,
+    RuleValue, Scalar, Session, SessionSpec, Target,
 };
 use keyscope::status::Status;
 use keyscope::PeriodAllowance;
@@ -61,7 +61,10 @@ pub(crate) const SUPPORTED_PERMISSIONS: [&str; 4] = [
 /// Why the stream types are refused.
 const STREAM_REFUSAL: &str = "this validator has no streaming allowance (initialAmount + amountPerSecond × elapsed, up to maxAmount): it renews allowances per period instead, with the period named in the operation and held to it by the EntryPoint through the validation window (no clock read in validation)";
 /// The rule types served.
-pub(crate) const SUPPORTED_RULES: [&str; 1] = ["expiry"];
+pub(crate) const SUPPORTED_RULES: [&str; 3] = ["expiry", "redeemer", "payee"];
+/// Most addresses of a `redeemer` or `payee` rule (within the validator's 64 `one_of` operands, and the rule's
+/// `data` within [`MAX_DATA_BYTES`]).
+pub(crate) const MAX_RULE_ADDRESSES: usize = 32;
 /// First byte of a Keyscope permission context (the encoding's version).
 pub(crate) const CONTEXT_VERSION: u8 = 1;
 /// Most bytes of a `type` (of the permission, the signer, a rule).
@@ -193,6 +196,13 @@ struct Erc20Periodic {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Expiry {
     timestamp: Quantity,
+}
+
+/// The data of a `redeemer` or `payee` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressList {
+    addresses: Vec<Address>,
 }
 
 /// A unique salt per granted request, so that a permission asked for again after revocation is a new session.
@@ -509,18 +519,87 @@ fn read_permission(
     read
 }
 
-/// `validUntil` from the `expiry` rule (or the older top-level `expiry`); `None` when the request has none.
-fn expiry(request: &PermissionRequest) -> Result<Option<u64>> {
-    let mut until = request.expiry.map(|q| q.to_u64("expiry")).transpose()?;
+/// The rules of a request, as read.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Rules {
+    /// `validUntil`, from the `expiry` rule (or the older top-level `expiry`); `None` when the request has none.
+    expiry: Option<u64>,
+    /// The `redeemer` rule's addresses: who may use the permission. Keyscope's only redeemer is the session key
+    /// (it signs every operation), so the rule must name it.
+    redeemers: Option<Vec<Address>>,
+    /// The `payee` rule's addresses: who may receive what the permission transfers.
+    payees: Option<Vec<Address>>,
+}
+
+/// A `redeemer` or `payee` rule's data: `{addresses: [...]}`, at least one, at most [`MAX_RULE_ADDRESSES`];
+/// duplicates dropped, order kept.
+fn rule_addresses(data: &Value, field: &str) -> Result<Vec<Address>> {
+    let data: AddressList = from_value(data.clone(), field)?;
+    let field = join_path(field, "addresses");
+    if data.addresses.is_empty() {
+        return Err(Error::invalid(field, "at least one address"));
+    }
+    check_len(
+        &field,
+        data.addresses.len(),
+        MAX_RULE_ADDRESSES,
+        "addresses",
+    )?;
+    let mut addresses = Vec::with_capacity(data.addresses.len());
+    for address in data.addresses {
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    Ok(addresses)
+}
+
+/// Reads the request's rules; `key` is the session key, the only address that can use a Keyscope permission.
+fn read_rules(request: &PermissionRequest, key: Address) -> Result<Rules> {
+    let mut rules = Rules {
+        expiry: request.expiry.map(|q| q.to_u64("expiry")).transpose()?,
+        ..Rules::default()
+    };
     for (i, rule) in request.rules.iter().enumerate() {
         let field = format!("rules[{i}]");
+        let data_field = join_path(&field, "data");
+        let once = |seen: bool| {
+            if seen {
+                Err(Error::invalid(
+                    join_path(&field, "type"),
+                    format!(
+                        "a second {:?} rule: give one, with every address",
+                        rule.kind
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
         match rule.kind.as_str() {
             "expiry" => {
-                let data: Expiry = from_value(rule.data.clone(), &join_path(&field, "data"))?;
+                let data: Expiry = from_value(rule.data.clone(), &data_field)?;
                 let at = data
                     .timestamp
                     .to_u64(&join_path(&field, "data.timestamp"))?;
-                until = Some(until.map_or(at, |u| u.min(at)));
+                rules.expiry = Some(rules.expiry.map_or(at, |u| u.min(at)));
+            }
+            "redeemer" => {
+                once(rules.redeemers.is_some())?;
+                let redeemers = rule_addresses(&rule.data, &data_field)?;
+                if !redeemers.contains(&key) {
+                    return Err(Error::invalid(
+                        join_path(&data_field, "addresses"),
+                        format!(
+                            "does not name the session key {key}: a Keyscope permission is used only by its session                              key, which signs every operation (whoever submits it), so no other redeemer can be                              honoured; name the session key or leave the rule out"
+                        ),
+                    ));
+                }
+                rules.redeemers = Some(redeemers);
+            }
+            "payee" => {
+                once(rules.payees.is_some())?;
+                rules.payees = Some(rule_addresses(&rule.data, &data_field)?);
             }
             other => {
                 return Err(Error::invalid(
@@ -533,13 +612,59 @@ fn expiry(request: &PermissionRequest) -> Result<Option<u64>> {
             }
         }
     }
-    match until {
-        Some(0) => Err(Error::invalid(
+    if rules.expiry == Some(0) {
+        return Err(Error::invalid(
             "rules",
             "the expiry's timestamp must be a positive Unix time: Keyscope sessions always end (leave the expiry out for one day from now)",
-        )),
-        until => Ok(until),
+        ));
     }
+    Ok(rules)
+}
+
+/// `permission` restricted to pay only `payees`: an ERC-20 transfer's `to` is one of them (an argument rule); a
+/// native transfer to any target becomes one permission per payee, each with the permission's limits. The
+/// validator keeps a session's totals and period allowances per asset (not per permission), so the payees share
+/// one allowance.
+fn pay_only(permission: PermissionSpec, payees: &[Address]) -> Vec<PermissionSpec> {
+    if permission.native_transfer {
+        return payees
+            .iter()
+            .map(|payee| PermissionSpec {
+                target: Target::Address(*payee),
+                ..permission.clone()
+            })
+            .collect();
+    }
+    let operands: Vec<Scalar> = payees
+        .iter()
+        .map(|payee| Scalar::Text(payee.to_string()))
+        .collect();
+    let (op, value) = match operands.as_slice() {
+        [one] => ("eq", RuleValue::One(one.clone())),
+        _ => ("one_of", RuleValue::Many(operands)),
+    };
+    let mut permission = permission;
+    permission.rules.push(RuleSpec {
+        arg: ArgRef::Name("to".into()),
+        op: op.into(),
+        value: Some(value),
+        mask: None,
+        ty: None,
+    });
+    vec![permission]
+}
+
+/// The rules as granted: the expiry (given or the default `valid_until`), then the redeemer and payee rules when
+/// given.
+fn read_rules_json(valid_until: u64, rules: &Rules) -> Value {
+    let mut read = vec![json!({ "type": "expiry", "data": { "timestamp": valid_until } })];
+    if let Some(redeemers) = &rules.redeemers {
+        read.push(json!({ "type": "redeemer", "data": { "addresses": redeemers } }));
+    }
+    if let Some(payees) = &rules.payees {
+        read.push(json!({ "type": "payee", "data": { "addresses": payees } }));
+    }
+    Value::Array(read)
 }
 
 /// `0x01 ‖ abi.encode(account, session, permissions)`.
@@ -627,12 +752,28 @@ impl Service {
                     format!("{key} is a contract: Keyscope session keys are ECDSA keys (an externally owned address)"),
                 ));
             }
-            let valid_until = match expiry(&request).map_err(|e| e.within(&field))? {
+            let rules = read_rules(&request, key).map_err(|e| e.within(&field))?;
+            let valid_until = match rules.expiry {
                 Some(until) => until,
                 None => self.default_expiry().await?,
             };
             let (permission, valid_after, read_permission) =
                 to_permission(&request.permission, chain_time).map_err(|e| e.within(&field))?;
+            let permissions = match &rules.payees {
+                Some(payees) => pay_only(permission, payees),
+                None => vec![permission],
+            };
+            if permissions.len() > self.limits().permissions_per_session {
+                return Err(Error::invalid(
+                    join_path(&field, "rules"),
+                    format!(
+                        "the payees of a native-token permission each need a permission of the session: {} is over \
+                         this service's {} per session",
+                        permissions.len(),
+                        self.limits().permissions_per_session
+                    ),
+                ));
+            }
             let fees = match &request.fees {
                 Some(value) => {
                     sessions::parse_fee_scope(value.clone(), &join_path(&field, "fees"))?
@@ -652,7 +793,7 @@ impl Service {
                 paymaster,
                 fees,
                 salt: fresh_salt(),
-                permissions: vec![permission],
+                permissions,
             };
             let compiled = sessions::compile(&spec, &field)?;
 
@@ -688,7 +829,7 @@ impl Service {
                 "from": this.account.address,
                 "to": key,
                 "permission": read_permission,
-                "rules": [{ "type": "expiry", "data": { "timestamp": valid_until } }],
+                "rules": read_rules_json(valid_until, &rules),
                 "fees": sessions::fee_scope_json(&spec.fees),
                 "paymaster": spec.paymaster,
             });
@@ -969,7 +1110,13 @@ mod tests {
         );
         assert!(spec.native_transfer);
         assert_eq!(spec.native_total_limit, Some(U256::from(10u64.pow(18))));
-        assert_eq!(expiry(&native).ok(), Some(Some(1000)));
+        let key: Address = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+            .parse()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            read_rules(&native, key).ok().and_then(|r| r.expiry),
+            Some(1000)
+        );
 
         let erc20 = request(json!({
             "chainId": "0x1", "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
@@ -1023,13 +1170,13 @@ mod tests {
                 "{data}"
             );
         }
-        let no_expiry = request(
+        let unknown_rule = request(
             json!({ "chainId": 1, "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
             "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } },
-            "rules": [{ "type": "redeemer", "data": {} }] }),
+            "rules": [{ "type": "allowed-calldata", "data": {} }] }),
         );
         assert!(
-            matches!(expiry(&no_expiry), Err(Error::InvalidParams { field, .. }) if field == "rules[0].type")
+            matches!(read_rules(&unknown_rule, Address::ZERO), Err(Error::InvalidParams { field, .. }) if field == "rules[0].type")
         );
         let wallet = request(
             json!({ "chainId": 1, "signer": { "type": "wallet", "data": {} },
@@ -1038,6 +1185,100 @@ mod tests {
         assert!(
             matches!(session_key(&wallet), Err(Error::InvalidParams { field, .. }) if field == "signer.type")
         );
+    }
+
+    #[test]
+    fn redeemer_and_payee_rules() {
+        let key: Address = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+            .parse()
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let (a, b) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb2));
+        let with_rules = |rules: Value| {
+            request(json!({ "chainId": 1, "to": key,
+                "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } },
+                "rules": rules }))
+        };
+        let read = read_rules(
+            &with_rules(json!([
+                { "type": "redeemer", "data": { "addresses": [key, b] } },
+                { "type": "payee", "data": { "addresses": [a, b, a] } },
+                { "type": "expiry", "data": { "timestamp": 1000 } }
+            ])),
+            key,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            read,
+            Rules {
+                expiry: Some(1000),
+                redeemers: Some(vec![key, b]),
+                payees: Some(vec![a, b]),
+            }
+        );
+        assert_eq!(
+            read_rules_json(1000, &read)[2],
+            json!({ "type": "payee", "data": { "addresses": [a, b] } })
+        );
+        let field = |rules: Value| match read_rules(&with_rules(rules), key) {
+            Err(Error::InvalidParams { field, .. }) => field,
+            other => unreachable!("{other:?}"),
+        };
+        // A redeemer set without the session key cannot be honoured; empty, malformed or repeated rules.
+        let many: Vec<Address> = (0..33u8).map(Address::repeat_byte).collect();
+        for (rules, expected) in [
+            (
+                json!([{ "type": "redeemer", "data": { "addresses": [a] } }]),
+                "rules[0].data.addresses",
+            ),
+            (
+                json!([{ "type": "payee", "data": { "addresses": [] } }]),
+                "rules[0].data.addresses",
+            ),
+            (
+                json!([{ "type": "payee", "data": { "addresses": many } }]),
+                "rules[0].data.addresses",
+            ),
+            (json!([{ "type": "payee", "data": {} }]), "rules[0].data"),
+            (
+                json!([{ "type": "payee", "data": { "addresses": [a], "x": 1 } }]),
+                "rules[0].data.x",
+            ),
+            (
+                json!([{ "type": "payee", "data": { "addresses": [a] } },
+                       { "type": "payee", "data": { "addresses": [b] } }]),
+                "rules[1].type",
+            ),
+        ] {
+            assert_eq!(field(rules.clone()), expected, "{rules}");
+        }
+
+        // Payees: an ERC-20 transfer's `to` is one of them; a native transfer is one permission per payee.
+        let erc20 = PermissionSpec::call(a, "transfer(address to,uint256 amount)");
+        let paid = pay_only(erc20.clone(), &[b]);
+        assert_eq!(paid.len(), 1);
+        assert_eq!(
+            (paid[0].rules[0].op.as_str(), &paid[0].rules[0].arg),
+            ("eq", &ArgRef::Name("to".into()))
+        );
+        let paid = pay_only(erc20, &[a, b]);
+        assert_eq!(paid[0].rules[0].op, "one_of");
+        assert_eq!(
+            paid[0].rules[0].value,
+            Some(RuleValue::Many(vec![
+                Scalar::Text(a.to_string()),
+                Scalar::Text(b.to_string())
+            ]))
+        );
+        let mut native = PermissionSpec::native_transfer(Target::Any, U256::from(5));
+        native.native_total_limit = Some(U256::from(5));
+        let paid = pay_only(native, &[a, b]);
+        assert_eq!(
+            paid.iter().map(|p| p.target).collect::<Vec<_>>(),
+            vec![Target::Address(a), Target::Address(b)]
+        );
+        assert!(paid
+            .iter()
+            .all(|p| p.native_total_limit == Some(U256::from(5)) && p.native_transfer));
     }
 
     #[test]

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{compiled, env, transfer};
-use keyscope::alloy::primitives::{Address, U256};
+use keyscope::alloy::primitives::{Address, Bytes, U256};
 use keyscope::alloy::providers::Provider;
-use keyscope::Version;
+use keyscope::{SessionCall, Version};
 use serde_json::{json, Value};
 
 /// Most bytes of a permission's `justification` (the README's bounds).
@@ -30,7 +30,7 @@ async fn request_grant_list_revoke() {
     );
     assert_eq!(
         supported["erc20-token-allowance"]["ruleTypes"],
-        json!(["expiry"])
+        json!(["expiry", "redeemer", "payee"])
     );
 
     let expiry = json!([{ "type": "expiry", "data": { "timestamp": now + 3600 } }]);
@@ -411,4 +411,115 @@ async fn periodic_permissions_show_what_is_left() {
         env.balance(token, Address::repeat_byte(9)).await,
         U256::from(30)
     );
+}
+
+#[tokio::test]
+async fn payee_and_redeemer_rules_bind_the_session() {
+    let env = env().await;
+    let chain = format!("{:#x}", env.client.chain_id());
+    let (now, token, owner, key) = env.cast().await;
+    let account = env.funded_account(&owner, 6, Version::V08).await;
+    env.mint(token, account.address, 1_000).await;
+    let (a, b, stranger) = (
+        Address::repeat_byte(0x21),
+        Address::repeat_byte(0x22),
+        Address::repeat_byte(0x23),
+    );
+    let expiry = json!({ "type": "expiry", "data": { "timestamp": now + 3600 } });
+    let request = |permission: Value, rules: Value| {
+        json!({ "chainId": chain, "from": account.address, "to": key.address(),
+                "permission": permission, "rules": rules })
+    };
+    let erc20 = json!({ "type": "erc20-token-allowance",
+                        "data": { "tokenAddress": token, "allowanceAmount": "0x64" } });
+    let native =
+        json!({ "type": "native-token-allowance", "data": { "allowanceAmount": "0x3e8" } });
+
+    // A redeemer set without the session key cannot be honoured: only the session key uses the permission.
+    let error = env
+        .err(
+            "wallet_requestExecutionPermissions",
+            json!([request(
+                erc20.clone(),
+                json!([{ "type": "redeemer", "data": { "addresses": [stranger] } }])
+            )]),
+        )
+        .await;
+    assert_eq!(
+        (error.code, error.field()),
+        (-32602, "[0].rules[0].data.addresses".into()),
+        "{error:?}"
+    );
+
+    let redeemer = json!({ "type": "redeemer", "data": { "addresses": [key.address()] } });
+    let granted = env
+        .ok(
+            "wallet_requestExecutionPermissions",
+            json!([
+                request(
+                    erc20,
+                    json!([expiry, redeemer, { "type": "payee", "data": { "addresses": [a] } }])
+                ),
+                request(
+                    native,
+                    json!([expiry, { "type": "payee", "data": { "addresses": [a, b] } }])
+                )
+            ]),
+        )
+        .await;
+    assert_eq!(
+        granted[0]["rules"],
+        json!([expiry, redeemer, { "type": "payee", "data": { "addresses": [a] } }])
+    );
+    assert_eq!(
+        granted[1]["rules"][1],
+        json!({ "type": "payee", "data": { "addresses": [a, b] } })
+    );
+    let erc20_spec = &granted[0]["keyscope"]["session"]["spec"]["permissions"];
+    assert_eq!(erc20_spec[0]["rules"][0]["op"], "eq", "{erc20_spec}");
+    let native_spec = &granted[1]["keyscope"]["session"]["spec"]["permissions"];
+    assert_eq!(native_spec.as_array().unwrap().len(), 2, "{native_spec}");
+    env.sign_and_send(&owner, &granted[0]["keyscope"]).await;
+
+    // The ERC-20 allowance pays only `a`.
+    let tokens = compiled(&granted[0]["keyscope"]["session"]);
+    env.client
+        .send_session_op(&account, &key, &tokens, &[transfer(token, a, 40)])
+        .await
+        .unwrap();
+    let verdict = env
+        .validate_calls(&account, &key, &tokens, &[transfer(token, stranger, 1)])
+        .await;
+    assert_eq!(
+        verdict["failure"]["rule"], "ArgumentRuleFailed",
+        "{verdict}"
+    );
+
+    // The native allowance pays `a` and `b`, one allowance for both, and no one else.
+    let value = compiled(&granted[1]["keyscope"]["session"]);
+    let pay = |to: Address, wei: u64, permission: usize| SessionCall {
+        target: to,
+        value: U256::from(wei),
+        data: Bytes::new(),
+        permission,
+    };
+    env.client
+        .send_session_op(&account, &key, &value, &[pay(a, 600, 0), pay(b, 400, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        env.client.provider().get_balance(b).await.unwrap(),
+        U256::from(400)
+    );
+    let verdict = env
+        .validate_calls(&account, &key, &value, &[pay(b, 1, 1)])
+        .await;
+    assert_eq!(
+        verdict["failure"]["rule"], "NativeTotalExceeded",
+        "{verdict}"
+    );
+    let verdict = env
+        .validate_calls(&account, &key, &value, &[pay(stranger, 1, 0)])
+        .await;
+    assert_eq!(verdict["failure"]["rule"], "TargetNotAllowed", "{verdict}");
 }

@@ -8,6 +8,7 @@
 //! - `erc7715-metamask.mjs`: MetaMask's `@metamask/smart-accounts-kit` 2.0.0 (`erc7715ProviderActions`, unchanged,
 //!   its viem transport pointed at the service with an API key): supported → request (native and ERC-20
 //!   allowances) → the owner sends → granted (`params: []`, by API key) → the session spends → revoke → granted;
+//!   then a periodic ERC-20 allowance with the kit's `redeemer` and `payee` rules: pays the payee, refuses another;
 //! - `erc7715-viem.mjs`: viem's `erc7715Actions().grantPermissions` (2024 draft shape): refused with `-32602` on
 //!   `[0].permissions`, surfaced by viem as `InvalidParamsRpcError` with the service's message.
 //!
@@ -120,6 +121,9 @@ async fn metamask_kit_requests_lists_and_revokes_permissions() {
         "the recipient received 200 tokens",
         "wallet_revokeExecutionPermission: revoked in 0x",
         "getGrantedExecutionPermissions after revoke: 1 (erc20-token-allowance)",
+        "requestExecutionPermissions: erc20-token-periodic 50 per 3600 s, redeemer and payee rules",
+        "session operation: the payee received 20 tokens",
+        "session operation to another payee: refused (-32500, ArgumentRuleFailed)",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
