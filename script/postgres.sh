@@ -25,21 +25,9 @@ if [ "${1:-}" = stop ]; then
 fi
 
 if [ -z "$(bindir)" ]; then
-  if [ "$(id -u)" != 0 ]; then
-    log "PostgreSQL is not installed: run as root (or apt-get install postgresql)"
-    exit 1
-  fi
-  log "installing Debian's postgresql package"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  # The package's own cluster is not used, nor started (a policy-rc.d refuses service starts during the install).
-  policy=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    policy=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
-  fi
-  apt-get install -y -qq --no-install-recommends postgresql >&2
-  if [ -n "$policy" ]; then rm -f "$policy"; fi
+  # The package's own cluster is not used, nor started.
+  source "$(dirname "$0")/lib/debian-package.sh"
+  install_debian_package postgresql PostgreSQL
 fi
 bin="$(bindir)"
 

@@ -31,6 +31,17 @@ if [ -f Cargo.toml ]; then
       echo "notice: no PostgreSQL: the storage tests run on SQLite only"
     fi
   fi
+  # keyscope-rpc's browser test runs a page in headless Chromium: script/chromium.sh installs Debian's package (as
+  # root) when none runs. Without it the test skips with a notice, unless KEYSCOPE_REQUIRE_BROWSER=1 (CI).
+  echo "==> [${SECONDS}s] Chromium for the browser test (script/chromium.sh)"
+  if chromium_env="$(bash script/chromium.sh)"; then
+    eval "$chromium_env"
+  elif [ "${KEYSCOPE_REQUIRE_BROWSER:-}" = 1 ]; then
+    echo "script/chromium.sh failed and KEYSCOPE_REQUIRE_BROWSER=1"
+    exit 1
+  else
+    echo "notice: no Chromium: the browser test is skipped"
+  fi
   echo "==> [${SECONDS}s] cargo test --workspace"
   cargo test --workspace --locked
 fi

@@ -9,6 +9,8 @@
 //!   its viem transport pointed at the service with an API key): supported → request (native and ERC-20
 //!   allowances) → the owner sends → granted (`params: []`, by API key) → the session spends → revoke → granted;
 //!   then a periodic ERC-20 allowance with the kit's `redeemer` and `payee` rules: pays the payee, refuses another;
+//! - `browser/run.mjs`: a page using viem, in headless Chromium, on its own origin: grants and uses a session through
+//!   the service on another origin (CORS allowed for the page's origin only);
 //! - `erc7715-viem.mjs`: viem's `erc7715Actions().grantPermissions` (2024 draft shape): refused with `-32602` on
 //!   `[0].permissions`, surfaced by viem as `InvalidParamsRpcError` with the service's message.
 //!
@@ -144,5 +146,72 @@ async fn viem_grant_permissions_is_refused_with_a_typed_error() {
         stdout.contains("the 2024 draft's shape (permissions[] with policies) is not served"),
         "{stdout}"
     );
+    env.server.shutdown().await;
+}
+
+/// Chromium for the browser test, as examples/browser/run.mjs finds it: `$KEYSCOPE_CHROMIUM`, else `chromium`, when it
+/// runs. `None` (the test is skipped with a notice) without one, unless `KEYSCOPE_REQUIRE_BROWSER=1` (CI:
+/// script/test.sh installs it).
+fn chromium() -> Option<String> {
+    let program = std::env::var("KEYSCOPE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let runs = Command::new(&program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if runs {
+        return Some(program);
+    }
+    assert_ne!(
+        std::env::var("KEYSCOPE_REQUIRE_BROWSER").as_deref(),
+        Ok("1"),
+        "{program} does not run and KEYSCOPE_REQUIRE_BROWSER=1 (script/chromium.sh installs Chromium)"
+    );
+    eprintln!("notice: no Chromium ({program}): the browser test is skipped (script/chromium.sh installs it)");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_page_grants_and_uses_a_session_across_origins() {
+    if chromium().is_none() {
+        return;
+    }
+    // The page's origin, allowed by the service's CORS (and no other).
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = common::env_with(Config {
+        cors_origins: vec![format!("http://127.0.0.1:{page_port}")],
+        ..Config::default()
+    })
+    .await;
+    let owner_key = keccak256(b"keyscope browser owner");
+    let owner = SessionKey::from_bytes(&owner_key.0).unwrap();
+    let account = env.funded_account(&owner, 8, Version::V07).await;
+    let token = env.token().await;
+    env.mint(token, account.address, 100).await;
+    let stdout = run_example(
+        "browser/run.mjs",
+        vec![
+            page_port.to_string(),
+            env.server.url(),
+            env.anvil.endpoint(),
+            account.address.to_string(),
+            owner_key.to_string(),
+            token.to_string(),
+        ],
+    )
+    .await;
+    for step in [
+        &format!("page: http://127.0.0.1:{page_port} → http://127.0.0.1:"),
+        "page: wallet_requestExecutionPermissions: erc20-token-allowance 100 for session key 0x",
+        "page: the owner signed; granted in 0x",
+        "page: the session key signed; sent in 0x",
+        "page: the recipient received 25 tokens",
+        "browser: the page granted and used a session through the service",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
     env.server.shutdown().await;
 }
