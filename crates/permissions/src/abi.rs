@@ -626,6 +626,24 @@ impl Permission {
         let start = u48_to_u64(self.validAfter);
         u32::try_from(now.saturating_sub(start) / interval).unwrap_or(u32::MAX)
     }
+
+    /// The first second of window (period) `window` of this permission and the first second of the next one (see
+    /// [`window_bounds`]).
+    pub fn window_bounds(&self, window: u32) -> (u128, u128) {
+        window_bounds(
+            u48_to_u64(self.validAfter),
+            u48_to_u64(self.rateLimitInterval),
+            window,
+        )
+    }
+}
+
+/// Window (period) `window` of windows of `interval` seconds from `start`, as the validator counts them: its first
+/// second, `start + window × interval`, and the first second of the next window (no overflow: 48-bit times and a
+/// 32-bit index fit in 128 bits).
+pub fn window_bounds(start: u64, interval: u64, window: u32) -> (u128, u128) {
+    let first = u128::from(start) + u128::from(window) * u128::from(interval);
+    (first, first + u128::from(interval))
 }
 
 impl Session {

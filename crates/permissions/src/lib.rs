@@ -10,7 +10,7 @@ pub mod values;
 
 pub use abi::{
     decode_permission, decode_session, encode_permission, encode_session, leaf_hash, session_id,
-    ArgRule, PaymasterPolicyKind, Permission, RuleOperator, Session, ALL_FLAGS,
+    window_bounds, ArgRule, PaymasterPolicyKind, Permission, RuleOperator, Session, ALL_FLAGS,
     ENABLE_SESSIONS_TYPEHASH, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL,
     FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, MAX_CALLS, MAX_ONE_OF, MAX_RULES, MODE_ENABLE,
     MODE_ENABLE_MULTICHAIN, MODE_USE, MULTICHAIN_DOMAIN_TYPEHASH, UNLIMITED_FEE,

@@ -62,8 +62,9 @@ impl PeriodAllowance {
         let interval = u48(permission.rateLimitInterval);
         let start = u48(permission.validAfter);
         let period = permission.rate_limit_window(now);
-        let period_start = start.saturating_add(u64::from(period).saturating_mul(interval));
-        let next_period_start = period_start.saturating_add(interval);
+        let (period_start, next_period_start) = permission.window_bounds(period);
+        let (period_start, next_period_start) =
+            (saturated(period_start), saturated(next_period_start));
         let (spent, left) = match on_chain.period.cmp(&period) {
             core::cmp::Ordering::Less => (U256::ZERO, limit),
             core::cmp::Ordering::Equal => (on_chain.spent, limit.saturating_sub(on_chain.spent)),
@@ -108,6 +109,10 @@ pub fn periodic_limits(permission: &Permission) -> Vec<(Address, U256)> {
 
 fn u48(value: U48) -> u64 {
     value.to::<u64>()
+}
+
+fn saturated(seconds: u128) -> u64 {
+    u64::try_from(seconds).unwrap_or(u64::MAX)
 }
 
 impl Client {

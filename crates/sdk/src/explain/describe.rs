@@ -490,10 +490,9 @@ impl fmt::Display for ValidatorRevert {
                 self.call
                     .as_ref()
                     .and_then(|c| c.permission.as_ref())
-                    .map(|p| {
-                        let interval = U256::from(p.rateLimitInterval);
-                        let start = U256::from(p.validAfter) + e.window * interval;
-                        format!(" (seconds {start} to {})", start + interval - U256::from(1))
+                    .and_then(|p| {
+                        let (start, next) = p.window_bounds(u32::try_from(e.window).ok()?);
+                        Some(format!(" (seconds {start} to {})", next.saturating_sub(1)))
                     })
                     .unwrap_or_default()
             ),

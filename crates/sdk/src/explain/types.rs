@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy::primitives::{Address, Bytes, FixedBytes, B256, U256};
 use alloy::sol_types::SolInterface;
 use keyscope_bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
-use keyscope_permissions::{Permission, RuleOperator};
+use keyscope_permissions::{window_bounds, Permission, RuleOperator};
 use keyscope_signer::PackedUserOperation;
 
 use super::decode::MAX_U48;
@@ -255,13 +255,13 @@ impl PeriodSpending {
 
     /// The first second of the period: `start + period × interval`.
     pub fn period_start(&self) -> u128 {
-        u128::from(self.key.start) + u128::from(self.period) * u128::from(self.key.interval)
+        window_bounds(self.key.start, self.key.interval, self.period).0
     }
 
     /// The first second of the next period (unix seconds), when the allowance is whole again:
     /// `start + (period + 1) × interval`.
     pub fn next_period_start(&self) -> u128 {
-        self.period_start() + u128::from(self.key.interval)
+        window_bounds(self.key.start, self.key.interval, self.period).1
     }
 }
 
