@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Regenerates the README gas table from snapshots/GasBenchmark.json (written by the GasBenchmark forge test).
-// `node script/gas-table.mjs` rewrites README.md between the gas-table markers; `--check` fails if it is stale.
+// Regenerates README's gas tables: what a chain charges, from bench/anvil-gas.json (real transactions on anvil,
+// written by `cargo run -p keyscope-bench --bin anvil-gas`), between the anvil-gas markers; and the contracts'
+// regression gate, from snapshots/GasBenchmark.json (written by the GasBenchmark forge test), between the gas-table
+// markers. `node script/gas-table.mjs` rewrites README.md; `--check` fails if either is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -64,21 +66,53 @@ const multichain = v('session_enableMultichain3_moduleValidateUserOp') - v('sess
 out += `| multichain enable (3 chains) over single-chain enable | ${signed(multichain)} | measured |\n`;
 out += `| ERC-20 allowance per period over a lifetime limit (≤ +500: same slot count) | ${signed(perPeriod)} | ${verdict(perPeriod <= 500)} |\n`;
 
+// Real transactions on anvil: premiums over the owner's operation on the same account.
+const anvil = JSON.parse(readFileSync(`${root}bench/anvil-gas.json`, 'utf8')).measurements;
+const measured = (entryPoint, scenario) => {
+  const found = anvil.find((m) => m.entryPoint === entryPoint && m.scenario === scenario);
+  if (!found) throw new Error(`bench/anvil-gas.json has no ${entryPoint} "${scenario}"`);
+  return found;
+};
+let real = '';
+for (const entryPoint of ['v0.7', 'v0.8']) {
+  const owner = measured(entryPoint, 'owner-signed');
+  real += `\n**EntryPoint ${entryPoint}**\n\n`;
+  real += '| scenario (the same ERC-20 transfer) | tx `gasUsed` | `actualGasUsed` | calldata bytes | premium: `actualGasUsed` | premium: tx `gasUsed` | premium: calldata bytes |\n';
+  real += '|---|---:|---:|---:|---:|---:|---:|\n';
+  for (const m of anvil.filter((m) => m.entryPoint === entryPoint)) {
+    const premium = (field) => (m === owner ? '—' : signed(m[field] - owner[field]));
+    real += `| ${m.scenario} | ${fmt(m.gasUsed)} | ${fmt(m.actualGasUsed)} | ${fmt(m.calldataBytes)} | ${premium('actualGasUsed')} | ${premium('gasUsed')} | ${premium('calldataBytes')} |\n`;
+  }
+}
+const premium = (scenario, field) => measured('v0.7', scenario)[field] - measured('v0.7', 'owner-signed')[field];
+const rules = 'session, 1-leaf tree, recipient eq and amount lte';
+real += '\nGoals (issue 14; EntryPoint v0.7, premium over the owner-signed transfer):\n\n';
+real += '| goal | measured | verdict |\n|---|---:|---|\n';
+real += `| 1-leaf tree with both rules: ≤ +5,000 \`actualGasUsed\` | ${signed(premium(rules, 'actualGasUsed'))} | ${verdict(premium(rules, 'actualGasUsed') <= 5000)} |\n`;
+real += `| 1-leaf tree with both rules: ≤ +9,000 tx \`gasUsed\` | ${signed(premium(rules, 'gasUsed'))} | ${verdict(premium(rules, 'gasUsed') <= 9000)} |\n`;
+real += `| ≤ +600 calldata bytes | ${signed(premium(rules, 'calldataBytes'))} | ${verdict(premium(rules, 'calldataBytes') <= 600)} |\n`;
+const cumulative = premium('same, plus a lifetime ERC-20 limit', 'actualGasUsed');
+real += `| with a cumulative ERC-20 limit: ≤ +10,000 \`actualGasUsed\` | ${signed(cumulative)} | ${verdict(cumulative <= 10000)} |\n`;
+
 const readmePath = `${root}README.md`;
 const readme = readFileSync(readmePath, 'utf8');
-const start = '<!-- gas-table:start -->';
-const end = '<!-- gas-table:end -->';
-const i = readme.indexOf(start);
-const j = readme.indexOf(end);
-if (i < 0 || j < i) throw new Error('README.md has no gas-table markers');
-const updated = `${readme.slice(0, i + start.length)}\n${out}\n${readme.slice(j)}`;
+/** `text` with the part between `<!-- name:start -->` and `<!-- name:end -->` replaced by `body`. */
+const between = (text, name, body) => {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`README.md has no ${name} markers`);
+  return `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`;
+};
+const updated = between(between(readme, 'anvil-gas', real), 'gas-table', out);
 if (process.argv.includes('--check')) {
   if (updated !== readme) {
-    console.error('README gas table is stale: run `node script/gas-table.mjs` and commit');
+    console.error('README gas tables are stale: run `node script/gas-table.mjs` and commit');
     process.exit(1);
   }
-  console.log('README gas table is current');
+  console.log('README gas tables are current');
 } else {
   writeFileSync(readmePath, updated);
-  console.log('README gas table updated');
+  console.log('README gas tables updated');
 }

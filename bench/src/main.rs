@@ -1,0 +1,322 @@
+//! `anvil-gas`: Keyscope's gas as a chain charges it. On a fresh anvil, with the stack deployed, one account per
+//! EntryPoint sends the same ERC-20 transfer signed by its owner and by session keys of several scopes; each
+//! measured operation is a real `handleOps` transaction in its own block, in steady state (its nonce lane, the
+//! session's counters and both balances already written once), with `preVerificationGas` 0 and the smallest
+//! `callGasLimit` under which its call succeeds (found by bisection on snapshots of the chain, so the EntryPoint's
+//! unused-gas penalty adds nothing). Recorded: the receipt's `gasUsed`, `UserOperationEvent.actualGasUsed`, the
+//! transaction's calldata bytes and the `callGasLimit`.
+//!
+//! ```text
+//! cargo run -p keyscope-bench --bin anvil-gas            # measures, writes bench/anvil-gas.json
+//! cargo run -p keyscope-bench --bin anvil-gas -- --check # measures, fails unless bench/anvil-gas.json has it
+//! ```
+//!
+//! `node script/gas-table.mjs` renders README's tables from the file. Every input is fixed (keys, salts, times,
+//! fees), so the figures are the same on every run.
+
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::Provider;
+use anyhow::{bail, ensure, Context, Result};
+use keyscope::permissions::CompiledSession;
+use keyscope::signer::SessionKey;
+use keyscope::{Account, Client, Execution, GasSettings, OpOutcome, PreparedOp, Version};
+use keyscope_e2e::{deploy_token, funded_account, mint_tokens, transfer, SessionJson, GWEI};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Where the figures are kept.
+const RESULTS: &str = "bench/anvil-gas.json";
+/// The recipient of every transfer (no zero byte, like most real addresses).
+const RECIPIENT: Address = Address::repeat_byte(0x5e);
+/// The amount of every transfer, in the token's units.
+const AMOUNT: u64 = 7;
+/// The sessions' last second: fixed (2100-01-01), so that the operations' bytes do not depend on the clock.
+const VALID_UNTIL: u64 = 4_102_444_800;
+/// The bisection's range for `callGasLimit`: the transfer needs far less than the upper bound.
+const CALL_GAS_RANGE: (u128, u128) = (1_000, 400_000);
+
+/// One measured operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Measurement {
+    /// `v0.7` or `v0.8`.
+    entry_point: String,
+    /// What signs it, and under which scope.
+    scenario: String,
+    /// The `handleOps` transaction's receipt `gasUsed`.
+    gas_used: u64,
+    /// `UserOperationEvent.actualGasUsed`.
+    actual_gas_used: u64,
+    /// The transaction's calldata, in bytes.
+    calldata_bytes: usize,
+    /// The operation's `callGasLimit` (the smallest under which the call succeeds).
+    call_gas_limit: u128,
+}
+
+/// The file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Results {
+    /// How the figures were made.
+    method: String,
+    /// The measurements, EntryPoint by EntryPoint, the owner's first.
+    measurements: Vec<Measurement>,
+}
+
+/// Who signs a scenario's operations.
+enum Signer {
+    Owner,
+    Session(Box<CompiledSession>),
+}
+
+/// The scenarios: a label and who signs. The session ones all allow `transfer` on the token.
+fn scenarios(key: &SessionKey, token: Address) -> Vec<(&'static str, Signer)> {
+    let session = |permission: serde_json::Value| {
+        Signer::Session(Box::new(
+            SessionJson::new(key, 1)
+                .valid_until(VALID_UNTIL)
+                .permission(permission)
+                .compile(),
+        ))
+    };
+    let transfer = |extra: serde_json::Value| {
+        let mut permission =
+            json!({ "target": token.to_string(), "function": keyscope_e2e::TRANSFER });
+        for (name, value) in extra.as_object().into_iter().flatten() {
+            permission[name] = value.clone();
+        }
+        permission
+    };
+    let rules = json!([
+        { "arg": "to", "op": "eq", "value": RECIPIENT.to_string() },
+        { "arg": "amount", "op": "lte", "value": "100" }
+    ]);
+    vec![
+        ("owner-signed", Signer::Owner),
+        (
+            "session, 1-leaf tree, no rule",
+            session(transfer(json!({}))),
+        ),
+        (
+            "session, 1-leaf tree, recipient eq and amount lte",
+            session(transfer(json!({ "rules": rules }))),
+        ),
+        (
+            "same, plus a lifetime ERC-20 limit",
+            session(transfer(
+                json!({ "rules": rules, "erc20_total_limit": "1000000" }),
+            )),
+        ),
+        (
+            "same, plus an ERC-20 allowance per hour instead",
+            session(transfer(json!({
+                "rules": rules, "period": "1h", "erc20_period_limit": "1000000"
+            }))),
+        ),
+    ]
+}
+
+/// The gas settings of a measured operation: `preVerificationGas` 0, fixed fees, `callGasLimit` as given.
+fn gas(call_gas_limit: u128) -> GasSettings {
+    GasSettings {
+        verification_gas_limit: 500_000,
+        call_gas_limit,
+        pre_verification_gas: 0,
+        max_priority_fee_per_gas: Some(GWEI),
+        max_fee_per_gas: Some(2 * GWEI),
+        handle_ops_gas: 3_000_000,
+    }
+}
+
+/// One EntryPoint's account, its owner, the session key and the token it transfers.
+struct Bench {
+    account: Account,
+    owner: SessionKey,
+    key: SessionKey,
+    token: Address,
+}
+
+impl Bench {
+    /// Prepares the transfer, signed as `signer` says, with `call_gas_limit`.
+    async fn prepare(
+        &self,
+        client: &Client,
+        signer: &Signer,
+        call_gas_limit: u128,
+    ) -> Result<PreparedOp> {
+        let client = client.clone().with_gas(gas(call_gas_limit));
+        let call = transfer(self.token, RECIPIENT, AMOUNT);
+        Ok(match signer {
+            Signer::Owner => {
+                let execution = Execution {
+                    target: call.target,
+                    value: U256::ZERO,
+                    callData: call.data,
+                };
+                let call_data = client.account_kind().execute(&[execution]);
+                client
+                    .prepare_owner_op(&self.account, &self.owner, call_data)
+                    .await?
+            }
+            Signer::Session(session) => {
+                client
+                    .prepare_session_op(&self.account, &self.key, session, &[call])
+                    .await?
+            }
+        })
+    }
+
+    /// Sends the transfer for real; its outcome, checked to have succeeded.
+    async fn send(
+        &self,
+        client: &Client,
+        signer: &Signer,
+        call_gas_limit: u128,
+    ) -> Result<OpOutcome> {
+        let prepared = self.prepare(client, signer, call_gas_limit).await?;
+        let outcome = client.send(&prepared).await?;
+        ensure!(outcome.success, "the operation's call failed: {outcome:?}");
+        Ok(outcome)
+    }
+
+    /// Whether the transfer's call succeeds with `call_gas_limit`: the operation is sent between `evm_snapshot`
+    /// and `evm_revert`, so it leaves no trace on the chain. A client of its own sends it (`node`'s endpoint): the
+    /// reverted transaction must not stay in the measuring client's nonce cache.
+    async fn succeeds(
+        &self,
+        node: &AnvilInstance,
+        signer: &Signer,
+        call_gas_limit: u128,
+    ) -> Result<bool> {
+        let client = &keyscope_e2e::client(node).await;
+        let provider = client.provider();
+        let snapshot: U256 = provider.raw_request("evm_snapshot".into(), ()).await?;
+        let outcome = self.send(client, signer, call_gas_limit).await;
+        let reverted: bool = provider
+            .raw_request("evm_revert".into(), (snapshot,))
+            .await?;
+        ensure!(reverted, "evm_revert refused snapshot {snapshot}");
+        Ok(outcome.is_ok())
+    }
+
+    /// The smallest `callGasLimit` under which the transfer's call succeeds.
+    async fn smallest_call_gas_limit(&self, node: &AnvilInstance, signer: &Signer) -> Result<u128> {
+        let (mut low, mut high) = CALL_GAS_RANGE;
+        ensure!(
+            self.succeeds(node, signer, high).await?,
+            "the call fails even with callGasLimit {high}"
+        );
+        // Invariant: `high` succeeds, `low` fails (or is the range's floor).
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if self.succeeds(node, signer, middle).await? {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        Ok(high)
+    }
+}
+
+/// Measures every scenario on a fresh account of `version`.
+async fn measure_entry_point(
+    node: &AnvilInstance,
+    client: &Client,
+    version: Version,
+    salt: u64,
+) -> Result<Vec<Measurement>> {
+    let owner = SessionKey::from_bytes(&[0x0a; 32])?;
+    let key = SessionKey::from_bytes(&[0x0b; 32])?;
+    let account = funded_account(client, owner.address(), version, salt, None).await;
+    let token = deploy_token(client).await;
+    mint_tokens(client, token, account.address, 1_000_000).await;
+    let scenarios = scenarios(&key, token);
+    let bench = Bench {
+        account,
+        owner,
+        key,
+        token,
+    };
+    for (_, signer) in &scenarios {
+        if let Signer::Session(session) = signer {
+            let outcome = client
+                .grant_session(&bench.account, &bench.owner, &session.session)
+                .await?;
+            ensure!(outcome.success, "granting failed: {outcome:?}");
+        }
+    }
+    let mut measurements = Vec::with_capacity(scenarios.len());
+    for (label, signer) in &scenarios {
+        eprintln!("{} {label}: measuring", version.label());
+        // Steady state: one operation first writes the lane's nonce, the session's counters and the balances.
+        bench.send(client, signer, CALL_GAS_RANGE.1).await?;
+        let call_gas_limit = bench.smallest_call_gas_limit(node, signer).await?;
+        let outcome = bench.send(client, signer, call_gas_limit).await?;
+        let transaction = client
+            .provider()
+            .get_transaction_by_hash(outcome.tx_hash)
+            .await?
+            .context("the handleOps transaction is not found")?;
+        let input: &Bytes = alloy::consensus::Transaction::input(transaction.inner.inner());
+        measurements.push(Measurement {
+            entry_point: version.label().to_owned(),
+            scenario: (*label).to_owned(),
+            gas_used: outcome.gas_used,
+            actual_gas_used: u64::try_from(outcome.actual_gas_used)?,
+            calldata_bytes: input.len(),
+            call_gas_limit,
+        });
+    }
+    Ok(measurements)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let check = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--check") => true,
+        Some(other) => bail!("unknown argument {other:?} (usage: anvil-gas [--check])"),
+    };
+    let anvil = keyscope_e2e::anvil();
+    let client = keyscope_e2e::client(&anvil).await;
+    let mut measurements = measure_entry_point(&anvil, &client, Version::V07, 1).await?;
+    measurements.extend(measure_entry_point(&anvil, &client, Version::V08, 2).await?);
+    for m in &measurements {
+        println!(
+            "{} {:<52} gasUsed {:>7}  actualGasUsed {:>7}  calldata {:>5} B  callGasLimit {:>6}",
+            m.entry_point,
+            m.scenario,
+            m.gas_used,
+            m.actual_gas_used,
+            m.calldata_bytes,
+            m.call_gas_limit
+        );
+    }
+    let results = Results {
+        method: "anvil (the pinned @foundry-rs/anvil-linux-amd64), one handleOps transaction per block, steady state, \
+                 preVerificationGas 0, the smallest callGasLimit that succeeds"
+            .to_owned(),
+        measurements,
+    };
+    let path = keyscope_e2e::repo_root().join(RESULTS);
+    let text = format!("{}\n", serde_json::to_string_pretty(&results)?);
+    if check {
+        let kept = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{} is missing: run anvil-gas without --check",
+                path.display()
+            )
+        })?;
+        ensure!(
+            kept == text,
+            "{} is not current: run `cargo run -p keyscope-bench --bin anvil-gas` and commit",
+            path.display()
+        );
+        println!("{RESULTS} is current");
+    } else {
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {RESULTS}");
+    }
+    Ok(())
+}
