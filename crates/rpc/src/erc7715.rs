@@ -202,7 +202,21 @@ struct Expiry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AddressList {
-    addresses: Vec<Address>,
+    addresses: Vec<String>,
+}
+
+/// An address as text: in one case, or with its EIP-55 checksum when in mixed case (a mistyped payee is refused,
+/// not paid).
+fn checked_address(text: &str, field: &str) -> Result<Address> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    let mixed =
+        hex.chars().any(|c| c.is_ascii_uppercase()) && hex.chars().any(|c| c.is_ascii_lowercase());
+    let parsed = if mixed {
+        Address::parse_checksummed(text, None).map_err(|e| e.to_string())
+    } else {
+        text.parse::<Address>().map_err(|e| e.to_string())
+    };
+    parsed.map_err(|error| Error::invalid(field, format!("not an address ({error})")))
 }
 
 /// A unique salt per granted request, so that a permission asked for again after revocation is a new session.
@@ -529,6 +543,8 @@ struct Rules {
     redeemers: Option<Vec<Address>>,
     /// The `payee` rule's addresses: who may receive what the permission transfers.
     payees: Option<Vec<Address>>,
+    /// The index of the `payee` rule among the request's rules.
+    payee_rule: usize,
 }
 
 /// A `redeemer` or `payee` rule's data: `{addresses: [...]}`, at least one, at most [`MAX_RULE_ADDRESSES`];
@@ -546,7 +562,8 @@ fn rule_addresses(data: &Value, field: &str) -> Result<Vec<Address>> {
         "addresses",
     )?;
     let mut addresses = Vec::with_capacity(data.addresses.len());
-    for address in data.addresses {
+    for (j, text) in data.addresses.iter().enumerate() {
+        let address = checked_address(text, &format!("{field}[{j}]"))?;
         if !addresses.contains(&address) {
             addresses.push(address);
         }
@@ -591,7 +608,9 @@ fn read_rules(request: &PermissionRequest, key: Address) -> Result<Rules> {
                     return Err(Error::invalid(
                         join_path(&data_field, "addresses"),
                         format!(
-                            "does not name the session key {key}: a Keyscope permission is used only by its session                              key, which signs every operation (whoever submits it), so no other redeemer can be                              honoured; name the session key or leave the rule out"
+                            "does not name the session key {key}: a Keyscope permission is used only by its session \
+                             key, which signs every operation (whoever submits it), so no other redeemer can be \
+                             honoured; name the session key or leave the rule out"
                         ),
                     ));
                 }
@@ -600,6 +619,7 @@ fn read_rules(request: &PermissionRequest, key: Address) -> Result<Rules> {
             "payee" => {
                 once(rules.payees.is_some())?;
                 rules.payees = Some(rule_addresses(&rule.data, &data_field)?);
+                rules.payee_rule = i;
             }
             other => {
                 return Err(Error::invalid(
@@ -625,15 +645,25 @@ fn read_rules(request: &PermissionRequest, key: Address) -> Result<Rules> {
 /// native transfer to any target becomes one permission per payee, each with the permission's limits. The
 /// validator keeps a session's totals and period allowances per asset (not per permission), so the payees share
 /// one allowance.
-fn pay_only(permission: PermissionSpec, payees: &[Address]) -> Vec<PermissionSpec> {
+fn pay_only(permission: PermissionSpec, payees: &[Address]) -> Result<Vec<PermissionSpec>> {
     if permission.native_transfer {
-        return payees
+        // Copies of a permission with a target of its own, or with use counters (kept per permission), would
+        // change what it allows: no permission type this service maps has them.
+        if permission.target != Target::Any
+            || permission.max_uses.is_some()
+            || permission.rate_limit.is_some()
+        {
+            return Err(Error::Internal(
+                "a payee rule on a native permission with a target or use counters".into(),
+            ));
+        }
+        return Ok(payees
             .iter()
             .map(|payee| PermissionSpec {
                 target: Target::Address(*payee),
                 ..permission.clone()
             })
-            .collect();
+            .collect());
     }
     let operands: Vec<Scalar> = payees
         .iter()
@@ -651,7 +681,7 @@ fn pay_only(permission: PermissionSpec, payees: &[Address]) -> Vec<PermissionSpe
         mask: None,
         ty: None,
     });
-    vec![permission]
+    Ok(vec![permission])
 }
 
 /// The rules as granted: the expiry (given or the default `valid_until`), then the redeemer and payee rules when
@@ -760,7 +790,7 @@ impl Service {
             let (permission, valid_after, read_permission) =
                 to_permission(&request.permission, chain_time).map_err(|e| e.within(&field))?;
             let permissions = match &rules.payees {
-                Some(payees) => pay_only(permission, payees),
+                Some(payees) => pay_only(permission, payees)?,
                 None => vec![permission],
             };
             if permissions.len() > self.limits().permissions_per_session {
@@ -810,6 +840,22 @@ impl Service {
             let this = account
                 .resolve(self.client(), &join_path(&field, "from"))
                 .await?;
+            // Never valid targets of a session's call: refused here, not at the first payment.
+            let validator = self.client().stack().session_key_validator;
+            if let Some(payee) = rules
+                .payees
+                .iter()
+                .flatten()
+                .find(|payee| [this.account.address, validator, Address::ZERO].contains(payee))
+            {
+                return Err(Error::invalid(
+                    format!("{field}.rules[{}].data.addresses", rules.payee_rule),
+                    format!(
+                        "{payee} cannot be paid by a session: it is the account, the SessionKeyValidator or the zero \
+                         address"
+                    ),
+                ));
+            }
             match &resolved {
                 None => resolved = Some(this.clone()),
                 Some(first) if first == &this => {}
@@ -1213,6 +1259,7 @@ mod tests {
                 expiry: Some(1000),
                 redeemers: Some(vec![key, b]),
                 payees: Some(vec![a, b]),
+                payee_rule: 1,
             }
         );
         assert_eq!(
@@ -1243,6 +1290,15 @@ mod tests {
                 json!([{ "type": "payee", "data": { "addresses": [a], "x": 1 } }]),
                 "rules[0].data.x",
             ),
+            // A mixed-case address must carry its checksum (one letter's case changed here).
+            (
+                json!([{ "type": "payee", "data": { "addresses": [a, key.to_string().replacen("aA", "aa", 1)] } }]),
+                "rules[0].data.addresses[1]",
+            ),
+            (
+                json!([{ "type": "payee", "data": { "addresses": ["0x12"] } }]),
+                "rules[0].data.addresses[0]",
+            ),
             (
                 json!([{ "type": "payee", "data": { "addresses": [a] } },
                        { "type": "payee", "data": { "addresses": [b] } }]),
@@ -1254,13 +1310,13 @@ mod tests {
 
         // Payees: an ERC-20 transfer's `to` is one of them; a native transfer is one permission per payee.
         let erc20 = PermissionSpec::call(a, "transfer(address to,uint256 amount)");
-        let paid = pay_only(erc20.clone(), &[b]);
+        let paid = pay_only(erc20.clone(), &[b]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(paid.len(), 1);
         assert_eq!(
             (paid[0].rules[0].op.as_str(), &paid[0].rules[0].arg),
             ("eq", &ArgRef::Name("to".into()))
         );
-        let paid = pay_only(erc20, &[a, b]);
+        let paid = pay_only(erc20, &[a, b]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(paid[0].rules[0].op, "one_of");
         assert_eq!(
             paid[0].rules[0].value,
@@ -1271,7 +1327,7 @@ mod tests {
         );
         let mut native = PermissionSpec::native_transfer(Target::Any, U256::from(5));
         native.native_total_limit = Some(U256::from(5));
-        let paid = pay_only(native, &[a, b]);
+        let paid = pay_only(native.clone(), &[a, b]).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(
             paid.iter().map(|p| p.target).collect::<Vec<_>>(),
             vec![Target::Address(a), Target::Address(b)]
@@ -1279,6 +1335,16 @@ mod tests {
         assert!(paid
             .iter()
             .all(|p| p.native_total_limit == Some(U256::from(5)) && p.native_transfer));
+        // Per-permission counters would multiply with the payees: refused, not copied.
+        native.max_uses = Some(3);
+        assert!(pay_only(native, &[a, b]).is_err());
+        // Lower-case and checksummed addresses read alike.
+        let lower = read_rules(
+            &with_rules(json!([{ "type": "payee", "data": { "addresses": [key.to_string().to_lowercase(), key] } }])),
+            key,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(lower.payees, Some(vec![key]));
     }
 
     #[test]

@@ -451,6 +451,22 @@ async fn payee_and_redeemer_rules_bind_the_session() {
         "{error:?}"
     );
 
+    // The account itself can never be paid by a session's call.
+    let error = env
+        .err(
+            "wallet_requestExecutionPermissions",
+            json!([request(
+                native.clone(),
+                json!([expiry, { "type": "payee", "data": { "addresses": [a, account.address] } }])
+            )]),
+        )
+        .await;
+    assert_eq!(
+        (error.code, error.field()),
+        (-32602, "[0].rules[1].data.addresses".into()),
+        "{error:?}"
+    );
+
     let redeemer = json!({ "type": "redeemer", "data": { "addresses": [key.address()] } });
     let granted = env
         .ok(

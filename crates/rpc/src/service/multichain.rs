@@ -4,8 +4,8 @@
 //! `multichainEnable` builds the first session operation on this chain, which grants the session with that one
 //! signature and uses it at once. The service never holds the owner's key.
 
-use keyscope::alloy::primitives::{Address, Bytes, Signature, B256};
-use keyscope::bindings::SessionKeyValidator;
+use keyscope::alloy::primitives::{Address, Bytes, Signature, B256, U256};
+use keyscope::bindings::{KeyscopeAccount, SessionKeyValidator};
 use keyscope::permissions::{merkle, CompiledSession};
 use keyscope::signer::wire::{DOMAIN_NAME, DOMAIN_VERSION};
 use keyscope::signer::{multichain_digest, MultichainEnable, MultichainEntry};
@@ -15,11 +15,13 @@ use serde_json::{json, Map, Value};
 use super::Service;
 use crate::error::{join_path, Error, Result};
 use crate::json::{check_len, from_value, hex_quantity, no_unknown, Quantity};
-use crate::sessions::Origin;
-use crate::store::Stored;
 
 /// Most (chain, account) entries one multichain enable may name.
 pub(crate) const MAX_MULTICHAIN_ENTRIES: usize = 64;
+/// Most nodes of a chain's proof (the wire format's `uint8` length).
+const MAX_PROOF_NODES: usize = 255;
+/// ERC-1271's magic value, `isValidSignature`'s answer for a valid signature.
+const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 
 /// One entry of `keyscope_prepareMultichainEnable`'s `chains`: `{chainId, account, epoch?}`.
 #[derive(Debug, Deserialize)]
@@ -69,6 +71,22 @@ pub(crate) struct MultichainEnabling {
     pub owner_signature: Bytes,
 }
 
+/// Whether `given` is [`typed_data`]`(validator, chains_root)` up to how a client writes its values (an address in
+/// any case, a hash's hex in any case).
+fn same_typed_data(given: &Value, validator: Address, chains_root: B256) -> bool {
+    let expected = typed_data(validator, chains_root);
+    let address = |v: &Value| from_value::<Address>(v.clone(), "").ok();
+    let hash = |v: &Value| from_value::<B256>(v.clone(), "").ok();
+    given["types"] == expected["types"]
+        && given["primaryType"] == expected["primaryType"]
+        && given["domain"]["name"] == expected["domain"]["name"]
+        && given["domain"]["version"] == expected["domain"]["version"]
+        && given["domain"].as_object().map(Map::len) == Some(3)
+        && address(&given["domain"]["verifyingContract"]) == Some(validator)
+        && given["message"].as_object().map(Map::len) == Some(1)
+        && hash(&given["message"]["chainsRoot"]) == Some(chains_root)
+}
+
 /// The EIP-712 typed data whose signing hash is the multichain digest of `chains_root` for `validator`
 /// (`eth_signTypedData_v4` input).
 fn typed_data(validator: Address, chains_root: B256) -> Value {
@@ -105,7 +123,7 @@ impl Service {
     /// `chains`, or a session record `{spec, …}`) on every entry: `digest` (raw, 65-byte ECDSA, no EIP-191
     /// prefix) or, the same signature, `typedData` through `eth_signTypedData_v4`; and each entry's `proof`.
     /// `epoch` is the account's `epochOf` on that chain (read from the node for this chain, required for others).
-    /// The session is stored for this chain's accounts, so later operations may name it by id.
+    /// Nothing is stored: the session is, once its first operation here is prepared with the owner's signature.
     pub(crate) async fn prepare_multichain_enable(
         &self,
         mut params: Map<String, Value>,
@@ -133,13 +151,33 @@ impl Service {
             .map(|(i, value)| from_value::<EntryInput>(value, &format!("chains[{i}]")))
             .collect::<Result<Vec<_>>>()?;
         let here = self.chain_id();
-        let local = inputs
-            .iter()
-            .find(|e| e.chain_id.0 == keyscope::alloy::primitives::U256::from(here))
-            .map(|e| e.account);
-        let (spec, compiled) = self
-            .session_param(local.unwrap_or(Address::ZERO), session)
-            .await?;
+        let compiled = match session {
+            Value::String(_) => {
+                // A stored session: stored per account, so looked up for this chain's accounts among the entries.
+                let id: B256 = from_value(session, "session")?;
+                let locals = inputs
+                    .iter()
+                    .filter(|e| e.chain_id.0 == U256::from(here))
+                    .map(|e| e.account);
+                let mut found = None;
+                for account in locals {
+                    if let Some(stored) = self.remembered(account, &[id]).await?.remove(&id) {
+                        found = Some(stored.compiled.clone());
+                        break;
+                    }
+                }
+                found.ok_or_else(|| {
+                    Error::invalid(
+                        "session",
+                        format!(
+                            "no session {id} is stored by this service for an account of chain {here} among chains: \
+                             give the session record ({{spec, …}})"
+                        ),
+                    )
+                })?
+            }
+            record => self.session_param(Address::ZERO, record).await?.1,
+        };
         let session_id = compiled.session_id();
         let mut entries = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
@@ -206,20 +244,6 @@ impl Service {
                 "proof": proof,
             }));
         }
-        // Stored before the answer leaves, for this chain's accounts: later operations may name the session by id.
-        let stored: Vec<Stored> = tree
-            .entries()
-            .iter()
-            .filter(|entry| entry.chain_id == here)
-            .map(|entry| Stored {
-                account: entry.account,
-                compiled: compiled.clone(),
-                spec: spec.clone(),
-                origin: Origin::Keyscope,
-                api_key: crate::gateway::caller_key().map(|key| key.to_string()),
-            })
-            .collect();
-        self.remember(&stored).await?;
         Ok(json!({
             "validator": validator,
             "sessionId": session_id,
@@ -257,6 +281,12 @@ impl Service {
             ));
         }
         let here = self.chain_id();
+        check_len(
+            &join_path(FIELD, "chains"),
+            input.chains.len(),
+            MAX_MULTICHAIN_ENTRIES,
+            "entries",
+        )?;
         let mut found = None;
         for (i, chain) in input.chains.into_iter().enumerate() {
             let field = format!("{FIELD}.chains[{i}]");
@@ -273,6 +303,12 @@ impl Service {
                 format!("no entry for {account} on chain {here}: the owner's signature does not enable it here"),
             ));
         };
+        check_len(
+            &join_path(&field, "proof"),
+            chain.proof.len(),
+            MAX_PROOF_NODES,
+            "nodes",
+        )?;
         let epoch = chain.epoch.to_u64(&join_path(&field, "epoch"))?;
         let current = self.epoch_of(account).await?;
         if epoch != current {
@@ -299,14 +335,14 @@ impl Service {
                 format!("{given} is not the digest of this entry's tree ({digest})"),
             ));
         }
-        if input
-            .typed_data
-            .is_some_and(|given| given != typed_data(validator, root))
-        {
-            return Err(Error::invalid(
-                join_path(FIELD, "typedData"),
-                "not the typed data of this entry's tree: send keyscope_prepareMultichainEnable's answer unchanged",
-            ));
+        if let Some(given) = &input.typed_data {
+            if !same_typed_data(given, validator, root) {
+                return Err(Error::invalid(
+                    join_path(FIELD, "typedData"),
+                    "not the typed data of this entry's tree (another domain, type or chainsRoot): send \
+                     keyscope_prepareMultichainEnable's answer unchanged",
+                ));
+            }
         }
         let signature = Signature::from_raw(&input.owner_signature).map_err(|error| {
             Error::invalid(
@@ -317,9 +353,26 @@ impl Service {
                 ),
             )
         })?;
+        let owner_signature = self.client().account_kind().erc1271_signature(&signature);
+        // The account's own ERC-1271 check, as the validator makes it: a signature of another digest or by another
+        // key is named here rather than failing the operation later (AA24).
+        let answer = KeyscopeAccount::new(account, self.client().provider())
+            .isValidSignature(digest, owner_signature.clone())
+            .from(validator)
+            .call()
+            .await;
+        if !answer.is_ok_and(|magic| magic.0 == ERC1271_MAGIC) {
+            return Err(Error::invalid(
+                join_path(FIELD, "ownerSignature"),
+                format!(
+                    "{account}'s ERC-1271 check refuses it for digest {digest}: the owner signs that digest (raw, or \
+                     typedData through eth_signTypedData_v4)"
+                ),
+            ));
+        }
         Ok(MultichainEnabling {
             chain_proof: chain.proof,
-            owner_signature: self.client().account_kind().erc1271_signature(&signature),
+            owner_signature,
         })
     }
 }

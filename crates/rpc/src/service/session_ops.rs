@@ -20,7 +20,8 @@ use super::Service;
 use crate::account::parse_entry_point;
 use crate::error::{join_path, Error, Result};
 use crate::json::{check_len, from_value, hex_quantity, no_unknown, take, Quantity};
-use crate::sessions::{self, permissions_error};
+use crate::sessions::{self, permissions_error, Origin};
+use crate::store::Stored;
 
 /// Most calls in one session operation (the wire format's bound).
 const MAX_CALLS: usize = keyscope::permissions::MAX_CALLS;
@@ -246,7 +247,7 @@ impl Service {
         let entry_point = params.remove("entryPoint");
         let multichain = params.remove("multichainEnable");
         no_unknown(&params)?;
-        let (_, session) = self.session_param(account, session).await?;
+        let (spec, session) = self.session_param(account, session).await?;
         let calls = session_calls(calls, &session, self.client.stack().session_key_validator)?;
         if self
             .client
@@ -320,6 +321,18 @@ impl Service {
                     .await?
             }
         };
+        if enabling.is_some() {
+            // Its first operation here will grant the session: stored now (the owner's signature is checked), so
+            // later operations may name it by id.
+            self.remember(&[Stored {
+                account: account.address,
+                compiled: session.clone(),
+                spec,
+                origin: Origin::Keyscope,
+                api_key: crate::gateway::caller_key().map(|key| key.to_string()),
+            }])
+            .await?;
+        }
         // The operation's signature is the wire format with dummies in place of signatures (the gas was estimated
         // with it); a multichain enable's owner signature is real, as the operation will carry it: only the
         // session key's is left to sign.
