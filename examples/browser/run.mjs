@@ -53,7 +53,13 @@ const server = createServer((request, response) => {
     request.on('data', (chunk) => { text += chunk; });
     request.on('end', () => {
       response.writeHead(204).end();
-      const body = JSON.parse(text);
+      let body;
+      try {
+        body = JSON.parse(text);
+      } catch (error) {
+        finish({ ok: false, error: `the page sent ${request.url} a body that is not JSON: ${error.message}` });
+        return;
+      }
       if (request.url === '/log') console.log(`page: ${body.text}`);
       else finish(body);
     });
@@ -65,17 +71,32 @@ await new Promise((resolve) => server.listen(Number(pagePort), '127.0.0.1', reso
 
 const profile = mkdtempSync(join(tmpdir(), 'keyscope-chromium-'));
 const fragment = new URLSearchParams({ service: serviceUrl, node: nodeUrl, account, owner: ownerKey, token });
+// As root (CI containers) Chromium runs only without its sandbox; the page is our own.
+const sandbox = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
+// Its own process group (detached), so that the whole of it (renderer, GPU and utility processes) is killed.
 const chromium = spawn(process.env.KEYSCOPE_CHROMIUM || 'chromium', [
   '--headless=new',
-  // As root (CI containers) Chromium runs only without its sandbox; the page is our own.
-  '--no-sandbox',
+  ...sandbox,
   '--disable-gpu',
   '--disable-dev-shm-usage',
   '--no-first-run',
   '--no-default-browser-check',
   `--user-data-dir=${profile}`,
   `http://127.0.0.1:${pagePort}/#${fragment}`,
-], { stdio: ['ignore', 'ignore', 'pipe'] });
+], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+/** Kills Chromium's process group (nothing when it has exited). */
+function killChromium() {
+  try {
+    process.kill(-chromium.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+// However this script ends (an exception, a signal from the test runner), no Chromium is left behind.
+process.on('exit', killChromium);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => process.exit(1));
+}
 let chromiumErrors = '';
 chromium.stderr.on('data', (chunk) => { chromiumErrors = (chromiumErrors + chunk).slice(-4000); });
 chromium.on('error', (error) => finish({ ok: false, error: `Chromium did not start: ${error.message}` }));
@@ -87,7 +108,7 @@ clearTimeout(timer);
 chromium.removeAllListeners('exit');
 if (chromium.exitCode === null && chromium.signalCode === null) {
   const exited = new Promise((resolve) => chromium.once('exit', resolve));
-  chromium.kill('SIGKILL');
+  killChromium();
   await exited;
 }
 server.close();

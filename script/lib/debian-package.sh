@@ -14,10 +14,17 @@ install_debian_package() {
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy=/usr/sbin/policy-rc.d
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    # Removed however the install ends (an interrupted one would otherwise block service starts system-wide).
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT INT TERM
   fi
   local status=0
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package"; } >&2 || status=$?
-  if [ -n "$policy" ]; then rm -f "$policy"; fi
+  # Waits up to 5 minutes for another apt (e.g. unattended upgrades) to release its lock.
+  { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+        --no-install-recommends "$package"; } >&2 || status=$?
+  if [ -n "$policy" ]; then
+    rm -f "$policy"
+    trap - EXIT INT TERM
+  fi
   return "$status"
 }

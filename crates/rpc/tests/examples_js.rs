@@ -28,10 +28,10 @@ use keyscope_rpc::{ApiKeys, Config};
 use std::process::Command;
 
 /// Runs `node examples/<script> <args…>` from the repository root off the runtime's threads (the service answers
-/// on the runtime while node runs), asserts it succeeded, and returns its standard output.
-async fn run_example(script: &'static str, args: Vec<String>) -> String {
+/// on the runtime while node runs); its output, whatever its status.
+async fn run_node(script: &'static str, args: Vec<String>) -> std::process::Output {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let output = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()))
             .current_dir(&root)
             .arg(format!("examples/{script}"))
@@ -40,7 +40,12 @@ async fn run_example(script: &'static str, args: Vec<String>) -> String {
             .expect("node runs (the toolchain: script/toolchain.sh)")
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// [`run_node`], asserting that the script succeeded; its standard output.
+async fn run_example(script: &'static str, args: Vec<String>) -> String {
+    let output = run_node(script, args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -191,18 +196,35 @@ async fn browser_page_grants_and_uses_a_session_across_origins() {
     let account = env.funded_account(&owner, 8, Version::V07).await;
     let token = env.token().await;
     env.mint(token, account.address, 100).await;
-    let stdout = run_example(
-        "browser/run.mjs",
+    let args = |service: String| {
         vec![
             page_port.to_string(),
-            env.server.url(),
+            service,
             env.anvil.endpoint(),
             account.address.to_string(),
             owner_key.to_string(),
             token.to_string(),
-        ],
+        ]
+    };
+    // A service that allows another origin only: the browser refuses the page its answers (CORS), so viem's
+    // first call fails.
+    let elsewhere = common::serve(
+        &env.anvil,
+        Config {
+            cors_origins: vec![format!("http://127.0.0.1:{}", page_port.wrapping_add(1))],
+            ..Config::default()
+        },
     )
     .await;
+    let refused = run_node("browser/run.mjs", args(elsewhere.url())).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("HttpRequestError"),
+        "the page reached a service that does not allow its origin:\n{stderr}"
+    );
+    elsewhere.shutdown().await;
+
+    let stdout = run_example("browser/run.mjs", args(env.server.url())).await;
     for step in [
         &format!("page: http://127.0.0.1:{page_port} → http://127.0.0.1:"),
         "page: wallet_requestExecutionPermissions: erc20-token-allowance 100 for session key 0x",
