@@ -84,6 +84,24 @@ for (const entryPoint of ['v0.7', 'v0.8']) {
     real += `| ${m.scenario} | ${fmt(m.gasUsed)} | ${fmt(m.actualGasUsed)} | ${fmt(m.calldataBytes)} | ${premium('actualGasUsed')} | ${premium('gasUsed')} | ${premium('calldataBytes')} |\n`;
   }
 }
+// The peers, measured the same way on the same node: each one's premium over its own owner-signed operation.
+const results = JSON.parse(readFileSync(`${root}bench/anvil-gas.json`, 'utf8'));
+const refusedAll = (probes) => probes.map((p) => `${p.probe}: ${p.refused ? p.reason : '**accepted**'}`).join('; ');
+real += '\nSide by side with the peers (EntryPoint v0.7, each premium over the same system\'s owner-signed transfer on the\n';
+real += 'same account; the scope probed with one operation just outside it each way):\n\n';
+real += '| system | scope of the key | premium: `actualGasUsed` | premium: tx `gasUsed` | premium: calldata bytes | probes refused |\n';
+real += '|---|---|---:|---:|---:|---|\n';
+const keyscopeRow = (scenario, scope, probes) => {
+  const p = (field) => signed(measured('v0.7', scenario)[field] - measured('v0.7', 'owner-signed')[field]);
+  real += `| Keyscope | ${scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${probes} |\n`;
+};
+keyscopeRow('session, 1-leaf tree, recipient eq and amount lte', 'the token, `transfer`, recipient eq, amount ≤ 100 per call, a window, the default fee scope', refusedAll(results.probes));
+keyscopeRow('same, plus a lifetime ERC-20 limit', 'the same, plus at most 1,000,000 in all (a counter, like the peer\'s ERC20TransferAmount)', 'the same rules and window as above');
+for (const peer of results.peers) {
+  const [owner, scoped] = peer.measurements;
+  const p = (field) => signed(scoped[field] - owner[field]);
+  real += `| ${peer.system} | ${peer.scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${refusedAll(peer.probes)} |\n`;
+}
 const premium = (scenario, field) => measured('v0.7', scenario)[field] - measured('v0.7', 'owner-signed')[field];
 const rules = 'session, 1-leaf tree, recipient eq and amount lte';
 real += '\nGoals (issue 14; EntryPoint v0.7, premium over the owner-signed transfer):\n\n';

@@ -19,10 +19,15 @@ use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use anyhow::{bail, ensure, Context, Result};
+use keyscope::bindings::DemoToken;
 use keyscope::permissions::CompiledSession;
 use keyscope::signer::SessionKey;
-use keyscope::{Account, Client, Execution, GasSettings, OpOutcome, PreparedOp, Version};
-use keyscope_e2e::{deploy_token, funded_account, mint_tokens, transfer, SessionJson, ETHER, GWEI};
+use keyscope::{
+    Account, Client, Execution, GasSettings, OpOutcome, PreparedOp, SessionCall, Version,
+};
+use keyscope_e2e::{
+    deploy_token, funded_account, mint_tokens, token_call, transfer, SessionJson, ETHER, GWEI,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -32,6 +37,10 @@ const RESULTS: &str = "bench/anvil-gas.json";
 const RECIPIENT: Address = Address::repeat_byte(0x5e);
 /// The amount of every transfer, in the token's units.
 const AMOUNT: u64 = 7;
+/// The recipient of the scope's probes that it does not allow.
+const OTHER_RECIPIENT: Address = Address::repeat_byte(0x6f);
+/// The scenario whose scope is probed (and compared with the peers').
+const PROBED: &str = "session, 1-leaf tree, recipient eq and amount lte";
 /// The sessions' last second: fixed (2100-01-01), so that the operations' bytes do not depend on the clock.
 const VALID_UNTIL: u64 = 4_102_444_800;
 /// The chain's genesis time: 1,800 s into an hour, so a run of less than half an hour stays in one hourly period.
@@ -57,6 +66,50 @@ struct Measurement {
     call_gas_limit: u128,
 }
 
+/// One probe of a scope: an operation just outside it, and whether the chain refused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    /// What was tried.
+    probe: String,
+    /// Whether it was refused (validation failed, or the call reverted).
+    refused: bool,
+    /// Why: the validator's or the EntryPoint's error.
+    reason: String,
+}
+
+/// A peer system's figures, as `bench/peers/<system>.mjs` prints them (same method).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Peer {
+    /// The system and the package it is used through.
+    system: String,
+    /// `v0.7` or `v0.8`.
+    entry_point: String,
+    /// The scope the peer's key gets, in its own terms.
+    scope: String,
+    /// The owner's operation first, then the scoped key's.
+    measurements: Vec<PeerMeasurement>,
+    /// The scope's probes.
+    probes: Vec<Probe>,
+}
+
+/// One measured operation of a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerMeasurement {
+    /// What signs it.
+    scenario: String,
+    /// The `handleOps` transaction's receipt `gasUsed`.
+    gas_used: u64,
+    /// `UserOperationEvent.actualGasUsed`.
+    actual_gas_used: u64,
+    /// The transaction's calldata, in bytes.
+    calldata_bytes: usize,
+    /// The operation's `callGasLimit`.
+    call_gas_limit: u128,
+}
+
 /// The file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Results {
@@ -64,6 +117,10 @@ struct Results {
     method: String,
     /// The measurements, EntryPoint by EntryPoint, the owner's first.
     measurements: Vec<Measurement>,
+    /// The scope of the session with both rules (EntryPoint v0.7), probed.
+    probes: Vec<Probe>,
+    /// The peers, measured the same way on the same node.
+    peers: Vec<Peer>,
 }
 
 /// Who signs a scenario's operations.
@@ -100,10 +157,7 @@ fn scenarios(key: &SessionKey, token: Address) -> Vec<(&'static str, Signer)> {
             "session, 1-leaf tree, no rule",
             session(transfer(json!({}))),
         ),
-        (
-            "session, 1-leaf tree, recipient eq and amount lte",
-            session(transfer(json!({ "rules": rules }))),
-        ),
+        (PROBED, session(transfer(json!({ "rules": rules })))),
         (
             "same, plus a lifetime ERC-20 limit",
             session(transfer(
@@ -208,6 +262,94 @@ impl Bench {
             .success)
     }
 
+    /// Sends `call` under `session` inside a snapshot, after moving the clock to `at` when given; whether the chain
+    /// refused it, and why.
+    async fn probe(
+        &self,
+        node: &AnvilInstance,
+        session: &CompiledSession,
+        what: &str,
+        call: SessionCall,
+        at: Option<u64>,
+    ) -> Result<Probe> {
+        let client = &keyscope_e2e::client(node)
+            .await
+            .with_gas(gas(CALL_GAS_RANGE.1));
+        let provider = client.provider();
+        let snapshot: U256 = provider.raw_request("evm_snapshot".into(), ()).await?;
+        if let Some(at) = at {
+            let _: serde_json::Value = provider
+                .raw_request("evm_setNextBlockTimestamp".into(), (at,))
+                .await?;
+            let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await?;
+        }
+        let outcome = client
+            .prepare_session_op(&self.account, &self.key, session, &[call])
+            .await;
+        let outcome = match outcome {
+            Ok(prepared) => client.send(&prepared).await,
+            Err(error) => Err(error),
+        };
+        let reverted: bool = provider
+            .raw_request("evm_revert".into(), (snapshot,))
+            .await?;
+        ensure!(reverted, "evm_revert refused snapshot {snapshot}");
+        let (refused, reason) = match outcome {
+            Ok(outcome) if outcome.success => (false, "accepted".to_owned()),
+            Ok(outcome) => (true, format!("the call reverted: {:?}", outcome.revert)),
+            Err(error) => (true, refusal(&error)),
+        };
+        Ok(Probe {
+            probe: what.to_owned(),
+            refused,
+            reason,
+        })
+    }
+
+    /// The scope of `session` (the transfer to [`RECIPIENT`] of at most 100, until [`VALID_UNTIL`]) probed with an
+    /// operation just outside it in each direction.
+    async fn probe_scope(
+        &self,
+        node: &AnvilInstance,
+        session: &CompiledSession,
+    ) -> Result<Vec<Probe>> {
+        let approve = token_call(
+            self.token,
+            DemoToken::approveCall {
+                spender: RECIPIENT,
+                value: U256::from(AMOUNT),
+            },
+        );
+        Ok(vec![
+            self.probe(
+                node,
+                session,
+                "wrong recipient",
+                transfer(self.token, OTHER_RECIPIENT, AMOUNT),
+                None,
+            )
+            .await?,
+            self.probe(
+                node,
+                session,
+                "amount 101",
+                transfer(self.token, RECIPIENT, 101),
+                None,
+            )
+            .await?,
+            self.probe(node, session, "another selector (approve)", approve, None)
+                .await?,
+            self.probe(
+                node,
+                session,
+                "after the window",
+                transfer(self.token, RECIPIENT, AMOUNT),
+                Some(VALID_UNTIL + 1),
+            )
+            .await?,
+        ])
+    }
+
     /// The smallest `callGasLimit` under which the transfer's call succeeds.
     async fn smallest_call_gas_limit(&self, node: &AnvilInstance, signer: &Signer) -> Result<u128> {
         let (mut low, mut high) = CALL_GAS_RANGE;
@@ -228,13 +370,47 @@ impl Bench {
     }
 }
 
+/// The name of the error behind a refusal: the validator's error, else the EntryPoint's code, else the message.
+fn refusal(error: &keyscope::Error) -> String {
+    if let Some(validator) = error.validator_error() {
+        let text = format!("{validator:?}");
+        return text.split('(').next().unwrap_or(&text).to_owned();
+    }
+    match error.aa_code() {
+        Some(code) => code.to_owned(),
+        None => error.to_string(),
+    }
+}
+
+/// Runs `node bench/peers/<script> NODE_URL` against `node` and reads the figures it prints.
+fn peer(node: &AnvilInstance, script: &str) -> Result<Peer> {
+    let root = keyscope_e2e::repo_root();
+    let output =
+        std::process::Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()))
+            .current_dir(&root)
+            .arg(format!("bench/peers/{script}"))
+            .arg(node.endpoint())
+            .output()
+            .with_context(|| {
+                format!("node bench/peers/{script} does not start (script/toolchain.sh)")
+            })?;
+    ensure!(
+        output.status.success(),
+        "bench/peers/{script} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("bench/peers/{script} printed no figures"))
+}
+
 /// Measures every scenario on a fresh account of `version`.
 async fn measure_entry_point(
     node: &AnvilInstance,
     client: &Client,
     version: Version,
     salt: u64,
-) -> Result<Vec<Measurement>> {
+) -> Result<(Vec<Measurement>, Vec<Probe>)> {
     let owner = SessionKey::from_bytes(&[0x0a; 32])?;
     let key = SessionKey::from_bytes(&[0x0b; 32])?;
     // The account keeps a deposit at the EntryPoint, as accounts that operate often do: no measured operation
@@ -279,7 +455,11 @@ async fn measure_entry_point(
             call_gas_limit,
         });
     }
-    Ok(measurements)
+    let probes = match scenarios.iter().find(|(label, _)| *label == PROBED) {
+        Some((_, Signer::Session(session))) => bench.probe_scope(node, session).await?,
+        _ => bail!("no session scenario {PROBED:?} to probe"),
+    };
+    Ok((measurements, probes))
 }
 
 #[tokio::main]
@@ -295,8 +475,15 @@ async fn main() -> Result<()> {
         .args(["--timestamp", &GENESIS_TIME.to_string()])
         .spawn();
     let client = keyscope_e2e::client(&anvil).await;
-    let mut measurements = measure_entry_point(&anvil, &client, Version::V07, 1).await?;
-    measurements.extend(measure_entry_point(&anvil, &client, Version::V08, 2).await?);
+    let (mut measurements, probes) = measure_entry_point(&anvil, &client, Version::V07, 1).await?;
+    measurements.extend(
+        measure_entry_point(&anvil, &client, Version::V08, 2)
+            .await?
+            .0,
+    );
+    // Last: the peer's script sends from the same dev account, which the client's nonce cache would not see.
+    eprintln!("MetaMask Delegation Framework: measuring (bench/peers/metamask.mjs)");
+    let peers = vec![peer(&anvil, "metamask.mjs")?];
     for m in &measurements {
         println!(
             "{} {:<52} gasUsed {:>7}  actualGasUsed {:>7}  calldata {:>5} B  callGasLimit {:>6}",
@@ -308,7 +495,18 @@ async fn main() -> Result<()> {
             m.call_gas_limit
         );
     }
+    for p in probes
+        .iter()
+        .chain(peers.iter().flat_map(|peer| &peer.probes))
+    {
+        println!(
+            "probe {:<28} refused {:<5} {}",
+            p.probe, p.refused, p.reason
+        );
+    }
     let results = Results {
+        probes,
+        peers,
         method: "anvil (the pinned @foundry-rs/anvil-linux-amd64), one handleOps transaction per block, steady state, \
                  preVerificationGas 0, the smallest callGasLimit that succeeds"
             .to_owned(),
