@@ -2,7 +2,8 @@
 // Regenerates README's gas tables: what a chain charges, from bench/anvil-gas.json (real transactions on anvil,
 // written by `cargo run -p keyscope-bench --bin anvil-gas`), between the anvil-gas markers; and the contracts'
 // regression gate, from snapshots/GasBenchmark.json (written by the GasBenchmark forge test), between the gas-table
-// markers. `node script/gas-table.mjs` rewrites README.md; `--check` fails if either is stale.
+// markers; and bench/premium.svg, the chart of the peers' premiums. `node script/gas-table.mjs` rewrites them;
+// `--check` fails if any is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -102,6 +103,39 @@ for (const peer of results.peers) {
   const p = (field) => signed(scoped[field] - owner[field]);
   real += `| ${peer.system} | ${peer.scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${refusedAll(peer.probes)} |\n`;
 }
+real += '\n![Premium over the owner-signed transfer, actualGasUsed, EntryPoint v0.7](bench/premium.svg)\n';
+
+// The chart of the same premiums (`actualGasUsed`), one bar per row of the peer table.
+const bars = [
+  ['Keyscope: recipient eq, amount ≤ per call', measured('v0.7', 'session, 1-leaf tree, recipient eq and amount lte')],
+  ['Keyscope: the same, plus a lifetime counter', measured('v0.7', 'same, plus a lifetime ERC-20 limit')],
+].map(([label, m]) => [label, m.actualGasUsed - measured('v0.7', 'owner-signed').actualGasUsed]);
+for (const peer of results.peers) {
+  const [owner, scoped] = peer.measurements;
+  bars.push([peer.system.split(' (')[0], scoped.actualGasUsed - owner.actualGasUsed]);
+}
+const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const chartWidth = 820;
+const labelWidth = 320;
+const barSpace = chartWidth - labelWidth - 110;
+const rowHeight = 34;
+const top = 40;
+const largest = Math.max(...bars.map(([, value]) => value));
+let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${chartWidth}" height="${top + rowHeight * bars.length + 16}" `
+  + `font-family="sans-serif" font-size="13">\n`;
+svg += `<rect width="100%" height="100%" fill="#ffffff"/>\n`;
+svg += `<text x="10" y="22" font-size="15" font-weight="bold">Premium over the owner-signed ERC-20 transfer `
+  + `(actualGasUsed, EntryPoint v0.7, anvil)</text>\n`;
+bars.forEach(([label, value], row) => {
+  const y = top + row * rowHeight;
+  const length = Math.max(1, Math.round((value / largest) * barSpace));
+  const colour = label.startsWith('Keyscope') ? '#2b6cb0' : '#a0aec0';
+  svg += `<text x="${labelWidth - 8}" y="${y + 18}" text-anchor="end">${escape(label)}</text>\n`;
+  svg += `<rect x="${labelWidth}" y="${y + 4}" width="${length}" height="20" fill="${colour}"/>\n`;
+  svg += `<text x="${labelWidth + length + 6}" y="${y + 18}">${signed(value)}</text>\n`;
+});
+svg += '</svg>\n';
+
 const premium = (scenario, field) => measured('v0.7', scenario)[field] - measured('v0.7', 'owner-signed')[field];
 const rules = 'session, 1-leaf tree, recipient eq and amount lte';
 real += '\nGoals (issue 14; EntryPoint v0.7, premium over the owner-signed transfer):\n\n';
@@ -124,13 +158,21 @@ const between = (text, name, body) => {
   return `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`;
 };
 const updated = between(between(readme, 'anvil-gas', real), 'gas-table', out);
+const chartPath = `${root}bench/premium.svg`;
+let chart = '';
+try {
+  chart = readFileSync(chartPath, 'utf8');
+} catch {
+  // written below; stale under --check
+}
 if (process.argv.includes('--check')) {
-  if (updated !== readme) {
+  if (updated !== readme || chart !== svg) {
     console.error('README gas tables are stale: run `node script/gas-table.mjs` and commit');
     process.exit(1);
   }
   console.log('README gas tables are current');
 } else {
   writeFileSync(readmePath, updated);
+  writeFileSync(chartPath, svg);
   console.log('README gas tables updated');
 }
