@@ -87,36 +87,36 @@ for (const entryPoint of ['v0.7', 'v0.8']) {
 }
 // The peers, measured the same way on the same node: each one's premium over its own owner-signed operation.
 const results = JSON.parse(readFileSync(`${root}bench/anvil-gas.json`, 'utf8'));
-const refusedAll = (probes) => probes.map((p) => `${p.probe}: ${p.refused ? p.reason : '**accepted**'}`).join('; ');
-real += '\nSide by side with the peers (EntryPoint v0.7, each premium over the same system\'s owner-signed transfer on the\n';
-real += 'same account; the scope probed with one operation just outside it each way):\n\n';
-real += '| system | scope of the key | premium: `actualGasUsed` | premium: tx `gasUsed` | premium: calldata bytes | probes refused |\n';
-real += '|---|---|---:|---:|---:|---|\n';
+const refusedAll = (probes) => probes.map((p) => `${p.probe}: ${p.refused ? `refused (${p.reason})` : '**accepted**'}`).join('; ');
+real += '\nSide by side with the peers (each premium over the same system\'s owner-signed transfer on the same account, on\n';
+real += 'the EntryPoint the system runs on; the scope probed with one operation just outside it each way):\n\n';
+real += '| system | EntryPoint | scope of the key | premium: `actualGasUsed` | premium: tx `gasUsed` | premium: calldata bytes | probes |\n';
+real += '|---|---|---|---:|---:|---:|---|\n';
 const keyscopeRow = (scenario, scope, probes) => {
   const p = (field) => signed(measured('v0.7', scenario)[field] - measured('v0.7', 'owner-signed')[field]);
-  real += `| Keyscope | ${scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${probes} |\n`;
+  real += `| Keyscope | v0.7 | ${scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${probes} |\n`;
 };
 keyscopeRow('session, 1-leaf tree, recipient eq and amount lte', 'the token, `transfer`, recipient eq, amount ≤ 100 per call, a window, the default fee scope', refusedAll(results.probes));
 keyscopeRow('same, plus a lifetime ERC-20 limit', 'the same, plus at most 1,000,000 in all (a counter, like the peer\'s ERC20TransferAmount)', 'the same rules and window as above');
 for (const peer of results.peers) {
   const [owner, scoped] = peer.measurements;
   const p = (field) => signed(scoped[field] - owner[field]);
-  real += `| ${peer.system} | ${peer.scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${refusedAll(peer.probes)} |\n`;
+  real += `| ${peer.system} | ${peer.entryPoint} | ${peer.scope} | ${p('actualGasUsed')} | ${p('gasUsed')} | ${p('calldataBytes')} | ${refusedAll(peer.probes)} |\n`;
 }
-real += '\n![Premium over the owner-signed transfer, actualGasUsed, EntryPoint v0.7](bench/premium.svg)\n';
+real += '\n![Premium over the owner-signed transfer, actualGasUsed](bench/premium.svg)\n';
 
 // The chart of the same premiums (`actualGasUsed`), one bar per row of the peer table.
 const bars = [
-  ['Keyscope: recipient eq, amount ≤ per call', measured('v0.7', 'session, 1-leaf tree, recipient eq and amount lte')],
-  ['Keyscope: the same, plus a lifetime counter', measured('v0.7', 'same, plus a lifetime ERC-20 limit')],
+  ['Keyscope (v0.7): recipient eq, amount ≤ per call', measured('v0.7', 'session, 1-leaf tree, recipient eq and amount lte')],
+  ['Keyscope (v0.7): the same, plus a lifetime counter', measured('v0.7', 'same, plus a lifetime ERC-20 limit')],
 ].map(([label, m]) => [label, m.actualGasUsed - measured('v0.7', 'owner-signed').actualGasUsed]);
 for (const peer of results.peers) {
   const [owner, scoped] = peer.measurements;
-  bars.push([peer.system.split(' (')[0], scoped.actualGasUsed - owner.actualGasUsed]);
+  bars.push([`${peer.system.split(' (')[0].split(' + ')[0]} (${peer.entryPoint})`, scoped.actualGasUsed - owner.actualGasUsed]);
 }
 const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const chartWidth = 820;
-const labelWidth = 320;
+const chartWidth = 860;
+const labelWidth = 360;
 const barSpace = chartWidth - labelWidth - 110;
 const rowHeight = 34;
 const top = 40;
@@ -125,7 +125,7 @@ let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${chartWidth}" height=
   + `font-family="sans-serif" font-size="13">\n`;
 svg += `<rect width="100%" height="100%" fill="#ffffff"/>\n`;
 svg += `<text x="10" y="22" font-size="15" font-weight="bold">Premium over the owner-signed ERC-20 transfer `
-  + `(actualGasUsed, EntryPoint v0.7, anvil)</text>\n`;
+  + `(actualGasUsed, anvil)</text>\n`;
 bars.forEach(([label, value], row) => {
   const y = top + row * rowHeight;
   const length = Math.max(1, Math.round((value / largest) * barSpace));

@@ -482,8 +482,11 @@ async fn main() -> Result<()> {
             .0,
     );
     // Last: the peer's script sends from the same dev account, which the client's nonce cache would not see.
-    eprintln!("MetaMask Delegation Framework: measuring (bench/peers/metamask.mjs)");
-    let peers = vec![peer(&anvil, "metamask.mjs")?];
+    let mut peers = Vec::new();
+    for script in ["metamask.mjs", "biconomy.mjs"] {
+        eprintln!("peer: measuring (bench/peers/{script})");
+        peers.push(peer(&anvil, script)?);
+    }
     for m in &measurements {
         println!(
             "{} {:<52} gasUsed {:>7}  actualGasUsed {:>7}  calldata {:>5} B  callGasLimit {:>6}",
