@@ -48,11 +48,12 @@ const GENESIS_TIME: u64 = 4_000_001_400;
 /// The bisection's range for `callGasLimit`: the transfer needs far less than the upper bound.
 const CALL_GAS_RANGE: (u128, u128) = (1_000, 400_000);
 
-/// One measured operation.
+/// One measured operation (Keyscope's, or a peer's, whose EntryPoint is its [`Peer`]'s).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Measurement {
-    /// `v0.7` or `v0.8`.
+    /// `v0.7` or `v0.8`; empty (and not written) in a peer's measurements.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     entry_point: String,
     /// What signs it, and under which scope.
     scenario: String,
@@ -89,25 +90,9 @@ struct Peer {
     /// The scope the peer's key gets, in its own terms.
     scope: String,
     /// The owner's operation first, then the scoped key's.
-    measurements: Vec<PeerMeasurement>,
+    measurements: Vec<Measurement>,
     /// The scope's probes.
     probes: Vec<Probe>,
-}
-
-/// One measured operation of a peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PeerMeasurement {
-    /// What signs it.
-    scenario: String,
-    /// The `handleOps` transaction's receipt `gasUsed`.
-    gas_used: u64,
-    /// `UserOperationEvent.actualGasUsed`.
-    actual_gas_used: u64,
-    /// The transaction's calldata, in bytes.
-    calldata_bytes: usize,
-    /// The operation's `callGasLimit`.
-    call_gas_limit: u128,
 }
 
 /// The file's content.
