@@ -9,7 +9,6 @@ use keyscope::alloy::rpc::types::PackedUserOperation as UserOperation;
 use keyscope::bundler::to_rpc;
 use keyscope::client::handle_ops_calldata;
 use keyscope::permissions::{CompiledSession, SessionSpec, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
-use keyscope::signer::dummy_ecdsa_signature;
 use keyscope::{assemble_session_signature, Account, PreparedOp, SessionCall, SessionStatus};
 use keyscope::{Submission, Version};
 use serde::Deserialize;
@@ -333,18 +332,6 @@ impl Service {
             }])
             .await?;
         }
-        // The operation's signature is the wire format with dummies in place of signatures (the gas was estimated
-        // with it); a multichain enable's owner signature is real, as the operation will carry it: only the
-        // session key's is left to sign.
-        let mut op = unsigned.op.clone();
-        if enabling.is_some() {
-            let mut wire = unsigned.signature.clone();
-            wire.session_signature = dummy_ecdsa_signature().to_vec();
-            op.signature = wire
-                .encode()
-                .map_err(|error| Error::Internal(error.to_string()))?
-                .into();
-        }
         let mut answer = json!({
             "chainId": hex_quantity(self.chain_id),
             "account": account.address,
@@ -364,7 +351,7 @@ impl Service {
                     "permission": permission,
                 })
             }).collect::<Vec<_>>(),
-            "userOp": to_rpc(&op)?,
+            "userOp": to_rpc(&unsigned.op)?,
             "userOpHash": unsigned.user_op_hash,
             "gasEstimated": matches!(self.client.submission(), Submission::Bundler(_)),
             "feeScope": sessions::fee_scope_json(&unsigned.usage.scope),

@@ -7,7 +7,8 @@ use alloy::providers::Provider;
 use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::CompiledSession;
 use keyscope_signer::{
-    enable_digest, CallEntry, CallProof, PackedUserOperation, SessionKey, SessionSignature,
+    dummy_ecdsa_signature, enable_digest, CallEntry, CallProof, PackedUserOperation, SessionKey,
+    SessionSignature,
 };
 
 use super::{
@@ -44,7 +45,8 @@ pub(crate) enum Enabling<'a> {
 pub struct UnsignedSessionOperation {
     /// The EntryPoint version.
     pub version: Version,
-    /// The operation; its `signature` is the dummy of the final one (same length, same session and proofs).
+    /// The operation; its `signature` is the final one (same session, proofs and, in enable modes, owner's
+    /// signature) but for the session key's signature, a dummy of the same length.
     pub op: PackedUserOperation,
     /// Its userOpHash: what the session key signs (the hash does not cover `signature`).
     pub user_op_hash: B256,
@@ -284,10 +286,16 @@ impl Client {
         }
         let UnsignedSessionOp {
             version,
-            op,
+            mut op,
             unsigned,
             usage,
         } = built;
+        // The operation carries its signature as it will be sent but for the session key's own (a dummy of its
+        // length): in enable modes, the owner's real signature, so a client that signs elsewhere and sends
+        // `op` with only the session key's signature put in sends what the owner signed.
+        let mut carried = unsigned.clone();
+        carried.session_signature = dummy_ecdsa_signature().to_vec();
+        op.signature = carried.encode()?.into();
         let user_op_hash = self
             .stack
             .entry_point(version)
