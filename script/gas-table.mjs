@@ -21,6 +21,8 @@ const scenarios = [
   ['session_1leaf', 'session-signed, 1-leaf tree'],
   ['session_1leaf_perOpFee', 'same, per-operation fee bound only (no fee budget)'],
   ['session_1leaf_noFeeScope', 'same, unlimited fees (no fee scope)'],
+  ['session_1leaf_p256', 'same, signed by a P-256 key (Solidity verification, no precompile)'],
+  ['session_1leaf_webAuthn', 'same, signed by a WebAuthn passkey (Solidity verification, no precompile)'],
   ['session_1024leaves', 'session-signed, 1024-leaf tree (depth 10)'],
   ['session_2rules', 'session-signed, 1-leaf tree, 2 argument rules'],
   ['session_2leaves_revokedSibling', 'session-signed, 2-leaf tree, the other permission revoked'],

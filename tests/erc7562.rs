@@ -37,7 +37,11 @@ use keyscope::bindings::entry_point_v07::EntryPoint;
 use keyscope::bindings::{KeyscopeAccountFactory, SessionKeyValidator};
 use keyscope::explain::OperationCost;
 use keyscope::permissions::CompiledSession;
-use keyscope::signer::{enable_digest, owner_signature, Mode, SessionKey, SessionSignature};
+use keyscope::signer::signers::{DEFAULT_ORIGIN, DEFAULT_RP_ID};
+use keyscope::signer::{
+    enable_digest, owner_signature, Mode, P256Key, SessionKey, SessionSignature, SessionSigner,
+    WebAuthnAuthenticator,
+};
 use keyscope::{Account, Client, GasSettings, PreparedOp, SessionCall, Stack, Version};
 use keyscope_e2e::{
     anvil, client, deploy_token, funded_account, grant, mint_call, mint_tokens, now, resign,
@@ -217,8 +221,11 @@ struct Context {
     with_code: BTreeSet<Address>,
 }
 
+/// The precompiles ERC-7562 (OP-062) lets validation call: the core ones, and RIP-7212's secp256r1 verifier at
+/// 0x100 on chains that have it (anvil does).
 fn is_precompile(address: Address) -> bool {
-    address <= Address::with_last_byte(0xff) && address != Address::ZERO
+    (address <= Address::with_last_byte(0xff) && address != Address::ZERO)
+        || address == Address::left_padding_from(&[0x01, 0x00])
 }
 
 /// The ERC-7562 rules for the entity code of `frames` (one operation's validation phase); one line per violation.
@@ -732,6 +739,44 @@ async fn run(version: Version) {
         fees_charged(&client, &account, unlimited.session_id()).await,
         U256::ZERO
     );
+
+    // Every other signer kind: P-256 and WebAuthn (the validator's SessionSignerVerifier, stateless, and the P-256
+    // precompile at 0x100) and a 2-of-3 multisig of the three kinds.
+    let webauthn =
+        || WebAuthnAuthenticator::new(P256Key::generate(), DEFAULT_RP_ID, DEFAULT_ORIGIN);
+    let multisig = SessionSigner::multisig(
+        2,
+        vec![
+            (1, SessionKey::generate().into()),
+            (1, P256Key::generate().into()),
+            (1, webauthn().into()),
+        ],
+    )
+    .unwrap();
+    let kinds: [(&str, SessionSigner); 3] = [
+        ("P-256 signer", P256Key::generate().into()),
+        ("WebAuthn signer", webauthn().into()),
+        ("2-of-3 multisig signer", multisig),
+    ];
+    for (salt, (what, signer)) in (10u8..).zip(kinds) {
+        let mut kind_session = session(&key, tokens, recipient, t, salt);
+        kind_session.session.signer = signer.address().unwrap();
+        grant(&client, &account, &owner, &kind_session).await;
+        let calls = [transfer(plain, recipient, 1, 0)];
+        let op = client
+            .prepare_session_op(&account, &signer, &kind_session, &calls)
+            .await
+            .unwrap();
+        let checked = check_and_send(&client, what, &op).await;
+        assert!(
+            checked
+                .called
+                .contains(&Address::left_padding_from(&[0x01, 0x00])),
+            "{what}: the P-256 precompile verifies: {:?}",
+            checked.called
+        );
+        storage_of.extend(checked.storage_of);
+    }
 
     // Revocations. The owner revokes permission 1 of the first session: an operation under permission 0 then also
     // reads permission 0's slot (the session's record says some permission is revoked), associated with the

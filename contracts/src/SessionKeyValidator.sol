@@ -4,11 +4,12 @@ pragma solidity ^0.8.28;
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValidator.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SessionSignerVerifier} from "./SessionSignerVerifier.sol";
 
 /// @title SessionKeyValidator
 /// @notice ERC-7579 validator module (type 1) enforcing session-key permissions during ERC-4337 validation.
@@ -32,11 +33,14 @@ import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValida
 ///       uint8   proofLength
 ///       bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
 ///       uint32  period                   period index k for permissions counted per period (else 0)
-///     uint8   sessionSignatureLength
-///     bytes   sessionSignature           65-byte r ‖ s ‖ v by the session key over the raw userOpHash
+///     bytes   sessionSignature           the rest: the session signer's signature over the raw userOpHash, of
+///                                        its kind (`SessionSigners`): 65-byte r ‖ s ‖ v for a secp256k1 key,
+///                                        checked here; other kinds by `SIGNER_VERIFIER`
 ///
-/// The session key signs the raw `userOpHash` (no EIP-191 prefix): the hash is already bound to the EntryPoint,
-/// the chain and the account, and session keys are programmatic signers, not wallets showing messages.
+/// The session signer signs the raw `userOpHash` (no EIP-191 prefix): the hash is already bound to the EntryPoint,
+/// the chain and the account, and session keys are programmatic signers, not wallets showing messages. A signer is
+/// a secp256k1 key, a P-256 key, a WebAuthn (passkey) credential or a weighted k-of-n set of those; `signer` is
+/// then the commitment to the key the signature carries.
 ///
 /// Fee scope: every operation is charged its maximum cost, the prefund the EntryPoint computes from the operation's
 /// own gas limits and maxFeePerGas (v0.7 and v0.8 alike), whoever pays. It must not exceed the session's
@@ -77,6 +81,7 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     uint256 private constant _PAYMASTER_GAS_END = 52;
     uint256 private constant _PERMISSION_HEAD_LENGTH = 0x20 + 12 * 0x20;
     uint256 private constant _SIG_VALIDATION_FAILED = 1;
+    uint256 private constant _ECDSA_LENGTH = 65;
     /// SessionRecord.permissionsRevoked in the record's packed word (see `_store`).
     uint256 private constant _PERMISSIONS_REVOKED = 1 << 200;
     bytes4 private constant _ERC1271_MAGIC = 0x1626ba7e;
@@ -132,10 +137,15 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     /// Spending per period (FLAG_PER_PERIOD): the latest period index in the low 32 bits, its spending above them.
     mapping(bytes32 periodKey => mapping(address account => uint256)) private _periodSpent;
 
+    /// @notice Checks session signatures that are not secp256k1 (P-256, WebAuthn, multisig); deployed with this
+    ///         validator.
+    SessionSignerVerifier public immutable SIGNER_VERIFIER;
+
     /// The multichain EIP-712 domain: this validator's name, version and address, no chain id.
     bytes32 private immutable _MULTICHAIN_DOMAIN_SEPARATOR;
 
     constructor() EIP712(_NAME, _VERSION) {
+        SIGNER_VERIFIER = new SessionSignerVerifier();
         _MULTICHAIN_DOMAIN_SEPARATOR = keccak256(
             abi.encode(
                 SessionTypes.MULTICHAIN_DOMAIN_TYPEHASH,
@@ -402,18 +412,20 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
             (signatureFailed ? _SIG_VALIDATION_FAILED : 0) | (context.validUntil << 160) | (context.validAfter << 208);
     }
 
-    /// Whether the session signature, the signature's last field, is the session key's over `userOpHash`.
+    /// Whether the session signature, the rest of the signature from `cursor` (never past its end), is the session
+    /// signer's over `userOpHash`: a secp256k1 signature here, any other kind by `SIGNER_VERIFIER`.
     function _signedBySessionKey(
         bytes32 userOpHash,
         bytes calldata sessionData,
         bytes calldata signature,
         uint256 cursor
-    ) private pure returns (bool) {
-        bytes calldata sessionSignature;
-        (sessionSignature, cursor) = _takeLengthPrefixed(signature, cursor, 1);
-        if (cursor != signature.length) revert SignatureTrailingBytes(signature.length - cursor);
-        (address recovered, ECDSA.RecoverError recoverError,) = ECDSA.tryRecoverCalldata(userOpHash, sessionSignature);
+    ) private view returns (bool) {
         address signer = address(uint160(uint256(bytes32(sessionData[0:32]))));
+        bytes calldata sessionSignature = signature[cursor:];
+        if (sessionSignature.length != _ECDSA_LENGTH) {
+            return SIGNER_VERIFIER.isValid(userOpHash, signer, sessionSignature);
+        }
+        (address recovered, ECDSA.RecoverError recoverError,) = ECDSA.tryRecoverCalldata(userOpHash, sessionSignature);
         return recoverError == ECDSA.RecoverError.NoError && recovered == signer;
     }
 

@@ -23,6 +23,10 @@
 //! finds through `hasRevokedPermissions` and `permissionRevoked`); the session key's own revocation (an empty
 //! permission entry for `revokeSession(sessionId)` on the validator), valid, in batches, in enable mode, sent, and
 //! wrong in each way the validator checks (`InvalidSelfRevocation`).
+//!
+//! Signer kinds: sessions whose signer is a P-256 key, a WebAuthn credential (UP and UV, UP only) or a 2-of-3
+//! multisig of a secp256k1, a P-256 and a WebAuthn member, with valid signatures (sent), another signer's, dummies,
+//! flipped bytes, assertions without UP, a multisig below its threshold, truncated and empty signatures.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -34,6 +38,7 @@ mod period_ops;
 mod revocation_ops;
 mod sent_ops;
 mod setup;
+mod signer_ops;
 mod static_ops;
 
 use std::time::Instant;
@@ -49,6 +54,7 @@ use period_ops::period_ops;
 use revocation_ops::{new_epoch_ops, revocation_ops};
 use sent_ops::{boundary_ops, counter_ops, epoch_ops};
 use setup::setup;
+use signer_ops::signer_ops;
 use static_ops::static_ops;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,6 +102,9 @@ async fn explain_agrees_with_the_chain() {
     }
     for s in &setups {
         period_ops(&env, &mut stats, s, &times, &mut rng).await;
+    }
+    for s in &setups {
+        signer_ops(&env, &mut stats, s, &times, &mut rng, seed).await;
     }
     // The boundary permission's window is [boundary, boundary + 2].
     for at in times.boundary - 1..=times.boundary + 3 {

@@ -211,7 +211,7 @@ fn encode_signature(
         }
         out.extend_from_slice(&entry.window.to_be_bytes());
     }
-    out.push(ecdsa.len() as u8);
+    // the session signature is the rest: no length prefix
     out.extend_from_slice(ecdsa);
     out
 }

@@ -54,7 +54,8 @@ library SessionTypes {
     }
 
     /// @notice A session granted by an account's owner to a temporary signing key.
-    /// @param signer The session key (secp256k1 address). Never zero.
+    /// @param signer The session signer: a secp256k1 key's address, or the commitment to a P-256 key, a WebAuthn
+    ///        credential or a weighted k-of-n set of those (`SessionSigners`). Never zero.
     /// @param validAfter Start of the session, passed on to the EntryPoint as `validAfter`: v0.7 accepts operations
     ///        from this second on, v0.8 only strictly after it.
     /// @param validUntil Last second the session is valid (inclusive); non-zero and >= validAfter.
@@ -262,9 +263,6 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param offset Byte offset of the field.
     /// @param needed Bytes the field needs.
     error SignatureTruncated(uint256 offset, uint256 needed);
-    /// @notice userOp.signature has `extra` bytes after its last field.
-    /// @param extra Number of extra bytes.
-    error SignatureTrailingBytes(uint256 extra);
     /// @notice userOp.signature starts with an unknown mode byte.
     /// @param mode The ERC-7579 mode or signature mode.
     error UnknownSignatureMode(uint8 mode);

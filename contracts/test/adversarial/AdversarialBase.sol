@@ -74,9 +74,7 @@ abstract contract AdversarialBase is SessionTestBase {
         bytes memory entries
     ) internal view returns (PackedUserOperation memory) {
         bytes memory sig = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
-        op.signature = bytes.concat(
-            bytes1(SessionTypes.MODE_USE), abi.encode(session), bytes1(count), entries, bytes1(uint8(sig.length)), sig
-        );
+        op.signature = bytes.concat(bytes1(SessionTypes.MODE_USE), abi.encode(session), bytes1(count), entries, sig);
         return op;
     }
 

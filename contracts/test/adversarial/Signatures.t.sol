@@ -199,9 +199,6 @@ contract SignaturesAttackTest is AdversarialBase {
             }
             cursor = windowAt + 4;
         }
-        if (b == cursor) {
-            return (Expect.Exact, abi.encodeWithSelector(ISessionKeyValidator.SignatureTrailingBytes.selector, 1));
-        }
         return (Expect.Exact, _failedOp(0, "AA24 signature error")); // session signature r, s, v
     }
 

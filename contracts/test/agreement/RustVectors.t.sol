@@ -407,15 +407,14 @@ contract RustVectorsTest is SessionTestBase {
     }
 
     /// @notice The self-revocation vector's encoding: one call, `revokeSession(id)` on the validator with no value;
-    ///         its entry an empty permission, followed at once by the 65-byte session signature.
+    ///         its entry an empty permission, followed at once by the 65-byte session signature, the rest.
     function _assertSelfRevocationEncoding(PackedUserOperation memory op, bytes32 id) internal view {
         uint256 at = 1 + SessionEncoding.SESSION_LENGTH;
         assertEq(uint8(op.signature[0]), SessionTypes.MODE_USE, "use mode");
         assertEq(uint8(op.signature[at]), 1, "one call");
         assertEq(uint8(op.signature[at + 1]), 0, "permission length, high byte");
         assertEq(uint8(op.signature[at + 2]), 0, "permission length, low byte");
-        assertEq(uint8(op.signature[at + 3]), 65, "session signature length");
-        assertEq(op.signature.length, at + 4 + 65, "nothing else");
+        assertEq(op.signature.length, at + 3 + 65, "then the session signature and nothing else");
         bytes memory data = abi.encodeCall(ISessionKeyValidator.revokeSession, (id));
         bytes memory expected = abi.encodeWithSignature(
             "execute(bytes32,bytes)", bytes32(0), abi.encodePacked(address(validator), uint256(0), data)

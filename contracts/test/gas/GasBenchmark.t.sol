@@ -7,6 +7,7 @@ import {IERC7579Validator} from "@openzeppelin/contracts/interfaces/draft-IERC75
 import {ISessionKeyValidator, SessionTypes} from "../../src/interfaces/ISessionKeyValidator.sol";
 import {SessionTestBase} from "../utils/SessionTestBase.sol";
 import {CallProof, SessionEncoding} from "../utils/SessionEncoding.sol";
+import {SignerKeys} from "../utils/SignerKeys.sol";
 
 /// @notice Gas of an ERC-20 transfer through `handleOps`, owner-signed and session-signed, and of the account's
 ///         `validateUserOp` alone. Every touched address is cooled first, so the figures are those of a fresh
@@ -49,6 +50,22 @@ contract GasBenchmark is SessionTestBase {
 
     function test_gas_sessionTransfer_v08_oneLeaf() public {
         _measureSession(EntryPointVersion.V08, "v08_session_1leaf", _transferPermission(), 1, FeeScope.Budget);
+    }
+
+    function test_gas_sessionTransfer_v07_oneLeaf_p256() public {
+        _measureSignerKind(EntryPointVersion.V07, "v07_session_1leaf_p256", 0x01);
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf_p256() public {
+        _measureSignerKind(EntryPointVersion.V08, "v08_session_1leaf_p256", 0x01);
+    }
+
+    function test_gas_sessionTransfer_v07_oneLeaf_webAuthn() public {
+        _measureSignerKind(EntryPointVersion.V07, "v07_session_1leaf_webAuthn", 0x02);
+    }
+
+    function test_gas_sessionTransfer_v08_oneLeaf_webAuthn() public {
+        _measureSignerKind(EntryPointVersion.V08, "v08_session_1leaf_webAuthn", 0x02);
     }
 
     function test_gas_sessionTransfer_v07_1024Leaves() public {
@@ -202,6 +219,35 @@ contract GasBenchmark is SessionTestBase {
         FeeScope fees
     ) private {
         _measureSession(version, name, permission, treeSize, fees, false);
+    }
+
+    /// A 1-leaf session whose signer is a P-256 key (`kind` 0x01) or a WebAuthn credential (0x02), verified by
+    /// OpenZeppelin's Solidity P-256 code (forge runs without the precompile; anvil-gas measures with it).
+    function _measureSignerKind(EntryPointVersion version, string memory name, uint8 kind) private {
+        AccountEnv memory env = _env(version);
+        uint256 privateKey = uint256(keccak256("keyscope.gas.p256"));
+        SessionTypes.Permission memory permission = _transferPermission();
+        SessionTypes.Session memory session = _session(SessionEncoding.leaf(permission));
+        session.signer = SignerKeys.commitment(SignerKeys.p256Key(privateKey, kind));
+        _grant(env.entryPoint, address(env.account), session);
+        CallProof[] memory calls = SessionEncoding.one(permission, new bytes32[](0));
+        for (uint256 i; i < 2; ++i) {
+            // the first operation opens the session's nonce lane; the second is measured
+            PackedUserOperation memory op =
+                _buildUserOp(env.entryPoint, address(env.account), _sessionNonceKey(1), _transferCall());
+            bytes32 userOpHash = _userOpHash(env.entryPoint, op);
+            op.signature = SessionEncoding.useSignature(
+                session,
+                calls,
+                kind == 0x01
+                    ? SignerKeys.p256Signature(privateKey, userOpHash)
+                    : SignerKeys.webAuthnSignature(
+                        privateKey, SignerKeys.assertion(privateKey, userOpHash, SignerKeys.FLAGS_UP_UV)
+                    )
+            );
+            if (i == 0) _handleOp(env.entryPoint, op);
+            else _measure(env, name, op, address(validator));
+        }
     }
 
     /// With `revokeSibling`, the owner has revoked another permission of the session (`revokePermission`), so

@@ -415,7 +415,6 @@ contract RulesTest is ScopeTestBase {
             permission,
             bytes1(0),
             bytes4(0),
-            bytes1(uint8(sessionSig.length)),
             sessionSig
         );
     }

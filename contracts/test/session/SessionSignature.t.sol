@@ -185,16 +185,25 @@ contract SessionSignatureTest is SessionLifecycleBase {
         _expectWireError(signature, _truncatedError(4 + SessionEncoding.SESSION_LENGTH, 0xffff));
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureCut() public onEachEntryPoint {
+    /// The session signature is the rest of the signature: cut or missing, it is a bad signature (AA24).
+    function test_validateUserOp_reverts_AA24_whenSessionSignatureCutOrMissing() public onEachEntryPoint {
         bytes memory signature = _validUseSignature();
         uint256 length = signature.length;
-        _expectWireError(_truncated(signature, length - 1), _truncatedError(length - 65, 65));
+        uint256[2] memory cuts = [length - 1, length - 65];
+        for (uint256 i; i < cuts.length; ++i) {
+            _grantedSession(currentEnv);
+            PackedUserOperation memory op =
+                _sessionOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(100), "");
+            op.signature = _truncated(signature, cuts[i]);
+            _expectSignatureError(currentEnv.entryPoint, op);
+        }
     }
 
-    function test_validateUserOp_reverts_SignatureTruncated_whenSessionSignatureMissing() public onEachEntryPoint {
+    function test_validateUserOp_reverts_SignatureTruncated_whenLastCallEntryCut() public onEachEntryPoint {
         bytes memory signature = _validUseSignature();
         uint256 length = signature.length;
-        _expectWireError(_truncated(signature, length - 66), _truncatedError(length - 66, 1));
+        // the period field (4 bytes) before the 65-byte session signature, cut by one byte
+        _expectWireError(_truncated(signature, length - 66), _truncatedError(length - 69, 4));
     }
 
     function test_validateUserOp_reverts_SignatureTruncated_whenOwnerSignatureLengthMissing() public onEachEntryPoint {
@@ -214,16 +223,6 @@ contract SessionSignatureTest is SessionLifecycleBase {
             new bytes(10)
         );
         _expectWireError(signature, _truncatedError(3 + SessionEncoding.SESSION_LENGTH, 65));
-    }
-
-    function test_validateUserOp_reverts_SignatureTrailingBytes() public onEachEntryPoint {
-        SessionTypes.Session memory session = _grantedSession(currentEnv);
-        PackedUserOperation memory op =
-            _useOp(currentEnv.entryPoint, _account(currentEnv), _transferCall(100), session, _calls(), SESSION_KEY);
-        op.signature = bytes.concat(op.signature, hex"000000");
-        _expectScopeError(
-            currentEnv.entryPoint, op, abi.encodeWithSelector(ISessionKeyValidator.SignatureTrailingBytes.selector, 3)
-        );
     }
 
     function test_validateUserOp_reverts_UnknownSignatureMode() public onEachEntryPoint {

@@ -58,12 +58,8 @@ library SessionEncoding {
         bool[] memory selfRevocations,
         bytes memory sessionSignature
     ) internal pure returns (bytes memory) {
-        return bytes.concat(
-            bytes1(SessionTypes.MODE_USE),
-            abi.encode(session),
-            _calls(calls, selfRevocations),
-            _lengthPrefixed1(sessionSignature)
-        );
+        bytes memory head = bytes.concat(bytes1(SessionTypes.MODE_USE), abi.encode(session));
+        return bytes.concat(head, _calls(calls, selfRevocations), sessionSignature);
     }
 
     /// @notice userOp.signature in enable mode, with self-revocation entries for the calls flagged in
@@ -81,7 +77,7 @@ library SessionEncoding {
             bytes2(uint16(ownerSignature.length)),
             ownerSignature,
             _calls(calls, selfRevocations),
-            _lengthPrefixed1(sessionSignature)
+            sessionSignature
         );
     }
 
@@ -102,7 +98,7 @@ library SessionEncoding {
             bytes2(uint16(ownerSignature.length)),
             ownerSignature,
             _calls(calls, new bool[](calls.length)),
-            _lengthPrefixed1(sessionSignature)
+            sessionSignature
         );
     }
 
@@ -197,10 +193,6 @@ library SessionEncoding {
                 bytes4(calls[i].window)
             );
         }
-    }
-
-    function _lengthPrefixed1(bytes memory data) private pure returns (bytes memory) {
-        return bytes.concat(bytes1(uint8(data.length)), data);
     }
 
     // ------------------------------------------------------------------------------------------------------------

@@ -254,18 +254,22 @@ pub enum Error {
     /// was signed or sent. The values (in ETH and gwei in its text) say which bound and by how much.
     #[error("over the session's fee scope, nothing was signed: {0}")]
     FeeScopeExceeded(Box<crate::fees::FeeScopeExceeded>),
-    /// A session key's signature handed to [`crate::UnsignedSessionOperation::assemble`] (or
-    /// [`crate::assemble_session_signature`]) is not a 65-byte ECDSA signature over the operation's userOpHash by
-    /// the session's signer: nothing was assembled. `recovered` is the address it recovers to, when it recovers.
-    #[error("not the session key's signature over userOpHash {user_op_hash}: the session's signer is {signer}, {}", .recovered.map(|a| format!("the signature recovers to {a}")).unwrap_or_else(|| format!("the signature is malformed ({})", .reason)))]
+    /// A session signer's signature handed to [`crate::UnsignedSessionOperation::assemble`] (or
+    /// [`crate::assemble_session_signature`]) is not one the validator accepts over the operation's userOpHash
+    /// from the session's signer ([`keyscope_signer::verify_session_signature`], for every signer kind): nothing
+    /// was assembled. `kind` is the kind the signature's length and first byte say, `reason` why it fails, and
+    /// `recovered` the address a 65-byte ECDSA signature recovers to, when it recovers to another.
+    #[error("not the session signer's signature over userOpHash {user_op_hash}: the session's signer is {signer}, the {kind} signature is refused ({reason})")]
     SessionKeySignature {
-        /// The hash the session key must sign (raw, no EIP-191 prefix).
+        /// The hash the session signer must sign (raw, no EIP-191 prefix).
         user_op_hash: B256,
-        /// The session's signer.
+        /// The session's signer (a secp256k1 address or a key commitment).
         signer: Address,
-        /// Who signed, when the signature recovers.
+        /// The signature's kind, as its length and first byte say.
+        kind: keyscope_signer::SignerKind,
+        /// Who signed, when a 65-byte ECDSA signature recovers to another address.
         recovered: Option<Address>,
-        /// Why it does not recover (empty when it does).
+        /// Why the validator refuses it.
         reason: String,
     },
     /// A session listing ([`crate::Client::sessions_of`]) found more than `max` session events of the account

@@ -1,5 +1,7 @@
 //! Writes `contracts/test/vectors/agreement.json`: what the Rust crates compute, for
-//! `contracts/test/agreement/RustVectors.t.sol` to check against the contracts on chain.
+//! `contracts/test/agreement/RustVectors.t.sol` to check against the contracts on chain; and
+//! `contracts/test/vectors/signers.txt`, session signatures of every signer kind with their verdicts, for
+//! `contracts/test/agreement/SignerVectors.t.sol`.
 //!
 //! Everything is derived from fixed keys and constants, so the file is the same on every run (CI regenerates it
 //! and fails on a difference):
@@ -19,6 +21,9 @@ use keyscope_signer::{
     MultichainEnable, MultichainEntry, PackedUserOperation, SessionKey, SessionSignature,
 };
 use serde_json::{json, Value};
+
+#[path = "vectors/signers.rs"]
+mod signer_vectors;
 
 sol! {
     /// ERC-7579 `execute`.
@@ -527,6 +532,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../contracts/test/vectors/agreement.json");
     std::fs::write(&path, text)?;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/test/vectors/signers.txt");
+    std::fs::write(&path, signer_vectors::signer_vectors()?)?;
     Ok(())
 }
 

@@ -19,8 +19,8 @@
 //!   uint8   proofLength
 //!   bytes32 proof[proofLength]       sorted-pair Merkle proof of the leaf
 //!   uint32  rateLimitWindow          window index k for rate-limited permissions (else 0)
-//! uint8   sessionSignatureLength
-//! bytes   sessionSignature           65-byte r ‖ s ‖ v by the session key over the raw userOpHash
+//! bytes   sessionSignature           the rest: the session signer's signature over the raw userOpHash
+//!                                    (65-byte r ‖ s ‖ v for a secp256k1 key; see [`crate::signers`])
 //! ```
 
 use std::collections::HashMap;
@@ -38,6 +38,7 @@ use keyscope_permissions::{
 
 use crate::error::{Error, Result};
 use crate::key::SessionKey;
+use crate::signers::SessionSigner;
 use crate::userop::{domain_separator, typed_data_digest};
 
 /// The validator's EIP-712 domain name.
@@ -206,10 +207,19 @@ impl SessionSignature {
         }
     }
 
-    /// Signs `user_op_hash` with `key` and sets the session signature.
-    pub fn sign(mut self, key: &SessionKey, user_op_hash: &B256) -> Result<Self> {
-        self.session_signature = key.sign_hash_bytes(user_op_hash)?.to_vec();
+    /// Signs `user_op_hash` with `signer` (a secp256k1 [`SessionKey`] or any [`SessionSigner`]) and sets the
+    /// session signature.
+    pub fn sign(mut self, signer: &impl SignsSessions, user_op_hash: &B256) -> Result<Self> {
+        self.session_signature = signer.session_signature(user_op_hash)?;
         Ok(self)
+    }
+
+    /// [`Self::to_dummy`] with `signer`'s dummy session signature (of its kind and length) in place of the
+    /// secp256k1 one.
+    pub fn to_dummy_for(&self, signer: &impl SignsSessions) -> Result<Self> {
+        let mut dummy = self.to_dummy();
+        dummy.session_signature = signer.dummy_session_signature()?;
+        Ok(dummy)
     }
 
     /// The same signature with placeholder ECDSA signatures of the real length, for gas estimation: it parses,
@@ -255,7 +265,7 @@ impl SessionSignature {
             } => 1 + 32 * chain_proof.len() + 2 + owner_signature.len(),
         };
         let calls: usize = self.calls.iter().map(CallEntry::encoded_len).sum();
-        1 + SESSION_LENGTH + owner + 1 + calls + 1 + self.session_signature.len()
+        1 + SESSION_LENGTH + owner + 1 + calls + self.session_signature.len()
     }
 
     /// The wire bytes. Fails when a field does not fit its length prefix, or on 0 or more than
@@ -321,12 +331,7 @@ impl SessionSignature {
             }
             out.extend_from_slice(&call.rate_limit_window.to_be_bytes());
         }
-        too_long(
-            "session signature",
-            self.session_signature.len(),
-            usize::from(u8::MAX),
-        )?;
-        out.push(self.session_signature.len() as u8);
+        // the session signature is the rest: no length prefix
         out.extend_from_slice(&self.session_signature);
         Ok(out)
     }
@@ -382,12 +387,8 @@ impl SessionSignature {
                 rate_limit_window,
             }));
         }
-        let session_signature = reader.take_prefixed(1)?.to_vec();
-        if reader.cursor != data.len() {
-            return Err(Error::TrailingBytes {
-                extra: data.len() - reader.cursor,
-            });
-        }
+        // the rest is the session signature
+        let session_signature = data[reader.cursor..].to_vec();
         Ok(Self {
             mode,
             session,
@@ -641,10 +642,39 @@ pub fn dummy_ecdsa_signature() -> &'static [u8; 65] {
     })
 }
 
+/// What signs a session's operations: the session signature over a userOpHash, and a dummy of the same kind and
+/// length for gas estimation.
+pub trait SignsSessions {
+    /// The session signature over the raw `user_op_hash`.
+    fn session_signature(&self, user_op_hash: &B256) -> Result<Vec<u8>>;
+    /// A well-formed signature of the same kind and length that validates for no hash.
+    fn dummy_session_signature(&self) -> Result<Vec<u8>>;
+}
+
+impl SignsSessions for SessionKey {
+    fn session_signature(&self, user_op_hash: &B256) -> Result<Vec<u8>> {
+        Ok(self.sign_hash_bytes(user_op_hash)?.to_vec())
+    }
+
+    fn dummy_session_signature(&self) -> Result<Vec<u8>> {
+        Ok(dummy_ecdsa_signature().to_vec())
+    }
+}
+
+impl SignsSessions for SessionSigner {
+    fn session_signature(&self, user_op_hash: &B256) -> Result<Vec<u8>> {
+        self.sign(user_op_hash)
+    }
+
+    fn dummy_session_signature(&self) -> Result<Vec<u8>> {
+        self.dummy_signature()
+    }
+}
+
 /// Builds the signature for `calls` under a session, signs the userOpHash, and encodes it. In enable mode pass the
 /// owner's signature (see [`owner_signature`]).
 pub fn sign_user_op(
-    key: &SessionKey,
+    key: &impl SignsSessions,
     user_op_hash: &B256,
     session: &Session,
     owner_signature: Option<Vec<u8>>,
@@ -780,7 +810,8 @@ mod tests {
         expected.extend_from_slice(&[0xbb; 32]);
         expected.extend_from_slice(&(owner.len() as u16).to_be_bytes());
         expected.extend_from_slice(&owner);
-        expected.extend_from_slice(&[1, 0, 0, 65]);
+        // one call, its empty permission, then the session signature (the rest)
+        expected.extend_from_slice(&[1, 0, 0]);
         expected.extend_from_slice(&[0x99; 65]);
         assert_eq!(bytes, expected);
         assert_eq!(SessionSignature::decode(&bytes).unwrap(), signature);

@@ -529,12 +529,7 @@ contract SessionHandler is AdversarialBase {
             op.preVerificationGas = (shape >> 160) % 10_000_000;
             op.gasFees = _pack(fee, fee);
         }
-        bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
-        op.signature = plan.enable
-            ? SessionEncoding.enableSignature(
-                session, _enableSig[plan.account][plan.session], proofs, selfRevoking, sessionSig
-            )
-            : SessionEncoding.useSignature(session, proofs, selfRevoking, sessionSig);
+        op.signature = _signOp(entryPoint, op, session, proofs, selfRevoking);
         if (!clean && (shape >> 64) % 8 == 0) {
             op.signature[(shape >> 72) % op.signature.length] ^= bytes1(uint8(1 + (shape >> 88) % 255));
             plan.signatureMutated = true;
@@ -565,6 +560,21 @@ contract SessionHandler is AdversarialBase {
             status[plan.account][plan.session] = Status.Revoked;
             _checkModel(plan.account, plan.session);
         }
+    }
+
+    /// The planned operation's signature: `op` signed by the session key, in the plan's mode.
+    function _signOp(
+        IEntryPoint entryPoint,
+        PackedUserOperation memory op,
+        SessionTypes.Session memory session,
+        CallProof[] memory proofs,
+        bool[] memory selfRevoking
+    ) internal view returns (bytes memory) {
+        bytes memory sessionSig = _sign(SESSION_KEY, _userOpHash(entryPoint, op));
+        if (!_plan.enable) return SessionEncoding.useSignature(session, proofs, selfRevoking, sessionSig);
+        return SessionEncoding.enableSignature(
+            session, _enableSig[_plan.account][_plan.session], proofs, selfRevoking, sessionSig
+        );
     }
 
     /// Whether some call entry of `signature` presents a permission of the operation's session that the owner

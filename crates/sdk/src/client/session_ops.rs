@@ -1,5 +1,6 @@
 //! Session operations: calls under a granted (or to-be-enabled) session, with their proofs, on the session's own
-//! nonce lane, fitted into the session's fee scope, signed by the session key.
+//! nonce lane, fitted into the session's fee scope, signed by the session's signer (a secp256k1 session key or any
+//! [`keyscope_signer::SessionSigner`]: P-256, WebAuthn, multisig).
 
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -7,8 +8,8 @@ use alloy::providers::Provider;
 use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::CompiledSession;
 use keyscope_signer::{
-    dummy_ecdsa_signature, enable_digest, CallEntry, CallProof, PackedUserOperation, SessionKey,
-    SessionSignature,
+    dummy_ecdsa_signature, enable_digest, verify_session_signature, CallEntry, CallProof,
+    PackedUserOperation, SessionSignature, SignsSessions,
 };
 
 use super::{
@@ -37,10 +38,12 @@ pub(crate) enum Enabling<'a> {
 }
 
 /// A session operation prepared for a session key that signs elsewhere (another process, a browser, a phone):
-/// its gas final and within the session's fee scope, its `signature` a dummy of the final length.
-/// The session key signs [`Self::user_op_hash`] raw (65-byte ECDSA `r ‖ s ‖ v`, no EIP-191 prefix);
-/// [`Self::assemble`] puts that signature into the wire format. Built by
-/// [`Client::prepare_unsigned_session_op`].
+/// its gas final and within the session's fee scope, its `signature` a dummy of the final length for a secp256k1
+/// session key. The session's signer signs [`Self::user_op_hash`] raw (for a secp256k1 key 65-byte ECDSA
+/// `r ‖ s ‖ v`, no EIP-191 prefix; for the other kinds their session signature, see
+/// [`keyscope_signer::signers`]); [`Self::assemble`] puts that signature into the wire format. Built by
+/// [`Client::prepare_unsigned_session_op`] (whose gas estimate counts a 65-byte signature: a longer P-256,
+/// WebAuthn or multisig signature costs more verification gas than was estimated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsignedSessionOperation {
     /// The EntryPoint version.
@@ -62,9 +65,10 @@ impl UnsignedSessionOperation {
         self.signature.session.signer
     }
 
-    /// The signed operation, with the session key's 65-byte `session_key_signature` over [`Self::user_op_hash`]
-    /// in the wire-format `userOp.signature`. [`Error::SessionKeySignature`] (nothing assembled) unless it
-    /// recovers to the session's signer; `v` may be 27/28 or 0/1.
+    /// The signed operation, with the session signer's `session_key_signature` over [`Self::user_op_hash`] in the
+    /// wire-format `userOp.signature`. [`Error::SessionKeySignature`] (nothing assembled) unless the validator
+    /// would accept it as the session's signer's ([`keyscope_signer::verify_session_signature`]); a 65-byte
+    /// ECDSA signature's `v` may be 27/28 or 0/1.
     pub fn assemble(self, session_key_signature: &[u8]) -> Result<PreparedOp> {
         let checked = checked_session_signature(
             &self.user_op_hash,
@@ -94,10 +98,11 @@ impl UnsignedSessionOperation {
 }
 
 /// The final `userOp.signature` of a session operation from the signature it was prepared with (`prepared`: the
-/// dummy of [`UnsignedSessionOperation::op`], or any wire-format session signature of it) and the session key's
-/// 65-byte signature over its `user_op_hash`: what a service does with an operation prepared earlier, when it
-/// kept only the operation. [`Error::SessionKeySignature`] unless the signature recovers to the signer of the
-/// session in `prepared`; a `prepared` that is not a session signature is [`Error::Signer`].
+/// dummy of [`UnsignedSessionOperation::op`], or any wire-format session signature of it) and the session signer's
+/// signature over its `user_op_hash`: what a service does with an operation prepared earlier, when it kept only
+/// the operation. [`Error::SessionKeySignature`] unless the validator would accept the signature as the signer's
+/// of the session in `prepared` ([`keyscope_signer::verify_session_signature`]); a `prepared` that is not a
+/// session signature is [`Error::Signer`].
 pub fn assemble_session_signature(
     prepared: &[u8],
     user_op_hash: &B256,
@@ -112,32 +117,43 @@ pub fn assemble_session_signature(
     Ok(signature.encode()?.into())
 }
 
-/// `signature` with `v` as 27/28, when it is `signer`'s over `hash` (as the validator's `ECDSA.tryRecover` sees
-/// it: low s).
+/// `signature` (a 65-byte ECDSA signature's `v` as 27/28), when the validator accepts it as `signer`'s session
+/// signature over `hash` ([`verify_session_signature`]: the on-chain `SessionSigners.isValid`, for every signer
+/// kind).
 fn checked_session_signature(hash: &B256, signer: Address, signature: &[u8]) -> Result<Vec<u8>> {
     let mut signature = signature.to_vec();
     if signature.len() == 65 && signature[64] < 2 {
         signature[64] += 27;
     }
-    let refused = |recovered, reason: String| Error::SessionKeySignature {
+    let check = verify_session_signature(hash, signer, &signature);
+    if check.is_valid() {
+        return Ok(signature);
+    }
+    // A 65-byte ECDSA signature that recovers: by whom.
+    let recovered = (signature.len() == 65)
+        .then(|| keyscope_signer::recover(hash, &signature).ok())
+        .flatten()
+        .filter(|recovered| *recovered != signer);
+    Err(Error::SessionKeySignature {
         user_op_hash: *hash,
         signer,
+        kind: check.kind,
         recovered,
-        reason,
-    };
-    match keyscope_signer::recover(hash, &signature) {
-        Ok(recovered) if recovered == signer => Ok(signature),
-        Ok(recovered) => Err(refused(Some(recovered), String::new())),
-        Err(error) => Err(refused(None, error.to_string())),
-    }
+        reason: check
+            .reason
+            .unwrap_or_else(|| "not the session signer's signature".to_owned()),
+    })
 }
 
 impl Client {
     /// Builds and signs a session operation: `calls` run through `execute` (single or batch), each under its
     /// permission of `session`; nonce key of the `SessionKeyValidator` on the session's lane ([`session_lane`],
     /// laid out by the client's [`AccountKind`](crate::AccountKind)); signature in the validator's use mode
-    /// (`keyscope-signer`'s wire encoder), signed by `key` over the raw userOpHash. Through a bundler
-    /// ([`Submission::Bundler`]) its gas is estimated first, with a dummy signature of the final length.
+    /// (`keyscope-signer`'s wire encoder), signed by `key` over the raw userOpHash: a secp256k1
+    /// [`SessionKey`](keyscope_signer::SessionKey) or any [`SessionSigner`](keyscope_signer::SessionSigner)
+    /// (P-256, WebAuthn, multisig) whose address is the session's `signer`. Through a bundler
+    /// ([`Submission::Bundler`]) its gas is estimated first, with `key`'s own dummy signature (of its kind and
+    /// final length, [`SignsSessions::dummy_session_signature`]).
     ///
     /// Before signing, the operation is kept within the session's fee scope ([`Client::fit_fee_scope`]: its
     /// `maxFeePerGas` lowered to fit when the chain allows): an operation that would cost more than the
@@ -147,7 +163,7 @@ impl Client {
     pub async fn prepare_session_op(
         &self,
         account: &Account,
-        key: &SessionKey,
+        key: &impl SignsSessions,
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<PreparedOp> {
@@ -166,7 +182,7 @@ impl Client {
         &self,
         account: &Account,
         owner: &OwnerSigner,
-        key: &SessionKey,
+        key: &impl SignsSessions,
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<PreparedOp> {
@@ -185,7 +201,7 @@ impl Client {
     pub async fn prepare_multichain_enable_op(
         &self,
         account: &Account,
-        key: &SessionKey,
+        key: &impl SignsSessions,
         session: &CompiledSession,
         chain_proof: &[B256],
         owner_signature: &[u8],
@@ -213,7 +229,7 @@ impl Client {
             chain_proof,
             owner_signature,
         };
-        self.unsigned_session_op_in(account, session, calls, enabling)
+        self.unsigned_session_op_in(account, session, calls, enabling, dummy_ecdsa_signature())
             .await
     }
 
@@ -227,36 +243,45 @@ impl Client {
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<UnsignedSessionOperation> {
-        self.unsigned_session_op_in(account, session, calls, Enabling::Use)
-            .await
+        self.unsigned_session_op_in(
+            account,
+            session,
+            calls,
+            Enabling::Use,
+            dummy_ecdsa_signature(),
+        )
+        .await
     }
 
     /// Use mode, enable mode (signed by the owner) or multichain enable mode, as `enabling` says.
     async fn prepare_session_op_in(
         &self,
         account: &Account,
-        key: &SessionKey,
+        key: &impl SignsSessions,
         session: &CompiledSession,
         calls: &[SessionCall],
         enabling: Enabling<'_>,
     ) -> Result<PreparedOp> {
+        let dummy = key.dummy_session_signature()?;
         let unsigned = self
-            .unsigned_session_op_in(account, session, calls, enabling)
+            .unsigned_session_op_in(account, session, calls, enabling, &dummy)
             .await?;
         self.sign_session_op(unsigned, key)
     }
 
     /// Built ([`Client::build_session_op`]), its gas final (estimated through the bundler, or the client's
-    /// settings) and within the session's fee scope, its userOpHash computed; not signed.
+    /// settings) and within the session's fee scope, its userOpHash computed; not signed. `dummy` is the session
+    /// signer's dummy signature (its kind and length), which the operation carries and is estimated with.
     async fn unsigned_session_op_in(
         &self,
         account: &Account,
         session: &CompiledSession,
         calls: &[SessionCall],
         enabling: Enabling<'_>,
+        dummy: &[u8],
     ) -> Result<UnsignedSessionOperation> {
         let mut built = self
-            .build_session_op(account, session, calls, enabling)
+            .build_session_op(account, session, calls, enabling, dummy)
             .await?;
         let entry_point = self.stack.version(built.version).entry_point;
         // Sponsored: the stub paymaster fields first, so that the estimate and the fee scope count the
@@ -294,7 +319,7 @@ impl Client {
         // length): in enable modes, the owner's real signature, so a client that signs elsewhere and sends
         // `op` with only the session key's signature put in sends what the owner signed.
         let mut carried = unsigned.clone();
-        carried.session_signature = dummy_ecdsa_signature().to_vec();
+        carried.session_signature = dummy.to_vec();
         op.signature = carried.encode()?.into();
         let user_op_hash = self
             .stack
@@ -333,14 +358,15 @@ impl Client {
     }
 
     /// A session operation with a dummy signature of the final length (use mode, enable mode signed by the
-    /// owner, or multichain enable mode, as `enabling` says), its gas from the client's settings, and the
-    /// session's fee usage; not yet within the fee scope.
+    /// owner, or multichain enable mode, as `enabling` says; `dummy` the session signer's dummy signature), its
+    /// gas from the client's settings, and the session's fee usage; not yet within the fee scope.
     pub(crate) async fn build_session_op(
         &self,
         account: &Account,
         session: &CompiledSession,
         calls: &[SessionCall],
         enabling: Enabling<'_>,
+        dummy: &[u8],
     ) -> Result<UnsignedSessionOp> {
         if calls.is_empty() {
             return Err(Error::NoCalls);
@@ -412,7 +438,9 @@ impl Client {
             }
         };
         // Same length as the final signature, although the hash does not cover it.
-        op.signature = unsigned.to_dummy().encode()?.into();
+        let mut estimated = unsigned.to_dummy();
+        estimated.session_signature = dummy.to_vec();
+        op.signature = estimated.encode()?.into();
         // The charges only count against a bounded budget (the validator keeps none otherwise).
         let usage = FeeUsage::new(&session.session, U256::ZERO);
         let usage = if usage.budget().is_some() {
@@ -431,16 +459,16 @@ impl Client {
         })
     }
 
-    /// Signs a prepared session operation with `key` over its userOpHash (the owner's enable signature, which does
-    /// not cover the gas fields, is kept). Any key signs: an operation signed by another key than the session's
-    /// is the validator's to refuse.
+    /// Signs a prepared session operation with `key` (any signer kind) over its userOpHash (the owner's enable
+    /// signature, which does not cover the gas fields, is kept). Any key signs: an operation signed by another
+    /// key than the session's is the validator's to refuse.
     pub(crate) fn sign_session_op(
         &self,
         unsigned: UnsignedSessionOperation,
-        key: &SessionKey,
+        key: &impl SignsSessions,
     ) -> Result<PreparedOp> {
-        let signature = key.sign_hash_bytes(&unsigned.user_op_hash)?;
-        unsigned.with_session_signature(signature.to_vec())
+        let signature = key.session_signature(&unsigned.user_op_hash)?;
+        unsigned.with_session_signature(signature)
     }
 
     /// The session key's kill switch: `key` revokes its own `session` on `account` in a session operation whose
@@ -451,7 +479,7 @@ impl Client {
     pub async fn revoke_own_session(
         &self,
         account: &Account,
-        key: &SessionKey,
+        key: &impl SignsSessions,
         session: &CompiledSession,
     ) -> Result<OpOutcome> {
         let call =
@@ -464,7 +492,7 @@ impl Client {
     pub async fn send_session_op(
         &self,
         account: &Account,
-        key: &SessionKey,
+        key: &impl SignsSessions,
         session: &CompiledSession,
         calls: &[SessionCall],
     ) -> Result<OpOutcome> {
@@ -484,7 +512,10 @@ mod tests {
 
     use alloy::primitives::{address, keccak256, Address, B256, U256};
     use keyscope_permissions::SessionSpec;
-    use keyscope_signer::{CallProof, PackedUserOperation, SessionKey, SessionSignature};
+    use keyscope_signer::{
+        CallProof, P256Key, PackedUserOperation, SessionKey, SessionSignature, SessionSigner,
+        SignerKind,
+    };
 
     use super::{assemble_session_signature, UnsignedSessionOperation};
     use crate::error::Error;
@@ -588,5 +619,46 @@ mod tests {
             assemble_session_signature(&[1, 2, 3], &hash, &by_other),
             Err(Error::Signer(_))
         ));
+    }
+
+    #[test]
+    fn assembles_and_refuses_other_signer_kinds() {
+        let signer = SessionSigner::from(P256Key::from_bytes(&[9u8; 32]).unwrap());
+        let other = SessionSigner::from(P256Key::from_bytes(&[10u8; 32]).unwrap());
+        let mut unsigned = unsigned(&SessionKey::from_bytes(&[7u8; 32]).unwrap());
+        unsigned.signature.session.signer = signer.address().unwrap();
+        let hash = unsigned.user_op_hash;
+
+        let signature = signer.sign(&hash).unwrap();
+        let prepared = unsigned.clone().assemble(&signature).unwrap();
+        assert_eq!(
+            SessionSignature::decode(&prepared.op.signature)
+                .unwrap()
+                .session_signature,
+            signature
+        );
+        for (refused, kind) in [
+            (other.sign(&hash).unwrap(), SignerKind::P256),
+            (signer.dummy_signature().unwrap(), SignerKind::P256),
+            (
+                signer.sign(&B256::repeat_byte(1)).unwrap(),
+                SignerKind::P256,
+            ),
+            (vec![], SignerKind::Unknown),
+        ] {
+            match unsigned.clone().assemble(&refused) {
+                Err(
+                    error @ Error::SessionKeySignature {
+                        kind: found,
+                        recovered: None,
+                        ..
+                    },
+                ) => {
+                    assert_eq!(found, kind, "{error}");
+                    assert!(error.to_string().contains(&kind.to_string()), "{error}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -314,9 +314,6 @@ impl fmt::Display for ValidatorRevert {
                 "userOp.signature ends before its field at byte {}, which needs {} bytes",
                 e.offset, e.needed
             ),
-            E::SignatureTrailingBytes(e) => {
-                write!(f, "userOp.signature has {} bytes after the session signature", e.extra)
-            }
             E::UnknownSignatureMode(e) => {
                 write!(f, "signature mode {} is neither 0 (use) nor 1 (enable)", e.mode)
             }
@@ -653,18 +650,13 @@ impl fmt::Display for Rejection {
                     }
                 }
                 let check = &validation.session_signature;
-                match &check.recovered {
-                    Ok(_) if check.valid() => Ok(()),
-                    Ok(recovered) => write!(
+                match &check.check.reason {
+                    Some(reason) if !check.valid() => write!(
                         f,
-                        "the session signature recovers to {recovered}, not to the session key {}",
-                        check.signer
+                        "the {} session signature is not the session signer {}'s: {reason}",
+                        check.check.kind, check.signer
                     ),
-                    Err(reason) => write!(
-                        f,
-                        "the session signature does not recover ({reason}); the session key is {}",
-                        check.signer
-                    ),
+                    _ => Ok(()),
                 }
             }
             Self::OutsideWindow {

@@ -420,19 +420,19 @@ impl ValidatorRevert {
     }
 }
 
-/// The session-key signature check.
+/// The session signature check (`SessionSigners.isValid`), for every signer kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSignatureCheck {
-    /// The session's signer.
+    /// The session's signer: a secp256k1 address or a key commitment.
     pub signer: Address,
-    /// Whom the signature recovers to, or why it does not recover (as OpenZeppelin's `ECDSA.tryRecover`).
-    pub recovered: core::result::Result<Address, String>,
+    /// The kind the signature's length and first byte say, whether it is valid, and why not.
+    pub check: keyscope_signer::SignatureCheck,
 }
 
 impl SessionSignatureCheck {
     /// Whether it is the signer's signature.
     pub fn valid(&self) -> bool {
-        matches!(&self.recovered, Ok(address) if *address == self.signer)
+        self.check.is_valid()
     }
 }
 

@@ -33,7 +33,7 @@
 //! | `_spend`                                       | `Machine::spend`                                          |
 //! | `_addSpent`                                    | `Machine::add_spent`                                      |
 //! | `_spendInPeriod` (`FLAG_PER_PERIOD`)           | `Machine::spend_in_period`, from `SessionState::period_spent`, read by `chain` (`periodSpentOf`) |
-//! | `_signedBySessionKey`                          | the end of [`Machine::run`], with `keyscope_signer::recover` |
+//! | `_signedBySessionKey`                          | the end of [`Machine::run`], with `keyscope_signer::verify_session_signature` (`SessionSignerVerifier`) |
 //! | storage: `_sessions`, `_usage`, `_spent`, `_periodSpent`, `_store`, `_scope`, `_usageKey`, `_spendKey`, `_periodKey` | not mirrored: [`SessionState`](super::SessionState) holds what they read (`chain` reads it through the views; a `_periodKey` is a [`PeriodKey`](super::PeriodKey)); `Machine`'s `usage`, `spent` and `period_spent` are the writes within one operation |
 //! | `SessionRecord.permissionsRevoked`, `Context.permissionsRevoked` | `SessionState::permissions_revoked` (`hasRevokedPermissions`: the record's flag in the current epoch, which the record enable mode writes keeps) |
 //!
@@ -235,19 +235,15 @@ impl<'a> Machine<'a> {
         };
         cursor = self.check_calls(root, &mut window, cursor)?;
 
-        let (session_signature, next) = take_prefixed(signature, cursor, 1)?;
-        if next != signature.len() {
-            fail!(SignatureTrailingBytes {
-                extra: u(signature.len() - next)
-            });
-        }
+        // the session signature is the rest
+        let signer = address_of_word(word_at(session, 0));
         let check = SessionSignatureCheck {
-            signer: address_of_word(word_at(session, 0)),
-            recovered: keyscope_signer::recover(
+            signer,
+            check: keyscope_signer::verify_session_signature(
                 &self.input.user_op_hash,
-                &signature[session_signature],
-            )
-            .map_err(|e| e.to_string()),
+                signer,
+                &signature[cursor..],
+            ),
         };
         let failed = owner_signature_valid == Some(false) || !check.valid();
         let validation_data =

@@ -1,0 +1,643 @@
+//! Session signer kinds beyond secp256k1: P-256 keys, WebAuthn credentials (passkeys), and k-of-n weighted
+//! multisigs of those, as the validator's `SessionSigners` library checks them.
+//!
+//! A session's `signer` is an address: a secp256k1 key's own address, or for the other kinds the commitment
+//! `address(uint160(uint256(keccak256(keyBytes))))` to the key bytes the signature starts with. The session
+//! signature over the raw userOpHash `h` (integers big-endian, no padding) is:
+//!
+//! ```text
+//! secp256k1  r ‖ s ‖ v                                  exactly 65 bytes (any 65-byte signature is this kind)
+//! P-256      0x01 ‖ qx ‖ qy ‖ r ‖ s                     exactly 129 bytes; key bytes = the first 65
+//! WebAuthn   0x02 ‖ qx ‖ qy ‖ WebAuthnAuth's fields     ABI-encoded head and tails, no leading offset word
+//!                                                       (see WebAuthnAuth); key bytes = the first 65
+//! multisig   0x03 ‖ uint16 threshold ‖ uint8 n ‖ n × (address member ‖ uint16 weight)
+//!            ‖ uint8 k ‖ k × (uint8 memberIndex ‖ uint16 length ‖ bytes subSignature[length])
+//!                                                       key bytes = everything before k
+//! ```
+//!
+//! [`verify_session_signature`] is the bit-exact mirror of the on-chain rule; [`SessionSigner`] signs;
+//! [`SignerKey`] is the public description a session commits to.
+
+mod multisig;
+mod p256;
+mod webauthn;
+
+use alloy_primitives::{keccak256, Address, B256};
+use serde::{Deserialize, Serialize};
+
+pub use self::multisig::{MAX_MULTISIG_MEMBERS, MULTISIG_MEMBER_LENGTH};
+pub use self::p256::{check_p256_public_key, p256_verify, P256Key, P256_HALF_N, P256_N, P256_P};
+pub use self::webauthn::{
+    WebAuthnAuth, WebAuthnAuthenticator, DEFAULT_ORIGIN, DEFAULT_RP_ID, FLAG_BE, FLAG_BS, FLAG_UP,
+    FLAG_UV,
+};
+use crate::error::{Error, Result};
+use crate::key::SessionKey;
+use crate::wire::{dummy_ecdsa_signature, ECDSA_SIGNATURE_LENGTH};
+
+/// The first byte of a P-256 session signature.
+pub const KIND_P256: u8 = 0x01;
+/// The first byte of a WebAuthn session signature.
+pub const KIND_WEBAUTHN: u8 = 0x02;
+/// The first byte of a multisig session signature.
+pub const KIND_MULTISIG: u8 = 0x03;
+/// Length of the key bytes `kind ‖ qx ‖ qy` of a P-256 or WebAuthn signer.
+pub const P256_KEY_LENGTH: usize = 65;
+/// Length of a P-256 session signature `0x01 ‖ qx ‖ qy ‖ r ‖ s`.
+pub const P256_SIGNATURE_LENGTH: usize = 129;
+
+/// The address committing to key bytes: the low 20 bytes of their keccak256.
+pub fn commitment(key_bytes: &[u8]) -> Address {
+    Address::from_slice(&keccak256(key_bytes)[12..])
+}
+
+/// The kind of a session signer, or of the signature found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignerKind {
+    /// A secp256k1 key (65-byte `r ‖ s ‖ v`).
+    Secp256k1,
+    /// A P-256 key (`0x01`).
+    P256,
+    /// A WebAuthn P-256 credential (`0x02`).
+    WebAuthn,
+    /// A k-of-n weighted multisig (`0x03`).
+    Multisig,
+    /// Empty, or an unknown kind byte.
+    Unknown,
+}
+
+impl core::fmt::Display for SignerKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Secp256k1 => "secp256k1",
+            Self::P256 => "P-256",
+            Self::WebAuthn => "WebAuthn",
+            Self::Multisig => "multisig",
+            Self::Unknown => "unknown",
+        })
+    }
+}
+
+/// The verdict of [`verify_session_signature`]: the kind found, whether the signature is valid, and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureCheck {
+    /// The kind the signature's length and first byte say.
+    pub kind: SignerKind,
+    /// Whether the validator accepts it.
+    pub valid: bool,
+    /// Why it does not (`None` when valid); for a multisig, every reason found, joined by `"; "`.
+    pub reason: Option<String>,
+}
+
+impl SignatureCheck {
+    fn valid(kind: SignerKind) -> Self {
+        Self {
+            kind,
+            valid: true,
+            reason: None,
+        }
+    }
+
+    fn invalid(kind: SignerKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            valid: false,
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Whether the validator accepts the signature.
+    pub fn is_valid(&self) -> bool {
+        self.valid
+    }
+}
+
+impl core::fmt::Display for SignatureCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match &self.reason {
+            None if self.valid => write!(f, "valid {} signature", self.kind),
+            reason => write!(
+                f,
+                "invalid {} signature: {}",
+                self.kind,
+                reason.as_deref().unwrap_or("invalid")
+            ),
+        }
+    }
+}
+
+/// Whether `signature` is `signer`'s session signature over `hash`: the bit-exact mirror of the validator's
+/// `SessionSigners.isValid(hash, signer, signature)` (OpenZeppelin 5.7 `ECDSA.tryRecoverCalldata`, `P256.verify`,
+/// `WebAuthn.tryDecodeAuth` and `WebAuthn.verify` with user verification not required). Never panics.
+pub fn verify_session_signature(hash: &B256, signer: Address, signature: &[u8]) -> SignatureCheck {
+    if signature.len() == ECDSA_SIGNATURE_LENGTH {
+        return verify_ecdsa(hash, signer, signature);
+    }
+    match signature.first() {
+        None => SignatureCheck::invalid(SignerKind::Unknown, "empty signature"),
+        Some(&KIND_MULTISIG) => multisig::verify(hash, signer, signature),
+        Some(_) => verify_single_key(hash, signer, signature),
+    }
+}
+
+fn verify_ecdsa(hash: &B256, signer: Address, signature: &[u8]) -> SignatureCheck {
+    match crate::key::recover(hash, signature) {
+        Ok(recovered) if recovered == signer => SignatureCheck::valid(SignerKind::Secp256k1),
+        Ok(recovered) => SignatureCheck::invalid(
+            SignerKind::Secp256k1,
+            format!("recovers to {recovered}, not the session signer {signer}"),
+        ),
+        Err(error) => SignatureCheck::invalid(SignerKind::Secp256k1, error.to_string()),
+    }
+}
+
+fn kind_of(byte: u8) -> SignerKind {
+    match byte {
+        KIND_P256 => SignerKind::P256,
+        KIND_WEBAUTHN => SignerKind::WebAuthn,
+        KIND_MULTISIG => SignerKind::Multisig,
+        _ => SignerKind::Unknown,
+    }
+}
+
+/// `SessionSigners._isValidSingleKey`: a secp256k1, P-256 or WebAuthn signature (also each multisig
+/// sub-signature; a multisig there is invalid).
+fn verify_single_key(hash: &B256, signer: Address, signature: &[u8]) -> SignatureCheck {
+    if signature.len() == ECDSA_SIGNATURE_LENGTH {
+        return verify_ecdsa(hash, signer, signature);
+    }
+    let Some(&first) = signature.first() else {
+        return SignatureCheck::invalid(SignerKind::Unknown, "empty signature");
+    };
+    let kind = kind_of(first);
+    if signature.len() < P256_KEY_LENGTH {
+        return SignatureCheck::invalid(
+            kind,
+            format!(
+                "{} bytes: too short for any signature kind",
+                signature.len()
+            ),
+        );
+    }
+    match kind {
+        SignerKind::P256 | SignerKind::WebAuthn => {}
+        SignerKind::Multisig => {
+            return SignatureCheck::invalid(kind, "a multisig cannot sign as a multisig member")
+        }
+        _ => return SignatureCheck::invalid(kind, format!("unknown signer kind 0x{first:02x}")),
+    }
+    let mut issues = Vec::new();
+    let committed = commitment(&signature[..P256_KEY_LENGTH]);
+    if committed != signer {
+        issues.push(format!(
+            "key commitment {committed} is not the session signer {signer}"
+        ));
+    }
+    let x = B256::from_slice(&signature[1..33]);
+    let y = B256::from_slice(&signature[33..65]);
+    let verdict = if kind == SignerKind::P256 {
+        if signature.len() != P256_SIGNATURE_LENGTH {
+            return SignatureCheck::invalid(
+                kind,
+                format!(
+                    "P-256 signature is {} bytes, expected {P256_SIGNATURE_LENGTH}",
+                    signature.len()
+                ),
+            );
+        }
+        let r = B256::from_slice(&signature[65..97]);
+        let s = B256::from_slice(&signature[97..129]);
+        p256_verify(hash, &r, &s, &x, &y)
+    } else {
+        match WebAuthnAuth::decode(&signature[P256_KEY_LENGTH..]) {
+            Ok(auth) => auth.verify(hash, &x, &y),
+            Err(reason) => return SignatureCheck::invalid(kind, format!("malformed: {reason}")),
+        }
+    };
+    if let Err(reason) = verdict {
+        issues.push(reason);
+    }
+    if issues.is_empty() {
+        SignatureCheck::valid(kind)
+    } else {
+        SignatureCheck::invalid(kind, issues.join("; "))
+    }
+}
+
+/// The public description of a session signer: what a session commits to (through [`Self::address`]) and what
+/// the SDK shows. Serialized as `{"kind":"secp256k1","address":…}`, `{"kind":"p256","x":…,"y":…}`,
+/// `{"kind":"webAuthn","x":…,"y":…}` or `{"kind":"multisig","threshold":…,"members":[{"weight":…,"signer":…}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum SignerKey {
+    /// A secp256k1 key, by its address.
+    Secp256k1 {
+        /// The key's address.
+        address: Address,
+    },
+    /// A P-256 key.
+    P256 {
+        /// The public key's x.
+        x: B256,
+        /// The public key's y.
+        y: B256,
+    },
+    /// A WebAuthn P-256 credential (its rp id and origin are not committed: the validator does not check them).
+    WebAuthn {
+        /// The public key's x.
+        x: B256,
+        /// The public key's y.
+        y: B256,
+    },
+    /// A k-of-n weighted multisig of non-multisig signers.
+    Multisig {
+        /// The weight the signers must reach.
+        threshold: u16,
+        /// The members, in any order (the key bytes sort them by address).
+        members: Vec<MultisigMember>,
+    },
+}
+
+/// A member of a multisig [`SignerKey`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultisigMember {
+    /// The member's weight (above zero).
+    pub weight: u16,
+    /// The member's key (not a multisig).
+    pub signer: SignerKey,
+}
+
+impl SignerKey {
+    /// The kind.
+    pub fn kind(&self) -> SignerKind {
+        match self {
+            Self::Secp256k1 { .. } => SignerKind::Secp256k1,
+            Self::P256 { .. } => SignerKind::P256,
+            Self::WebAuthn { .. } => SignerKind::WebAuthn,
+            Self::Multisig { .. } => SignerKind::Multisig,
+        }
+    }
+
+    /// Checks what the validator requires of the key: P-256 coordinates below `p` and on the curve; for a
+    /// multisig 1 to [`MAX_MULTISIG_MEMBERS`] members, none a multisig, each valid, of weight above zero, of
+    /// distinct addresses, and a threshold from 1 to the total weight.
+    pub fn validate(&self) -> Result<()> {
+        self.sorted_members().map(|_| ())
+    }
+
+    /// For a multisig, its members' `(address, weight)` in ascending address order, validated.
+    fn sorted_members(&self) -> Result<Vec<(Address, u16)>> {
+        match self {
+            Self::Secp256k1 { .. } => Ok(Vec::new()),
+            Self::P256 { x, y } | Self::WebAuthn { x, y } => {
+                check_p256_public_key(x, y).map(|_| Vec::new())
+            }
+            Self::Multisig { threshold, members } => {
+                let weights = members
+                    .iter()
+                    .map(|member| (member.weight, &member.signer))
+                    .collect::<Vec<_>>();
+                sorted_members(*threshold, &weights)
+            }
+        }
+    }
+
+    /// The bytes the address commits to: `0x01 ‖ qx ‖ qy` (P-256), `0x02 ‖ qx ‖ qy` (WebAuthn), or
+    /// `0x03 ‖ uint16 threshold ‖ uint8 n ‖ n × (address ‖ uint16 weight)` with the members in ascending address
+    /// order (multisig: the prefix of its signatures before the signer count). `None` for secp256k1, whose address
+    /// is the key's own. The key is validated first.
+    pub fn key_bytes(&self) -> Result<Option<Vec<u8>>> {
+        let members = self.sorted_members()?;
+        Ok(match self {
+            Self::Secp256k1 { .. } => None,
+            Self::P256 { x, y } => Some(p256_key_bytes(KIND_P256, x, y).to_vec()),
+            Self::WebAuthn { x, y } => Some(p256_key_bytes(KIND_WEBAUTHN, x, y).to_vec()),
+            Self::Multisig { threshold, .. } => Some(multisig::key_bytes(*threshold, &members)),
+        })
+    }
+
+    /// The session's `signer` address: a secp256k1 key's address, else the low 20 bytes of
+    /// `keccak256(`[`Self::key_bytes`]`)`. The key is validated first: an invalid key has no address the validator
+    /// would ever accept a signature for.
+    pub fn address(&self) -> Result<Address> {
+        let members = self.sorted_members()?;
+        Ok(match self {
+            Self::Secp256k1 { address } => *address,
+            Self::P256 { x, y } => commitment(&p256_key_bytes(KIND_P256, x, y)),
+            Self::WebAuthn { x, y } => commitment(&p256_key_bytes(KIND_WEBAUTHN, x, y)),
+            Self::Multisig { threshold, .. } => {
+                commitment(&multisig::key_bytes(*threshold, &members))
+            }
+        })
+    }
+
+    /// The same key with a multisig's members in ascending address order (the order of its key bytes).
+    pub fn canonical(&self) -> Result<Self> {
+        self.validate()?;
+        Ok(match self {
+            Self::Multisig { threshold, members } => {
+                let mut keyed = members
+                    .iter()
+                    .map(|member| Ok((member.signer.address()?, member.clone())))
+                    .collect::<Result<Vec<_>>>()?;
+                keyed.sort_by_key(|(address, _)| *address);
+                Self::Multisig {
+                    threshold: *threshold,
+                    members: keyed.into_iter().map(|(_, member)| member).collect(),
+                }
+            }
+            other => other.clone(),
+        })
+    }
+}
+
+fn p256_key_bytes(kind: u8, x: &B256, y: &B256) -> [u8; P256_KEY_LENGTH] {
+    let mut out = [0u8; P256_KEY_LENGTH];
+    out[0] = kind;
+    out[1..33].copy_from_slice(x.as_slice());
+    out[33..65].copy_from_slice(y.as_slice());
+    out
+}
+
+/// Validates a multisig's `(weight, member key)` list and returns `(address, weight)` in ascending address order.
+fn sorted_members(threshold: u16, members: &[(u16, &SignerKey)]) -> Result<Vec<(Address, u16)>> {
+    if members.is_empty() {
+        return Err(Error::EmptyMultisig);
+    }
+    if members.len() > MAX_MULTISIG_MEMBERS {
+        return Err(Error::TooManyMembers {
+            count: members.len(),
+            max: MAX_MULTISIG_MEMBERS,
+        });
+    }
+    let mut sorted = Vec::with_capacity(members.len());
+    for (index, (weight, signer)) in members.iter().enumerate() {
+        if signer.kind() == SignerKind::Multisig {
+            return Err(Error::NestedMultisig { member: index });
+        }
+        if *weight == 0 {
+            return Err(Error::ZeroWeight { member: index });
+        }
+        sorted.push((signer.address()?, *weight));
+    }
+    sorted.sort_by_key(|(address, _)| *address);
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(Error::DuplicateMember { address: pair[0].0 });
+    }
+    if threshold == 0 {
+        return Err(Error::ZeroThreshold);
+    }
+    let total: u32 = sorted.iter().map(|(_, weight)| u32::from(*weight)).sum();
+    if u32::from(threshold) > total {
+        return Err(Error::ThresholdAboveWeight { threshold, total });
+    }
+    Ok(sorted)
+}
+
+/// A session signer's secret side: signs the raw userOpHash into the session signature bytes the validator reads.
+#[derive(Debug, Clone)]
+pub enum SessionSigner {
+    /// A secp256k1 session key.
+    Secp256k1(SessionKey),
+    /// A P-256 key.
+    P256(P256Key),
+    /// A WebAuthn credential (a software authenticator).
+    WebAuthn(WebAuthnAuthenticator),
+    /// A k-of-n weighted multisig. Build it with [`SessionSigner::multisig`], which validates it and sorts the
+    /// members by address; member indices (as in [`SessionSigner::sign_with`]) are positions in `members`.
+    Multisig {
+        /// The weight the signers must reach.
+        threshold: u16,
+        /// `(weight, signer)` of each member; no member is a multisig.
+        members: Vec<(u16, SessionSigner)>,
+    },
+}
+
+impl From<SessionKey> for SessionSigner {
+    fn from(key: SessionKey) -> Self {
+        Self::Secp256k1(key)
+    }
+}
+
+impl From<P256Key> for SessionSigner {
+    fn from(key: P256Key) -> Self {
+        Self::P256(key)
+    }
+}
+
+impl From<WebAuthnAuthenticator> for SessionSigner {
+    fn from(authenticator: WebAuthnAuthenticator) -> Self {
+        Self::WebAuthn(authenticator)
+    }
+}
+
+impl SessionSigner {
+    /// A multisig of `(weight, signer)` members, validated as [`SignerKey::validate`] does (so no nested multisig,
+    /// no duplicate, no zero weight, a reachable threshold), its members sorted by address.
+    pub fn multisig(threshold: u16, members: Vec<(u16, SessionSigner)>) -> Result<Self> {
+        let key = SignerKey::Multisig {
+            threshold,
+            members: member_keys(&members),
+        };
+        key.validate()?;
+        let mut keyed = members
+            .into_iter()
+            .map(|(weight, member)| Ok((member.address()?, (weight, member))))
+            .collect::<Result<Vec<_>>>()?;
+        keyed.sort_by_key(|(address, _)| *address);
+        Ok(Self::Multisig {
+            threshold,
+            members: keyed.into_iter().map(|(_, member)| member).collect(),
+        })
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> SignerKind {
+        match self {
+            Self::Secp256k1(_) => SignerKind::Secp256k1,
+            Self::P256(_) => SignerKind::P256,
+            Self::WebAuthn(_) => SignerKind::WebAuthn,
+            Self::Multisig { .. } => SignerKind::Multisig,
+        }
+    }
+
+    /// The public description (members in `members`' order).
+    pub fn key(&self) -> SignerKey {
+        match self {
+            Self::Secp256k1(key) => SignerKey::Secp256k1 {
+                address: key.address(),
+            },
+            Self::P256(key) => {
+                let (x, y) = key.public();
+                SignerKey::P256 { x, y }
+            }
+            Self::WebAuthn(authenticator) => {
+                let (x, y) = authenticator.public();
+                SignerKey::WebAuthn { x, y }
+            }
+            Self::Multisig { threshold, members } => SignerKey::Multisig {
+                threshold: *threshold,
+                members: member_keys(members),
+            },
+        }
+    }
+
+    /// The session's `signer` address ([`SignerKey::address`]).
+    pub fn address(&self) -> Result<Address> {
+        match self {
+            Self::Secp256k1(key) => Ok(key.address()),
+            other => other.key().address(),
+        }
+    }
+
+    /// The session signature over the raw `hash`; a multisig's by all its members.
+    pub fn sign(&self, hash: &B256) -> Result<Vec<u8>> {
+        match self {
+            Self::Multisig { threshold, members } => {
+                multisig_signature(*threshold, members, None, Some(hash))
+            }
+            single => single_signature(single, Some(hash)),
+        }
+    }
+
+    /// A multisig's session signature over `hash` by the members at these positions of `members` (any order,
+    /// each once, at least one; their weights need not reach the threshold, for tests).
+    pub fn sign_with(&self, hash: &B256, which: &[usize]) -> Result<Vec<u8>> {
+        match self {
+            Self::Multisig { threshold, members } => {
+                multisig_signature(*threshold, members, Some(which), Some(hash))
+            }
+            _ => Err(Error::NotMultisig),
+        }
+    }
+
+    /// Bytes of exactly the length, kind and shape of [`Self::sign`]'s, well-formed (the key and commitment real,
+    /// every value in range, so the validator runs every check and pays its full gas), that verify for no hash:
+    /// for gas estimation. secp256k1: [`dummy_ecdsa_signature`]; P-256 and WebAuthn: a fixed `(r, s)` that no
+    /// key's signature can be; multisig: every member's dummy.
+    pub fn dummy_signature(&self) -> Result<Vec<u8>> {
+        match self {
+            Self::Multisig { threshold, members } => {
+                multisig_signature(*threshold, members, None, None)
+            }
+            single => single_signature(single, None),
+        }
+    }
+
+    /// [`Self::dummy_signature`] of the length of [`Self::sign_with`]`(_, which)`'s.
+    pub fn dummy_signature_with(&self, which: &[usize]) -> Result<Vec<u8>> {
+        match self {
+            Self::Multisig { threshold, members } => {
+                multisig_signature(*threshold, members, Some(which), None)
+            }
+            _ => Err(Error::NotMultisig),
+        }
+    }
+}
+
+/// A non-multisig signer's signature over `hash`, or its dummy when `hash` is `None`.
+fn single_signature(signer: &SessionSigner, hash: Option<&B256>) -> Result<Vec<u8>> {
+    Ok(match signer {
+        SessionSigner::Secp256k1(key) => match hash {
+            Some(hash) => key.sign_hash_bytes(hash)?.to_vec(),
+            None => dummy_ecdsa_signature().to_vec(),
+        },
+        SessionSigner::P256(key) => {
+            let (x, y) = key.public();
+            let (r, s) = match hash {
+                Some(hash) => key.sign_prehash(hash)?,
+                None => (self::p256::DUMMY_R, self::p256::DUMMY_S),
+            };
+            let mut out = Vec::with_capacity(P256_SIGNATURE_LENGTH);
+            out.extend_from_slice(&p256_key_bytes(KIND_P256, &x, &y));
+            out.extend_from_slice(r.as_slice());
+            out.extend_from_slice(s.as_slice());
+            out
+        }
+        SessionSigner::WebAuthn(authenticator) => {
+            let (x, y) = authenticator.public();
+            let auth = match hash {
+                Some(hash) => authenticator.assert(hash)?,
+                None => authenticator.dummy_assertion(),
+            };
+            let mut out = Vec::with_capacity(P256_KEY_LENGTH + auth.encoded_len());
+            out.extend_from_slice(&p256_key_bytes(KIND_WEBAUTHN, &x, &y));
+            out.extend_from_slice(&auth.encode());
+            out
+        }
+        SessionSigner::Multisig { .. } => return Err(Error::NestedMultisig { member: 0 }),
+    })
+}
+
+/// A multisig's signature by the members `which` (all when `None`), over `hash` (dummies when `None`).
+fn multisig_signature(
+    threshold: u16,
+    members: &[(u16, SessionSigner)],
+    which: Option<&[usize]>,
+    hash: Option<&B256>,
+) -> Result<Vec<u8>> {
+    let keys = members
+        .iter()
+        .map(|(weight, signer)| (*weight, signer.key()))
+        .collect::<Vec<_>>();
+    let sorted = sorted_members(
+        threshold,
+        &keys
+            .iter()
+            .map(|(weight, key)| (*weight, key))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut chosen = vec![which.is_none(); members.len()];
+    for &index in which.unwrap_or_default() {
+        match chosen.get_mut(index) {
+            None => {
+                return Err(Error::MemberIndexOutOfRange {
+                    index,
+                    count: members.len(),
+                })
+            }
+            Some(true) => return Err(Error::DuplicateMemberIndex { index }),
+            Some(slot) => *slot = true,
+        }
+    }
+    if which.is_some_and(|which| which.is_empty()) {
+        return Err(Error::NoMemberSelected);
+    }
+    // each member's position in `members`, in ascending address order
+    let mut positions = (0..members.len()).collect::<Vec<_>>();
+    let addresses = keys
+        .iter()
+        .map(|(_, key)| key.address())
+        .collect::<Result<Vec<_>>>()?;
+    positions.sort_by_key(|&position| addresses[position]);
+
+    let mut out = multisig::key_bytes(threshold, &sorted);
+    out.push(chosen.iter().filter(|chosen| **chosen).count() as u8);
+    for (index, &position) in positions.iter().enumerate() {
+        if !chosen[position] {
+            continue;
+        }
+        let sub = single_signature(&members[position].1, hash)?;
+        let length = u16::try_from(sub.len()).map_err(|_| Error::TooLong {
+            field: "multisig sub-signature",
+            length: sub.len(),
+            max: usize::from(u16::MAX),
+        })?;
+        out.push(index as u8);
+        out.extend_from_slice(&length.to_be_bytes());
+        out.extend_from_slice(&sub);
+    }
+    Ok(out)
+}
+
+/// The public description of multisig members.
+fn member_keys(members: &[(u16, SessionSigner)]) -> Vec<MultisigMember> {
+    members
+        .iter()
+        .map(|(weight, signer)| MultisigMember {
+            weight: *weight,
+            signer: signer.key(),
+        })
+        .collect()
+}
