@@ -1,7 +1,9 @@
 //! ERC-7715 execution permissions (`wallet_requestExecutionPermissions` and friends) as Keyscope sessions.
 //!
-//! Each permission request becomes one session whose signer is the request's `to` (or `signer`), valid until
-//! its `expiry` rule, with one permission:
+//! Each permission request becomes one session whose signer is the request's `to` (or `signer`: an account, a
+//! secp256k1, P-256 (`secp256r1`) or WebAuthn key, or `keys`, a multisig of such keys where every key must sign
+//! unless the Keyscope extension `data.threshold` says how many; P-256, WebAuthn and multisig signers are named by
+//! their commitment address, `SignerKey::address`), valid until its `expiry` rule, with one permission:
 //!
 //! | ERC-7715 permission | Keyscope permission |
 //! | --- | --- |
@@ -27,7 +29,7 @@
 //!
 //! The service keeps (and echoes in responses and listings) the request as it read it, not as given: only the
 //! fields it uses, in the current draft's names. Every free-form field is bounded ([`MAX_TYPE_BYTES`],
-//! [`MAX_DATA_BYTES`], [`MAX_JUSTIFICATION_BYTES`], [`MAX_RULES`]); a request over a bound gets `-32602` naming
+//! [`MAX_DATA_BYTES`], [`MAX_SIGNER_DATA_BYTES`], [`MAX_JUSTIFICATION_BYTES`], [`MAX_RULES`]); a request over a bound gets `-32602` naming
 //! the field.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +41,9 @@ use keyscope::alloy::sol_types::SolValue;
 use keyscope::permissions::{
     ArgRef, FeeScopeSpec, PaymasterSpec, Permission, PermissionSpec, PermissionTree, RuleSpec,
     RuleValue, Scalar, Session, SessionSpec, Target,
+};
+use keyscope::signer::signers::{
+    p256_public_key_from_sec1, MultisigMember, SignerKey, MAX_MULTISIG_MEMBERS,
 };
 use keyscope::status::Status;
 use keyscope::PeriodAllowance;
@@ -71,6 +76,9 @@ pub(crate) const CONTEXT_VERSION: u8 = 1;
 pub(crate) const MAX_TYPE_BYTES: usize = 64;
 /// Most bytes of each free-form `data` object (`permission.data`, `signer.data`, `rules[i].data`), as JSON.
 pub(crate) const MAX_DATA_BYTES: usize = 2048;
+/// Most bytes of a `signer.data` object, as JSON: room for a `keys` signer of 16 uncompressed P-256 keys (about
+/// 170 bytes each with their `type`).
+pub(crate) const MAX_SIGNER_DATA_BYTES: usize = 4096;
 /// Most bytes of a permission's `justification` (a wallet shows it to the user; the service keeps and echoes it).
 pub(crate) const MAX_JUSTIFICATION_BYTES: usize = 1024;
 /// Most rules in one request.
@@ -271,7 +279,7 @@ fn check_sizes(request: &PermissionRequest) -> Result<()> {
     )?;
     if let Some(signer) = &request.signer {
         check_bytes("signer.type", signer.kind.len(), MAX_TYPE_BYTES)?;
-        check_bytes("signer.data", json_len(&signer.data), MAX_DATA_BYTES)?;
+        check_bytes("signer.data", json_len(&signer.data), MAX_SIGNER_DATA_BYTES)?;
     }
     for (field, value) in [("fees", &request.fees), ("paymaster", &request.paymaster)] {
         if let Some(value) = value {
@@ -290,63 +298,268 @@ fn check_sizes(request: &PermissionRequest) -> Result<()> {
     Ok(())
 }
 
-/// The address of a `did:key` identifier of a secp256k1 key (`did:key:zQ3s…`: base58btc, multicodec 0xe7).
-fn did_key_address(id: &str, field: &str) -> Result<Address> {
+/// The key kinds a `key` signer (or a member of a `keys` signer) may name in `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Secp256k1,
+    P256,
+    WebAuthn,
+}
+
+impl KeyKind {
+    /// The kind a `type` names, case-insensitively: ERC-7715's `secp256k1` and `secp256r1` (also `p256`,
+    /// `p-256`), and `webauthn` (also `webauthn-p256`, `passkey`) for a WebAuthn credential's P-256 key.
+    fn parse(name: &str, field: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "secp256k1" => Ok(Self::Secp256k1),
+            "secp256r1" | "p256" | "p-256" => Ok(Self::P256),
+            "webauthn" | "webauthn-p256" | "passkey" => Ok(Self::WebAuthn),
+            _ => Err(Error::invalid(
+                field,
+                format!(
+                    "{name:?} keys cannot sign Keyscope sessions: secp256k1, secp256r1 (P-256) or webauthn (a \
+                     WebAuthn credential's P-256 key)"
+                ),
+            )),
+        }
+    }
+
+    /// The name echoed.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Secp256k1 => "secp256k1",
+            Self::P256 => "secp256r1",
+            Self::WebAuthn => "webauthn",
+        }
+    }
+
+    /// The signer of this kind whose public key is `bytes`: secp256k1 SEC1 (33 or 65 bytes); P-256 SEC1 (33 or
+    /// 65 bytes) or bare `x ‖ y` (64 bytes).
+    fn key(self, bytes: &[u8], field: &str) -> Result<SignerKey> {
+        if self == Self::Secp256k1 {
+            return Ok(SignerKey::Secp256k1 {
+                address: key_address(bytes, field)?,
+            });
+        }
+        let (x, y) = p256_point(bytes, field)?;
+        Ok(match self {
+            Self::WebAuthn => SignerKey::WebAuthn { x, y },
+            _ => SignerKey::P256 { x, y },
+        })
+    }
+}
+
+/// The coordinates of a P-256 public key: SEC1 (`0x04 ‖ x ‖ y`, or compressed `0x02`/`0x03 ‖ x`) or `x ‖ y`.
+fn p256_point(bytes: &[u8], field: &str) -> Result<(B256, B256)> {
+    let parsed = match bytes.len() {
+        33 | 65 => p256_public_key_from_sec1(bytes),
+        64 => p256_public_key_from_sec1(&[&[0x04u8][..], bytes].concat()),
+        n => {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{n} bytes: a P-256 public key is SEC1, 0x04 ‖ x ‖ y (65 bytes) or compressed (33 bytes), or \
+                     x ‖ y (64 bytes)"
+                ),
+            ))
+        }
+    };
+    parsed.map_err(|e| Error::invalid(field, format!("not a P-256 public key: {e}")))
+}
+
+/// The key of a `did:key` identifier and its kind: secp256k1 (`did:key:zQ3s…`, multicodec secp256k1-pub 0xe7)
+/// or P-256 (`did:key:zDn…`, multicodec p256-pub 0x1200), base58btc.
+fn did_key(id: &str, field: &str) -> Result<(SignerKey, KeyKind)> {
     let encoded = id
         .strip_prefix("did:key:z")
         .ok_or_else(|| Error::invalid(field, "expected a did:key identifier (did:key:z…)"))?;
     let bytes = bs58::decode(encoded)
         .into_vec()
         .map_err(|e| Error::invalid(field, format!("not base58btc: {e}")))?;
-    match bytes.as_slice() {
-        [0xe7, 0x01, key @ ..] => key_address(key, field),
+    let (kind, key) = match bytes.as_slice() {
+        [0xe7, 0x01, key @ ..] => (KeyKind::Secp256k1, key),
+        [0x80, 0x24, key @ ..] => (KeyKind::P256, key),
+        _ => {
+            return Err(Error::invalid(
+                field,
+                "not a secp256k1 (multicodec secp256k1-pub) or P-256 (p256-pub) key: the key kinds of Keyscope \
+                 session signers",
+            ))
+        }
+    };
+    Ok((kind.key(key, field)?, kind))
+}
+
+/// The address of a `did:key` identifier ([`did_key`]).
+#[cfg(test)]
+fn did_key_address(id: &str, field: &str) -> Result<Address> {
+    did_key(id, field)?
+        .0
+        .address()
+        .map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+/// One key, `{type, publicKey}` (`type` defaults to secp256k1) or `{id}` (did:key), at `field`, and what was
+/// read of it (`{type, publicKey}` or `{type, id}`).
+fn read_key(data: &Value, field: &str) -> Result<(SignerKey, Value)> {
+    match (data.get("publicKey"), data.get("id")) {
+        (Some(key), _) => {
+            let kind = match data.get("type") {
+                None | Some(Value::Null) => KeyKind::Secp256k1,
+                Some(Value::String(name)) => KeyKind::parse(name, &join_path(field, "type"))?,
+                Some(_) => {
+                    return Err(Error::invalid(
+                        join_path(field, "type"),
+                        "expected a string: secp256k1, secp256r1 or webauthn",
+                    ))
+                }
+            };
+            let public_key = join_path(field, "publicKey");
+            let bytes: Bytes = from_value(key.clone(), &public_key)?;
+            let key = kind.key(&bytes, &public_key)?;
+            Ok((key, json!({ "type": kind.name(), "publicKey": bytes })))
+        }
+        (None, Some(Value::String(id))) => {
+            let (key, kind) = did_key(id, &join_path(field, "id"))?;
+            Ok((key, json!({ "type": kind.name(), "id": id })))
+        }
         _ => Err(Error::invalid(
             field,
-            "not a secp256k1 key (multicodec secp256k1-pub): Keyscope session keys are secp256k1 ECDSA keys",
+            "give publicKey (with type secp256k1, secp256r1 or webauthn) or id (did:key)",
         )),
     }
 }
 
-/// The session key of a request (`to`, or the older `signer` object), and the `signer` object as read (only the
-/// fields used).
+/// The multisig of a `keys` signer: every key of weight 1, the threshold `data.threshold` (a Keyscope extension)
+/// or all the keys; and what was read of it (`{keys, threshold}`, the threshold always).
+fn read_keys(data: &Value) -> Result<(SignerKey, Value)> {
+    // `keys: [{type, publicKey} | {id}]`, or an older draft's `ids: [did:key]`
+    let (field, entries) = match (data.get("keys"), data.get("ids")) {
+        (Some(Value::Array(keys)), _) => ("signer.data.keys", keys.clone()),
+        (None, Some(Value::Array(ids))) => (
+            "signer.data.ids",
+            ids.iter().map(|id| json!({ "id": id })).collect(),
+        ),
+        _ => {
+            return Err(Error::invalid(
+                "signer.data.keys",
+                "required: a list of keys, {type, publicKey} or {id} (did:key)",
+            ))
+        }
+    };
+    if entries.is_empty() {
+        return Err(Error::invalid(field, "at least one key"));
+    }
+    check_len(field, entries.len(), MAX_MULTISIG_MEMBERS, "keys")?;
+    let mut members = Vec::with_capacity(entries.len());
+    let mut read = Vec::with_capacity(entries.len());
+    let mut addresses = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let member_field = format!("{field}[{i}]");
+        let (key, read_entry) = match entry {
+            // an `ids` entry, wrapped as `{id}` above, is named by its place in `ids`
+            Value::Object(_) if field == "signer.data.ids" => read_key(entry, &member_field)
+                .map_err(|e| match e {
+                    Error::InvalidParams { message, .. } => Error::invalid(&member_field, message),
+                    other => other,
+                })?,
+            Value::Object(_) => read_key(entry, &member_field)?,
+            _ => {
+                return Err(Error::invalid(
+                    member_field,
+                    "expected a key, {type, publicKey} or {id}",
+                ))
+            }
+        };
+        let address = key
+            .address()
+            .map_err(|e| Error::invalid(&member_field, e.to_string()))?;
+        if let Some(first) = addresses.iter().position(|seen| *seen == address) {
+            return Err(Error::invalid(
+                member_field,
+                format!("repeats {field}[{first}] ({address})"),
+            ));
+        }
+        addresses.push(address);
+        members.push(MultisigMember {
+            weight: 1,
+            signer: key,
+        });
+        read.push(read_entry);
+    }
+    let count = members.len();
+    let threshold = match data.get("threshold") {
+        None | Some(Value::Null) => count,
+        Some(value) => {
+            let value = from_value::<Quantity>(value.clone(), "signer.data.threshold")?;
+            match usize::try_from(value.0) {
+                Ok(threshold) if (1..=count).contains(&threshold) => threshold,
+                _ => {
+                    return Err(Error::invalid(
+                        "signer.data.threshold",
+                        format!(
+                            "{}: the number of keys that must sign, from 1 to the {count} keys",
+                            value.0
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    // both at most MAX_MULTISIG_MEMBERS (16)
+    let threshold = u16::try_from(threshold)
+        .map_err(|_| Error::invalid("signer.data.threshold", "out of range"))?;
+    let key = SignerKey::Multisig { threshold, members };
+    key.validate()
+        .map_err(|e| Error::invalid("signer.data", e.to_string()))?;
+    let read = json!({ "type": "keys", "data": { "keys": read, "threshold": threshold } });
+    Ok((key, read))
+}
+
+/// The signer of a `signer` object, and the object as read (only the fields used).
+fn read_signer(signer: &Typed) -> Result<(SignerKey, Value)> {
+    match signer.kind.as_str() {
+        "account" => {
+            let address = signer
+                .data
+                .get("address")
+                .or_else(|| signer.data.get("id"))
+                .cloned();
+            let address =
+                from_value::<Address>(address.unwrap_or(Value::Null), "signer.data.address")?;
+            Ok((
+                SignerKey::Secp256k1 { address },
+                json!({ "type": "account", "data": { "address": address } }),
+            ))
+        }
+        "key" => {
+            let (key, read) = read_key(&signer.data, "signer.data")?;
+            Ok((key, json!({ "type": "key", "data": read })))
+        }
+        "keys" => read_keys(&signer.data),
+        other => Err(Error::invalid(
+            "signer.type",
+            format!(
+                "{other:?} signers are not served: the signer must be an account (\"account\" with its address), a \
+                 key (\"key\": secp256k1, secp256r1 or webauthn) or keys (\"keys\": a multisig of such keys)"
+            ),
+        )),
+    }
+}
+
+/// The session signer's address of a request (`to`, or the older `signer` object: for a P-256, WebAuthn or
+/// multisig signer the commitment to its key bytes, [`SignerKey::address`]), and the `signer` object as read
+/// (only the fields used).
 fn session_key(request: &PermissionRequest) -> Result<(Address, Option<Value>)> {
     let from_signer = match &request.signer {
         None => None,
-        Some(signer) => Some(match signer.kind.as_str() {
-            "account" => {
-                let address = signer.data.get("address").or_else(|| signer.data.get("id")).cloned();
-                let address =
-                    from_value::<Address>(address.unwrap_or(Value::Null), "signer.data.address")?;
-                (address, json!({ "type": "account", "data": { "address": address } }))
-            }
-            "key" => match (signer.data.get("publicKey"), signer.data.get("id")) {
-                (Some(key), _) => {
-                    if let Some(kind) = signer.data.get("type").and_then(Value::as_str) {
-                        if kind != "secp256k1" {
-                            return Err(Error::invalid(
-                                "signer.data.type",
-                                format!("{kind:?} keys cannot sign Keyscope sessions: secp256k1 only"),
-                            ));
-                        }
-                    }
-                    let bytes: Bytes = from_value(key.clone(), "signer.data.publicKey")?;
-                    let address = key_address(&bytes, "signer.data.publicKey")?;
-                    let read = json!({ "type": "key", "data": { "type": "secp256k1", "publicKey": bytes } });
-                    (address, read)
-                }
-                (None, Some(Value::String(id))) => {
-                    let address = did_key_address(id, "signer.data.id")?;
-                    (address, json!({ "type": "key", "data": { "id": id } }))
-                }
-                _ => return Err(Error::invalid("signer.data", "give publicKey (secp256k1) or id (did:key)")),
-            },
-            other => {
-                return Err(Error::invalid(
-                    "signer.type",
-                    format!("{other:?} signers are not served: the signer must be one secp256k1 key (\"account\" with its address, or \"key\")"),
-                ))
-            }
-        }),
+        Some(signer) => {
+            let (key, read) = read_signer(signer)?;
+            let address = key
+                .address()
+                .map_err(|e| Error::invalid("signer.data", e.to_string()))?;
+            Some((address, read))
+        }
     };
     match (request.to, from_signer) {
         (Some(to), Some((signer, _))) if to != signer => Err(Error::invalid(
@@ -779,7 +992,7 @@ impl Service {
             if !code.is_empty() && !code.starts_with(&[0xef, 0x01, 0x00]) {
                 return Err(Error::invalid(
                     join_path(&field, "to"),
-                    format!("{key} is a contract: Keyscope session keys are ECDSA keys (an externally owned address)"),
+                    format!("{key} is a contract: a Keyscope session signer is a key (an externally owned address, or the commitment to a P-256, WebAuthn or multisig signer's keys)"),
                 ));
             }
             let rules = read_rules(&request, key).map_err(|e| e.within(&field))?;
@@ -1132,7 +1345,7 @@ fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyscope::alloy::primitives::U256;
+    use keyscope::alloy::primitives::{hex, U256};
 
     fn request(value: Value) -> PermissionRequest {
         serde_json::from_value(value).unwrap_or_else(|e| unreachable!("{e}"))
@@ -1552,7 +1765,7 @@ mod tests {
             ),
             (
                 native(json!({ "allowanceAmount": "0x1" })),
-                json!({ "type": "account", "data": { "address": key, "note": long(MAX_DATA_BYTES) } }),
+                json!({ "type": "account", "data": { "address": key, "note": long(MAX_SIGNER_DATA_BYTES) } }),
                 expiry.clone(),
                 "signer.data",
             ),
@@ -1608,6 +1821,344 @@ mod tests {
             bs58::encode([&[0xe7u8, 0x01][..], &bytes].concat()).into_string()
         );
         assert_eq!(did_key_address(&did, "id").ok(), Some(expected));
+    }
+
+    /// A request whose signer is `signer` (and `to`, when given).
+    fn with_signer(signer: Value, to: Option<Address>) -> PermissionRequest {
+        let mut value = json!({ "chainId": 1, "signer": signer,
+            "permission": { "type": "native-token-allowance", "data": { "allowanceAmount": "0x1" } } });
+        if let Some(to) = to {
+            value["to"] = json!(to);
+        }
+        request(value)
+    }
+
+    fn p256(seed: u8) -> keyscope::signer::P256Key {
+        keyscope::signer::P256Key::from_bytes(&[seed; 32]).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    /// `0x04 ‖ x ‖ y`, `0x02/0x03 ‖ x` and `x ‖ y` of a P-256 key.
+    fn p256_encodings(seed: u8) -> [String; 3] {
+        let (x, y) = p256(seed).public();
+        let parity = if y[31] & 1 == 1 { "03" } else { "02" };
+        [
+            format!("0x04{}{}", hex::encode(x), hex::encode(y)),
+            format!("0x{parity}{}", hex::encode(x)),
+            format!("0x{}{}", hex::encode(x), hex::encode(y)),
+        ]
+    }
+
+    fn address_of(key: &SignerKey) -> Address {
+        key.address().unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn signer_of(signer: Value) -> (Address, Value) {
+        match session_key(&with_signer(signer.clone(), None)) {
+            Ok((address, Some(read))) => (address, read),
+            other => unreachable!("{signer}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn p256_and_webauthn_signers() {
+        let (x, y) = p256(7).public();
+        let p256_address = address_of(&SignerKey::P256 { x, y });
+        let webauthn_address = address_of(&SignerKey::WebAuthn { x, y });
+        assert_ne!(p256_address, webauthn_address);
+        for (kind, expected, echoed) in [
+            ("secp256r1", p256_address, "secp256r1"),
+            ("SECP256R1", p256_address, "secp256r1"),
+            ("p256", p256_address, "secp256r1"),
+            ("webauthn", webauthn_address, "webauthn"),
+            ("webAuthn", webauthn_address, "webauthn"),
+            ("webauthn-p256", webauthn_address, "webauthn"),
+            ("passkey", webauthn_address, "webauthn"),
+        ] {
+            for public_key in p256_encodings(7) {
+                let (address, read) = signer_of(
+                    json!({ "type": "key", "data": { "type": kind, "publicKey": public_key, "note": "dropped" } }),
+                );
+                assert_eq!(address, expected, "{kind} {public_key}");
+                assert_eq!(
+                    read,
+                    json!({ "type": "key", "data": { "type": echoed, "publicKey": public_key } })
+                );
+            }
+        }
+        // `to`, when given, must be the commitment
+        let signer = json!({ "type": "key", "data": { "type": "secp256r1", "publicKey": p256_encodings(7)[0] } });
+        assert_eq!(
+            session_key(&with_signer(signer.clone(), Some(p256_address)))
+                .ok()
+                .map(|(key, _)| key),
+            Some(p256_address)
+        );
+        assert!(matches!(
+            session_key(&with_signer(signer, Some(webauthn_address))),
+            Err(Error::InvalidParams { field, .. }) if field == "signer"
+        ));
+
+        // did:key of a P-256 key (multicodec p256-pub 0x1200, compressed)
+        let compressed: Bytes = p256_encodings(7)[1].parse().unwrap_or_default();
+        let did = format!(
+            "did:key:z{}",
+            bs58::encode([&[0x80u8, 0x24][..], &compressed].concat()).into_string()
+        );
+        assert!(did.starts_with("did:key:zDn"), "{did}");
+        assert_eq!(did_key_address(&did, "id").ok(), Some(p256_address));
+        let (address, read) = signer_of(json!({ "type": "key", "data": { "id": did } }));
+        assert_eq!(address, p256_address);
+        assert_eq!(
+            read,
+            json!({ "type": "key", "data": { "type": "secp256r1", "id": did } })
+        );
+    }
+
+    #[test]
+    fn multisig_signers() {
+        let secp = "0x038318535b54105d4a7aae60c08fc45f9687181b4fdfc625bd1a753fa7397fed75";
+        let secp_address: Address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+            .parse()
+            .unwrap_or_default();
+        let (x1, y1) = p256(1).public();
+        let (x2, y2) = p256(2).public();
+        let members = vec![
+            MultisigMember {
+                weight: 1,
+                signer: SignerKey::Secp256k1 {
+                    address: secp_address,
+                },
+            },
+            MultisigMember {
+                weight: 1,
+                signer: SignerKey::P256 { x: x1, y: y1 },
+            },
+            MultisigMember {
+                weight: 1,
+                signer: SignerKey::WebAuthn { x: x2, y: y2 },
+            },
+        ];
+        let all = address_of(&SignerKey::Multisig {
+            threshold: 3,
+            members: members.clone(),
+        });
+        let two = address_of(&SignerKey::Multisig {
+            threshold: 2,
+            members,
+        });
+        assert_ne!(all, two);
+        let keys = json!([
+            { "type": "secp256k1", "publicKey": secp },
+            { "type": "secp256r1", "publicKey": p256_encodings(1)[0] },
+            { "type": "WebAuthn", "publicKey": p256_encodings(2)[1] },
+        ]);
+        let read_keys = json!([
+            { "type": "secp256k1", "publicKey": secp },
+            { "type": "secp256r1", "publicKey": p256_encodings(1)[0] },
+            { "type": "webauthn", "publicKey": p256_encodings(2)[1] },
+        ]);
+        // ERC-7715 gives no threshold: every key must sign
+        let (address, read) = signer_of(json!({ "type": "keys", "data": { "keys": keys } }));
+        assert_eq!(address, all);
+        assert_eq!(
+            read,
+            json!({ "type": "keys", "data": { "keys": read_keys, "threshold": 3 } })
+        );
+        // the Keyscope extension `threshold`, a number or a quantity
+        for threshold in [json!(2), json!("0x2")] {
+            let (address, read) = signer_of(
+                json!({ "type": "keys", "data": { "keys": keys, "threshold": threshold } }),
+            );
+            assert_eq!(address, two);
+            assert_eq!(read["data"]["threshold"], json!(2));
+        }
+        // the members' order is not the key: the commitment sorts them
+        let reversed = Value::Array(
+            keys.as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .rev()
+                .collect(),
+        );
+        assert_eq!(
+            signer_of(json!({ "type": "keys", "data": { "keys": reversed } })).0,
+            all
+        );
+        // an older draft's did:key `ids`
+        let did = |prefix: &[u8], key: &str| {
+            let bytes: Bytes = key.parse().unwrap_or_default();
+            format!(
+                "did:key:z{}",
+                bs58::encode([prefix, &bytes].concat()).into_string()
+            )
+        };
+        let ids = json!([
+            did(&[0xe7, 0x01], secp),
+            did(&[0x80, 0x24], &p256_encodings(1)[1])
+        ]);
+        let (address, read) = signer_of(json!({ "type": "keys", "data": { "ids": ids } }));
+        let expected = address_of(&SignerKey::Multisig {
+            threshold: 2,
+            members: vec![
+                MultisigMember {
+                    weight: 1,
+                    signer: SignerKey::Secp256k1 {
+                        address: secp_address,
+                    },
+                },
+                MultisigMember {
+                    weight: 1,
+                    signer: SignerKey::P256 { x: x1, y: y1 },
+                },
+            ],
+        });
+        assert_eq!(address, expected);
+        assert_eq!(read["data"]["keys"][1]["id"], ids[1]);
+        assert_eq!(read["data"]["keys"][1]["type"], json!("secp256r1"));
+    }
+
+    #[test]
+    fn malformed_signers_name_the_field() {
+        let [uncompressed, compressed, _] = p256_encodings(3);
+        let mut off_curve = uncompressed.clone();
+        let last = if off_curve.ends_with('0') { "1" } else { "0" };
+        off_curve.replace_range(off_curve.len() - 1.., last);
+        let p256_key = |public_key: &str| json!({ "type": "secp256r1", "publicKey": public_key });
+        let many = |n: u8| {
+            Value::Array(
+                (1..=n)
+                    .map(
+                        |seed| json!({ "type": "secp256r1", "publicKey": p256_encodings(seed)[1] }),
+                    )
+                    .collect(),
+            )
+        };
+        let keys = |data: Value| json!({ "type": "keys", "data": data });
+        let key = |data: Value| json!({ "type": "key", "data": data });
+        let ed25519_did = format!(
+            "did:key:z{}",
+            bs58::encode([&[0xedu8, 0x01][..], &[7u8; 32]].concat()).into_string()
+        );
+        let cases = [
+            (
+                key(json!({ "type": "ed25519", "publicKey": compressed })),
+                "signer.data.type",
+            ),
+            (
+                key(json!({ "type": "schnorr", "publicKey": compressed })),
+                "signer.data.type",
+            ),
+            (
+                key(json!({ "type": 1, "publicKey": compressed })),
+                "signer.data.type",
+            ),
+            (key(p256_key(&off_curve)), "signer.data.publicKey"),
+            (key(p256_key(&uncompressed[..66])), "signer.data.publicKey"),
+            (key(p256_key("0x")), "signer.data.publicKey"),
+            (
+                key(p256_key(&format!("{uncompressed}00"))),
+                "signer.data.publicKey",
+            ),
+            (
+                key(p256_key(&format!("0x05{}", &uncompressed[4..]))),
+                "signer.data.publicKey",
+            ),
+            (key(p256_key("not hex")), "signer.data.publicKey"),
+            (
+                key(json!({ "type": "webauthn", "publicKey": off_curve })),
+                "signer.data.publicKey",
+            ),
+            (
+                key(json!({ "type": "secp256k1", "publicKey": uncompressed[..64] })),
+                "signer.data.publicKey",
+            ),
+            (key(json!({ "type": "secp256r1" })), "signer.data"),
+            (key(json!({ "id": ed25519_did })), "signer.data.id"),
+            (
+                key(json!({ "id": "did:web:example.com" })),
+                "signer.data.id",
+            ),
+            (keys(json!({})), "signer.data.keys"),
+            (keys(json!({ "keys": {} })), "signer.data.keys"),
+            (keys(json!({ "keys": [] })), "signer.data.keys"),
+            (keys(json!({ "keys": many(17) })), "signer.data.keys"),
+            (
+                keys(json!({ "keys": [p256_key(&compressed), p256_key(&uncompressed)] })),
+                "signer.data.keys[1]",
+            ),
+            (
+                keys(json!({ "keys": [p256_key(&off_curve)] })),
+                "signer.data.keys[0].publicKey",
+            ),
+            (
+                keys(
+                    json!({ "keys": [p256_key(&compressed), { "type": "ed25519", "publicKey": compressed }] }),
+                ),
+                "signer.data.keys[1].type",
+            ),
+            // members may not be multisigs
+            (
+                keys(
+                    json!({ "keys": [p256_key(&compressed), { "type": "keys", "publicKey": compressed }] }),
+                ),
+                "signer.data.keys[1].type",
+            ),
+            (
+                keys(json!({ "keys": [p256_key(&compressed), keys(json!({ "keys": many(2) }))] })),
+                "signer.data.keys[1]",
+            ),
+            (keys(json!({ "keys": ["0x02"] })), "signer.data.keys[0]"),
+            (
+                keys(json!({ "keys": many(2), "threshold": 0 })),
+                "signer.data.threshold",
+            ),
+            (
+                keys(json!({ "keys": many(2), "threshold": 3 })),
+                "signer.data.threshold",
+            ),
+            (
+                keys(json!({ "keys": many(2), "threshold": "0x10000" })),
+                "signer.data.threshold",
+            ),
+            (
+                keys(json!({ "keys": many(2), "threshold": "two" })),
+                "signer.data.threshold",
+            ),
+            (
+                keys(json!({ "keys": many(2), "threshold": -1 })),
+                "signer.data.threshold",
+            ),
+            (
+                keys(json!({ "ids": ["did:key:zzz"] })),
+                "signer.data.ids[0]",
+            ),
+            (keys(json!({ "ids": [] })), "signer.data.ids"),
+            (json!({ "type": "wallet", "data": {} }), "signer.type"),
+            (
+                json!({ "type": "Key", "data": p256_key(&compressed) }),
+                "signer.type",
+            ),
+        ];
+        for (signer, expected) in cases {
+            match session_key(&with_signer(signer.clone(), None)) {
+                Err(Error::InvalidParams { field, .. }) => assert_eq!(field, expected, "{signer}"),
+                other => unreachable!("{signer}: {other:?}"),
+            }
+        }
+        // 16 keys are served, uncompressed too (within the bound of `signer.data`)
+        let uncompressed_keys = Value::Array(
+            (1..=16)
+                .map(
+                    |seed| json!({ "type": "webauthn-p256", "publicKey": p256_encodings(seed)[0] }),
+                )
+                .collect(),
+        );
+        for list in [many(16), uncompressed_keys] {
+            let request = with_signer(keys(json!({ "keys": list, "threshold": 16 })), None);
+            assert!(check_sizes(&request).is_ok());
+            assert!(session_key(&request).is_ok());
+        }
     }
 
     #[test]

@@ -539,3 +539,106 @@ async fn payee_and_redeemer_rules_bind_the_session() {
         .await;
     assert_eq!(verdict["failure"]["rule"], "TargetNotAllowed", "{verdict}");
 }
+
+/// A P-256 key and a 2-of-2 multisig (secp256k1 + WebAuthn) as ERC-7715 signers: granted through the service at
+/// their commitment addresses, then operations signed by the SDK's `SessionSigner`s spend within the allowances.
+#[tokio::test]
+async fn p256_and_multisig_signers() {
+    use keyscope::alloy::primitives::hex;
+    use keyscope::signer::signers::{DEFAULT_ORIGIN, DEFAULT_RP_ID};
+    use keyscope::signer::{P256Key, SessionSigner, WebAuthnAuthenticator};
+
+    let env = env().await;
+    let chain = format!("{:#x}", env.client.chain_id());
+    let (now, token, owner, key) = env.cast().await;
+    let account = env.funded_account(&owner, 6, Version::V08).await;
+    env.mint(token, account.address, 1_000).await;
+
+    let p256 = P256Key::from_bytes(&[0x11; 32]).unwrap();
+    let sec1 = |(x, y): (
+        keyscope::alloy::primitives::B256,
+        keyscope::alloy::primitives::B256,
+    )| { format!("0x04{}{}", hex::encode(x), hex::encode(y)) };
+    let p256_public = sec1(p256.public());
+    let p256_signer = SessionSigner::from(p256);
+    let passkey = WebAuthnAuthenticator::new(
+        P256Key::from_bytes(&[0x22; 32]).unwrap(),
+        DEFAULT_RP_ID,
+        DEFAULT_ORIGIN,
+    );
+    let passkey_public = sec1(passkey.public());
+    let secp_public = format!(
+        "0x{}",
+        hex::encode(
+            key.to_k256()
+                .unwrap()
+                .verifying_key()
+                .to_encoded_point(true)
+                .as_bytes()
+        )
+    );
+    let multisig = SessionSigner::multisig(
+        2,
+        vec![
+            (1, SessionSigner::from(key.clone())),
+            (1, SessionSigner::from(passkey)),
+        ],
+    )
+    .unwrap();
+
+    let allowance = |signer: Value| {
+        json!({ "chainId": chain, "from": account.address, "signer": signer,
+                "permission": { "type": "erc20-token-allowance", "isAdjustmentAllowed": false,
+                                "data": { "tokenAddress": token, "allowanceAmount": "0x12c" } },
+                "rules": [{ "type": "expiry", "data": { "timestamp": now + 3600 } }] })
+    };
+    let p256_request =
+        json!({ "type": "key", "data": { "type": "secp256r1", "publicKey": p256_public } });
+    let keys_request = json!({ "type": "keys", "data": { "keys": [
+        { "type": "secp256k1", "publicKey": secp_public },
+        { "type": "webAuthn", "publicKey": passkey_public } ] } });
+    let granted = env
+        .ok(
+            "wallet_requestExecutionPermissions",
+            json!([allowance(p256_request.clone()), allowance(keys_request)]),
+        )
+        .await;
+    // The session signer is the commitment to the key(s), echoed as `to`; the signer as read.
+    assert_eq!(granted[0]["to"], json!(p256_signer.address().unwrap()));
+    assert_eq!(granted[0]["signer"], p256_request);
+    assert_eq!(granted[1]["to"], json!(multisig.address().unwrap()));
+    assert_eq!(granted[1]["signer"]["data"]["threshold"], 2);
+    assert_eq!(granted[1]["signer"]["data"]["keys"][1]["type"], "webauthn");
+    let spec_signer: Address =
+        serde_json::from_value(granted[0]["keyscope"]["session"]["spec"]["signer"].clone())
+            .unwrap();
+    assert_eq!(spec_signer, p256_signer.address().unwrap());
+    env.sign_and_send(&owner, &granted[0]["keyscope"]).await;
+
+    let transfers = |amount: u64| [transfer(token, Address::repeat_byte(9), amount)];
+    let p256_session = compiled(&granted[0]["keyscope"]["session"]);
+    let outcome = env
+        .client
+        .send_session_op(&account, &p256_signer, &p256_session, &transfers(200))
+        .await
+        .unwrap();
+    assert!(outcome.success, "{outcome:?}");
+    let multisig_session = compiled(&granted[1]["keyscope"]["session"]);
+    let outcome = env
+        .client
+        .send_session_op(&account, &multisig, &multisig_session, &transfers(50))
+        .await
+        .unwrap();
+    assert!(outcome.success, "{outcome:?}");
+    // Another P-256 key cannot use the P-256 session.
+    let other = SessionSigner::from(P256Key::from_bytes(&[0x33; 32]).unwrap());
+    assert!(env
+        .client
+        .send_session_op(&account, &other, &p256_session, &transfers(1))
+        .await
+        .is_err());
+    assert_eq!(
+        env.balance(token, Address::repeat_byte(9)).await,
+        U256::from(250)
+    );
+}

@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use alloy_primitives::{b256, keccak256, Address, Bytes, B256, U256};
 use alloy_sol_types::SolValue;
 use keyscope_signer::signers::{
-    commitment, p256_verify, DEFAULT_ORIGIN, DEFAULT_RP_ID, FLAG_BE, FLAG_BS, FLAG_UP, FLAG_UV,
-    P256_HALF_N, P256_N, P256_P,
+    commitment, p256_public_key_from_sec1, p256_verify, DEFAULT_ORIGIN, DEFAULT_RP_ID, FLAG_BE,
+    FLAG_BS, FLAG_UP, FLAG_UV, P256_HALF_N, P256_N, P256_P,
 };
 use keyscope_signer::{
     verify_session_signature, Error, MultisigMember, P256Key, SessionKey, SessionSigner,
@@ -240,6 +240,52 @@ fn p256_keys_redact_and_parse() {
     );
     assert_eq!(P256Key::from_hex("zz").unwrap_err(), Error::InvalidP256Key);
     assert_ne!(P256Key::generate().public(), P256Key::generate().public());
+}
+
+#[test]
+fn p256_public_keys_parse_from_sec1() {
+    for seed in 1..=8 {
+        let (x, y) = p256_key(seed).public();
+        let uncompressed = [&[0x04u8][..], x.as_slice(), y.as_slice()].concat();
+        assert_eq!(p256_public_key_from_sec1(&uncompressed).unwrap(), (x, y));
+        let parity = if y[31] & 1 == 1 { 0x03u8 } else { 0x02 };
+        let compressed = [&[parity][..], x.as_slice()].concat();
+        assert_eq!(p256_public_key_from_sec1(&compressed).unwrap(), (x, y));
+        // the other parity is the other point of that x: on the curve, but not this key
+        let flipped = [&[parity ^ 1][..], x.as_slice()].concat();
+        assert_ne!(p256_public_key_from_sec1(&flipped).unwrap(), (x, y));
+    }
+    let (x, y) = p256_key(1).public();
+    let mut off_curve = [&[0x04u8][..], x.as_slice(), y.as_slice()].concat();
+    off_curve[64] ^= 1;
+    assert_eq!(
+        p256_public_key_from_sec1(&off_curve).unwrap_err(),
+        Error::P256NotOnCurve
+    );
+    let beyond_p = [&[0x04u8][..], &P256_P.to_be_bytes::<32>(), y.as_slice()].concat();
+    assert_eq!(
+        p256_public_key_from_sec1(&beyond_p).unwrap_err(),
+        Error::P256CoordinateOutOfRange { coordinate: "x" }
+    );
+    // x = p is no field element: no compressed point either
+    let compressed_beyond_p = [&[0x02u8][..], &P256_P.to_be_bytes::<32>()].concat();
+    let raw = [x.as_slice(), y.as_slice()].concat();
+    let wrong_prefix = [&[0x05u8][..], x.as_slice(), y.as_slice()].concat();
+    for bytes in [
+        &[][..],
+        &[0x00][..],
+        &compressed_beyond_p[..],
+        &raw[..],
+        &wrong_prefix[..],
+        &off_curve[..64],
+        &[&off_curve[..], &[0]].concat()[..],
+    ] {
+        assert_eq!(
+            p256_public_key_from_sec1(bytes).unwrap_err(),
+            Error::P256NotOnCurve,
+            "{bytes:02x?}"
+        );
+    }
 }
 
 /// A P-256 signature with (r, s, qx, qy) replaced, checked against the commitment of its own key bytes (so only

@@ -26,7 +26,10 @@ use alloy_primitives::{keccak256, Address, B256};
 use serde::{Deserialize, Serialize};
 
 pub use self::multisig::{MAX_MULTISIG_MEMBERS, MULTISIG_MEMBER_LENGTH};
-pub use self::p256::{check_p256_public_key, p256_verify, P256Key, P256_HALF_N, P256_N, P256_P};
+pub use self::p256::{
+    check_p256_public_key, p256_public_key_from_sec1, p256_verify, P256Key, P256_HALF_N, P256_N,
+    P256_P,
+};
 pub use self::webauthn::{
     WebAuthnAuth, WebAuthnAuthenticator, DEFAULT_ORIGIN, DEFAULT_RP_ID, FLAG_BE, FLAG_BS, FLAG_UP,
     FLAG_UV,

@@ -120,6 +120,30 @@ pub fn check_p256_public_key(x: &B256, y: &B256) -> Result<()> {
     verifying_key(x, y).map(|_| ())
 }
 
+/// The affine coordinates `(qx, qy)` of a P-256 public key in SEC1 encoding: 33 bytes compressed (`0x02`/`0x03`
+/// ‖ x) or 65 bytes uncompressed (`0x04` ‖ x ‖ y), checked as [`check_p256_public_key`] does (coordinates below
+/// `p`, a point of the curve, not the identity). For keys given by wallets, WebAuthn credentials or `did:key`.
+/// Never panics: any other length or leading byte is [`Error::P256NotOnCurve`].
+pub fn p256_public_key_from_sec1(bytes: &[u8]) -> Result<(B256, B256)> {
+    match bytes {
+        [0x04, point @ ..] if point.len() == 64 => {
+            let x = B256::from_slice(&point[..32]);
+            let y = B256::from_slice(&point[32..]);
+            check_p256_public_key(&x, &y)?;
+            Ok((x, y))
+        }
+        [0x02 | 0x03, x @ ..] if x.len() == 32 => {
+            let key = VerifyingKey::from_sec1_bytes(bytes).map_err(|_| Error::P256NotOnCurve)?;
+            let point = key.to_encoded_point(false);
+            match (point.x(), point.y()) {
+                (Some(x), Some(y)) => Ok((B256::from_slice(x), B256::from_slice(y))),
+                _ => Err(Error::P256NotOnCurve),
+            }
+        }
+        _ => Err(Error::P256NotOnCurve),
+    }
+}
+
 fn verifying_key(x: &B256, y: &B256) -> Result<VerifyingKey> {
     if U256::from_be_bytes(x.0) >= P256_P {
         return Err(Error::P256CoordinateOutOfRange { coordinate: "x" });
