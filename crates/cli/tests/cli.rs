@@ -36,11 +36,41 @@ fn check_demo(version: &str) {
             .filter(|s| s["title"].as_str().unwrap().contains(text))
             .collect()
     };
-    // (a) two mints by the game's key, mined, with gas figures, and no owner signature.
+    // Who signed: the owners' grants with their secp256k1 keys, the game's session with a passkey (WebAuthn), the
+    // trading session with a secp256k1 key.
+    let grants = titled("grants");
+    assert_eq!(grants.len(), 2);
+    for grant in &grants {
+        assert_eq!(grant["signer_kind"], "secp256k1", "{grant:#}");
+    }
+    assert!(grants[0]["details"]["session_signer"]
+        .as_str()
+        .unwrap()
+        .starts_with("passkey (WebAuthn P-256"));
+    assert_eq!(
+        grants[1]["details"]["session_signer"],
+        "session key (secp256k1)"
+    );
+    for step in steps {
+        let title = step["title"].as_str().unwrap();
+        if title.starts_with("the game's passkey") || title.contains("leaked game passkey") {
+            assert_eq!(step["signer_kind"], "WebAuthn", "{step:#}");
+            assert!(step["signed_by"]
+                .as_str()
+                .unwrap()
+                .starts_with("the game's passkey (WebAuthn P-256"));
+        } else if title.starts_with("the service's key") {
+            assert_eq!(step["signer_kind"], "secp256k1", "{step:#}");
+        } else if step.get("user_op_hash").is_none() {
+            assert!(step.get("signer_kind").is_none(), "{step:#}");
+        }
+    }
+    // (a) two mints by the game's passkey, mined, with gas figures, and no owner signature.
     let mints = titled("mints item");
     assert_eq!(mints.len(), 2);
     for mint in &mints {
         assert_eq!(mint["outcome"], "ok");
+        assert_eq!(mint["signer_kind"], "WebAuthn");
         assert_eq!(mint["details"]["owner_nonce_unchanged"], true);
         assert_eq!(mint["details"]["item_owned_by_account"], true);
         // Gasless: the sponsor's paymaster paid, through keyscope-rpc's ERC-7677 methods.
@@ -62,14 +92,17 @@ fn check_demo(version: &str) {
         transfer.get("tx_hash").is_none(),
         "a refused op is not mined"
     );
-    // (b') a leaked key's operation built to drain the account through fees: over the fee scope.
-    let [drain] = titled("leaked game key")[..] else {
+    // (b') a leaked passkey's operation built to drain the account through fees: a valid assertion, over the fee
+    // scope.
+    let [drain] = titled("leaked game passkey")[..] else {
         panic!("one fee step")
     };
     assert_eq!(drain["outcome"], "denied");
     assert_eq!(drain["error"]["code"], "AA23");
     assert_eq!(drain["error"]["validator_error"], "OperationFeeExceeded");
     assert_eq!(drain["details"]["per_operation_bound"], "0.01 ETH");
+    assert_eq!(drain["signer_kind"], "WebAuthn");
+    assert_eq!(drain["details"]["leaked_passkey_signature_valid"], true);
     assert_eq!(
         drain["details"]["fees_charged_are_the_mints_max_costs"],
         true
@@ -121,6 +154,13 @@ fn demo_text_output_names_hashes_and_gas() {
         run.stdout
     );
     assert!(run.stdout.contains("[DENIED as expected] game"));
+    assert!(
+        run.stdout.contains(
+            "signed by: the game's passkey (WebAuthn P-256, software authenticator, rp id game.example)"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("TargetNotAllowed { callIndex: 0"));
     assert!(run.stdout.contains("AA22 expired or not due"));
     assert!(run.stdout.contains("handleOps gasUsed"));

@@ -1,19 +1,25 @@
-//! `keyscope demo`: the seed use cases end to end, the same flows as `contracts/test/demo/SeedDemos.t.sol`, with
-//! the policies of `contracts/src/demo/DemoPolicies.sol`:
+//! `keyscope demo`: the seed use cases end to end, the flows of `contracts/test/demo/SeedDemos.t.sol`, with the
+//! policies of `contracts/src/demo/DemoPolicies.sol`:
 //!
-//! - game, gasless: a one-hour session whose only permission is `GameItems.mint(address)` on one collection, only
-//!   with the stack's `SponsorPaymaster` paying (paymaster policy `Exactly`), with a fee scope of 0.01 ETH per
-//!   operation and 0.05 ETH in all; the game's key mints two items with no owner signature, sponsored through
-//!   `keyscope-rpc`'s ERC-7677 methods (the account pays nothing; the validator still charges each its maximum
-//!   cost); its `DemoToken.transfer` is refused (`TargetNotAllowed`); a
-//!   mint signed as a leaked key would sign it, with a huge `preVerificationGas` and `maxFeePerGas` to drain the
-//!   account through fees, is refused (`OperationFeeExceeded`);
-//! - trading: the trading service's key may only call `NftMarketplace.buy`, sending at most the user's 1 ETH
-//!   threshold per purchase (the permission's `valueLimit`: the price is the call's value); it buys an item listed
-//!   at 0.5 ETH, and is refused one listed at 2 ETH (`ValueLimitExceeded`) and any other function
+//! - game, gasless, signed by a passkey: the game's session signer is a WebAuthn P-256 credential (a software
+//!   authenticator, relying party `game.example`; the session commits to its public key by address, and each
+//!   session operation carries a WebAuthn assertion over its userOpHash). A one-hour session whose only permission
+//!   is `GameItems.mint(address)` on one collection, only with the stack's `SponsorPaymaster` paying (paymaster
+//!   policy `Exactly`), with a fee scope of 0.01 ETH per operation and 0.05 ETH in all; the passkey mints two items
+//!   with no owner signature, sponsored through `keyscope-rpc`'s ERC-7677 methods (the account pays nothing; the
+//!   validator still charges each its maximum cost); its `DemoToken.transfer` is refused (`TargetNotAllowed`); a
+//!   mint signed with the leaked passkey's key (a valid assertion), with a huge `preVerificationGas` and
+//!   `maxFeePerGas` to drain the account through fees, is refused (`OperationFeeExceeded`);
+//! - trading: the trading service's secp256k1 session key may only call `NftMarketplace.buy`, sending at most the
+//!   user's 1 ETH threshold per purchase (the permission's `valueLimit`: the price is the call's value); it buys an
+//!   item listed at 0.5 ETH, and is refused one listed at 2 ETH (`ValueLimitExceeded`) and any other function
 //!   (`SelectorNotAllowed`);
-//! - expiry: anvil's clock moves past the hour (`evm_increaseTime` + `evm_mine`) and both keys are refused
+//! - expiry: anvil's clock moves past the hour (`evm_increaseTime` + `evm_mine`) and both signers are refused
 //!   (`AA22 expired or not due`).
+//!
+//! One difference from `SeedDemos.t.sol`: there the game's session key is a secp256k1 key (its flows and policies
+//! are the same). Each step that sends a user operation reports who signed it (`signed_by`, and `signer_kind`:
+//! `secp256k1` for the owners' grants and the trading key, `WebAuthn` for the game's passkey).
 
 mod report;
 mod scenario;
@@ -29,7 +35,10 @@ use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyVa
 use keyscope::bindings::{DemoToken, GameItems, NftMarketplace};
 use keyscope::fees::{ether as eth, gwei};
 use keyscope::permissions::{PaymasterSpec, PermissionSpec, SummaryOptions};
-use keyscope::signer::SessionKey;
+use keyscope::signer::{
+    verify_session_signature, P256Key, SessionKey, SessionSignature, SessionSigner,
+    WebAuthnAuthenticator,
+};
 use keyscope::{max_operation_cost, Client, SessionCall, Stack, Version};
 use serde_json::{json, Value};
 
@@ -37,7 +46,7 @@ use crate::node::{self, parse_version, version_name, Node};
 use crate::output::{self, short};
 use crate::Global;
 
-use report::{details, ether, step, Demo, Denial, Details};
+use report::{describe_signer, details, ether, step, Demo, Denial, Details, SignedBy};
 use scenario::{check_tx, leaked_key_resign, new_account, session, window, Sponsor};
 
 /// One ether in wei.
@@ -62,6 +71,9 @@ const DRAIN_PRE_VERIFICATION_GAS: u64 = 5_000_000;
 const DRAIN_FEE_PER_GAS: u128 = 100_000_000_000;
 /// The game sponsor's deposit in the EntryPoint.
 const SPONSOR_DEPOSIT: u128 = ETHER;
+/// The relying party and origin of the game's passkey (a software WebAuthn authenticator).
+const GAME_RP_ID: &str = "game.example";
+const GAME_ORIGIN: &str = "https://game.example";
 
 /// `keyscope demo` arguments.
 #[derive(Debug, Args)]
@@ -230,7 +242,15 @@ async fn run_steps(
 
     // ---- game ---------------------------------------------------------------------------------------------
     let player = SessionKey::generate();
-    let game_key = SessionKey::generate();
+    // The game's session signer is a passkey: a WebAuthn P-256 credential, here of a software authenticator. The
+    // session commits to it by address (the keccak256 commitment to its public key); every session operation
+    // carries a WebAuthn assertion over its userOpHash.
+    let game_passkey = SessionSigner::from(WebAuthnAuthenticator::new(
+        P256Key::generate(),
+        GAME_RP_ID,
+        GAME_ORIGIN,
+    ));
+    let game_signed = SignedBy::session("the game's", &game_passkey);
     let game_account = new_account(&client, &player, version, GAME_ACCOUNT_FUNDS).await?;
     demo.done(
         "game",
@@ -248,7 +268,7 @@ async fn run_steps(
     // DemoPolicies.gameMint: GameItems.mint(address) on this collection, no value.
     let mint_permission = PermissionSpec::call(game_items, "mint(address to)");
     let (game_spec, game_session) = session(
-        &game_key,
+        &game_passkey,
         window(&node).await?,
         mint_permission,
         PaymasterSpec::Exactly(sponsor.paymaster),
@@ -259,10 +279,13 @@ async fn run_steps(
         .context("granting the game session")?;
     demo.expect_success(
         "game",
-        "the player grants the game's key a one-hour session: GameItems.mint only, paid by the sponsor only".into(),
+        "the player grants the game's passkey a one-hour session: GameItems.mint only, paid by the sponsor only"
+            .into(),
+        &SignedBy::owner("the player's"),
         &outcome,
         details(&[
-            ("session_key", json!(game_key.address().to_string())),
+            ("session_signer", json!(describe_signer(&game_passkey))),
+            ("signer_address", json!(game_passkey.address()?.to_string())),
             ("session_id", json!(game_session.session_id().to_string())),
             (
                 "policy",
@@ -294,7 +317,7 @@ async fn run_steps(
         let op = game_client
             .prepare_session_op(
                 &game_account,
-                &game_key,
+                &game_passkey,
                 &game_session,
                 &[SessionCall::new(game_items, mint, 0)],
             )
@@ -315,8 +338,9 @@ async fn run_steps(
         demo.expect_success(
             "game",
             format!(
-                "the game's key mints item #{item}, no owner signature, gas paid by the sponsor"
+                "the game's passkey mints item #{item}, no owner signature, gas paid by the sponsor"
             ),
+            &game_signed,
             &outcome,
             Details::new(),
             &[
@@ -336,7 +360,7 @@ async fn run_steps(
     let op = game_client
         .prepare_session_op(
             &game_account,
-            &game_key,
+            &game_passkey,
             &game_session,
             &[SessionCall::new(token, transfer, 0)],
         )
@@ -348,7 +372,8 @@ async fn run_steps(
     demo.expect_denied(
         &client,
         "game",
-        "the game's key calls DemoToken.transfer (out of scope)".into(),
+        "the game's passkey calls DemoToken.transfer (out of scope)".into(),
+        &game_signed,
         op,
         Denial {
             code: "AA23",
@@ -357,8 +382,9 @@ async fn run_steps(
     )
     .await;
 
-    // A leaked key signs an in-scope mint, but with gas fields that would make the account pay the key (as its
-    // own bundler, the handleOps beneficiary) far more than the operation needs: the fee scope stops it.
+    // A leaked key (here the passkey's P-256 private key, copied off the authenticator) signs an in-scope mint, but
+    // with gas fields that would make the account pay the key's holder (as its own bundler, the handleOps
+    // beneficiary) far more than the operation needs: the signature is valid, the fee scope stops it.
     let usage = client
         .fee_usage(&game_account, &game_session.session)
         .await?;
@@ -369,12 +395,20 @@ async fn run_steps(
     let op = game_client
         .prepare_session_op(
             &game_account,
-            &game_key,
+            &game_passkey,
             &game_session,
             &[SessionCall::new(game_items, mint, 0)],
         )
         .await?;
-    let op = leaked_key_resign(&client, op, &game_key)?;
+    let op = leaked_key_resign(&client, op, &game_passkey)?;
+    // The validator checks the fee scope before the signature: check here (with the signer crate's bit-exact mirror
+    // of the on-chain rule) that the refused operation carries the passkey's valid assertion.
+    let leaked_signature_valid = verify_session_signature(
+        &op.user_op_hash,
+        game_passkey.address()?,
+        &SessionSignature::decode(&op.op.signature)?.session_signature,
+    )
+    .is_valid();
     let drain_cost = max_operation_cost(&op.op);
     let fee_check = |e: &SessionKeyValidatorErrors| {
         matches!(e, SessionKeyValidatorErrors::OperationFeeExceeded(e)
@@ -384,11 +418,12 @@ async fn run_steps(
         &client,
         "game",
         format!(
-            "a leaked game key signs a mint that may cost {} ({DRAIN_PRE_VERIFICATION_GAS} gas of \
+            "a leaked game passkey signs a mint that may cost {} ({DRAIN_PRE_VERIFICATION_GAS} gas of \
              preVerificationGas at {}): over the session's fee bound",
             eth(drain_cost),
             gwei(DRAIN_FEE_PER_GAS)
         ),
+        &game_signed,
         op,
         Denial {
             code: "AA23",
@@ -402,10 +437,13 @@ async fn run_steps(
             ),
             ("session_fees", json!(usage.to_string())),
         ]),
-        &[(
-            "fees_charged_are_the_mints_max_costs",
-            usage.charged == max_costs,
-        )],
+        &[
+            ("leaked_passkey_signature_valid", leaked_signature_valid),
+            (
+                "fees_charged_are_the_mints_max_costs",
+                usage.charged == max_costs,
+            ),
+        ],
     )
     .await;
 
@@ -467,7 +505,8 @@ async fn run_steps(
     );
 
     let trader = SessionKey::generate();
-    let trading_key = SessionKey::generate();
+    let trading_key = SessionSigner::from(SessionKey::generate());
+    let trading_signed = SignedBy::session("the trading service's", &trading_key);
     let trading_account = new_account(&client, &trader, version, TRADING_ACCOUNT_FUNDS).await?;
     demo.done(
         "trading",
@@ -502,9 +541,11 @@ async fn run_steps(
             "the trader grants the trading service's key NftMarketplace.buy, at most {} per purchase",
             ether(THRESHOLD)
         ),
+        &SignedBy::owner("the trader's"),
         &outcome,
         details(&[
-            ("session_key", json!(trading_key.address().to_string())),
+            ("session_signer", json!(describe_signer(&trading_key))),
+            ("signer_address", json!(trading_key.address()?.to_string())),
             (
                 "session_id",
                 json!(trading_session.session_id().to_string()),
@@ -546,6 +587,7 @@ async fn run_steps(
             "the service's key buys item #{cheap} for {} (under the threshold)",
             ether(CHEAP_PRICE)
         ),
+        &trading_signed,
         &outcome,
         Details::new(),
         &[("item_owned_by_account", owned), ("seller_paid", paid)],
@@ -570,6 +612,7 @@ async fn run_steps(
             "the service's key tries to buy item #{pricey} for {} (over the threshold)",
             ether(PRICEY_PRICE)
         ),
+        &trading_signed,
         op,
         Denial {
             code: "AA23",
@@ -601,6 +644,7 @@ async fn run_steps(
         &client,
         "trading",
         format!("the service's key tries to relist item #{cheap} (another function)"),
+        &trading_signed,
         op,
         Denial {
             code: "AA23",
@@ -663,7 +707,7 @@ async fn run_steps(
     let op = game_client
         .prepare_session_op(
             &game_account,
-            &game_key,
+            &game_passkey,
             &game_session,
             &[SessionCall::new(game_items, mint, 0)],
         )
@@ -671,7 +715,8 @@ async fn run_steps(
     demo.expect_denied(
         &client,
         "expiry",
-        "the game's key tries to mint after its hour".into(),
+        "the game's passkey tries to mint after its hour".into(),
+        &game_signed,
         op,
         Denial {
             code: "AA22",
@@ -694,6 +739,7 @@ async fn run_steps(
             "the service's key tries to buy item #{spare} for {} (under the threshold) after its hour",
             ether(CHEAP_PRICE)
         ),
+        &trading_signed,
         op,
         Denial {
             code: "AA22",

@@ -1,8 +1,10 @@
-//! The demo's steps: what each expected and what happened, the refusals it expects, and their output (a line
-//! per step and its facts in text mode, as they come; one JSON document of the steps with `--json`).
+//! The demo's steps: what each expected and what happened, who signed its user operation, the refusals it expects,
+//! and their output (a line per step and its facts in text mode, as they come; one JSON document of the steps with
+//! `--json`).
 
 use alloy::primitives::U256;
 use keyscope::bindings::session_key_validator::SessionKeyValidator::SessionKeyValidatorErrors;
+use keyscope::signer::{SessionSigner, SignerKind};
 use keyscope::{Client, Error, OpOutcome};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -25,6 +27,13 @@ pub(super) struct Step {
     pub(super) outcome: &'static str,
     /// Whether the outcome is the expected one (and every check of the step held).
     pub(super) passed: bool,
+    /// The kind of key that signed the step's user operation (`secp256k1`, `P-256`, `WebAuthn` or `multisig`):
+    /// the owner's for a grant, the session's signer for a session operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) signer_kind: Option<String>,
+    /// Who signed it, in words (`the game's passkey (WebAuthn P-256, software authenticator, rp id game.example)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) signed_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) user_op_hash: Option<alloy::primitives::B256>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +65,51 @@ fn ordered_map<S: serde::Serializer>(details: &Details, serializer: S) -> Result
         map.serialize_entry(key, value)?;
     }
     map.end()
+}
+
+/// Who signed a step's user operation: the kind of key, and in words.
+pub(super) struct SignedBy {
+    kind: SignerKind,
+    text: String,
+}
+
+impl SignedBy {
+    /// An account owner's secp256k1 key, through the owner ECDSA validator (a grant): `whose` (`the player's`).
+    pub(super) fn owner(whose: &str) -> Self {
+        Self {
+            kind: SignerKind::Secp256k1,
+            text: format!("{whose} key (secp256k1, through the owner ECDSA validator)"),
+        }
+    }
+
+    /// A session's signer: `whose` (`the game's`) and what it is.
+    pub(super) fn session(whose: &str, signer: &SessionSigner) -> Self {
+        Self {
+            kind: signer.kind(),
+            text: format!("{whose} {}", describe_signer(signer)),
+        }
+    }
+
+    fn apply(&self, step: &mut Step) {
+        step.signer_kind = Some(self.kind.to_string());
+        step.signed_by = Some(self.text.clone());
+    }
+}
+
+/// A session signer in words: `passkey (WebAuthn P-256, software authenticator, rp id game.example)`.
+pub(super) fn describe_signer(signer: &SessionSigner) -> String {
+    match signer {
+        SessionSigner::Secp256k1(_) => "session key (secp256k1)".into(),
+        SessionSigner::P256(_) => "session key (P-256)".into(),
+        SessionSigner::WebAuthn(authenticator) => format!(
+            "passkey (WebAuthn P-256, software authenticator, rp id {})",
+            authenticator.rp_id()
+        ),
+        SessionSigner::Multisig { threshold, members } => format!(
+            "multisig (threshold {threshold}, {} members)",
+            members.len()
+        ),
+    }
 }
 
 /// A refusal the demo expects: the `AAxx` code and, for `AA23`, the validator error (checked with its
@@ -117,11 +171,13 @@ impl Demo {
         &mut self,
         use_case: &'static str,
         title: String,
+        signed_by: &SignedBy,
         outcome: &OpOutcome,
         mut details: Details,
         checks: &[(&str, bool)],
     ) {
         let mut step = step(use_case, title, "ok".into());
+        signed_by.apply(&mut step);
         step.user_op_hash = Some(outcome.user_op_hash);
         step.tx_hash = Some(outcome.tx_hash);
         step.gas_used = Some(outcome.gas_used);
@@ -156,11 +212,21 @@ impl Demo {
         client: &Client,
         use_case: &'static str,
         title: String,
+        signed_by: &SignedBy,
         op: keyscope::PreparedOp,
         denial: Denial<'_>,
     ) {
-        self.expect_denied_with(client, use_case, title, op, denial, Details::new(), &[])
-            .await;
+        self.expect_denied_with(
+            client,
+            use_case,
+            title,
+            signed_by,
+            op,
+            denial,
+            Details::new(),
+            &[],
+        )
+        .await;
     }
 
     /// [`Demo::expect_denied`] with facts of the step and extra checks (name, held).
@@ -170,12 +236,14 @@ impl Demo {
         client: &Client,
         use_case: &'static str,
         title: String,
+        signed_by: &SignedBy,
         op: keyscope::PreparedOp,
         denial: Denial<'_>,
         mut details: Details,
         checks: &[(&str, bool)],
     ) {
         let mut step = step(use_case, title, denial.describe());
+        signed_by.apply(&mut step);
         let mut problems = vec![];
         for (check, held) in checks {
             details.push(((*check).to_owned(), json!(held)));
@@ -237,6 +305,8 @@ pub(super) fn step(use_case: &'static str, title: String, expected: String) -> S
         expected,
         outcome: "ok",
         passed: true,
+        signer_kind: None,
+        signed_by: None,
         user_op_hash: None,
         tx_hash: None,
         gas_used: None,
@@ -258,6 +328,9 @@ fn print_step(step: &Step) {
         step.step, verdict, step.use_case, step.title
     );
     let indent = "      ";
+    if let Some(signed_by) = &step.signed_by {
+        println!("{indent}signed by: {signed_by}");
+    }
     for (key, value) in &step.details {
         let text = match value {
             Value::String(s) => s.clone(),

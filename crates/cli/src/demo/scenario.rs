@@ -8,7 +8,7 @@ use keyscope::bindings::SponsorPaymaster;
 use keyscope::permissions::{
     CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, SessionSpec,
 };
-use keyscope::signer::{SessionKey, SessionSignature};
+use keyscope::signer::{SessionKey, SessionSignature, SessionSigner, SignsSessions};
 use keyscope::{Account, Client, PaymasterService, PreparedOp, Stack, Version};
 
 use super::{
@@ -29,15 +29,16 @@ pub(super) async fn window(node: &Node) -> Result<(u64, u64)> {
     Ok((valid_after, valid_after + SESSION_SECONDS))
 }
 
-/// A one-permission session for `key`.
+/// A one-permission session whose signer is `signer` (its address: a secp256k1 key's own, or the commitment to a
+/// passkey's public key).
 pub(super) fn session(
-    key: &SessionKey,
+    signer: &SessionSigner,
     (valid_after, valid_until): (u64, u64),
     permission: PermissionSpec,
     paymaster: PaymasterSpec,
 ) -> Result<(SessionSpec, CompiledSession)> {
     let spec = SessionSpec {
-        signer: key.address(),
+        signer: signer.address()?,
         valid_after,
         valid_until,
         // A bounded fee scope, whoever pays (the validator charges a sponsored operation's maximum cost too).
@@ -130,12 +131,13 @@ pub(super) async fn new_account(
 }
 
 /// `op` with the gas fields a leaked key would use to drain the account through fees (a huge
-/// `preVerificationGas` and `maxFeePerGas`), signed again by `key`: what anyone holding the key can do with
-/// `keyscope-signer` alone, without the SDK's fee check.
+/// `preVerificationGas` and `maxFeePerGas`), signed again by `key` (any signer kind: a passkey makes a new
+/// assertion over the new userOpHash): what anyone holding the key can do with `keyscope-signer` alone, without the
+/// SDK's fee check.
 pub(super) fn leaked_key_resign(
     client: &Client,
     mut prepared: PreparedOp,
-    key: &SessionKey,
+    key: &impl SignsSessions,
 ) -> Result<PreparedOp> {
     let signature = SessionSignature::decode(&prepared.op.signature)?;
     prepared.op.preVerificationGas = U256::from(DRAIN_PRE_VERIFICATION_GAS);
