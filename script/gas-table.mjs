@@ -87,8 +87,28 @@ for (const entryPoint of ['v0.7', 'v0.8']) {
     real += `| ${m.scenario} | ${fmt(m.gasUsed)} | ${fmt(m.actualGasUsed)} | ${fmt(m.calldataBytes)} | ${premium('actualGasUsed')} | ${premium('gasUsed')} | ${premium('calldataBytes')} |\n`;
   }
 }
-// The peers, measured the same way on the same node: each one's premium over its own owner-signed operation.
 const results = JSON.parse(readFileSync(`${root}bench/anvil-gas.json`, 'utf8'));
+// The session signer kinds: the session with both rules, its signer a key of another kind, on the same accounts;
+// each over the secp256k1 row of the same session scope and EntryPoint.
+const kindBase = 'session, 1-leaf tree, recipient eq and amount lte';
+const kinds = results.signerKinds ?? [];
+if (kinds.length === 0) throw new Error('bench/anvil-gas.json has no signerKinds');
+real += '\nSession signer kinds, **with the P-256 precompile** (EIP-7951 at 0x100, which anvil\'s default hardfork has): the\n';
+real += 'same session (1-leaf tree, recipient eq and amount lte), its `signer` a key of another kind, on the same account,\n';
+real += 'measured the same way; fixed keys (the passkey\'s assertion carries signature counter 1). Differences are over the\n';
+real += 'secp256k1 session\'s row above. The forge table below has P-256 and WebAuthn without the precompile (Solidity\n';
+real += 'verification).\n\n';
+real += '| EntryPoint | session signer | tx `gasUsed` | `actualGasUsed` | calldata bytes | vs secp256k1: `actualGasUsed` | vs secp256k1: tx `gasUsed` | vs secp256k1: calldata bytes |\n';
+real += '|---|---|---:|---:|---:|---:|---:|---:|\n';
+for (const entryPoint of ['v0.7', 'v0.8']) {
+  const base = measured(entryPoint, kindBase);
+  real += `| ${entryPoint} | secp256k1 key (the row above) | ${fmt(base.gasUsed)} | ${fmt(base.actualGasUsed)} | ${fmt(base.calldataBytes)} | — | — | — |\n`;
+  for (const m of kinds.filter((m) => m.entryPoint === entryPoint)) {
+    const over = (field) => signed(m[field] - base[field]);
+    real += `| ${entryPoint} | ${m.scenario} | ${fmt(m.gasUsed)} | ${fmt(m.actualGasUsed)} | ${fmt(m.calldataBytes)} | ${over('actualGasUsed')} | ${over('gasUsed')} | ${over('calldataBytes')} |\n`;
+  }
+}
+// The peers, measured the same way on the same node: each one's premium over its own owner-signed operation.
 const refusedAll = (probes) => probes.map((p) => `${p.probe}: ${p.refused ? `refused (${p.reason})` : '**accepted**'}`).join('; ');
 real += '\nSide by side with the peers (each premium over the same system\'s owner-signed transfer on the same account, on\n';
 real += 'the EntryPoint the system runs on; the scope probed with one operation just outside it each way):\n\n';

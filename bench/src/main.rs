@@ -5,7 +5,10 @@
 //! prefund is transferred), with `preVerificationGas` 0 and the smallest `callGasLimit` under which its call
 //! succeeds (found by bisection on snapshots of the chain, so the EntryPoint's penalty on unused execution gas is as
 //! small as it gets: 10 % of the little left unused on v0.7, none on v0.8). Recorded: the receipt's `gasUsed`,
-//! `UserOperationEvent.actualGasUsed`, the transaction's calldata bytes and the `callGasLimit`.
+//! `UserOperationEvent.actualGasUsed`, the transaction's calldata bytes and the `callGasLimit`. Last (after the
+//! peers), the session with both rules once more on each account for session signers of other kinds (a P-256 key,
+//! a WebAuthn passkey, 2-of-3 multisigs of secp256k1 and of P-256 keys signed by 2): with the P-256 precompile
+//! that anvil's default hardfork has.
 //!
 //! ```text
 //! cargo run -p keyscope-bench --bin anvil-gas            # measures, writes bench/anvil-gas.json
@@ -16,12 +19,13 @@
 //! sessions' times, the chain's genesis time, fees), so the figures are the same on every run.
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::Provider;
 use anyhow::{bail, ensure, Context, Result};
 use keyscope::bindings::DemoToken;
 use keyscope::permissions::CompiledSession;
-use keyscope::signer::SessionKey;
+use keyscope::signer::signers::{DEFAULT_ORIGIN, DEFAULT_RP_ID};
+use keyscope::signer::{P256Key, SessionKey, SessionSigner, SignsSessions, WebAuthnAuthenticator};
 use keyscope::{
     Account, Client, Execution, GasSettings, OpOutcome, PreparedOp, SessionCall, Version,
 };
@@ -47,6 +51,9 @@ const VALID_UNTIL: u64 = 4_102_444_800;
 const GENESIS_TIME: u64 = 4_000_001_400;
 /// The bisection's range for `callGasLimit`: the transfer needs far less than the upper bound.
 const CALL_GAS_RANGE: (u128, u128) = (1_000, 400_000);
+/// The signature counter of the passkey before each assertion (so every assertion carries 1, whatever number of
+/// operations the bisection signed before it).
+const WEBAUTHN_COUNTER: u32 = 0;
 
 /// One measured operation (Keyscope's, or a peer's, whose EntryPoint is its [`Peer`]'s).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,12 +113,101 @@ struct Results {
     probes: Vec<Probe>,
     /// The peers, measured the same way on the same node.
     peers: Vec<Peer>,
+    /// The session with both rules ([`PROBED`]) again, its `signer` a key of another kind (P-256, WebAuthn, a
+    /// multisig): measured last, on the same accounts, EntryPoint by EntryPoint.
+    #[serde(rename = "signerKinds")]
+    signer_kinds: Vec<Measurement>,
 }
 
 /// Who signs a scenario's operations.
 enum Signer {
     Owner,
+    /// The bench's secp256k1 session key.
     Session(Box<CompiledSession>),
+    /// A session whose `signer` is a key of another kind.
+    Kind(Box<CompiledSession>, Box<KindSigner>),
+}
+
+/// A session signer of another kind, signing deterministically: its signature depends on the userOpHash alone.
+enum KindSigner {
+    /// A P-256 key, or a multisig signed by all its members (RFC 6979 signatures).
+    Signer(SessionSigner),
+    /// A passkey: each assertion is made from the counter at [`WEBAUTHN_COUNTER`].
+    Passkey(WebAuthnAuthenticator),
+    /// A multisig signed by the members at these positions (of its members sorted by address).
+    Multisig(SessionSigner, Vec<usize>),
+}
+
+impl SignsSessions for KindSigner {
+    fn session_signature(&self, user_op_hash: &B256) -> keyscope::signer::Result<Vec<u8>> {
+        match self {
+            Self::Signer(signer) => signer.sign(user_op_hash),
+            Self::Passkey(passkey) => {
+                SessionSigner::from(passkey.clone().with_counter(WEBAUTHN_COUNTER))
+                    .sign(user_op_hash)
+            }
+            Self::Multisig(signer, which) => signer.sign_with(user_op_hash, which),
+        }
+    }
+
+    fn dummy_session_signature(&self) -> keyscope::signer::Result<Vec<u8>> {
+        match self {
+            Self::Signer(signer) => signer.dummy_signature(),
+            Self::Passkey(passkey) => SessionSigner::from(passkey.clone()).dummy_signature(),
+            Self::Multisig(signer, which) => signer.dummy_signature_with(which),
+        }
+    }
+}
+
+impl KindSigner {
+    /// The session's `signer` address.
+    fn address(&self) -> Result<Address> {
+        Ok(match self {
+            Self::Signer(signer) | Self::Multisig(signer, _) => signer.address()?,
+            Self::Passkey(passkey) => SessionSigner::from(passkey.clone()).address()?,
+        })
+    }
+}
+
+/// The signer kinds measured, each with a fixed key: a label and the signer.
+fn signer_kinds() -> Result<Vec<(&'static str, KindSigner)>> {
+    let p256 = |byte: u8| P256Key::from_bytes(&[byte; 32]);
+    let secp256k1 = |byte: u8| SessionKey::from_bytes(&[byte; 32]);
+    let secp256k1_multisig = SessionSigner::multisig(
+        2,
+        vec![
+            (1, secp256k1(0x11)?.into()),
+            (1, secp256k1(0x12)?.into()),
+            (1, secp256k1(0x13)?.into()),
+        ],
+    )?;
+    let p256_multisig = SessionSigner::multisig(
+        2,
+        vec![
+            (1, p256(0x21)?.into()),
+            (1, p256(0x22)?.into()),
+            (1, p256(0x23)?.into()),
+        ],
+    )?;
+    Ok(vec![
+        ("P-256 key", KindSigner::Signer(p256(0x0c)?.into())),
+        (
+            "WebAuthn passkey",
+            KindSigner::Passkey(WebAuthnAuthenticator::new(
+                p256(0x0d)?,
+                DEFAULT_RP_ID,
+                DEFAULT_ORIGIN,
+            )),
+        ),
+        (
+            "2-of-3 multisig of secp256k1 keys, 2 signing",
+            KindSigner::Multisig(secp256k1_multisig, vec![0, 1]),
+        ),
+        (
+            "2-of-3 multisig of P-256 keys, 2 signing",
+            KindSigner::Multisig(p256_multisig, vec![0, 1]),
+        ),
+    ])
 }
 
 /// The scenarios: a label and who signs. The session ones all allow `transfer` on the token.
@@ -203,6 +299,11 @@ impl Bench {
             Signer::Session(session) => {
                 client
                     .prepare_session_op(&self.account, &self.key, session, &[call])
+                    .await?
+            }
+            Signer::Kind(session, signer) => {
+                client
+                    .prepare_session_op(&self.account, signer.as_ref(), session, &[call])
                     .await?
             }
         })
@@ -335,6 +436,66 @@ impl Bench {
         ])
     }
 
+    /// Measures the transfer signed as `signer` says: once sent for the steady state, then sent again with the
+    /// smallest `callGasLimit` under which its call succeeds, and recorded.
+    async fn measure(
+        &self,
+        node: &AnvilInstance,
+        client: &Client,
+        version: Version,
+        label: &str,
+        signer: &Signer,
+    ) -> Result<Measurement> {
+        eprintln!("{} {label}: measuring", version.label());
+        // Steady state: one operation first writes the lane's nonce, the session's counters and the balances.
+        self.send(client, signer, CALL_GAS_RANGE.1).await?;
+        let call_gas_limit = self.smallest_call_gas_limit(node, signer).await?;
+        let outcome = self.send(client, signer, call_gas_limit).await?;
+        let transaction = client
+            .provider()
+            .get_transaction_by_hash(outcome.tx_hash)
+            .await?
+            .context("the handleOps transaction is not found")?;
+        let input: &Bytes = alloy::consensus::Transaction::input(transaction.inner.inner());
+        Ok(Measurement {
+            entry_point: version.label().to_owned(),
+            scenario: label.to_owned(),
+            gas_used: outcome.gas_used,
+            actual_gas_used: u64::try_from(outcome.actual_gas_used)?,
+            calldata_bytes: input.len(),
+            call_gas_limit,
+        })
+    }
+
+    /// The session with both rules ([`PROBED`]) once more for each signer kind, its `signer` that kind's key:
+    /// granted, then measured as [`Self::measure`] does.
+    async fn measure_signer_kinds(
+        &self,
+        node: &AnvilInstance,
+        client: &Client,
+        version: Version,
+    ) -> Result<Vec<Measurement>> {
+        let probed = match scenarios(&self.key, self.token)
+            .into_iter()
+            .find(|(label, _)| *label == PROBED)
+        {
+            Some((_, Signer::Session(session))) => session,
+            _ => bail!("no session scenario {PROBED:?}"),
+        };
+        let mut measurements = Vec::new();
+        for (label, kind) in signer_kinds()? {
+            let mut session = probed.clone();
+            session.session.signer = kind.address()?;
+            let outcome = client
+                .grant_session(&self.account, &self.owner, &session.session)
+                .await?;
+            ensure!(outcome.success, "granting failed: {outcome:?}");
+            let signer = Signer::Kind(session, Box::new(kind));
+            measurements.push(self.measure(node, client, version, label, &signer).await?);
+        }
+        Ok(measurements)
+    }
+
     /// The smallest `callGasLimit` under which the transfer's call succeeds.
     async fn smallest_call_gas_limit(&self, node: &AnvilInstance, signer: &Signer) -> Result<u128> {
         let (mut low, mut high) = CALL_GAS_RANGE;
@@ -389,13 +550,13 @@ fn peer(node: &AnvilInstance, script: &str) -> Result<Peer> {
         .with_context(|| format!("bench/peers/{script} printed no figures"))
 }
 
-/// Measures every scenario on a fresh account of `version`.
+/// Measures every scenario on a fresh account of `version`; the account, for the signer kinds measured last.
 async fn measure_entry_point(
     node: &AnvilInstance,
     client: &Client,
     version: Version,
     salt: u64,
-) -> Result<(Vec<Measurement>, Vec<Probe>)> {
+) -> Result<(Vec<Measurement>, Vec<Probe>, Bench)> {
     let owner = SessionKey::from_bytes(&[0x0a; 32])?;
     let key = SessionKey::from_bytes(&[0x0b; 32])?;
     // The account keeps a deposit at the EntryPoint, as accounts that operate often do: no measured operation
@@ -420,31 +581,13 @@ async fn measure_entry_point(
     }
     let mut measurements = Vec::with_capacity(scenarios.len());
     for (label, signer) in &scenarios {
-        eprintln!("{} {label}: measuring", version.label());
-        // Steady state: one operation first writes the lane's nonce, the session's counters and the balances.
-        bench.send(client, signer, CALL_GAS_RANGE.1).await?;
-        let call_gas_limit = bench.smallest_call_gas_limit(node, signer).await?;
-        let outcome = bench.send(client, signer, call_gas_limit).await?;
-        let transaction = client
-            .provider()
-            .get_transaction_by_hash(outcome.tx_hash)
-            .await?
-            .context("the handleOps transaction is not found")?;
-        let input: &Bytes = alloy::consensus::Transaction::input(transaction.inner.inner());
-        measurements.push(Measurement {
-            entry_point: version.label().to_owned(),
-            scenario: (*label).to_owned(),
-            gas_used: outcome.gas_used,
-            actual_gas_used: u64::try_from(outcome.actual_gas_used)?,
-            calldata_bytes: input.len(),
-            call_gas_limit,
-        });
+        measurements.push(bench.measure(node, client, version, label, signer).await?);
     }
     let probes = match scenarios.iter().find(|(label, _)| *label == PROBED) {
         Some((_, Signer::Session(session))) => bench.probe_scope(node, session).await?,
         _ => bail!("no session scenario {PROBED:?} to probe"),
     };
-    Ok((measurements, probes))
+    Ok((measurements, probes, bench))
 }
 
 #[tokio::main]
@@ -460,19 +603,26 @@ async fn main() -> Result<()> {
         .args(["--timestamp", &GENESIS_TIME.to_string()])
         .spawn();
     let client = keyscope_e2e::client(&anvil).await;
-    let (mut measurements, probes) = measure_entry_point(&anvil, &client, Version::V07, 1).await?;
-    measurements.extend(
-        measure_entry_point(&anvil, &client, Version::V08, 2)
-            .await?
-            .0,
-    );
-    // Last: the peer's script sends from the same dev account, which the client's nonce cache would not see.
+    let (mut measurements, probes, v07) =
+        measure_entry_point(&anvil, &client, Version::V07, 1).await?;
+    let (v08_measurements, _, v08) = measure_entry_point(&anvil, &client, Version::V08, 2).await?;
+    measurements.extend(v08_measurements);
+    // Then the peers: their scripts send from the same dev account, which the client's nonce cache does not see.
     let mut peers = Vec::new();
     for script in ["metamask.mjs", "biconomy.mjs"] {
         eprintln!("peer: measuring (bench/peers/{script})");
         peers.push(peer(&anvil, script)?);
     }
-    for m in &measurements {
+    // Last, so that nothing measured before moves: the signer kinds, on the same accounts, through a new client.
+    let client = keyscope_e2e::client(&anvil).await;
+    let mut signer_kinds = v07
+        .measure_signer_kinds(&anvil, &client, Version::V07)
+        .await?;
+    signer_kinds.extend(
+        v08.measure_signer_kinds(&anvil, &client, Version::V08)
+            .await?,
+    );
+    for m in measurements.iter().chain(&signer_kinds) {
         println!(
             "{} {:<52} gasUsed {:>7}  actualGasUsed {:>7}  calldata {:>5} B  callGasLimit {:>6}",
             m.entry_point,
@@ -499,6 +649,7 @@ async fn main() -> Result<()> {
                  preVerificationGas 0, the smallest callGasLimit that succeeds"
             .to_owned(),
         measurements,
+        signer_kinds,
     };
     let path = keyscope_e2e::repo_root().join(RESULTS);
     let text = format!("{}\n", serde_json::to_string_pretty(&results)?);
