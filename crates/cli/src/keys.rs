@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
-use keyscope::signer::{keystore, SessionKey};
+use keyscope::signer::{keystore, SessionKey, SessionSigner};
 
 /// Environment variable holding the keystore password.
 pub const PASSWORD_ENV: &str = "KEYSCOPE_PASSWORD";
@@ -84,6 +84,17 @@ pub fn key_file(path: &Path, password: &PasswordArgs) -> Result<SessionKey> {
             )
         })
     }
+}
+
+/// A session signer file of any kind: a keystore of a secp256k1 key (or its hex private key), of a P-256 key or of
+/// a passkey, or a multisig file naming its members' keystores (all decrypted with the same password).
+pub fn signer_file(path: &Path, password: &PasswordArgs) -> Result<SessionSigner> {
+    let text = read_text(path, "session key file")?;
+    if !text.trim_start().starts_with('{') {
+        return key_file(path, password).map(SessionSigner::from);
+    }
+    keystore::read_signer_file(path, &password.password()?)
+        .with_context(|| format!("session key file {}", path.display()))
 }
 
 /// Reads a text file, naming it in the error.

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use keyscope::bundler::{self, BundlerClient};
 use keyscope::permissions::{CompiledSession, SessionSpec, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
-use keyscope::signer::{PackedUserOperation, SessionKey};
+use keyscope::signer::{PackedUserOperation, SessionSigner};
 use keyscope::{
     Account, Client, Error, Explanation, FeeLimit, FeeScopeExceeded, PreparedOp, SessionCall,
     Version,
@@ -17,7 +17,7 @@ use keyscope::{
 use serde_json::{json, Value};
 
 use crate::account::{parse_address, parse_amount};
-use crate::keys::{key_file, read_text, PasswordArgs};
+use crate::keys::{read_text, signer_file, PasswordArgs};
 use crate::node::{self, parse_version, version_name, Node, NodeArgs, RpcArgs};
 use crate::output::{self, outcome_json, outcome_text, short};
 use crate::session::load_session;
@@ -46,7 +46,8 @@ pub enum OpCommand {
 /// The call of a session operation and the session it runs under.
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// The session key: a keystore (decrypted with --password-file or KEYSCOPE_PASSWORD) or a hex key file.
+    /// The session key: a keystore of any signer kind (decrypted with --password-file or KEYSCOPE_PASSWORD), a
+    /// multisig file naming its members' keystores, or a hex secp256k1 key file.
     #[arg(long, value_name = "FILE")]
     session_key_file: Option<PathBuf>,
     /// The keystore's password.
@@ -177,7 +178,7 @@ pub fn matching_permission(session: &CompiledSession, to: Address, data: &[u8]) 
 
 /// A call checked against its session, with the session key.
 struct ResolvedCall {
-    key: SessionKey,
+    key: SessionSigner,
     /// The session as written (for explanations in its terms).
     spec: SessionSpec,
     session: CompiledSession,
@@ -221,11 +222,12 @@ impl CallArgs {
                 )
             })?,
         };
-        let key = key_file(key_path, &self.password)?;
-        if key.address() != session.session.signer {
+        let key = signer_file(key_path, &self.password)?;
+        let address = key.address()?;
+        if address != session.session.signer {
             bail!(
-                "the session key {} is not the session's signer {}",
-                key.address(),
+                "the session key ({} signer {address}) is not the session's signer {}",
+                key.kind(),
                 session.session.signer
             );
         }

@@ -11,7 +11,10 @@ use keyscope::permissions::{
     values, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, SessionSpec,
     SummaryOptions, Target, Warning,
 };
-use keyscope::signer::{keystore, Kdf, SessionKey};
+use keyscope::signer::keystore::{self, MemberFile};
+use keyscope::signer::{
+    Kdf, P256Key, SessionKey, SessionSigner, SignerKey, SignerKind, WebAuthnAuthenticator,
+};
 use keyscope::status::Status;
 use keyscope::{
     Account, Client, Error, FeeUsage, PeriodAllowance, SessionReport, SessionStatus, Window,
@@ -19,7 +22,7 @@ use keyscope::{
 use serde_json::{json, Value};
 
 use crate::account::parse_address;
-use crate::keys::{key_file, read_text, OwnerKeyArgs, PasswordArgs};
+use crate::keys::{read_text, signer_file, OwnerKeyArgs, PasswordArgs};
 use crate::node::{Node, NodeArgs, RpcArgs};
 use crate::output::{self, outcome_json, outcome_text, short};
 use crate::Global;
@@ -30,7 +33,9 @@ pub enum SessionCommand {
     /// Generate a session key and write it to an encrypted keystore (Web3 Secret Storage v3), with a session draft
     /// for it: the permissions file to complete (signer, window, paymaster policy none, and the fee scope: 0.01
     /// ether per operation and 0.1 ether in all unless --fee-per-op, --fee-budget or --unlimited-fees say
-    /// otherwise). The password comes from --password-file or KEYSCOPE_PASSWORD and is never printed.
+    /// otherwise). The password comes from --password-file or KEYSCOPE_PASSWORD and is never printed. --kind
+    /// chooses the signer: a secp256k1 key (the default), a P-256 key, a passkey (WebAuthn P-256), or a k-of-n
+    /// multisig of existing session key files (--member, --threshold: no new secret, no password).
     New(NewArgs),
     /// Grant a session on an account: the permissions file (JSON) is checked and compiled, then the owner signs a
     /// user operation calling SessionKeyValidator.grantSession. A session whose window has ended (at the chain's
@@ -66,10 +71,40 @@ pub enum KdfChoice {
     Light,
 }
 
+/// The kind of a new session signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignerKindChoice {
+    /// A secp256k1 key (an Ethereum key; its keystore is a plain Web3 Secret Storage file).
+    Secp256k1,
+    /// A raw P-256 (secp256r1) key.
+    P256,
+    /// A WebAuthn P-256 credential (a passkey; here a software authenticator for --rp-id at --origin).
+    Webauthn,
+    /// A k-of-n weighted multisig of existing session key files (`--member FILE[:WEIGHT]` …, --threshold).
+    Multisig,
+}
+
 /// `session new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// Where to write the keystore. Default: session-ADDRESS.json in the current directory.
+    /// The session signer's kind.
+    #[arg(long, value_enum, default_value = "secp256k1")]
+    kind: SignerKindChoice,
+    /// A passkey's relying party id (--kind webauthn).
+    #[arg(long, default_value = keyscope::signer::signers::DEFAULT_RP_ID, value_name = "ID")]
+    rp_id: String,
+    /// The origin a passkey's assertions name (--kind webauthn). Default: https:// and the relying party id.
+    #[arg(long, value_name = "ORIGIN")]
+    origin: Option<String>,
+    /// A multisig member (--kind multisig): a session key file of another kind (a keystore of a secp256k1 key,
+    /// a P-256 key or a passkey, which must state its public side), with its weight after a colon (default 1).
+    /// Repeat for each member (1 to 16).
+    #[arg(long = "member", value_name = "FILE[:WEIGHT]", value_parser = parse_member)]
+    members: Vec<MemberFile>,
+    /// The weight a multisig's signers must reach (--kind multisig). Default: every member's (n of n).
+    #[arg(long, value_name = "WEIGHT")]
+    threshold: Option<u16>,
+    /// Where to write the keystore (the multisig file). Default: session-ADDRESS.json in the current directory.
     #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Replace the file if it exists.
@@ -460,13 +495,122 @@ fn draft_path(keystore: &Path) -> PathBuf {
     keystore.with_file_name(format!("{stem}.permissions.json"))
 }
 
+/// Parses `FILE[:WEIGHT]`.
+fn parse_member(text: &str) -> Result<MemberFile, String> {
+    let (path, weight) = match text.rsplit_once(':') {
+        Some((path, weight)) if !path.is_empty() && weight.chars().all(|c| c.is_ascii_digit()) => {
+            let weight = weight
+                .parse::<u16>()
+                .map_err(|_| format!("weight {weight:?}: expected 1 to 65535"))?;
+            (path, weight)
+        }
+        _ => (text, 1),
+    };
+    if weight == 0 {
+        return Err("a member's weight must be above zero".into());
+    }
+    Ok(MemberFile {
+        weight,
+        keystore: PathBuf::from(path),
+    })
+}
+
+/// A new session signer: its secret file's JSON (the keystore, or a multisig file naming its members) and its
+/// public side.
+struct NewSigner {
+    json: String,
+    key: SignerKey,
+    encrypted: bool,
+}
+
+fn new_signer(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
+    let kdf = match args.kdf {
+        KdfChoice::Standard => Kdf::STANDARD,
+        KdfChoice::Light => Kdf::LIGHT,
+    };
+    if args.kind != SignerKindChoice::Multisig
+        && (!args.members.is_empty() || args.threshold.is_some())
+    {
+        bail!("--member and --threshold are for --kind multisig");
+    }
+    if args.kind != SignerKindChoice::Webauthn && args.origin.is_some() {
+        bail!("--origin is for --kind webauthn");
+    }
+    let signer = match args.kind {
+        SignerKindChoice::Secp256k1 => SessionSigner::from(SessionKey::generate()),
+        SignerKindChoice::P256 => SessionSigner::from(P256Key::generate()),
+        SignerKindChoice::Webauthn => {
+            let origin = args
+                .origin
+                .clone()
+                .unwrap_or_else(|| format!("https://{}", args.rp_id));
+            SessionSigner::from(WebAuthnAuthenticator::new(
+                P256Key::generate(),
+                args.rp_id.clone(),
+                origin,
+            ))
+        }
+        SignerKindChoice::Multisig => return new_multisig(args, out),
+    };
+    let json = keystore::encrypt_signer(&signer, &args.password.password()?, kdf)?;
+    Ok(NewSigner {
+        json,
+        key: signer.key(),
+        encrypted: true,
+    })
+}
+
+/// A multisig file naming `args.members`, their paths relative to the directory of `out` (the file's own path,
+/// else the current directory) where they can be, after checking every member's public side.
+fn new_multisig(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
+    if args.members.is_empty() {
+        bail!("--kind multisig needs its members: --member FILE[:WEIGHT], once per member");
+    }
+    let base = out
+        .and_then(Path::parent)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = std::fs::canonicalize(base)
+        .map_err(|e| anyhow!("cannot resolve the directory {}: {e}", base.display()))?;
+    let mut members = Vec::with_capacity(args.members.len());
+    for member in &args.members {
+        let path = std::fs::canonicalize(&member.keystore)
+            .map_err(|e| anyhow!("member {}: {e}", member.keystore.display()))?;
+        let keystore = path
+            .strip_prefix(&base)
+            .map_or_else(|_| path.clone(), Path::to_path_buf);
+        members.push(MemberFile {
+            weight: member.weight,
+            keystore,
+        });
+    }
+    let total: u32 = members.iter().map(|m| u32::from(m.weight)).sum();
+    let threshold = match args.threshold {
+        Some(threshold) => threshold,
+        None => u16::try_from(total).map_err(|_| {
+            anyhow!("the members' weights add up to {total}: give --threshold (at most 65535)")
+        })?,
+    };
+    let json = keystore::multisig_file_json(threshold, &members)?;
+    let key = keystore::signer_key(&json, &base).context("the multisig")?;
+    Ok(NewSigner {
+        json,
+        key,
+        encrypted: false,
+    })
+}
+
 fn new(args: NewArgs, global: Global) -> Result<()> {
-    let password = args.password.password()?;
-    let key = SessionKey::generate();
+    let signer = new_signer(&args, args.out.as_deref())?;
+    let address = signer.key.address()?;
     let path = args
         .out
-        .unwrap_or_else(|| PathBuf::from(format!("session-{}.json", key.address())));
-    let draft = args.permissions_out.unwrap_or_else(|| draft_path(&path));
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("session-{address}.json")));
+    let draft = args
+        .permissions_out
+        .clone()
+        .unwrap_or_else(|| draft_path(&path));
     if draft == path {
         bail!(
             "--permissions-out {} is the keystore's path",
@@ -478,7 +622,8 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let spec = SessionSpec {
-        signer: key.address(),
+        signer: address,
+        signer_key: (signer.key.kind() != SignerKind::Secp256k1).then(|| signer.key.clone()),
         valid_after: 0,
         valid_until: now.saturating_add(args.valid_for),
         paymaster: args.paymaster,
@@ -487,11 +632,6 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         permissions: vec![],
     };
     let warnings = fee_warnings(&spec);
-    let kdf = match args.kdf {
-        KdfChoice::Standard => Kdf::STANDARD,
-        KdfChoice::Light => Kdf::LIGHT,
-    };
-    // Open first: an existing file is refused before the (slow) key derivation.
     let mut file = open_private(&path, args.force)?;
     let mut draft_file = match open_private(&draft, args.force) {
         Ok(file) => file,
@@ -501,13 +641,10 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
             return Err(error);
         }
     };
-    let written = keystore::encrypt(&key, &password, kdf)
-        .map_err(anyhow::Error::from)
-        .and_then(|json| {
-            file.write_all(json.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
-        })
+    let written = file
+        .write_all(signer.json.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
         .and_then(|()| {
             draft_file
                 .write_all(format!("{}\n", spec.to_json()).as_bytes())
@@ -522,10 +659,13 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         return Err(error);
     }
     let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    let described = signer.key.description();
     if global.json {
         output::print_json(&json!({
-            "address": key.address(),
+            "address": address,
+            "signer": signer.key,
             "keystore": path,
+            "encrypted": signer.encrypted,
             "permissions": draft,
             "valid_until": spec.valid_until,
             "paymaster": spec.paymaster,
@@ -537,9 +677,13 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
             eprintln!("warning: {warning}");
         }
         println!(
-            "session key {} written to {} (encrypted keystore)",
-            key.address(),
-            path.display()
+            "session signer {address} ({described}) written to {} ({})",
+            path.display(),
+            if signer.encrypted {
+                "encrypted keystore"
+            } else {
+                "multisig file: it names its members' keystores"
+            }
         );
         println!(
             "session draft written to {}: add its permissions, then `keyscope session grant -p {}`",
@@ -978,12 +1122,13 @@ async fn revoke_own(args: RevokeArgs, global: Global) -> Result<()> {
         bail!("--session-key-file needs the session's --permissions file");
     };
     let (_, session) = load_session(path)?;
-    let key = key_file(key_path, &args.owner.password)?;
-    if key.address() != session.session.signer {
+    let key = signer_file(key_path, &args.owner.password)?;
+    let address = key.address()?;
+    if address != session.session.signer {
         bail!(
-            "the key in {} is {}, not the session's signer {}",
+            "the {} signer in {} is {address}, not the session's signer {}",
+            key.kind(),
             key_path.display(),
-            key.address(),
             session.session.signer
         );
     }

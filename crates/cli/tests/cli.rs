@@ -14,7 +14,8 @@ mod common;
 
 use common::{
     assert_error, assert_str_contains, deploy_with_game, json, keyscope, keyscope_with,
-    new_keystore, password_file, path_str, scratch, session_op, OnAnvil, Run, PASSWORD,
+    new_keystore, owner_and_account, password_file, path_str, scratch, session_op, OnAnvil, Run,
+    PASSWORD,
 };
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -1125,4 +1126,174 @@ async fn session_enable_multichain_then_op_send_enables_on_this_chain() {
     // Then in use mode.
     let sent = json(&send(&[]));
     assert_eq!(sent["op"]["success"], true, "{sent}");
+}
+
+/// `session new --kind p256|webauthn|multisig`: each kind's key file and draft, granted and used by `op send`
+/// through the EntryPoint; the draft names the key (`signer_key`) and the grant's summary describes it; a file of
+/// another key is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_new_each_signer_kind_grants_and_sends() {
+    let OnAnvil {
+        anvil: _anvil,
+        url,
+        provider,
+        game,
+        ..
+    } = deploy_with_game().await;
+    let dir = scratch("signer-kinds");
+    let items = GameItems::new(game, &provider);
+    let game = game.to_string();
+    let (owner_file, account) = owner_and_account(&dir, &url);
+    let password = password_file(&dir);
+
+    // Two member keystores (a secp256k1 key and a P-256 key) for the multisig.
+    for (name, kind) in [("member-a.json", "secp256k1"), ("member-b.json", "p256")] {
+        let run = new_keystore("session", &dir.join(name), &password, &["--kind", kind]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let member_a = dir.join("member-a.json");
+    let member_b = format!("{}:2", path_str(&dir.join("member-b.json")));
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        ("p256.json", vec!["--kind", "p256"], "a P-256 key"),
+        (
+            "passkey.json",
+            vec!["--kind", "webauthn", "--rp-id", "game.example"],
+            "a passkey (WebAuthn P-256)",
+        ),
+        (
+            "multisig.json",
+            vec![
+                "--kind",
+                "multisig",
+                "--member",
+                path_str(&member_a),
+                "--member",
+                &member_b,
+                "--threshold",
+                "2",
+            ],
+            "a multisig: secp256k1 and P-256 keys of total weight 2 of 3 must sign (2 keys)",
+        ),
+    ];
+    let now = now(&provider).await;
+    let common = ["--account", account.as_str(), "--rpc-url", url.as_str()];
+    for (minted, (name, extra, description)) in cases.iter().enumerate() {
+        let keystore = dir.join(name);
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        let created = json(&new_keystore("session", &keystore, &password, &args));
+        assert!(created["signer"]["kind"].is_string(), "{created}");
+        let signer: Address = created["address"].as_str().unwrap().parse().unwrap();
+        // The draft names the key its signer commits to; permissions added, it is granted.
+        let draft_path = dir.join(name.replace(".json", ".permissions.json"));
+        let mut draft =
+            SessionSpec::from_json(&std::fs::read_to_string(&draft_path).unwrap()).unwrap();
+        assert_eq!(draft.signer, signer);
+        let key = draft.signer_key.clone().expect("the draft names the key");
+        assert_eq!(key.address().unwrap(), signer);
+        draft.valid_after = now - 1;
+        draft.permissions = SessionSpec::from_json(&format!(
+            r#"{{ "signer": "{signer}", "valid_until": 1,
+                 "permissions": [{{ "target": "{game}", "function": "mint(address to)" }}] }}"#
+        ))
+        .unwrap()
+        .permissions;
+        std::fs::write(&draft_path, draft.to_json()).unwrap();
+        let mut grant = vec!["session", "grant", "--json", "-p", path_str(&draft_path)];
+        grant.extend_from_slice(&["--owner-key-file", path_str(&owner_file)]);
+        grant.extend_from_slice(&common);
+        let granted = json(&keyscope(&grant));
+        assert_eq!(granted["op"]["success"], true, "{granted}");
+        assert_str_contains(&granted, "/summary", description);
+
+        // The session signer's file signs the mint.
+        let rest = [
+            &[
+                "--json",
+                "--to",
+                game.as_str(),
+                "--sig",
+                "mint(address)",
+                account.as_str(),
+            ][..],
+            &common,
+        ]
+        .concat();
+        let sent = json(&keyscope_with(
+            &session_op("send", &draft_path, &keystore, &rest),
+            &[("KEYSCOPE_PASSWORD", PASSWORD)],
+        ));
+        assert_eq!(sent["op"]["success"], true, "{name}: {sent}");
+        let balance = items
+            .balanceOf(account.parse().unwrap())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(balance, keyscope::alloy::primitives::U256::from(minted + 1));
+    }
+
+    // Another key's file is refused offline, naming both signers.
+    let rest = [
+        &[
+            "--to",
+            game.as_str(),
+            "--sig",
+            "mint(address)",
+            account.as_str(),
+        ][..],
+        &common,
+    ]
+    .concat();
+    let wrong = keyscope_with(
+        &session_op(
+            "send",
+            &dir.join("p256.permissions.json"),
+            &dir.join("passkey.json"),
+            &rest,
+        ),
+        &[("KEYSCOPE_PASSWORD", PASSWORD)],
+    );
+    assert_error(
+        &wrong,
+        1,
+        &["WebAuthn signer", "is not the session's signer"],
+    );
+    // Flags of another kind, and a multisig without members, are refused.
+    assert_error(
+        &new_keystore(
+            "session",
+            &dir.join("bad.json"),
+            &password,
+            &["--kind", "p256", "--threshold", "1"],
+        ),
+        1,
+        &["--kind multisig"],
+    );
+    assert_error(
+        &new_keystore(
+            "session",
+            &dir.join("bad.json"),
+            &password,
+            &["--kind", "multisig"],
+        ),
+        1,
+        &["--member FILE"],
+    );
+    assert_error(
+        &new_keystore(
+            "session",
+            &dir.join("bad.json"),
+            &password,
+            &[
+                "--kind",
+                "multisig",
+                "--member",
+                path_str(&member_a),
+                "--threshold",
+                "2",
+            ],
+        ),
+        1,
+        &["threshold 2 is above the members' total weight 1"],
+    );
 }

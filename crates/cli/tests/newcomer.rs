@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::{
     assert_error, deploy_with_game, json, keyscope, keyscope_with, new_hex_key, new_keystore,
-    password_file, path_str, scratch, session_op, OnAnvil, Run, PASSWORD,
+    owner_and_account, password_file, path_str, scratch, session_op, OnAnvil, Run, PASSWORD,
 };
 use keyscope::alloy::node_bindings::Anvil;
 use keyscope::alloy::primitives::Address;
@@ -272,25 +272,7 @@ async fn sessions_are_checked_before_sending_and_shown_with_one_status_model() {
     let game = game.to_string();
 
     // The owner's key from `key new` (11), its account, and a session key.
-    let owner_file = dir.join("owner.hex");
-    let owner = new_hex_key(&owner_file)["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let account = json(&keyscope(&[
-        "account",
-        "create",
-        "--json",
-        "--owner",
-        &owner,
-        "--fund",
-        "0.1 ether",
-        "--rpc-url",
-        &url,
-    ]))["account"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (owner_file, account) = owner_and_account(&dir, &url);
     let password = password_file(&dir);
     let keystore = dir.join("session.json");
     let signer = json(&new_keystore("session", &keystore, &password, &["--json"]))["address"]

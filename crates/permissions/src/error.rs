@@ -9,6 +9,55 @@ use alloy_primitives::{Address, B256};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A P-256 public key coordinate at or above the field prime `p` (`P256.isValidPublicKey` refuses it).
+    #[error("P-256 public key: {coordinate} is not below the field prime")]
+    P256CoordinateOutOfRange {
+        /// `"x"` or `"y"`.
+        coordinate: &'static str,
+    },
+    /// A P-256 public key that is not a point of the curve.
+    #[error("P-256 public key is not a point of the curve")]
+    P256NotOnCurve,
+    /// A multisig signer of no members.
+    #[error("a multisig signer needs at least one member")]
+    EmptyMultisig,
+    /// A multisig signer of more members than the validator accepts.
+    #[error("{count} multisig members, at most {max}")]
+    TooManyMembers {
+        /// How many.
+        count: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// Two multisig members of the same address (key commitment).
+    #[error("multisig member {address} appears twice")]
+    DuplicateMember {
+        /// The repeated member's address.
+        address: alloy_primitives::Address,
+    },
+    /// A multisig member of weight zero.
+    #[error("multisig member {member} has weight 0")]
+    ZeroWeight {
+        /// The member's index, as given.
+        member: usize,
+    },
+    /// A multisig threshold of zero.
+    #[error("a multisig threshold must be at least 1")]
+    ZeroThreshold,
+    /// A multisig threshold its members' weights cannot reach.
+    #[error("multisig threshold {threshold} is above the members' total weight {total}")]
+    ThresholdAboveWeight {
+        /// The threshold.
+        threshold: u16,
+        /// The sum of the weights.
+        total: u32,
+    },
+    /// A multisig member that is itself a multisig.
+    #[error("multisig member {member} is a multisig: multisig signers do not nest")]
+    NestedMultisig {
+        /// The member's index, as given.
+        member: usize,
+    },
     /// The JSON text is not well-formed, or a field has the wrong shape or an unparsable value.
     #[error("{path}: {message}")]
     Parse {
@@ -271,7 +320,16 @@ impl Error {
             | Self::EmptyTree
             | Self::LeafIndexOutOfRange { .. }
             | Self::DuplicateIndex { .. }
-            | Self::RootMismatch { .. } => None,
+            | Self::RootMismatch { .. }
+            | Self::P256CoordinateOutOfRange { .. }
+            | Self::P256NotOnCurve
+            | Self::EmptyMultisig
+            | Self::TooManyMembers { .. }
+            | Self::DuplicateMember { .. }
+            | Self::ZeroWeight { .. }
+            | Self::ZeroThreshold
+            | Self::ThresholdAboveWeight { .. }
+            | Self::NestedMultisig { .. } => None,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod abi;
 mod error;
 pub mod function;
 pub mod merkle;
+pub mod signer_key;
 pub mod spec;
 pub mod summary;
 pub mod values;
@@ -18,6 +19,7 @@ pub use abi::{
 pub use error::{Error, Result};
 pub use function::FunctionSignature;
 pub use merkle::{verify, MultiProof, PermissionTree};
+pub use signer_key::{MultisigMember, SignerKey, SignerKind};
 pub use spec::{
     ArgRef, CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec,
     RuleSpec, RuleValue, Scalar, SessionSpec, Target, Warning, DEFAULT_FEE_BUDGET,

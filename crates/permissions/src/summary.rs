@@ -43,10 +43,17 @@ impl SessionSpec {
         } else {
             format!(" from {}", values::format_human_time(self.valid_after))
         };
+        let signer = match &self.signer_key {
+            Some(key) => format!(
+                "Session signer {} ({})",
+                self.signer.to_checksum(None),
+                key.description()
+            ),
+            None => format!("Session key {}", self.signer.to_checksum(None)),
+        };
         let _ = writeln!(
             out,
-            "Session key {} may act for the account{from} until {}.",
-            self.signer.to_checksum(None),
+            "{signer} may act for the account{from} until {}.",
             values::format_human_time(self.valid_until)
         );
         let gas = match self.paymaster {

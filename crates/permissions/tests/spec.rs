@@ -429,6 +429,7 @@ fn too_many_permissions_is_a_clear_error() {
     let one = PermissionSpec::call(TOKEN_ADDR, "f()");
     let spec = SessionSpec {
         signer: SIGNER.parse().unwrap(),
+        signer_key: None,
         valid_after: 0,
         valid_until: 10,
         paymaster: Default::default(),

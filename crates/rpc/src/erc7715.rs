@@ -988,6 +988,16 @@ impl Service {
             check_sizes(&request).map_err(|e| e.within(&field))?;
             self.check_chain(Some(&request.chain_id), &join_path(&field, "chainId"), true)?;
             let (key, signer) = session_key(&request).map_err(|e| e.within(&field))?;
+            // what a P-256, WebAuthn or multisig signer's address commits to, kept in the session's JSON
+            let signer_key = match &request.signer {
+                Some(signer) => read_signer(signer)
+                    .map_err(|e| e.within(&field))?
+                    .0
+                    .canonical()
+                    .ok()
+                    .filter(|key| !matches!(key, SignerKey::Secp256k1 { .. })),
+                None => None,
+            };
             let code = self.client().provider().get_code_at(key).await?;
             if !code.is_empty() && !code.starts_with(&[0xef, 0x01, 0x00]) {
                 return Err(Error::invalid(
@@ -1031,6 +1041,7 @@ impl Service {
             };
             let spec = SessionSpec {
                 signer: key,
+                signer_key,
                 valid_after,
                 valid_until,
                 paymaster,
@@ -1629,6 +1640,7 @@ mod tests {
             let spec = spec.unwrap_or_else(|e| unreachable!("{e}"));
             let session = SessionSpec {
                 signer: Address::repeat_byte(1),
+                signer_key: None,
                 valid_after: start,
                 valid_until: start + 10 * 86_400,
                 paymaster: Default::default(),
@@ -2165,6 +2177,7 @@ mod tests {
     fn contexts_round_trip() {
         let spec = SessionSpec {
             signer: Address::repeat_byte(1),
+            signer_key: None,
             valid_after: 0,
             valid_until: 99,
             paymaster: Default::default(),

@@ -186,6 +186,7 @@ pub(crate) fn to_spec(object: Map<String, Value>, field: &str) -> Result<Session
     };
     Ok(SessionSpec {
         signer: data.session_key,
+        signer_key: None,
         valid_after,
         valid_until,
         paymaster,

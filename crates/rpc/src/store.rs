@@ -505,6 +505,7 @@ mod tests {
     fn stored(salt: u8, origin: Origin) -> Stored {
         let spec = SessionSpec {
             signer: Address::repeat_byte(1),
+            signer_key: None,
             valid_after: 0,
             valid_until: 100,
             paymaster: Default::default(),

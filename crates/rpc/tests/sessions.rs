@@ -490,6 +490,7 @@ async fn validation_reports_the_chains_reason() {
         .unwrap();
     let session = SessionSpec {
         signer: key.address(),
+        signer_key: None,
         valid_after: 0,
         valid_until: now + 3600,
         paymaster: Default::default(),

@@ -101,55 +101,6 @@ pub enum Error {
     /// Not a valid P-256 secret key (zero, or not below the group order).
     #[error("invalid P-256 secret key")]
     InvalidP256Key,
-    /// A P-256 public key coordinate at or above the field prime `p` (`P256.isValidPublicKey` refuses it).
-    #[error("P-256 public key: {coordinate} is not below the field prime")]
-    P256CoordinateOutOfRange {
-        /// `"x"` or `"y"`.
-        coordinate: &'static str,
-    },
-    /// A P-256 public key that is not a point of the curve.
-    #[error("P-256 public key is not a point of the curve")]
-    P256NotOnCurve,
-    /// A multisig signer of no members.
-    #[error("a multisig signer needs at least one member")]
-    EmptyMultisig,
-    /// A multisig signer of more members than the validator accepts.
-    #[error("{count} multisig members, at most {max}")]
-    TooManyMembers {
-        /// How many.
-        count: usize,
-        /// The maximum.
-        max: usize,
-    },
-    /// Two multisig members of the same address (key commitment).
-    #[error("multisig member {address} appears twice")]
-    DuplicateMember {
-        /// The repeated member's address.
-        address: alloy_primitives::Address,
-    },
-    /// A multisig member of weight zero.
-    #[error("multisig member {member} has weight 0")]
-    ZeroWeight {
-        /// The member's index, as given.
-        member: usize,
-    },
-    /// A multisig threshold of zero.
-    #[error("a multisig threshold must be at least 1")]
-    ZeroThreshold,
-    /// A multisig threshold its members' weights cannot reach.
-    #[error("multisig threshold {threshold} is above the members' total weight {total}")]
-    ThresholdAboveWeight {
-        /// The threshold.
-        threshold: u16,
-        /// The sum of the weights.
-        total: u32,
-    },
-    /// A multisig member that is itself a multisig.
-    #[error("multisig member {member} is a multisig: multisig signers do not nest")]
-    NestedMultisig {
-        /// The member's index, as given.
-        member: usize,
-    },
     /// A multisig-only operation on another kind of signer.
     #[error("not a multisig signer")]
     NotMultisig,

@@ -1,15 +1,26 @@
 //! Web3 Secret Storage v3 keystores (the `geth`/`ethers`/`foundry` JSON key files): scrypt or PBKDF2-HMAC-SHA256,
-//! AES-128-CTR, and a keccak256 MAC.
+//! AES-128-CTR, and a keccak256 MAC; and the session signer files of every kind built on them.
+//!
+//! A secp256k1 key's file is a plain v3 keystore, which any Ethereum tool reads. A P-256 key's or a passkey's is
+//! the same envelope around its 32-byte secret, with no `address` and a `keyscope` member naming the kind and the
+//! public key (and a passkey's relying party id and origin): `{"kind":"p256","x":…,"y":…}` or
+//! `{"kind":"webAuthn","x":…,"y":…,"rpId":…,"origin":…}`. A tool that ignores that member reads the secret as a
+//! secp256k1 key, a different key that signs nothing such a session accepts. A multisig's file holds no secret:
+//! `{"keyscope":{"kind":"multisig","threshold":2,"members":[{"weight":1,"keystore":"a.json"},…]}}`, each member a
+//! keystore file of another kind, its path relative to the multisig file's directory.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
-use alloy_primitives::{hex, keccak256, Address};
+use alloy_primitives::{hex, keccak256, Address, B256};
 use rand_core::{CryptoRngCore, OsRng};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use keyscope_permissions::Error as PermissionsError;
+
 use crate::error::{Error, Result};
 use crate::key::SessionKey;
+use crate::signers::{P256Key, SessionSigner, SignerKey, SignerKind, WebAuthnAuthenticator};
 
 type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
 
@@ -68,6 +79,57 @@ struct KeystoreJson {
     #[serde(default)]
     id: Option<String>,
     version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keyscope: Option<KeyscopeKey>,
+}
+
+/// The `keyscope` member of a P-256 or passkey keystore: the kind and the public side.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+enum KeyscopeKey {
+    P256 {
+        x: B256,
+        y: B256,
+    },
+    #[serde(rename_all = "camelCase")]
+    WebAuthn {
+        x: B256,
+        y: B256,
+        rp_id: String,
+        origin: String,
+    },
+}
+
+/// A multisig signer file: no secret, its members' keystores by path.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultisigFile {
+    keyscope: MultisigJson,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultisigJson {
+    kind: MultisigTag,
+    threshold: u16,
+    members: Vec<MemberFile>,
+}
+
+/// The `kind` of a multisig file: `"multisig"`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum MultisigTag {
+    Multisig,
+}
+
+/// A multisig member: its weight and keystore file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberFile {
+    /// The member's weight (above zero).
+    pub weight: u16,
+    /// Its keystore, relative to the multisig file's directory (or absolute).
+    pub keystore: std::path::PathBuf,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,6 +234,55 @@ pub fn encrypt_with(
     kdf: Kdf,
     rng: &mut impl CryptoRngCore,
 ) -> Result<String> {
+    let secret = key.secret_bytes();
+    encrypt_secret(&secret, Some(key.address()), None, password, kdf, rng)
+}
+
+/// Encrypts a session signer's secret as its keystore JSON (see the module documentation), with randomness from
+/// the OS. A multisig has no single secret: write its members' keystores and [`multisig_file_json`].
+pub fn encrypt_signer(signer: &SessionSigner, password: &str, kdf: Kdf) -> Result<String> {
+    encrypt_signer_with(signer, password, kdf, &mut OsRng)
+}
+
+/// [`encrypt_signer`] with randomness (salt, IV, id) from `rng`.
+pub fn encrypt_signer_with(
+    signer: &SessionSigner,
+    password: &str,
+    kdf: Kdf,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String> {
+    match signer {
+        SessionSigner::Secp256k1(key) => encrypt_with(key, password, kdf, rng),
+        SessionSigner::P256(key) => {
+            let (x, y) = key.public();
+            let kind = KeyscopeKey::P256 { x, y };
+            encrypt_secret(&key.secret_bytes(), None, Some(kind), password, kdf, rng)
+        }
+        SessionSigner::WebAuthn(authenticator) => {
+            let (x, y) = authenticator.public();
+            let kind = KeyscopeKey::WebAuthn {
+                x,
+                y,
+                rp_id: authenticator.rp_id().to_owned(),
+                origin: authenticator.origin().to_owned(),
+            };
+            let secret = authenticator.key().secret_bytes();
+            encrypt_secret(&secret, None, Some(kind), password, kdf, rng)
+        }
+        SessionSigner::Multisig { .. } => Err(unsupported(
+            "a multisig has no single secret: write each member's keystore, then a multisig file naming them",
+        )),
+    }
+}
+
+fn encrypt_secret(
+    secret: &[u8; 32],
+    address: Option<Address>,
+    keyscope: Option<KeyscopeKey>,
+    password: &str,
+    kdf: Kdf,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String> {
     let mut salt = [0u8; 32];
     rng.fill_bytes(&mut salt);
     let mut iv = [0u8; 16];
@@ -203,10 +314,10 @@ pub fn encrypt_with(
         }
     };
     let kdfparams = kdfparams.map_err(|e| malformed(e.to_string()))?;
-    let mut ciphertext = key.secret_bytes();
+    let mut ciphertext = Zeroizing::new(*secret);
     Aes128Ctr::new(derived[..16].into(), (&iv).into()).apply_keystream(ciphertext.as_mut());
     let json = KeystoreJson {
-        address: Some(hex::encode(key.address())),
+        address: address.map(hex::encode),
         crypto: CryptoJson {
             cipher: "aes-128-ctr".into(),
             cipherparams: CipherParams {
@@ -219,6 +330,7 @@ pub fn encrypt_with(
         },
         id: Some(uuid_v4(rng)),
         version: 3,
+        keyscope,
     };
     serde_json::to_string_pretty(&json).map_err(|e| malformed(e.to_string()))
 }
@@ -231,11 +343,194 @@ pub fn encrypt_with(
 /// A wrong password is [`Error::WrongPassword`]; a corrupt or truncated file [`Error::MalformedKeystore`]; other
 /// versions, KDFs, ciphers or hostile KDF costs [`Error::UnsupportedKeystore`].
 pub fn decrypt(json: &str, password: &str) -> Result<SessionKey> {
+    let keystore = parse_keystore(json)?;
+    if let Some(kind) = &keystore.keyscope {
+        return Err(unsupported(format!(
+            "a {} session key's keystore, not a secp256k1 key: read it with decrypt_signer",
+            kind.kind()
+        )));
+    }
+    secp256k1_key(&keystore, password)
+}
+
+/// Decrypts the keystore of a session signer of any kind but multisig (see the module documentation; a multisig
+/// file names its members' files: [`read_signer_file`]). The key is checked against the public side the file
+/// states, as [`decrypt`] checks the address.
+pub fn decrypt_signer(json: &str, password: &str) -> Result<SessionSigner> {
+    if serde_json::from_str::<MultisigFile>(json).is_ok() {
+        return Err(unsupported(
+            "a multisig file: read it with read_signer_file, which reads its members' keystores",
+        ));
+    }
+    let keystore = parse_keystore(json)?;
+    let (x, y, key) = match &keystore.keyscope {
+        None => return secp256k1_key(&keystore, password).map(SessionSigner::Secp256k1),
+        Some(KeyscopeKey::P256 { x, y }) | Some(KeyscopeKey::WebAuthn { x, y, .. }) => {
+            let secret = decrypt_secret(&keystore, password)?;
+            (x, y, P256Key::from_bytes(&secret)?)
+        }
+    };
+    if key.public() != (*x, *y) {
+        let stated = SignerKey::P256 { x: *x, y: *y };
+        return Err(Error::KeystoreAddressMismatch {
+            stated: stated
+                .address()
+                .map_or_else(|_| "an invalid P-256 key".to_owned(), |a| a.to_string()),
+            actual: SessionSigner::P256(key).address()?.to_string(),
+        });
+    }
+    Ok(match keystore.keyscope {
+        Some(KeyscopeKey::WebAuthn { rp_id, origin, .. }) => {
+            SessionSigner::WebAuthn(WebAuthnAuthenticator::new(key, rp_id, origin))
+        }
+        _ => SessionSigner::P256(key),
+    })
+}
+
+/// The public side of a session signer file, read without its password: a secp256k1 keystore's `address` (which
+/// it must then state), a P-256 or passkey keystore's key, or a multisig file's members (read from their files,
+/// relative to `base`, the multisig file's directory), validated as [`SignerKey::validate`] does.
+pub fn signer_key(json: &str, base: &std::path::Path) -> Result<SignerKey> {
+    if let Ok(file) = serde_json::from_str::<MultisigFile>(json) {
+        let mut members = Vec::with_capacity(file.keyscope.members.len());
+        for (index, member) in file.keyscope.members.iter().enumerate() {
+            let path = base.join(&member.keystore);
+            let signer = read_single_file(&path, single_signer_key)?;
+            if signer.kind() == SignerKind::Multisig {
+                return Err(PermissionsError::NestedMultisig { member: index }.into());
+            }
+            members.push(crate::signers::MultisigMember {
+                weight: member.weight,
+                signer,
+            });
+        }
+        let key = SignerKey::Multisig {
+            threshold: file.keyscope.threshold,
+            members,
+        };
+        key.validate()?;
+        return Ok(key);
+    }
+    single_signer_key(json)
+}
+
+fn single_signer_key(json: &str) -> Result<SignerKey> {
+    if serde_json::from_str::<MultisigFile>(json).is_ok() {
+        return Err(PermissionsError::NestedMultisig { member: 0 }.into());
+    }
+    let keystore = parse_keystore(json)?;
+    let key = match keystore.keyscope {
+        Some(KeyscopeKey::P256 { x, y }) => SignerKey::P256 { x, y },
+        Some(KeyscopeKey::WebAuthn { x, y, .. }) => SignerKey::WebAuthn { x, y },
+        None => SignerKey::Secp256k1 {
+            address: stated_address(&keystore)?.ok_or_else(|| {
+                malformed("address: a secp256k1 keystore read without its password must state its address")
+            })?,
+        },
+    };
+    key.validate()?;
+    Ok(key)
+}
+
+/// The JSON of a multisig signer file: `threshold` and each member's weight and keystore path (see the module
+/// documentation). The members are not read here: [`signer_key`] and [`read_signer_file`] check them.
+pub fn multisig_file_json(threshold: u16, members: &[MemberFile]) -> Result<String> {
+    let file = MultisigFile {
+        keyscope: MultisigJson {
+            kind: MultisigTag::Multisig,
+            threshold,
+            members: members.to_vec(),
+        },
+    };
+    serde_json::to_string_pretty(&file).map_err(|e| malformed(e.to_string()))
+}
+
+/// Reads a session signer file of any kind: [`decrypt_signer`] for a keystore; for a multisig file, every
+/// member's keystore (paths relative to the multisig file's directory, all under the same `password`), as
+/// [`SessionSigner::multisig`] builds it.
+pub fn read_signer_file(
+    path: impl AsRef<std::path::Path>,
+    password: &str,
+) -> Result<SessionSigner> {
+    let path = path.as_ref();
+    let json = read_to_string(path)?;
+    let Ok(file) = serde_json::from_str::<MultisigFile>(&json) else {
+        return decrypt_signer(&json, password);
+    };
+    let base = path.parent().unwrap_or(std::path::Path::new(""));
+    let mut members = Vec::with_capacity(file.keyscope.members.len());
+    for (index, member) in file.keyscope.members.iter().enumerate() {
+        let member_path = base.join(&member.keystore);
+        let signer = read_single_file(&member_path, |json| {
+            if serde_json::from_str::<MultisigFile>(json).is_ok() {
+                return Err(PermissionsError::NestedMultisig { member: index }.into());
+            }
+            decrypt_signer(json, password)
+        })?;
+        members.push((member.weight, signer));
+    }
+    SessionSigner::multisig(file.keyscope.threshold, members)
+}
+
+/// Reads the public side of the signer file at `path` ([`signer_key`]).
+pub fn read_signer_key_file(path: impl AsRef<std::path::Path>) -> Result<SignerKey> {
+    let path = path.as_ref();
+    let json = read_to_string(path)?;
+    signer_key(&json, path.parent().unwrap_or(std::path::Path::new("")))
+}
+
+/// Reads a member's file and applies `read`, naming the file in a malformed-file error.
+fn read_single_file<T>(path: &std::path::Path, read: impl Fn(&str) -> Result<T>) -> Result<T> {
+    let json = read_to_string(path)?;
+    read(&json).map_err(|error| match error {
+        Error::MalformedKeystore { reason } => malformed(format!("{}: {reason}", path.display())),
+        other => other,
+    })
+}
+
+fn read_to_string(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn parse_keystore(json: &str) -> Result<KeystoreJson> {
     let keystore: KeystoreJson =
         serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
     if keystore.version != 3 {
         return Err(unsupported(format!("version {}", keystore.version)));
     }
+    Ok(keystore)
+}
+
+fn stated_address(keystore: &KeystoreJson) -> Result<Option<Address>> {
+    let Some(stated) = &keystore.address else {
+        return Ok(None);
+    };
+    let bytes = hex::decode(stated).map_err(|e| malformed(format!("address: {e}")))?;
+    if bytes.len() != 20 {
+        return Err(malformed("address: expected 20 bytes"));
+    }
+    Ok(Some(Address::from_slice(&bytes)))
+}
+
+fn secp256k1_key(keystore: &KeystoreJson, password: &str) -> Result<SessionKey> {
+    let secret = decrypt_secret(keystore, password)?;
+    let key = SessionKey::from_bytes(&secret)?;
+    if let Some(stated) = &keystore.address {
+        let stated_bytes = hex::decode(stated).map_err(|e| malformed(format!("address: {e}")))?;
+        if stated_bytes.len() != 20 || Address::from_slice(&stated_bytes) != key.address() {
+            return Err(Error::KeystoreAddressMismatch {
+                stated: stated.clone(),
+                actual: key.address().to_string(),
+            });
+        }
+    }
+    Ok(key)
+}
+
+fn decrypt_secret(keystore: &KeystoreJson, password: &str) -> Result<Zeroizing<[u8; 32]>> {
     let crypto = &keystore.crypto;
     if crypto.cipher != "aes-128-ctr" {
         return Err(unsupported(format!("cipher {}", crypto.cipher)));
@@ -306,17 +601,16 @@ pub fn decrypt(json: &str, password: &str) -> Result<SessionKey> {
     let mut secret = Zeroizing::new([0u8; 32]);
     secret.copy_from_slice(&ciphertext);
     Aes128Ctr::new(derived[..16].into(), (&iv).into()).apply_keystream(secret.as_mut());
-    let key = SessionKey::from_bytes(&secret)?;
-    if let Some(stated) = &keystore.address {
-        let stated_bytes = hex::decode(stated).map_err(|e| malformed(format!("address: {e}")))?;
-        if stated_bytes.len() != 20 || Address::from_slice(&stated_bytes) != key.address() {
-            return Err(Error::KeystoreAddressMismatch {
-                stated: stated.clone(),
-                actual: key.address().to_string(),
-            });
+    Ok(secret)
+}
+
+impl KeyscopeKey {
+    fn kind(&self) -> SignerKind {
+        match self {
+            Self::P256 { .. } => SignerKind::P256,
+            Self::WebAuthn { .. } => SignerKind::WebAuthn,
         }
     }
-    Ok(key)
 }
 
 /// Writes [`encrypt`]'s JSON to `path` (created, or replaced).
@@ -336,10 +630,5 @@ pub fn write_file(
 
 /// Reads and [`decrypt`]s the keystore at `path`.
 pub fn read_file(path: impl AsRef<std::path::Path>, password: &str) -> Result<SessionKey> {
-    let path = path.as_ref();
-    let json = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    decrypt(&json, password)
+    decrypt(&read_to_string(path.as_ref())?, password)
 }

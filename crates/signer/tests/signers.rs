@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use alloy_primitives::{b256, keccak256, Address, Bytes, B256, U256};
 use alloy_sol_types::SolValue;
+use keyscope_permissions::Error as PermissionsError;
 use keyscope_signer::signers::{
     commitment, p256_public_key_from_sec1, p256_verify, DEFAULT_ORIGIN, DEFAULT_RP_ID, FLAG_BE,
     FLAG_BS, FLAG_UP, FLAG_UV, P256_HALF_N, P256_N, P256_P,
@@ -260,12 +261,12 @@ fn p256_public_keys_parse_from_sec1() {
     off_curve[64] ^= 1;
     assert_eq!(
         p256_public_key_from_sec1(&off_curve).unwrap_err(),
-        Error::P256NotOnCurve
+        Error::Permissions(PermissionsError::P256NotOnCurve)
     );
     let beyond_p = [&[0x04u8][..], &P256_P.to_be_bytes::<32>(), y.as_slice()].concat();
     assert_eq!(
         p256_public_key_from_sec1(&beyond_p).unwrap_err(),
-        Error::P256CoordinateOutOfRange { coordinate: "x" }
+        Error::Permissions(PermissionsError::P256CoordinateOutOfRange { coordinate: "x" })
     );
     // x = p is no field element: no compressed point either
     let compressed_beyond_p = [&[0x02u8][..], &P256_P.to_be_bytes::<32>()].concat();
@@ -282,7 +283,7 @@ fn p256_public_keys_parse_from_sec1() {
     ] {
         assert_eq!(
             p256_public_key_from_sec1(bytes).unwrap_err(),
-            Error::P256NotOnCurve,
+            Error::Permissions(PermissionsError::P256NotOnCurve),
             "{bytes:02x?}"
         );
     }
@@ -1041,13 +1042,13 @@ fn keys_are_validated() {
     let off = word(U256::from_be_bytes(y.0) ^ U256::from(1));
     assert_eq!(
         SignerKey::P256 { x, y: off }.validate().unwrap_err(),
-        Error::P256NotOnCurve
+        PermissionsError::P256NotOnCurve
     );
     assert_eq!(
         SignerKey::WebAuthn { x: word(P256_P), y }
             .address()
             .unwrap_err(),
-        Error::P256CoordinateOutOfRange { coordinate: "x" }
+        PermissionsError::P256CoordinateOutOfRange { coordinate: "x" }
     );
     assert_eq!(
         SignerKey::WebAuthn {
@@ -1056,7 +1057,7 @@ fn keys_are_validated() {
         }
         .validate()
         .unwrap_err(),
-        Error::P256CoordinateOutOfRange { coordinate: "y" }
+        PermissionsError::P256CoordinateOutOfRange { coordinate: "y" }
     );
     let member = |weight: u16, signer: SignerKey| MultisigMember { weight, signer };
     let secp_key = SignerKey::Secp256k1 {
@@ -1067,7 +1068,7 @@ fn keys_are_validated() {
         |threshold: u16, members: Vec<MultisigMember>| SignerKey::Multisig { threshold, members };
     assert_eq!(
         multisig(1, vec![]).validate().unwrap_err(),
-        Error::EmptyMultisig
+        PermissionsError::EmptyMultisig
     );
     let seventeen = (0..17)
         .map(|i| {
@@ -1081,7 +1082,7 @@ fn keys_are_validated() {
         .collect();
     assert_eq!(
         multisig(1, seventeen).validate().unwrap_err(),
-        Error::TooManyMembers { count: 17, max: 16 }
+        PermissionsError::TooManyMembers { count: 17, max: 16 }
     );
     assert_eq!(
         multisig(
@@ -1090,7 +1091,7 @@ fn keys_are_validated() {
         )
         .validate()
         .unwrap_err(),
-        Error::DuplicateMember {
+        PermissionsError::DuplicateMember {
             address: secp().address()
         }
     );
@@ -1101,13 +1102,13 @@ fn keys_are_validated() {
         )
         .validate()
         .unwrap_err(),
-        Error::ZeroWeight { member: 1 }
+        PermissionsError::ZeroWeight { member: 1 }
     );
     assert_eq!(
         multisig(0, vec![member(1, secp_key.clone())])
             .validate()
             .unwrap_err(),
-        Error::ZeroThreshold
+        PermissionsError::ZeroThreshold
     );
     assert_eq!(
         multisig(
@@ -1116,7 +1117,7 @@ fn keys_are_validated() {
         )
         .address()
         .unwrap_err(),
-        Error::ThresholdAboveWeight {
+        PermissionsError::ThresholdAboveWeight {
             threshold: 4,
             total: 3
         }
@@ -1126,32 +1127,32 @@ fn keys_are_validated() {
         multisig(1, vec![member(1, secp_key.clone()), member(1, inner)])
             .validate()
             .unwrap_err(),
-        Error::NestedMultisig { member: 1 }
+        PermissionsError::NestedMultisig { member: 1 }
     );
     assert_eq!(
         multisig(1, vec![member(1, SignerKey::P256 { x, y: off })])
             .validate()
             .unwrap_err(),
-        Error::P256NotOnCurve
+        PermissionsError::P256NotOnCurve
     );
     // the signer side refuses the same
     let inner_signer = SessionSigner::multisig(1, vec![(1, p256_key(1).into())]).unwrap();
     assert_eq!(
         SessionSigner::multisig(1, vec![(1, secp().into()), (1, inner_signer)]).unwrap_err(),
-        Error::NestedMultisig { member: 1 }
+        Error::Permissions(PermissionsError::NestedMultisig { member: 1 })
     );
     assert_eq!(
         SessionSigner::multisig(1, vec![(1, secp().into()), (1, secp().into())]).unwrap_err(),
-        Error::DuplicateMember {
+        Error::Permissions(PermissionsError::DuplicateMember {
             address: secp().address()
-        }
+        })
     );
     assert_eq!(
         SessionSigner::multisig(3, vec![(1, secp().into()), (1, p256_key(1).into())]).unwrap_err(),
-        Error::ThresholdAboveWeight {
+        Error::Permissions(PermissionsError::ThresholdAboveWeight {
             threshold: 3,
             total: 2
-        }
+        })
     );
     // 16 × u16::MAX does not overflow
     let heavy = (0..16)

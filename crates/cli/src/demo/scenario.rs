@@ -8,7 +8,7 @@ use keyscope::bindings::SponsorPaymaster;
 use keyscope::permissions::{
     CompiledSession, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, SessionSpec,
 };
-use keyscope::signer::{SessionKey, SessionSignature, SessionSigner, SignsSessions};
+use keyscope::signer::{SessionKey, SessionSignature, SessionSigner, SignerKind, SignsSessions};
 use keyscope::{Account, Client, PaymasterService, PreparedOp, Stack, Version};
 
 use super::{
@@ -39,6 +39,7 @@ pub(super) fn session(
 ) -> Result<(SessionSpec, CompiledSession)> {
     let spec = SessionSpec {
         signer: signer.address()?,
+        signer_key: Some(signer.key()).filter(|key| key.kind() != SignerKind::Secp256k1),
         valid_after,
         valid_until,
         // A bounded fee scope, whoever pays (the validator charges a sponsored operation's maximum cost too).

@@ -144,6 +144,32 @@ pub fn new_keystore(what: &str, out: &Path, password: &Path, extra: &[&str]) -> 
     keyscope(&args)
 }
 
+/// An owner key from `key new --hex` (in `dir/owner.hex`) and its account, created and funded with 0.1 ether:
+/// the key file and the account's address.
+#[allow(dead_code)] // not every test binary uses it
+pub fn owner_and_account(dir: &Path, url: &str) -> (PathBuf, String) {
+    let owner_file = dir.join("owner.hex");
+    let owner = new_hex_key(&owner_file)["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = json(&keyscope(&[
+        "account",
+        "create",
+        "--json",
+        "--owner",
+        &owner,
+        "--fund",
+        "0.1 ether",
+        "--rpc-url",
+        url,
+    ]))["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (owner_file, account)
+}
+
 /// `keyscope key new --json --hex --out <out>`: a new owner key in hex, and the answer.
 pub fn new_hex_key(out: &Path) -> Value {
     json(&keyscope(&[

@@ -87,6 +87,23 @@ impl SessionSpec {
                 reason: "the session signer must not be zero".into(),
             });
         }
+        if let Some(key) = &self.signer_key {
+            let committed = key.address().map_err(|error| Error::InvalidValue {
+                path: "signer_key".into(),
+                value: key.kind().to_string(),
+                reason: error.to_string(),
+            })?;
+            if committed != self.signer {
+                return Err(Error::Conflict {
+                    path: "signer_key".into(),
+                    reason: format!(
+                        "the key commits to {}, not to the signer {}",
+                        committed.to_checksum(None),
+                        self.signer.to_checksum(None)
+                    ),
+                });
+            }
+        }
         let valid_after = to_u48("valid_after", self.valid_after)?;
         let valid_until = to_u48("valid_until", self.valid_until)?;
         if self.valid_until == 0 {

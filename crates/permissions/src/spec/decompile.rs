@@ -326,6 +326,7 @@ impl SessionSpec {
         };
         Ok(Self {
             signer: session.signer,
+            signer_key: None,
             valid_after: u48_to_u64(session.validAfter),
             valid_until: u48_to_u64(session.validUntil),
             paymaster,

@@ -6,6 +6,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use super::CompiledSession;
 use crate::abi;
 use crate::error::{Error, Result};
+use crate::signer_key::SignerKey;
 use crate::values;
 
 /// Longest list of rule values read (far above the 64 `one_of` operands the contract takes; stops runaway input).
@@ -15,7 +16,8 @@ const MAX_LIST: usize = 4096;
 ///
 /// ```json
 /// {
-///   "signer": "0x…", "valid_until": "2026-12-01T12:00:00Z", "paymaster": "none",
+///   "signer": "0x…", "signer_key": { "kind": "p256", "x": "0x…", "y": "0x…" },
+///   "valid_until": "2026-12-01T12:00:00Z", "paymaster": "none",
 ///   "fees": { "per_operation": "0.01 ether", "budget": "0.1 ether" },
 ///   "permissions": [ { "target": "0x…", "function": "transfer(address to,uint256 amount)",
 ///                      "rules": [ { "arg": "amount", "op": "lte", "value": "100" } ], "max_uses": 10 } ]
@@ -24,9 +26,15 @@ const MAX_LIST: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSpec {
-    /// The session key's address.
+    /// The session signer's address: a secp256k1 key's own, or the commitment to a P-256 key, a passkey or a
+    /// multisig ([`SignerKey::address`]).
     #[serde(with = "address_serde")]
     pub signer: Address,
+    /// What `signer` is, when it is known: the key it commits to (`{"kind":"p256","x":…,"y":…}`, see
+    /// [`SignerKey`]). Optional; given, it must be valid and commit to `signer`, and summaries describe it
+    /// ("a passkey", "2 of 3 keys").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_key: Option<SignerKey>,
     /// First valid second (unix seconds or RFC 3339); default 0.
     #[serde(default, with = "timestamp_serde", skip_serializing_if = "is_zero_u64")]
     pub valid_after: u64,

@@ -2,26 +2,10 @@
 
 use alloy_primitives::{Address, B256};
 
-use super::{commitment, verify_single_key, SignatureCheck, SignerKind, KIND_MULTISIG};
-
-/// Most members of a multisig signer (`SessionSigners.MAX_MULTISIG_MEMBERS`).
-pub const MAX_MULTISIG_MEMBERS: usize = 16;
-/// One member in the key bytes: address (20) ‖ uint16 weight.
-pub const MULTISIG_MEMBER_LENGTH: usize = 22;
-
-/// The key bytes `0x03 ‖ uint16 threshold ‖ uint8 n ‖ n × (address ‖ uint16 weight)` of members already in
-/// ascending address order (at most 255 of them; callers validate first).
-pub(super) fn key_bytes(threshold: u16, members: &[(Address, u16)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + MULTISIG_MEMBER_LENGTH * members.len());
-    out.push(KIND_MULTISIG);
-    out.extend_from_slice(&threshold.to_be_bytes());
-    out.push(members.len() as u8);
-    for (address, weight) in members {
-        out.extend_from_slice(address.as_slice());
-        out.extend_from_slice(&weight.to_be_bytes());
-    }
-    out
-}
+use super::{
+    commitment, verify_single_key, SignatureCheck, SignerKind, MAX_MULTISIG_MEMBERS,
+    MULTISIG_MEMBER_LENGTH,
+};
 
 /// The mirror of `SessionSigners._isValidMultisig`: the same verdict on every input, with every reason found.
 pub(super) fn verify(hash: &B256, signer: Address, signature: &[u8]) -> SignatureCheck {

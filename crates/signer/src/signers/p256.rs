@@ -2,16 +2,16 @@
 
 use ::p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use ::p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use ::p256::{EncodedPoint, FieldBytes};
+use ::p256::FieldBytes;
 use alloy_primitives::{uint, B256, U256};
 use rand_core::{CryptoRngCore, OsRng};
 use zeroize::Zeroizing;
 
+use keyscope_permissions::signer_key::{check_p256_public_key, p256_verifying_key};
+use keyscope_permissions::Error as PermissionsError;
+
 use crate::error::{Error, Result};
 
-/// The P-256 field prime `p` (OpenZeppelin `P256.P`).
-pub const P256_P: U256 =
-    uint!(0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF_U256);
 /// The P-256 group order `n` (OpenZeppelin `P256.N`).
 pub const P256_N: U256 =
     uint!(0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551_U256);
@@ -115,15 +115,10 @@ impl P256Key {
     }
 }
 
-/// Checks a public key as OpenZeppelin `P256.isValidPublicKey` does: both coordinates below `p`, on the curve.
-pub fn check_p256_public_key(x: &B256, y: &B256) -> Result<()> {
-    verifying_key(x, y).map(|_| ())
-}
-
 /// The affine coordinates `(qx, qy)` of a P-256 public key in SEC1 encoding: 33 bytes compressed (`0x02`/`0x03`
 /// ‖ x) or 65 bytes uncompressed (`0x04` ‖ x ‖ y), checked as [`check_p256_public_key`] does (coordinates below
 /// `p`, a point of the curve, not the identity). For keys given by wallets, WebAuthn credentials or `did:key`.
-/// Never panics: any other length or leading byte is [`Error::P256NotOnCurve`].
+/// Never panics: any other length or leading byte is `P256NotOnCurve` (a [`keyscope_permissions::Error`]).
 pub fn p256_public_key_from_sec1(bytes: &[u8]) -> Result<(B256, B256)> {
     match bytes {
         [0x04, point @ ..] if point.len() == 64 => {
@@ -133,30 +128,16 @@ pub fn p256_public_key_from_sec1(bytes: &[u8]) -> Result<(B256, B256)> {
             Ok((x, y))
         }
         [0x02 | 0x03, x @ ..] if x.len() == 32 => {
-            let key = VerifyingKey::from_sec1_bytes(bytes).map_err(|_| Error::P256NotOnCurve)?;
+            let key = VerifyingKey::from_sec1_bytes(bytes)
+                .map_err(|_| Error::from(PermissionsError::P256NotOnCurve))?;
             let point = key.to_encoded_point(false);
             match (point.x(), point.y()) {
                 (Some(x), Some(y)) => Ok((B256::from_slice(x), B256::from_slice(y))),
-                _ => Err(Error::P256NotOnCurve),
+                _ => Err(Error::from(PermissionsError::P256NotOnCurve)),
             }
         }
-        _ => Err(Error::P256NotOnCurve),
+        _ => Err(Error::from(PermissionsError::P256NotOnCurve)),
     }
-}
-
-fn verifying_key(x: &B256, y: &B256) -> Result<VerifyingKey> {
-    if U256::from_be_bytes(x.0) >= P256_P {
-        return Err(Error::P256CoordinateOutOfRange { coordinate: "x" });
-    }
-    if U256::from_be_bytes(y.0) >= P256_P {
-        return Err(Error::P256CoordinateOutOfRange { coordinate: "y" });
-    }
-    let point = EncodedPoint::from_affine_coordinates(
-        FieldBytes::from_slice(x.as_slice()),
-        FieldBytes::from_slice(y.as_slice()),
-        false,
-    );
-    VerifyingKey::from_encoded_point(&point).map_err(|_| Error::P256NotOnCurve)
 }
 
 /// OpenZeppelin `P256.verify(h, r, s, qx, qy)`: `0 < r < n`, `0 < s ≤ n/2`, the key valid, and ECDSA verification
@@ -173,7 +154,7 @@ pub fn p256_verify(hash: &B256, r: &B256, s: &B256, x: &B256, y: &B256) -> Resul
     if s_value > P256_HALF_N {
         return Err("high s: P-256 s above n/2".into());
     }
-    let key = verifying_key(x, y).map_err(|e| e.to_string())?;
+    let key = p256_verifying_key(x, y).map_err(|e| e.to_string())?;
     let signature = Signature::from_scalars(
         *FieldBytes::from_slice(r.as_slice()),
         *FieldBytes::from_slice(s.as_slice()),
