@@ -3,8 +3,8 @@
 #   1. installs the pinned toolchain (npm ci: anvil 1.7.1 among others) when node_modules is missing or stale;
 #   2. builds `keyscope` (saying so, with cargo's progress, on stderr) and runs `keyscope demo` (crates/cli): it starts anvil on a free loopback port (or uses --rpc-url),
 #      deploys the stack, creates an account per use case and runs the seed use cases on EntryPoint v0.7 (or
-#      --entry-point v0.8): a game's session key mints items with no owner signature and is refused an
-#      out-of-scope call, and a mint signed as a leaked key would sign it to drain the account through fees is
+#      --entry-point v0.8): a game's passkey session (WebAuthn P-256) mints items with no owner signature and is refused an
+#      out-of-scope call, and a mint the leaked passkey signs to drain the account through fees is
 #      refused by the session's fee scope (OperationFeeExceeded); a trading service's key buys an item under the user's price threshold and is refused one
 #      over it and any other function; after anvil's clock passes the sessions' hour both keys are refused (AA22).
 # Every step is printed with its userOp hash, transaction and gas; exits non-zero if any outcome differs.
