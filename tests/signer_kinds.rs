@@ -3,13 +3,13 @@
 //! (secp256k1 + P-256 + WebAuthn members) is granted, and the SDK signs (`send_session_op` with a `SessionSigner`)
 //! and sends a token transfer under it: mined, the `UserOperationEvent` a success, the tokens moved. The
 //! `actualGasUsed` of each is printed. The SDK's assembly of a signature made elsewhere
-//! (`prepare_unsigned_session_op` then `assemble`) takes a P-256 signature too, and refuses another P-256 key's
+//! (`prepare_unsigned_session_op_for` with the signer's public key, then `assemble`) takes a P-256 signature too, and refuses another P-256 key's
 //! with the typed error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
-use keyscope::signer::signers::{FLAG_UP, FLAG_UV};
+use keyscope::signer::signers::{DummyShape, FLAG_UP, FLAG_UV};
 use keyscope::signer::{P256Key, SessionKey, SessionSigner, SignerKind, WebAuthnAuthenticator};
 use keyscope::{Error, Version};
 use keyscope_e2e::{
@@ -126,7 +126,13 @@ async fn every_signer_kind_through_handle_ops() {
         grant(&client, &account, &owner, &session).await;
         let recipient = Address::repeat_byte(0x90 + salt as u8);
         let unsigned = client
-            .prepare_unsigned_session_op(&account, &session, &[transfer(token, recipient, 5)])
+            .prepare_unsigned_session_op_for(
+                &account,
+                &session,
+                &[transfer(token, recipient, 5)],
+                &signer.key(),
+                &DummyShape::default(),
+            )
             .await
             .unwrap();
         assert_eq!(unsigned.signer(), signer.address().unwrap());

@@ -9,7 +9,8 @@ use keyscope::alloy::primitives::{Address, Bytes, B256, U256};
 use keyscope::alloy::sol_types::SolCall;
 use keyscope::bindings::session_key_validator::SessionKeyValidator;
 use keyscope::bindings::DemoToken;
-use keyscope::signer::SessionKey;
+use keyscope::signer::signers::DummyShape;
+use keyscope::signer::{P256Key, SessionKey, SessionSignature, SessionSigner};
 use keyscope::{Account, Error, SessionStatus, Version};
 use serde_json::{json, Value};
 
@@ -326,5 +327,146 @@ async fn sdk_prepares_for_a_key_that_signs_elsewhere() {
     let outcome = env.client.send(&prepared).await.unwrap();
     assert!(outcome.success, "{outcome:?}");
     assert_eq!(env.balance(token, recipient).await, U256::from(7));
+    env.server.shutdown().await;
+}
+
+/// A P-256 session signer that signs elsewhere: the service estimates with the P-256 dummy (the session records
+/// its `signer_key`), the signature made with `P256Key` is assembled and sent through handleOps; the SDK's
+/// `prepare_unsigned_session_op_for` does the same. A WebAuthn shape or multisig members for a P-256 key are
+/// refused, naming the field.
+#[tokio::test]
+async fn p256_session_prepared_unsigned_signed_elsewhere() {
+    let env = env().await;
+    let (now, token, owner, _) = env.cast().await;
+    let key = P256Key::generate();
+    let signer = SessionSigner::from(key.clone());
+    let (x, y) = key.public();
+    let answer = env
+        .ok(
+            "keyscope_createSessions",
+            json!({
+                "account": { "owner": owner.address(), "salt": 4, "entryPoint": "v0.7" },
+                "sessions": [{
+                    "signer": signer.address().unwrap(),
+                    "signer_key": { "kind": "p256", "x": x, "y": y },
+                    "validAfter": 0, "validUntil": now + 3600,
+                    "permissions": [
+                        { "target": token, "function": "transfer(address to,uint256 amount)" }
+                    ]
+                }]
+            }),
+        )
+        .await;
+    let account = env.fund_and_grant(&owner, &answer, token, 1_000).await;
+    let record = answer["sessions"][0].clone();
+    let recipient = Address::repeat_byte(0x54);
+
+    // By session id: the recorded signer key gives the dummy's kind and length.
+    let prepare = |extra: Value| {
+        let mut params = json!({
+            "account": account,
+            "session": record["sessionId"],
+            "calls": [{ "to": token, "data": transfer_data(recipient, 11) }]
+        });
+        if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
+            params.extend(extra);
+        }
+        params
+    };
+    let prepared = env
+        .ok("keyscope_prepareSessionOperation", prepare(json!({})))
+        .await;
+    assert_eq!(prepared["signer"], json!(signer.address().unwrap()));
+    let wire: Bytes = serde_json::from_value(prepared["userOp"]["signature"].clone()).unwrap();
+    let carried = SessionSignature::decode(&wire).unwrap();
+    assert_eq!(
+        carried.session_signature,
+        signer.dummy_signature().unwrap(),
+        "{prepared}"
+    );
+    // Given explicitly, the same.
+    let explicit = env
+        .ok(
+            "keyscope_prepareSessionOperation",
+            prepare(
+                json!({ "signerKey": { "kind": "p256", "x": x, "y": y }, "signatureShape": {} }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        explicit["userOp"]["signature"],
+        prepared["userOp"]["signature"]
+    );
+    // Wrong shapes and keys: refused, naming the field.
+    let error = env
+        .err(
+            "keyscope_prepareSessionOperation",
+            prepare(json!({ "signatureShape": { "members": [0] } })),
+        )
+        .await;
+    assert_eq!(error.field(), "signatureShape.members", "{error:?}");
+    let (ox, oy) = P256Key::generate().public();
+    let error = env
+        .err(
+            "keyscope_prepareSessionOperation",
+            prepare(json!({ "signerKey": { "kind": "p256", "x": ox, "y": oy } })),
+        )
+        .await;
+    assert_eq!(error.field(), "signerKey", "{error:?}");
+    let error = env
+        .err(
+            "keyscope_prepareSessionOperation",
+            prepare(json!({ "signatureShape": { "origin": 5 } })),
+        )
+        .await;
+    assert_eq!(error.field(), "signatureShape.origin", "{error:?}");
+
+    // Signed elsewhere with the P-256 key; assembled by the service and sent through handleOps.
+    let hash: B256 = serde_json::from_value(prepared["userOpHash"].clone()).unwrap();
+    let signature = Bytes::from(signer.sign(&hash).unwrap());
+    let sent = env
+        .ok(
+            "keyscope_sendSessionOperation",
+            json!({ "userOp": prepared["userOp"], "signature": signature,
+                    "beneficiary": env.client.sender() }),
+        )
+        .await;
+    assert_eq!(sent["userOpHash"], prepared["userOpHash"]);
+    assert!(send_transaction(&env, &sent["transaction"]).await);
+    assert_eq!(env.balance(token, recipient).await, U256::from(11));
+
+    // The SDK behind it: prepared for the P-256 key, signed elsewhere, assembled, sent.
+    let account = Account {
+        address: account,
+        version: Version::V07,
+    };
+    let session = compiled(&record);
+    let unsigned = env
+        .client
+        .prepare_unsigned_session_op_for(
+            &account,
+            &session,
+            &[transfer(token, recipient, 5)],
+            &signer.key(),
+            &DummyShape::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unsigned.signer(), signer.address().unwrap());
+    // A 65-byte ECDSA signature is not what the gas was estimated for.
+    let ecdsa = SessionKey::generate()
+        .sign_hash_bytes(&unsigned.user_op_hash)
+        .unwrap();
+    assert!(matches!(
+        unsigned.clone().assemble(&ecdsa),
+        Err(Error::SessionKeySignature { .. })
+    ));
+    let signature = SessionSigner::from(key)
+        .sign(&unsigned.user_op_hash)
+        .unwrap();
+    let prepared = unsigned.assemble(&signature).unwrap();
+    let outcome = env.client.send(&prepared).await.unwrap();
+    assert!(outcome.success, "{outcome:?}");
+    assert_eq!(env.balance(token, recipient).await, U256::from(16));
     env.server.shutdown().await;
 }

@@ -272,6 +272,15 @@ pub enum Error {
         /// Why the validator refuses it.
         reason: String,
     },
+    /// The signer key given for a session whose signer signs elsewhere
+    /// ([`crate::Client::prepare_unsigned_session_op_for`]) is not the session's signer.
+    #[error("the signer key given commits to {key}, not the session's signer {signer}")]
+    SignerKeyMismatch {
+        /// The session's signer.
+        signer: Address,
+        /// The address the key given commits to.
+        key: Address,
+    },
     /// A session listing ([`crate::Client::sessions_of`]) found more than `max` session events of the account
     /// from `from_block` ([`crate::sessions::MAX_SESSION_EVENTS`]): list from a later block.
     #[error("more than {max} session events of {account} from block {from_block}")]

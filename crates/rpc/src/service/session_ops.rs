@@ -8,7 +8,10 @@ use keyscope::alloy::providers::Provider;
 use keyscope::alloy::rpc::types::PackedUserOperation as UserOperation;
 use keyscope::bundler::to_rpc;
 use keyscope::client::handle_ops_calldata;
-use keyscope::permissions::{CompiledSession, SessionSpec, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER};
+use keyscope::permissions::{
+    CompiledSession, SessionSpec, SignerKey, FLAG_ANY_TARGET, FLAG_NATIVE_TRANSFER,
+};
+use keyscope::signer::signers::DummyShape;
 use keyscope::{assemble_session_signature, Account, PreparedOp, SessionCall, SessionStatus};
 use keyscope::{Submission, Version};
 use serde::Deserialize;
@@ -223,10 +226,13 @@ impl Service {
     // keyscope_prepareSessionOperation
     // ---------------------------------------------------------------------------------------------------------
 
-    /// `keyscope_prepareSessionOperation`: `{chainId?, account, session, calls, entryPoint?, multichainEnable?}`
-    /// (or positional `[account, session, calls]`) → the session operation with its gas final and within the
-    /// session's fee scope (the SDK's [`keyscope::Client::prepare_unsigned_session_op`]), its signature the wire
-    /// format's dummy, and `userOpHash`, which the session key signs raw. With `multichainEnable` (the answer of
+    /// `keyscope_prepareSessionOperation`: `{chainId?, account, session, calls, entryPoint?, multichainEnable?,
+    /// signerKey?, signatureShape?}` (or positional `[account, session, calls]`) → the session operation with its
+    /// gas final and within the session's fee scope (the SDK's [`keyscope::Client::prepare_unsigned_session_op_for`]),
+    /// its signature the wire format's with a dummy session signature of the signer's kind and length (the signer
+    /// key `signerKey`, else the session's recorded `signer_key`, else a secp256k1 key; `signatureShape` the
+    /// WebAuthn `rpId`/`origin`/`flags` and the multisig's signing `members`), and `userOpHash`, which the session
+    /// signer signs raw. With `multichainEnable` (the answer of
     /// `keyscope_prepareMultichainEnable` with the owner's `ownerSignature`), the operation is the session's first
     /// on this chain and grants it (signature mode 2).
     pub(crate) async fn prepare_session_operation(
@@ -245,8 +251,46 @@ impl Service {
             .ok_or_else(|| Error::invalid("calls", "required"))?;
         let entry_point = params.remove("entryPoint");
         let multichain = params.remove("multichainEnable");
+        let signer_key = match params.remove("signerKey") {
+            Some(value) => Some(from_value::<SignerKey>(value, "signerKey")?),
+            None => None,
+        };
+        let shape = match params.remove("signatureShape") {
+            Some(value) => Some(from_value::<DummyShape>(value, "signatureShape")?),
+            None => None,
+        };
         no_unknown(&params)?;
         let (spec, session) = self.session_param(account, session).await?;
+        // The signer whose dummy signature the gas is estimated with: given, recorded, or a secp256k1 key.
+        let signer_key = match signer_key.or_else(|| spec.signer_key.clone()) {
+            Some(key) => key,
+            None if shape.is_some() => {
+                return Err(Error::invalid(
+                    "signatureShape",
+                    "the session records no signer key: give signerKey (the P-256, WebAuthn or multisig key its \
+                     signer commits to) with it",
+                ))
+            }
+            None => SignerKey::Secp256k1 {
+                address: session.session.signer,
+            },
+        };
+        let shape = shape.unwrap_or_default();
+        let shape_error = |error: keyscope::Error| match error {
+            keyscope::Error::SignerKeyMismatch { .. } => {
+                Error::invalid("signerKey", error.to_string())
+            }
+            keyscope::Error::Signer(
+                keyscope::signer::Error::NotMultisig
+                | keyscope::signer::Error::MemberIndexOutOfRange { .. }
+                | keyscope::signer::Error::DuplicateMemberIndex { .. }
+                | keyscope::signer::Error::NoMemberSelected,
+            ) => Error::invalid("signatureShape.members", error.to_string()),
+            keyscope::Error::Signer(keyscope::signer::Error::Permissions(_)) => {
+                Error::invalid("signerKey", error.to_string())
+            }
+            other => Error::Node(other),
+        };
         let calls = session_calls(calls, &session, self.client.stack().session_key_validator)?;
         if self
             .client
@@ -303,22 +347,24 @@ impl Service {
             }
         }
         let unsigned = match &enabling {
-            Some(enabling) => {
-                self.client
-                    .prepare_unsigned_multichain_enable_op(
-                        &account,
-                        &session,
-                        &enabling.chain_proof,
-                        &enabling.owner_signature,
-                        &calls,
-                    )
-                    .await?
-            }
-            None => {
-                self.client
-                    .prepare_unsigned_session_op(&account, &session, &calls)
-                    .await?
-            }
+            Some(enabling) => self
+                .client
+                .prepare_unsigned_multichain_enable_op_for(
+                    &account,
+                    &session,
+                    &enabling.chain_proof,
+                    &enabling.owner_signature,
+                    &calls,
+                    &signer_key,
+                    &shape,
+                )
+                .await
+                .map_err(shape_error)?,
+            None => self
+                .client
+                .prepare_unsigned_session_op_for(&account, &session, &calls, &signer_key, &shape)
+                .await
+                .map_err(shape_error)?,
         };
         if enabling.is_some() {
             // Its first operation here will grant the session: stored now (the owner's signature is checked), so
@@ -371,7 +417,7 @@ impl Service {
 
     /// `keyscope_sendSessionOperation`: `{chainId?, userOp, signature, entryPoint?, beneficiary?}` (or positional
     /// `[userOp, signature]`): `userOp` as `keyscope_prepareSessionOperation` answered it, `signature` the session
-    /// key's 65-byte signature over its userOpHash. The wire-format signature is assembled (refused unless it is
+    /// signer's signature over its userOpHash (of the kind, and at most the length, of the dummy it carries). The wire-format signature is assembled (refused unless it is
     /// the session's signer's), the operation checked (`explain` and the simulation, `-32500` when either refuses
     /// it), then sent through the bundler (`--bundler-url`) and its receipt awaited, or, without a bundler,
     /// answered as the `handleOps` transaction for anyone to send.

@@ -7,9 +7,12 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::Provider;
 use keyscope_bindings::SessionKeyValidator;
 use keyscope_permissions::CompiledSession;
+use keyscope_signer::signers::{
+    dummy_signature_for, DummyShape, KIND_MULTISIG, KIND_P256, KIND_WEBAUTHN,
+};
 use keyscope_signer::{
     dummy_ecdsa_signature, enable_digest, verify_session_signature, CallEntry, CallProof,
-    PackedUserOperation, SessionSignature, SignsSessions,
+    PackedUserOperation, SessionSignature, SignerKey, SignerKind, SignsSessions,
 };
 
 use super::{
@@ -38,12 +41,12 @@ pub(crate) enum Enabling<'a> {
 }
 
 /// A session operation prepared for a session key that signs elsewhere (another process, a browser, a phone):
-/// its gas final and within the session's fee scope, its `signature` a dummy of the final length for a secp256k1
-/// session key. The session's signer signs [`Self::user_op_hash`] raw (for a secp256k1 key 65-byte ECDSA
-/// `r ‖ s ‖ v`, no EIP-191 prefix; for the other kinds their session signature, see
-/// [`keyscope_signer::signers`]); [`Self::assemble`] puts that signature into the wire format. Built by
-/// [`Client::prepare_unsigned_session_op`] (whose gas estimate counts a 65-byte signature: a longer P-256,
-/// WebAuthn or multisig signature costs more verification gas than was estimated).
+/// its gas final and within the session's fee scope, its `signature` carrying a dummy session signature of the
+/// signer's kind and final length (its gas was estimated with it). The session's signer signs
+/// [`Self::user_op_hash`] raw (for a secp256k1 key 65-byte ECDSA `r ‖ s ‖ v`, no EIP-191 prefix; for the other kinds
+/// their session signature, see [`keyscope_signer::signers`]); [`Self::assemble`] puts that signature into the wire
+/// format. Built by [`Client::prepare_unsigned_session_op`] (a secp256k1 session key) or
+/// [`Client::prepare_unsigned_session_op_for`] (any signer kind, from its public [`SignerKey`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsignedSessionOperation {
     /// The EntryPoint version.
@@ -67,13 +70,22 @@ impl UnsignedSessionOperation {
 
     /// The signed operation, with the session signer's `session_key_signature` over [`Self::user_op_hash`] in the
     /// wire-format `userOp.signature`. [`Error::SessionKeySignature`] (nothing assembled) unless the validator
-    /// would accept it as the session's signer's ([`keyscope_signer::verify_session_signature`]); a 65-byte
-    /// ECDSA signature's `v` may be 27/28 or 0/1.
+    /// would accept it as the session's signer's ([`keyscope_signer::verify_session_signature`]), and it is of
+    /// the kind of the dummy the operation's gas was estimated with and no longer than it (a longer signature
+    /// costs more gas than estimated: prepare the operation with the signer's key and shape,
+    /// [`Client::prepare_unsigned_session_op_for`]); a 65-byte ECDSA signature's `v` may be 27/28 or 0/1.
     pub fn assemble(self, session_key_signature: &[u8]) -> Result<PreparedOp> {
         let checked = checked_session_signature(
             &self.user_op_hash,
             self.signature.session.signer,
             session_key_signature,
+        )?;
+        let carried = SessionSignature::decode(&self.op.signature)?;
+        check_estimated_shape(
+            &self.user_op_hash,
+            self.signature.session.signer,
+            &carried.session_signature,
+            &checked,
         )?;
         self.with_session_signature(checked)
     }
@@ -101,20 +113,72 @@ impl UnsignedSessionOperation {
 /// dummy of [`UnsignedSessionOperation::op`], or any wire-format session signature of it) and the session signer's
 /// signature over its `user_op_hash`: what a service does with an operation prepared earlier, when it kept only
 /// the operation. [`Error::SessionKeySignature`] unless the validator would accept the signature as the signer's
-/// of the session in `prepared` ([`keyscope_signer::verify_session_signature`]); a `prepared` that is not a
-/// session signature is [`Error::Signer`].
+/// of the session in `prepared` ([`keyscope_signer::verify_session_signature`]), or when it is of another kind
+/// than the session signature `prepared` carries, or longer (as [`UnsignedSessionOperation::assemble`]); a
+/// `prepared` that is not a session signature is [`Error::Signer`].
 pub fn assemble_session_signature(
     prepared: &[u8],
     user_op_hash: &B256,
     session_key_signature: &[u8],
 ) -> Result<Bytes> {
     let mut signature = SessionSignature::decode(prepared)?;
-    signature.session_signature = checked_session_signature(
+    let checked = checked_session_signature(
         user_op_hash,
         signature.session.signer,
         session_key_signature,
     )?;
+    check_estimated_shape(
+        user_op_hash,
+        signature.session.signer,
+        &signature.session_signature,
+        &checked,
+    )?;
+    signature.session_signature = checked;
     Ok(signature.encode()?.into())
+}
+
+/// The kind of a session signature, as its length and first byte say (as the validator reads it).
+fn signature_kind(signature: &[u8]) -> SignerKind {
+    match (signature.len(), signature.first()) {
+        (65, _) => SignerKind::Secp256k1,
+        (_, Some(&KIND_P256)) => SignerKind::P256,
+        (_, Some(&KIND_WEBAUTHN)) => SignerKind::WebAuthn,
+        (_, Some(&KIND_MULTISIG)) => SignerKind::Multisig,
+        _ => SignerKind::Unknown,
+    }
+}
+
+/// [`Error::SessionKeySignature`] unless `signature` is of the kind of `estimated` (the dummy the operation's gas
+/// was estimated with) and no longer than it.
+fn check_estimated_shape(
+    hash: &B256,
+    signer: Address,
+    estimated: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let (kind, expected) = (signature_kind(signature), signature_kind(estimated));
+    let reason = if kind != expected {
+        format!(
+            "the operation was prepared, and its gas estimated, for a {expected} signature: prepare it with \
+             the session's signer key (prepare_unsigned_session_op_for)"
+        )
+    } else if signature.len() > estimated.len() {
+        format!(
+            "{} bytes, longer than the {}-byte dummy the operation's gas was estimated with: prepare it with \
+             the signer's shape (WebAuthn origin and rp id, multisig members)",
+            signature.len(),
+            estimated.len()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::SessionKeySignature {
+        user_op_hash: *hash,
+        signer,
+        kind,
+        recovered: None,
+        reason,
+    })
 }
 
 /// `signature` (a 65-byte ECDSA signature's `v` as 27/28), when the validator accepts it as `signer`'s session
@@ -143,6 +207,22 @@ fn checked_session_signature(hash: &B256, signer: Address, signature: &[u8]) -> 
             .reason
             .unwrap_or_else(|| "not the session signer's signature".to_owned()),
     })
+}
+
+/// `signer`'s dummy session signature of `shape`, when `signer` is `session`'s signer.
+fn public_dummy(
+    session: &CompiledSession,
+    signer: &SignerKey,
+    shape: &DummyShape,
+) -> Result<Vec<u8>> {
+    let key = signer.address().map_err(keyscope_signer::Error::from)?;
+    if key != session.session.signer {
+        return Err(Error::SignerKeyMismatch {
+            signer: session.session.signer,
+            key,
+        });
+    }
+    Ok(dummy_signature_for(signer, shape)?)
 }
 
 impl Client {
@@ -215,7 +295,29 @@ impl Client {
             .await
     }
 
-    /// [`Client::prepare_multichain_enable_op`] for a session key that signs elsewhere, as
+    /// [`Client::prepare_unsigned_multichain_enable_op`] for a session signer of any kind that signs elsewhere, as
+    /// [`Client::prepare_unsigned_session_op_for`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn prepare_unsigned_multichain_enable_op_for(
+        &self,
+        account: &Account,
+        session: &CompiledSession,
+        chain_proof: &[B256],
+        owner_signature: &[u8],
+        calls: &[SessionCall],
+        signer: &SignerKey,
+        shape: &DummyShape,
+    ) -> Result<UnsignedSessionOperation> {
+        let dummy = public_dummy(session, signer, shape)?;
+        let enabling = Enabling::Multichain {
+            chain_proof,
+            owner_signature,
+        };
+        self.unsigned_session_op_in(account, session, calls, enabling, &dummy)
+            .await
+    }
+
+    /// [`Client::prepare_multichain_enable_op`] for a secp256k1 session key that signs elsewhere, as
     /// [`Client::prepare_unsigned_session_op`].
     pub async fn prepare_unsigned_multichain_enable_op(
         &self,
@@ -237,6 +339,9 @@ impl Client {
     /// it (its gas estimated through the bundler with [`Submission::Bundler`], and kept within the session's fee
     /// scope, or [`Error::FeeScopeExceeded`]), with nothing signed. The session key signs its `user_op_hash`;
     /// [`UnsignedSessionOperation::assemble`] makes the signed operation, which [`Client::send`] sends.
+    ///
+    /// For a secp256k1 session key: the gas is estimated with a 65-byte ECDSA dummy, and `assemble` takes only a
+    /// 65-byte ECDSA signature. A P-256, WebAuthn or multisig signer: [`Client::prepare_unsigned_session_op_for`].
     pub async fn prepare_unsigned_session_op(
         &self,
         account: &Account,
@@ -251,6 +356,26 @@ impl Client {
             dummy_ecdsa_signature(),
         )
         .await
+    }
+
+    /// [`Client::prepare_unsigned_session_op`] for a session signer of any kind that signs elsewhere, described by
+    /// its public side: `signer` (whose address must be the session's `signer`, else
+    /// [`Error::SignerKeyMismatch`]; a session spec's `signer_key`) and `shape` (for WebAuthn the rp id and origin
+    /// the authenticator uses, for a multisig the members who will sign; [`DummyShape::default`] for the defaults:
+    /// [`keyscope_signer::signers::DEFAULT_ORIGIN`], every member). The gas is estimated with
+    /// [`dummy_signature_for`]`(signer, shape)`, the dummy of the signer's kind and final length, and
+    /// [`UnsignedSessionOperation::assemble`] takes a signature of that kind no longer than it.
+    pub async fn prepare_unsigned_session_op_for(
+        &self,
+        account: &Account,
+        session: &CompiledSession,
+        calls: &[SessionCall],
+        signer: &SignerKey,
+        shape: &DummyShape,
+    ) -> Result<UnsignedSessionOperation> {
+        let dummy = public_dummy(session, signer, shape)?;
+        self.unsigned_session_op_in(account, session, calls, Enabling::Use, &dummy)
+            .await
     }
 
     /// Use mode, enable mode (signed by the owner) or multichain enable mode, as `enabling` says.
@@ -517,7 +642,10 @@ mod tests {
         SignerKind,
     };
 
-    use super::{assemble_session_signature, UnsignedSessionOperation};
+    use keyscope_signer::signers::{dummy_signature_for, DummyShape};
+    use keyscope_signer::WebAuthnAuthenticator;
+
+    use super::{assemble_session_signature, public_dummy, UnsignedSessionOperation};
     use crate::error::Error;
     use crate::fees::FeeUsage;
     use crate::stack::Version;
@@ -621,12 +749,22 @@ mod tests {
         ));
     }
 
+    /// [`unsigned`] for `signer`, carrying `dummy` (as `prepare_unsigned_session_op_for` builds it).
+    fn unsigned_for(signer: &SessionSigner, dummy: &[u8]) -> UnsignedSessionOperation {
+        let mut unsigned = unsigned(&SessionKey::from_bytes(&[7u8; 32]).unwrap());
+        unsigned.signature.session.signer = signer.address().unwrap();
+        let mut carried = unsigned.signature.clone();
+        carried.session_signature = dummy.to_vec();
+        unsigned.op.signature = carried.encode().unwrap().into();
+        unsigned
+    }
+
     #[test]
     fn assembles_and_refuses_other_signer_kinds() {
         let signer = SessionSigner::from(P256Key::from_bytes(&[9u8; 32]).unwrap());
         let other = SessionSigner::from(P256Key::from_bytes(&[10u8; 32]).unwrap());
-        let mut unsigned = unsigned(&SessionKey::from_bytes(&[7u8; 32]).unwrap());
-        unsigned.signature.session.signer = signer.address().unwrap();
+        let dummy = dummy_signature_for(&signer.key(), &DummyShape::default()).unwrap();
+        let unsigned = unsigned_for(&signer, &dummy);
         let hash = unsigned.user_op_hash;
 
         let signature = signer.sign(&hash).unwrap();
@@ -660,5 +798,133 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn refuses_signatures_longer_or_of_another_kind_than_estimated() {
+        // Prepared with the secp256k1 dummy: a valid P-256 signature is refused (its gas was not estimated).
+        let p256 = SessionSigner::from(P256Key::from_bytes(&[9u8; 32]).unwrap());
+        let unsigned = unsigned_for(&p256, keyscope_signer::dummy_ecdsa_signature());
+        let hash = unsigned.user_op_hash;
+        let signature = p256.sign(&hash).unwrap();
+        let dummy = unsigned.op.signature.clone();
+        match unsigned.clone().assemble(&signature) {
+            Err(Error::SessionKeySignature { kind, reason, .. }) => {
+                assert_eq!(kind, SignerKind::P256);
+                assert!(reason.contains("secp256k1"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            assemble_session_signature(&dummy, &hash, &signature),
+            Err(Error::SessionKeySignature { .. })
+        ));
+
+        // WebAuthn: estimated for the default origin, signed at a longer one: refused; at the default, taken.
+        let key = P256Key::from_bytes(&[11u8; 32]).unwrap();
+        let short = SessionSigner::from(WebAuthnAuthenticator::new(
+            key.clone(),
+            "keyscope.example",
+            "https://keyscope.example",
+        ));
+        let long = SessionSigner::from(WebAuthnAuthenticator::new(
+            key,
+            "keyscope.example",
+            "https://a-much-longer-origin-than-the-default.keyscope.example",
+        ));
+        let dummy = dummy_signature_for(&short.key(), &DummyShape::default()).unwrap();
+        let unsigned = unsigned_for(&short, &dummy);
+        let hash = unsigned.user_op_hash;
+        match unsigned.clone().assemble(&long.sign(&hash).unwrap()) {
+            Err(Error::SessionKeySignature { kind, reason, .. }) => {
+                assert_eq!(kind, SignerKind::WebAuthn);
+                assert!(reason.contains("longer"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        unsigned.assemble(&short.sign(&hash).unwrap()).unwrap();
+        // Estimated for the longer origin: taken.
+        let shape = DummyShape {
+            origin: Some(long_origin(&long)),
+            ..DummyShape::default()
+        };
+        let unsigned = unsigned_for(&long, &dummy_signature_for(&long.key(), &shape).unwrap());
+        let hash = unsigned.user_op_hash;
+        unsigned.assemble(&long.sign(&hash).unwrap()).unwrap();
+
+        // Multisig (1 of 2): estimated for one member, the signature of both is longer; one member's is taken.
+        let multisig = SessionSigner::multisig(
+            1,
+            vec![
+                (1, SessionKey::from_bytes(&[12u8; 32]).unwrap().into()),
+                (1, P256Key::from_bytes(&[13u8; 32]).unwrap().into()),
+            ],
+        )
+        .unwrap();
+        let p256_member = match &multisig {
+            SessionSigner::Multisig { members, .. } => members
+                .iter()
+                .position(|(_, member)| member.kind() == SignerKind::P256)
+                .unwrap(),
+            _ => unreachable!(),
+        };
+        let shape = DummyShape {
+            members: Some(vec![p256_member]),
+            ..DummyShape::default()
+        };
+        let dummy = dummy_signature_for(&multisig.key(), &shape).unwrap();
+        assert_eq!(
+            dummy,
+            multisig.dummy_signature_with(&[p256_member]).unwrap()
+        );
+        let unsigned = unsigned_for(&multisig, &dummy);
+        let hash = unsigned.user_op_hash;
+        match unsigned.clone().assemble(&multisig.sign(&hash).unwrap()) {
+            Err(Error::SessionKeySignature { reason, .. }) => {
+                assert!(reason.contains("longer"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        unsigned
+            .assemble(&multisig.sign_with(&hash, &[p256_member]).unwrap())
+            .unwrap();
+    }
+
+    fn long_origin(signer: &SessionSigner) -> String {
+        match signer {
+            SessionSigner::WebAuthn(authenticator) => authenticator.origin().to_owned(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_public_dummy_is_the_sessions_signers() {
+        let signer = SessionSigner::from(P256Key::from_bytes(&[9u8; 32]).unwrap());
+        let other = SessionSigner::from(P256Key::from_bytes(&[10u8; 32]).unwrap());
+        let json = format!(
+            r#"{{ "signer": "{}", "valid_after": 0, "valid_until": 2000000000,
+                  "permissions": [{{ "target": "{TOKEN}", "function": "transfer(address to,uint256 amount)" }}] }}"#,
+            signer.address().unwrap()
+        );
+        let session = SessionSpec::compile_json(&json).unwrap();
+        assert_eq!(
+            public_dummy(&session, &signer.key(), &DummyShape::default()).unwrap(),
+            signer.dummy_signature().unwrap()
+        );
+        match public_dummy(&session, &other.key(), &DummyShape::default()) {
+            Err(Error::SignerKeyMismatch { signer: found, key }) => {
+                assert_eq!(found, signer.address().unwrap());
+                assert_eq!(key, other.address().unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        let members = DummyShape {
+            members: Some(vec![0]),
+            ..DummyShape::default()
+        };
+        assert!(matches!(
+            public_dummy(&session, &signer.key(), &members),
+            Err(Error::Signer(keyscope_signer::Error::NotMultisig))
+        ));
     }
 }

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! [`verify_session_signature`] is the bit-exact mirror of the on-chain rule; [`SessionSigner`] signs;
-//! [`SignerKey`] is the public description a session commits to.
+//! [`SignerKey`] is the public description a session commits to, and [`dummy_signature_for`] makes from it (and a
+//! [`DummyShape`]) the same dummy signature as the secret signer's, for gas estimation when the signer signs elsewhere.
 
 mod multisig;
 mod p256;
@@ -29,6 +30,7 @@ pub use keyscope_permissions::signer_key::{
     P256_P,
 };
 use keyscope_permissions::signer_key::{multisig_key_bytes, p256_key_bytes, sorted_members};
+use serde::{Deserialize, Serialize};
 
 pub use self::p256::{p256_public_key_from_sec1, p256_verify, P256Key, P256_HALF_N, P256_N};
 pub use self::webauthn::{
@@ -288,7 +290,7 @@ impl SessionSigner {
     pub fn sign(&self, hash: &B256) -> Result<Vec<u8>> {
         match self {
             Self::Multisig { threshold, members } => {
-                multisig_signature(*threshold, members, None, Some(hash))
+                secret_multisig_signature(*threshold, members, None, Some(hash))
             }
             single => single_signature(single, Some(hash)),
         }
@@ -299,7 +301,7 @@ impl SessionSigner {
     pub fn sign_with(&self, hash: &B256, which: &[usize]) -> Result<Vec<u8>> {
         match self {
             Self::Multisig { threshold, members } => {
-                multisig_signature(*threshold, members, Some(which), Some(hash))
+                secret_multisig_signature(*threshold, members, Some(which), Some(hash))
             }
             _ => Err(Error::NotMultisig),
         }
@@ -312,7 +314,7 @@ impl SessionSigner {
     pub fn dummy_signature(&self) -> Result<Vec<u8>> {
         match self {
             Self::Multisig { threshold, members } => {
-                multisig_signature(*threshold, members, None, None)
+                secret_multisig_signature(*threshold, members, None, None)
             }
             single => single_signature(single, None),
         }
@@ -322,42 +324,140 @@ impl SessionSigner {
     pub fn dummy_signature_with(&self, which: &[usize]) -> Result<Vec<u8>> {
         match self {
             Self::Multisig { threshold, members } => {
-                multisig_signature(*threshold, members, Some(which), None)
+                secret_multisig_signature(*threshold, members, Some(which), None)
             }
             _ => Err(Error::NotMultisig),
         }
     }
 }
 
+/// What a session signer's dummy signature depends on beyond its public key ([`SignerKey`]): for gas estimation
+/// without the signer's secret ([`dummy_signature_for`]). Serialized as `{"rpId"?, "origin"?, "flags"?,
+/// "members"?}`; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DummyShape {
+    /// WebAuthn (also a multisig's WebAuthn members): the relying party id the authenticator uses
+    /// ([`DEFAULT_RP_ID`] when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rp_id: Option<String>,
+    /// WebAuthn (also a multisig's WebAuthn members): the origin the client data names ([`DEFAULT_ORIGIN`] when
+    /// `None`); its length is the signature's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// WebAuthn: the authenticator data flags ([`FLAG_UP`] | [`FLAG_UV`] when `None`); they change no length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u8>,
+    /// Multisig: the positions in the key's `members` of the members who will sign (any order, each once, at
+    /// least one), as [`SessionSigner::dummy_signature_with`] takes them; all members when `None`. Only for a
+    /// multisig ([`Error::NotMultisig`] otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<usize>>,
+}
+
+impl DummyShape {
+    /// The WebAuthn relying party id.
+    pub fn rp_id(&self) -> &str {
+        self.rp_id.as_deref().unwrap_or(DEFAULT_RP_ID)
+    }
+
+    /// The WebAuthn origin.
+    pub fn origin(&self) -> &str {
+        self.origin.as_deref().unwrap_or(DEFAULT_ORIGIN)
+    }
+
+    /// The WebAuthn authenticator data flags.
+    pub fn flags(&self) -> u8 {
+        self.flags.unwrap_or(FLAG_UP | FLAG_UV)
+    }
+
+    /// The shape of `signer`'s own dummy: a WebAuthn authenticator's rp id, origin and flags.
+    fn of(signer: &SessionSigner) -> Self {
+        match signer {
+            SessionSigner::WebAuthn(authenticator) => Self {
+                rp_id: Some(authenticator.rp_id().to_owned()),
+                origin: Some(authenticator.origin().to_owned()),
+                flags: Some(authenticator.flags()),
+                members: None,
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
+/// The dummy session signature of the signer `key` describes, from its public side only: byte for byte
+/// [`SessionSigner::dummy_signature`] (or, with `shape.members`, [`SessionSigner::dummy_signature_with`]) of the
+/// matching secret signer, when `shape` says its WebAuthn rp id, origin and flags (a multisig's WebAuthn members
+/// all take `shape`'s). For estimating a session operation's gas when the signer signs elsewhere. A key
+/// [`SignerKey::validate`] refuses, `shape.members` for a signer that is not a multisig, or members out of range,
+/// repeated or none, are errors.
+pub fn dummy_signature_for(key: &SignerKey, shape: &DummyShape) -> Result<Vec<u8>> {
+    key.validate()?;
+    match key {
+        SignerKey::Multisig { threshold, members } => {
+            let keys = members
+                .iter()
+                .map(|member| (member.weight, member.signer.clone()))
+                .collect::<Vec<_>>();
+            multisig_signature(*threshold, &keys, shape.members.as_deref(), |position| {
+                single_dummy(&keys[position].1, shape)
+            })
+        }
+        _ if shape.members.is_some() => Err(Error::NotMultisig),
+        single => single_dummy(single, shape),
+    }
+}
+
+/// A P-256 or WebAuthn session signature: the key bytes `kind ‖ qx ‖ qy`, then `body`.
+fn keyed_signature(kind: u8, x: &B256, y: &B256, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(P256_KEY_LENGTH + body.len());
+    out.extend_from_slice(&p256_key_bytes(kind, x, y));
+    out.extend_from_slice(body);
+    out
+}
+
+/// A non-multisig signer's dummy signature, from its public side and shape.
+fn single_dummy(key: &SignerKey, shape: &DummyShape) -> Result<Vec<u8>> {
+    Ok(match key {
+        SignerKey::Secp256k1 { .. } => dummy_ecdsa_signature().to_vec(),
+        SignerKey::P256 { x, y } => keyed_signature(
+            KIND_P256,
+            x,
+            y,
+            &[
+                self::p256::DUMMY_R.as_slice(),
+                self::p256::DUMMY_S.as_slice(),
+            ]
+            .concat(),
+        ),
+        SignerKey::WebAuthn { x, y } => keyed_signature(
+            KIND_WEBAUTHN,
+            x,
+            y,
+            &self::webauthn::dummy_assertion(shape.rp_id(), shape.origin(), shape.flags()).encode(),
+        ),
+        SignerKey::Multisig { .. } => {
+            return Err(keyscope_permissions::Error::NestedMultisig { member: 0 }.into())
+        }
+    })
+}
+
 /// A non-multisig signer's signature over `hash`, or its dummy when `hash` is `None`.
 fn single_signature(signer: &SessionSigner, hash: Option<&B256>) -> Result<Vec<u8>> {
+    let Some(hash) = hash else {
+        return single_dummy(&signer.key(), &DummyShape::of(signer));
+    };
     Ok(match signer {
-        SessionSigner::Secp256k1(key) => match hash {
-            Some(hash) => key.sign_hash_bytes(hash)?.to_vec(),
-            None => dummy_ecdsa_signature().to_vec(),
-        },
+        SessionSigner::Secp256k1(key) => key.sign_hash_bytes(hash)?.to_vec(),
         SessionSigner::P256(key) => {
             let (x, y) = key.public();
-            let (r, s) = match hash {
-                Some(hash) => key.sign_prehash(hash)?,
-                None => (self::p256::DUMMY_R, self::p256::DUMMY_S),
-            };
-            let mut out = Vec::with_capacity(P256_SIGNATURE_LENGTH);
-            out.extend_from_slice(&p256_key_bytes(KIND_P256, &x, &y));
-            out.extend_from_slice(r.as_slice());
-            out.extend_from_slice(s.as_slice());
-            out
+            let (r, s) = key.sign_prehash(hash)?;
+            keyed_signature(KIND_P256, &x, &y, &[r.as_slice(), s.as_slice()].concat())
         }
         SessionSigner::WebAuthn(authenticator) => {
             let (x, y) = authenticator.public();
-            let auth = match hash {
-                Some(hash) => authenticator.assert(hash)?,
-                None => authenticator.dummy_assertion(),
-            };
-            let mut out = Vec::with_capacity(P256_KEY_LENGTH + auth.encoded_len());
-            out.extend_from_slice(&p256_key_bytes(KIND_WEBAUTHN, &x, &y));
-            out.extend_from_slice(&auth.encode());
-            out
+            let auth = authenticator.assert(hash)?;
+            keyed_signature(KIND_WEBAUTHN, &x, &y, &auth.encode())
         }
         SessionSigner::Multisig { .. } => {
             return Err(keyscope_permissions::Error::NestedMultisig { member: 0 }.into())
@@ -365,20 +465,17 @@ fn single_signature(signer: &SessionSigner, hash: Option<&B256>) -> Result<Vec<u
     })
 }
 
-/// A multisig's signature by the members `which` (all when `None`), over `hash` (dummies when `None`).
+/// A multisig's signature by the members `which` (all when `None`) of `members` (`(weight, key)`, in any order),
+/// each member's sub-signature `sub(its position in members)`.
 fn multisig_signature(
     threshold: u16,
-    members: &[(u16, SessionSigner)],
+    members: &[(u16, SignerKey)],
     which: Option<&[usize]>,
-    hash: Option<&B256>,
+    mut sub: impl FnMut(usize) -> Result<Vec<u8>>,
 ) -> Result<Vec<u8>> {
-    let keys = members
-        .iter()
-        .map(|(weight, signer)| (*weight, signer.key()))
-        .collect::<Vec<_>>();
     let sorted = sorted_members(
         threshold,
-        &keys
+        &members
             .iter()
             .map(|(weight, key)| (*weight, key))
             .collect::<Vec<_>>(),
@@ -401,7 +498,7 @@ fn multisig_signature(
     }
     // each member's position in `members`, in ascending address order
     let mut positions = (0..members.len()).collect::<Vec<_>>();
-    let addresses = keys
+    let addresses = members
         .iter()
         .map(|(_, key)| key.address())
         .collect::<Result<Vec<_>, _>>()?;
@@ -413,7 +510,7 @@ fn multisig_signature(
         if !chosen[position] {
             continue;
         }
-        let sub = single_signature(&members[position].1, hash)?;
+        let sub = sub(position)?;
         let length = u16::try_from(sub.len()).map_err(|_| Error::TooLong {
             field: "multisig sub-signature",
             length: sub.len(),
@@ -424,6 +521,26 @@ fn multisig_signature(
         out.extend_from_slice(&sub);
     }
     Ok(out)
+}
+
+/// `(weight, key)` of a multisig's members.
+fn weighted_keys(members: &[(u16, SessionSigner)]) -> Vec<(u16, SignerKey)> {
+    members
+        .iter()
+        .map(|(weight, signer)| (*weight, signer.key()))
+        .collect()
+}
+
+/// A multisig's signature by the members `which` (all when `None`), over `hash` (dummies when `None`).
+fn secret_multisig_signature(
+    threshold: u16,
+    members: &[(u16, SessionSigner)],
+    which: Option<&[usize]>,
+    hash: Option<&B256>,
+) -> Result<Vec<u8>> {
+    multisig_signature(threshold, &weighted_keys(members), which, |position| {
+        single_signature(&members[position].1, hash)
+    })
 }
 
 /// The public description of multisig members.

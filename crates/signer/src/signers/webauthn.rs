@@ -307,31 +307,49 @@ impl WebAuthnAuthenticator {
     /// An assertion of the same shape and length as [`Self::assert`]'s (this rp id, flags and origin, counter 0,
     /// a fixed challenge) whose fixed `(r, s)` verifies for no hash and no key: for gas estimation.
     pub fn dummy_assertion(&self) -> WebAuthnAuth {
-        let mut auth = self.unsigned(&DUMMY_CHALLENGE, 0);
-        auth.r = DUMMY_R;
-        auth.s = DUMMY_S;
-        auth
+        dummy_assertion(&self.rp_id, &self.origin, self.flags)
     }
 
     fn unsigned(&self, challenge: &B256, counter: u32) -> WebAuthnAuth {
-        let mut authenticator_data = Vec::with_capacity(37);
-        authenticator_data.extend_from_slice(&Sha256::digest(self.rp_id.as_bytes()));
-        authenticator_data.push(self.flags);
-        authenticator_data.extend_from_slice(&counter.to_be_bytes());
-        let prefix = "{\"type\":\"webauthn.get\",";
-        // a JSON string literal, escaped as a browser would
-        let origin = serde_json::Value::String(self.origin.clone()).to_string();
-        let client_data_json = format!(
-            "{prefix}\"challenge\":\"{}\",\"origin\":{origin},\"crossOrigin\":false}}",
-            URL_SAFE_NO_PAD.encode(challenge)
-        );
-        WebAuthnAuth {
-            r: B256::ZERO,
-            s: B256::ZERO,
-            challenge_index: U256::from(prefix.len()),
-            type_index: U256::from(1),
-            authenticator_data,
-            client_data_json: client_data_json.into_bytes(),
-        }
+        unsigned_assertion(&self.rp_id, &self.origin, self.flags, challenge, counter)
+    }
+}
+
+/// The dummy assertion of an authenticator of `rp_id` at `origin` with these flags (see
+/// [`WebAuthnAuthenticator::dummy_assertion`]): only public values, so a caller without the credential's secret
+/// makes the same bytes.
+pub(crate) fn dummy_assertion(rp_id: &str, origin: &str, flags: u8) -> WebAuthnAuth {
+    let mut auth = unsigned_assertion(rp_id, origin, flags, &DUMMY_CHALLENGE, 0);
+    auth.r = DUMMY_R;
+    auth.s = DUMMY_S;
+    auth
+}
+
+/// An assertion with `(r, s)` zero: `sha256(rpId) ‖ flags ‖ counter` and the client data JSON a browser writes.
+fn unsigned_assertion(
+    rp_id: &str,
+    origin: &str,
+    flags: u8,
+    challenge: &B256,
+    counter: u32,
+) -> WebAuthnAuth {
+    let mut authenticator_data = Vec::with_capacity(37);
+    authenticator_data.extend_from_slice(&Sha256::digest(rp_id.as_bytes()));
+    authenticator_data.push(flags);
+    authenticator_data.extend_from_slice(&counter.to_be_bytes());
+    let prefix = "{\"type\":\"webauthn.get\",";
+    // a JSON string literal, escaped as a browser would
+    let origin = serde_json::Value::String(origin.to_owned()).to_string();
+    let client_data_json = format!(
+        "{prefix}\"challenge\":\"{}\",\"origin\":{origin},\"crossOrigin\":false}}",
+        URL_SAFE_NO_PAD.encode(challenge)
+    );
+    WebAuthnAuth {
+        r: B256::ZERO,
+        s: B256::ZERO,
+        challenge_index: U256::from(prefix.len()),
+        type_index: U256::from(1),
+        authenticator_data,
+        client_data_json: client_data_json.into_bytes(),
     }
 }
