@@ -497,6 +497,11 @@ fn draft_path(keystore: &Path) -> PathBuf {
 
 /// Parses `FILE[:WEIGHT]`.
 fn parse_member(text: &str) -> Result<MemberFile, String> {
+    if let Some(path) = text.strip_suffix(':') {
+        return Err(format!(
+            "{path}: no weight after the colon (FILE or FILE:WEIGHT)"
+        ));
+    }
     let (path, weight) = match text.rsplit_once(':') {
         Some((path, weight)) if !path.is_empty() && weight.chars().all(|c| c.is_ascii_digit()) => {
             let weight = weight
@@ -515,19 +520,27 @@ fn parse_member(text: &str) -> Result<MemberFile, String> {
     })
 }
 
-/// A new session signer: its secret file's JSON (the keystore, or a multisig file naming its members) and its
-/// public side.
-struct NewSigner {
-    json: String,
-    key: SignerKey,
-    encrypted: bool,
+/// A new session signer, before anything is written: a secret to encrypt, or a multisig file naming the
+/// (canonical) paths of its members' files.
+enum NewSigner {
+    Secret(SessionSigner),
+    Multisig {
+        json: String,
+        key: SignerKey,
+        members: Vec<PathBuf>,
+    },
+}
+
+impl NewSigner {
+    fn key(&self) -> SignerKey {
+        match self {
+            Self::Secret(signer) => signer.key(),
+            Self::Multisig { key, .. } => key.clone(),
+        }
+    }
 }
 
 fn new_signer(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
-    let kdf = match args.kdf {
-        KdfChoice::Standard => Kdf::STANDARD,
-        KdfChoice::Light => Kdf::LIGHT,
-    };
     if args.kind != SignerKindChoice::Multisig
         && (!args.members.is_empty() || args.threshold.is_some())
     {
@@ -536,7 +549,7 @@ fn new_signer(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
     if args.kind != SignerKindChoice::Webauthn && args.origin.is_some() {
         bail!("--origin is for --kind webauthn");
     }
-    let signer = match args.kind {
+    Ok(NewSigner::Secret(match args.kind {
         SignerKindChoice::Secp256k1 => SessionSigner::from(SessionKey::generate()),
         SignerKindChoice::P256 => SessionSigner::from(P256Key::generate()),
         SignerKindChoice::Webauthn => {
@@ -551,13 +564,7 @@ fn new_signer(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
             ))
         }
         SignerKindChoice::Multisig => return new_multisig(args, out),
-    };
-    let json = keystore::encrypt_signer(&signer, &args.password.password()?, kdf)?;
-    Ok(NewSigner {
-        json,
-        key: signer.key(),
-        encrypted: true,
-    })
+    }))
 }
 
 /// A multisig file naming `args.members`, their paths relative to the directory of `out` (the file's own path,
@@ -566,13 +573,11 @@ fn new_multisig(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
     if args.members.is_empty() {
         bail!("--kind multisig needs its members: --member FILE[:WEIGHT], once per member");
     }
-    let base = out
-        .and_then(Path::parent)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let base = out.map_or(Path::new("."), directory_of);
     let base = std::fs::canonicalize(base)
         .map_err(|e| anyhow!("cannot resolve the directory {}: {e}", base.display()))?;
     let mut members = Vec::with_capacity(args.members.len());
+    let mut canonical = Vec::with_capacity(args.members.len());
     for member in &args.members {
         let path = std::fs::canonicalize(&member.keystore)
             .map_err(|e| anyhow!("member {}: {e}", member.keystore.display()))?;
@@ -583,6 +588,7 @@ fn new_multisig(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
             weight: member.weight,
             keystore,
         });
+        canonical.push(path);
     }
     let total: u32 = members.iter().map(|m| u32::from(m.weight)).sum();
     let threshold = match args.threshold {
@@ -593,16 +599,32 @@ fn new_multisig(args: &NewArgs, out: Option<&Path>) -> Result<NewSigner> {
     };
     let json = keystore::multisig_file_json(threshold, &members)?;
     let key = keystore::signer_key(&json, &base).context("the multisig")?;
-    Ok(NewSigner {
+    Ok(NewSigner::Multisig {
         json,
         key,
-        encrypted: false,
+        members: canonical,
     })
+}
+
+/// The directory of a file path (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The file a path names, whether or not it exists: its directory resolved, then its name.
+fn file_identity(path: &Path) -> PathBuf {
+    match (std::fs::canonicalize(directory_of(path)), path.file_name()) {
+        (Ok(directory), Some(name)) => directory.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 fn new(args: NewArgs, global: Global) -> Result<()> {
     let signer = new_signer(&args, args.out.as_deref())?;
-    let address = signer.key.address()?;
+    let key = signer.key();
+    let address = key.address()?;
     let path = args
         .out
         .clone()
@@ -611,19 +633,34 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         .permissions_out
         .clone()
         .unwrap_or_else(|| draft_path(&path));
-    if draft == path {
+    if file_identity(&draft) == file_identity(&path) {
         bail!(
             "--permissions-out {} is the keystore's path",
             draft.display()
         );
     }
+    if let NewSigner::Multisig { members, .. } = &signer {
+        for written in [&path, &draft] {
+            if members.contains(&file_identity(written)) {
+                bail!(
+                    "{} is a member's key file: the multisig file and its draft go elsewhere",
+                    written.display()
+                );
+            }
+        }
+    }
+    // The password before any file is opened (a multisig file has no secret of its own).
+    let password = match &signer {
+        NewSigner::Secret(_) => Some(args.password.password()?),
+        NewSigner::Multisig { .. } => None,
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let spec = SessionSpec {
         signer: address,
-        signer_key: (signer.key.kind() != SignerKind::Secp256k1).then(|| signer.key.clone()),
+        signer_key: (key.kind() != SignerKind::Secp256k1).then(|| key.clone()),
         valid_after: 0,
         valid_until: now.saturating_add(args.valid_for),
         paymaster: args.paymaster,
@@ -632,6 +669,7 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         permissions: vec![],
     };
     let warnings = fee_warnings(&spec);
+    // Open first: an existing file is refused before the (slow) key derivation.
     let mut file = open_private(&path, args.force)?;
     let mut draft_file = match open_private(&draft, args.force) {
         Ok(file) => file,
@@ -641,10 +679,24 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
             return Err(error);
         }
     };
-    let written = file
-        .write_all(signer.json.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+    let kdf = match args.kdf {
+        KdfChoice::Standard => Kdf::STANDARD,
+        KdfChoice::Light => Kdf::LIGHT,
+    };
+    let contents = match (&signer, &password) {
+        (NewSigner::Secret(secret), Some(password)) => {
+            keystore::encrypt_signer(secret, password, kdf).map_err(anyhow::Error::from)
+        }
+        (NewSigner::Multisig { json, .. }, _) => Ok(json.clone()),
+        (NewSigner::Secret(_), None) => Err(anyhow!("a keystore needs a password")),
+    };
+    let encrypted = matches!(signer, NewSigner::Secret(_));
+    let written = contents
+        .and_then(|contents| {
+            file.write_all(contents.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
+        })
         .and_then(|()| {
             draft_file
                 .write_all(format!("{}\n", spec.to_json()).as_bytes())
@@ -659,13 +711,13 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         return Err(error);
     }
     let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
-    let described = signer.key.description();
+    let described = key.description();
     if global.json {
         output::print_json(&json!({
             "address": address,
-            "signer": signer.key,
+            "signer": key,
             "keystore": path,
-            "encrypted": signer.encrypted,
+            "encrypted": encrypted,
             "permissions": draft,
             "valid_until": spec.valid_until,
             "paymaster": spec.paymaster,
@@ -679,7 +731,7 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         println!(
             "session signer {address} ({described}) written to {} ({})",
             path.display(),
-            if signer.encrypted {
+            if encrypted {
                 "encrypted keystore"
             } else {
                 "multisig file: it names its members' keystores"

@@ -1296,4 +1296,39 @@ async fn session_new_each_signer_kind_grants_and_sends() {
         1,
         &["threshold 2 is above the members' total weight 1"],
     );
+    // A multisig file never replaces one of its members' key files, whatever the spelling of the path.
+    let before = std::fs::read_to_string(&member_a).unwrap();
+    let same = dir.join(".").join("member-a.json");
+    assert_error(
+        &new_keystore(
+            "session",
+            &same,
+            &password,
+            &[
+                "--kind",
+                "multisig",
+                "--member",
+                path_str(&member_a),
+                "--force",
+            ],
+        ),
+        1,
+        &["is a member's key file"],
+    );
+    assert_eq!(std::fs::read_to_string(&member_a).unwrap(), before);
+    assert_error(
+        &new_keystore(
+            "session",
+            &dir.join("bad.json"),
+            &password,
+            &[
+                "--kind",
+                "multisig",
+                "--member",
+                &format!("{}:", path_str(&member_a)),
+            ],
+        ),
+        2,
+        &["no weight after the colon"],
+    );
 }

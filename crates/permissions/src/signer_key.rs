@@ -92,6 +92,8 @@ pub enum SignerKey {
         y: B256,
     },
     /// A WebAuthn P-256 credential (its rp id and origin are not committed: the validator does not check them).
+    /// Read as `webAuthn` or `webauthn`.
+    #[serde(alias = "webauthn")]
     WebAuthn {
         /// The public key's x.
         x: B256,

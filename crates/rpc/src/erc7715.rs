@@ -994,10 +994,11 @@ impl Service {
                     .map_err(|e| e.within(&field))?
                     .0
                     .canonical()
-                    .ok()
-                    .filter(|key| !matches!(key, SignerKey::Secp256k1 { .. })),
+                    .map_err(|e| Error::invalid(join_path(&field, "signer"), e.to_string()))?
+                    .into(),
                 None => None,
-            };
+            }
+            .filter(|key: &SignerKey| !matches!(key, SignerKey::Secp256k1 { .. }));
             let code = self.client().provider().get_code_at(key).await?;
             if !code.is_empty() && !code.starts_with(&[0xef, 0x01, 0x00]) {
                 return Err(Error::invalid(

@@ -20,7 +20,9 @@ use keyscope_permissions::Error as PermissionsError;
 
 use crate::error::{Error, Result};
 use crate::key::SessionKey;
-use crate::signers::{P256Key, SessionSigner, SignerKey, SignerKind, WebAuthnAuthenticator};
+use crate::signers::{
+    P256Key, SessionSigner, SignerKey, SignerKind, WebAuthnAuthenticator, MAX_MULTISIG_MEMBERS,
+};
 
 type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
 
@@ -357,71 +359,62 @@ pub fn decrypt(json: &str, password: &str) -> Result<SessionKey> {
 /// file names its members' files: [`read_signer_file`]). The key is checked against the public side the file
 /// states, as [`decrypt`] checks the address.
 pub fn decrypt_signer(json: &str, password: &str) -> Result<SessionSigner> {
-    if serde_json::from_str::<MultisigFile>(json).is_ok() {
+    if multisig_file(json)?.is_some() {
         return Err(unsupported(
             "a multisig file: read it with read_signer_file, which reads its members' keystores",
         ));
     }
     let keystore = parse_keystore(json)?;
-    let (x, y, key) = match &keystore.keyscope {
+    let stated = match &keystore.keyscope {
         None => return secp256k1_key(&keystore, password).map(SessionSigner::Secp256k1),
-        Some(KeyscopeKey::P256 { x, y }) | Some(KeyscopeKey::WebAuthn { x, y, .. }) => {
-            let secret = decrypt_secret(&keystore, password)?;
-            (x, y, P256Key::from_bytes(&secret)?)
-        }
+        Some(stated) => stated,
     };
-    if key.public() != (*x, *y) {
-        let stated = SignerKey::P256 { x: *x, y: *y };
+    let secret = decrypt_secret(&keystore, password)?;
+    let key = P256Key::from_bytes(&secret)?;
+    let signer = match stated {
+        KeyscopeKey::P256 { .. } => SessionSigner::P256(key),
+        KeyscopeKey::WebAuthn { rp_id, origin, .. } => SessionSigner::WebAuthn(
+            WebAuthnAuthenticator::new(key, rp_id.clone(), origin.clone()),
+        ),
+    };
+    let stated = stated.key();
+    if signer.key() != stated {
         return Err(Error::KeystoreAddressMismatch {
-            stated: stated
-                .address()
-                .map_or_else(|_| "an invalid P-256 key".to_owned(), |a| a.to_string()),
-            actual: SessionSigner::P256(key).address()?.to_string(),
+            stated: stated.address().map_or_else(
+                |_| format!("an invalid {} key", stated.kind()),
+                |a| a.to_string(),
+            ),
+            actual: signer.address()?.to_string(),
         });
     }
-    Ok(match keystore.keyscope {
-        Some(KeyscopeKey::WebAuthn { rp_id, origin, .. }) => {
-            SessionSigner::WebAuthn(WebAuthnAuthenticator::new(key, rp_id, origin))
-        }
-        _ => SessionSigner::P256(key),
-    })
+    Ok(signer)
 }
 
 /// The public side of a session signer file, read without its password: a secp256k1 keystore's `address` (which
 /// it must then state), a P-256 or passkey keystore's key, or a multisig file's members (read from their files,
 /// relative to `base`, the multisig file's directory), validated as [`SignerKey::validate`] does.
 pub fn signer_key(json: &str, base: &std::path::Path) -> Result<SignerKey> {
-    if let Ok(file) = serde_json::from_str::<MultisigFile>(json) {
-        let mut members = Vec::with_capacity(file.keyscope.members.len());
-        for (index, member) in file.keyscope.members.iter().enumerate() {
-            let path = base.join(&member.keystore);
-            let signer = read_single_file(&path, single_signer_key)?;
-            if signer.kind() == SignerKind::Multisig {
-                return Err(PermissionsError::NestedMultisig { member: index }.into());
-            }
-            members.push(crate::signers::MultisigMember {
-                weight: member.weight,
-                signer,
-            });
-        }
-        let key = SignerKey::Multisig {
-            threshold: file.keyscope.threshold,
-            members,
-        };
-        key.validate()?;
-        return Ok(key);
+    let Some(file) = multisig_file(json)? else {
+        return single_signer_key(json);
+    };
+    let paths = member_paths(&file.keyscope, base)?;
+    let mut members = Vec::with_capacity(paths.len());
+    for (index, (weight, path)) in paths.into_iter().enumerate() {
+        let signer = read_member_file(&path, index, single_signer_key)?;
+        members.push(crate::signers::MultisigMember { weight, signer });
     }
-    single_signer_key(json)
+    let key = SignerKey::Multisig {
+        threshold: file.keyscope.threshold,
+        members,
+    };
+    key.validate()?;
+    Ok(key)
 }
 
 fn single_signer_key(json: &str) -> Result<SignerKey> {
-    if serde_json::from_str::<MultisigFile>(json).is_ok() {
-        return Err(PermissionsError::NestedMultisig { member: 0 }.into());
-    }
     let keystore = parse_keystore(json)?;
-    let key = match keystore.keyscope {
-        Some(KeyscopeKey::P256 { x, y }) => SignerKey::P256 { x, y },
-        Some(KeyscopeKey::WebAuthn { x, y, .. }) => SignerKey::WebAuthn { x, y },
+    let key = match &keystore.keyscope {
+        Some(stated) => stated.key(),
         None => SignerKey::Secp256k1 {
             address: stated_address(&keystore)?.ok_or_else(|| {
                 malformed("address: a secp256k1 keystore read without its password must state its address")
@@ -447,27 +440,22 @@ pub fn multisig_file_json(threshold: u16, members: &[MemberFile]) -> Result<Stri
 
 /// Reads a session signer file of any kind: [`decrypt_signer`] for a keystore; for a multisig file, every
 /// member's keystore (paths relative to the multisig file's directory, all under the same `password`), as
-/// [`SessionSigner::multisig`] builds it.
+/// [`SessionSigner::multisig`] builds it. The multisig's shape (member count, weights, threshold, distinct files)
+/// is checked before any member is read, so a hostile file cannot make it derive one key many times.
 pub fn read_signer_file(
     path: impl AsRef<std::path::Path>,
     password: &str,
 ) -> Result<SessionSigner> {
     let path = path.as_ref();
     let json = read_to_string(path)?;
-    let Ok(file) = serde_json::from_str::<MultisigFile>(&json) else {
+    let Some(file) = multisig_file(&json)? else {
         return decrypt_signer(&json, password);
     };
-    let base = path.parent().unwrap_or(std::path::Path::new(""));
-    let mut members = Vec::with_capacity(file.keyscope.members.len());
-    for (index, member) in file.keyscope.members.iter().enumerate() {
-        let member_path = base.join(&member.keystore);
-        let signer = read_single_file(&member_path, |json| {
-            if serde_json::from_str::<MultisigFile>(json).is_ok() {
-                return Err(PermissionsError::NestedMultisig { member: index }.into());
-            }
-            decrypt_signer(json, password)
-        })?;
-        members.push((member.weight, signer));
+    let paths = member_paths(&file.keyscope, parent(path))?;
+    let mut members = Vec::with_capacity(paths.len());
+    for (index, (weight, path)) in paths.into_iter().enumerate() {
+        let signer = read_member_file(&path, index, |json| decrypt_signer(json, password))?;
+        members.push((weight, signer));
     }
     SessionSigner::multisig(file.keyscope.threshold, members)
 }
@@ -476,28 +464,159 @@ pub fn read_signer_file(
 pub fn read_signer_key_file(path: impl AsRef<std::path::Path>) -> Result<SignerKey> {
     let path = path.as_ref();
     let json = read_to_string(path)?;
-    signer_key(&json, path.parent().unwrap_or(std::path::Path::new("")))
+    signer_key(&json, parent(path))
 }
 
-/// Reads a member's file and applies `read`, naming the file in a malformed-file error.
-fn read_single_file<T>(path: &std::path::Path, read: impl Fn(&str) -> Result<T>) -> Result<T> {
+fn parent(path: &std::path::Path) -> &std::path::Path {
+    path.parent().unwrap_or(std::path::Path::new(""))
+}
+
+/// A multisig file, when `json` is one (its `keyscope.kind` is `"multisig"`), parsed strictly.
+fn multisig_file(json: &str) -> Result<Option<MultisigFile>> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(json_error)?;
+    if value
+        .pointer("/keyscope/kind")
+        .and_then(serde_json::Value::as_str)
+        != Some("multisig")
+    {
+        return Ok(None);
+    }
+    serde_json::from_value(value).map(Some).map_err(json_error)
+}
+
+/// The members' `(weight, file)` (relative paths resolved from `base`), after checking what needs no file: 1 to
+/// [`MAX_MULTISIG_MEMBERS`] members, weights above zero, a threshold from 1 to the total weight, no file named twice.
+fn member_paths(
+    file: &MultisigJson,
+    base: &std::path::Path,
+) -> Result<Vec<(u16, std::path::PathBuf)>> {
+    let members = &file.members;
+    if members.is_empty() {
+        return Err(PermissionsError::EmptyMultisig.into());
+    }
+    if members.len() > MAX_MULTISIG_MEMBERS {
+        return Err(PermissionsError::TooManyMembers {
+            count: members.len(),
+            max: MAX_MULTISIG_MEMBERS,
+        }
+        .into());
+    }
+    if let Some(member) = members.iter().position(|member| member.weight == 0) {
+        return Err(PermissionsError::ZeroWeight { member }.into());
+    }
+    let total: u32 = members.iter().map(|member| u32::from(member.weight)).sum();
+    if file.threshold == 0 {
+        return Err(PermissionsError::ZeroThreshold.into());
+    }
+    if u32::from(file.threshold) > total {
+        return Err(PermissionsError::ThresholdAboveWeight {
+            threshold: file.threshold,
+            total,
+        }
+        .into());
+    }
+    let paths = members
+        .iter()
+        .map(|member| (member.weight, base.join(&member.keystore)))
+        .collect::<Vec<_>>();
+    let identities = paths
+        .iter()
+        .map(|(_, path)| std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+        .collect::<Vec<_>>();
+    for (index, identity) in identities.iter().enumerate() {
+        if let Some(first) = identities[..index]
+            .iter()
+            .position(|other| other == identity)
+        {
+            return Err(malformed(format!(
+                "keyscope.members[{index}] names the file of keyscope.members[{first}]"
+            )));
+        }
+    }
+    Ok(paths)
+}
+
+/// Reads member `index`'s file (never a multisig) and applies `read`, naming the file in a malformed-file error.
+fn read_member_file<T>(
+    path: &std::path::Path,
+    index: usize,
+    read: impl Fn(&str) -> Result<T>,
+) -> Result<T> {
     let json = read_to_string(path)?;
-    read(&json).map_err(|error| match error {
+    if multisig_file(&json)
+        .map_err(|error| in_file(path, error))?
+        .is_some()
+    {
+        return Err(PermissionsError::NestedMultisig { member: index }.into());
+    }
+    read(&json).map_err(|error| in_file(path, error))
+}
+
+fn in_file(path: &std::path::Path, error: Error) -> Error {
+    match error {
         Error::MalformedKeystore { reason } => malformed(format!("{}: {reason}", path.display())),
         other => other,
-    })
+    }
 }
 
+/// Most bytes of a signer file read (a keystore is under 1 KiB, a multisig file of 16 members a few).
+const MAX_SIGNER_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a regular file of at most [`MAX_SIGNER_FILE_BYTES`] (not a device, FIFO or directory a hostile multisig
+/// file might name).
 fn read_to_string(path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::Io {
+    use std::io::Read as _;
+    let io = |e: std::io::Error| Error::Io {
         path: path.display().to_string(),
         message: e.to_string(),
-    })
+    };
+    let metadata = std::fs::metadata(path).map_err(io)?;
+    if !metadata.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_SIGNER_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_SIGNER_FILE_BYTES {
+        return Err(malformed(format!(
+            "{}: over {MAX_SIGNER_FILE_BYTES} bytes",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// A JSON error as the reason of a malformed file, without the values serde quotes (a file's value may be a
+/// secret): where it is, and what kind of error, with serde's message only for syntax errors and missing, unknown
+/// or duplicate fields (which name fields and kinds, not values).
+fn json_error(error: serde_json::Error) -> Error {
+    let message = error.to_string();
+    let names_only = [
+        "missing field",
+        "unknown field",
+        "unknown variant",
+        "duplicate field",
+    ];
+    let reason = match error.classify() {
+        serde_json::error::Category::Data
+            if !names_only.iter().any(|start| message.starts_with(start)) =>
+        {
+            format!(
+                "a value of the wrong type or shape at line {} column {}",
+                error.line(),
+                error.column()
+            )
+        }
+        _ => message,
+    };
+    malformed(reason)
 }
 
 fn parse_keystore(json: &str) -> Result<KeystoreJson> {
-    let keystore: KeystoreJson =
-        serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
+    let keystore: KeystoreJson = serde_json::from_str(json).map_err(json_error)?;
     if keystore.version != 3 {
         return Err(unsupported(format!("version {}", keystore.version)));
     }
@@ -606,9 +725,14 @@ fn decrypt_secret(keystore: &KeystoreJson, password: &str) -> Result<Zeroizing<[
 
 impl KeyscopeKey {
     fn kind(&self) -> SignerKind {
+        self.key().kind()
+    }
+
+    /// The public key the file states.
+    fn key(&self) -> SignerKey {
         match self {
-            Self::P256 { .. } => SignerKind::P256,
-            Self::WebAuthn { .. } => SignerKind::WebAuthn,
+            Self::P256 { x, y } => SignerKey::P256 { x: *x, y: *y },
+            Self::WebAuthn { x, y, .. } => SignerKey::WebAuthn { x: *x, y: *y },
         }
     }
 }

@@ -203,3 +203,81 @@ fn test_signer_key_refuses_secp256k1_keystore_without_address() {
     ));
     let _: SignerKey = keystore::signer_key(&json, Path::new(".")).unwrap();
 }
+
+#[test]
+fn test_read_signer_file_checks_multisig_shape_before_reading_members() {
+    let dir = tempdir("shape-first");
+    write(&dir, "a.json", &secp(1));
+    // 17 members, the last a missing file: refused for the count, before any file is read
+    let mut members = (0..16)
+        .map(|i| MemberFile {
+            weight: 1,
+            keystore: format!("m{i}.json").into(),
+        })
+        .collect::<Vec<_>>();
+    members.push(MemberFile {
+        weight: 1,
+        keystore: "missing.json".into(),
+    });
+    let path = dir.join("many.json");
+    std::fs::write(&path, keystore::multisig_file_json(1, &members).unwrap()).unwrap();
+    assert!(matches!(
+        keystore::read_signer_file(&path, PASSWORD),
+        Err(Error::Permissions(PermissionsError::TooManyMembers {
+            count: 17,
+            max: 16
+        }))
+    ));
+    // one keystore named twice (once through another spelling of its path): refused before decrypting it
+    let twice = [("a.json", 1), ("./a.json", 1)].map(|(name, weight)| MemberFile {
+        weight,
+        keystore: name.into(),
+    });
+    std::fs::write(&path, keystore::multisig_file_json(2, &twice).unwrap()).unwrap();
+    let error = keystore::read_signer_file(&path, "wrong password").unwrap_err();
+    assert!(
+        matches!(&error, Error::MalformedKeystore { reason } if reason.contains("names the file of")),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn test_read_signer_file_refuses_devices_and_oversized_files() {
+    let dir = tempdir("hostile-files");
+    let member = |name: &str| MemberFile {
+        weight: 1,
+        keystore: name.into(),
+    };
+    std::fs::write(dir.join("big.json"), vec![b' '; 70 * 1024]).unwrap();
+    for name in ["/dev/zero", "big.json", "."] {
+        let path = dir.join("multisig.json");
+        std::fs::write(
+            &path,
+            keystore::multisig_file_json(1, &[member(name)]).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            keystore::read_signer_file(&path, PASSWORD).is_err(),
+            "{name} read"
+        );
+        assert!(
+            keystore::read_signer_key_file(&path).is_err(),
+            "{name} read"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn test_signer_file_errors_do_not_quote_values() {
+    let secret = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+    let json = format!(r#"{{ "version": 3, "crypto": "{secret}" }}"#);
+    let error = keystore::decrypt_signer(&json, PASSWORD).unwrap_err();
+    assert!(matches!(error, Error::MalformedKeystore { .. }), "{error}");
+    assert!(!error.to_string().contains(secret), "{error}");
+    // a multisig file with a typo is reported as one
+    let typo = r#"{ "keyscope": { "kind": "multisig", "treshold": 1, "members": [] } }"#;
+    let error = keystore::signer_key(typo, Path::new(".")).unwrap_err();
+    assert!(error.to_string().contains("treshold"), "{error}");
+}
