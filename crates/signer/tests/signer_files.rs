@@ -276,8 +276,8 @@ fn test_signer_file_errors_do_not_quote_values() {
     let error = keystore::decrypt_signer(&json, PASSWORD).unwrap_err();
     assert!(matches!(error, Error::MalformedKeystore { .. }), "{error}");
     assert!(!error.to_string().contains(secret), "{error}");
-    // a multisig file with a typo is reported as one
-    let typo = r#"{ "keyscope": { "kind": "multisig", "treshold": 1, "members": [] } }"#;
+    // a multisig file with an unknown field is reported as one
+    let typo = r#"{ "keyscope": { "kind": "multisig", "quorum": 1, "members": [] } }"#;
     let error = keystore::signer_key(typo, Path::new(".")).unwrap_err();
-    assert!(error.to_string().contains("treshold"), "{error}");
+    assert!(error.to_string().contains("quorum"), "{error}");
 }
