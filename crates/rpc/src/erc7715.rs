@@ -533,6 +533,12 @@ fn read_signer(signer: &Typed) -> Result<(SignerKey, Value)> {
             ))
         }
         "key" => {
+            if signer.data.get("threshold").is_some() {
+                return Err(Error::invalid(
+                    "signer.data.threshold",
+                    "only a keys signer (a multisig) has a threshold: one key always signs alone",
+                ));
+            }
             let (key, read) = read_key(&signer.data, "signer.data")?;
             Ok((key, json!({ "type": "key", "data": read })))
         }
@@ -2067,6 +2073,10 @@ mod tests {
                 "signer.data.type",
             ),
             (key(p256_key(&off_curve)), "signer.data.publicKey"),
+            (
+                key(json!({ "type": "secp256r1", "publicKey": compressed, "threshold": 1 })),
+                "signer.data.threshold",
+            ),
             (key(p256_key(&uncompressed[..66])), "signer.data.publicKey"),
             (key(p256_key("0x")), "signer.data.publicKey"),
             (

@@ -5,7 +5,7 @@ use ::p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use ::p256::FieldBytes;
 use alloy_primitives::{uint, B256, U256};
 use rand_core::{CryptoRngCore, OsRng};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use keyscope_permissions::signer_key::{check_p256_public_key, p256_verifying_key};
 use keyscope_permissions::Error as PermissionsError;
@@ -97,8 +97,10 @@ impl P256Key {
 
     /// The 32-byte secret, wiped when dropped. Handle with care.
     pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        let mut bytes = self.signing.to_bytes();
         let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(&self.signing.to_bytes());
+        out.copy_from_slice(&bytes);
+        bytes.as_mut_slice().zeroize();
         out
     }
 
