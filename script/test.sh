@@ -42,6 +42,6 @@ if [ -f Cargo.toml ]; then
   else
     echo "notice: no Chromium: the browser test is skipped"
   fi
-  echo "==> [${SECONDS}s] cargo test --workspace"
+  echo "==> [${SECONDS}s, $(df -h --output=avail . | tail -1 | tr -d ' ') free] cargo test --workspace"
   cargo test --workspace --locked
 fi
