@@ -68,6 +68,11 @@ out += `| lifetime ERC-20 limit over none (one cold slot) | ${signed(erc20Total)
 const multichain = v('session_enableMultichain3_moduleValidateUserOp') - v('session_enable_moduleValidateUserOp');
 out += `| multichain enable (3 chains) over single-chain enable | ${signed(multichain)} | measured |\n`;
 out += `| ERC-20 allowance per period over a lifetime limit (≤ +500: same slot count) | ${signed(perPeriod)} | ${verdict(perPeriod <= 500)} |\n`;
+// The ERC-1271 path (TypedDataSignatures.t.sol, snapshots/TypedData.json): no user operation, one eth_call's gas.
+const typedData = JSON.parse(readFileSync(`${root}snapshots/TypedData.json`, 'utf8'));
+const offerCheck = Number(typedData.v08_session_offer_isValidSignature);
+if (!Number.isFinite(offerCheck)) throw new Error('snapshots/TypedData.json has no v08_session_offer_isValidSignature');
+out += `| ERC-1271 check of a session-signed offer (account \`isValidSignature\`, ERC-7739, secp256k1, cold) | ${fmt(offerCheck)} | measured |\n`;
 
 // Real transactions on anvil: premiums over the owner's operation on the same account.
 const anvil = JSON.parse(readFileSync(`${root}bench/anvil-gas.json`, 'utf8')).measurements;

@@ -49,7 +49,7 @@ strip() {
 for contract in SessionKeyValidator:SessionKeyValidator account/KeyscopeAccount:KeyscopeAccount \
   account/KeyscopeAccountFactory:KeyscopeAccountFactory account/OwnerECDSAValidator:OwnerECDSAValidator \
   account/StakedAccountFactory:StakedAccountFactory paymaster/SponsorPaymaster:SponsorPaymaster \
-  demo/DemoToken:DemoToken demo/GameItems:GameItems demo/NftMarketplace:NftMarketplace; do
+  demo/DemoToken:DemoToken demo/GameItems:GameItems demo/NftMarketplace:NftMarketplace demo/OfferBook:OfferBook; do
   name="${contract#*:}"
   file="$(basename "${contract%%:*}").sol"
   strip "$name" "$out_dir/$file/$name.json" "$name"

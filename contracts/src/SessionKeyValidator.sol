@@ -10,6 +10,8 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 import {ISessionKeyValidator, SessionTypes} from "./interfaces/ISessionKeyValidator.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SessionSignerVerifier} from "./SessionSignerVerifier.sol";
+import {SessionTypedDataVerifier} from "./SessionTypedDataVerifier.sol";
+import {SessionWireFormat} from "./SessionWireFormat.sol";
 
 /// @title SessionKeyValidator
 /// @notice ERC-7579 validator module (type 1) enforcing session-key permissions during ERC-4337 validation.
@@ -36,6 +38,30 @@ import {SessionSignerVerifier} from "./SessionSignerVerifier.sol";
 ///     bytes   sessionSignature           the rest: the session signer's signature over the raw userOpHash, of
 ///                                        its kind (`SessionSigners`): 65-byte r ‖ s ‖ v for a secp256k1 key,
 ///                                        checked here; other kinds by `SIGNER_VERIFIER`
+///
+/// Wire format of an ERC-1271 signature (`isValidSignatureWithSender`'s `data`): ERC-7739's TypedDataSign
+///
+///     bytes   inner                      below
+///     bytes32 appSeparator               the app's EIP-712 domain separator
+///     bytes32 contentsHash               hashStruct of the signed contents
+///     bytes   contentsDescr              ERC-7739 contents description (the contents' type, its name implicit or
+///                                        explicit)
+///     uint16  contentsDescrLength
+///
+/// whose inner signature is
+///
+///     bytes   session[288]               abi.encode(SessionTypes.Session) of an active session
+///     uint16  permissionLength
+///     bytes   permission                 a FLAG_TYPED_DATA permission, abi.encode(SessionTypes.Permission)
+///     uint8   proofLength
+///     bytes32 proof[proofLength]         sorted-pair Merkle proof of the leaf
+///     uint8   appDomainFields            the app domain's ERC-5267 field bits; 0x08 (verifyingContract) required
+///     bytes32 appDomain[fields]          its fields' EIP-712 encoded words, in EIP712Domain order
+///     uint32  contentsLength
+///     bytes   contents                   typeHash ‖ encodeData of the contents (hashing to contentsHash)
+///     bytes   sessionSignature           the rest: the session signer's signature, of its kind, over the nested
+///                                        digest hashTypedData(appSeparator, TypedDataSign(contents, the account's
+///                                        ERC-5267 domain fields))
 ///
 /// The session signer signs the raw `userOpHash` (no EIP-191 prefix): the hash is already bound to the EntryPoint,
 /// the chain and the account, and session keys are programmatic signers, not wallets showing messages. A signer is
@@ -65,26 +91,25 @@ import {SessionSignerVerifier} from "./SessionSignerVerifier.sol";
 /// this validator presented with an empty permission: the one call to the validator a session may make.
 ///
 /// Storage is ERC-7562 associated with the account: every mapping's innermost key is the account.
-contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
+contract SessionKeyValidator is ISessionKeyValidator, SessionWireFormat, EIP712 {
     /// @notice Most calls in one batch.
     uint256 public constant MAX_CALLS = 32;
-    /// @notice Most argument rules in one permission.
-    uint256 public constant MAX_RULES = 32;
-    /// @notice Most operands of a OneOf rule.
-    uint256 public constant MAX_ONE_OF = 64;
 
     /// EIP-712 domain name and version, of both the per-chain and the multichain (chain-less) domain.
     string private constant _NAME = "Keyscope SessionKeyValidator";
     string private constant _VERSION = "1";
-    uint256 private constant _SESSION_LENGTH = 288;
     /// paymaster address, then paymasterVerificationGasLimit and paymasterPostOpGasLimit (uint128 each)
     uint256 private constant _PAYMASTER_GAS_END = 52;
-    uint256 private constant _PERMISSION_HEAD_LENGTH = 0x20 + 12 * 0x20;
     uint256 private constant _SIG_VALIDATION_FAILED = 1;
     uint256 private constant _ECDSA_LENGTH = 65;
     /// SessionRecord.permissionsRevoked in the record's packed word (see `_store`).
     uint256 private constant _PERMISSIONS_REVOKED = 1 << 200;
     bytes4 private constant _ERC1271_MAGIC = 0x1626ba7e;
+    bytes4 private constant _ERC1271_INVALID = 0xffffffff;
+    /// ERC-7739 detection: this hash with an empty signature is answered with `_ERC7739_SUPPORTED`.
+    bytes32 private constant _ERC7739_DETECTION_HASH =
+        0x7739773977397739773977397739773977397739773977397739773977397739;
+    bytes4 private constant _ERC7739_SUPPORTED = 0x77390001;
     bytes4 private constant _EXECUTE = 0xe9ae5c53; // execute(bytes32,bytes)
     bytes1 private constant _CALLTYPE_SINGLE = 0x00;
     bytes1 private constant _CALLTYPE_BATCH = 0x01;
@@ -141,11 +166,17 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
     ///         validator.
     SessionSignerVerifier public immutable SIGNER_VERIFIER;
 
+    /// Checks the scope of session keys' message signatures (ERC-1271 through ERC-7739); deployed with this validator
+    /// (the validator's second CREATE). No public getter: one more external function would lengthen the dispatch
+    /// every user operation goes through.
+    SessionTypedDataVerifier private immutable _TYPED_DATA_VERIFIER;
+
     /// The multichain EIP-712 domain: this validator's name, version and address, no chain id.
     bytes32 private immutable _MULTICHAIN_DOMAIN_SEPARATOR;
 
     constructor() EIP712(_NAME, _VERSION) {
         SIGNER_VERIFIER = new SessionSignerVerifier();
+        _TYPED_DATA_VERIFIER = new SessionTypedDataVerifier();
         _MULTICHAIN_DOMAIN_SEPARATOR = keccak256(
             abi.encode(
                 SessionTypes.MULTICHAIN_DOMAIN_TYPEHASH,
@@ -202,10 +233,40 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         return moduleTypeId == MODULE_TYPE_VALIDATOR;
     }
 
-    /// @notice Session keys cannot sign messages: every ERC-1271 request is answered invalid.
-    /// @return magic Always 0xffffffff.
-    function isValidSignatureWithSender(address, bytes32, bytes calldata) external pure returns (bytes4 magic) {
-        return 0xffffffff;
+    /// @notice ERC-1271 for the calling account, answered for a session key through ERC-7739's nested
+    ///         TypedDataSign: `hash` must be the EIP-712 digest of typed data whose verifying contract and type one of
+    ///         the session's `FLAG_TYPED_DATA` permissions names, with its rules holding on the contents, inside
+    ///         the session's and permission's window, and the session signer's signature over the nested digest
+    ///         bound to the account's ERC-5267 domain. PersonalSign (EIP-191 messages) is never accepted. Wire format
+    ///         of `data` in this contract's documentation. An empty `data` with the ERC-7739 detection hash answers
+    ///         0x77390001.
+    /// @dev Reverts with the reason when the session or its scope refuses; answers 0xffffffff when the signature
+    ///      does not match. Reads block.timestamp: never call it during ERC-4337 validation.
+    /// @param hash The digest the app asks about.
+    /// @param data The ERC-7739 TypedDataSign signature whose inner signature is the session's.
+    /// @return magic 0x1626ba7e when the session key signed `hash` within its scope, else 0xffffffff.
+    function isValidSignatureWithSender(address, bytes32 hash, bytes calldata data)
+        external
+        view
+        returns (bytes4 magic)
+    {
+        if (data.length == 0) {
+            return hash == _ERC7739_DETECTION_HASH ? _ERC7739_SUPPORTED : _ERC1271_INVALID;
+        }
+        AccountState memory state = _installedState(msg.sender);
+        (bytes calldata sessionData,) = _take(data, 0, _SESSION_LENGTH);
+        bytes32 sessionId = _sessionIdOf(sessionData);
+        SessionRecord memory record = _sessions[sessionId][msg.sender];
+        if (record.epoch != state.epoch || record.status != SessionStatus.Active) revert SessionNotActive(sessionId);
+        (bool matched, bytes32 leaf, bytes32 digest, uint256 signatureStart, uint256 signatureEnd) =
+            _TYPED_DATA_VERIFIER.check(msg.sender, hash, data);
+        if (!matched) return _ERC1271_INVALID;
+        if (record.permissionsRevoked && _usage[_usageKey(_scope(sessionId, state.epoch), leaf)][msg.sender].revoked) {
+            revert PermissionIsRevoked(0, leaf);
+        }
+        return _signedBySessionKey(digest, sessionData, data[:signatureEnd], signatureStart)
+            ? _ERC1271_MAGIC
+            : _ERC1271_INVALID;
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -697,65 +758,6 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         }
     }
 
-    /// One argument rule; a rule that would read past the calldata fails closed.
-    function _checkRule(uint256 index, uint256 ruleIndex, bytes calldata data, SessionTypes.ArgRule calldata rule)
-        private
-        pure
-    {
-        uint256 argIndex = rule.argIndex;
-        uint256 start = 4 + argIndex * 0x20;
-        if (data.length < start + 0x20) revert ArgumentOutOfBounds(index, ruleIndex, argIndex);
-        bytes32 arg = bytes32(data[start:start + 0x20]);
-        bytes32[] calldata operands = rule.operands;
-        // Read the operator word raw: a checked enum read would revert without data on an unknown operator.
-        uint256 rawOperator;
-        assembly ("memory-safe") {
-            rawOperator := calldataload(rule)
-        }
-        if (rawOperator > uint256(type(SessionTypes.RuleOperator).max)) revert InvalidRule(index, ruleIndex);
-        SessionTypes.RuleOperator operator = SessionTypes.RuleOperator(rawOperator);
-        bool passed;
-        if (operator <= SessionTypes.RuleOperator.SignedGte) {
-            if (operands.length != 1) revert InvalidRule(index, ruleIndex);
-            passed = _compare(operator, arg, operands[0]);
-        } else if (operator == SessionTypes.RuleOperator.OneOf) {
-            if (operands.length == 0 || operands.length > MAX_ONE_OF) revert InvalidRule(index, ruleIndex);
-            for (uint256 k; k < operands.length && !passed; ++k) {
-                passed = arg == operands[k];
-            }
-        } else {
-            if (operands.length != 2) revert InvalidRule(index, ruleIndex);
-            if (operator == SessionTypes.RuleOperator.InRange) {
-                passed = uint256(arg) >= uint256(operands[0]) && uint256(arg) <= uint256(operands[1]);
-            } else if (operator == SessionTypes.RuleOperator.SignedInRange) {
-                passed = int256(uint256(arg)) >= int256(uint256(operands[0]))
-                    && int256(uint256(arg)) <= int256(uint256(operands[1]));
-            } else {
-                passed = arg & operands[0] == operands[1];
-            }
-        }
-        if (!passed) revert ArgumentRuleFailed(index, ruleIndex, argIndex);
-    }
-
-    function _compare(SessionTypes.RuleOperator operator, bytes32 arg, bytes32 operand) private pure returns (bool) {
-        if (operator == SessionTypes.RuleOperator.Eq) return arg == operand;
-        if (operator == SessionTypes.RuleOperator.Ne) return arg != operand;
-        if (operator <= SessionTypes.RuleOperator.Gte) {
-            uint256 a = uint256(arg);
-            uint256 b = uint256(operand);
-            if (operator == SessionTypes.RuleOperator.Lt) return a < b;
-            if (operator == SessionTypes.RuleOperator.Lte) return a <= b;
-            if (operator == SessionTypes.RuleOperator.Gt) return a > b;
-            return a >= b;
-        }
-        int256 sa = int256(uint256(arg));
-        int256 sb = int256(uint256(operand));
-        if (operator == SessionTypes.RuleOperator.SignedLt) return sa < sb;
-        if (operator == SessionTypes.RuleOperator.SignedLte) return sa <= sb;
-        if (operator == SessionTypes.RuleOperator.SignedGt) return sa > sb;
-        return sa >= sb;
-    }
-
     /// Intersects the running window with the permission's and, if the permission counts per period (a rate limit
     /// or FLAG_PER_PERIOD), with the named period's.
     function _narrowWindow(
@@ -1078,27 +1080,6 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
         );
     }
 
-    /// EIP-712 struct hash of a session given as its 288-byte ABI encoding, hashed in unallocated memory.
-    function _sessionIdOf(bytes calldata sessionData) private pure returns (bytes32 sessionId) {
-        bytes32 typehash = SessionTypes.SESSION_TYPEHASH;
-        assembly ("memory-safe") {
-            let buffer := mload(0x40)
-            mstore(buffer, typehash)
-            calldatacopy(add(buffer, 0x20), sessionData.offset, _SESSION_LENGTH)
-            sessionId := keccak256(buffer, add(_SESSION_LENGTH, 0x20))
-        }
-    }
-
-    /// The OpenZeppelin StandardMerkleTree leaf of a permission given as its ABI encoding.
-    function _leafOf(bytes calldata permissionData) private pure returns (bytes32 leaf) {
-        assembly ("memory-safe") {
-            let buffer := mload(0x40)
-            calldatacopy(buffer, permissionData.offset, permissionData.length)
-            mstore(0x00, keccak256(buffer, permissionData.length))
-            leaf := keccak256(0x00, 0x20)
-        }
-    }
-
     /// keccak256(abi.encode(a, b)) in scratch space.
     function _hash2(bytes32 a, bytes32 b) private pure returns (bytes32 hash) {
         assembly ("memory-safe") {
@@ -1139,96 +1120,5 @@ contract SessionKeyValidator is ISessionKeyValidator, EIP712 {
 
     function _padded(uint256 length) private pure returns (uint256) {
         return (length + 31) & ~uint256(31);
-    }
-
-    /// `length` bytes of `data` at `cursor`, and the cursor after them.
-    function _take(bytes calldata data, uint256 cursor, uint256 length)
-        private
-        pure
-        returns (bytes calldata slice, uint256 next)
-    {
-        if (data.length < cursor || data.length - cursor < length) revert SignatureTruncated(cursor, length);
-        assembly ("memory-safe") {
-            next := add(cursor, length)
-            slice.offset := add(data.offset, cursor)
-            slice.length := length
-        }
-    }
-
-    /// A big-endian unsigned integer of `size` (1 to 32) bytes at `cursor`.
-    function _takeUint(bytes calldata data, uint256 cursor, uint256 size)
-        private
-        pure
-        returns (uint256 value, uint256 next)
-    {
-        if (data.length < cursor || data.length - cursor < size) revert SignatureTruncated(cursor, size);
-        assembly ("memory-safe") {
-            next := add(cursor, size)
-            value := shr(sub(256, shl(3, size)), calldataload(add(data.offset, cursor)))
-        }
-    }
-
-    /// A byte string preceded by its length in `lengthSize` bytes.
-    function _takeLengthPrefixed(bytes calldata data, uint256 cursor, uint256 lengthSize)
-        private
-        pure
-        returns (bytes calldata slice, uint256 next)
-    {
-        uint256 length;
-        (length, cursor) = _takeUint(data, cursor, lengthSize);
-        return _take(data, cursor, length);
-    }
-
-    function _sessionView(bytes calldata sessionData) private pure returns (SessionTypes.Session calldata session) {
-        assembly ("memory-safe") {
-            session := sessionData.offset
-        }
-    }
-
-    /// The leaf preimage seen as a calldata struct. Only called after the Merkle proof succeeded, so the bytes are
-    /// exactly those the owner committed; the head is still checked so that no field is read out of bounds.
-    function _permissionView(uint256 index, bytes calldata permissionData)
-        private
-        pure
-        returns (SessionTypes.Permission calldata permission)
-    {
-        if (permissionData.length < _PERMISSION_HEAD_LENGTH || uint256(bytes32(permissionData[0:32])) != 0x20) {
-            revert MalformedPermission(index);
-        }
-        uint256 rulesOffset = uint256(bytes32(permissionData[0x20 + 11 * 0x20:0x20 + 12 * 0x20]));
-        if (rulesOffset > permissionData.length - 0x40) revert MalformedPermission(index);
-        assembly ("memory-safe") {
-            permission := add(permissionData.offset, 0x20)
-        }
-    }
-
-    /// The value-type field at `offset` of a calldata Permission, with the check Solidity's accessor makes: a value
-    /// wider than its `bits` reverts without data.
-    function _uintField(SessionTypes.Permission calldata permission, uint256 offset, uint256 bits)
-        private
-        pure
-        returns (uint256 value)
-    {
-        assembly ("memory-safe") {
-            value := calldataload(add(permission, offset))
-            if shr(bits, value) { revert(0, 0) }
-        }
-    }
-
-    /// The permission's `selector`, with the check Solidity's accessor makes: low bytes that are not zero revert
-    /// without data.
-    function _selectorField(SessionTypes.Permission calldata permission) private pure returns (bytes4 selector) {
-        assembly ("memory-safe") {
-            let word := calldataload(add(permission, 0x20))
-            if shl(32, word) { revert(0, 0) }
-            selector := word
-        }
-    }
-
-    function _proofView(bytes calldata proofData) private pure returns (bytes32[] calldata proof) {
-        assembly ("memory-safe") {
-            proof.offset := proofData.offset
-            proof.length := shr(5, proofData.length)
-        }
     }
 }

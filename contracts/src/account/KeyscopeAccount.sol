@@ -5,6 +5,7 @@ import {AccountERC7579} from "@openzeppelin/contracts/account/extensions/draft-A
 import {IEntryPoint} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
 import {MODULE_TYPE_VALIDATOR} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ERC1155Holder} from "@openzeppelin/contracts/token/ERC1155/utils/ERC1155Holder.sol";
 import {ERC721Holder} from "@openzeppelin/contracts/token/ERC721/utils/ERC721Holder.sol";
 
@@ -15,8 +16,9 @@ import {ERC721Holder} from "@openzeppelin/contracts/token/ERC721/utils/ERC721Hol
 /// @dev Built on OpenZeppelin's {AccountERC7579}. One implementation is deployed per EntryPoint version (the EntryPoint
 /// is an immutable), and accounts are clones of it created by {KeyscopeAccountFactory}, which calls {initialize} in
 /// the same transaction. Receives ETH, ERC-721 (safe transfers) and ERC-1155 tokens. In an execution, the target
-/// `address(0)` means the account itself (OpenZeppelin's `ERC7579Utils` convention).
-contract KeyscopeAccount is AccountERC7579, ERC721Holder, ERC1155Holder, Initializable {
+/// `address(0)` means the account itself (OpenZeppelin's `ERC7579Utils` convention). Its ERC-5267 EIP-712 domain
+/// ("KeyscopeAccount", "1", the chain, the account's own address) is the one ERC-7739 nested signatures bind to.
+contract KeyscopeAccount is AccountERC7579, EIP712, ERC721Holder, ERC1155Holder, Initializable {
     /// @notice The EntryPoint this account trusts.
     IEntryPoint private immutable _ENTRY_POINT;
 
@@ -30,7 +32,7 @@ contract KeyscopeAccount is AccountERC7579, ERC721Holder, ERC1155Holder, Initial
 
     /// @notice Deploys an implementation bound to one EntryPoint and locks its own initializer.
     /// @param entryPoint_ The EntryPoint (v0.7 or v0.8) that accounts using this implementation trust.
-    constructor(IEntryPoint entryPoint_) {
+    constructor(IEntryPoint entryPoint_) EIP712("KeyscopeAccount", "1") {
         if (address(entryPoint_) == address(0)) revert EntryPointZeroAddress();
         _ENTRY_POINT = entryPoint_;
         _disableInitializers();

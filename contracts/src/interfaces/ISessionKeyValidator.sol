@@ -137,8 +137,16 @@ library SessionTypes {
     ///         non-zero interval. Spending is summed per (asset, interval, validAfter) over the session's
     ///         permissions that carry the flag; an unused allowance does not roll over.
     uint8 internal constant FLAG_PER_PERIOD = 16;
-    /// @notice Every defined flag.
+    /// @notice Every flag a call permission may carry.
     uint8 internal constant ALL_FLAGS = 31;
+    /// @notice The permission lets the session key sign EIP-712 typed data for the account (ERC-1271 through
+    ///         ERC-7739's nested TypedDataSign), never make a call: a user operation presenting it fails
+    ///         (`InvalidPermissionFlags`). It carries no other flag; `target` is the app's verifying contract (never
+    ///         the account, the validator or address(0)); argument k of its rules is word k of the contents'
+    ///         `typeHash ‖ encodeData` (0 is the type hash, k >= 1 the k-th member), and rule 0 must pin the type:
+    ///         `Eq` on argument 0. Its window applies; selector, value, totals, uses and rate limits must be zero
+    ///         (a signature check cannot count).
+    uint8 internal constant FLAG_TYPED_DATA = 32;
 
     /// @notice `Session.maxOperationFee` or `Session.feeBudget` value that turns that bound off: an explicit,
     ///         owner-chosen exception to the fee scope.
@@ -402,6 +410,36 @@ interface ISessionKeyValidator is IERC7579Validator {
     /// @param policy The session's paymaster policy.
     /// @param paymaster The paymaster.
     error PaymasterNotAllowed(uint8 policy, address paymaster);
+
+    /// @notice A typed-data permission (`FLAG_TYPED_DATA`) carries another flag or a call field (selector, value,
+    ///         totals, uses, rate limit), or its rule 0 is not `Eq` on argument 0 (the contents type hash).
+    /// @param leaf The permission's leaf.
+    error InvalidTypedDataPermission(bytes32 leaf);
+
+    /// @notice A session key's message signature was checked outside the session's and permission's window.
+    /// @param timestamp The block's timestamp.
+    /// @param validAfter First second of the window.
+    /// @param validUntil Last second of the window.
+    error SignatureOutsideWindow(uint256 timestamp, uint256 validAfter, uint256 validUntil);
+
+    /// @notice The typed data's verifying contract is the account, this validator or address(0): a session key never
+    ///         signs for those (an owner-level message or a session enable digest).
+    /// @param verifyingContract The app domain's verifying contract.
+    error ForbiddenVerifyingContract(address verifyingContract);
+
+    /// @notice The typed data's verifying contract is not the one the permission names.
+    /// @param verifyingContract The app domain's verifying contract.
+    /// @param allowed The permission's `target`.
+    error VerifyingContractNotAllowed(address verifyingContract, address allowed);
+
+    /// @notice The app domain in the signature does not name its verifying contract, or names unknown fields.
+    /// @param fields The ERC-5267 field bits given.
+    error UnsupportedAppDomain(uint8 fields);
+
+    /// @notice The account's ERC-5267 domain is not its own on this chain (verifyingContract and chainId), so a
+    ///         nested signature would not be bound to it.
+    /// @param account The account.
+    error AccountDomainNotBound(address account);
 
     /// @notice Grants a session to the calling account (an owner transaction through the account).
     /// @param session The session.

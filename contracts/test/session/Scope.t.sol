@@ -163,6 +163,7 @@ contract ScopeTest is ScopeTestBase {
     // Flags
     // ------------------------------------------------------------------------------------------------------------
 
+    /// 32 is FLAG_TYPED_DATA: a typed-data permission never authorises a call to its verifying contract.
     function test_validateUserOp_reverts_whenUnknownFlagBits() public {
         AccountEnv memory env = _v08();
         uint8[5] memory flags = [uint8(32), 33, 64, 128, 255];
@@ -179,7 +180,7 @@ contract ScopeTest is ScopeTestBase {
         }
     }
 
-    /// Any flag byte with a bit outside ALL_FLAGS is rejected, whatever the other fields.
+    /// Any flag byte with a bit outside ALL_FLAGS (FLAG_TYPED_DATA included) is rejected, whatever the other fields.
     function testFuzz_validateUserOp_reverts_whenUnknownFlagBits(uint8 flags) public {
         flags = uint8(bound(flags, 32, 255));
         address account = address(accountV08);

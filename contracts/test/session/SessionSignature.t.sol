@@ -268,19 +268,29 @@ contract SessionSignatureTest is SessionLifecycleBase {
     // ERC-1271
     // ------------------------------------------------------------------------------------------------------------
 
-    function testFuzz_isValidSignatureWithSender_alwaysInvalid(address sender, bytes32 hash, bytes memory signature)
-        public
-        view
-    {
-        assertEq(validator.isValidSignatureWithSender(sender, hash, signature), bytes4(0xffffffff));
+    /// An account without the module never gets the magic value: ERC-7739 detection aside (empty data), it
+    /// reverts NotInstalled. Message signatures of sessions are in TypedDataSignatures.t.sol.
+    function testFuzz_isValidSignatureWithSender_neverMagic_withoutTheModule(
+        address sender,
+        bytes32 hash,
+        bytes memory signature
+    ) public {
+        if (signature.length == 0) {
+            assertNotEq(validator.isValidSignatureWithSender(sender, hash, signature), bytes4(0x1626ba7e));
+            return;
+        }
+        vm.expectRevert(abi.encodeWithSelector(ISessionKeyValidator.NotInstalled.selector, address(this)));
+        validator.isValidSignatureWithSender(sender, hash, signature);
     }
 
-    function test_isValidSignatureWithSender_invalid_forSessionKeySignature() public onEachEntryPoint {
+    /// A session key's plain signature of a hash is no ERC-7739 signature: it does not even hold a session.
+    function test_isValidSignatureWithSender_reverts_forPlainSessionKeySignature() public onEachEntryPoint {
         _grantedSession(currentEnv);
         bytes32 hash = keccak256("message");
         bytes memory sessionSignature = _sign(SESSION_KEY, hash);
         vm.prank(_account(currentEnv));
-        assertEq(validator.isValidSignatureWithSender(address(this), hash, sessionSignature), bytes4(0xffffffff));
+        vm.expectRevert(abi.encodeWithSelector(ISessionKeyValidator.SignatureTruncated.selector, 0, 288));
+        validator.isValidSignatureWithSender(address(this), hash, sessionSignature);
     }
 
     function test_isValidSignature_invalid_throughAccountWithValidatorPrefix() public onEachEntryPoint {

@@ -87,12 +87,19 @@ bindings!(
     NftMarketplace,
     "artifacts/NftMarketplace.json"
 );
+bindings!(
+    /// `OfferBook`: the demo signed-offer marketplace (checks a smart account's offers through ERC-1271).
+    offer_book,
+    OfferBook,
+    "artifacts/OfferBook.json"
+);
 
 pub use demo_token::DemoToken;
 pub use game_items::GameItems;
 pub use keyscope_account::KeyscopeAccount;
 pub use keyscope_account_factory::KeyscopeAccountFactory;
 pub use nft_marketplace::NftMarketplace;
+pub use offer_book::OfferBook;
 pub use owner_ecdsa_validator::OwnerECDSAValidator;
 pub use session_key_validator::SessionKeyValidator;
 pub use sponsor_paymaster::SponsorPaymaster;

@@ -3,12 +3,12 @@
 use keyscope_bindings::{
     alloy::{primitives::Bytes, sol_types::SolCall},
     entry_point_v07, entry_point_v08, DemoToken, GameItems, KeyscopeAccount,
-    KeyscopeAccountFactory, NftMarketplace, OwnerECDSAValidator, SessionKeyValidator,
+    KeyscopeAccountFactory, NftMarketplace, OfferBook, OwnerECDSAValidator, SessionKeyValidator,
 };
 
 #[test]
 fn every_contract_has_bytecode() {
-    let all: [(&str, &Bytes, &Bytes); 9] = [
+    let all: [(&str, &Bytes, &Bytes); 10] = [
         (
             "SessionKeyValidator",
             &SessionKeyValidator::BYTECODE,
@@ -53,6 +53,11 @@ fn every_contract_has_bytecode() {
             "NftMarketplace",
             &NftMarketplace::BYTECODE,
             &NftMarketplace::DEPLOYED_BYTECODE,
+        ),
+        (
+            "OfferBook",
+            &OfferBook::BYTECODE,
+            &OfferBook::DEPLOYED_BYTECODE,
         ),
     ];
     for (name, creation, deployed) in all {
