@@ -667,6 +667,7 @@ fn new(args: NewArgs, global: Global) -> Result<()> {
         fees: args.fees.scope(),
         salt: B256::ZERO,
         permissions: vec![],
+        typed_data: Vec::new(),
     };
     let warnings = fee_warnings(&spec);
     // Open first: an existing file is refused before the (slow) key derivation.

@@ -88,8 +88,16 @@ pub const FLAG_ERC20_TOTAL: u8 = 8;
 /// `nativeTotalLimit` and `erc20TotalLimit` are allowances per period of `rateLimitInterval` seconds from
 /// `validAfter`, not lifetime totals; needs `FLAG_NATIVE_TOTAL` or `FLAG_ERC20_TOTAL` and a non-zero interval.
 pub const FLAG_PER_PERIOD: u8 = 16;
-/// Every defined flag.
+/// Every flag a call permission may carry (`SessionTypes.ALL_FLAGS`); a permission with a flag outside it is never
+/// usable for calls. [`FLAG_TYPED_DATA`] is not in it.
 pub const ALL_FLAGS: u8 = 31;
+/// The permission lets the session key sign EIP-712 typed data for the account (ERC-1271 through ERC-7739's nested
+/// `TypedDataSign`), never make a call: a user operation presenting it fails (`InvalidPermissionFlags`). It carries
+/// no other flag; `target` is the app's verifying contract (never the account, the validator or address(0));
+/// argument k of its rules is word k of the contents' `typeHash ‖ encodeData` (0 is the type hash, k >= 1 the k-th
+/// member), and rule 0 must pin the type: `Eq` on argument 0. Its window applies; selector, value, totals, uses and
+/// rate limits must be zero (a signature check cannot count). Call permissions are never usable for signatures.
+pub const FLAG_TYPED_DATA: u8 = 32;
 
 /// userOp.signature mode: use an already granted session.
 pub const MODE_USE: u8 = 0;

@@ -142,6 +142,45 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The same typed-data permission is listed twice (same Merkle leaf).
+    #[error("{path}: duplicate of typed_data[{first}]")]
+    DuplicateTypedData {
+        /// The later entry.
+        path: String,
+        /// Index of the first one.
+        first: usize,
+    },
+    /// An EIP-712 type string that is not a well-formed `encodeType` (see [`crate::typed_data`]).
+    #[error("{path}: bad EIP-712 type {type_string:?}: {reason}")]
+    BadTypeString {
+        /// The field.
+        path: String,
+        /// The type string as given.
+        type_string: String,
+        /// Why.
+        reason: String,
+    },
+    /// A typed-data rule names a member (or a word) the primary type does not have.
+    #[error("{path}: {type_name} has no member {member}")]
+    UnknownMember {
+        /// The field.
+        path: String,
+        /// The member (or word) as given.
+        member: String,
+        /// The primary type's name.
+        type_name: String,
+    },
+    /// A typed-data rule on a member whose `encodeData` word is a hash (`string`, `bytes`, arrays, structs): only
+    /// static members (`address`, `bool`, `uintN`, `intN`, `bytesN`) can be checked.
+    #[error("{path}: member {member} has type {ty}: its word is a hash, rules can only check static members (address, bool, uintN, intN, bytesN)")]
+    UnsupportedMember {
+        /// The field.
+        path: String,
+        /// The member.
+        member: String,
+        /// Its type.
+        ty: String,
+    },
     /// A rule names an argument the function does not have, or a head word past the static head.
     #[error("{path}: unknown argument {arg}")]
     UnknownArgument {
@@ -306,6 +345,10 @@ impl Error {
             | Self::Missing { path, .. }
             | Self::Conflict { path, .. }
             | Self::DuplicatePermission { path, .. }
+            | Self::DuplicateTypedData { path, .. }
+            | Self::BadTypeString { path, .. }
+            | Self::UnknownMember { path, .. }
+            | Self::UnsupportedMember { path, .. }
             | Self::BadSignature { path, .. }
             | Self::UnknownArgument { path, .. }
             | Self::UnsupportedArgument { path, .. }

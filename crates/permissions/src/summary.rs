@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::function::ParamType;
 use crate::spec::{
     resolve_arg, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionInfo, SessionSpec, Target,
-    ValueType,
+    TypedDataInfo, ValueType,
 };
 use crate::values;
 
@@ -36,7 +36,8 @@ pub struct SummaryOptions {
 impl SessionSpec {
     /// A summary in plain English, one line per permission. Fails where [`SessionSpec::compile`] fails.
     pub fn summary(&self, options: &SummaryOptions) -> Result<String> {
-        let (compiled, infos) = self.compile_with_info()?;
+        let (compiled, info) = self.compile_with_info()?;
+        let infos = &info.permissions;
         let mut out = String::new();
         let from = if self.valid_after == 0 {
             String::new()
@@ -80,11 +81,27 @@ impl SessionSpec {
             .permissions
             .iter()
             .zip(&compiled.permissions)
-            .zip(&infos)
+            .zip(infos)
             .enumerate()
         {
             let line = permission_line(self, i, spec, permission, info, options);
             let _ = writeln!(out, "{}. {line}", i + 1);
+        }
+        let calls = self.permissions.len();
+        for (i, (spec, typed)) in self.typed_data.iter().zip(&info.typed_data).enumerate() {
+            let Some(permission) = compiled.permissions.get(calls + i) else {
+                continue;
+            };
+            let line = typed_data_line(self, spec, permission, typed);
+            let _ = writeln!(out, "{}. {line}", calls + i + 1);
+        }
+        if !self.typed_data.is_empty() {
+            let _ = writeln!(
+                out,
+                "Signatures: apps check them through the account's ERC-1271 isValidSignature (ERC-7739 nested \
+                 typed data), which accepts them only within the session window (and the permission's) and while \
+                 the session is not revoked."
+            );
         }
         if !compiled.warnings.is_empty() {
             let _ = writeln!(out, "Warnings:");
@@ -181,49 +198,7 @@ fn permission_line(
             }
             show_word(&ty, operator, *word)
         };
-        let ops = &rule.operands;
-        let unsigned_note =
-            if ty.is_signed() && !operator.is_signed() && operator.to_signed() != operator {
-                " (unsigned)"
-            } else {
-                ""
-            };
-        let condition = match operator {
-            RuleOperator::Eq => format!("{label} = {}", show(&ops[0])),
-            RuleOperator::Ne => format!("{label} ≠ {}", show(&ops[0])),
-            RuleOperator::Lt | RuleOperator::SignedLt => {
-                format!("{label} < {}{unsigned_note}", show(&ops[0]))
-            }
-            RuleOperator::Lte | RuleOperator::SignedLte => {
-                format!("{label} ≤ {}{unsigned_note}", show(&ops[0]))
-            }
-            RuleOperator::Gt | RuleOperator::SignedGt => {
-                format!("{label} > {}{unsigned_note}", show(&ops[0]))
-            }
-            RuleOperator::Gte | RuleOperator::SignedGte => {
-                format!("{label} ≥ {}{unsigned_note}", show(&ops[0]))
-            }
-            RuleOperator::OneOf => {
-                let list: Vec<String> = ops.iter().map(show).collect();
-                if list.len() == 1 {
-                    format!("{label} = {}", list[0])
-                } else {
-                    format!("{label} one of {}", list.join(", "))
-                }
-            }
-            RuleOperator::InRange | RuleOperator::SignedInRange => {
-                format!(
-                    "{label} between {} and {}{unsigned_note}",
-                    show(&ops[0]),
-                    show(&ops[1])
-                )
-            }
-            RuleOperator::Bitmask => format!(
-                "{label} & {} = {}",
-                show_word(&ValueType::Word, operator, ops[0]),
-                show_word(&ValueType::Word, operator, ops[1])
-            ),
-        };
+        let condition = rule_condition(&label, &ty, operator, &rule.operands, show);
         conditions.push(condition);
     }
     if !conditions.is_empty() {
@@ -325,6 +300,107 @@ fn permission_line(
         text.push_str(&clause);
     }
     text
+}
+
+fn typed_data_line(
+    session: &SessionSpec,
+    spec: &crate::spec::TypedDataSpec,
+    permission: &Permission,
+    info: &TypedDataInfo,
+) -> String {
+    let what = match &info.type_name {
+        Some(name) => format!("{name} typed data"),
+        None => match permission.rules.first().and_then(|r| r.operands.first()) {
+            Some(hash) => format!("typed data of type hash {hash}"),
+            None => "typed data".to_owned(),
+        },
+    };
+    let mut text = format!(
+        "may sign {what} for {}",
+        spec.verifying_contract.to_checksum(None)
+    );
+    // rule 0 pins the type; the others are the entry's rules, in order
+    let conditions: Vec<String> = permission
+        .rules
+        .iter()
+        .skip(1)
+        .zip(&info.rules)
+        .filter_map(|(rule, (label, ty))| {
+            let operator = RuleOperator::from_u8(rule.operator)?;
+            Some(rule_condition(label, ty, operator, &rule.operands, |w| {
+                show_word(ty, operator, *w)
+            }))
+        })
+        .collect();
+    if !conditions.is_empty() {
+        text.push_str(" with ");
+        text.push_str(&conditions.join(" and "));
+    }
+    let after = u48_to_u64(permission.validAfter).max(session.valid_after);
+    let until = match u48_to_u64(permission.validUntil) {
+        0 => session.valid_until,
+        t => t.min(session.valid_until),
+    };
+    if after > session.valid_after {
+        let _ = write!(text, ", from {}", values::format_human_time(after));
+    }
+    let _ = write!(text, ", until {}", values::format_human_time(until));
+    text
+}
+
+/// A rule in words: `amount ≤ 100`, `to one of 0x…, 0x…`, `flags & 0x… = 0x…`.
+fn rule_condition(
+    label: &str,
+    ty: &ValueType,
+    operator: RuleOperator,
+    ops: &[B256],
+    show: impl Fn(&B256) -> String,
+) -> String {
+    let unsigned_note =
+        if ty.is_signed() && !operator.is_signed() && operator.to_signed() != operator {
+            " (unsigned)"
+        } else {
+            ""
+        };
+    let first = || ops.first().map(&show).unwrap_or_default();
+    match operator {
+        RuleOperator::Eq => format!("{label} = {}", first()),
+        RuleOperator::Ne => format!("{label} ≠ {}", first()),
+        RuleOperator::Lt | RuleOperator::SignedLt => {
+            format!("{label} < {}{unsigned_note}", first())
+        }
+        RuleOperator::Lte | RuleOperator::SignedLte => {
+            format!("{label} ≤ {}{unsigned_note}", first())
+        }
+        RuleOperator::Gt | RuleOperator::SignedGt => {
+            format!("{label} > {}{unsigned_note}", first())
+        }
+        RuleOperator::Gte | RuleOperator::SignedGte => {
+            format!("{label} ≥ {}{unsigned_note}", first())
+        }
+        RuleOperator::OneOf => {
+            let list: Vec<String> = ops.iter().map(&show).collect();
+            if list.len() == 1 {
+                format!("{label} = {}", list[0])
+            } else {
+                format!("{label} one of {}", list.join(", "))
+            }
+        }
+        RuleOperator::InRange | RuleOperator::SignedInRange => format!(
+            "{label} between {} and {}{unsigned_note}",
+            first(),
+            ops.get(1).map(&show).unwrap_or_default()
+        ),
+        RuleOperator::Bitmask => format!(
+            "{label} & {} = {}",
+            ops.first()
+                .map(|w| show_word(&ValueType::Word, operator, *w))
+                .unwrap_or_default(),
+            ops.get(1)
+                .map(|w| show_word(&ValueType::Word, operator, *w))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// A duration in words: `1 day`, `2 weeks`, `1 hour 30 minutes`, `45 seconds`.

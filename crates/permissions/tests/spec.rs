@@ -436,6 +436,7 @@ fn too_many_permissions_is_a_clear_error() {
         fees: Default::default(),
         salt: B256::ZERO,
         permissions: vec![one; keyscope_permissions::MAX_PERMISSIONS + 1],
+        typed_data: Vec::new(),
     };
     let e = spec.compile().unwrap_err();
     assert!(

@@ -1055,6 +1055,7 @@ impl Service {
                 fees,
                 salt: fresh_salt(),
                 permissions,
+                typed_data: Vec::new(),
             };
             let compiled = sessions::compile(&spec, &field)?;
 
@@ -1654,6 +1655,7 @@ mod tests {
                 fees: Default::default(),
                 salt: B256::ZERO,
                 permissions: vec![spec],
+                typed_data: Vec::new(),
             };
             let compiled = session.compile().unwrap_or_else(|e| unreachable!("{e}"));
             let permission = &compiled.permissions[0];
@@ -2195,6 +2197,7 @@ mod tests {
             fees: Default::default(),
             salt: fresh_salt(),
             permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
+            typed_data: Vec::new(),
         };
         let compiled = spec.compile().unwrap_or_else(|e| unreachable!("{e}"));
         let context = encode_context(

@@ -193,6 +193,7 @@ pub(crate) fn to_spec(object: Map<String, Value>, field: &str) -> Result<Session
         fees,
         salt: Default::default(),
         permissions: vec![permission],
+        typed_data: Vec::new(),
     })
 }
 

@@ -512,6 +512,7 @@ mod tests {
             fees: Default::default(),
             salt: B256::repeat_byte(salt),
             permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
+            typed_data: Vec::new(),
         };
         let compiled = spec.compile().unwrap_or_else(|e| unreachable!("{e}"));
         Stored {

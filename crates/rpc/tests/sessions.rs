@@ -497,6 +497,7 @@ async fn validation_reports_the_chains_reason() {
         fees: Default::default(),
         salt: Default::default(),
         permissions: vec![PermissionSpec::native_transfer(Target::Any, U256::from(1))],
+        typed_data: Vec::new(),
     }
     .compile()
     .unwrap();

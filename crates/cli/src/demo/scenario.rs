@@ -50,6 +50,7 @@ pub(super) fn session(
         },
         salt: Default::default(),
         permissions: vec![permission],
+        typed_data: Vec::new(),
     };
     let compiled = spec.compile()?;
     Ok((spec, compiled))

@@ -6,16 +6,17 @@ use alloy_primitives::{aliases::U48, Address, FixedBytes, B256, U256};
 
 use super::{
     ArgRef, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RuleSpec, RuleValue, Scalar,
-    SessionSpec, Target,
+    SessionSpec, Target, TypedDataRuleSpec, TypedDataSpec,
 };
 use crate::abi::{
     self, encoded_permission_len, erc20_amount_arg, u48, ArgRule, Permission, RuleOperator,
     Session, FLAG_ANY_TARGET, FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER,
-    FLAG_PER_PERIOD, MAX_ONE_OF, MAX_RULES,
+    FLAG_PER_PERIOD, FLAG_TYPED_DATA, MAX_ONE_OF, MAX_RULES,
 };
 use crate::error::{Error, Result};
 use crate::function::{FunctionSignature, ParamType};
 use crate::merkle::PermissionTree;
+use crate::typed_data::{TypeMember, TypedDataType};
 use crate::values::{self, ValueError};
 
 /// Most permissions in one session: 2^20.
@@ -55,6 +56,17 @@ impl CompiledSession {
         abi::session_id(&self.session)
     }
 
+    /// The index in [`Self::permissions`] (and the tree) of the spec's `typed_data[entry]`: the typed-data leaves
+    /// follow the call permissions, in order.
+    pub fn typed_data_index(&self, entry: usize) -> Option<usize> {
+        self.permissions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.flags == FLAG_TYPED_DATA)
+            .nth(entry)
+            .map(|(i, _)| i)
+    }
+
     /// The proof of permission `index`.
     pub fn proof(&self, index: usize) -> Result<Vec<B256>> {
         self.tree.proof(index)
@@ -65,6 +77,22 @@ impl CompiledSession {
 #[derive(Debug, Clone)]
 pub(crate) struct PermissionInfo {
     pub(crate) signature: Option<FunctionSignature>,
+}
+
+/// What compiling a typed-data entry learnt, for the summary.
+#[derive(Debug, Clone)]
+pub(crate) struct TypedDataInfo {
+    /// The primary type's name, when the type string is given.
+    pub(crate) type_name: Option<String>,
+    /// Each rule's (after the type rule) label (the member's name, or `word k`) and value type.
+    pub(crate) rules: Vec<(String, ValueType)>,
+}
+
+/// What [`SessionSpec::compile_with_info`] learnt about each entry.
+#[derive(Debug, Clone)]
+pub(crate) struct CompileInfo {
+    pub(crate) permissions: Vec<PermissionInfo>,
+    pub(crate) typed_data: Vec<TypedDataInfo>,
 }
 
 impl SessionSpec {
@@ -79,7 +107,7 @@ impl SessionSpec {
         Ok(self.compile()?.warnings)
     }
 
-    pub(crate) fn compile_with_info(&self) -> Result<(CompiledSession, Vec<PermissionInfo>)> {
+    pub(crate) fn compile_with_info(&self) -> Result<(CompiledSession, CompileInfo)> {
         let mut warnings = Vec::new();
         if self.signer.is_zero() {
             return Err(Error::Missing {
@@ -133,22 +161,28 @@ impl SessionSpec {
                 (abi::PaymasterPolicyKind::Exactly, a)
             }
         };
-        if self.permissions.is_empty() {
+        if self.permissions.is_empty() && self.typed_data.is_empty() {
             return Err(Error::Missing {
                 path: "permissions".into(),
-                reason: "a session needs at least one permission".into(),
+                reason: "a session needs at least one permission (or typed_data entry)".into(),
             });
         }
-        if self.permissions.len() > MAX_PERMISSIONS {
+        let total = self.permissions.len().saturating_add(self.typed_data.len());
+        if total > MAX_PERMISSIONS {
+            let (path, what) = if self.typed_data.is_empty() {
+                ("permissions", "permissions")
+            } else {
+                ("typed_data", "permissions and typed_data entries")
+            };
             return Err(Error::TooMany {
-                path: "permissions".into(),
-                what: "permissions",
-                count: self.permissions.len(),
+                path: path.into(),
+                what,
+                count: total,
                 max: MAX_PERMISSIONS,
             });
         }
 
-        let mut permissions = Vec::with_capacity(self.permissions.len());
+        let mut permissions = Vec::with_capacity(total);
         let mut infos = Vec::with_capacity(self.permissions.len());
         for (i, spec) in self.permissions.iter().enumerate() {
             let (permission, info) =
@@ -156,24 +190,39 @@ impl SessionSpec {
             permissions.push(permission);
             infos.push(info);
         }
+        check_erc20_bypass(&permissions)?;
+        check_limits_consistent(&permissions, &mut warnings);
+        let mut typed_infos = Vec::with_capacity(self.typed_data.len());
+        for (i, spec) in self.typed_data.iter().enumerate() {
+            let (permission, info) =
+                compile_typed_data(&format!("typed_data[{i}]"), spec, self, &mut warnings)?;
+            permissions.push(permission);
+            typed_infos.push(info);
+        }
 
-        // duplicates
+        // duplicates (a call leaf never equals a typed-data leaf: their flags differ)
         let mut buffer = Vec::with_capacity(1024);
         let leaves: Vec<B256> = permissions
             .iter()
             .map(|p| abi::leaf_hash_with(p, &mut buffer))
             .collect();
+        let calls = self.permissions.len();
         let mut seen: HashMap<B256, usize> = HashMap::with_capacity(leaves.len());
         for (i, leaf) in leaves.iter().enumerate() {
             if let Some(first) = seen.insert(*leaf, i) {
-                return Err(Error::DuplicatePermission {
-                    path: format!("permissions[{i}]"),
-                    first,
+                return Err(if i < calls {
+                    Error::DuplicatePermission {
+                        path: format!("permissions[{i}]"),
+                        first,
+                    }
+                } else {
+                    Error::DuplicateTypedData {
+                        path: format!("typed_data[{}]", i - calls),
+                        first: first.saturating_sub(calls),
+                    }
                 });
             }
         }
-        check_erc20_bypass(&permissions)?;
-        check_limits_consistent(&permissions, &mut warnings);
 
         check_fee_scope(&self.fees, &mut warnings);
         let (max_operation_fee, fee_budget) = self.fees.to_contract();
@@ -196,7 +245,10 @@ impl SessionSpec {
                 tree,
                 warnings,
             },
-            infos,
+            CompileInfo {
+                permissions: infos,
+                typed_data: typed_infos,
+            },
         ))
     }
 }
@@ -393,32 +445,7 @@ fn compile_permission(
         flags |= FLAG_ERC20_TOTAL;
     }
 
-    // windows
-    let valid_after = spec.valid_after.unwrap_or(0);
-    let valid_until = spec.valid_until.unwrap_or(0);
-    let after48 = to_u48(&format!("{path}.valid_after"), valid_after)?;
-    let until48 = to_u48(&format!("{path}.valid_until"), valid_until)?;
-    if valid_until != 0 && valid_after > valid_until {
-        return Err(Error::WindowOutOfOrder {
-            path: format!("{path}.valid_until"),
-            valid_after,
-            valid_until,
-        });
-    }
-    let effective_after = valid_after.max(session.valid_after);
-    let effective_until = if valid_until == 0 {
-        session.valid_until
-    } else {
-        valid_until.min(session.valid_until)
-    };
-    if effective_after > effective_until {
-        return Err(Error::Conflict {
-            path: format!("{path}.valid_after"),
-            reason:
-                "the permission's window does not overlap the session's: it could never be used"
-                    .into(),
-        });
-    }
+    let (after48, until48) = compile_window(path, spec.valid_after, spec.valid_until, session)?;
 
     if spec.max_uses == Some(0) {
         return Err(Error::Missing {
@@ -493,7 +520,229 @@ fn compile_permission(
         rateLimitInterval: rate_interval,
         rules,
     };
-    let length = encoded_permission_len(&permission);
+    check_encoded_len(path, &permission)?;
+    Ok((permission, PermissionInfo { signature }))
+}
+
+/// A typed-data entry's leaf: `FLAG_TYPED_DATA` alone, `target` = the verifying contract, rule 0 `Eq` on word 0
+/// with the type hash, then the entry's rules; every call field zero.
+fn compile_typed_data(
+    path: &str,
+    spec: &TypedDataSpec,
+    session: &SessionSpec,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Permission, TypedDataInfo)> {
+    if spec.verifying_contract.is_zero() {
+        return Err(Error::ForbiddenTarget {
+            path: format!("{path}.verifying_contract"),
+            target: spec.verifying_contract,
+        });
+    }
+    let ty = match &spec.type_string {
+        Some(text) => Some(
+            TypedDataType::parse(text).map_err(|reason| Error::BadTypeString {
+                path: format!("{path}.type"),
+                type_string: text.clone(),
+                reason,
+            })?,
+        ),
+        None => None,
+    };
+    let type_hash = match (&ty, spec.type_hash) {
+        (Some(ty), Some(given)) if given != ty.type_hash() => {
+            return Err(Error::Conflict {
+                path: format!("{path}.type_hash"),
+                reason: format!("{given} is not {}, the keccak256 of `type`", ty.type_hash()),
+            });
+        }
+        (Some(ty), _) => ty.type_hash(),
+        (None, Some(given)) if given.is_zero() => {
+            return Err(Error::Missing {
+                path: format!("{path}.type_hash"),
+                reason: "the type hash must not be zero".into(),
+            });
+        }
+        (None, Some(given)) => given,
+        (None, None) => {
+            return Err(Error::Missing {
+                path: format!("{path}.type"),
+                reason: "give `type`, the full EIP-712 type string (e.g. \"Offer(address buyer,uint256 price)\"), \
+                         or `type_hash`"
+                    .into(),
+            });
+        }
+    };
+    let count = spec.rules.len().saturating_add(1);
+    if count > MAX_RULES {
+        return Err(Error::TooMany {
+            path: format!("{path}.rules"),
+            what: "rules (the type rule included)",
+            count,
+            max: MAX_RULES,
+        });
+    }
+    let (after48, until48) = compile_window(path, spec.valid_after, spec.valid_until, session)?;
+
+    let mut rules = Vec::with_capacity(count);
+    rules.push(ArgRule {
+        operator: RuleOperator::Eq as u8,
+        argIndex: 0,
+        operands: vec![type_hash],
+    });
+    let mut labels = Vec::with_capacity(spec.rules.len());
+    for (j, rule) in spec.rules.iter().enumerate() {
+        let rule_path = format!("{path}.rules[{j}]");
+        let (word, value_type, label) = resolve_member(&rule_path, rule, ty.as_ref())?;
+        rules.push(build_rule(
+            &rule_path,
+            RuleParts {
+                op: &rule.op,
+                value: rule.value.as_ref(),
+                mask: rule.mask.as_ref(),
+            },
+            word,
+            &value_type,
+            warnings,
+        )?);
+        labels.push((label, value_type));
+    }
+    let permission = Permission {
+        target: spec.verifying_contract,
+        flags: FLAG_TYPED_DATA,
+        validAfter: after48,
+        validUntil: until48,
+        rules,
+        ..Permission::default()
+    };
+    check_encoded_len(path, &permission)?;
+    Ok((
+        permission,
+        TypedDataInfo {
+            type_name: ty.map(|ty| ty.name),
+            rules: labels,
+        },
+    ))
+}
+
+/// The word a typed-data rule checks, the type its values are read as, and a label for it.
+fn resolve_member(
+    path: &str,
+    rule: &TypedDataRuleSpec,
+    ty: Option<&TypedDataType>,
+) -> Result<(u16, ValueType, String)> {
+    let static_type = |member: &TypeMember, field: &str| -> Result<ParamType> {
+        member
+            .static_type()
+            .cloned()
+            .ok_or_else(|| Error::UnsupportedMember {
+                path: format!("{path}.{field}"),
+                member: member.name.clone(),
+                ty: member.ty.clone(),
+            })
+    };
+    let (word, own, label) = match (&rule.field, rule.word, ty) {
+        (Some(_), Some(_), _) => {
+            return Err(Error::Conflict {
+                path: format!("{path}.word"),
+                reason: "name the member by `field` or by `word`, not both".into(),
+            });
+        }
+        (None, None, _) => {
+            return Err(Error::Missing {
+                path: format!("{path}.field"),
+                reason: "a rule needs `field` (a member of the type) or `word` (its index, from 1)"
+                    .into(),
+            });
+        }
+        (Some(name), None, Some(ty)) => match ty.member(name) {
+            Some((word, member)) => (word, Some(static_type(member, "field")?), name.clone()),
+            None => {
+                return Err(Error::UnknownMember {
+                    path: format!("{path}.field"),
+                    member: format!("{name:?}"),
+                    type_name: ty.name.clone(),
+                });
+            }
+        },
+        (Some(name), None, None) => {
+            return Err(Error::Conflict {
+                path: format!("{path}.field"),
+                reason: format!(
+                    "{name:?}: members can be named only with `type` (the full EIP-712 type string); with \
+                     `type_hash` alone give their `word` (1 = the first member)"
+                ),
+            });
+        }
+        (None, Some(0), _) => {
+            return Err(Error::Conflict {
+                path: format!("{path}.word"),
+                reason:
+                    "word 0 is the type hash, which the type rule pins already; members start at 1"
+                        .into(),
+            });
+        }
+        (None, Some(word), Some(ty)) => match ty.member_at(word) {
+            Some(member) => (
+                word,
+                Some(static_type(member, "word")?),
+                member.name.clone(),
+            ),
+            None => {
+                return Err(Error::UnknownMember {
+                    path: format!("{path}.word"),
+                    member: format!(
+                        "word {word} (its {} members are words 1 to {})",
+                        ty.members.len(),
+                        ty.members.len()
+                    ),
+                    type_name: ty.name.clone(),
+                });
+            }
+        },
+        (None, Some(word), None) => (word, None, format!("word {word}")),
+    };
+    let value_type = value_type(path, rule.ty.as_deref(), own, || label.clone())?;
+    Ok((word, value_type, label))
+}
+
+/// A permission's own window (0: none), checked for order and overlap with the session's.
+fn compile_window(
+    path: &str,
+    valid_after: Option<u64>,
+    valid_until: Option<u64>,
+    session: &SessionSpec,
+) -> Result<(U48, U48)> {
+    let valid_after = valid_after.unwrap_or(0);
+    let valid_until = valid_until.unwrap_or(0);
+    let after48 = to_u48(&format!("{path}.valid_after"), valid_after)?;
+    let until48 = to_u48(&format!("{path}.valid_until"), valid_until)?;
+    if valid_until != 0 && valid_after > valid_until {
+        return Err(Error::WindowOutOfOrder {
+            path: format!("{path}.valid_until"),
+            valid_after,
+            valid_until,
+        });
+    }
+    let effective_after = valid_after.max(session.valid_after);
+    let effective_until = if valid_until == 0 {
+        session.valid_until
+    } else {
+        valid_until.min(session.valid_until)
+    };
+    if effective_after > effective_until {
+        return Err(Error::Conflict {
+            path: format!("{path}.valid_after"),
+            reason:
+                "the permission's window does not overlap the session's: it could never be used"
+                    .into(),
+        });
+    }
+    Ok((after48, until48))
+}
+
+/// Refuses a permission whose encoding does not fit the signature's `uint16` length field.
+fn check_encoded_len(path: &str, permission: &Permission) -> Result<()> {
+    let length = encoded_permission_len(permission);
     if length > usize::from(u16::MAX) {
         return Err(Error::TooMany {
             path: format!("{path}.rules"),
@@ -502,7 +751,7 @@ fn compile_permission(
             max: usize::from(u16::MAX),
         });
     }
-    Ok((permission, PermissionInfo { signature }))
+    Ok(())
 }
 
 /// Checks `period` and the period limits; the period as `uint48` when the permission has period limits
@@ -655,23 +904,36 @@ pub(crate) fn resolve_arg(
             });
         }
     }
-    let value_type = match &rule.ty {
-        Some(text) if text == "word" => ValueType::Word,
+    let value_type = value_type(path, rule.ty.as_deref(), from_signature, || {
+        label.clone().unwrap_or_else(|| index.to_string())
+    })?;
+    Ok((index, value_type, label))
+}
+
+/// The type a rule's values are read as: its `type` (`word`, or a static one-word type) if given, else the
+/// argument's own type, else raw words.
+fn value_type(
+    path: &str,
+    given: Option<&str>,
+    own: Option<ParamType>,
+    label: impl FnOnce() -> String,
+) -> Result<ValueType> {
+    Ok(match given {
+        Some("word") => ValueType::Word,
         Some(text) => {
             let ty = crate::function::parse_type(text)
-                .map_err(|reason| Error::invalid(format!("{path}.type"), text.clone(), reason))?;
+                .map_err(|reason| Error::invalid(format!("{path}.type"), text, reason))?;
             if !ty.is_elementary() {
                 return Err(Error::UnsupportedArgument {
                     path: format!("{path}.type"),
-                    arg: label.unwrap_or_else(|| index.to_string()),
+                    arg: label(),
                     ty: ty.canonical(),
                 });
             }
             ValueType::Typed(ty)
         }
-        None => from_signature.map_or(ValueType::Word, ValueType::Typed),
-    };
-    Ok((index, value_type, label))
+        None => own.map_or(ValueType::Word, ValueType::Typed),
+    })
 }
 
 /// The operator a rule's `op` names for an argument of type `ty`.
@@ -701,10 +963,39 @@ fn compile_rule(
     warnings: &mut Vec<Warning>,
 ) -> Result<ArgRule> {
     let (arg_index, ty, _) = resolve_arg(path, rule, signature)?;
-    let operator = resolve_operator(path, &rule.op, &ty)?;
+    build_rule(
+        path,
+        RuleParts {
+            op: &rule.op,
+            value: rule.value.as_ref(),
+            mask: rule.mask.as_ref(),
+        },
+        arg_index,
+        &ty,
+        warnings,
+    )
+}
+
+/// What a rule says about its operands, whatever names its argument.
+#[derive(Clone, Copy)]
+struct RuleParts<'a> {
+    op: &'a str,
+    value: Option<&'a RuleValue>,
+    mask: Option<&'a Scalar>,
+}
+
+/// The contract rule on head word `arg_index`, its values read as `ty`.
+fn build_rule(
+    path: &str,
+    rule: RuleParts<'_>,
+    arg_index: u16,
+    ty: &ValueType,
+    warnings: &mut Vec<Warning>,
+) -> Result<ArgRule> {
+    let operator = resolve_operator(path, rule.op, ty)?;
     let word = |field: &str, value: &Scalar| -> Result<B256> {
         let field_path = format!("{path}.{field}");
-        let result = match &ty {
+        let result = match ty {
             ValueType::Typed(t) => values::word_for(t, value),
             ValueType::Word => values::raw_word(value),
         };
@@ -732,7 +1023,7 @@ fn compile_rule(
     }
     let operands: Vec<B256> = match operator {
         RuleOperator::OneOf => {
-            let list: Vec<&Scalar> = match &rule.value {
+            let list: Vec<&Scalar> = match rule.value {
                 Some(RuleValue::One(v)) => vec![v],
                 Some(RuleValue::Many(list)) => list.iter().collect(),
                 None => Vec::new(),
@@ -763,7 +1054,7 @@ fn compile_rule(
             }
             words
         }
-        RuleOperator::InRange | RuleOperator::SignedInRange => match &rule.value {
+        RuleOperator::InRange | RuleOperator::SignedInRange => match rule.value {
             Some(RuleValue::Many(list)) if list.len() == 2 => {
                 let low = word("value[0]", &list[0])?;
                 let high = word("value[1]", &list[1])?;
@@ -780,13 +1071,13 @@ fn compile_rule(
             None => return Err(count_error("2 ([min, max])", 0)),
         },
         RuleOperator::Bitmask => {
-            let Some(mask) = &rule.mask else {
+            let Some(mask) = rule.mask else {
                 return Err(Error::Missing {
                     path: format!("{path}.mask"),
                     reason: "a bitmask rule needs a mask".into(),
                 });
             };
-            let value = match &rule.value {
+            let value = match rule.value {
                 Some(RuleValue::One(v)) => v,
                 Some(RuleValue::Many(list)) => {
                     return Err(count_error("1 (with `mask`)", list.len()))
@@ -802,7 +1093,7 @@ fn compile_rule(
             }
             vec![mask, value]
         }
-        _ => match &rule.value {
+        _ => match rule.value {
             Some(RuleValue::One(v)) => vec![word("value", v)?],
             Some(RuleValue::Many(list)) => return Err(count_error("1", list.len())),
             None => return Err(count_error("1", 0)),

@@ -7,15 +7,17 @@ use alloy_primitives::FixedBytes;
 use super::compile::ValueType;
 use super::{
     ArgRef, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec, RuleValue,
-    Scalar, SessionSpec, Target,
+    Scalar, SessionSpec, Target, TypedDataRuleSpec, TypedDataSpec,
 };
 use crate::abi::{
     self, u48_to_u64, ArgRule, Permission, RuleOperator, Session, ALL_FLAGS, FLAG_ANY_TARGET,
-    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, U48_MAX,
+    FLAG_ERC20_TOTAL, FLAG_NATIVE_TOTAL, FLAG_NATIVE_TRANSFER, FLAG_PER_PERIOD, FLAG_TYPED_DATA,
+    U48_MAX,
 };
 use crate::error::{Error, Result};
-use crate::function::FunctionSignature;
+use crate::function::{FunctionSignature, ParamType};
 use crate::merkle::PermissionTree;
+use crate::typed_data::TypedDataType;
 use crate::values;
 
 /// Function signatures the decompiler knows by default (the four ERC-20 movements).
@@ -41,6 +43,12 @@ impl PermissionSpec {
             path: format!("{path}{field}"),
             reason: reason.to_owned(),
         };
+        if p.has_flag(FLAG_TYPED_DATA) {
+            return Err(non_canonical(
+                ".flags",
+                "FLAG_TYPED_DATA: a typed-data permission, see TypedDataSpec::from_permission",
+            ));
+        }
         if p.flags & !ALL_FLAGS != 0 {
             return Err(non_canonical(".flags", "unknown flag bits"));
         }
@@ -217,6 +225,23 @@ fn decompile_rule(
             None => (ArgRef::Index(rule.argIndex), None),
         },
     };
+    let (op, value, mask, ty) = rule_parts(operator, rule, elementary);
+    Ok(RuleSpec {
+        arg,
+        op,
+        value,
+        mask,
+        ty,
+    })
+}
+
+/// A rule's operator name, value, mask and explicit value type (if any), its values read as `elementary` (raw words
+/// when `None`), such that they compile back to the same rule.
+fn rule_parts(
+    operator: RuleOperator,
+    rule: &ArgRule,
+    elementary: Option<ParamType>,
+) -> (String, Option<RuleValue>, Option<Scalar>, Option<String>) {
     // values typed if every operand is canonical for the type; else raw words with an explicit type
     let typed: Option<Vec<Scalar>> = elementary.as_ref().and_then(|ty| {
         rule.operands
@@ -265,18 +290,151 @@ fn decompile_rule(
         }
         _ => (Some(RuleValue::One(operands[0].clone())), None),
     };
-    Ok(RuleSpec {
-        arg,
-        op,
-        value,
-        mask,
-        ty,
-    })
+    (op, value, mask, ty)
+}
+
+impl TypedDataSpec {
+    /// The JSON form of a typed-data permission (`flags == FLAG_TYPED_DATA`). With `type_string` (whose keccak256
+    /// must be the leaf's type hash) the entry has `type` and rules by member name with typed values; otherwise
+    /// `type_hash` and rules by `word` with raw words. Fails on permissions the contract would refuse (other flags,
+    /// call fields, no type rule); the result compiles back to the same permission.
+    pub fn from_permission(permission: &Permission, type_string: Option<&str>) -> Result<Self> {
+        Self::from_permission_at("permission", permission, type_string)
+    }
+
+    fn from_permission_at(path: &str, p: &Permission, type_string: Option<&str>) -> Result<Self> {
+        let non_canonical = |field: &str, reason: &str| Error::NonCanonical {
+            path: format!("{path}{field}"),
+            reason: reason.to_owned(),
+        };
+        if p.flags != FLAG_TYPED_DATA {
+            return Err(non_canonical(
+                ".flags",
+                "a typed-data permission carries FLAG_TYPED_DATA alone",
+            ));
+        }
+        if p.target.is_zero() {
+            return Err(non_canonical(
+                ".target",
+                "a typed-data permission needs its verifying contract",
+            ));
+        }
+        if p.selector != FixedBytes::ZERO
+            || !p.valueLimit.is_zero()
+            || !p.nativeTotalLimit.is_zero()
+            || !p.erc20TotalLimit.is_zero()
+            || p.maxUses != 0
+            || p.rateLimitCount != 0
+            || u48_to_u64(p.rateLimitInterval) != 0
+        {
+            return Err(non_canonical(
+                "",
+                "a typed-data permission has no selector, value, totals, uses or rate limit",
+            ));
+        }
+        let type_hash = match p.rules.first() {
+            Some(rule)
+                if rule.operator == RuleOperator::Eq as u8
+                    && rule.argIndex == 0
+                    && rule.operands.len() == 1 =>
+            {
+                rule.operands[0]
+            }
+            _ => {
+                return Err(non_canonical(
+                    ".rules[0]",
+                    "rule 0 of a typed-data permission must be eq on word 0 (the type hash)",
+                ))
+            }
+        };
+        let ty = match type_string {
+            Some(text) => {
+                let ty = TypedDataType::parse(text).map_err(|reason| Error::BadTypeString {
+                    path: format!("{path}.type"),
+                    type_string: text.to_owned(),
+                    reason,
+                })?;
+                if ty.type_hash() != type_hash {
+                    return Err(Error::Conflict {
+                        path: format!("{path}.type"),
+                        reason: format!(
+                            "its type hash is {}, not the permission's {type_hash}",
+                            ty.type_hash()
+                        ),
+                    });
+                }
+                Some(ty)
+            }
+            None => None,
+        };
+        let mut rules = Vec::with_capacity(p.rules.len().saturating_sub(1));
+        for (j, rule) in p.rules.iter().enumerate().skip(1) {
+            let rule_path = format!("{path}.rules[{j}]");
+            let Some(operator) = RuleOperator::from_u8(rule.operator) else {
+                return Err(Error::NonCanonical {
+                    path: format!("{rule_path}.op"),
+                    reason: format!("unknown operator {}", rule.operator),
+                });
+            };
+            if !operator.accepts_operand_count(rule.operands.len()) {
+                return Err(Error::NonCanonical {
+                    path: format!("{rule_path}.value"),
+                    reason: format!("{} operands for {operator}", rule.operands.len()),
+                });
+            }
+            if rule.argIndex == 0 {
+                return Err(Error::NonCanonical {
+                    path: format!("{rule_path}.word"),
+                    reason: "a second rule on the type hash".into(),
+                });
+            }
+            let (field, elementary) = match &ty {
+                Some(ty) => {
+                    let Some(member) = ty.member_at(rule.argIndex) else {
+                        return Err(Error::UnknownMember {
+                            path: format!("{rule_path}.word"),
+                            member: format!("word {}", rule.argIndex),
+                            type_name: ty.name.clone(),
+                        });
+                    };
+                    let Some(static_type) = member.static_type() else {
+                        return Err(Error::UnsupportedMember {
+                            path: format!("{rule_path}.field"),
+                            member: member.name.clone(),
+                            ty: member.ty.clone(),
+                        });
+                    };
+                    (Some(member.name.clone()), Some(static_type.clone()))
+                }
+                None => (None, None),
+            };
+            let (op, value, mask, value_type) = rule_parts(operator, rule, elementary);
+            rules.push(TypedDataRuleSpec {
+                word: field.is_none().then_some(rule.argIndex),
+                field,
+                op,
+                value,
+                mask,
+                ty: value_type,
+            });
+        }
+        let nonzero = |v: u64| (v != 0).then_some(v);
+        Ok(Self {
+            verifying_contract: p.target,
+            type_hash: ty.is_none().then_some(type_hash),
+            type_string: type_string.map(str::to_owned),
+            rules,
+            valid_after: nonzero(u48_to_u64(p.validAfter)),
+            valid_until: nonzero(u48_to_u64(p.validUntil)),
+        })
+    }
 }
 
 impl SessionSpec {
     /// The JSON form of a session and its permissions. `functions` are signatures to name rules' arguments by
     /// (matched by selector; [`KNOWN_FUNCTIONS`] are always known). The session's root must be the permissions'.
+    /// Typed-data permissions (`FLAG_TYPED_DATA`) become `typed_data` entries by type hash and word (see
+    /// [`TypedDataSpec::from_permission`]); the tree's root does not depend on the order of its leaves.
     pub fn from_contract(
         session: &Session,
         permissions: &[Permission],
@@ -296,9 +454,16 @@ impl SessionSpec {
                 by_selector.insert(sig.selector(), text);
             }
         }
+        let typed_data = permissions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.has_flag(FLAG_TYPED_DATA))
+            .map(|(i, p)| TypedDataSpec::from_permission_at(&format!("permissions[{i}]"), p, None))
+            .collect::<Result<Vec<_>>>()?;
         let permissions = permissions
             .iter()
             .enumerate()
+            .filter(|(_, p)| !p.has_flag(FLAG_TYPED_DATA))
             .map(|(i, p)| {
                 let function = if p.has_flag(FLAG_NATIVE_TRANSFER) {
                     None
@@ -333,6 +498,7 @@ impl SessionSpec {
             fees: FeeScopeSpec::from_contract(session.maxOperationFee, session.feeBudget),
             salt: session.salt,
             permissions,
+            typed_data,
         })
     }
 }

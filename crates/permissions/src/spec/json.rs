@@ -20,9 +20,13 @@ const MAX_LIST: usize = 4096;
 ///   "valid_until": "2026-12-01T12:00:00Z", "paymaster": "none",
 ///   "fees": { "per_operation": "0.01 ether", "budget": "0.1 ether" },
 ///   "permissions": [ { "target": "0x…", "function": "transfer(address to,uint256 amount)",
-///                      "rules": [ { "arg": "amount", "op": "lte", "value": "100" } ], "max_uses": 10 } ]
+///                      "rules": [ { "arg": "amount", "op": "lte", "value": "100" } ], "max_uses": 10 } ],
+///   "typed_data": [ { "verifying_contract": "0x…", "type": "Offer(address buyer,uint256 price)",
+///                     "rules": [ { "field": "price", "op": "lte", "value": "100" } ] } ]
 /// }
 /// ```
+///
+/// `typed_data` ([`TypedDataSpec`]) is optional; `permissions` may be empty (or left out) when it is not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSpec {
@@ -51,8 +55,122 @@ pub struct SessionSpec {
     /// A free 32-byte value telling apart otherwise identical sessions (`0x` + 64 hex digits, or a number).
     #[serde(default, with = "salt_serde", skip_serializing_if = "B256::is_zero")]
     pub salt: B256,
-    /// What the session key may do.
+    /// The calls the session key may make. May be empty (or left out) when `typed_data` is not.
+    #[serde(default)]
     pub permissions: Vec<PermissionSpec>,
+    /// The EIP-712 typed data the session key may sign for the account (`FLAG_TYPED_DATA` leaves, after the call
+    /// permissions in the tree's value order); default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub typed_data: Vec<TypedDataSpec>,
+}
+
+/// EIP-712 typed data the session key may sign for the account, checked through the account's ERC-1271
+/// `isValidSignature` (ERC-7739 nested `TypedDataSign`): one `FLAG_TYPED_DATA` leaf.
+///
+/// ```json
+/// { "verifying_contract": "0x…",
+///   "type": "Offer(address buyer,address collection,uint256 tokenId,address currency,uint256 price,uint256 nonce,uint256 deadline)",
+///   "rules": [ { "field": "price", "op": "lte", "value": "100000000000000000000" } ],
+///   "valid_until": "2026-12-01T12:00:00Z" }
+/// ```
+///
+/// `type` is the full EIP-712 `encodeType` string (primary type first, referenced struct types appended sorted by
+/// name, see [`crate::typed_data`]); `type_hash` may stand for it (rules then name words, not fields). The leaf's rule 0
+/// pins the type hash; each rule here adds one, on a static member of the primary type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedDataSpec {
+    /// The app's EIP-712 verifying contract (the leaf's `target`); never zero.
+    #[serde(with = "address_serde")]
+    pub verifying_contract: Address,
+    /// The full EIP-712 `encodeType` string of the contents, e.g.
+    /// `"Offer(address buyer,uint256 price)"`; its keccak256 is the type hash.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_string: Option<String>,
+    /// The type hash (`0x` + 64 hex digits), instead of `type` (or with it, then they must agree).
+    #[serde(
+        default,
+        with = "opt_word_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub type_hash: Option<B256>,
+    /// Conditions on the contents' static members; all must hold. At most `MAX_RULES - 1` (the type rule counts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<TypedDataRuleSpec>,
+    /// First valid second; default: the session's.
+    #[serde(
+        default,
+        with = "opt_timestamp_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_after: Option<u64>,
+    /// Last valid second; default: the session's.
+    #[serde(
+        default,
+        with = "opt_timestamp_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_until: Option<u64>,
+}
+
+/// A condition on one member of typed data: `{"field": "price", "op": "lte", "value": "100"}`, or by word index
+/// `{"word": 5, …}` (word k >= 1 of `typeHash ‖ encodeData` is the k-th member). Operators and values as
+/// [`RuleSpec`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedDataRuleSpec {
+    /// The member of the primary type, by name (needs `type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The member by word index (1 = the first member), instead of `field`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word: Option<u16>,
+    /// `eq`, `ne`, `lt`, `lte`, `gt`, `gte`, `one_of`, `in_range`, `bitmask`; comparisons are signed for `intN`
+    /// members. `signed_lt` … and `unsigned_lt` … force the signedness.
+    pub op: String,
+    /// The operand, or the list of operands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<RuleValue>,
+    /// The mask of a `bitmask` rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<Scalar>,
+    /// The type values are read as: the member's by default (raw 32-byte words, `word`, when only the type hash
+    /// is known), or another static type.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ty: Option<String>,
+}
+
+impl TypedDataSpec {
+    /// Typed data of type `type_string` (the full `encodeType`) for `verifying_contract`, no rules, the session's
+    /// window.
+    pub fn new(verifying_contract: Address, type_string: &str) -> Self {
+        Self {
+            verifying_contract,
+            type_string: Some(type_string.to_owned()),
+            type_hash: None,
+            rules: Vec::new(),
+            valid_after: None,
+            valid_until: None,
+        }
+    }
+
+    /// Adds a rule on member `field`.
+    pub fn rule(mut self, field: &str, op: &str, value: RuleValue) -> Self {
+        self.rules.push(TypedDataRuleSpec {
+            field: Some(field.to_owned()),
+            word: None,
+            op: op.to_owned(),
+            value: Some(value),
+            mask: None,
+            ty: None,
+        });
+        self
+    }
+
+    /// Parses one entry's JSON.
+    pub fn from_json(text: &str) -> Result<Self> {
+        from_json(text)
+    }
 }
 
 /// Who may pay: `"any"`, `"none"`, `"required"` or `{"exactly": "0x…"}`.
@@ -747,6 +865,26 @@ mod salt_serde {
             },
             "0x and 64 hex digits, or a number",
         ))
+    }
+}
+
+mod opt_word_serde {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &Option<B256>,
+        s: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
+        serialize_some_str(v, s, ToString::to_string)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> core::result::Result<Option<B256>, D::Error> {
+        let text = String::deserialize(d)?;
+        values::parse_hex_exact::<32>(&text)
+            .map(Some)
+            .map_err(de::Error::custom)
     }
 }
 

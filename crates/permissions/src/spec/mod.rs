@@ -8,10 +8,11 @@ mod compile;
 mod decompile;
 mod json;
 
-pub(crate) use compile::{resolve_arg, PermissionInfo, ValueType};
+pub(crate) use compile::{resolve_arg, PermissionInfo, TypedDataInfo, ValueType};
 pub use compile::{CompiledSession, Warning, MAX_PERMISSIONS};
 pub use decompile::{KNOWN_FUNCTIONS, MAX_TIME};
 pub use json::{
     ArgRef, FeeBound, FeeScopeSpec, PaymasterSpec, PermissionSpec, RateLimitSpec, RuleSpec,
-    RuleValue, Scalar, SessionSpec, Target, DEFAULT_FEE_BUDGET, DEFAULT_MAX_OPERATION_FEE,
+    RuleValue, Scalar, SessionSpec, Target, TypedDataRuleSpec, TypedDataSpec, DEFAULT_FEE_BUDGET,
+    DEFAULT_MAX_OPERATION_FEE,
 };
