@@ -281,6 +281,18 @@ pub enum Error {
         /// The address the key given commits to.
         key: Address,
     },
+    /// The session has no typed-data permission for the message ([`crate::sign_typed_data_for_session`]): none
+    /// with `FLAG_TYPED_DATA` whose `target` is the typed data's verifying contract and whose rule 0 pins the
+    /// contents' type hash. Nothing was signed.
+    #[error("session {session_id} has no typed-data permission for type hash {type_hash} on {verifying_contract}")]
+    NoTypedDataPermission {
+        /// The session.
+        session_id: B256,
+        /// The typed data's verifying contract.
+        verifying_contract: Address,
+        /// The contents' type hash.
+        type_hash: B256,
+    },
     /// A session listing ([`crate::Client::sessions_of`]) found more than `max` session events of the account
     /// from `from_block` ([`crate::sessions::MAX_SESSION_EVENTS`]): list from a later block.
     #[error("more than {max} session events of {account} from block {from_block}")]

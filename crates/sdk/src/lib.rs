@@ -18,9 +18,9 @@ pub use account::{AccountKind, Execution, KeyscopeAccountKind, OwnerSigner};
 pub use alloy;
 pub use bundler::{BundlerClient, BundlerOptions, GasEstimate, UserOperationReceipt};
 pub use client::{
-    assemble_session_signature, execute_batch, execute_single, nonce_key, session_lane, Account,
-    Client, GasSettings, GasSource, GrantCalls, OpOutcome, PreparedOp, SessionCall, SessionStatus,
-    Submission, UnsignedOwnerOp, UnsignedSessionOperation,
+    assemble_session_signature, execute_batch, execute_single, nonce_key, session_lane,
+    sign_typed_data_for_session, Account, Client, GasSettings, GasSource, GrantCalls, OpOutcome,
+    PreparedOp, SessionCall, SessionStatus, Submission, UnsignedOwnerOp, UnsignedSessionOperation,
 };
 pub use error::{Error, Result, Revert};
 pub use explain::{

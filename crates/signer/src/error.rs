@@ -121,6 +121,32 @@ pub enum Error {
     /// No multisig member chosen to sign.
     #[error("no multisig member chosen to sign")]
     NoMemberSelected,
+    /// An EIP-712 app domain without a verifying contract: a session key signs typed data only for a named
+    /// verifying contract (its permission's `target`).
+    #[error("the typed data's domain has no verifying contract: a session key signs only for a named contract")]
+    AppDomainWithoutVerifyingContract,
+    /// An app domain the validator cannot carry: ERC-5267 field bits beyond 0x1f, words that are not one per
+    /// field, or a verifying contract word that is not an address.
+    #[error("unsupported app domain (fields 0x{fields:02x}): {reason}")]
+    UnsupportedAppDomain {
+        /// The ERC-5267 field bits.
+        fields: u8,
+        /// What is wrong.
+        reason: String,
+    },
+    /// EIP-712 typed data that does not encode: an unknown or circular type, a message that does not match its
+    /// type, a primary type that is not a struct.
+    #[error("invalid typed data: {0}")]
+    TypedData(String),
+    /// An ERC-7739 contents description the validator would refuse (empty or malformed contents name).
+    #[error("invalid ERC-7739 contents description: {0}")]
+    InvalidContentsDescr(String),
+    /// Signed contents that are not `typeHash ‖ encodeData`: a non-empty sequence of 32-byte words.
+    #[error("contents are {length} bytes: typeHash ‖ encodeData is a non-empty sequence of 32-byte words")]
+    MalformedContents {
+        /// Their length in bytes.
+        length: usize,
+    },
     /// An error from the permissions crate (trees, sessions).
     #[error(transparent)]
     Permissions(#[from] keyscope_permissions::Error),

@@ -3,6 +3,7 @@
 mod error;
 pub mod key;
 pub mod keystore;
+pub mod message;
 pub mod signers;
 pub mod sponsorship;
 pub mod userop;
@@ -13,6 +14,9 @@ pub use alloy_primitives as primitives;
 pub use error::{Error, Result};
 pub use key::{recover, SessionKey};
 pub use keystore::Kdf;
+pub use message::{
+    decode_contents_descr, AccountDomain, AppDomain, MessageSignature, TypedDataMessage,
+};
 pub use signers::{
     verify_session_signature, MultisigMember, P256Key, SessionSigner, SignatureCheck, SignerKey,
     SignerKind, WebAuthnAuth, WebAuthnAuthenticator,

@@ -2,6 +2,7 @@
 //! which they reach the EntryPoint: straight to `EntryPoint.handleOps`, or through an ERC-4337 bundler.
 
 mod calldata;
+mod messages;
 mod owner_ops;
 mod session_ops;
 mod submit;
@@ -10,6 +11,7 @@ pub use crate::account::{
     execute_batch, execute_single, nonce_key, session_lane, Execution, MODULE_TYPE_VALIDATOR,
 };
 pub use calldata::handle_ops_calldata;
+pub use messages::sign_typed_data_for_session;
 pub use owner_ops::{GasSource, GrantCalls, UnsignedOwnerOp};
 pub use session_ops::{assemble_session_signature, UnsignedSessionOperation};
 
