@@ -33,6 +33,7 @@
 mod compare;
 mod fee_ops;
 mod generators;
+mod message_ops;
 mod operations;
 mod period_ops;
 mod revocation_ops;

@@ -1,5 +1,6 @@
 //! Chain interaction: [`Client::explain`] reads, through the bindings, the state the validator would read for
-//! an operation, at one block, and evaluates the operation against it.
+//! an operation, at one block, and evaluates the operation against it; [`Client::explain_message_signature`] does
+//! the same for a session key's message signature (`isValidSignatureWithSender`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +11,8 @@ use keyscope_bindings::KeyscopeAccount;
 use keyscope_signer::PackedUserOperation;
 
 use super::{
-    evaluate, state_keys, ExplainInput, Explanation, PeriodSpent, SessionState, StateKeys, Usage,
+    evaluate, is_valid_signature, machine, state_keys, AccountDomain, ExplainInput, Explanation,
+    MessageExplanation, MessageInput, PeriodSpent, SessionState, StateKeys, Usage,
 };
 use crate::client::{Client, SessionStatus};
 use crate::error::Result;
@@ -57,6 +59,70 @@ impl Client {
             state,
             session_id: keys.session_id,
             user_op_hash,
+            block: number,
+            now,
+        })
+    }
+
+    /// Explains what the `SessionKeyValidator` answers when `account` asks it about a session key's message
+    /// signature, `isValidSignatureWithSender(_, hash, data)` (the account's ERC-1271 `isValidSignature(hash,
+    /// validator ‖ data)` forwards it so), at the latest block: reads `isInitialized`, `epochOf`, and for the session
+    /// `data` names `sessionStatus`, `hasRevokedPermissions` and, when the owner revoked some permission of it,
+    /// `permissionRevoked` of the typed-data permission's leaf, the account's ERC-5267 `eip712Domain()` and the
+    /// block's timestamp, then runs [`is_valid_signature`].
+    pub async fn explain_message_signature(
+        &self,
+        account: Address,
+        hash: B256,
+        data: &[u8],
+    ) -> Result<MessageExplanation> {
+        let block = self.latest_header().await?;
+        let number = block.number;
+        let now = block.timestamp;
+        let at = BlockId::Number(BlockNumberOrTag::Number(number));
+        let (session_id, leaf) = machine::message_keys(data);
+        let keys = StateKeys {
+            session_id,
+            revocation_leaves: leaf.into_iter().collect(),
+            ..StateKeys::default()
+        };
+        let state = self.read_session_state(account, &keys, number).await?;
+        let domain = KeyscopeAccount::new(account, self.provider().clone())
+            .eip712Domain()
+            .block(at)
+            .call()
+            .await;
+        let account_domain = match domain {
+            Ok(domain) => Some(AccountDomain {
+                name: domain.name,
+                version: domain.version,
+                chain_id: domain.chainId,
+                verifying_contract: domain.verifyingContract,
+                salt: domain.salt,
+            }),
+            // The verifier's call fails: the account reverts (an error response of the node), has no code or
+            // returns what does not decode. Anything else is the node's failure.
+            Err(alloy::contract::Error::TransportError(error))
+                if error.as_error_resp().is_none() =>
+            {
+                return Err(alloy::contract::Error::TransportError(error).into())
+            }
+            Err(_) => None,
+        };
+        let result = is_valid_signature(&MessageInput {
+            account,
+            validator: self.stack().session_key_validator,
+            hash,
+            data,
+            now,
+            chain_id: self.chain_id(),
+            account_domain: account_domain.as_ref(),
+            state: &state,
+        });
+        Ok(MessageExplanation {
+            result,
+            state,
+            account_domain,
             block: number,
             now,
         })

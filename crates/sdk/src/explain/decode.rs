@@ -4,7 +4,7 @@
 //! `_takeLengthPrefixed`) and the account's `execute` calldata (`_decodeExecute`, `_decodeSingle`,
 //! `_batchLength`, `_decodeBatchElement`).
 
-use alloy::primitives::{Address, FixedBytes, B256, I256, U256};
+use alloy::primitives::{keccak256, Address, Bytes, FixedBytes, B256, I256, U256};
 use alloy::sol_types::{SolCall, SolValue};
 use keyscope_bindings::session_key_validator::SessionKeyValidator;
 use keyscope_permissions::MAX_CALLS;
@@ -14,6 +14,9 @@ use super::{ExplainInput, RevertKind, Step, ValidatorRevert};
 
 /// `execute(bytes32,bytes)`.
 const EXECUTE: [u8; 4] = [0xe9, 0xae, 0x5c, 0x53];
+/// Where `data`'s bytes start in the calldata of `SessionTypedDataVerifier.check(address,bytes32,bytes)`: the
+/// selector, three head words and the length word.
+pub(super) const CHECK_DATA_OFFSET: usize = 4 + 4 * 0x20;
 /// Largest `uint48`.
 pub(super) const MAX_U48: u64 = (1 << 48) - 1;
 
@@ -45,6 +48,15 @@ impl Calldata {
     pub(super) fn of(input: &ExplainInput<'_>) -> Self {
         let mut bytes = SessionKeyValidator::validateUserOpCall::SELECTOR.to_vec();
         bytes.extend_from_slice(&(input.op.clone(), input.user_op_hash).abi_encode_params());
+        Self { bytes }
+    }
+
+    /// `SessionTypedDataVerifier.check(account, hash, data)` as the validator encodes it (canonically, `data`
+    /// zero-padded): the calldata the verifier reads a message signature's permission from. `data`'s bytes start
+    /// at [`CHECK_DATA_OFFSET`].
+    pub(super) fn of_typed_data_check(account: Address, hash: B256, data: &[u8]) -> Self {
+        let mut bytes = keccak256("check(address,bytes32,bytes)")[..4].to_vec();
+        bytes.extend_from_slice(&(account, hash, Bytes::copy_from_slice(data)).abi_encode_params());
         Self { bytes }
     }
 
@@ -150,6 +162,7 @@ pub(super) fn empty_revert(field: impl Into<String>) -> ValidatorRevert {
         rule: None,
         root: None,
         fee: None,
+        message: None,
     }
 }
 

@@ -16,7 +16,8 @@ use keyscope_permissions::{
 };
 
 use super::{
-    CallReport, FeeCheck, OperationCost, PeriodSpending, Rejection, RevertKind, RuleDetail,
+    CallReport, FeeCheck, MessageAnswer, MessageExplanation, MessageMismatch, MessageScope,
+    MessageValidation, OperationCost, PeriodSpending, Rejection, RevertKind, RuleDetail,
     Validation, ValidatorRevert, Verdict, WindowSource,
 };
 use crate::stack::Version;
@@ -251,7 +252,11 @@ fn describe_rule(detail: &RuleDetail) -> String {
 impl fmt::Display for ValidatorRevert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use SessionKeyValidatorErrors as E;
+        let message = self.message.as_deref();
         let call = |index: &U256| -> String {
+            if let Some(scope) = message {
+                return describe_message_permission(scope);
+            }
             match &self.call {
                 Some(report) if U256::from(report.index) == *index => {
                     format!("call {index} ({})", describe_call(report))
@@ -266,6 +271,24 @@ impl fmt::Display for ValidatorRevert {
                 .unwrap_or_else(|| "(rule not decoded)".into())
         };
         let error = match &self.kind {
+            RevertKind::Empty { field } if message.is_some() => {
+                return match field.as_str() {
+                    "eip712Domain" => f.write_str(
+                        "the account's ERC-5267 eip712Domain() fails (no such function, a revert or a return value \
+                         that does not decode): the typed-data verifier reverts",
+                    ),
+                    field if field.starts_with("session.") => write!(
+                        f,
+                        "the session's `{}` is not validly ABI-encoded: the typed-data verifier reverts without data",
+                        &field["session.".len()..]
+                    ),
+                    field => write!(
+                        f,
+                        "{}: its `{field}` is not validly ABI-encoded: the typed-data verifier reverts without data",
+                        message.map(describe_message_permission).unwrap_or_default()
+                    ),
+                };
+            }
             RevertKind::Empty { field } => {
                 let at = self
                     .call
@@ -308,6 +331,12 @@ impl fmt::Display for ValidatorRevert {
                 f,
                 "session {} is not active on the account (never granted, revoked, or voided by a new epoch)",
                 e.sessionId
+            ),
+            E::SignatureTruncated(e) if message.is_some() => write!(
+                f,
+                "the message signature (the ERC-7739 envelope's inner signature) ends before its field at byte {}, \
+                 which needs {} bytes",
+                e.offset, e.needed
             ),
             E::SignatureTruncated(e) => write!(
                 f,
@@ -356,6 +385,19 @@ impl fmt::Display for ValidatorRevert {
                 };
                 write!(f, "{}: {reason}", call(&e.callIndex))
             }
+            E::PermissionNotInSession(e) if message.is_some() => write!(
+                f,
+                "the typed-data permission (leaf {}) is not in the session's tree{}",
+                e.leaf,
+                self.root
+                    .map(|root| format!(" (root {root})"))
+                    .unwrap_or_default()
+            ),
+            E::PermissionIsRevoked(e) if message.is_some() => write!(
+                f,
+                "the typed-data permission (leaf {}) was revoked by the account's owner (revokePermission)",
+                e.leaf
+            ),
             E::PermissionNotInSession(e) => write!(
                 f,
                 "{}: the permission (leaf {}) is not in the session's tree{}",
@@ -420,6 +462,12 @@ impl fmt::Display for ValidatorRevert {
                 show(e.value),
                 show(e.limit)
             ),
+            E::InvalidPermissionFlags(e) if message.is_some() => write!(
+                f,
+                "{}: its flags {:#x} are not FLAG_TYPED_DATA (0x20) alone: a call permission cannot sign messages",
+                call(&e.callIndex),
+                e.flags
+            ),
             E::InvalidPermissionFlags(e)
                 if e.flags & !ALL_FLAGS == 0
                     && e.flags & FLAG_PER_PERIOD != 0
@@ -453,6 +501,20 @@ impl fmt::Display for ValidatorRevert {
                 e.ruleIndex,
                 rule()
             ),
+            E::ArgumentOutOfBounds(e) if message.is_some() => write!(
+                f,
+                "{}, rule {}: word {} of the contents (typeHash ‖ encodeData, bytes {}..{}) is past their end{}, so \
+                 the rule fails closed",
+                call(&e.callIndex),
+                e.ruleIndex,
+                e.argIndex,
+                e.argIndex * U256::from(32),
+                U256::from(32) + e.argIndex * U256::from(32),
+                message
+                    .and_then(|scope| scope.contents_len)
+                    .map(|len| format!(" ({len} bytes)"))
+                    .unwrap_or_default()
+            ),
             E::ArgumentOutOfBounds(e) => write!(
                 f,
                 "{}, rule {}: argument {} (bytes {}..{}) is past the end of the {}-byte calldata, so the rule fails closed",
@@ -462,6 +524,19 @@ impl fmt::Display for ValidatorRevert {
                 U256::from(4) + e.argIndex * U256::from(32),
                 U256::from(36) + e.argIndex * U256::from(32),
                 self.call.as_ref().map(|c| c.data_len).unwrap_or_default()
+            ),
+            E::ArgumentRuleFailed(e) if message.is_some() => write!(
+                f,
+                "{}, rule {}: word {} of the contents ({}) fails: {}",
+                call(&e.callIndex),
+                e.ruleIndex,
+                e.argIndex,
+                if e.argIndex.is_zero() {
+                    "the type hash".to_owned()
+                } else {
+                    format!("member {}", e.argIndex)
+                },
+                rule()
             ),
             E::ArgumentRuleFailed(e) => write!(
                 f,
@@ -603,9 +678,196 @@ impl fmt::Display for ValidatorRevert {
                     eth(e.budget)
                 ),
             },
+            E::InvalidTypedDataPermission(e) => write!(
+                f,
+                "the typed-data permission (leaf {}) is not a valid one: {}",
+                e.leaf,
+                typed_data_permission_fault(message)
+            ),
+            E::SignatureOutsideWindow(e) => write!(
+                f,
+                "{}: at {} the message signature is outside the session's and the permission's window, seconds {} \
+                 to {}",
+                if e.timestamp < e.validAfter { "not due" } else { "expired" },
+                e.timestamp,
+                e.validAfter,
+                e.validUntil
+            ),
+            E::ForbiddenVerifyingContract(e) => write!(
+                f,
+                "the typed data's verifying contract {} is the account, the validator or address(0), for which a \
+                 session key never signs (an owner-level message or a session's enable digest)",
+                e.verifyingContract
+            ),
+            E::VerifyingContractNotAllowed(e) => write!(
+                f,
+                "the typed data's verifying contract {} is not allowed, the permission allows only {}",
+                e.verifyingContract, e.allowed
+            ),
+            E::UnsupportedAppDomain(e) => write!(
+                f,
+                "the app domain in the signature has ERC-5267 fields {:#04x}: it must name its verifying contract \
+                 (0x08, an address), and only name, version, chainId, verifyingContract and salt (at most 0x1f)",
+                e.fields
+            ),
+            E::AccountDomainNotBound(e) => write!(
+                f,
+                "the ERC-5267 domain of account {} is not its own on this chain (its verifyingContract and chainId), \
+                 so a nested signature would not be bound to it",
+                e.account
+            ),
             // OpenZeppelin's ShortStrings, in the EIP-712 domain's constructor: never raised by validateUserOp.
             E::InvalidShortString(_) => f.write_str("OpenZeppelin ShortStrings: invalid short string"),
             E::StringTooLong(e) => write!(f, "OpenZeppelin ShortStrings: string too long: {:?}", e.str),
+        }
+    }
+}
+
+/// `"the typed-data permission (leaf 0x…, verifying contract 0x…)"`.
+fn describe_message_permission(scope: &MessageScope) -> String {
+    let mut parts = Vec::new();
+    if let Some(leaf) = &scope.leaf {
+        parts.push(format!("leaf {}", short(leaf)));
+    }
+    if let Some(permission) = &scope.permission {
+        parts.push(format!("verifying contract {}", permission.target));
+    }
+    if parts.is_empty() {
+        "the typed-data permission".to_owned()
+    } else {
+        format!("the typed-data permission ({})", parts.join(", "))
+    }
+}
+
+/// What makes a permission presented for a message signature not a typed-data permission, from its decoding.
+fn typed_data_permission_fault(scope: Option<&MessageScope>) -> String {
+    let Some(p) = scope.and_then(|scope| scope.permission.as_ref()) else {
+        return "it carries a call field (selector, value, totals, uses or rate limit), or its rule 0 is not Eq on \
+                word 0 (the contents' type hash)"
+            .to_owned();
+    };
+    let mut fields = Vec::new();
+    if !p.selector.is_zero() {
+        fields.push("selector");
+    }
+    if !p.valueLimit.is_zero() {
+        fields.push("valueLimit");
+    }
+    if !p.nativeTotalLimit.is_zero() {
+        fields.push("nativeTotalLimit");
+    }
+    if !p.erc20TotalLimit.is_zero() {
+        fields.push("erc20TotalLimit");
+    }
+    if p.maxUses != 0 {
+        fields.push("maxUses");
+    }
+    if p.rateLimitCount != 0 {
+        fields.push("rateLimitCount");
+    }
+    if !p.rateLimitInterval.is_zero() {
+        fields.push("rateLimitInterval");
+    }
+    if !fields.is_empty() {
+        return format!(
+            "it carries call fields ({}), which a signature check cannot enforce",
+            fields.join(", ")
+        );
+    }
+    match p.rules.first() {
+        None => "it has no rules: rule 0 must pin the contents' type (Eq on word 0)".to_owned(),
+        Some(rule) => format!(
+            "its rule 0 is operator {} on word {}: it must be Eq on word 0 (the contents' type hash)",
+            RuleOperator::from_u8(rule.operator)
+                .map(|operator| operator.to_string())
+                .unwrap_or_else(|| rule.operator.to_string()),
+            rule.argIndex
+        ),
+    }
+}
+
+impl fmt::Display for MessageAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Valid => write!(f, "valid ({})", self.magic()),
+            Self::Invalid => write!(f, "invalid ({})", self.magic()),
+            Self::Erc7739Supported => write!(f, "ERC-7739 supported ({})", self.magic()),
+        }
+    }
+}
+
+impl fmt::Display for MessageMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotDetectionHash => f.write_str(
+                "the signature is empty and the hash is not ERC-7739's detection hash (0x7739…7739)",
+            ),
+            Self::MalformedEnvelope => f.write_str(
+                "the signature is not an ERC-7739 TypedDataSign envelope: it is shorter than its 66 bytes and the \
+                 contentsDescr length its last two bytes give",
+            ),
+            Self::InvalidContentsDescr => f.write_str(
+                "the envelope's contentsDescr names no contents type (empty, or a name with \\0, space, comma or \
+                 parenthesis): only TypedDataSign is accepted, never PersonalSign",
+            ),
+            Self::HashMismatch { expected } => write!(
+                f,
+                "the hash asked about is not the envelope's typed data: it stands for {expected} \
+                 (toTypedDataHash(appSeparator, contentsHash))"
+            ),
+            Self::AppDomainMismatch => {
+                f.write_str("the app domain's fields do not hash to the envelope's appSeparator")
+            }
+            Self::ContentsMismatch => {
+                f.write_str("the contents do not hash to the envelope's contentsHash")
+            }
+            Self::SessionSignature => f.write_str(
+                "the session signature is not the session signer's over the nested TypedDataSign digest",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for MessageValidation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.answer)?;
+        if let Some(mismatch) = &self.mismatch {
+            write!(f, ": {mismatch}")?;
+        }
+        if let (Some(MessageMismatch::SessionSignature), Some(check)) =
+            (&self.mismatch, &self.session_signature)
+        {
+            if let Some(reason) = &check.check.reason {
+                write!(
+                    f,
+                    " ({} signature, signer {}: {reason})",
+                    check.check.kind, check.signer
+                )?;
+            }
+        }
+        if self.answer == MessageAnswer::Valid {
+            if let Some(name) = &self.contents_name {
+                write!(f, ": {name} typed data")?;
+            }
+            if let Some(contract) = &self.verifying_contract {
+                write!(f, " for {contract}")?;
+            }
+            if let Some(leaf) = &self.leaf {
+                write!(f, ", under the typed-data permission {}", short(leaf))?;
+            }
+            if let Some(check) = &self.session_signature {
+                write!(f, ", signed by {} ({})", check.signer, check.check.kind)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for MessageExplanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.result {
+            Ok(validation) => write!(f, "{validation}"),
+            Err(revert) => write!(f, "reverts (the account answers 0xffffffff): {revert}"),
         }
     }
 }

@@ -10,6 +10,19 @@
 //!   allowances per period, the revoked flags of the operation's permissions, the owner's ERC-1271 answer in
 //!   enable mode) at one block and runs [`evaluate`].
 //!
+//! Message signatures are mirrored too: [`is_valid_signature`] answers as the validator's ERC-1271 entry for session
+//! keys, `isValidSignatureWithSender(_, hash, data)` called by the account, with the stateless
+//! `SessionTypedDataVerifier.check` it calls, bit for bit: the magic value, `0xffffffff` (with the reason: an
+//! envelope OpenZeppelin's `ERC7739Utils` decodes to nothing, a hash, app domain or contents that do not match, a
+//! session signature that is not the signer's), the ERC-7739 detection answer `0x77390001`, or the revert (the
+//! same custom error with the same parameters, or the empty revert of a Solidity calldata check) in the contracts'
+//! order: the session's state, the ERC-7739 envelope, the typed-data permission and its proof, its flags and call
+//! fields, the window at the block's timestamp, the app domain and its verifying contract, the contents and the
+//! permission's rules over them, the account's ERC-5267 domain, the revoked flag, then the session signature over
+//! the nested `TypedDataSign` digest. [`Client::explain_message_signature`](crate::Client::explain_message_signature)
+//! reads its state (installation, session status, revoked flags, the account's `eip712Domain()`, the block's
+//! timestamp) at one block and runs it.
+//!
 //! The fee scope is mirrored too: the operation's maximum cost ([`OperationCost`], the prefund EntryPoint v0.7 and
 //! v0.8 require, saturated exactly as the validator saturates it), the per-operation bound and the budget
 //! ([`FeeCheck`]), checked after the paymaster policy and before the calls, as the contract does; a refusal names
@@ -25,7 +38,8 @@
 //! says what the validator itself would answer).
 //!
 //! The module's rooms: `machine` mirrors the validator function by function (its documentation maps each
-//! Solidity function to its Rust counterpart: the file to diff against the contract); `decode` reads calldata
+//! Solidity function to its Rust counterpart: the file to diff against the contract; `machine::message` does the
+//! same for `isValidSignatureWithSender` and `SessionTypedDataVerifier`); `decode` reads calldata
 //! and the signature's wire format the way the validator does; `describe` puts verdicts and errors into words;
 //! `chain` reads the state through the bindings ([`Client::explain`](crate::Client::explain)); `types` holds the
 //! public types.
@@ -36,9 +50,11 @@ use keyscope_signer::PackedUserOperation;
 use crate::stack::Version;
 
 pub use types::{
-    CallReport, ExplainInput, Explanation, FeeCheck, OperationCost, PeriodKey, PeriodSpending,
-    PeriodSpent, Rejection, RevertKind, RuleDetail, SessionSignatureCheck, SessionState, StateKeys,
-    Usage, Validation, ValidatorRevert, Verdict, WindowSource,
+    AccountDomain, CallReport, ExplainInput, Explanation, FeeCheck, MessageAnswer,
+    MessageExplanation, MessageInput, MessageMismatch, MessageScope, MessageValidation,
+    OperationCost, PeriodKey, PeriodSpending, PeriodSpent, Rejection, RevertKind, RuleDetail,
+    SessionSignatureCheck, SessionState, StateKeys, Usage, Validation, ValidatorRevert, Verdict,
+    WindowSource,
 };
 
 /// A step of the validator: its value, or the revert it raises.
@@ -57,6 +73,7 @@ macro_rules! fail {
             rule: None,
             root: None,
             fee: None,
+            message: None,
         })
     };
 }
@@ -79,6 +96,15 @@ pub fn validate_user_op(
     caller: Address,
 ) -> core::result::Result<Validation, ValidatorRevert> {
     machine::validate_user_op(input, caller).0
+}
+
+/// `SessionKeyValidator.isValidSignatureWithSender(_, input.hash, input.data)` called by `input.account` (as the
+/// account forwards its ERC-1271 `isValidSignature(hash, validator ‖ data)`): its answer, or the revert it raises,
+/// bit-exact. The account itself answers `0xffffffff` for a module that reverts; the revert says why.
+pub fn is_valid_signature(
+    input: &MessageInput<'_>,
+) -> core::result::Result<MessageValidation, ValidatorRevert> {
+    machine::is_valid_signature(input)
 }
 
 /// What the EntryPoint makes of the operation's validation: accepted with its window, or rejected with the

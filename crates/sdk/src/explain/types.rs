@@ -356,14 +356,16 @@ pub enum RevertKind {
     /// With one of its custom errors.
     Error(Box<SessionKeyValidatorErrors>),
     /// Without data: a Solidity calldata check on a permission encoding that is a leaf of the tree but not
-    /// canonical (a field out of its type's range, or an offset or length out of bounds).
+    /// canonical (a field out of its type's range, or an offset or length out of bounds); for a message signature,
+    /// also a failed call of the account's `eip712Domain()` (field `"eip712Domain"`).
     Empty {
         /// The field whose read reverted, e.g. `"flags"` or `"rules[2].operands"`.
         field: String,
     },
 }
 
-/// A revert of `validateUserOp`, with what led to it.
+/// A revert of `validateUserOp` (or of `isValidSignatureWithSender`, a message signature's check), with what led to
+/// it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatorRevert {
     /// The revert.
@@ -377,6 +379,9 @@ pub struct ValidatorRevert {
     /// The fee check, once the operation reached it (for `OperationFeeExceeded` and `FeeBudgetExceeded`: the
     /// cost and the charges the error's values come from).
     pub fee: Option<Box<FeeCheck>>,
+    /// For a revert of a message signature's check (`isValidSignatureWithSender`): what it had read; `None` for
+    /// `validateUserOp`. Its errors' `callIndex` is then 0, standing for the typed-data permission.
+    pub message: Option<Box<MessageScope>>,
 }
 
 impl ValidatorRevert {
@@ -390,6 +395,7 @@ impl ValidatorRevert {
             rule: None,
             root: None,
             fee: None,
+            message: None,
         })
     }
 
@@ -577,4 +583,200 @@ pub struct Explanation {
     pub block: u64,
     /// The time evaluated.
     pub now: u64,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Message signatures (ERC-1271 through ERC-7739)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// An account's ERC-5267 EIP-712 domain (`eip712Domain()`): the fields ERC-7739's nested `TypedDataSign` binds a
+/// session key's message signature to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDomain {
+    /// The domain's name (`"KeyscopeAccount"` for a Keyscope account).
+    pub name: String,
+    /// Its version (`"1"`).
+    pub version: String,
+    /// Its chain id.
+    pub chain_id: U256,
+    /// Its verifying contract: the account itself, for a domain the validator accepts.
+    pub verifying_contract: Address,
+    /// Its salt.
+    pub salt: B256,
+}
+
+impl AccountDomain {
+    /// The domain of a Keyscope account `account` on chain `chain_id`: ("KeyscopeAccount", "1", `chain_id`,
+    /// `account`, zero salt).
+    pub fn keyscope(account: Address, chain_id: u64) -> Self {
+        Self {
+            name: "KeyscopeAccount".to_owned(),
+            version: "1".to_owned(),
+            chain_id: U256::from(chain_id),
+            verifying_contract: account,
+            salt: B256::ZERO,
+        }
+    }
+
+    /// The domain as ERC-7739's `TypedDataSign` encodes it (`_accountDomainBytes`): `abi.encode(keccak256(name),
+    /// keccak256(version), chainId, verifyingContract, salt)`.
+    pub fn encoded(&self) -> [u8; 160] {
+        let mut out = [0u8; 160];
+        out[..32].copy_from_slice(alloy::primitives::keccak256(self.name.as_bytes()).as_slice());
+        out[32..64]
+            .copy_from_slice(alloy::primitives::keccak256(self.version.as_bytes()).as_slice());
+        out[64..96].copy_from_slice(&self.chain_id.to_be_bytes::<32>());
+        out[96..128].copy_from_slice(self.verifying_contract.into_word().as_slice());
+        out[128..].copy_from_slice(self.salt.as_slice());
+        out
+    }
+}
+
+/// A message signature to check: `SessionKeyValidator.isValidSignatureWithSender(_, hash, data)` called by
+/// `account` (the account forwards its ERC-1271 `isValidSignature(hash, validator ‖ data)` so), and everything the
+/// answer depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageInput<'a> {
+    /// The account asked (the validator's caller).
+    pub account: Address,
+    /// The `SessionKeyValidator` (its typed-data verifier's `VALIDATOR`).
+    pub validator: Address,
+    /// The digest the app asks about.
+    pub hash: B256,
+    /// The signature after the validator's address: ERC-7739's TypedDataSign envelope of the session's inner
+    /// signature (wire format in `SessionKeyValidator`'s documentation).
+    pub data: &'a [u8],
+    /// The block timestamp (the verifier reads `block.timestamp`).
+    pub now: u64,
+    /// The chain id (`block.chainid`).
+    pub chain_id: u64,
+    /// The account's ERC-5267 domain; `None` when the account's `eip712Domain()` fails (the verifier's call to it
+    /// then reverts: without data when the account has no such function).
+    pub account_domain: Option<&'a AccountDomain>,
+    /// The validator's state for the account and the session: `installed`, `status`, `permissions_revoked` and
+    /// `revoked` are read.
+    pub state: &'a SessionState,
+}
+
+/// What `isValidSignatureWithSender` answers when it does not revert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageAnswer {
+    /// `0x1626ba7e`: the session key signed the hash within its scope.
+    Valid,
+    /// `0xffffffff`: the signature does not match.
+    Invalid,
+    /// `0x77390001`: the ERC-7739 detection answer (the detection hash with an empty signature).
+    Erc7739Supported,
+}
+
+impl MessageAnswer {
+    /// The `bytes4` the validator returns.
+    pub const fn magic(self) -> FixedBytes<4> {
+        match self {
+            Self::Valid => FixedBytes([0x16, 0x26, 0xba, 0x7e]),
+            Self::Invalid => FixedBytes([0xff, 0xff, 0xff, 0xff]),
+            Self::Erc7739Supported => FixedBytes([0x77, 0x39, 0x00, 0x01]),
+        }
+    }
+
+    /// The answer whose `bytes4` is `magic` (`None` for any other value).
+    pub fn from_magic(magic: FixedBytes<4>) -> Option<Self> {
+        [Self::Valid, Self::Invalid, Self::Erc7739Supported]
+            .into_iter()
+            .find(|answer| answer.magic() == magic)
+    }
+}
+
+/// Why the validator answers a message signature `0xffffffff`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageMismatch {
+    /// An empty signature with another hash than ERC-7739's detection hash.
+    NotDetectionHash,
+    /// The ERC-7739 envelope is shorter than its 66 bytes and the `contentsDescr` length its last two bytes give
+    /// (OpenZeppelin's `decodeTypedDataSig` then yields empty values).
+    MalformedEnvelope,
+    /// The `contentsDescr` names no valid contents type (empty, or a name with a forbidden character): only
+    /// TypedDataSign is accepted, never PersonalSign.
+    InvalidContentsDescr,
+    /// `hash` is not `toTypedDataHash(appSeparator, contentsHash)` of the envelope.
+    HashMismatch {
+        /// The digest the envelope stands for.
+        expected: B256,
+    },
+    /// The inner signature's app domain does not hash to the envelope's `appSeparator` (nothing after it is
+    /// checked).
+    AppDomainMismatch,
+    /// The inner signature's contents do not hash to the envelope's `contentsHash` (their rules are not checked).
+    ContentsMismatch,
+    /// The session signature is not the session signer's over the nested digest.
+    SessionSignature,
+}
+
+/// `isValidSignatureWithSender`'s answer and what it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageValidation {
+    /// The answer.
+    pub answer: MessageAnswer,
+    /// Why the answer is [`MessageAnswer::Invalid`] (`None` otherwise).
+    pub mismatch: Option<MessageMismatch>,
+    /// The session the signature names (once read).
+    pub session_id: Option<B256>,
+    /// The typed-data permission's leaf (once its scope was checked).
+    pub leaf: Option<B256>,
+    /// The contents type's name, from the envelope's `contentsDescr` (once decoded).
+    pub contents_name: Option<String>,
+    /// The app domain's verifying contract (once its scope was checked).
+    pub verifying_contract: Option<Address>,
+    /// The nested `TypedDataSign` digest the session signer signs (once computed).
+    pub digest: Option<B256>,
+    /// The session signature check (when the scope matched).
+    pub session_signature: Option<SessionSignatureCheck>,
+}
+
+impl MessageValidation {
+    /// Whether the answer is the ERC-1271 magic value.
+    pub fn is_valid(&self) -> bool {
+        self.answer == MessageAnswer::Valid
+    }
+}
+
+/// What a message signature's check had read when it reverted (in [`ValidatorRevert::message`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageScope {
+    /// The session the signature names (once read).
+    pub session_id: Option<B256>,
+    /// The typed-data permission's leaf (once read).
+    pub leaf: Option<B256>,
+    /// That permission, when its encoding is canonical.
+    pub permission: Option<Permission>,
+    /// The app domain's verifying contract (once read).
+    pub verifying_contract: Option<Address>,
+    /// The contents' length in bytes (`typeHash ‖ encodeData`, once read).
+    pub contents_len: Option<usize>,
+}
+
+/// [`Client::explain_message_signature`](crate::Client::explain_message_signature)'s answer: the validator's answer
+/// or revert and what it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageExplanation {
+    /// `isValidSignatureWithSender`'s answer, or its revert.
+    pub result: core::result::Result<MessageValidation, ValidatorRevert>,
+    /// The validator state read.
+    pub state: SessionState,
+    /// The account's ERC-5267 domain (`None`: its `eip712Domain()` failed).
+    pub account_domain: Option<AccountDomain>,
+    /// The block the state was read at.
+    pub block: u64,
+    /// The time evaluated (that block's timestamp).
+    pub now: u64,
+}
+
+impl MessageExplanation {
+    /// The answer, when the validator does not revert.
+    pub fn answer(&self) -> Option<MessageAnswer> {
+        self.result
+            .as_ref()
+            .ok()
+            .map(|validation| validation.answer)
+    }
 }

@@ -470,8 +470,8 @@ fn check_scope(
     Ok(flags)
 }
 
-/// `_checkRule`.
-fn check_rule(
+/// `_checkRule` (`SessionWireFormat`, shared with the typed-data verifier).
+pub(super) fn check_rule(
     calldata: &Calldata,
     index: usize,
     rule_index: usize,

@@ -36,9 +36,19 @@
 //! | `_signedBySessionKey`                          | the end of [`Machine::run`], with `keyscope_signer::verify_session_signature` (`SessionSignerVerifier`) |
 //! | storage: `_sessions`, `_usage`, `_spent`, `_periodSpent`, `_store`, `_scope`, `_usageKey`, `_spendKey`, `_periodKey` | not mirrored: [`SessionState`](super::SessionState) holds what they read (`chain` reads it through the views; a `_periodKey` is a [`PeriodKey`](super::PeriodKey)); `Machine`'s `usage`, `spent` and `period_spent` are the writes within one operation |
 //! | `SessionRecord.permissionsRevoked`, `Context.permissionsRevoked` | `SessionState::permissions_revoked` (`hasRevokedPermissions`: the record's flag in the current epoch, which the record enable mode writes keeps) |
+//! | `isValidSignatureWithSender` (ERC-1271 for session keys: detection, `NotInstalled`, `SessionNotActive`, `PermissionIsRevoked`, the session signature) | `message::MessageMachine::run` (`message.rs`, entered by [`is_valid_signature`]) |
+//! | `SessionTypedDataVerifier.check`                | `MessageMachine::check`                                  |
+//! | `ERC7739Utils.decodeTypedDataSig`, `decodeContentsDescr` | `message::decode_typed_data_sig`, `message::decode_contents_descr` |
+//! | `ERC7739Utils.typedDataSignStructHash`, `MessageHashUtils.toTypedDataHash` | `message::typed_data_sign_struct_hash`, `message::to_typed_data_hash` |
+//! | `SessionTypedDataVerifier._checkScope` (`ForbiddenVerifyingContract`, `VerifyingContractNotAllowed`, `TooManyRules`) | `MessageMachine::check_scope`, with `_take`'s, `_leafOf`'s, `_permissionView`'s and `_checkRule`'s mirrors above (`callIndex` 0) |
+//! | `SessionTypedDataVerifier._checkTypedDataPermission` | `message::check_typed_data_permission`            |
+//! | `SessionTypedDataVerifier._checkWindow`         | `message::check_window`                                  |
+//! | `SessionTypedDataVerifier._appDomain`           | `message::app_domain`                                    |
+//! | `SessionTypedDataVerifier._accountDomainBytes` (`IERC5267(account).eip712Domain()`) | `MessageMachine::account_domain_bytes`, from `MessageInput::account_domain`, read by `chain` |
 //!
 //! Solidity's own calldata checks (offsets, lengths and value ranges of the `Permission` struct, which revert
-//! without data) are in `decode`, where the contract touches a field. Every custom error the contract can raise
+//! without data) are in `decode`, where the contract touches a field; the typed-data verifier reads the permission
+//! inside its own calldata, `check(account, hash, data)` (`decode::Calldata::of_typed_data_check`). Every custom error the contract can raise
 //! is listed, with the function raising it, in an exhaustive match in this module's tests: a new validator error
 //! fails to compile there (and in `describe`) until it is mirrored and described.
 
@@ -60,10 +70,15 @@ use super::{
 use crate::client::SessionStatus;
 
 mod call;
+mod message;
+#[cfg(test)]
+mod message_tests;
 #[cfg(test)]
 mod period_tests;
 #[cfg(test)]
 mod tests;
+
+pub(super) use message::{is_valid_signature, message_keys};
 
 /// `abi.encode(Session)`: nine words (`_SESSION_LENGTH`).
 pub(super) const SESSION_LENGTH: usize = 288;
