@@ -329,36 +329,26 @@ contract TypedDataSignaturesTest is SessionTestBase {
 
     function test_isValidSignature_reverts_verifyingContractIsTheValidator() public {
         // a session that names the validator could otherwise answer for its enable digests: never
-        SessionTypes.Permission memory permission = _offerPermission(address(validator), MAX_PRICE);
-        SessionTypes.Session memory session = _singleLeafSession(permission);
-        _grant(entryPointV08, address(accountV08), session);
-        OfferBook.Offer memory offer = _offer(address(accountV08), 1 ether);
-        bytes memory domain = abi.encodePacked(uint8(0x08), abi.encode(address(validator)));
-        bytes32 separator =
-            keccak256(abi.encode(keccak256("EIP712Domain(address verifyingContract)"), address(validator)));
-        bytes memory signature =
-            _signature(address(accountV08), session, permission, domain, separator, _contents(offer), SESSION_KEY);
-        bytes32 digest = MessageHashUtils.toTypedDataHash(separator, keccak256(_contents(offer)));
-        vm.expectRevert(
-            abi.encodeWithSelector(ISessionKeyValidator.ForbiddenVerifyingContract.selector, address(validator))
-        );
-        _askValidator(address(accountV08), digest, signature);
+        _expectForbiddenVerifyingContract(address(validator));
     }
 
     function test_isValidSignature_reverts_verifyingContractIsTheAccount() public {
-        SessionTypes.Permission memory permission = _offerPermission(address(accountV08), MAX_PRICE);
+        _expectForbiddenVerifyingContract(address(accountV08));
+    }
+
+    /// A session granted a typed-data permission for `forbidden`, signing an offer in a domain that names only it
+    /// (the separator matches): the validator refuses the verifying contract.
+    function _expectForbiddenVerifyingContract(address forbidden) internal {
+        SessionTypes.Permission memory permission = _offerPermission(forbidden, MAX_PRICE);
         SessionTypes.Session memory session = _singleLeafSession(permission);
         _grant(entryPointV08, address(accountV08), session);
         OfferBook.Offer memory offer = _offer(address(accountV08), 1 ether);
-        bytes memory domain = abi.encodePacked(uint8(0x08), abi.encode(address(accountV08)));
-        bytes32 separator =
-            keccak256(abi.encode(keccak256("EIP712Domain(address verifyingContract)"), address(accountV08)));
+        bytes memory domain = abi.encodePacked(uint8(0x08), abi.encode(forbidden));
+        bytes32 separator = keccak256(abi.encode(keccak256("EIP712Domain(address verifyingContract)"), forbidden));
         bytes memory signature =
             _signature(address(accountV08), session, permission, domain, separator, _contents(offer), SESSION_KEY);
         bytes32 digest = MessageHashUtils.toTypedDataHash(separator, keccak256(_contents(offer)));
-        vm.expectRevert(
-            abi.encodeWithSelector(ISessionKeyValidator.ForbiddenVerifyingContract.selector, address(accountV08))
-        );
+        vm.expectRevert(abi.encodeWithSelector(ISessionKeyValidator.ForbiddenVerifyingContract.selector, forbidden));
         _askValidator(address(accountV08), digest, signature);
     }
 

@@ -444,6 +444,19 @@ fn check_scope(
         });
     }
 
+    check_rules(view, index, data, rule_detail)?;
+    Ok(flags)
+}
+
+/// `_checkRule` (`SessionWireFormat`, shared with the typed-data verifier).
+/// The loop over `permission.rules` (`_checkScope` and the typed-data verifier's `_checkScope`): at most
+/// `MAX_RULES`, each read as a calldata struct (Solidity's offset checks revert without data) and checked over `data`.
+pub(super) fn check_rules(
+    view: &PermissionView<'_>,
+    index: usize,
+    data: &[u8],
+    rule_detail: &mut Option<RuleDetail>,
+) -> Step<()> {
     let calldata = view.calldata;
     let Some((rules, count)) = calldata.tail(
         view.base,
@@ -467,11 +480,10 @@ fn check_scope(
         };
         check_rule(calldata, index, r, data, rule, rule_detail)?;
     }
-    Ok(flags)
+    Ok(())
 }
 
-/// `_checkRule` (`SessionWireFormat`, shared with the typed-data verifier).
-pub(super) fn check_rule(
+fn check_rule(
     calldata: &Calldata,
     index: usize,
     rule_index: usize,

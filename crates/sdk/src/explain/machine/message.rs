@@ -18,16 +18,16 @@
 //! | `SessionTypedDataVerifier._checkWindow`                    | `check_window`                                |
 //! | `SessionTypedDataVerifier._appDomain`                      | `app_domain`                                  |
 //! | `SessionTypedDataVerifier._accountDomainBytes`             | `MessageMachine::account_domain_bytes`        |
-//! | `_checkRule` (`SessionWireFormat`)                         | `call::check_rule`, over `contents` with their length prefix |
+//! | `_checkRule` (`SessionWireFormat`)                         | `call::check_rules`, over `contents` with their length prefix |
 
 use core::ops::Range;
 
 use alloy::primitives::{keccak256, Address, B256, U256};
 use keyscope_permissions::abi::{decode_permission, SESSION_TYPEHASH};
-use keyscope_permissions::{verify, MAX_RULES};
+use keyscope_permissions::verify;
 
 use super::super::decode::{
-    address_of_word, empty_revert, take, take_prefixed, take_uint, to_usize, u, word_at, Calldata,
+    address_of_word, empty_revert, take, take_prefixed, take_uint, u, word_at, Calldata,
     PermissionView, CHECK_DATA_OFFSET, P_ERC20_TOTAL_LIMIT, P_MAX_USES, P_NATIVE_TOTAL_LIMIT,
     P_RATE_LIMIT_COUNT, P_RATE_LIMIT_INTERVAL, P_RULES, P_SELECTOR, P_VALID_AFTER, P_VALID_UNTIL,
     P_VALUE_LIMIT,
@@ -36,7 +36,7 @@ use super::super::{
     MessageAnswer, MessageInput, MessageMismatch, MessageScope, MessageValidation, RuleDetail,
     SessionSignatureCheck, Step,
 };
-use super::call::check_rule;
+use super::call::check_rules;
 use super::{PERMISSION_HEAD_LENGTH, SESSION_LENGTH};
 use crate::client::SessionStatus;
 
@@ -306,30 +306,7 @@ impl MessageMachine<'_> {
         if keccak256(&signature[contents_range]) != contents_hash {
             return Ok((true, false, leaf, cursor));
         }
-        let rule_data = &signature[contents_start..cursor];
-        let calldata = view.calldata;
-        let Some((rules, count)) = calldata.tail(
-            view.base,
-            view.base.wrapping_add(U256::from(P_RULES)),
-            0x20,
-            true,
-        ) else {
-            return Err(empty_revert("rules"));
-        };
-        if count > u(MAX_RULES) {
-            fail!(TooManyRules {
-                callIndex: U256::ZERO,
-                count: count,
-                max: u(MAX_RULES)
-            });
-        }
-        for r in 0..to_usize(count) {
-            let pointer = rules.wrapping_add(u(r * 0x20));
-            let Some((rule, _)) = calldata.tail(rules, pointer, 0x60, false) else {
-                return Err(empty_revert(format!("rules[{r}]")));
-            };
-            check_rule(calldata, 0, r, rule_data, rule, &mut self.rule)?;
-        }
+        check_rules(&view, 0, &signature[contents_start..cursor], &mut self.rule)?;
         Ok((true, true, leaf, cursor))
     }
 
